@@ -1,0 +1,54 @@
+# Hoera: two set-up commands for a fresh machine, `make up` and `make test`; the rest are helpers.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+UV ?= $(shell command -v uv 2>/dev/null || echo $(HOME)/.local/bin/uv)
+LOCAL := $(UV) run --frozen hoera-local
+PYTEST_ARGS ?=
+TEST_PATHS := libs deploy/local services tests
+
+.PHONY: help install system-deps up down clean test test-fast lint format bench schemas
+
+help: ## this list
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+
+$(UV):
+	python3 -m pip install --quiet --user uv || python3 -m pip install --quiet --break-system-packages --user uv
+
+system-deps: ## install the system packages a fresh machine lacks (JDK, Maven, PostgreSQL, Chromium)
+	@bash deploy/local/system-deps.sh
+
+install: $(UV) system-deps ## the Python workspace (one lock file) and the Kafka jars
+	$(UV) sync --frozen --all-packages
+	$(LOCAL) fetch >/dev/null
+
+up: install ## Kafka, PostgreSQL, the SMTP sink, every service and demo traffic; Ctrl-C stops it all
+	$(LOCAL) up deploy/local/Procfile
+
+down: ## stop whatever `make up` or `make test` started
+	-$(LOCAL) stop --all
+
+clean: down ## stop everything and delete the local data (run folder)
+	-$(LOCAL) clean
+
+test: install ## every test against real Kafka, PostgreSQL and SMTP (started here if not running)
+	$(LOCAL) run -- $(UV) run --frozen pytest $(TEST_PATHS) $(PYTEST_ARGS)
+
+test-fast: install ## unit tests only (no infrastructure)
+	$(UV) run --frozen pytest $(TEST_PATHS) -m "not integration and not failover and not browser" $(PYTEST_ARGS)
+
+lint: install ## ruff check, ruff format --check, mypy
+	$(UV) run --frozen ruff check .
+	$(UV) run --frozen ruff format --check .
+	$(UV) run --frozen mypy libs/events/src libs/kit/src deploy/local/src $(wildcard services/*/src)
+
+format: $(UV) ## apply ruff's formatting and fixes
+	$(UV) run ruff format .
+	$(UV) run ruff check --fix .
+
+schemas: ## regenerate the event JSON Schema snapshots and the AsyncAPI document
+	$(UV) run --frozen hoera-events schemas
+	$(UV) run --frozen hoera-events asyncapi
+
+bench: install ## benchmarks: figures and ratios to the raw broker and database (bench/results/latest.json)
+	$(LOCAL) run -- $(UV) run --frozen python -m bench

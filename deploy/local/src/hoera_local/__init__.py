@@ -1,0 +1,1 @@
+"""Hoera's no-Docker local stack: real Kafka and PostgreSQL as ordinary processes on loopback."""

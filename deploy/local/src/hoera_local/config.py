@@ -1,0 +1,107 @@
+"""Where the local stack lives and which ports it uses, all overridable by environment variables.
+
+The prefix is HOERA_, the same as the services' settings, so one environment describes one deployment.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parents[4]
+KAFKA_VERSION = "4.1.1"
+SERVICES = ("intake", "compensation", "survey", "alerts", "callback")
+
+
+def _env(name: str, default: str) -> str:
+    return os.environ.get(name, default)
+
+
+def _flag(name: str) -> bool:
+    return os.environ.get(name, "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+@dataclass(frozen=True)
+class KafkaNode:
+    node_id: int
+    broker_port: int
+    controller_port: int
+
+
+@dataclass(frozen=True)
+class LocalConfig:
+    run_dir: Path
+    cache_dir: Path
+    kafka_brokers: int
+    kafka_port_base: int
+    kafka_heap: str
+    kafka_external: bool
+    kafka_bootstrap_override: str | None
+    default_partitions: int
+    pg_external: bool
+    pg_host: str
+    pg_port: int
+    pg_user: str
+    pg_password: str
+    smtp_port: int
+    smtp_web_port: int
+    extra_databases: tuple[str, ...] = field(default=("hoera_test",))
+
+    @property
+    def kafka_nodes(self) -> list[KafkaNode]:
+        # Broker ports are base, base+2, base+4...; each controller listens on the next port up.
+        return [
+            KafkaNode(i + 1, self.kafka_port_base + 2 * i, self.kafka_port_base + 2 * i + 1)
+            for i in range(self.kafka_brokers)
+        ]
+
+    @property
+    def kafka_bootstrap(self) -> str:
+        if self.kafka_bootstrap_override:
+            return self.kafka_bootstrap_override
+        return ",".join(f"127.0.0.1:{n.broker_port}" for n in self.kafka_nodes)
+
+    @property
+    def replication_factor(self) -> int:
+        return 3 if self.kafka_brokers >= 3 else 1
+
+    @property
+    def kafka_home(self) -> Path:
+        return self.cache_dir / f"kafka-{KAFKA_VERSION}"
+
+    @property
+    def logs_dir(self) -> Path:
+        return self.run_dir / "logs"
+
+    @property
+    def databases(self) -> list[str]:
+        return [f"hoera_{s}" for s in SERVICES] + list(self.extra_databases)
+
+    def pg_dsn(self, database: str = "postgres") -> str:
+        return (
+            f"postgresql://{self.pg_user}:{self.pg_password}@{self.pg_host}:{self.pg_port}/{database}"
+        )
+
+
+def load() -> LocalConfig:
+    run_dir = Path(_env("HOERA_RUN_DIR", str(PROJECT_ROOT / ".run"))).resolve()
+    cache_default = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "hoera"
+    bootstrap = os.environ.get("HOERA_KAFKA_BOOTSTRAP") or None
+    return LocalConfig(
+        run_dir=run_dir,
+        cache_dir=Path(_env("HOERA_CACHE_DIR", str(cache_default))).resolve(),
+        kafka_brokers=int(_env("HOERA_KAFKA_BROKERS", "1")),
+        kafka_port_base=int(_env("HOERA_KAFKA_PORT_BASE", "39092")),
+        kafka_heap=_env("HOERA_KAFKA_HEAP", "512m"),
+        kafka_external=_flag("HOERA_KAFKA_EXTERNAL"),
+        kafka_bootstrap_override=bootstrap,
+        default_partitions=int(_env("HOERA_KAFKA_PARTITIONS", "6")),
+        pg_external=_flag("HOERA_PG_EXTERNAL"),
+        pg_host=_env("HOERA_PG_HOST", "127.0.0.1"),
+        pg_port=int(_env("HOERA_PG_PORT", "55432")),
+        pg_user=_env("HOERA_PG_USER", "hoera"),
+        pg_password=_env("HOERA_PG_PASSWORD", "hoera"),
+        smtp_port=int(_env("HOERA_SMTP_PORT", "2525")),
+        smtp_web_port=int(_env("HOERA_SMTP_WEB_PORT", "8025")),
+    )

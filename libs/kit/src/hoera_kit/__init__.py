@@ -1,0 +1,1 @@
+"""The Hoera service kit."""

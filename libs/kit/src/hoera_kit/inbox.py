@@ -1,0 +1,268 @@
+"""The idempotent consumer: the event id is recorded in the same transaction as the effect.
+
+A batch of Kafka records becomes one PostgreSQL transaction: inbox rows for every record (so a
+redelivered event finds its id and changes nothing), the handler's effect for the new ones, and dead
+letters for poison, written to the outbox so that they too are published exactly when the transaction
+commits. The Kafka offset is committed only after that (FastStream's ack after the handler returns), so
+a crash anywhere redelivers the batch and the inbox turns the redelivery into a no-op.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Sequence
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+import asyncpg
+from opentelemetry import propagate, trace
+from opentelemetry.trace import Link
+
+from hoera_events.envelope import Envelope, decode
+from hoera_events.registry import dlq_topic
+from hoera_kit import metrics, outbox
+from hoera_kit.retry import Fault, classify, retry_transient
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[asyncpg.Connection, Envelope], Awaitable[None]]
+BatchHandler = Callable[[asyncpg.Connection, list[Envelope]], Awaitable[None]]
+
+# An event whose handler keeps failing for a reason that is not transient (a bug, a refused rule) is
+# tried this many times within one delivery before it is dead-lettered with its error.
+UNKNOWN_FAULT_ATTEMPTS = 3
+
+
+class Record(Protocol):
+    """What the inbox needs of a Kafka record (aiokafka's ConsumerRecord has it)."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+    headers: Sequence[tuple[str, bytes]]
+
+
+@dataclass
+class _Item:
+    record: Record
+    inbox_id: str
+    envelope: Envelope | None = None
+    error: str | None = None
+
+    @property
+    def replayed(self) -> bool:
+        return any(k == "hoera-replayed-from" for k, _ in (self.record.headers or []))
+
+
+def dead_letter_headers(record: Record, error: str, consumer: str) -> list[tuple[str, bytes]]:
+    original = [(k, v) for k, v in (record.headers or []) if not k.startswith("hoera-dlq-")]
+    return [
+        *original,
+        ("hoera-dlq-error", error[:2000].encode()),
+        ("hoera-dlq-topic", record.topic.encode()),
+        ("hoera-dlq-partition", str(record.partition).encode()),
+        ("hoera-dlq-offset", str(record.offset).encode()),
+        ("hoera-dlq-consumer", consumer.encode()),
+        ("hoera-dlq-at", datetime.now(UTC).isoformat().encode()),
+    ]
+
+
+def _context_of(record: Record) -> Any:
+    carrier = {k: v.decode("latin-1") for k, v in (record.headers or [])}
+    return propagate.extract(carrier)
+
+
+class InboxConsumer:
+    """Applies one handler to batches of records, exactly once per event id and consumer."""
+
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        *,
+        service: str,
+        name: str,
+        handler: Handler | None = None,
+        batch_handler: BatchHandler | None = None,
+        shards: int = 16,
+    ) -> None:
+        if (handler is None) == (batch_handler is None):
+            raise ValueError("give exactly one of handler or batch_handler")
+        self.pool = pool
+        self.service = service
+        self.name = name
+        self.consumer_id = f"{service}.{name}"
+        self.handler = handler
+        self.batch_handler = batch_handler
+        self.shards = shards
+        self._tracer = trace.get_tracer("hoera_kit.inbox")
+
+    def _decode(self, records: Sequence[Record]) -> list[_Item]:
+        items = []
+        for rec in records:
+            try:
+                env = decode(rec.value or b"")
+                items.append(_Item(rec, str(env.id), envelope=env))
+            except Exception as exc:
+                if classify(exc) is not Fault.poison:
+                    raise
+                where = f"{rec.topic}:{rec.partition}:{rec.offset}"
+                items.append(_Item(rec, f"poison:{where}", error=f"{type(exc).__name__}: {exc}"))
+        return items
+
+    async def process(self, records: Sequence[Record]) -> None:
+        """Handle a batch; transient faults are retried here until they pass (never dead-lettered)."""
+        if not records:
+            return
+        started = time.perf_counter()
+        items = self._decode(records)
+
+        def _count_retry(exc: BaseException, attempt: int) -> None:
+            metrics.TRANSIENT_RETRIES.labels(self.service, self.consumer_id).inc()
+
+        await retry_transient(
+            lambda: self._transaction(items),
+            what=f"consumer {self.consumer_id}",
+            on_retry=_count_retry,
+        )
+        metrics.HANDLER_SECONDS.labels(self.service, self.consumer_id).observe(
+            time.perf_counter() - started
+        )
+
+    async def _transaction(self, items: list[_Item]) -> None:
+        async with self.pool.acquire() as conn, conn.transaction():
+            fresh_ids = set(
+                await conn.fetchval(
+                    "with ins as (insert into kit_inbox (consumer, event_id, topic) "
+                    "select $1, e, t from unnest($2::text[], $3::text[]) as u(e, t) "
+                    "on conflict do nothing returning event_id) select array_agg(event_id) from ins",
+                    self.consumer_id,
+                    [i.inbox_id for i in items],
+                    [i.record.topic for i in items],
+                )
+                or []
+            )
+            retry = [i.inbox_id for i in items if i.replayed and i.inbox_id not in fresh_ids]
+            if retry:
+                # A replay from the dead-letter topic gets one more chance; a plain redelivery not.
+                fresh_ids |= set(
+                    await conn.fetchval(
+                        "with upd as (update kit_inbox set outcome = 'replayed', processed_at = now()"
+                        " where consumer = $1 and event_id = any($2::text[])"
+                        " and outcome = 'dead_lettered' returning event_id)"
+                        " select array_agg(event_id) from upd",
+                        self.consumer_id,
+                        retry,
+                    )
+                    or []
+                )
+            fresh = [i for i in items if i.inbox_id in fresh_ids]
+            # The same event twice inside one batch: the first occurrence is the one that counts.
+            seen: set[str] = set()
+            fresh = [i for i in fresh if not (i.inbox_id in seen or seen.add(i.inbox_id))]
+            duplicates = len(items) - len(fresh)
+            if duplicates:
+                metrics.EVENTS_HANDLED.labels(self.service, self.consumer_id, "duplicate").inc(
+                    duplicates
+                )
+            good = [i for i in fresh if i.envelope is not None]
+            for item in fresh:
+                if item.envelope is None:
+                    await self._dead_letter(conn, item, item.error or "undecodable")
+            if good:
+                await self._apply(conn, good)
+
+    async def _apply(self, conn: asyncpg.Connection, items: list[_Item]) -> None:
+        if self.batch_handler is not None and len(items) > 1:
+            try:
+                async with conn.transaction(), self._span(items):
+                    await self.batch_handler(conn, [i.envelope for i in items if i.envelope])
+                metrics.EVENTS_HANDLED.labels(self.service, self.consumer_id, "processed").inc(
+                    len(items)
+                )
+                return
+            except Exception as exc:
+                if classify(exc) is Fault.transient:
+                    raise
+                log.warning(
+                    "%s: batch of %d failed (%r); isolating the event at fault",
+                    self.consumer_id,
+                    len(items),
+                    exc,
+                )
+        for item in items:
+            await self._apply_one(conn, item)
+
+    async def _apply_one(self, conn: asyncpg.Connection, item: _Item) -> None:
+        assert item.envelope is not None
+        env = item.envelope
+        last: BaseException | None = None
+        for _ in range(UNKNOWN_FAULT_ATTEMPTS):
+            try:
+                async with conn.transaction(), self._span([item]):
+                    if self.handler is not None:
+                        await self.handler(conn, env)
+                    else:
+                        assert self.batch_handler is not None
+                        await self.batch_handler(conn, [env])
+                metrics.EVENTS_HANDLED.labels(self.service, self.consumer_id, "processed").inc()
+                return
+            except Exception as exc:
+                fault = classify(exc)
+                if fault is Fault.transient:
+                    raise
+                last = exc
+                if fault is Fault.poison:
+                    break
+        log.error("%s: dead-lettering event %s (%s): %r", self.consumer_id, env.id, env.type, last)
+        await self._dead_letter(conn, item, f"{type(last).__name__}: {last}")
+
+    async def _dead_letter(self, conn: asyncpg.Connection, item: _Item, error: str) -> None:
+        rec = item.record
+        await conn.execute(
+            "update kit_inbox set outcome = 'dead_lettered' where consumer = $1 and event_id = $2",
+            self.consumer_id,
+            item.inbox_id,
+        )
+        await outbox.add_raw(
+            conn,
+            event_id=uuid.uuid5(
+                uuid.NAMESPACE_URL, f"dlq/{self.consumer_id}/{item.inbox_id}/{rec.topic}/{rec.offset}"
+            ),
+            topic=dlq_topic(rec.topic),
+            key=(rec.key or b"").decode("utf-8", "replace") or item.inbox_id,
+            payload=rec.value or b"",
+            headers=dead_letter_headers(rec, error, self.consumer_id),
+            shards=self.shards,
+        )
+        metrics.DEAD_LETTERS.labels(self.service, rec.topic).inc()
+        metrics.EVENTS_HANDLED.labels(self.service, self.consumer_id, "dead_lettered").inc()
+
+    def _span(self, items: list[_Item]) -> AbstractContextManager[Any]:
+        """The handler's span continues the producer's trace (the first event's) and links the rest."""
+        if not items:
+            return nullcontext()
+        parent = _context_of(items[0].record)
+        links = []
+        for i in items[1:]:
+            span_ctx = trace.get_current_span(_context_of(i.record)).get_span_context()
+            if span_ctx.is_valid:
+                links.append(Link(span_ctx))
+        first = items[0].envelope
+        return self._tracer.start_as_current_span(
+            f"{self.consumer_id} handle {first.type if first else 'event'}",
+            context=parent,
+            kind=trace.SpanKind.CONSUMER,
+            links=links,
+            attributes={
+                "messaging.system": "kafka",
+                "messaging.destination.name": items[0].record.topic,
+                "messaging.consumer.group.name": self.consumer_id,
+                "messaging.batch.message_count": len(items),
+            },
+        )

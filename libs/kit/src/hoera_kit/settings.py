@@ -1,0 +1,127 @@
+"""Settings from the environment, prefix HOERA_, validated at start (fail fast, say which setting).
+
+Each service extends KitSettings with its own fields. Outside development and test, a service refuses
+to start with the development signing key, without a token issuer, or with a default database password.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Self
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# Known to everyone who reads this repository: acceptable for a laptop, refused in production.
+DEV_SIGNING_SECRET = "hoera-local-development-signing-key-not-for-production"
+DEV_ISSUER = "https://hoera.local/dev-issuer"
+
+
+class Environment(StrEnum):
+    development = "development"
+    test = "test"
+    production = "production"
+
+
+class KitSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="HOERA_", extra="ignore", frozen=True)
+
+    service_name: str = Field(description="the service's name, e.g. intake; also its database suffix")
+    environment: Environment = Environment.development
+    tenant: str = Field(default="demo", description="default organisation for events without one")
+
+    # Kafka
+    kafka_bootstrap: str = "127.0.0.1:39092"
+    consumer_batch_size: int = Field(default=500, ge=1, le=10_000)
+    consumer_batch_timeout_ms: int = Field(default=50, ge=1)
+
+    # PostgreSQL: HOERA_DATABASE_URL wins; otherwise built from the parts and hoera_<service_name>.
+    database_url: SecretStr | None = None
+    pg_host: str = "127.0.0.1"
+    pg_port: int = 55432
+    pg_user: str = "hoera"
+    pg_password: SecretStr = SecretStr("hoera")
+    pg_database: str | None = None
+    pool_min_size: int = Field(default=2, ge=1)
+    pool_max_size: int = Field(default=10, ge=1)
+    migrate_on_start: bool = Field(
+        default=True, description="apply pending migrations at start; when false, refuse to start"
+    )
+
+    # HTTP
+    http_host: str = "127.0.0.1"
+    http_port: int = Field(default=8000, ge=1, le=65535)
+    public_base_url: str | None = Field(
+        default=None, description="the address people reach this service at (links in e-mails)"
+    )
+
+    # Outbox, timers, deliveries
+    outbox_batch_size: int = Field(default=500, ge=1, le=10_000)
+    outbox_poll_interval_s: float = Field(default=1.0, gt=0)
+    outbox_shards: int = Field(default=16, ge=1, le=1024)
+    timer_poll_interval_s: float = Field(default=0.5, gt=0)
+    delivery_poll_interval_s: float = Field(default=0.5, gt=0)
+    delivery_max_attempts: int = Field(default=12, ge=1)
+
+    # Mail and SMS
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = 2525
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_starttls: bool = False
+    mail_from: str = "Hoera <no-reply@hoera.local>"
+    sms_gateway_url: str | None = Field(
+        default=None, description="HTTP endpoint that accepts SMS as JSON; the local sink has one"
+    )
+
+    # Auth: tokens from the organisation's identity provider (JWKS) or the local development key.
+    jwt_issuer: str = DEV_ISSUER
+    jwt_audience: str = "hoera"
+    jwt_jwks_url: str | None = None
+    jwt_public_key: str | None = Field(default=None, description="PEM, for RS256/ES256 tokens")
+    jwt_secret: SecretStr | None = Field(default=None, description="HS256 shared secret")
+
+    log_level: str = "INFO"
+    log_json: bool = True
+
+    @property
+    def is_dev(self) -> bool:
+        return self.environment in (Environment.development, Environment.test)
+
+    @property
+    def dsn(self) -> str:
+        if self.database_url is not None:
+            return self.database_url.get_secret_value()
+        db = self.pg_database or f"hoera_{self.service_name}"
+        pw = self.pg_password.get_secret_value()
+        return f"postgresql://{self.pg_user}:{pw}@{self.pg_host}:{self.pg_port}/{db}"
+
+    @property
+    def signing_secret(self) -> str | None:
+        """The HS256 key: the configured one, or the development key where that is allowed."""
+        if self.jwt_secret is not None:
+            return self.jwt_secret.get_secret_value()
+        if self.is_dev and not (self.jwt_jwks_url or self.jwt_public_key):
+            return DEV_SIGNING_SECRET
+        return None
+
+    @model_validator(mode="after")
+    def _refuse_unsafe(self) -> Self:
+        if self.pool_max_size < self.pool_min_size:
+            raise ValueError("HOERA_POOL_MAX_SIZE must be >= HOERA_POOL_MIN_SIZE")
+        if self.is_dev:
+            return self
+        problems = []
+        if self.jwt_secret is not None and self.jwt_secret.get_secret_value() == DEV_SIGNING_SECRET:
+            problems.append("HOERA_JWT_SECRET is the development key")
+        if not (self.jwt_jwks_url or self.jwt_public_key or self.jwt_secret):
+            problems.append("set HOERA_JWT_JWKS_URL, HOERA_JWT_PUBLIC_KEY or HOERA_JWT_SECRET")
+        if self.jwt_secret is not None and len(self.jwt_secret.get_secret_value()) < 32:
+            problems.append("HOERA_JWT_SECRET must be at least 32 characters")
+        if self.jwt_issuer == DEV_ISSUER:
+            problems.append("HOERA_JWT_ISSUER is the development issuer")
+        if self.database_url is None and self.pg_password.get_secret_value() == "hoera":
+            problems.append("HOERA_PG_PASSWORD is the development default")
+        if problems:
+            raise ValueError(f"unsafe settings for {self.environment}: " + "; ".join(problems))
+        return self

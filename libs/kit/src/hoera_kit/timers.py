@@ -1,0 +1,168 @@
+"""Durable timers: SLA due dates, callback retries, claim leases, approval deadlines.
+
+A timer is a row (kind, key, due time, payload). A scanner in every replica locks due rows with
+FOR UPDATE SKIP LOCKED, runs the kind's handler in the same transaction, and deletes the row; so each
+timer fires once however many replicas scan, and a restart loses none (the row is still there).
+Scheduling the same (kind, key) again moves the timer rather than adding a second one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import asyncpg
+from opentelemetry import trace
+
+from hoera_kit import metrics
+from hoera_kit.retry import Fault, backoff_delay, classify
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Timer:
+    id: int
+    kind: str
+    key: str
+    due_at: datetime
+    payload: dict[str, Any]
+    attempts: int
+
+
+TimerHandler = Callable[[asyncpg.Connection, Timer], Awaitable[None]]
+
+
+async def schedule(
+    conn: asyncpg.Connection,
+    kind: str,
+    key: str,
+    due_at: datetime,
+    payload: dict[str, Any] | None = None,
+) -> None:
+    if due_at.tzinfo is None:
+        raise ValueError("due_at must be timezone-aware")
+    await conn.execute(
+        "insert into kit_timers (kind, key, due_at, payload) values ($1, $2, $3, $4) "
+        "on conflict (kind, key) do update set due_at = excluded.due_at, "
+        "payload = excluded.payload, attempts = 0, last_error = null",
+        kind,
+        key,
+        due_at,
+        payload or {},
+    )
+
+
+async def cancel(conn: asyncpg.Connection, kind: str, key: str) -> bool:
+    status = await conn.execute("delete from kit_timers where kind = $1 and key = $2", kind, key)
+    return bool(status.endswith(" 1"))
+
+
+async def pending(conn: asyncpg.Connection, kind: str, key: str) -> Timer | None:
+    row = await conn.fetchrow("select * from kit_timers where kind = $1 and key = $2", kind, key)
+    return _timer(row) if row else None
+
+
+def _timer(row: asyncpg.Record) -> Timer:
+    return Timer(
+        id=row["id"],
+        kind=row["kind"],
+        key=row["key"],
+        due_at=row["due_at"],
+        payload=row["payload"],
+        attempts=row["attempts"],
+    )
+
+
+class TimerScanner:
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        handlers: dict[str, TimerHandler],
+        *,
+        service: str,
+        batch_size: int = 100,
+        poll_interval_s: float = 0.5,
+        now: Callable[[], datetime] | None = None,
+    ) -> None:
+        self.pool = pool
+        self.handlers = handlers
+        self.service = service
+        self.batch_size = batch_size
+        self.poll_interval_s = poll_interval_s
+        self.instance = f"{socket.gethostname()}:{os.getpid()}"
+        self._now = now or (lambda: datetime.now(UTC))
+        self._tracer = trace.get_tracer("hoera_kit.timers")
+
+    async def run_once(self) -> int:
+        fired = 0
+        async with self.pool.acquire() as conn, conn.transaction():
+            rows = await conn.fetch(
+                "select * from kit_timers where due_at <= $1 and kind = any($2::text[]) "
+                "order by due_at limit $3 for update skip locked",
+                self._now(),
+                list(self.handlers),
+                self.batch_size,
+            )
+            for row in rows:
+                timer = _timer(row)
+                try:
+                    async with conn.transaction(), self._tracer.start_as_current_span(
+                        f"timer {timer.kind}", attributes={"hoera.timer.key": timer.key}
+                    ):
+                        # Deleted first, so a handler that reschedules the same key makes a new row.
+                        await conn.execute("delete from kit_timers where id = $1", timer.id)
+                        await self.handlers[timer.kind](conn, timer)
+                        await conn.execute(
+                            "insert into kit_timers_fired (kind, key, due_at, fired_by) "
+                            "values ($1, $2, $3, $4)",
+                            timer.kind,
+                            timer.key,
+                            timer.due_at,
+                            self.instance,
+                        )
+                    fired += 1
+                    metrics.TIMERS_FIRED.labels(self.service, timer.kind).inc()
+                except Exception as exc:
+                    if classify(exc) is Fault.transient:
+                        raise
+                    delay = backoff_delay(timer.attempts, base=1.0, cap=600.0)
+                    log.exception("timer %s/%s failed; retry in %.0fs", timer.kind, timer.key, delay)
+                    await conn.execute(
+                        "update kit_timers set attempts = attempts + 1, last_error = $2, "
+                        "due_at = $3 where id = $1",
+                        timer.id,
+                        repr(exc)[:2000],
+                        self._now() + timedelta(seconds=delay),
+                    )
+        return fired
+
+    async def due_count(self) -> int:
+        async with self.pool.acquire() as conn:
+            return int(
+                await conn.fetchval("select count(*) from kit_timers where due_at <= now()")
+            )
+
+    async def run(self, stop: asyncio.Event) -> None:
+        attempt = 0
+        while not stop.is_set():
+            try:
+                n = await self.run_once()
+                attempt = 0
+                if n >= self.batch_size:
+                    continue
+                delay = self.poll_interval_s
+            except Exception as exc:
+                delay = backoff_delay(attempt, base=0.2, cap=10.0)
+                attempt += 1
+                log.warning("timer scanner: retry in %.2fs: %r", delay, exc)
+            try:
+                await asyncio.wait_for(stop.wait(), timeout=delay)
+            except TimeoutError:
+                pass
