@@ -23,15 +23,15 @@ Routes declare what they need as `Annotated` aliases, so their signatures read a
 with `Supervisor = Annotated[Principal, Depends(require_roles(Role.supervisor))]` in its api.py.
 """
 
-from __future__ import annotations
-
+# No `from __future__ import annotations`: require_roles builds its dependency's annotation from a
+# local variable, which FastAPI could not resolve from a string.
 import argparse
 import sys
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
-from typing import Annotated, Any, Final
+from typing import Annotated, Any, Final, Self
 
 import jwt
 from cryptography import x509
@@ -232,7 +232,7 @@ class TokenVerifier:
         )
 
     @classmethod
-    def from_settings(cls, settings: KitSettings) -> TokenVerifier:
+    def from_settings(cls, settings: KitSettings) -> Self:
         try:
             return cls(
                 issuer=settings.jwt_issuer,

@@ -67,6 +67,8 @@ class Service:
         self.api.state.settings = settings
         self.api.state.token_verifier = TokenVerifier.from_settings(settings)
         install_error_handlers(self.api)
+        # Middleware must be in place before the app first runs (its lifespan included).
+        telemetry.instrument_app(self.api)
         self.api.include_router(
             health_router({"database": self._db_ok, "broker": self._broker_ok, "migrations": self._migrations_ok})
         )
@@ -79,6 +81,7 @@ class Service:
         self._stop = asyncio.Event()
         self._expected_migrations: set[str] = set()
         self.relay: outbox.OutboxRelay | None = None
+        self.relay_class: type[outbox.OutboxRelay] = outbox.OutboxRelay
         self.timers: TimerScanner | None = None
         self.delivery_worker: deliveries.DeliveryWorker | None = None
         self.started = asyncio.Event()
@@ -138,8 +141,9 @@ class Service:
         key: str | None = None,
         cause: Envelope | None = None,
         correlation_id: uuid.UUID | None = None,
+        topic: str | None = None,
     ) -> Envelope:
-        """Put an event in the outbox, in the caller's transaction."""
+        """Put an event in the outbox, in the caller's transaction (topic: from the registry)."""
         env = make_envelope(
             event,
             producer=self.name,
@@ -148,7 +152,7 @@ class Service:
             correlation_id=correlation_id or (cause.correlation_id or cause.id if cause else None),
             causation_id=cause.id if cause else None,
         )
-        await outbox.add(conn, env, shards=self.settings.outbox_shards)
+        await outbox.add(conn, env, shards=self.settings.outbox_shards, topic=topic)
         return env
 
     async def emit_many(self, conn: asyncpg.Connection, envelopes: Sequence[Envelope]) -> None:
@@ -273,7 +277,7 @@ class Service:
         self._producer = outbox.make_producer(s.kafka_bootstrap)
         await self._retry_start("Kafka (producer)", self._producer.start)
         self._stop = asyncio.Event()
-        self.relay = outbox.OutboxRelay(
+        self.relay = self.relay_class(
             self.pool,
             self._producer,
             service=self.name,
@@ -337,7 +341,6 @@ class Service:
 
     @asynccontextmanager
     async def _lifespan(self, app: FastAPI) -> AsyncIterator[None]:
-        telemetry.instrument_app(app)
         await self.start()
         try:
             yield

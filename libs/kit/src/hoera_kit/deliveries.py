@@ -1,0 +1,813 @@
+"""Side effects outside Kafka (e-mail, SMS, webhooks): recorded first, then tried, retried and kept.
+
+A service calls `enqueue` in the transaction that changes its state, so the acknowledgement mail, the
+survey invitation or the supervisor alert exists exactly when the change does: a rollback takes it away,
+a redelivered event finds its idempotency key and adds nothing. A `DeliveryWorker` in every replica claims
+due rows with FOR UPDATE SKIP LOCKED and a lease (the row's next attempt is pushed past the send), sends
+them, and records the outcome in a new transaction together with whatever the service writes in
+`on_state_change` (a timeline entry, an AlertDelivered outbox event).
+
+What this can and cannot promise: a worker that dies between sending and recording leaves the row leased;
+when the lease ends another worker sends it again. So delivery is at least once, never silently lost, and
+each send carries the same idempotency key (the Message-ID of a mail is derived from it, HTTP requests
+carry an Idempotency-Key header) so the receiving end can drop the repeat.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import hmac
+import json
+import logging
+import random
+import re
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.message import EmailMessage
+from email.utils import format_datetime, parseaddr
+from enum import StrEnum
+from typing import Protocol, TypeAlias, cast
+from uuid import UUID
+
+import aiosmtplib
+import asyncpg
+import httpx
+from asyncpg.pool import PoolConnectionProxy
+from opentelemetry import trace
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from hoera_kit.retry import Fault, backoff_delay, classify
+from hoera_kit.settings import KitSettings
+
+# A connection of the caller's transaction: a plain one or one from the pool.
+Conn: TypeAlias = asyncpg.Connection | PoolConnectionProxy
+
+log = logging.getLogger(__name__)
+NOTIFY_CHANNEL = "kit_deliveries"
+
+
+class Channel(StrEnum):
+    email = "email"
+    sms = "sms"
+    webhook = "webhook"
+
+
+class DeliveryState(StrEnum):
+    pending = "pending"
+    sent = "sent"
+    failed = "failed"  # the last attempt failed; tried again at next_attempt_at
+    given_up = "given_up"
+
+
+_HEADER_NAME = re.compile(r"^[!-9;-~]+$")
+# Set by the senders themselves; a caller that could set them could forge the de-duplication key.
+_RESERVED_HEADERS = frozenset(
+    {
+        "from",
+        "to",
+        "cc",
+        "bcc",
+        "subject",
+        "date",
+        "message-id",
+        "mime-version",
+        "content-type",
+        "content-transfer-encoding",
+        "content-length",
+        "content-language",
+        "host",
+        "idempotency-key",
+        "x-hoera-idempotency-key",
+        "x-hoera-reference",
+        "x-hoera-signature",
+    }
+)
+
+
+def _one_line(value: str) -> str:
+    if "\r" in value or "\n" in value:
+        raise ValueError("must not contain line breaks")
+    return value
+
+
+class OutgoingMessage(BaseModel):
+    """One side effect to deliver; the idempotency key says which ones are the same."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    channel: Channel
+    recipient: str = Field(min_length=1, max_length=2048, description="address, phone or URL")
+    subject: str = Field(default="", max_length=998)
+    body_text: str
+    body_html: str | None = None
+    language: str | None = Field(default=None, min_length=2, max_length=35)
+    idempotency_key: str = Field(min_length=1, max_length=512)
+    reference: str = Field(min_length=1, max_length=512, description="e.g. complaint:<uuid>")
+    headers: dict[str, str] = Field(default_factory=dict)
+    tenant: str = Field(min_length=1)
+    max_attempts: int | None = Field(default=None, ge=1, description="None: the worker's limit")
+
+    @field_validator("recipient", "subject", "language", "idempotency_key", "reference")
+    @classmethod
+    def _no_header_injection(cls, value: str | None) -> str | None:
+        return None if value is None else _one_line(value)
+
+    @field_validator("headers")
+    @classmethod
+    def _valid_headers(cls, headers: dict[str, str]) -> dict[str, str]:
+        for name, value in headers.items():
+            if not _HEADER_NAME.match(name):
+                raise ValueError(f"header name {name!r} is not a valid field name")
+            if name.lower() in _RESERVED_HEADERS:
+                raise ValueError(f"header {name!r} is set by the delivery itself")
+            _one_line(value)
+        return headers
+
+    @model_validator(mode="after")
+    def _fits_channel(self) -> OutgoingMessage:
+        if self.channel is Channel.webhook:
+            if not self.recipient.startswith(("https://", "http://")):
+                raise ValueError("a webhook recipient is an http(s) URL")
+            try:
+                json.loads(self.body_text)
+            except ValueError as exc:
+                raise ValueError(f"a webhook body_text is a JSON document: {exc}") from exc
+        return self
+
+
+@dataclass(frozen=True)
+class DeliveryRecord:
+    id: UUID
+    idempotency_key: str
+    channel: Channel
+    recipient: str
+    subject: str
+    body_text: str
+    body_html: str | None
+    language: str | None
+    reference: str
+    headers: dict[str, str]
+    tenant: str
+    state: DeliveryState
+    attempts: int
+    max_attempts: int | None
+    next_attempt_at: datetime
+    last_attempt_at: datetime | None
+    last_error: str | None
+    provider_id: str | None
+    created_at: datetime
+    updated_at: datetime
+    sent_at: datetime | None
+
+
+# headers as text: the module works on any connection, with or without the pool's jsonb codec.
+_COLUMNS = (
+    "id, idempotency_key, channel, recipient, subject, body_text, body_html, language, reference, "
+    "headers::text as headers, tenant, state, attempts, max_attempts, next_attempt_at, "
+    "last_attempt_at, last_error, provider_id, created_at, updated_at, sent_at"
+)
+_RETRYABLE = "state in ('pending', 'failed')"
+
+
+def _record(row: asyncpg.Record) -> DeliveryRecord:
+    return DeliveryRecord(
+        id=row["id"],
+        idempotency_key=row["idempotency_key"],
+        channel=Channel(row["channel"]),
+        recipient=row["recipient"],
+        subject=row["subject"],
+        body_text=row["body_text"],
+        body_html=row["body_html"],
+        language=row["language"],
+        reference=row["reference"],
+        headers=json.loads(row["headers"]),
+        tenant=row["tenant"],
+        state=DeliveryState(row["state"]),
+        attempts=row["attempts"],
+        max_attempts=row["max_attempts"],
+        next_attempt_at=row["next_attempt_at"],
+        last_attempt_at=row["last_attempt_at"],
+        last_error=row["last_error"],
+        provider_id=row["provider_id"],
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+        sent_at=row["sent_at"],
+    )
+
+
+async def enqueue(conn: Conn, msg: OutgoingMessage) -> DeliveryRecord:
+    """Record a delivery in the caller's transaction; the same idempotency key again returns the first.
+
+    The first one wins even if the second differs: a redelivered event must not change what was sent.
+    """
+    row = await conn.fetchrow(
+        "insert into kit_deliveries (idempotency_key, channel, recipient, subject, body_text, "
+        "body_html, language, reference, headers, tenant, max_attempts) "
+        "values ($1, $2, $3, $4, $5, $6, $7, $8, $9::text::jsonb, $10, $11) "
+        f"on conflict (idempotency_key) do nothing returning {_COLUMNS}",
+        msg.idempotency_key,
+        msg.channel.value,
+        msg.recipient,
+        msg.subject,
+        msg.body_text,
+        msg.body_html,
+        msg.language,
+        msg.reference,
+        json.dumps(msg.headers),
+        msg.tenant,
+        msg.max_attempts,
+    )
+    if row is None:
+        existing = await by_idempotency_key(conn, msg.idempotency_key)
+        if existing is None:  # pragma: no cover - the conflicting row is committed when we get here
+            raise RuntimeError(f"delivery {msg.idempotency_key!r} conflicted but is not visible")
+        return existing
+    # Delivered to listeners at commit: the worker wakes exactly when the row becomes visible.
+    await conn.execute("select pg_notify($1, '')", NOTIFY_CHANNEL)
+    return _record(row)
+
+
+async def get(conn: Conn, delivery_id: UUID) -> DeliveryRecord | None:
+    row = await conn.fetchrow(f"select {_COLUMNS} from kit_deliveries where id = $1", delivery_id)
+    return _record(row) if row else None
+
+
+async def by_idempotency_key(conn: Conn, key: str) -> DeliveryRecord | None:
+    row = await conn.fetchrow(
+        f"select {_COLUMNS} from kit_deliveries where idempotency_key = $1", key
+    )
+    return _record(row) if row else None
+
+
+async def by_reference(conn: Conn, reference: str) -> list[DeliveryRecord]:
+    rows = await conn.fetch(
+        f"select {_COLUMNS} from kit_deliveries where reference = $1 order by created_at, id",
+        reference,
+    )
+    return [_record(r) for r in rows]
+
+
+async def count_by_state(conn: Conn) -> dict[DeliveryState, int]:
+    """Every state, zero included, so a Prometheus gauge drops back to 0 rather than going stale."""
+    rows = await conn.fetch("select state, count(*) as n from kit_deliveries group by state")
+    counts = dict.fromkeys(DeliveryState, 0)
+    for row in rows:
+        counts[DeliveryState(row["state"])] = int(row["n"])
+    return counts
+
+
+async def requeue(conn: Conn, delivery_id: UUID) -> DeliveryRecord | None:
+    """Try a failed or given-up delivery again now, with a fresh attempt budget (an operator's act).
+
+    Returns None when the delivery does not exist or is not failed or given up.
+    """
+    row = await conn.fetchrow(
+        "update kit_deliveries set state = 'pending', attempts = 0, next_attempt_at = now(), "
+        "updated_at = now() where id = $1 and state in ('failed', 'given_up') "
+        f"returning {_COLUMNS}",
+        delivery_id,
+    )
+    if row is None:
+        return None
+    await conn.execute("select pg_notify($1, '')", NOTIFY_CHANNEL)
+    return _record(row)
+
+
+# --- senders ---------------------------------------------------------------------------------------
+
+
+class DeliveryError(Exception):
+    pass
+
+
+class TransientDeliveryError(DeliveryError):
+    """Try again later: unreachable, timed out, 4xx SMTP, HTTP 5xx/429. retry_after_s is a floor."""
+
+    def __init__(self, message: str, *, retry_after_s: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+
+class PermanentDeliveryError(DeliveryError):
+    """Trying again cannot help (recipient refused, invalid address): the delivery is given up."""
+
+
+class Sender(Protocol):
+    async def send(self, msg: DeliveryRecord) -> str | None:
+        """Deliver once; return the provider's id for it, if any."""
+        ...
+
+
+def message_id(idempotency_key: str, domain: str = "hoera") -> str:
+    """The same key gives the same Message-ID, so a mail sent twice is recognisably one mail."""
+    digest = hashlib.sha256(idempotency_key.encode()).hexdigest()[:32]
+    return f"<{digest}@{domain}>"
+
+
+def build_email(
+    msg: DeliveryRecord | OutgoingMessage,
+    *,
+    mail_from: str,
+    message_id_domain: str = "hoera",
+    now: datetime | None = None,
+) -> EmailMessage:
+    """Plain text, with an HTML alternative when there is one; UTF-8 throughout."""
+    mail = EmailMessage()
+    mail["From"] = mail_from
+    mail["To"] = msg.recipient
+    mail["Subject"] = msg.subject
+    mail["Date"] = format_datetime(now or datetime.now(UTC))
+    mail["Message-ID"] = message_id(msg.idempotency_key, message_id_domain)
+    mail["X-Hoera-Idempotency-Key"] = msg.idempotency_key
+    mail["X-Hoera-Reference"] = msg.reference
+    # RFC 3834: tells out-of-office responders not to answer an automatic mail.
+    mail["Auto-Submitted"] = "auto-generated"
+    if msg.language:
+        mail["Content-Language"] = msg.language
+    for name, value in msg.headers.items():
+        mail[name] = value
+    mail.set_content(msg.body_text, charset="utf-8")
+    if msg.body_html:
+        mail.add_alternative(msg.body_html, subtype="html", charset="utf-8")
+    return mail
+
+
+def _address(value: str) -> str:
+    _, addr = parseaddr(value)
+    local, at, domain = addr.rpartition("@")
+    if not (at and local and domain) or any(c.isspace() for c in addr):
+        raise PermanentDeliveryError(f"not an e-mail address: {value!r}")
+    return addr
+
+
+def _smtp_error(exc: aiosmtplib.SMTPException) -> DeliveryError:
+    if isinstance(exc, aiosmtplib.SMTPRecipientsRefused):
+        codes = [r.code for r in exc.recipients]
+        text = "; ".join(f"{r.code} {r.message}" for r in exc.recipients)
+        if codes and all(500 <= c < 600 for c in codes):
+            return PermanentDeliveryError(f"smtp recipient refused: {text}")
+        return TransientDeliveryError(f"smtp recipient deferred: {text}")
+    if isinstance(exc, aiosmtplib.SMTPRecipientRefused | aiosmtplib.SMTPDataError):
+        text = f"smtp {exc.code} {exc.message}"
+        if 500 <= exc.code < 600:
+            return PermanentDeliveryError(text)
+        return TransientDeliveryError(text)
+    # Connection, timeout, authentication, a refused sender: the server's or our configuration's
+    # fault, not this mail's; retried until an operator fixes it or the attempts run out.
+    return TransientDeliveryError(f"smtp: {type(exc).__name__}: {exc}")
+
+
+class SmtpSender:
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        mail_from: str,
+        username: str | None = None,
+        password: str | None = None,
+        starttls: bool = False,
+        timeout: float = 10,
+        *,
+        message_id_domain: str = "hoera",
+    ) -> None:
+        self.host = host
+        self.port = port
+        self.mail_from = mail_from
+        self.username = username
+        self.password = password
+        self.starttls = starttls
+        self.timeout = timeout
+        self.message_id_domain = message_id_domain
+        self._envelope_from = _address(mail_from)
+
+    def build(self, msg: DeliveryRecord | OutgoingMessage) -> EmailMessage:
+        return build_email(msg, mail_from=self.mail_from, message_id_domain=self.message_id_domain)
+
+    async def send(self, msg: DeliveryRecord) -> str | None:
+        rcpt = _address(msg.recipient)
+        mail = self.build(msg)
+        try:
+            await aiosmtplib.send(
+                mail,
+                sender=self._envelope_from,
+                recipients=[rcpt],
+                hostname=self.host,
+                port=self.port,
+                username=self.username,
+                password=self.password,
+                start_tls=self.starttls,
+                timeout=self.timeout,
+            )
+        except aiosmtplib.SMTPException as exc:
+            raise _smtp_error(exc) from exc
+        except (OSError, TimeoutError) as exc:
+            raise TransientDeliveryError(f"smtp: {type(exc).__name__}: {exc}") from exc
+        return str(mail["Message-ID"])
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    value = response.headers.get("retry-after", "")
+    return float(value) if value.isdigit() else None
+
+
+async def _post(
+    client: httpx.AsyncClient, url: str, *, content: bytes, headers: dict[str, str]
+) -> str | None:
+    """POST once and sort the outcome: 2xx sent, 408/425/429/5xx and network faults transient,
+    anything else permanent (a 4xx says the request itself is wrong; a redirect is not followed)."""
+    try:
+        response = await client.post(url, content=content, headers=headers)
+    except (httpx.UnsupportedProtocol, httpx.InvalidURL) as exc:
+        raise PermanentDeliveryError(f"http: {exc}") from exc
+    except httpx.TransportError as exc:
+        raise TransientDeliveryError(f"http: {type(exc).__name__}: {exc}") from exc
+    status = response.status_code
+    if 200 <= status < 300:
+        with contextlib.suppress(ValueError):
+            body = response.json()
+            if isinstance(body, dict) and body.get("id") is not None:
+                return str(body["id"])
+        return None
+    text = f"http {status}: {response.text[:500]}"
+    if status in (408, 425, 429) or status >= 500:
+        raise TransientDeliveryError(text, retry_after_s=_retry_after(response))
+    raise PermanentDeliveryError(text)
+
+
+class _HttpSender:
+    def __init__(self, *, timeout: float, client: httpx.AsyncClient | None) -> None:
+        self._owns_client = client is None
+        self.client = client or httpx.AsyncClient(
+            timeout=timeout, headers={"User-Agent": "hoera-deliveries"}
+        )
+
+    async def aclose(self) -> None:
+        if self._owns_client:
+            await self.client.aclose()
+
+
+class SmsSender(_HttpSender):
+    """POSTs {to, text, idempotency_key, reference} as JSON to an SMS gateway (the local sink has one)."""
+
+    def __init__(
+        self,
+        gateway_url: str,
+        *,
+        token: str | None = None,
+        timeout: float = 10,
+        client: httpx.AsyncClient | None = None,
+    ) -> None:
+        super().__init__(timeout=timeout, client=client)
+        self.gateway_url = gateway_url
+        self.token = token
+
+    async def send(self, msg: DeliveryRecord) -> str | None:
+        payload = {
+            "to": msg.recipient,
+            "text": msg.body_text,
+            "idempotency_key": msg.idempotency_key,
+            "reference": msg.reference,
+        }
+        headers = {"Content-Type": "application/json", "Idempotency-Key": msg.idempotency_key}
+        if self.token:
+            headers["Authorization"] = f"Bearer {self.token}"
+        return await _post(
+            self.client, self.gateway_url, content=json.dumps(payload).encode(), headers=headers
+        )
+
+
+class WebhookSender(_HttpSender):
+    """POSTs body_text (a JSON document) to the recipient URL, signed when a secret is set:
+    X-Hoera-Signature: sha256=<hex HMAC-SHA256 of the body>, so the receiver can trust it."""
+
+    def __init__(
+        self,
+        *,
+        secret: str | None = None,
+        timeout: float = 10,
+        client: httpx.AsyncClient | None = None,
+    ) -> None:
+        super().__init__(timeout=timeout, client=client)
+        self.secret = secret
+
+    async def send(self, msg: DeliveryRecord) -> str | None:
+        body = msg.body_text.encode()
+        headers = {
+            **msg.headers,
+            "Content-Type": "application/json",
+            "Idempotency-Key": msg.idempotency_key,
+            "X-Hoera-Idempotency-Key": msg.idempotency_key,
+            "X-Hoera-Reference": msg.reference,
+        }
+        if self.secret:
+            digest = hmac.new(self.secret.encode(), body, hashlib.sha256).hexdigest()
+            headers["X-Hoera-Signature"] = f"sha256={digest}"
+        return await _post(self.client, msg.recipient, content=body, headers=headers)
+
+
+def senders_from_settings(settings: KitSettings) -> dict[Channel, Sender]:
+    """E-mail always; SMS when HOERA_SMS_GATEWAY_URL is set; webhooks always (unsigned)."""
+    password = settings.smtp_password.get_secret_value() if settings.smtp_password else None
+    senders: dict[Channel, Sender] = {
+        Channel.email: SmtpSender(
+            settings.smtp_host,
+            settings.smtp_port,
+            settings.mail_from,
+            username=settings.smtp_username,
+            password=password,
+            starttls=settings.smtp_starttls,
+        ),
+        Channel.webhook: WebhookSender(),
+    }
+    if settings.sms_gateway_url:
+        senders[Channel.sms] = SmsSender(settings.sms_gateway_url)
+    return senders
+
+
+# --- the worker ------------------------------------------------------------------------------------
+
+
+def retry_delay(
+    attempts: int, *, base_s: float, cap_s: float, rng: random.Random | None = None
+) -> float:
+    """Seconds to wait after the attempts-th failed attempt (1-based): full jitter, capped."""
+    return backoff_delay(max(attempts - 1, 0), base=base_s, cap=cap_s, rng=rng)
+
+
+StateChangeHook = Callable[[asyncpg.Connection, DeliveryRecord], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class _Outcome:
+    state: DeliveryState
+    provider_id: str | None = None
+    error: str | None = None
+    retry_after_s: float | None = None
+
+
+class DeliveryWorker:
+    """Claims due deliveries, sends them, records the outcome. Any number may run against one database.
+
+    on_state_change(conn, record) runs in the transaction that records each attempt's outcome (sent,
+    failed, given_up), once per recorded outcome; if it raises, the outcome is not recorded and the
+    delivery is tried again when its lease ends.
+    """
+
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        senders: Mapping[Channel, Sender],
+        *,
+        max_attempts: int = 12,
+        base_delay_s: float = 1.0,
+        max_delay_s: float = 300.0,
+        batch_size: int = 50,
+        poll_interval_s: float = 0.5,
+        lease_s: float = 60,
+        on_state_change: StateChangeHook | None = None,
+        max_concurrency: int = 10,
+        rng: random.Random | None = None,
+    ) -> None:
+        if max_attempts < 1 or batch_size < 1 or max_concurrency < 1:
+            raise ValueError("max_attempts, batch_size and max_concurrency must be >= 1")
+        if lease_s <= 0 or poll_interval_s <= 0 or base_delay_s < 0 or max_delay_s < 0:
+            raise ValueError("lease_s and poll_interval_s must be > 0, delays >= 0")
+        self.pool = pool
+        self.senders = dict(senders)
+        self.max_attempts = max_attempts
+        self.base_delay_s = base_delay_s
+        self.max_delay_s = max_delay_s
+        self.batch_size = batch_size
+        self.poll_interval_s = poll_interval_s
+        self.lease_s = lease_s
+        self.on_state_change = on_state_change
+        self.rng = rng
+        self._slots = asyncio.Semaphore(max_concurrency)
+        self._wake = asyncio.Event()
+        self._tracer = trace.get_tracer("hoera_kit.deliveries")
+
+    async def run_once(self) -> int:
+        """One batch: claim, send, record. Returns how many deliveries were attempted."""
+        claimed = await self._claim()
+        await asyncio.gather(*(self._attempt(record) for record in claimed))
+        return len(claimed)
+
+    async def _claim(self) -> list[DeliveryRecord]:
+        # One statement, so one short transaction: the lease is committed before anything is sent,
+        # and a second worker skips these rows now (locked) and later (next_attempt_at moved on).
+        rows = await self.pool.fetch(
+            "with due as materialized ("
+            "  select id from kit_deliveries"
+            f"  where {_RETRYABLE} and next_attempt_at <= now() and channel = any($3::text[])"
+            "  order by next_attempt_at limit $1 for update skip locked) "
+            "update kit_deliveries d set attempts = d.attempts + 1, last_attempt_at = now(), "
+            "  next_attempt_at = now() + make_interval(secs => $2), updated_at = now() "
+            "from due where d.id = due.id "
+            f"returning {', '.join('d.' + c.strip() for c in _COLUMNS.split(','))}",
+            self.batch_size,
+            float(self.lease_s),
+            [c.value for c in self.senders],
+        )
+        return [_record(r) for r in rows]
+
+    async def _attempt(self, record: DeliveryRecord) -> None:
+        async with self._slots:
+            outcome = await self._send(record)
+            await self._record_outcome(record, outcome)
+
+    async def _send(self, record: DeliveryRecord) -> _Outcome:
+        sender = self.senders[record.channel]
+        with self._tracer.start_as_current_span(
+            f"delivery {record.channel}",
+            attributes={
+                "hoera.delivery.id": str(record.id),
+                "hoera.delivery.reference": record.reference,
+                "hoera.delivery.attempt": record.attempts,
+            },
+        ):
+            try:
+                # Half the lease: the outcome is recorded before another worker may take the row over.
+                async with asyncio.timeout(self.lease_s / 2):
+                    provider_id = await sender.send(record)
+                return _Outcome(DeliveryState.sent, provider_id=provider_id)
+            except PermanentDeliveryError as exc:
+                log.warning("delivery %s (%s) refused: %s", record.id, record.reference, exc)
+                return _Outcome(DeliveryState.given_up, error=str(exc))
+            except TransientDeliveryError as exc:
+                return self._failed(record, str(exc), exc.retry_after_s)
+            except TimeoutError:
+                return self._failed(record, f"timed out after {self.lease_s / 2:.0f}s", None)
+            except Exception as exc:
+                # A sender bug: retried like a transient fault so nothing is lost, but loudly.
+                log.exception("delivery %s: the %s sender failed", record.id, record.channel)
+                return self._failed(record, f"{type(exc).__name__}: {exc}", None)
+
+    def _failed(self, record: DeliveryRecord, error: str, retry_after_s: float | None) -> _Outcome:
+        limit = record.max_attempts or self.max_attempts
+        if record.attempts >= limit:
+            log.warning(
+                "delivery %s (%s) given up after %d attempts: %s",
+                record.id,
+                record.reference,
+                record.attempts,
+                error,
+            )
+            return _Outcome(DeliveryState.given_up, error=error)
+        return _Outcome(DeliveryState.failed, error=error, retry_after_s=retry_after_s)
+
+    async def _record_outcome(self, record: DeliveryRecord, outcome: _Outcome) -> None:
+        """Record in its own transaction, retrying a database that is briefly away; when it stays
+        away the lease runs out and the delivery is tried again (at least once, never lost)."""
+        for attempt in range(5):
+            try:
+                async with self.pool.acquire() as conn, conn.transaction():
+                    updated = await self._apply(conn, record, outcome)
+                    if updated is not None and self.on_state_change is not None:
+                        # A pool connection proxies a Connection; the hook sees it as one.
+                        await self.on_state_change(cast(asyncpg.Connection, conn), updated)
+                return
+            except Exception as exc:
+                if classify(exc) is not Fault.transient or attempt == 4:
+                    log.exception(
+                        "delivery %s: outcome %s not recorded; retried after the lease",
+                        record.id,
+                        outcome.state,
+                    )
+                    return
+                await asyncio.sleep(backoff_delay(attempt, base=0.2, cap=5.0))
+
+    async def _apply(
+        self, conn: Conn, record: DeliveryRecord, outcome: _Outcome
+    ) -> DeliveryRecord | None:
+        if outcome.state is DeliveryState.sent:
+            # A success is a fact even if our lease ran out meanwhile; a later failure of another
+            # worker's attempt never turns it back.
+            row = await conn.fetchrow(
+                "update kit_deliveries set state = 'sent', sent_at = now(), updated_at = now(), "
+                f"provider_id = $2, last_error = null where id = $1 and {_RETRYABLE} "
+                f"returning {_COLUMNS}",
+                record.id,
+                outcome.provider_id,
+            )
+        elif outcome.state is DeliveryState.failed:
+            delay = retry_delay(
+                record.attempts, base_s=self.base_delay_s, cap_s=self.max_delay_s, rng=self.rng
+            )
+            if outcome.retry_after_s is not None:
+                delay = min(max(delay, outcome.retry_after_s), self.max_delay_s)
+            # attempts = ours: if the lease ran out and another worker claimed the row, its
+            # attempt decides, not ours.
+            row = await conn.fetchrow(
+                "update kit_deliveries set state = 'failed', last_error = $3, updated_at = now(), "
+                "next_attempt_at = now() + make_interval(secs => $4) "
+                f"where id = $1 and attempts = $2 and {_RETRYABLE} returning {_COLUMNS}",
+                record.id,
+                record.attempts,
+                (outcome.error or "")[:2000],
+                delay,
+            )
+        else:
+            row = await conn.fetchrow(
+                "update kit_deliveries set state = 'given_up', last_error = $3, updated_at = now() "
+                f"where id = $1 and attempts = $2 and {_RETRYABLE} returning {_COLUMNS}",
+                record.id,
+                record.attempts,
+                (outcome.error or "")[:2000],
+            )
+        if row is None:
+            log.info("delivery %s: outcome %s superseded", record.id, outcome.state)
+            return None
+        return _record(row)
+
+    def _on_notify(self, conn: object, pid: int, channel: str, payload: object) -> None:
+        self._wake.set()
+
+    async def _listen(self, stop: asyncio.Event) -> None:
+        """Hold one connection that LISTENs; when it breaks, take another (polling covers the gap)."""
+        attempt = 0
+        while not stop.is_set():
+            try:
+                async with self.pool.acquire() as conn:
+                    await conn.add_listener(NOTIFY_CHANNEL, self._on_notify)
+                    try:
+                        attempt = 0
+                        # Anything enqueued while nobody listened is due now.
+                        self._wake.set()
+                        while not stop.is_set():
+                            await _wait(stop, 2.0)
+                            await conn.fetchval("select 1", timeout=5)
+                    finally:
+                        with contextlib.suppress(Exception):
+                            await conn.remove_listener(NOTIFY_CHANNEL, self._on_notify)
+            except Exception as exc:
+                delay = backoff_delay(attempt, base=0.2, cap=5.0)
+                attempt += 1
+                log.warning("delivery listener: retry in %.2fs: %r", delay, exc)
+                await _wait(stop, delay)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Until stop is set: wake on NOTIFY or every poll interval; never crash on a fault."""
+        listener = asyncio.create_task(self._listen(stop))
+        attempt = 0
+        try:
+            while not stop.is_set():
+                self._wake.clear()
+                try:
+                    n = await self.run_once()
+                    attempt = 0
+                except Exception as exc:
+                    delay = backoff_delay(attempt, base=0.2, cap=10.0)
+                    attempt += 1
+                    log.warning(
+                        "delivery worker: %s fault, retry in %.2fs: %r", classify(exc), delay, exc
+                    )
+                    await _wait(stop, delay)
+                    continue
+                if n >= self.batch_size:
+                    continue
+                await _wait(stop, self.poll_interval_s, self._wake)
+        finally:
+            listener.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await listener
+
+
+async def _wait(stop: asyncio.Event, timeout: float, wake: asyncio.Event | None = None) -> None:
+    """Sleep until the timeout, or sooner when stop (or wake) is set."""
+    events = [stop] if wake is None else [stop, wake]
+    waiters = [asyncio.create_task(e.wait()) for e in events]
+    try:
+        await asyncio.wait(waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for w in waiters:
+            w.cancel()
+
+
+__all__ = [
+    "NOTIFY_CHANNEL",
+    "Channel",
+    "DeliveryError",
+    "DeliveryRecord",
+    "DeliveryState",
+    "DeliveryWorker",
+    "OutgoingMessage",
+    "PermanentDeliveryError",
+    "Sender",
+    "SmsSender",
+    "SmtpSender",
+    "TransientDeliveryError",
+    "WebhookSender",
+    "build_email",
+    "by_idempotency_key",
+    "by_reference",
+    "count_by_state",
+    "enqueue",
+    "get",
+    "message_id",
+    "requeue",
+    "retry_delay",
+    "senders_from_settings",
+]
