@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Awaitable, Callable
 
@@ -11,6 +12,9 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 
 from hoera_local.config import LocalConfig
+
+# Refused connections are expected while a broker starts; readiness reports the outcome itself.
+logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
 
 
 async def kafka_ready(bootstrap: str) -> bool:

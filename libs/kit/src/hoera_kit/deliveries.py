@@ -1,16 +1,16 @@
-"""Side effects outside Kafka (e-mail, SMS, webhooks): recorded first, then tried, retried and kept.
+"""Side effects outside Kafka (e-mail, SMS, webhooks): recorded first, then tried, retried, kept.
 
-A service calls `enqueue` in the transaction that changes its state, so the acknowledgement mail, the
-survey invitation or the supervisor alert exists exactly when the change does: a rollback takes it away,
-a redelivered event finds its idempotency key and adds nothing. A `DeliveryWorker` in every replica claims
-due rows with FOR UPDATE SKIP LOCKED and a lease (the row's next attempt is pushed past the send), sends
-them, and records the outcome in a new transaction together with whatever the service writes in
-`on_state_change` (a timeline entry, an AlertDelivered outbox event).
+A service calls `enqueue` in the transaction that changes its state, so the acknowledgement mail,
+the survey invitation or the supervisor alert exists exactly when the change does: a rollback takes
+it away, a redelivered event finds its idempotency key and adds nothing. A `DeliveryWorker` in every
+replica claims due rows with FOR UPDATE SKIP LOCKED and a lease (the row's next attempt is pushed
+past the send), sends them, and records the outcome in a new transaction together with whatever the
+service writes in `on_state_change` (a timeline entry, an AlertDelivered outbox event).
 
-What this can and cannot promise: a worker that dies between sending and recording leaves the row leased;
-when the lease ends another worker sends it again. So delivery is at least once, never silently lost, and
-each send carries the same idempotency key (the Message-ID of a mail is derived from it, HTTP requests
-carry an Idempotency-Key header) so the receiving end can drop the repeat.
+What this can and cannot promise: a worker that dies between sending and recording leaves the row
+leased; when the lease ends another worker sends it again. So delivery is at least once and never
+silently lost, and every send of one delivery carries the same idempotency key (a mail's Message-ID
+is derived from it, HTTP requests carry an Idempotency-Key header) so receivers drop a repeat.
 """
 
 from __future__ import annotations
@@ -63,7 +63,8 @@ class DeliveryState(StrEnum):
 
 
 _HEADER_NAME = re.compile(r"^[!-9;-~]+$")
-# Set by the senders themselves; a caller that could set them could forge the de-duplication key.
+# Set by the senders themselves (so are all Content-* headers): a caller that could set them could
+# forge the de-duplication key or break the MIME structure.
 _RESERVED_HEADERS = frozenset(
     {
         "from",
@@ -74,10 +75,6 @@ _RESERVED_HEADERS = frozenset(
         "date",
         "message-id",
         "mime-version",
-        "content-type",
-        "content-transfer-encoding",
-        "content-length",
-        "content-language",
         "host",
         "idempotency-key",
         "x-hoera-idempotency-key",
@@ -121,7 +118,7 @@ class OutgoingMessage(BaseModel):
         for name, value in headers.items():
             if not _HEADER_NAME.match(name):
                 raise ValueError(f"header name {name!r} is not a valid field name")
-            if name.lower() in _RESERVED_HEADERS:
+            if name.lower() in _RESERVED_HEADERS or name.lower().startswith("content-"):
                 raise ValueError(f"header {name!r} is set by the delivery itself")
             _one_line(value)
         return headers
@@ -199,9 +196,9 @@ def _record(row: asyncpg.Record) -> DeliveryRecord:
 
 
 async def enqueue(conn: Conn, msg: OutgoingMessage) -> DeliveryRecord:
-    """Record a delivery in the caller's transaction; the same idempotency key again returns the first.
+    """Record a delivery in the caller's transaction; the same idempotency key returns the first.
 
-    The first one wins even if the second differs: a redelivered event must not change what was sent.
+    The first one wins even if the second differs: a redelivered event must not change what is sent.
     """
     row = await conn.fetchrow(
         "insert into kit_deliveries (idempotency_key, channel, recipient, subject, body_text, "
@@ -222,7 +219,7 @@ async def enqueue(conn: Conn, msg: OutgoingMessage) -> DeliveryRecord:
     )
     if row is None:
         existing = await by_idempotency_key(conn, msg.idempotency_key)
-        if existing is None:  # pragma: no cover - the conflicting row is committed when we get here
+        if existing is None:  # pragma: no cover - read committed sees the winner
             raise RuntimeError(f"delivery {msg.idempotency_key!r} conflicted but is not visible")
         return existing
     # Delivered to listeners at commit: the worker wakes exactly when the row becomes visible.
@@ -276,7 +273,7 @@ async def requeue(conn: Conn, delivery_id: UUID) -> DeliveryRecord | None:
     return _record(row)
 
 
-# --- senders ---------------------------------------------------------------------------------------
+# --- senders --------------------------------------------------------------------------------------
 
 
 class DeliveryError(Exception):
@@ -325,13 +322,14 @@ def build_email(
     mail["X-Hoera-Reference"] = msg.reference
     # RFC 3834: tells out-of-office responders not to answer an automatic mail.
     mail["Auto-Submitted"] = "auto-generated"
-    if msg.language:
-        mail["Content-Language"] = msg.language
     for name, value in msg.headers.items():
         mail[name] = value
     mail.set_content(msg.body_text, charset="utf-8")
     if msg.body_html:
         mail.add_alternative(msg.body_html, subtype="html", charset="utf-8")
+    # After the body: set_content and add_alternative drop or move the Content-* headers.
+    if msg.language:
+        mail["Content-Language"] = msg.language
     return mail
 
 
@@ -450,7 +448,7 @@ class _HttpSender:
 
 
 class SmsSender(_HttpSender):
-    """POSTs {to, text, idempotency_key, reference} as JSON to an SMS gateway (the local sink has one)."""
+    """POSTs {to, text, idempotency_key, reference} as JSON to an SMS gateway (the sink has one)."""
 
     def __init__(
         self,
@@ -527,14 +525,14 @@ def senders_from_settings(settings: KitSettings) -> dict[Channel, Sender]:
     return senders
 
 
-# --- the worker ------------------------------------------------------------------------------------
+# --- the worker -----------------------------------------------------------------------------------
 
 
 def retry_delay(
     attempts: int, *, base_s: float, cap_s: float, rng: random.Random | None = None
 ) -> float:
     """Seconds to wait after the attempts-th failed attempt (1-based): full jitter, capped."""
-    return backoff_delay(max(attempts - 1, 0), base=base_s, cap=cap_s, rng=rng)
+    return float(backoff_delay(max(attempts - 1, 0), base=base_s, cap=cap_s, rng=rng))
 
 
 StateChangeHook = Callable[[asyncpg.Connection, DeliveryRecord], Awaitable[None]]
@@ -549,7 +547,7 @@ class _Outcome:
 
 
 class DeliveryWorker:
-    """Claims due deliveries, sends them, records the outcome. Any number may run against one database.
+    """Claims due deliveries, sends them, records the outcome. Any number may share one database.
 
     on_state_change(conn, record) runs in the transaction that records each attempt's outcome (sent,
     failed, given_up), once per recorded outcome; if it raises, the outcome is not recorded and the
@@ -587,6 +585,7 @@ class DeliveryWorker:
         self.rng = rng
         self._slots = asyncio.Semaphore(max_concurrency)
         self._wake = asyncio.Event()
+        self._listen_failures = 0
         self._tracer = trace.get_tracer("hoera_kit.deliveries")
 
     async def run_once(self) -> int:
@@ -603,10 +602,9 @@ class DeliveryWorker:
             "  select id from kit_deliveries"
             f"  where {_RETRYABLE} and next_attempt_at <= now() and channel = any($3::text[])"
             "  order by next_attempt_at limit $1 for update skip locked) "
-            "update kit_deliveries d set attempts = d.attempts + 1, last_attempt_at = now(), "
+            "update kit_deliveries set attempts = attempts + 1, last_attempt_at = now(), "
             "  next_attempt_at = now() + make_interval(secs => $2), updated_at = now() "
-            "from due where d.id = due.id "
-            f"returning {', '.join('d.' + c.strip() for c in _COLUMNS.split(','))}",
+            f"where id in (select id from due) returning {_COLUMNS}",
             self.batch_size,
             float(self.lease_s),
             [c.value for c in self.senders],
@@ -629,7 +627,7 @@ class DeliveryWorker:
             },
         ):
             try:
-                # Half the lease: the outcome is recorded before another worker may take the row over.
+                # Half the lease: the outcome is recorded before another worker may take over.
                 async with asyncio.timeout(self.lease_s / 2):
                     provider_id = await sender.send(record)
                 return _Outcome(DeliveryState.sent, provider_id=provider_id)
@@ -726,27 +724,39 @@ class DeliveryWorker:
         self._wake.set()
 
     async def _listen(self, stop: asyncio.Event) -> None:
-        """Hold one connection that LISTENs; when it breaks, take another (polling covers the gap)."""
-        attempt = 0
+        """Hold one connection that LISTENs; when it breaks, take another (polls fill the gap)."""
+        self._listen_failures = 0
         while not stop.is_set():
             try:
                 async with self.pool.acquire() as conn:
-                    await conn.add_listener(NOTIFY_CHANNEL, self._on_notify)
-                    try:
-                        attempt = 0
-                        # Anything enqueued while nobody listened is due now.
-                        self._wake.set()
-                        while not stop.is_set():
-                            await _wait(stop, 2.0)
-                            await conn.fetchval("select 1", timeout=5)
-                    finally:
-                        with contextlib.suppress(Exception):
-                            await conn.remove_listener(NOTIFY_CHANNEL, self._on_notify)
+                    await self._listen_on(conn, stop)
             except Exception as exc:
-                delay = backoff_delay(attempt, base=0.2, cap=5.0)
-                attempt += 1
+                delay = backoff_delay(self._listen_failures, base=0.2, cap=5.0)
+                self._listen_failures += 1
                 log.warning("delivery listener: retry in %.2fs: %r", delay, exc)
                 await _wait(stop, delay)
+
+    async def _listen_on(self, conn: Conn, stop: asyncio.Event) -> None:
+        lost = asyncio.Event()
+
+        def on_lost(_: object) -> None:
+            lost.set()
+
+        # Kept by asyncpg across pool releases: removed below, or every reconnect would add one.
+        conn.add_termination_listener(on_lost)
+        await conn.add_listener(NOTIFY_CHANNEL, self._on_notify)
+        try:
+            self._listen_failures = 0
+            # Anything enqueued while nobody listened is due now.
+            self._wake.set()
+            while not stop.is_set():
+                # The check finds a connection that died without a word (a cut network).
+                await _wait(stop, 2.0, lost)
+                await conn.fetchval("select 1", timeout=5)
+        finally:
+            conn.remove_termination_listener(on_lost)
+            with contextlib.suppress(Exception):
+                await conn.remove_listener(NOTIFY_CHANNEL, self._on_notify)
 
     async def run(self, stop: asyncio.Event) -> None:
         """Until stop is set: wake on NOTIFY or every poll interval; never crash on a fault."""
@@ -761,9 +771,7 @@ class DeliveryWorker:
                 except Exception as exc:
                     delay = backoff_delay(attempt, base=0.2, cap=10.0)
                     attempt += 1
-                    log.warning(
-                        "delivery worker: %s fault, retry in %.2fs: %r", classify(exc), delay, exc
-                    )
+                    log.warning("delivery worker: retry in %.2fs: %r", delay, exc)
                     await _wait(stop, delay)
                     continue
                 if n >= self.batch_size:
@@ -775,12 +783,12 @@ class DeliveryWorker:
                 await listener
 
 
-async def _wait(stop: asyncio.Event, timeout: float, wake: asyncio.Event | None = None) -> None:
-    """Sleep until the timeout, or sooner when stop (or wake) is set."""
+async def _wait(stop: asyncio.Event, seconds: float, wake: asyncio.Event | None = None) -> None:
+    """Sleep for seconds, or less when stop (or wake) is set."""
     events = [stop] if wake is None else [stop, wake]
     waiters = [asyncio.create_task(e.wait()) for e in events]
     try:
-        await asyncio.wait(waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+        await asyncio.wait(waiters, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
     finally:
         for w in waiters:
             w.cancel()

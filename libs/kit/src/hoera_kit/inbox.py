@@ -180,8 +180,9 @@ class InboxConsumer:
     async def _apply(self, conn: asyncpg.Connection, items: list[_Item]) -> None:
         if self.batch_handler is not None and len(items) > 1:
             try:
-                async with conn.transaction(), self._span(items):
-                    await self.batch_handler(conn, [i.envelope for i in items if i.envelope])
+                async with conn.transaction():
+                    with self._span(items):
+                        await self.batch_handler(conn, [i.envelope for i in items if i.envelope])
                 metrics.EVENTS_HANDLED.labels(self.service, self.consumer_id, "processed").inc(
                     len(items)
                 )
@@ -204,12 +205,13 @@ class InboxConsumer:
         last: BaseException | None = None
         for _ in range(UNKNOWN_FAULT_ATTEMPTS):
             try:
-                async with conn.transaction(), self._span([item]):
-                    if self.handler is not None:
-                        await self.handler(conn, env)
-                    else:
-                        assert self.batch_handler is not None
-                        await self.batch_handler(conn, [env])
+                async with conn.transaction():
+                    with self._span([item]):
+                        if self.handler is not None:
+                            await self.handler(conn, env)
+                        else:
+                            assert self.batch_handler is not None
+                            await self.batch_handler(conn, [env])
                 metrics.EVENTS_HANDLED.labels(self.service, self.consumer_id, "processed").inc()
                 return
             except Exception as exc:

@@ -15,6 +15,7 @@ import asyncio
 import logging
 import time
 import zlib
+from contextlib import suppress
 from collections.abc import Sequence
 from typing import Any
 
@@ -192,17 +193,19 @@ class OutboxRelay:
         while not stop.is_set():
             try:
                 conn = await self.pool.acquire()
+
+                def wake(*_: object) -> None:
+                    self._wake.set()
+
                 try:
-                    await conn.add_listener(NOTIFY_CHANNEL, lambda *_: self._wake.set())
+                    await conn.add_listener(NOTIFY_CHANNEL, wake)
                     attempt = 0
                     while not stop.is_set() and not conn.is_closed():
                         await asyncio.sleep(1.0)
                         await conn.fetchval("select 1")
                 finally:
-                    try:
-                        await conn.remove_listener(NOTIFY_CHANNEL, lambda *_: None)
-                    except Exception:
-                        pass
+                    with suppress(Exception):
+                        await conn.remove_listener(NOTIFY_CHANNEL, wake)
                     await self.pool.release(conn)
             except Exception as exc:
                 if classify(exc) is not Fault.transient:

@@ -52,7 +52,7 @@ _TRANSIENT_PG = (
 def classify(exc: BaseException) -> Fault:
     if isinstance(exc, EventDecodeError | ValidationError | PoisonError | UnicodeDecodeError):
         return Fault.poison
-    if isinstance(exc, _TRANSIENT_PG | OSError | TimeoutError | asyncio.TimeoutError):
+    if isinstance(exc, (*_TRANSIENT_PG, OSError, TimeoutError, asyncio.TimeoutError)):
         return Fault.transient
     if isinstance(exc, kafka_errors.KafkaError):
         retriable = getattr(exc, "retriable", False)

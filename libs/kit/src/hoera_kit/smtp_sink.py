@@ -1,9 +1,16 @@
 """A local SMTP sink for development and tests: a real SMTP server (aiosmtpd) that keeps every mail.
 
-Mails land as .eml files in a folder (HOERA_MAIL_DIR, default <run dir>/mail) with a JSON line per mail in
-index.jsonl, and a small web page lists and shows them (http://127.0.0.1:8025/). Fault-injection tests take
-the SMTP port down and up again through POST /control/down and /control/up on the web port, so the process
-(and the process runner around it) keeps running while the server refuses connections.
+Mails land as .eml files in a folder (HOERA_MAIL_DIR, default <run dir>/mail) with a JSON line per
+mail in index.jsonl, and a small web page lists and shows them (http://127.0.0.1:8025/).
+Fault-injection tests take the SMTP port down and up again through POST /control/down and
+/control/up on the web port, so the process (and the process runner around it) keeps running while
+the server refuses connections.
+
+It is also the local SMS gateway: POST /api/sms takes {to, text, idempotency_key, reference} as JSON
+and keeps it as a line of sms.jsonl in the same folder (GET /api/sms lists them), so
+HOERA_SMS_GATEWAY_URL can point at http://127.0.0.1:8025/api/sms. Recipients matching the regular
+expression HOERA_SMTP_REJECT_RECIPIENTS are refused with 550, those matching
+HOERA_SMTP_DEFER_RECIPIENTS with 451, to test permanent and transient refusals.
 """
 
 from __future__ import annotations
@@ -12,6 +19,7 @@ import asyncio
 import html
 import json
 import os
+import re
 import uuid
 from datetime import UTC, datetime
 from email import message_from_bytes, policy
@@ -22,6 +30,7 @@ import uvicorn
 from aiosmtpd.smtp import SMTP, Envelope, Session
 from fastapi import FastAPI, HTTPException
 from fastapi.responses import HTMLResponse, PlainTextResponse
+from pydantic import BaseModel, ConfigDict, Field
 
 
 class MailStore:
@@ -29,6 +38,7 @@ class MailStore:
         self.folder = folder
         self.folder.mkdir(parents=True, exist_ok=True)
         self.index = folder / "index.jsonl"
+        self.sms_index = folder / "sms.jsonl"
 
     def save(self, mail_from: str, rcpt_tos: list[str], raw: bytes) -> dict[str, Any]:
         msg = message_from_bytes(raw, policy=policy.default)
@@ -48,16 +58,55 @@ class MailStore:
         return entry
 
     def entries(self) -> list[dict[str, Any]]:
-        if not self.index.exists():
-            return []
-        return [json.loads(line) for line in self.index.read_text().splitlines() if line.strip()]
+        return _read_lines(self.index)
+
+    def save_sms(self, sms: dict[str, Any]) -> dict[str, Any]:
+        entry = {"id": uuid.uuid4().hex, "received_at": datetime.now(UTC).isoformat(), **sms}
+        with self.sms_index.open("a") as fh:
+            fh.write(json.dumps(entry) + "\n")
+        return entry
+
+    def sms_entries(self) -> list[dict[str, Any]]:
+        return _read_lines(self.sms_index)
+
+
+def _read_lines(path: Path) -> list[dict[str, Any]]:
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def _pattern(value: str | re.Pattern[str] | None) -> re.Pattern[str] | None:
+    return re.compile(value) if isinstance(value, str) else value
 
 
 class _Handler:
-    def __init__(self, store: MailStore) -> None:
+    def __init__(
+        self,
+        store: MailStore,
+        reject: re.Pattern[str] | None = None,
+        defer: re.Pattern[str] | None = None,
+    ) -> None:
         self.store = store
+        self.reject = reject
+        self.defer = defer
 
-    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:  # noqa: N802
+    async def handle_RCPT(
+        self,
+        server: SMTP,
+        session: Session,
+        envelope: Envelope,
+        address: str,
+        rcpt_options: list[str],
+    ) -> str:
+        if self.reject is not None and self.reject.search(address):
+            return f"550 5.1.1 <{address}>: recipient refused"
+        if self.defer is not None and self.defer.search(address):
+            return f"451 4.3.0 <{address}>: try again later"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         raw = envelope.original_content or b""
         if isinstance(envelope.content, bytes) and not raw:
             raw = envelope.content
@@ -66,8 +115,21 @@ class _Handler:
 
 
 class SmtpSink:
-    def __init__(self, host: str, port: int, store: MailStore) -> None:
+    """port 0 takes a free port at the first up(); later up() calls reuse it, so tests can take the
+    server down and up again at the same address."""
+
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        store: MailStore,
+        *,
+        reject_recipients: str | re.Pattern[str] | None = None,
+        defer_recipients: str | re.Pattern[str] | None = None,
+    ) -> None:
         self.host, self.port, self.store = host, port, store
+        self.reject_recipients = _pattern(reject_recipients)
+        self.defer_recipients = _pattern(defer_recipients)
         self._server: asyncio.base_events.Server | None = None
 
     @property
@@ -78,10 +140,11 @@ class SmtpSink:
         if self._server is not None:
             return
         loop = asyncio.get_running_loop()
-        handler = _Handler(self.store)
+        handler = _Handler(self.store, self.reject_recipients, self.defer_recipients)
         self._server = await loop.create_server(
             lambda: SMTP(handler, hostname="hoera-smtp-sink"), self.host, self.port
         )
+        self.port = self._server.sockets[0].getsockname()[1]
 
     async def down(self) -> None:
         if self._server is None:
@@ -91,27 +154,54 @@ class SmtpSink:
         self._server = None
 
 
+class SmsIn(BaseModel):
+    """What the SMS gateway accepts; unknown fields are kept (a real gateway may ignore them)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    to: str = Field(min_length=1)
+    text: str
+    idempotency_key: str | None = None
+    reference: str | None = None
+
+
 def web_app(sink: SmtpSink) -> FastAPI:
     app = FastAPI(title="Hoera SMTP sink", docs_url=None, redoc_url=None)
 
     @app.get("/", response_class=HTMLResponse)
     async def index() -> str:
         rows = "".join(
-            f"<tr><td>{html.escape(e['received_at'])}</td><td>{html.escape(', '.join(e['to']))}</td>"
+            f"<tr><td>{html.escape(e['received_at'])}</td>"
+            f"<td>{html.escape(', '.join(e['to']))}</td>"
             f"<td><a href='/mail/{e['id']}'>{html.escape(e['subject'])}</a></td></tr>"
             for e in reversed(sink.store.entries()[-500:])
+        )
+        sms_rows = "".join(
+            f"<tr><td>{html.escape(s['received_at'])}</td><td>{html.escape(s['to'])}</td>"
+            f"<td>{html.escape(s['text'])}</td></tr>"
+            for s in reversed(sink.store.sms_entries()[-500:])
         )
         state = "up" if sink.is_up else "DOWN"
         return (
             "<!doctype html><html lang='en'><meta charset='utf-8'><title>Hoera mail sink</title>"
             f"<h1>Hoera mail sink</h1><p>SMTP on port {sink.port} is {state}. "
             f"Folder: {html.escape(str(sink.store.folder))}</p>"
-            f"<table><tr><th>received</th><th>to</th><th>subject</th></tr>{rows}</table></html>"
+            f"<table><tr><th>received</th><th>to</th><th>subject</th></tr>{rows}</table>"
+            f"<h2>SMS</h2><table><tr><th>received</th><th>to</th><th>text</th></tr>{sms_rows}"
+            "</table></html>"
         )
 
     @app.get("/api/mails")
     async def mails() -> list[dict[str, Any]]:
         return sink.store.entries()
+
+    @app.post("/api/sms", status_code=201)
+    async def sms_in(sms: SmsIn) -> dict[str, Any]:
+        return sink.store.save_sms(sms.model_dump())
+
+    @app.get("/api/sms")
+    async def sms_list() -> list[dict[str, Any]]:
+        return sink.store.sms_entries()
 
     @app.get("/mail/{mail_id}", response_class=PlainTextResponse)
     async def mail(mail_id: str) -> str:
@@ -139,10 +229,27 @@ def web_app(sink: SmtpSink) -> FastAPI:
     return app
 
 
-async def serve(host: str, port: int, web_port: int, folder: Path) -> None:
-    sink = SmtpSink(host, port, MailStore(folder))
+async def serve(
+    host: str,
+    port: int,
+    web_port: int,
+    folder: Path,
+    *,
+    reject_recipients: str | None = None,
+    defer_recipients: str | None = None,
+) -> None:
+    sink = SmtpSink(
+        host,
+        port,
+        MailStore(folder),
+        reject_recipients=reject_recipients,
+        defer_recipients=defer_recipients,
+    )
     await sink.up()
-    print(f"smtp sink on {host}:{port}, mails in {folder}, web on http://{host}:{web_port}/", flush=True)
+    print(
+        f"smtp sink on {host}:{sink.port}, mails in {folder}, web on http://{host}:{web_port}/",
+        flush=True,
+    )
     server = uvicorn.Server(
         uvicorn.Config(web_app(sink), host=host, port=web_port, log_level="warning")
     )
@@ -159,6 +266,8 @@ def main() -> None:
             int(os.environ.get("HOERA_SMTP_PORT", "2525")),
             int(os.environ.get("HOERA_SMTP_WEB_PORT", "8025")),
             folder,
+            reject_recipients=os.environ.get("HOERA_SMTP_REJECT_RECIPIENTS") or None,
+            defer_recipients=os.environ.get("HOERA_SMTP_DEFER_RECIPIENTS") or None,
         )
     )
 

@@ -113,20 +113,21 @@ class TimerScanner:
             for row in rows:
                 timer = _timer(row)
                 try:
-                    async with conn.transaction(), self._tracer.start_as_current_span(
-                        f"timer {timer.kind}", attributes={"hoera.timer.key": timer.key}
-                    ):
-                        # Deleted first, so a handler that reschedules the same key makes a new row.
-                        await conn.execute("delete from kit_timers where id = $1", timer.id)
-                        await self.handlers[timer.kind](conn, timer)
-                        await conn.execute(
-                            "insert into kit_timers_fired (kind, key, due_at, fired_by) "
-                            "values ($1, $2, $3, $4)",
-                            timer.kind,
-                            timer.key,
-                            timer.due_at,
-                            self.instance,
-                        )
+                    async with conn.transaction():
+                        with self._tracer.start_as_current_span(
+                            f"timer {timer.kind}", attributes={"hoera.timer.key": timer.key}
+                        ):
+                            # Deleted first: a handler that reschedules the key makes a new row.
+                            await conn.execute("delete from kit_timers where id = $1", timer.id)
+                            await self.handlers[timer.kind](conn, timer)
+                            await conn.execute(
+                                "insert into kit_timers_fired (kind, key, due_at, fired_by) "
+                                "values ($1, $2, $3, $4)",
+                                timer.kind,
+                                timer.key,
+                                timer.due_at,
+                                self.instance,
+                            )
                     fired += 1
                     metrics.TIMERS_FIRED.labels(self.service, timer.kind).inc()
                 except Exception as exc:

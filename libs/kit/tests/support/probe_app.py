@@ -48,7 +48,7 @@ class Thing(BaseModel):
 
 
 def contact_event(key: str) -> ContactClosed:
-    return ContactClosed.example().model_copy(update={"contact_id": uuid.uuid4(), "customer_id": key})
+    return ContactClosed.example().model_copy(update={"contact_id": uuid.uuid4().hex, "customer_id": key})
 
 
 def create_app(settings: ProbeSettings | None = None) -> Service:

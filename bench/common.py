@@ -1,0 +1,94 @@
+"""Shared pieces of the benchmarks: where the stack is, results table, JSON output."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import time
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+RESULTS = Path(__file__).parent / "results"
+
+
+def bootstrap() -> str:
+    return os.environ.get("HOERA_KAFKA_BOOTSTRAP", "127.0.0.1:39092")
+
+
+def pg_dsn(database: str = "postgres") -> str:
+    user = os.environ.get("HOERA_PG_USER", "hoera")
+    pw = os.environ.get("HOERA_PG_PASSWORD", "hoera")
+    host = os.environ.get("HOERA_PG_HOST", "127.0.0.1")
+    port = os.environ.get("HOERA_PG_PORT", "55432")
+    return f"postgresql://{user}:{pw}@{host}:{port}/{database}"
+
+
+@dataclass
+class Figure:
+    name: str
+    value: float
+    unit: str
+    ceiling: str | None = None
+    ratio: float | None = None
+    note: str = ""
+
+
+@dataclass
+class Report:
+    figures: list[Figure] = field(default_factory=list)
+    started: float = field(default_factory=time.time)
+
+    def add(self, fig: Figure) -> Figure:
+        self.figures.append(fig)
+        ratio = f"{fig.ratio:6.1%} of {fig.ceiling}" if fig.ratio is not None else ""
+        print(f"  {fig.name:<58} {fig.value:>12,.1f} {fig.unit:<10} {ratio} {fig.note}", flush=True)
+        return fig
+
+    def get(self, name: str) -> Figure | None:
+        return next((f for f in self.figures if f.name == name), None)
+
+    def ratio_to(self, fig: Figure, ceiling_name: str) -> Figure:
+        ceiling = self.get(ceiling_name)
+        if ceiling and ceiling.value:
+            fig.ceiling = ceiling_name
+            fig.ratio = fig.value / ceiling.value
+        return fig
+
+    def write(self) -> Path:
+        RESULTS.mkdir(exist_ok=True)
+        versions = {}
+        for dist in ("faststream", "aiokafka", "asyncpg", "fastapi", "pydantic"):
+            try:
+                versions[dist] = metadata.version(dist)
+            except metadata.PackageNotFoundError:
+                pass
+        from hoera_local.config import KAFKA_VERSION
+
+        versions["kafka"] = KAFKA_VERSION
+        doc: dict[str, Any] = {
+            "date": datetime.now(UTC).isoformat(),
+            "machine": {"cores": os.cpu_count(), "platform": platform.platform()},
+            "python": platform.python_version(),
+            "versions": versions,
+            "seconds": round(time.time() - self.started, 1),
+            "figures": [asdict(f) for f in self.figures],
+        }
+        path = RESULTS / "latest.json"
+        path.write_text(json.dumps(doc, indent=2))
+        return path
+
+
+def rate(n: int, seconds: float) -> float:
+    return n / seconds if seconds > 0 else 0.0
+
+
+def percentile(values: list[float], p: float) -> float:
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    k = min(len(ordered) - 1, max(0, round(p / 100 * (len(ordered) - 1))))
+    return ordered[k]
