@@ -76,8 +76,8 @@ HEADER_TYPE = "ce_type"
 HEADER_VERSION = "ce_dataversion"
 HEADER_TENANT = "ce_tenant"
 
-Tenant = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9-]{0,62}$")]
-"""The organisation, as a short lower-case slug, e.g. ``partena``."""
+Tenant = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_.-]{0,63}$")]
+"""The organisation, as a short lower-case id, e.g. ``partena``."""
 Source = Annotated[str, StringConstraints(min_length=1, max_length=256)]
 """The producer: a Hoera service name (``intake``) or, for the platform, any URI-reference."""
 Key = Annotated[str, StringConstraints(min_length=1, max_length=256)]

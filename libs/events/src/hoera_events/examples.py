@@ -1,8 +1,9 @@
 """Fixed, fictitious example values shared by the models' ``example()`` methods.
 
-One story runs through them (a customer phones about a refund, complains, gets an apology and
-EUR 25, answers a survey unhappily, asks to be called back), so the AsyncAPI examples read as one
-case. Fixed values, never random: the generated AsyncAPI document must be the same on every run.
+The same fictitious customer, agent, team and complaint appear in every example (a customer phones
+about a late refund, complains, gets EUR 25, answers a survey unhappily and asks to be called back),
+so the AsyncAPI examples read as one case. Fixed values, never random: the generated AsyncAPI
+document must be the same on every run.
 """
 
 from __future__ import annotations

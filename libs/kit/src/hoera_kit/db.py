@@ -9,7 +9,10 @@ from typing import Any
 
 import asyncpg
 
-Connection = asyncpg.Connection
+from asyncpg.pool import PoolConnectionProxy
+
+# A pooled connection is a proxy of a Connection; handlers accept either.
+Conn = asyncpg.Connection | PoolConnectionProxy
 Pool = asyncpg.Pool
 
 
@@ -33,7 +36,7 @@ async def create_pool(dsn: str, *, min_size: int = 2, max_size: int = 10, **kw: 
 
 
 @asynccontextmanager
-async def transaction(pool: asyncpg.Pool) -> AsyncIterator[asyncpg.Connection]:
+async def transaction(pool: asyncpg.Pool) -> AsyncIterator[Conn]:
     """One unit of work: state, outbox rows and inbox records commit together or not at all."""
     async with pool.acquire() as conn, conn.transaction():
         yield conn

@@ -136,3 +136,153 @@ def artifacts_dir() -> Path:
     path = Path(os.environ.get("HOERA_ARTIFACTS", "artifacts"))
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+# ---- services as real processes ------------------------------------------------------------------
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class ServiceProcess:
+    """A service started as its own OS process (`python -m <module>`), for tests that run two
+    replicas, SIGKILL one, or drive it only through its public edges."""
+
+    def __init__(
+        self,
+        module: str,
+        *,
+        env: dict[str, str] | None = None,
+        port: int | None = None,
+        log_dir: Path | None = None,
+        name: str | None = None,
+    ) -> None:
+        self.module = module
+        self.port = port or free_port()
+        self.env = env or {}
+        self.name = name or module.split(".")[0]
+        self.log_dir = log_dir or Path(os.environ.get("HOERA_ARTIFACTS", "artifacts")) / "logs"
+        self.log_path = self.log_dir / f"{self.name}-{self.port}.log"
+        self.proc: Any = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> ServiceProcess:
+        import subprocess
+        import sys
+
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        env = {
+            **os.environ,
+            "HOERA_HTTP_PORT": str(self.port),
+            "HOERA_ENVIRONMENT": "test",
+            "HOERA_PUBLIC_BASE_URL": self.url,
+            "HOERA_OUTBOX_POLL_INTERVAL_S": "0.2",
+            "HOERA_TIMER_POLL_INTERVAL_S": "0.2",
+            "HOERA_DELIVERY_POLL_INTERVAL_S": "0.2",
+            "PYTHONUNBUFFERED": "1",
+            **self.env,
+        }
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", self.module],
+            env=env,
+            stdout=self.log_path.open("ab"),
+            stderr=subprocess.STDOUT,
+        )
+        return self
+
+    async def wait_ready(self, timeout: float = 60.0) -> ServiceProcess:
+        import httpx
+
+        deadline = time.monotonic() + timeout
+        async with httpx.AsyncClient() as http:
+            while time.monotonic() < deadline:
+                if self.proc is not None and self.proc.poll() is not None:
+                    raise RuntimeError(f"{self.name} exited with {self.proc.returncode}: {self.log()}")
+                try:
+                    if (await http.get(f"{self.url}/readyz", timeout=2)).status_code == 200:
+                        return self
+                except httpx.HTTPError:
+                    pass
+                await asyncio.sleep(0.2)
+        raise TimeoutError(f"{self.name} not ready: {self.log()}")
+
+    def log(self) -> str:
+        return self.log_path.read_text()[-4000:] if self.log_path.exists() else ""
+
+    def kill(self) -> None:
+        import signal
+
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait(10)
+
+    def stop(self) -> None:
+        import signal
+        import subprocess
+
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(20)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+
+# ---- mail and browser ------------------------------------------------------------------------------
+
+
+async def mails(*, web_port: int | None = None) -> list[dict[str, Any]]:
+    """Mails received by the local SMTP sink (its JSON index), newest last."""
+    import httpx
+
+    port = web_port or int(os.environ.get("HOERA_SMTP_WEB_PORT", "8025"))
+    async with httpx.AsyncClient() as http:
+        resp = await http.get(f"http://127.0.0.1:{port}/api/mails", timeout=5)
+        resp.raise_for_status()
+        return list(resp.json())
+
+
+async def mail_text(mail_id: str, *, web_port: int | None = None) -> str:
+    """Headers and body of one mail in the local SMTP sink."""
+    import httpx
+
+    port = web_port or int(os.environ.get("HOERA_SMTP_WEB_PORT", "8025"))
+    async with httpx.AsyncClient() as http:
+        resp = await http.get(f"http://127.0.0.1:{port}/mail/{mail_id}", timeout=5)
+        resp.raise_for_status()
+        return resp.text
+
+
+CHROMIUM_ARGS = [
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-dev-shm-usage",
+]
+
+
+@pytest.fixture
+async def browser() -> AsyncIterator[Any]:
+    """Debian's headless Chromium driven by Playwright (no browser download)."""
+    from playwright.async_api import async_playwright
+
+    executable = os.environ.get("HOERA_CHROMIUM", "/usr/bin/chromium")
+    async with async_playwright() as pw:
+        instance = await pw.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
+        try:
+            yield instance
+        finally:
+            await instance.close()

@@ -1,0 +1,1 @@
+"""Hoera callback service."""

@@ -1,0 +1,1 @@
+"""Hoera intake service."""
