@@ -230,3 +230,12 @@ def test_an_envelope_cannot_be_built_around_a_plain_dict() -> None:
     env = _envelope()
     with pytest.raises(ValidationError, match="registered event model"):
         Envelope(**{**dict(env), "data": {"compensation_id": str(uuid.uuid4())}})
+
+
+def test_a_data_content_type_other_than_json_is_refused_naming_the_field() -> None:
+    env = _envelope()
+    message = _wire(env)
+    message["datacontenttype"] = "application/xml"
+    assert _decode_error(message).field == "datacontenttype"
+    message["datacontenttype"] = "application/json; charset=utf-8"
+    assert decode(json.dumps(message).encode()) == env

@@ -208,7 +208,9 @@ class CloudEvent(BaseModel):
     subject: Key
     """The aggregate id; also the Kafka partition key."""
     time: UtcDateTime
-    datacontenttype: Literal["application/json"] = "application/json"
+    datacontenttype: Annotated[str, StringConstraints(pattern=r"^application/json(;.*)?$")] = (
+        DATA_CONTENT_TYPE
+    )
     dataschema: str | None = None
     """Names the JSON Schema snapshot; informative, ``dataversion`` is what is read."""
     dataversion: Annotated[StrictInt, Field(ge=1)]

@@ -192,7 +192,7 @@ class Service:
 
         self.broker.subscriber(
             *topics,
-            group_id=f"hoera.{inbox.consumer_id}",
+            group_id=f"{self.settings.consumer_group_prefix}.{inbox.consumer_id}",
             batch=True,
             max_records=self.settings.consumer_batch_size,
             batch_timeout_ms=self.settings.consumer_batch_timeout_ms,

@@ -32,6 +32,9 @@ class KitSettings(BaseSettings):
 
     # Kafka
     kafka_bootstrap: str = "127.0.0.1:39092"
+    consumer_group_prefix: str = Field(
+        default="hoera", description="consumer groups are <prefix>.<service>.<consumer>"
+    )
     consumer_batch_size: int = Field(default=500, ge=1, le=10_000)
     consumer_batch_timeout_ms: int = Field(default=50, ge=1)
 
@@ -80,6 +83,11 @@ class KitSettings(BaseSettings):
     jwt_jwks_url: str | None = None
     jwt_public_key: str | None = Field(default=None, description="PEM, for RS256/ES256 tokens")
     jwt_secret: SecretStr | None = Field(default=None, description="HS256 shared secret")
+
+    customer_directory_url: str | None = Field(
+        default=None, description="the platform's customer API, with {tenant} and {customer_id}"
+    )
+    customer_directory_token: SecretStr | None = None
 
     log_level: str = "INFO"
     log_json: bool = True

@@ -161,8 +161,11 @@ class ServiceProcess:
         port: int | None = None,
         log_dir: Path | None = None,
         name: str | None = None,
+        group_prefix: str | None = None,
     ) -> None:
+        """group_prefix: give two replicas of one test the same one, so they share a group."""
         self.module = module
+        self.group_prefix = group_prefix or f"test-{uuid.uuid4().hex[:8]}"
         self.port = port or free_port()
         self.env = env or {}
         self.name = name or module.split(".")[0]
@@ -187,6 +190,8 @@ class ServiceProcess:
             "HOERA_OUTBOX_POLL_INTERVAL_S": "0.2",
             "HOERA_TIMER_POLL_INTERVAL_S": "0.2",
             "HOERA_DELIVERY_POLL_INTERVAL_S": "0.2",
+            # Tests run beside `make up`: their own consumer groups, so each sees every event.
+            "HOERA_CONSUMER_GROUP_PREFIX": self.group_prefix,
             "PYTHONUNBUFFERED": "1",
             **self.env,
         }
