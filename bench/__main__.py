@@ -23,8 +23,10 @@ def main() -> int:
 
         cfg = load()
         if not asyncio.run(ready.kafka_ready(cfg.kafka_bootstrap)):
-            print(f"no Kafka broker reachable at {cfg.kafka_bootstrap}: start it (make up)",
-                  file=sys.stderr)
+            print(
+                f"no Kafka broker reachable at {cfg.kafka_bootstrap}: start it (make up)",
+                file=sys.stderr,
+            )
             return 2
         if not asyncio.run(ready.pg_ready(cfg)):
             print(f"no PostgreSQL reachable at {cfg.pg_host}:{cfg.pg_port}", file=sys.stderr)

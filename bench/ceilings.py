@@ -35,11 +35,24 @@ def broker_alone(report: Report, records: int) -> None:
     topic = asyncio.run(make_topic(f"bench.b.{uuid.uuid4().hex[:6]}"))
     out = subprocess.run(
         [
-            "java", "-Xmx512m", "-cp", str(kafka.libs_dir(cfg)) + "/*",
+            "java",
+            "-Xmx512m",
+            "-cp",
+            str(kafka.libs_dir(cfg)) + "/*",
             "org.apache.kafka.tools.ProducerPerformance",
-            "--topic", topic, "--num-records", str(records), "--record-size", "1024",
-            "--throughput", "-1", "--producer-props", f"bootstrap.servers={bootstrap()}",
-            "acks=all", "linger.ms=5", "batch.size=262144",
+            "--topic",
+            topic,
+            "--num-records",
+            str(records),
+            "--record-size",
+            "1024",
+            "--throughput",
+            "-1",
+            "--producer-props",
+            f"bootstrap.servers={bootstrap()}",
+            "acks=all",
+            "linger.ms=5",
+            "batch.size=262144",
         ],
         capture_output=True,
         text=True,
@@ -48,16 +61,18 @@ def broker_alone(report: Report, records: int) -> None:
     last = [line for line in out.stdout.splitlines() if "records sent" in line][-1]
     match = re.search(r"([\d.]+) records/sec", last)
     assert match, last
-    report.add(Figure("B broker alone: ProducerPerformance 1KB acks=all", float(match.group(1)),
-                      "rec/s"))
+    report.add(Figure("B broker alone: ProducerPerformance 1KB acks=all", float(match.group(1)), "rec/s"))
 
 
 async def raw_produce(report: Report, records: int) -> str:
     """C produce: aiokafka, not awaiting each send; linger and batch tuned."""
     topic = await make_topic(f"bench.c.{uuid.uuid4().hex[:6]}")
     producer = AIOKafkaProducer(
-        bootstrap_servers=bootstrap(), acks="all", enable_idempotence=True,
-        linger_ms=10, max_batch_size=1024 * 1024,
+        bootstrap_servers=bootstrap(),
+        acks="all",
+        enable_idempotence=True,
+        linger_ms=10,
+        max_batch_size=1024 * 1024,
     )
     await producer.start()
     try:
@@ -76,7 +91,9 @@ async def raw_produce(report: Report, records: int) -> str:
 async def raw_consume(report: Report, topic: str, records: int) -> None:
     """C consume: aiokafka getmany from the beginning."""
     consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap(), enable_auto_commit=False, max_partition_fetch_bytes=4 << 20,
+        bootstrap_servers=bootstrap(),
+        enable_auto_commit=False,
+        max_partition_fetch_bytes=4 << 20,
         fetch_max_bytes=16 << 20,
     )
     await consumer.start()
@@ -114,5 +131,4 @@ async def raw_inserts(report: Report, rows: int, batch: int = 500) -> None:
         await conn.execute(f"drop table {table}")
     finally:
         await conn.close()
-    report.add(Figure(f"D raw asyncpg insert, {batch}/tx, sync commit", rate(rows, elapsed),
-                      "rows/s"))
+    report.add(Figure(f"D raw asyncpg insert, {batch}/tx, sync commit", rate(rows, elapsed), "rows/s"))

@@ -12,14 +12,14 @@ from aiokafka import AIOKafkaProducer
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
-
-from bench.ceilings import make_topic
-from bench.common import Figure, Report, bootstrap, pg_dsn, rate
 from hoera_events.envelope import Envelope, decode, encode, make_envelope
 from hoera_events.platform import ContactClosed
 from hoera_kit import migrations, outbox
 from hoera_kit.db import create_pool
 from hoera_kit.inbox import InboxConsumer
+
+from bench.ceilings import make_topic
+from bench.common import Figure, Report, bootstrap, pg_dsn, rate
 
 
 async def _fresh_db() -> str:
@@ -73,10 +73,12 @@ async def relay(report: Report, rows: int, one_by_one_rows: int) -> None:
         while await r.run_once():
             pass
         batched = rate(rows, time.perf_counter() - started)
-        fig = report.add(report.ratio_to(
-            Figure(f"kit outbox relay, {rows:,} backlog, batch 1000", batched, "ev/s"),
-            "C raw aiokafka produce 1KB acks=all",
-        ))
+        fig = report.add(
+            report.ratio_to(
+                Figure(f"kit outbox relay, {rows:,} backlog, batch 1000", batched, "ev/s"),
+                "C raw aiokafka produce 1KB acks=all",
+            )
+        )
         await _fill_outbox(pool, topic, one_by_one_rows)
         single = outbox.OutboxRelay(pool, producer, service="bench", batch_size=1)
         started = time.perf_counter()
@@ -84,8 +86,14 @@ async def relay(report: Report, rows: int, one_by_one_rows: int) -> None:
             pass
         one = rate(one_by_one_rows, time.perf_counter() - started)
         report.add(Figure("kit outbox relay, one row per transaction", one, "ev/s"))
-        report.add(Figure("relay batch vs one-by-one", batched / one if one else 0, "x",
-                          note=f"(batched {fig.value:,.0f} / single {one:,.0f})"))
+        report.add(
+            Figure(
+                "relay batch vs one-by-one",
+                batched / one if one else 0,
+                "x",
+                note=f"(batched {fig.value:,.0f} / single {one:,.0f})",
+            )
+        )
     finally:
         await producer.stop()
         await pool.close()
@@ -93,13 +101,12 @@ async def relay(report: Report, rows: int, one_by_one_rows: int) -> None:
 
 
 async def _produce_events(topic: str, n: int) -> None:
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap(), acks="all", linger_ms=10,
-                                max_batch_size=1024 * 1024)
+    producer = AIOKafkaProducer(
+        bootstrap_servers=bootstrap(), acks="all", linger_ms=10, max_batch_size=1024 * 1024
+    )
     await producer.start()
     try:
-        futures = [
-            await producer.send(topic, encode(env), key=env.key.encode()) for env in _events(n)
-        ]
+        futures = [await producer.send(topic, encode(env), key=env.key.encode()) for env in _events(n)]
         await asyncio.gather(*futures)
     finally:
         await producer.stop()
@@ -115,17 +122,21 @@ async def consumer_with_inbox(report: Report, n: int) -> None:
         await _produce_events(topic, n)
 
         async def effect(conn: asyncpg.Connection, envs: list[Envelope]) -> None:
-            await conn.executemany(
-                "insert into effect values ($1, $2)", [(e.id, e.key) for e in envs]
-            )
+            await conn.executemany("insert into effect values ($1, $2)", [(e.id, e.key) for e in envs])
 
         inbox = InboxConsumer(pool, service="bench", name=f"inbox-{topic}", batch_handler=effect)
         broker = KafkaBroker(bootstrap())
         done = asyncio.Event()
         counted = 0
 
-        @broker.subscriber(topic, group_id=f"bench-{topic}", batch=True, max_records=1000,
-                           auto_offset_reset="earliest", ack_policy=AckPolicy.NACK_ON_ERROR)
+        @broker.subscriber(
+            topic,
+            group_id=f"bench-{topic}",
+            batch=True,
+            max_records=1000,
+            auto_offset_reset="earliest",
+            ack_policy=AckPolicy.NACK_ON_ERROR,
+        )
         async def on_batch(msg: KafkaMessage) -> None:
             nonlocal counted
             records = list(msg.raw_message) if isinstance(msg.raw_message, tuple) else [msg.raw_message]
@@ -139,10 +150,12 @@ async def consumer_with_inbox(report: Report, n: int) -> None:
         await asyncio.wait_for(done.wait(), 600)
         elapsed = time.perf_counter() - started
         await broker.stop()
-        report.add(report.ratio_to(
-            Figure("kit FastStream consumer + inbox + one-row effect", rate(n, elapsed), "ev/s"),
-            "C raw aiokafka consume (getmany) 1KB",
-        ))
+        report.add(
+            report.ratio_to(
+                Figure("kit FastStream consumer + inbox + one-row effect", rate(n, elapsed), "ev/s"),
+                "C raw aiokafka consume (getmany) 1KB",
+            )
+        )
     finally:
         await pool.close()
         await _drop_db(db)
@@ -155,8 +168,14 @@ async def bare_subscriber(report: Report, n: int) -> None:
     done = asyncio.Event()
     counted = 0
 
-    @broker.subscriber(topic, group_id=f"bench-{topic}", batch=True, max_records=1000,
-                       auto_offset_reset="earliest", ack_policy=AckPolicy.NACK_ON_ERROR)
+    @broker.subscriber(
+        topic,
+        group_id=f"bench-{topic}",
+        batch=True,
+        max_records=1000,
+        auto_offset_reset="earliest",
+        ack_policy=AckPolicy.NACK_ON_ERROR,
+    )
     async def on_batch(msg: KafkaMessage) -> None:
         nonlocal counted
         records = list(msg.raw_message) if isinstance(msg.raw_message, tuple) else [msg.raw_message]
@@ -171,11 +190,16 @@ async def bare_subscriber(report: Report, n: int) -> None:
     await asyncio.wait_for(done.wait(), 600)
     elapsed = time.perf_counter() - started
     await broker.stop()
-    report.add(report.ratio_to(
-        Figure("FastStream batch subscriber + envelope validation, no I/O", rate(n, elapsed),
-               "ev/s"),
-        "C raw aiokafka consume (getmany) 1KB",
-    ))
+    report.add(
+        report.ratio_to(
+            Figure(
+                "FastStream batch subscriber + envelope validation, no I/O",
+                rate(n, elapsed),
+                "ev/s",
+            ),
+            "C raw aiokafka consume (getmany) 1KB",
+        )
+    )
 
 
 _ = Path

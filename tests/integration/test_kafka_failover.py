@@ -18,7 +18,6 @@ from pathlib import Path
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-
 from hoera_local import config, kafka, ready
 
 pytestmark = [pytest.mark.failover, pytest.mark.integration]
@@ -28,7 +27,9 @@ KILL_AFTER = 1000
 
 
 @pytest.fixture
-def cluster(tmp_path: Path) -> Iterator[tuple[config.LocalConfig, dict[int, subprocess.Popen[bytes]]]]:
+def cluster(
+    tmp_path: Path,
+) -> Iterator[tuple[config.LocalConfig, dict[int, subprocess.Popen[bytes]]]]:
     cfg = dataclasses.replace(
         config.load(),
         run_dir=tmp_path / "run",
@@ -69,9 +70,7 @@ async def test_every_acknowledged_message_survives_a_killed_broker_exactly_once(
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     await admin.start()
     try:
-        await admin.create_topics(
-            [NewTopic(topic, 3, 3, topic_configs={"min.insync.replicas": "2"})]
-        )
+        await admin.create_topics([NewTopic(topic, 3, 3, topic_configs={"min.insync.replicas": "2"})])
     finally:
         await admin.close()
 
@@ -120,6 +119,7 @@ async def test_every_acknowledged_message_survives_a_killed_broker_exactly_once(
         consumer.assign(tps)
         await consumer.seek_to_beginning(*tps)
         ends = await consumer.end_offsets(tps)
+
         async def behind() -> bool:
             return any([await consumer.position(tp) < ends[tp] for tp in tps])
 
@@ -132,7 +132,9 @@ async def test_every_acknowledged_message_survives_a_killed_broker_exactly_once(
 
     missing = acknowledged - set(seen)
     doubled = {v for v, n in seen.items() if n > 1}
-    print(f"failover: sent {MESSAGES}, acknowledged {len(acknowledged)}, failed {failed}, "
-          f"killed broker {killed}, consumed {sum(seen.values())}")
+    print(
+        f"failover: sent {MESSAGES}, acknowledged {len(acknowledged)}, failed {failed}, "
+        f"killed broker {killed}, consumed {sum(seen.values())}"
+    )
     assert missing == set()
     assert doubled == set()

@@ -8,7 +8,6 @@ import asyncpg
 import pytest
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
-
 from hoera_events.registry import all_topics, dlq_topic
 from hoera_kit.testing import create_topics, kafka_bootstrap, pg_dsn, read_topic, unique_topic
 
@@ -18,9 +17,7 @@ pytestmark = pytest.mark.integration
 async def test_a_message_produced_to_the_local_broker_is_consumed_back() -> None:
     topic = unique_topic()
     await create_topics(topic, partitions=2)
-    producer = AIOKafkaProducer(
-        bootstrap_servers=kafka_bootstrap(), acks="all", enable_idempotence=True
-    )
+    producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap(), acks="all", enable_idempotence=True)
     await producer.start()
     sent = [uuid.uuid4().hex.encode() for _ in range(20)]
     try:
@@ -49,9 +46,7 @@ async def test_a_row_written_to_the_local_postgresql_is_read_back(fresh_db: str)
         await conn.execute("create table note (id uuid primary key, body text not null)")
         note_id = uuid.uuid4()
         await conn.execute("insert into note values ($1, $2)", note_id, "klacht ontvangen")
-        assert await conn.fetchval("select body from note where id = $1", note_id) == (
-            "klacht ontvangen"
-        )
+        assert await conn.fetchval("select body from note where id = $1", note_id) == ("klacht ontvangen")
         assert (await conn.fetchval("show server_version")).startswith(("15", "16", "17"))
     finally:
         await conn.close()

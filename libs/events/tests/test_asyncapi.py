@@ -64,9 +64,7 @@ def test_every_reference_in_the_document_resolves() -> None:
 
 @pytest.mark.parametrize("spec", all_topics(), ids=lambda s: s.topic)
 def test_every_message_example_is_a_message_the_decoder_accepts(spec: TopicSpec) -> None:
-    message = _follow(
-        DOCUMENT["channels"][spec.topic]["messages"][f"{spec.model.__name__}V1"]["$ref"]
-    )
+    message = _follow(DOCUMENT["channels"][spec.topic]["messages"][f"{spec.model.__name__}V1"]["$ref"])
     example = message["examples"][0]
     env = decode(json.dumps(example["payload"]).encode())
     assert env.data == spec.model.example()

@@ -18,9 +18,7 @@ def test_check_passes_on_the_committed_files(capsys: pytest.CaptureFixture[str])
     assert f"{len(all_topics())} topics" in capsys.readouterr().out
 
 
-def test_check_exits_one_and_prints_what_broke(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_check_exits_one_and_prints_what_broke(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     folder = tmp_path / "schemas"
     shutil.copytree(default_dir(), folder)
     path = folder / "hoera.complaint.raised.v1.json"

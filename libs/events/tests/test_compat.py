@@ -188,9 +188,7 @@ class ListItemsNarrowed(BaseModel):
     ],
     ids=lambda v: v.__name__ if isinstance(v, type) else "",
 )
-def test_the_checker_fails_a_breaking_change_naming_the_field(
-    after: type[BaseModel], expected: str
-) -> None:
+def test_the_checker_fails_a_breaking_change_naming_the_field(after: type[BaseModel], expected: str) -> None:
     assert _changes(after) == [expected]
 
 
@@ -257,9 +255,7 @@ def test_an_integer_widened_to_a_number_passes_and_the_reverse_fails() -> None:
     integer = {"type": "object", "properties": {"n": {"type": "integer"}}}
     number = {"type": "object", "properties": {"n": {"type": "number"}}}
     assert breaking_changes(integer, number) == []
-    assert [str(c) for c in breaking_changes(number, integer)] == [
-        "n: type narrowed from number to integer"
-    ]
+    assert [str(c) for c in breaking_changes(number, integer)] == ["n: type narrowed from number to integer"]
 
 
 def test_every_committed_snapshot_is_compatible_with_itself() -> None:

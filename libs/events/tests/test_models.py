@@ -51,9 +51,7 @@ def test_events_are_frozen() -> None:
         event.category = "something.else"  # type: ignore[misc]
 
 
-@pytest.mark.parametrize(
-    "customer_id", ["jan.peeters@example.be", "+32 470 12 34 56", "Jan Peeters", ""]
-)
+@pytest.mark.parametrize("customer_id", ["jan.peeters@example.be", "+32 470 12 34 56", "Jan Peeters", ""])
 def test_an_id_field_refuses_an_email_address_a_phone_number_or_a_name(customer_id: str) -> None:
     data = ContactClosed.example().model_dump()
     data["customer_id"] = customer_id

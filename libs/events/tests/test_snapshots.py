@@ -103,9 +103,7 @@ def test_a_snapshot_of_a_topic_no_longer_registered_is_breaking(snapshots: Path)
 
 def test_a_missing_snapshot_is_reported(snapshots: Path) -> None:
     (snapshots / f"{TOPIC}.json").unlink()
-    assert check_snapshots(snapshots) == [
-        f"{TOPIC}: no snapshot yet; run `uv run hoera-events schemas`"
-    ]
+    assert check_snapshots(snapshots) == [f"{TOPIC}: no snapshot yet; run `uv run hoera-events schemas`"]
 
 
 def test_a_snapshot_records_its_topic_and_partition_key() -> None:

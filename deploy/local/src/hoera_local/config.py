@@ -79,9 +79,7 @@ class LocalConfig:
         return [f"hoera_{s}" for s in SERVICES] + list(self.extra_databases)
 
     def pg_dsn(self, database: str = "postgres") -> str:
-        return (
-            f"postgresql://{self.pg_user}:{self.pg_password}@{self.pg_host}:{self.pg_port}/{database}"
-        )
+        return f"postgresql://{self.pg_user}:{self.pg_password}@{self.pg_host}:{self.pg_port}/{database}"
 
 
 def load() -> LocalConfig:

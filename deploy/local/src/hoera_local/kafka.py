@@ -34,7 +34,12 @@ def fetch(cfg: LocalConfig) -> Path:
     print(f"fetching Apache Kafka {KAFKA_VERSION} jars from Maven Central into {libs}", flush=True)
     subprocess.run(
         [
-            "mvn", "-q", "-B", "-f", str(POM), _MVN_GOAL,
+            "mvn",
+            "-q",
+            "-B",
+            "-f",
+            str(POM),
+            _MVN_GOAL,
             f"-Dkafka.version={KAFKA_VERSION}",
             "-DincludeScope=runtime",
             f"-DoutputDirectory={tmp}",
@@ -131,8 +136,16 @@ def format_node(cfg: LocalConfig, node: KafkaNode) -> None:
     # A static controller.quorum.voters list is formatted WITHOUT --standalone (4.1 refuses both).
     subprocess.run(
         [
-            _java(), "-cp", _classpath(cfg), "kafka.tools.StorageTool", "format",
-            "--cluster-id", cluster_id(cfg), "--config", str(props), "--ignore-formatted",
+            _java(),
+            "-cp",
+            _classpath(cfg),
+            "kafka.tools.StorageTool",
+            "format",
+            "--cluster-id",
+            cluster_id(cfg),
+            "--config",
+            str(props),
+            "--ignore-formatted",
         ],
         check=True,
         stdout=subprocess.DEVNULL,
@@ -144,13 +157,19 @@ def command(cfg: LocalConfig, node: KafkaNode) -> list[str]:
     logs.mkdir(parents=True, exist_ok=True)
     return [
         _java(),
-        f"-Xms{cfg.kafka_heap}", f"-Xmx{cfg.kafka_heap}",
-        "-XX:+UseG1GC", "-XX:MaxGCPauseMillis=20", "-XX:InitiatingHeapOccupancyPercent=35",
-        "-XX:+ExplicitGCInvokesConcurrent", "-Djava.awt.headless=true",
+        f"-Xms{cfg.kafka_heap}",
+        f"-Xmx{cfg.kafka_heap}",
+        "-XX:+UseG1GC",
+        "-XX:MaxGCPauseMillis=20",
+        "-XX:InitiatingHeapOccupancyPercent=35",
+        "-XX:+ExplicitGCInvokesConcurrent",
+        "-Djava.awt.headless=true",
         f"-Dkafka.logs.dir={logs}",
         f"-Dlog4j2.configurationFile={LOG4J}",
-        "-cp", _classpath(cfg),
-        "kafka.Kafka", str(node_dir(cfg, node) / "server.properties"),
+        "-cp",
+        _classpath(cfg),
+        "kafka.Kafka",
+        str(node_dir(cfg, node) / "server.properties"),
     ]
 
 

@@ -46,9 +46,7 @@ def _as_owner() -> list[str]:
 def _traversable_by_postgres(path: Path) -> bool:
     if os.geteuid() != 0:
         return True
-    probe = subprocess.run(
-        ["runuser", "-u", "postgres", "--", "test", "-x", str(path)], capture_output=True
-    )
+    probe = subprocess.run(["runuser", "-u", "postgres", "--", "test", "-x", str(path)], capture_output=True)
     return probe.returncode == 0
 
 
@@ -91,10 +89,18 @@ def init_cluster(cfg: LocalConfig, bindir: Path) -> Path:
     try:
         subprocess.run(
             [
-                *_as_owner(), str(bindir / "initdb"),
-                "-D", str(pgdata), "-U", cfg.pg_user, f"--pwfile={pwfile}",
-                "--auth-local=trust", "--auth-host=scram-sha-256",
-                "-E", "UTF8", "--locale=C.UTF-8",
+                *_as_owner(),
+                str(bindir / "initdb"),
+                "-D",
+                str(pgdata),
+                "-U",
+                cfg.pg_user,
+                f"--pwfile={pwfile}",
+                "--auth-local=trust",
+                "--auth-host=scram-sha-256",
+                "-E",
+                "UTF8",
+                "--locale=C.UTF-8",
             ],
             check=True,
             stdout=subprocess.DEVNULL,
@@ -128,9 +134,10 @@ def run_foreground(cfg: LocalConfig) -> None:
     if not log.exists():
         log.touch()
     _chown_to_postgres(log)
-    if _pg_ctl(bindir, pgdata, "status") != 0 and _pg_ctl(
-        bindir, pgdata, "start", "-w", "-t", "60", log=log
-    ) != 0:
+    if (
+        _pg_ctl(bindir, pgdata, "status") != 0
+        and _pg_ctl(bindir, pgdata, "start", "-w", "-t", "60", log=log) != 0
+    ):
         raise SystemExit(f"pg_ctl start failed; see {log}")
     print(f"postgresql ready on 127.0.0.1:{cfg.pg_port} (data {pgdata})", flush=True)
 
@@ -158,6 +165,8 @@ def pg_ctl_action(cfg: LocalConfig, action: str) -> int:
     log = pgdata.parent / "postgresql.log"
     if action == "start":
         return _pg_ctl(bindir, pgdata, "start", "-w", "-t", "60", log=log)
-    return _pg_ctl(bindir, pgdata, action, "-m", "fast", "-w") if action == "stop" else _pg_ctl(
-        bindir, pgdata, action
+    return (
+        _pg_ctl(bindir, pgdata, action, "-m", "fast", "-w")
+        if action == "stop"
+        else _pg_ctl(bindir, pgdata, action)
     )

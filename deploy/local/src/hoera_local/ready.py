@@ -39,7 +39,7 @@ async def pg_ready(cfg: LocalConfig) -> bool:
     except Exception:
         return False
     try:
-        return await conn.fetchval("select 1") == 1
+        return bool(await conn.fetchval("select 1") == 1)
     finally:
         await conn.close()
 
@@ -112,9 +112,7 @@ async def create_databases(cfg: LocalConfig) -> list[str]:
 
 
 async def prepare(cfg: LocalConfig, *, timeout: float = 180) -> None:
-    await wait_for(
-        f"Kafka at {cfg.kafka_bootstrap}", lambda: kafka_ready(cfg.kafka_bootstrap), timeout
-    )
+    await wait_for(f"Kafka at {cfg.kafka_bootstrap}", lambda: kafka_ready(cfg.kafka_bootstrap), timeout)
     await wait_for(f"PostgreSQL at {cfg.pg_host}:{cfg.pg_port}", lambda: pg_ready(cfg), timeout)
     made = await create_topics(cfg, project_topics(cfg))
     dbs = await create_databases(cfg)

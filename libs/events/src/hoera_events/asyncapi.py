@@ -121,9 +121,7 @@ def build() -> dict[str, Any]:
             "summary": _summary(spec),
             "contentType": CONTENT_TYPE.split(";")[0],
             "headers": _headers_schema(),
-            "payload": _payload(
-                spec, refs[(CloudEvent, "validation")], refs[(spec.model, "validation")]
-            ),
+            "payload": _payload(spec, refs[(CloudEvent, "validation")], refs[(spec.model, "validation")]),
             "bindings": {
                 "kafka": {
                     "key": {"type": "string", "description": f"data.{spec.key_field}"},

@@ -58,10 +58,7 @@ def _asyncapi(args: argparse.Namespace) -> int:
 
 
 def _topics(args: argparse.Namespace) -> int:
-    if args.main_only:
-        rows = [(spec.topic, spec.partitions) for spec in all_topics()]
-    else:
-        rows = topics_to_create()
+    rows = [(spec.topic, spec.partitions) for spec in all_topics()] if args.main_only else topics_to_create()
     for topic, partitions in rows:
         print(f"{topic} {partitions}")
     return 0
@@ -94,9 +91,7 @@ def _parser() -> argparse.ArgumentParser:
     doc.set_defaults(run=_asyncapi)
 
     topics = commands.add_parser("topics", help="print '<topic> <partitions>' per line")
-    topics.add_argument(
-        "--main-only", action="store_true", help="leave out the .dlq dead-letter twins"
-    )
+    topics.add_argument("--main-only", action="store_true", help="leave out the .dlq dead-letter twins")
     topics.set_defaults(run=_topics)
     return parser
 

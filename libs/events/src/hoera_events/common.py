@@ -30,9 +30,7 @@ def _as_utc(moment: datetime) -> datetime:
 UtcDateTime = Annotated[AwareDatetime, AfterValidator(_as_utc)]
 """A timezone-aware moment, normalised to UTC (naive datetimes are refused)."""
 
-ExternalId = Annotated[
-    str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$", max_length=64)
-]
+ExternalId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$", max_length=64)]
 """An id owned by the organisation's own systems (the contact-centre platform, HR): opaque, never
 personal data."""
 

@@ -59,9 +59,7 @@ def breaking_changes(old: Schema, new: Schema) -> list[BreakingChange]:
     changes: list[BreakingChange] = []
     old_key, new_key = old.get("x-hoera-key"), new.get("x-hoera-key")
     if old_key is not None and old_key != new_key:
-        changes.append(
-            BreakingChange("(partition key)", f"changed from {old_key!r} to {new_key!r}")
-        )
+        changes.append(BreakingChange("(partition key)", f"changed from {old_key!r} to {new_key!r}"))
     changes += _Comparison(old, new).compare(old, new, "")
     return changes
 
@@ -79,9 +77,7 @@ class _Comparison:
                 return []  # a recursive model: this pair is being compared further up
             self._refs_in_progress.add(ref_pair)
             try:
-                return self._compare(
-                    _resolve(self.old_root, old), _resolve(self.new_root, new), path
-                )
+                return self._compare(_resolve(self.old_root, old), _resolve(self.new_root, new), path)
             finally:
                 self._refs_in_progress.discard(ref_pair)
         return self._compare(_resolve(self.old_root, old), _resolve(self.new_root, new), path)
@@ -101,14 +97,10 @@ class _Comparison:
             old_resolved = _resolve(self.old_root, old_branch)
             old_kinds = _kinds(old_resolved)
             candidates = [
-                b
-                for b in new_branches
-                if _accepts_kinds(_kinds(_resolve(self.new_root, b)), old_kinds)
+                b for b in new_branches if _accepts_kinds(_kinds(_resolve(self.new_root, b)), old_kinds)
             ]
             if not candidates:
-                changes.append(
-                    BreakingChange(_at(path), f"no longer accepts {_describe(old_resolved)}")
-                )
+                changes.append(BreakingChange(_at(path), f"no longer accepts {_describe(old_resolved)}"))
                 continue
             # The closest new alternative decides; report its differences only.
             outcomes = [self.compare(old_branch, b, path) for b in candidates]
@@ -128,8 +120,7 @@ class _Comparison:
             return [
                 BreakingChange(
                     where,
-                    f"type narrowed from {_describe_kinds(old_kinds)} to "
-                    f"{_describe_kinds(new_kinds)}",
+                    f"type narrowed from {_describe_kinds(old_kinds)} to {_describe_kinds(new_kinds)}",
                 )
             ]
 
@@ -147,9 +138,7 @@ class _Comparison:
         for keyword in ("format", "pattern"):
             if keyword in new and old.get(keyword) != new[keyword]:
                 was = f"{old[keyword]!r}" if keyword in old else "none"
-                changes.append(
-                    BreakingChange(where, f"{keyword} changed from {was} to {new[keyword]!r}")
-                )
+                changes.append(BreakingChange(where, f"{keyword} changed from {was} to {new[keyword]!r}"))
         if new.get("uniqueItems") and not old.get("uniqueItems"):
             changes.append(BreakingChange(where, "items must now be unique"))
 
@@ -229,8 +218,7 @@ def _branches(schema: Schema) -> list[Schema]:
 def _restricts(schema: Schema) -> bool:
     """False for a schema that accepts anything (``{}``, or only titles and descriptions)."""
     return any(
-        k not in ("title", "description", "default", "examples", "deprecated")
-        and not k.startswith("x-")
+        k not in ("title", "description", "default", "examples", "deprecated") and not k.startswith("x-")
         for k in schema
     )
 
@@ -285,9 +273,7 @@ def _tightened_bounds(old: Schema, new: Schema, where: str) -> list[BreakingChan
                     where, f"{keyword} tightened from {old.get(keyword, 'none')} to {new[keyword]}"
                 )
             )
-    if "multipleOf" in new and (
-        "multipleOf" not in old or old["multipleOf"] % new["multipleOf"] != 0
-    ):
+    if "multipleOf" in new and ("multipleOf" not in old or old["multipleOf"] % new["multipleOf"] != 0):
         changes.append(BreakingChange(where, f"multipleOf changed to {new['multipleOf']}"))
     return changes
 

@@ -97,14 +97,10 @@ S = Service
 _SPECS: tuple[TopicSpec, ...] = (
     # The platform's inputs. A contact is keyed by its customer, so the survey service sees one
     # customer's contacts in order when it spends their contact budget (R21).
-    _spec(
-        platform.ContactClosed, "customer_id", S.platform, [S.survey, S.callback, S.alerts], BUSY
-    ),
+    _spec(platform.ContactClosed, "customer_id", S.platform, [S.survey, S.callback, S.alerts], BUSY),
     _spec(platform.ComplaintReceived, "customer_id", S.platform, [S.intake]),
     # intake
-    _spec(
-        complaints.ComplaintRaised, "complaint_id", S.intake, [S.alerts, S.callback, S.compensation]
-    ),
+    _spec(complaints.ComplaintRaised, "complaint_id", S.intake, [S.alerts, S.callback, S.compensation]),
     _spec(complaints.ComplaintAcknowledged, "complaint_id", S.intake, [S.callback]),
     _spec(complaints.ComplaintAssigned, "complaint_id", S.intake, [S.callback]),
     _spec(complaints.ComplaintEscalated, "complaint_id", S.intake, [S.alerts]),
@@ -126,12 +122,8 @@ _SPECS: tuple[TopicSpec, ...] = (
     ),
     # compensation: intake shows the proposals and decisions on the dossier's timeline (R1).
     _spec(compensation.CompensationProposed, "compensation_id", S.compensation, [S.intake]),
-    _spec(
-        compensation.CompensationApprovalRequested, "compensation_id", S.compensation, [S.intake]
-    ),
-    _spec(
-        compensation.CompensationDecided, "compensation_id", S.compensation, [S.intake, S.callback]
-    ),
+    _spec(compensation.CompensationApprovalRequested, "compensation_id", S.compensation, [S.intake]),
+    _spec(compensation.CompensationDecided, "compensation_id", S.compensation, [S.intake, S.callback]),
     _spec(compensation.CustomerFlaggedForReview, "customer_id", S.compensation, [S.alerts]),
     # survey
     _spec(surveys.SurveyInvited, "survey_id", S.survey, [S.alerts], BUSY),

@@ -106,11 +106,8 @@ def check_snapshots(directory: Path) -> list[str]:
         changes = breaking_changes(json.loads(text), new)
         problems += [f"{spec.topic}: BREAKING {change}" for change in changes]
         if not changes and text != render(new):
-            problems.append(
-                f"{spec.topic}: snapshot out of date (compatible change); run `{REGENERATE}`"
-            )
+            problems.append(f"{spec.topic}: snapshot out of date (compatible change); run `{REGENERATE}`")
     problems += [
-        f"{path.stem}: BREAKING topic removed (its snapshot is still committed)"
-        for path in _stale(directory)
+        f"{path.stem}: BREAKING topic removed (its snapshot is still committed)" for path in _stale(directory)
     ]
     return problems

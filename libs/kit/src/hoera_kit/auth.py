@@ -67,9 +67,7 @@ REQUIRED_CLAIMS: Final = ("exp", "iat", "sub", "iss", "aud")
 _ROLES_BY_NAME: Final = {role.value: role for role in Role}
 _RSA_ALGORITHMS: Final = ("RS256", "RS384", "RS512", "PS256", "PS384", "PS512")
 _EC_ALGORITHMS_BY_CURVE: Final = {"secp256r1": "ES256", "secp384r1": "ES384", "secp521r1": "ES512"}
-_ASYMMETRIC_ALGORITHMS: Final = frozenset(
-    {*_RSA_ALGORITHMS, *_EC_ALGORITHMS_BY_CURVE.values(), "EdDSA"}
-)
+_ASYMMETRIC_ALGORITHMS: Final = frozenset({*_RSA_ALGORITHMS, *_EC_ALGORITHMS_BY_CURVE.values(), "EdDSA"})
 
 PublicKey = RSAPublicKey | EllipticCurvePublicKey | Ed25519PublicKey
 PrivateKey = RSAPrivateKey | EllipticCurvePrivateKey | Ed25519PrivateKey
@@ -103,9 +101,7 @@ class AuthError(HTTPException):
 
     def __init__(self, reason: str, *, missing: bool = False) -> None:
         # RFC 6750: a request without credentials gets a bare challenge, a bad token an error code.
-        challenge = (
-            "Bearer" if missing else f'Bearer error="invalid_token", error_description="{reason}"'
-        )
+        challenge = "Bearer" if missing else f'Bearer error="invalid_token", error_description="{reason}"'
         super().__init__(
             status_code=status.HTTP_401_UNAUTHORIZED,
             detail=reason,
@@ -209,9 +205,7 @@ class TokenVerifier:
         jwks_timeout_seconds: float = 10,
     ) -> None:
         if not (jwks_url or public_key or secret):
-            raise ValueError(
-                "no key to verify tokens with: give a JWKS URL, a public key or a secret"
-            )
+            raise ValueError("no key to verify tokens with: give a JWKS URL, a public key or a secret")
         self.issuer = issuer
         self.audience = audience
         self.default_tenant = default_tenant
@@ -243,9 +237,7 @@ class TokenVerifier:
                 default_tenant=settings.tenant,
             )
         except ValueError as exc:
-            raise ValueError(
-                f"HOERA_JWT_PUBLIC_KEY / HOERA_JWT_JWKS_URL / HOERA_JWT_SECRET: {exc}"
-            ) from exc
+            raise ValueError(f"HOERA_JWT_PUBLIC_KEY / HOERA_JWT_JWKS_URL / HOERA_JWT_SECRET: {exc}") from exc
 
     @property
     def uses_jwks(self) -> bool:
@@ -398,9 +390,7 @@ async def current_principal_from_query_or_header(
         raise _for_connection(connection, exc) from exc
 
 
-def require_roles(
-    *roles: Role | str, allow_query_token: bool = False
-) -> Callable[..., Awaitable[Principal]]:
+def require_roles(*roles: Role | str, allow_query_token: bool = False) -> Callable[..., Awaitable[Principal]]:
     """A dependency that yields the principal when they hold one of the roles, else 403.
 
     Admin passes only when listed: an administrator configures the platform, they do not approve
@@ -549,15 +539,11 @@ def _dev_secret(settings: KitSettings) -> str:
         )
     secret: str | None = settings.signing_secret
     if secret is None:
-        raise RuntimeError(
-            "no HS256 key: set HOERA_JWT_SECRET or unset the JWKS URL and public key"
-        )
+        raise RuntimeError("no HS256 key: set HOERA_JWT_SECRET or unset the JWKS URL and public key")
     return secret
 
 
-def mint_demo_tokens(
-    settings: KitSettings, *, ttl_seconds: int = DEFAULT_TTL_SECONDS
-) -> dict[str, str]:
+def mint_demo_tokens(settings: KitSettings, *, ttl_seconds: int = DEFAULT_TTL_SECONDS) -> dict[str, str]:
     """A token per demo user (by subject), signed with the development key; refused outside dev."""
     secret = _dev_secret(settings)
     return {

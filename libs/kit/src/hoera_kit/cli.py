@@ -1,9 +1,9 @@
 """hoera-kit: migrations, dead-letter topics and development tokens, for operators and developers.
 
-  hoera-kit migrate SERVICE [--dir services/SERVICE/migrations] [--check]
-  hoera-kit dlq list TOPIC.dlq [--limit N]
-  hoera-kit dlq replay TOPIC.dlq --offset 3 --offset 7 | --all
-  hoera-kit token --demo | --sub NAME --role ROLE [--team T] ...
+hoera-kit migrate SERVICE [--dir services/SERVICE/migrations] [--check]
+hoera-kit dlq list TOPIC.dlq [--limit N]
+hoera-kit dlq replay TOPIC.dlq --offset 3 --offset 7 | --all
+hoera-kit token --demo | --sub NAME --role ROLE [--team T] ...
 """
 
 from __future__ import annotations
@@ -31,8 +31,9 @@ def main(argv: list[str] | None = None) -> int:
         from hoera_kit.auth import token_command
 
         return token_command(argv[1:])
-    parser = argparse.ArgumentParser(prog="hoera-kit", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="hoera-kit", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     sub = parser.add_subparsers(dest="cmd", required=True)
     mig = sub.add_parser("migrate", help="apply (or --check) a service's migrations")
     mig.add_argument("service")

@@ -8,7 +8,6 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import asyncpg
-
 from asyncpg.pool import PoolConnectionProxy
 
 # A pooled connection is a proxy of a Connection; handlers accept either.

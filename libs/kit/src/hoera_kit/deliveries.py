@@ -233,9 +233,7 @@ async def get(conn: Conn, delivery_id: UUID) -> DeliveryRecord | None:
 
 
 async def by_idempotency_key(conn: Conn, key: str) -> DeliveryRecord | None:
-    row = await conn.fetchrow(
-        f"select {_COLUMNS} from kit_deliveries where idempotency_key = $1", key
-    )
+    row = await conn.fetchrow(f"select {_COLUMNS} from kit_deliveries where idempotency_key = $1", key)
     return _record(row) if row else None
 
 
@@ -438,9 +436,7 @@ async def _post(
 class _HttpSender:
     def __init__(self, *, timeout: float, client: httpx.AsyncClient | None) -> None:
         self._owns_client = client is None
-        self.client = client or httpx.AsyncClient(
-            timeout=timeout, headers={"User-Agent": "hoera-deliveries"}
-        )
+        self.client = client or httpx.AsyncClient(timeout=timeout, headers={"User-Agent": "hoera-deliveries"})
 
     async def aclose(self) -> None:
         if self._owns_client:
@@ -528,9 +524,7 @@ def senders_from_settings(settings: KitSettings) -> dict[Channel, Sender]:
 # --- the worker -----------------------------------------------------------------------------------
 
 
-def retry_delay(
-    attempts: int, *, base_s: float, cap_s: float, rng: random.Random | None = None
-) -> float:
+def retry_delay(attempts: int, *, base_s: float, cap_s: float, rng: random.Random | None = None) -> float:
     """Seconds to wait after the attempts-th failed attempt (1-based): full jitter, capped."""
     return float(backoff_delay(max(attempts - 1, 0), base=base_s, cap=cap_s, rng=rng))
 
@@ -677,9 +671,7 @@ class DeliveryWorker:
                     return
                 await asyncio.sleep(backoff_delay(attempt, base=0.2, cap=5.0))
 
-    async def _apply(
-        self, conn: Conn, record: DeliveryRecord, outcome: _Outcome
-    ) -> DeliveryRecord | None:
+    async def _apply(self, conn: Conn, record: DeliveryRecord, outcome: _Outcome) -> DeliveryRecord | None:
         if outcome.state is DeliveryState.sent:
             # A success is a fact even if our lease ran out meanwhile; a later failure of another
             # worker's attempt never turns it back.

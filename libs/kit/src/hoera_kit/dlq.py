@@ -73,9 +73,7 @@ async def list_letters(bootstrap: str, topic: str, *, limit: int = 1000) -> list
                 continue
             for tp, records in batch.items():
                 for r in records:
-                    letters.append(
-                        DeadLetter(r.partition, r.offset, r.key, r.value or b"", list(r.headers))
-                    )
+                    letters.append(DeadLetter(r.partition, r.offset, r.key, r.value or b"", list(r.headers)))
                 if await consumer.position(tp) >= ends[tp]:
                     remaining.discard(tp)
         return letters[:limit]

@@ -32,8 +32,7 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
         errors = [
-            {"field": _loc(e), "message": e.get("msg", ""), "type": e.get("type", "")}
-            for e in exc.errors()
+            {"field": _loc(e), "message": e.get("msg", ""), "type": e.get("type", "")} for e in exc.errors()
         ]
         summary = "; ".join(f"{e['field']}: {e['message']}" for e in errors)
         return JSONResponse({"detail": summary, "errors": errors}, status_code=422)

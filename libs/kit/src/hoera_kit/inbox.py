@@ -19,18 +19,19 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 import asyncpg
+from hoera_events.envelope import Envelope, decode
+from hoera_events.registry import dlq_topic
 from opentelemetry import propagate, trace
 from opentelemetry.trace import Link
 
-from hoera_events.envelope import Envelope, decode
-from hoera_events.registry import dlq_topic
 from hoera_kit import metrics, outbox
+from hoera_kit.db import Conn
 from hoera_kit.retry import Fault, classify, retry_transient
 
 log = logging.getLogger(__name__)
 
-Handler = Callable[[asyncpg.Connection, Envelope], Awaitable[None]]
-BatchHandler = Callable[[asyncpg.Connection, list[Envelope]], Awaitable[None]]
+Handler = Callable[[Conn, Envelope], Awaitable[None]]
+BatchHandler = Callable[[Conn, list[Envelope]], Awaitable[None]]
 
 # An event whose handler keeps failing for a reason that is not transient (a bug, a refused rule) is
 # tried this many times within one delivery before it is dead-lettered with its error.
@@ -130,9 +131,7 @@ class InboxConsumer:
             what=f"consumer {self.consumer_id}",
             on_retry=_count_retry,
         )
-        metrics.HANDLER_SECONDS.labels(self.service, self.consumer_id).observe(
-            time.perf_counter() - started
-        )
+        metrics.HANDLER_SECONDS.labels(self.service, self.consumer_id).observe(time.perf_counter() - started)
 
     async def _transaction(self, items: list[_Item]) -> None:
         async with self.pool.acquire() as conn, conn.transaction():
@@ -163,13 +162,13 @@ class InboxConsumer:
                 )
             fresh = [i for i in items if i.inbox_id in fresh_ids]
             # The same event twice inside one batch: the first occurrence is the one that counts.
-            seen: set[str] = set()
-            fresh = [i for i in fresh if not (i.inbox_id in seen or seen.add(i.inbox_id))]
+            unique: dict[str, _Item] = {}
+            for item in fresh:
+                unique.setdefault(item.inbox_id, item)
+            fresh = list(unique.values())
             duplicates = len(items) - len(fresh)
             if duplicates:
-                metrics.EVENTS_HANDLED.labels(self.service, self.consumer_id, "duplicate").inc(
-                    duplicates
-                )
+                metrics.EVENTS_HANDLED.labels(self.service, self.consumer_id, "duplicate").inc(duplicates)
             good = [i for i in fresh if i.envelope is not None]
             for item in fresh:
                 if item.envelope is None:
@@ -177,15 +176,13 @@ class InboxConsumer:
             if good:
                 await self._apply(conn, good)
 
-    async def _apply(self, conn: asyncpg.Connection, items: list[_Item]) -> None:
+    async def _apply(self, conn: Conn, items: list[_Item]) -> None:
         if self.batch_handler is not None and len(items) > 1:
             try:
                 async with conn.transaction():
                     with self._span(items):
                         await self.batch_handler(conn, [i.envelope for i in items if i.envelope])
-                metrics.EVENTS_HANDLED.labels(self.service, self.consumer_id, "processed").inc(
-                    len(items)
-                )
+                metrics.EVENTS_HANDLED.labels(self.service, self.consumer_id, "processed").inc(len(items))
                 return
             except Exception as exc:
                 if classify(exc) is Fault.transient:
@@ -199,7 +196,7 @@ class InboxConsumer:
         for item in items:
             await self._apply_one(conn, item)
 
-    async def _apply_one(self, conn: asyncpg.Connection, item: _Item) -> None:
+    async def _apply_one(self, conn: Conn, item: _Item) -> None:
         assert item.envelope is not None
         env = item.envelope
         last: BaseException | None = None
@@ -224,7 +221,7 @@ class InboxConsumer:
         log.error("%s: dead-lettering event %s (%s): %r", self.consumer_id, env.id, env.type, last)
         await self._dead_letter(conn, item, f"{type(last).__name__}: {last}")
 
-    async def _dead_letter(self, conn: asyncpg.Connection, item: _Item, error: str) -> None:
+    async def _dead_letter(self, conn: Conn, item: _Item, error: str) -> None:
         rec = item.record
         await conn.execute(
             "update kit_inbox set outcome = 'dead_lettered' where consumer = $1 and event_id = $2",
@@ -234,7 +231,8 @@ class InboxConsumer:
         await outbox.add_raw(
             conn,
             event_id=uuid.uuid5(
-                uuid.NAMESPACE_URL, f"dlq/{self.consumer_id}/{item.inbox_id}/{rec.topic}/{rec.offset}"
+                uuid.NAMESPACE_URL,
+                f"dlq/{self.consumer_id}/{item.inbox_id}/{rec.topic}/{rec.offset}",
             ),
             topic=dlq_topic(rec.topic),
             key=(rec.key or b"").decode("utf-8", "replace") or item.inbox_id,

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from prometheus_client import Counter, Gauge, Histogram
 
-OUTBOX_PUBLISHED = Counter(
-    "hoera_outbox_published_total", "Outbox rows published to Kafka", ["service"]
-)
+OUTBOX_PUBLISHED = Counter("hoera_outbox_published_total", "Outbox rows published to Kafka", ["service"])
 OUTBOX_RELAY_SECONDS = Histogram(
     "hoera_outbox_relay_batch_seconds", "Time to publish one relay pass", ["service"]
 )
@@ -29,6 +27,4 @@ CONSUMER_LAG = Gauge(
 TIMERS_FIRED = Counter("hoera_timers_fired_total", "Durable timers fired", ["service", "kind"])
 TIMERS_DUE = Gauge("hoera_timers_due", "Durable timers due and not yet fired", ["service"])
 DELIVERIES = Gauge("hoera_deliveries", "Deliveries by state", ["service", "state"])
-TRANSIENT_RETRIES = Counter(
-    "hoera_transient_retries_total", "Transient faults retried", ["service", "where"]
-)
+TRANSIENT_RETRIES = Counter("hoera_transient_retries_total", "Transient faults retried", ["service", "where"])

@@ -15,17 +15,18 @@ import asyncio
 import logging
 import time
 import zlib
-from contextlib import suppress
 from collections.abc import Sequence
+from contextlib import suppress
 from typing import Any
 
 import asyncpg
 from aiokafka import AIOKafkaProducer
-from opentelemetry import propagate, trace
-
 from hoera_events.envelope import Envelope, encode, event_headers
 from hoera_events.registry import topic_for
+from opentelemetry import propagate, trace
+
 from hoera_kit import metrics
+from hoera_kit.db import Conn
 from hoera_kit.retry import Fault, backoff_delay, classify
 
 log = logging.getLogger(__name__)
@@ -45,7 +46,7 @@ def _trace_headers() -> list[list[str]]:
 
 
 async def add(
-    conn: asyncpg.Connection,
+    conn: Conn,
     envelopes: Envelope | Sequence[Envelope],
     *,
     shards: int = 16,
@@ -78,7 +79,7 @@ async def add(
 
 
 async def add_raw(
-    conn: asyncpg.Connection,
+    conn: Conn,
     *,
     event_id: Any,
     topic: str,
@@ -138,12 +139,10 @@ class OutboxRelay:
         self.published = 0
         self._tracer = trace.get_tracer("hoera_kit.outbox")
 
-    async def publish_shard(self, conn: asyncpg.Connection, shard: int) -> int:
+    async def publish_shard(self, conn: Conn, shard: int) -> int:
         """Publish one batch of one shard, if no other relay holds it. Returns rows published."""
         async with conn.transaction():
-            got = await conn.fetchval(
-                "select pg_try_advisory_xact_lock($1, $2)", _LOCK_SPACE, shard
-            )
+            got = await conn.fetchval("select pg_try_advisory_xact_lock($1, $2)", _LOCK_SPACE, shard)
             if not got:
                 return 0
             rows = await conn.fetch(

@@ -17,9 +17,8 @@ from typing import TypeVar
 
 import asyncpg
 from aiokafka import errors as kafka_errors
-from pydantic import ValidationError
-
 from hoera_events.envelope import EventDecodeError
+from pydantic import ValidationError
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -56,9 +55,7 @@ def classify(exc: BaseException) -> Fault:
         return Fault.transient
     if isinstance(exc, kafka_errors.KafkaError):
         retriable = getattr(exc, "retriable", False)
-        connection = isinstance(
-            exc, kafka_errors.KafkaConnectionError | kafka_errors.KafkaTimeoutError
-        )
+        connection = isinstance(exc, kafka_errors.KafkaConnectionError | kafka_errors.KafkaTimeoutError)
         return Fault.transient if retriable or connection else Fault.unknown
     if isinstance(exc, asyncpg.PostgresError):
         # Integrity and data errors are the event's fault, not the world's.
@@ -93,9 +90,7 @@ async def retry_transient(
             if classify(exc) is not Fault.transient:
                 raise
             delay = backoff_delay(attempt, base=base, cap=cap)
-            log.warning(
-                "%s: transient fault, retrying in %.2fs (attempt %d): %r", what, delay, attempt, exc
-            )
+            log.warning("%s: transient fault, retrying in %.2fs (attempt %d): %r", what, delay, attempt, exc)
             if on_retry is not None:
                 on_retry(exc, attempt)
             attempt += 1

@@ -23,22 +23,23 @@ from fastapi import FastAPI
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
-from pydantic import BaseModel
-
+from hoera_events.base import Event
 from hoera_events.envelope import Envelope, make_envelope
 from hoera_events.registry import topic_for
+
 from hoera_kit import db, deliveries, metrics, migrations, outbox, telemetry
 from hoera_kit.auth import TokenVerifier
+from hoera_kit.db import Conn
 from hoera_kit.errors import install_error_handlers
 from hoera_kit.health import health_router
-from hoera_kit.inbox import BatchHandler, Handler, InboxConsumer
+from hoera_kit.inbox import InboxConsumer
 from hoera_kit.retry import backoff_delay
 from hoera_kit.settings import KitSettings
 from hoera_kit.timers import TimerHandler, TimerScanner
 
 log = logging.getLogger(__name__)
 F = TypeVar("F", bound=Callable[..., Awaitable[Any]])
-DeliveryHook = Callable[[asyncpg.Connection, deliveries.DeliveryRecord], Awaitable[None]]
+DeliveryHook = Callable[[Conn, deliveries.DeliveryRecord], Awaitable[None]]
 
 
 class Service:
@@ -70,7 +71,13 @@ class Service:
         # Middleware must be in place before the app first runs (its lifespan included).
         telemetry.instrument_app(self.api)
         self.api.include_router(
-            health_router({"database": self._db_ok, "broker": self._broker_ok, "migrations": self._migrations_ok})
+            health_router(
+                {
+                    "database": self._db_ok,
+                    "broker": self._broker_ok,
+                    "migrations": self._migrations_ok,
+                }
+            )
         )
         self._pool: asyncpg.Pool | None = None
         self._producer: Any = None
@@ -95,7 +102,7 @@ class Service:
 
     def consumer(
         self,
-        *sources: type[BaseModel] | str,
+        *sources: type[Event] | str,
         name: str,
         batch: bool = False,
     ) -> Callable[[F], F]:
@@ -134,8 +141,8 @@ class Service:
 
     async def emit(
         self,
-        conn: asyncpg.Connection,
-        event: BaseModel,
+        conn: Conn,
+        event: Event,
         *,
         tenant: str | None = None,
         key: str | None = None,
@@ -155,7 +162,7 @@ class Service:
         await outbox.add(conn, env, shards=self.settings.outbox_shards, topic=topic)
         return env
 
-    async def emit_many(self, conn: asyncpg.Connection, envelopes: Sequence[Envelope]) -> None:
+    async def emit_many(self, conn: Conn, envelopes: Sequence[Envelope]) -> None:
         await outbox.add(conn, list(envelopes), shards=self.settings.outbox_shards)
 
     def run(self) -> None:
@@ -178,8 +185,8 @@ class Service:
             raw = msg.raw_message
             records = list(raw) if isinstance(raw, tuple) else [raw]
             await inbox.process(records)
-            consumer = getattr(msg, "consumer", None)
-            if hasattr(consumer, "highwater"):
+            consumer: Any = getattr(msg, "consumer", None)
+            if consumer is not None and hasattr(consumer, "highwater"):
                 last: dict[tuple[str, int], int] = {}
                 for r in records:
                     last[(r.topic, r.partition)] = r.offset
@@ -217,9 +224,7 @@ class Service:
             senders[deliveries.Channel.sms] = deliveries.SmsSender(s.sms_gateway_url)
         return senders
 
-    async def _delivery_state(
-        self, conn: asyncpg.Connection, record: deliveries.DeliveryRecord
-    ) -> None:
+    async def _delivery_state(self, conn: asyncpg.Connection, record: deliveries.DeliveryRecord) -> None:
         for hook in self._delivery_hooks:
             await hook(conn, record)
 
@@ -267,9 +272,7 @@ class Service:
                     )
 
         await self._retry_start("database (migrations)", _migrate)
-        self._expected_migrations = set(
-            await asyncio.to_thread(migrations.known, self.migrations_dir)
-        )
+        self._expected_migrations = set(await asyncio.to_thread(migrations.known, self.migrations_dir))
         self._pool = await self._retry_start(
             "database",
             lambda: db.create_pool(s.dsn, min_size=s.pool_min_size, max_size=s.pool_max_size),

@@ -250,9 +250,7 @@ async def serve(
         f"smtp sink on {host}:{sink.port}, mails in {folder}, web on http://{host}:{web_port}/",
         flush=True,
     )
-    server = uvicorn.Server(
-        uvicorn.Config(web_app(sink), host=host, port=web_port, log_level="warning")
-    )
+    server = uvicorn.Server(uvicorn.Config(web_app(sink), host=host, port=web_port, log_level="warning"))
     await server.serve()
     await sink.down()
 

@@ -67,7 +67,7 @@ def setup_tracing(service: str) -> trace.TracerProvider:
     if not _instrumented:
         from opentelemetry.instrumentation.asyncpg import AsyncPGInstrumentor
 
-        AsyncPGInstrumentor().instrument()
+        AsyncPGInstrumentor().instrument()  # type: ignore[no-untyped-call]
         _instrumented = True
     return current
 

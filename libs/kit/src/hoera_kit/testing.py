@@ -72,9 +72,7 @@ async def read_topic(
     bootstrap: str | None = None,
 ) -> list[Any]:
     """All records of a topic from the beginning, until `until(records)` holds or time runs out."""
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap or kafka_bootstrap(), enable_auto_commit=False
-    )
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap or kafka_bootstrap(), enable_auto_commit=False)
     await consumer.start()
     records: list[Any] = []
     try:

@@ -21,6 +21,7 @@ import asyncpg
 from opentelemetry import trace
 
 from hoera_kit import metrics
+from hoera_kit.db import Conn
 from hoera_kit.retry import Fault, backoff_delay, classify
 
 log = logging.getLogger(__name__)
@@ -36,11 +37,11 @@ class Timer:
     attempts: int
 
 
-TimerHandler = Callable[[asyncpg.Connection, Timer], Awaitable[None]]
+TimerHandler = Callable[[Conn, Timer], Awaitable[None]]
 
 
 async def schedule(
-    conn: asyncpg.Connection,
+    conn: Conn,
     kind: str,
     key: str,
     due_at: datetime,
@@ -59,12 +60,12 @@ async def schedule(
     )
 
 
-async def cancel(conn: asyncpg.Connection, kind: str, key: str) -> bool:
+async def cancel(conn: Conn, kind: str, key: str) -> bool:
     status = await conn.execute("delete from kit_timers where kind = $1 and key = $2", kind, key)
     return bool(status.endswith(" 1"))
 
 
-async def pending(conn: asyncpg.Connection, kind: str, key: str) -> Timer | None:
+async def pending(conn: Conn, kind: str, key: str) -> Timer | None:
     row = await conn.fetchrow("select * from kit_timers where kind = $1 and key = $2", kind, key)
     return _timer(row) if row else None
 
@@ -146,9 +147,7 @@ class TimerScanner:
 
     async def due_count(self) -> int:
         async with self.pool.acquire() as conn:
-            return int(
-                await conn.fetchval("select count(*) from kit_timers where due_at <= now()")
-            )
+            return int(await conn.fetchval("select count(*) from kit_timers where due_at <= now()"))
 
     async def run(self, stop: asyncio.Event) -> None:
         attempt = 0

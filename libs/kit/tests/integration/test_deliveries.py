@@ -34,9 +34,7 @@ from hoera_kit.smtp_sink import MailStore, SmtpSink, web_app
 
 pytestmark = pytest.mark.integration
 
-ADMIN_DSN = os.environ.get(
-    "HOERA_TEST_PG_ADMIN_DSN", "postgresql://hoera:hoera@127.0.0.1:55432/postgres"
-)
+ADMIN_DSN = os.environ.get("HOERA_TEST_PG_ADMIN_DSN", "postgresql://hoera:hoera@127.0.0.1:55432/postgres")
 MIGRATION = Path(hoera_kit.__file__).parent / "migrations" / "kit_0003_deliveries.sql"
 MAIL_FROM = "Hoera <no-reply@hoera.local>"
 
@@ -314,9 +312,7 @@ async def test_two_workers_send_fifty_deliveries_each_exactly_once(
             return await self.smtp.send(msg)
 
     workers = [
-        DeliveryWorker(
-            pool, {Channel.email: CountingSender(name)}, batch_size=5, poll_interval_s=0.05
-        )
+        DeliveryWorker(pool, {Channel.email: CountingSender(name)}, batch_size=5, poll_interval_s=0.05)
         for name in ("a", "b")
     ]
     stop = asyncio.Event()

@@ -13,14 +13,13 @@ import asyncpg
 import httpx
 import pytest
 from aiokafka import AIOKafkaProducer
-
-from hoera_events.envelope import decode, encode
+from hoera_events.envelope import decode, encode, make_envelope
 from hoera_events.registry import dlq_topic
 from hoera_kit.testing import create_topics, eventually, kafka_bootstrap, read_topic, unique_topic
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "support"))
-from processes import ProbeProcess  # noqa: E402
-from probe_app import contact_event  # noqa: E402
+from probe_app import contact_event
+from processes import ProbeProcess
 
 pytestmark = pytest.mark.integration
 
@@ -47,9 +46,7 @@ async def _events_on(topic: str, expected: int, timeout: float = 30) -> list[obj
 async def test_a_crash_after_commit_and_before_publish_publishes_the_event_once_after_restart(
     fresh_db: str, probe_topic: str, tmp_path: Path
 ) -> None:
-    crashing = ProbeProcess(fresh_db, probe_topic).start(
-        tmp_path, HOERA_PROBE_CRASH_BEFORE_PUBLISH="true"
-    )
+    crashing = ProbeProcess(fresh_db, probe_topic).start(tmp_path, HOERA_PROBE_CRASH_BEFORE_PUBLISH="true")
     crashing.wait_ready()
     async with httpx.AsyncClient(base_url=crashing.url) as http:
         resp = await http.post("/things", json={"key": "customer-1"})
@@ -62,9 +59,7 @@ async def test_a_crash_after_commit_and_before_publish_publishes_the_event_once_
     restarted = ProbeProcess(fresh_db, probe_topic, port=crashing.port).start(tmp_path)
     try:
         restarted.wait_ready()
-        await eventually(
-            lambda: _count(fresh_db, "select count(*) from kit_outbox"), lambda n: n == 0
-        )
+        await eventually(lambda: _count(fresh_db, "select count(*) from kit_outbox"), lambda n: n == 0)
         await asyncio.sleep(1.0)  # give a wrong second publish the time to show up
         records = await _events_on(probe_topic, 2, timeout=5)
     finally:
@@ -81,30 +76,21 @@ async def test_the_same_event_delivered_twice_has_one_effect_and_poison_goes_to_
     await producer.start()
     try:
         probe.wait_ready()
-        good = __import__("hoera_events.envelope", fromlist=["make_envelope"]).make_envelope(
-            contact_event("customer-2"), producer="test", tenant="demo", key="customer-2"
-        )
+        good = make_envelope(contact_event("customer-2"), producer="test", tenant="demo", key="customer-2")
         raw = encode(good)
         await producer.send_and_wait(probe_topic, raw, key=b"customer-2")
         await producer.send_and_wait(probe_topic, raw, key=b"customer-2")  # redelivered
         await producer.send_and_wait(probe_topic, b"{not json", key=b"customer-2")  # poison
         bad_schema = raw.replace(b'"channel":"', b'"channel":"carrier-pigeon-')
         await producer.send_and_wait(probe_topic, bad_schema, key=b"customer-2")  # schema-invalid
-        after = make_next = encode(
-            __import__("hoera_events.envelope", fromlist=["make_envelope"]).make_envelope(
-                contact_event("customer-2"), producer="test", tenant="demo", key="customer-2"
-            )
+        after = encode(
+            make_envelope(contact_event("customer-2"), producer="test", tenant="demo", key="customer-2")
         )
-        await producer.send_and_wait(probe_topic, make_next, key=b"customer-2")
-        seen = await eventually(
-            lambda: _count(fresh_db, "select count(*) from probe_seen"), lambda n: n >= 2
-        )
+        await producer.send_and_wait(probe_topic, after, key=b"customer-2")
+        seen = await eventually(lambda: _count(fresh_db, "select count(*) from probe_seen"), lambda n: n >= 2)
         await asyncio.sleep(1.0)
         assert await _count(fresh_db, "select count(*) from probe_seen") == seen == 2
-        assert (
-            await _count(fresh_db, "select count(*) from probe_seen where event_id = $1", good.id)
-            == 1
-        )
+        assert await _count(fresh_db, "select count(*) from probe_seen where event_id = $1", good.id) == 1
         letters = await _events_on(dlq_topic(probe_topic), 2)
     finally:
         await producer.stop()
@@ -129,7 +115,6 @@ async def test_postgresql_down_for_ten_seconds_loses_nothing_and_dead_letters_no
     producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap(), acks="all")
     await producer.start()
     sent: list[uuid.UUID] = []
-    from hoera_events.envelope import make_envelope
 
     async def send(n: int) -> None:
         for _ in range(n):
@@ -141,16 +126,16 @@ async def test_postgresql_down_for_ten_seconds_loses_nothing_and_dead_letters_no
     try:
         probe.wait_ready()
         await send(20)
-        stop = subprocess.run(
-            [sys.executable, "-m", "hoera_local.cli", "pg", "stop"], capture_output=True
+        stop = await asyncio.to_thread(
+            subprocess.run, [sys.executable, "-m", "hoera_local.cli", "pg", "stop"], capture_output=True
         )
         assert stop.returncode == 0, stop.stderr
         try:
             await send(50)  # while the database is down
             await asyncio.sleep(10)
         finally:
-            start = subprocess.run(
-                [sys.executable, "-m", "hoera_local.cli", "pg", "start"], capture_output=True
+            start = await asyncio.to_thread(
+                subprocess.run, [sys.executable, "-m", "hoera_local.cli", "pg", "start"], capture_output=True
             )
         assert start.returncode == 0, start.stderr
         await send(20)
@@ -160,9 +145,7 @@ async def test_postgresql_down_for_ten_seconds_loses_nothing_and_dead_letters_no
             timeout=60,
         )
         total = await _count(fresh_db, "select count(*) from probe_seen")
-        dead = await _count(
-            fresh_db, "select count(*) from kit_inbox where outcome = 'dead_lettered'"
-        )
+        dead = await _count(fresh_db, "select count(*) from kit_inbox where outcome = 'dead_lettered'")
     finally:
         await producer.stop()
         probe.stop()
@@ -191,13 +174,9 @@ async def test_two_relays_two_scanners_two_consumers_publish_once_in_key_order_a
 
             # Sequential per key (so the expected order is the commit order), alternating replicas.
             for round_ in range(4):
-                await asyncio.gather(
-                    *(post((one, two)[(i + round_) % 2].url, k) for i, k in enumerate(keys))
-                )
+                await asyncio.gather(*(post((one, two)[(i + round_) % 2].url, k) for i, k in enumerate(keys)))
             for i in range(30):
-                await http.post(
-                    f"{(one, two)[i % 2].url}/timers", json={"key": f"t-{i}", "due_in_s": 0.5}
-                )
+                await http.post(f"{(one, two)[i % 2].url}/timers", json={"key": f"t-{i}", "due_in_s": 0.5})
         total = sum(len(v) for v in expected.values())
         records = await _events_on(probe_topic, total, timeout=60)
         fired = await eventually(

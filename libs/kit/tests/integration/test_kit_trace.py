@@ -7,16 +7,15 @@ from pathlib import Path
 
 import httpx
 import pytest
+from hoera_events.registry import dlq_topic
+from hoera_kit.testing import create_topics, eventually, unique_topic
 from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from hoera_events.registry import dlq_topic
-from hoera_kit.testing import create_topics, eventually, unique_topic
-
 sys.path.insert(0, str(Path(__file__).parents[1] / "support"))
-from probe_app import ProbeSettings, create_app  # noqa: E402
+from probe_app import ProbeSettings, create_app
 
 pytestmark = pytest.mark.integration
 

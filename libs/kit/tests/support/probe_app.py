@@ -16,14 +16,13 @@ from pathlib import Path
 
 import asyncpg
 from fastapi import Body
-from pydantic import BaseModel
-
 from hoera_events.envelope import Envelope
 from hoera_events.platform import ContactClosed
 from hoera_kit.outbox import OutboxRelay
 from hoera_kit.service import Service
 from hoera_kit.settings import KitSettings
 from hoera_kit.timers import Timer, schedule
+from pydantic import BaseModel
 
 MIGRATIONS = Path(__file__).parent / "probe_migrations"
 
@@ -58,7 +57,7 @@ def create_app(settings: ProbeSettings | None = None) -> Service:
         svc.relay_class = CrashingRelay
 
     @svc.api.post("/things", status_code=201)
-    async def create(thing: Thing = Body()) -> dict[str, list[str]]:
+    async def create(thing: Thing) -> dict[str, list[str]]:
         ids = []
         async with svc.pool.acquire() as conn, conn.transaction():
             for _ in range(thing.count):

@@ -151,12 +151,8 @@ async def client() -> AsyncIterator[httpx.AsyncClient]:
         yield client
 
 
-def as_principal(
-    *roles: Role, teams: tuple[str, ...] = ("team-nl-1",), tenant: str = "demo"
-) -> Principal:
-    return Principal(
-        subject="someone", roles=frozenset(roles), teams=frozenset(teams), tenant=tenant
-    )
+def as_principal(*roles: Role, teams: tuple[str, ...] = ("team-nl-1",), tenant: str = "demo") -> Principal:
+    return Principal(subject="someone", roles=frozenset(roles), teams=frozenset(teams), tenant=tenant)
 
 
 # --- Valid tokens ---------------------------------------------------------------------------------
@@ -574,9 +570,7 @@ async def test_an_unreachable_identity_provider_is_a_503_not_a_401() -> None:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    verifier = TokenVerifier.from_settings(
-        dev_settings(jwt_jwks_url=f"http://127.0.0.1:{port}/jwks.json")
-    )
+    verifier = TokenVerifier.from_settings(dev_settings(jwt_jwks_url=f"http://127.0.0.1:{port}/jwks.json"))
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     signed = token(secret=None, private_key=private_pem(key), key_id="idp-2024")
 

@@ -89,9 +89,7 @@ def test_the_message_id_follows_from_the_idempotency_key_alone() -> None:
 
 def test_the_mail_carries_the_idempotency_key_reference_and_the_callers_headers() -> None:
     mail = build_email(
-        _message(
-            headers={"X-Hoera-Team": "retention", "Reply-To": "team@hoera.local"}, language="nl"
-        ),
+        _message(headers={"X-Hoera-Team": "retention", "Reply-To": "team@hoera.local"}, language="nl"),
         mail_from="Hoera <no-reply@hoera.local>",
     )
     assert mail["X-Hoera-Idempotency-Key"] == "complaint:1:acknowledgement"
@@ -114,9 +112,7 @@ def test_a_text_only_mail_is_one_utf8_plain_part() -> None:
 
 
 def test_an_html_body_becomes_an_alternative_to_the_text() -> None:
-    mail = build_email(
-        _message(body_html="<p>Beste klant, café</p>", language="fr"), mail_from="a@b.c"
-    )
+    mail = build_email(_message(body_html="<p>Beste klant, café</p>", language="fr"), mail_from="a@b.c")
     assert mail.get_content_type() == "multipart/alternative"
     assert mail["Content-Language"] == "fr"
     parts = [p.get_content_type() for p in mail.iter_parts()]

@@ -6,12 +6,11 @@ import random
 
 import asyncpg
 from aiokafka import errors as kafka_errors
+from hoera_events.envelope import EventDecodeError
+from hoera_kit.retry import Fault, PoisonError, backoff_delay, classify
 from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import BaseModel, ValidationError
-
-from hoera_events.envelope import EventDecodeError
-from hoera_kit.retry import Fault, PoisonError, backoff_delay, classify
 
 
 @given(
@@ -71,9 +70,11 @@ def test_unreachable_databases_brokers_and_timeouts_are_transient(exc: BaseExcep
 
 @given(
     st.sampled_from(
-        [EventDecodeError("data.amount: float"), PoisonError("unknown tenant"), UnicodeDecodeError(
-            "utf-8", b"\xff", 0, 1, "invalid start byte"
-        )]
+        [
+            EventDecodeError("data.amount: float"),
+            PoisonError("unknown tenant"),
+            UnicodeDecodeError("utf-8", b"\xff", 0, 1, "invalid start byte"),
+        ]
     )
 )
 def test_undecodable_and_schema_invalid_messages_are_poison(exc: BaseException) -> None:
