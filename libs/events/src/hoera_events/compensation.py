@@ -105,6 +105,40 @@ class CompensationApprovalRequested(Event):
         )
 
 
+class CompensationApprovalEscalated(Event):
+    """An approval request passed its deadline undecided (R14; R3: work must not get stuck), so the
+    back office's lead is told. The request stays open: any approver may still decide it."""
+
+    event_type = "compensation.approval_escalated"
+
+    compensation_id: CompensationId
+    complaint_id: ComplaintId
+    customer_id: CustomerId
+    amount: Money
+    requested_by: AgentId
+    requested_at: UtcDateTime
+    deadline_at: UtcDateTime
+    """When the approval was due (operator data, e.g. two business days after the request)."""
+    escalated_at: UtcDateTime
+    category: Code
+    team_id: TeamId | None = None
+
+    @classmethod
+    def example(cls) -> CompensationApprovalEscalated:
+        return cls(
+            compensation_id=ex.COMPENSATION,
+            complaint_id=ex.COMPLAINT,
+            customer_id=ex.CUSTOMER,
+            amount=Money.eur(45000),
+            requested_by=ex.AGENT,
+            requested_at=ex.later(days=1),
+            deadline_at=ex.later(days=3),
+            escalated_at=ex.later(days=3),
+            category=ex.CATEGORY,
+            team_id=ex.TEAM,
+        )
+
+
 class CompensationOutcome(StrEnum):
     granted_by_agent = "granted_by_agent"
     """Within the agent's own mandate (R14)."""

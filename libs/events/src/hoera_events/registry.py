@@ -123,6 +123,9 @@ _SPECS: tuple[TopicSpec, ...] = (
     # compensation: intake shows the proposals and decisions on the dossier's timeline (R1).
     _spec(compensation.CompensationProposed, "compensation_id", S.compensation, [S.intake]),
     _spec(compensation.CompensationApprovalRequested, "compensation_id", S.compensation, [S.intake]),
+    _spec(
+        compensation.CompensationApprovalEscalated, "compensation_id", S.compensation, [S.alerts, S.intake]
+    ),
     _spec(compensation.CompensationDecided, "compensation_id", S.compensation, [S.intake, S.callback]),
     _spec(compensation.CustomerFlaggedForReview, "customer_id", S.compensation, [S.alerts]),
     # survey

@@ -1,0 +1,222 @@
+"""Demo traffic: behaves like a contact-centre platform, its customers and its agents.
+
+- the platform: closed contacts on phone, e-mail and chat (Kafka, topic contact.closed), complaints
+  (complaint.received), and cases about deceased customers, at HOERA_DEMO_RATE contacts per second with
+  a burst of HOERA_DEMO_BURST_FACTOR times that rate for 20 s every HOERA_DEMO_BURST_EVERY_S seconds;
+- customers: read their survey invitations in the SMTP sink, and about 16% answer, with scores that
+  average a CSAT around 8.2/10 and an NPS around 25, some asking to be contacted again;
+- agents: resolve and close complaints in intake, and propose compensation in about 2% of them.
+
+Every event and answer it sends is written to a ledger (.run/demo/ledger.jsonl) so that fault tests
+can compare what came out with what went in, by id.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import random
+import signal
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from aiokafka import AIOKafkaProducer
+from hoera_events.common import AgeBand, Channel, Language
+from hoera_events.envelope import Envelope, encode, make_envelope
+from hoera_events.platform import ComplaintReceived, ContactClosed
+from hoera_events.registry import topic_for
+
+from hoera_local.config import load
+
+TEAMS = {"team-nl-1": Language.nl, "team-fr-1": Language.fr}
+AGENTS = {"team-nl-1": ["agent-anna", "agent-bram", "agent-chris"], "team-fr-1": ["agent-luc", "agent-manon"]}
+CATEGORIES = ["invoice", "reimbursement", "waiting_time", "information", "staff_attitude"]
+SUMMARIES = {
+    Language.nl: "Terugbetaling van mijn factuur van maart nog altijd niet ontvangen.",
+    Language.fr: "Le remboursement de ma facture de mars n'est toujours pas arrivé.",
+    Language.en: "The refund of my March invoice has still not arrived.",
+}
+
+
+@dataclass
+class DemoSettings:
+    rate: float = float(os.environ.get("HOERA_DEMO_RATE", "1.0"))
+    burst_factor: float = float(os.environ.get("HOERA_DEMO_BURST_FACTOR", "10"))
+    burst_every_s: float = float(os.environ.get("HOERA_DEMO_BURST_EVERY_S", "300"))
+    burst_length_s: float = 20.0
+    complaint_share: float = float(os.environ.get("HOERA_DEMO_COMPLAINT_SHARE", "0.05"))
+    deceased_share: float = 0.003
+    customers: int = 5000
+    duration_s: float | None = (
+        float(os.environ["HOERA_DEMO_DURATION_S"]) if os.environ.get("HOERA_DEMO_DURATION_S") else None
+    )
+    seed: int | None = int(os.environ["HOERA_DEMO_SEED"]) if os.environ.get("HOERA_DEMO_SEED") else None
+
+
+class Ledger:
+    """What the generator sent, one JSON line per item, flushed as it goes."""
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self._fh = path.open("a", buffering=1)
+
+    def write(self, kind: str, **fields: Any) -> None:
+        self._fh.write(json.dumps({"kind": kind, "at": datetime.now(UTC).isoformat(), **fields}) + "\n")
+
+    def close(self) -> None:
+        self._fh.close()
+
+
+class Platform:
+    def __init__(self, settings: DemoSettings, producer: AIOKafkaProducer, ledger: Ledger) -> None:
+        self.s = settings
+        self.producer = producer
+        self.ledger = ledger
+        self.rng = random.Random(settings.seed)
+        self.sent = 0
+
+    def _customer(self) -> str:
+        return f"customer-{self.rng.randint(1, self.s.customers):05d}"
+
+    async def _publish(self, env: Envelope) -> None:
+        await self.producer.send(topic_for(env.data), encode(env), key=env.key.encode())
+
+    async def one_contact(self) -> None:
+        team = self.rng.choice(list(TEAMS))
+        language = TEAMS[team]
+        channel = self.rng.choices([Channel.phone, Channel.email, Channel.chat], [0.7, 0.2, 0.1])[0]
+        deceased = self.rng.random() < self.s.deceased_share
+        customer = self._customer()
+        contact_id = f"ct-{uuid.uuid4().hex[:16]}"
+        now = datetime.now(UTC)
+        contact = ContactClosed(
+            contact_id=contact_id,
+            customer_id=customer,
+            channel=channel,
+            agent_id=self.rng.choice(AGENTS[team]),
+            team_id=team,
+            closed_at=now,
+            language=language,
+            reason_code=self.rng.choice(CATEGORIES),
+            age_band=self.rng.choice(list(AgeBand)),
+            recording_ref=f"rec/{contact_id}" if channel is Channel.phone else None,
+            about_deceased=deceased,
+            first_contact_resolved=self.rng.random() < 0.65,
+        )
+        env = make_envelope(contact, producer="platform", tenant="demo")
+        await self._publish(env)
+        self.ledger.write(
+            "contact.closed",
+            id=str(env.id),
+            contact_id=contact_id,
+            customer_id=customer,
+            deceased=deceased,
+            team_id=team,
+        )
+        self.sent += 1
+        if deceased or self.rng.random() < self.s.complaint_share:
+            complaint = ComplaintReceived(
+                platform_ref=f"pf-{uuid.uuid4().hex[:12]}",
+                customer_id=customer,
+                channel=channel,
+                category=self.rng.choice(CATEGORIES),
+                language=language,
+                received_at=now,
+                summary=SUMMARIES[language],
+                contact_id=contact_id,
+                agent_id=contact.agent_id,
+                team_id=team,
+                about_deceased=deceased,
+            )
+            cenv = make_envelope(complaint, producer="platform", tenant="demo")
+            await self._publish(cenv)
+            self.ledger.write(
+                "complaint.received",
+                id=str(cenv.id),
+                platform_ref=complaint.platform_ref,
+                customer_id=customer,
+                deceased=deceased,
+                team_id=team,
+            )
+
+    def current_rate(self, started: float) -> float:
+        phase = (time.monotonic() - started) % self.s.burst_every_s
+        in_burst = phase > self.s.burst_every_s - self.s.burst_length_s
+        return self.s.rate * (self.s.burst_factor if in_burst else 1.0)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Open loop: inter-arrival times drawn from the rate, whatever the services' speed."""
+        started = time.monotonic()
+        while not stop.is_set():
+            if self.s.duration_s and time.monotonic() - started > self.s.duration_s:
+                break
+            await self.one_contact()
+            delay = self.rng.expovariate(self.current_rate(started))
+            try:
+                await asyncio.wait_for(stop.wait(), timeout=delay)
+            except TimeoutError:
+                pass
+        await self.producer.flush()
+
+
+def print_where_to_look() -> None:
+    from hoera_kit.auth import DEMO_USERS, mint_demo_tokens
+    from hoera_kit.settings import KitSettings
+
+    cfg = load()
+    tokens = mint_demo_tokens(KitSettings(service_name="demo"))
+    print("\n=== Hoera is up ===", flush=True)
+    print(f"  mail sink (every e-mail sent):   http://127.0.0.1:{cfg.smtp_web_port}/")
+    print("  supervisor dashboard (alerts):   http://127.0.0.1:8104/dashboard?token=<supervisor token>")
+    print("  callback queue page (agents):    http://127.0.0.1:8105/queue?token=<agent token>")
+    print(
+        "  APIs (OpenAPI): intake :8101/docs  compensation :8102/docs  survey :8103/docs"
+        "  alerts :8104/docs  callback :8105/docs"
+    )
+    print("  demo users' tokens (Authorization: Bearer <token>):")
+    for user in DEMO_USERS:
+        print(
+            f"    {user.subject:<18} {','.join(sorted(str(r) for r in user.roles)):<22} "
+            f"{tokens[user.subject]}"
+        )
+    print(f"  ledger of demo traffic: {cfg.run_dir / 'demo' / 'ledger.jsonl'}\n", flush=True)
+
+
+async def main_async() -> None:
+    settings = DemoSettings()
+    cfg = load()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    producer = AIOKafkaProducer(
+        bootstrap_servers=cfg.kafka_bootstrap, acks="all", enable_idempotence=True, linger_ms=5
+    )
+    while not stop.is_set():
+        try:
+            await producer.start()
+            break
+        except Exception:
+            await asyncio.sleep(1.0)
+    ledger = Ledger(cfg.run_dir / "demo" / "ledger.jsonl")
+    print_where_to_look()
+    platform = Platform(settings, producer, ledger)
+    try:
+        await platform.run(stop)
+    finally:
+        await producer.stop()
+        ledger.close()
+
+
+def main() -> None:
+    asyncio.run(main_async())
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,275 @@
+"""The survey service's rules, pure: who may be asked, how, and what the answers add up to.
+
+No I/O here: handlers load the customer's standing, their contact history and the operator's rules,
+ask these functions, and save what they decide.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Annotated
+
+from hoera_events.common import MessageChannel, PreferredMoment
+from hoera_events.common import Channel as ContactChannel
+from hoera_events.surveys import AgentAttribute, SuppressionReason
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, StringConstraints
+
+
+class BudgetKind(StrEnum):
+    """What spends a customer's contact budget (R21, R30): a survey or a proactive message."""
+
+    survey = "survey"
+    proactive = "proactive"
+
+
+class Question(StrEnum):
+    """The questions a survey may ask (R18, R19); which ones a trigger asks is operator data (R8)."""
+
+    satisfaction = "satisfaction"
+    effort = "effort"
+    nps = "nps"
+    attributes = "attributes"
+    comment = "comment"
+    contact_me = "contact_me"
+
+
+class Cap(BaseModel):
+    """R21, R30: at most ``max_contacts`` contacts of the given kinds in any ``period_days`` window."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_.-]{0,63}$")]
+    kinds: frozenset[BudgetKind] = Field(min_length=1)
+    """The kinds of contact this cap counts (and limits)."""
+    max_contacts: Annotated[StrictInt, Field(ge=0, le=1000)]
+    """0 means never: e.g. a pause on proactive messages."""
+    period_days: Annotated[StrictInt, Field(ge=1, le=3660)]
+
+
+@dataclass(frozen=True)
+class Spend:
+    """One contact already made with the customer."""
+
+    kind: BudgetKind
+    at: datetime
+
+
+@dataclass(frozen=True)
+class Standing:
+    """What the survey service knows of a customer, apart from their contact history."""
+
+    deceased: bool = False
+    opted_out: bool = False
+
+
+@dataclass(frozen=True)
+class Suppress:
+    """Do not contact the customer; the reason is recorded and counted, never silent (R21)."""
+
+    reason: SuppressionReason
+    detail: str
+    """A finer reason for the operator: which cap, whose death, which rule."""
+
+
+@dataclass(frozen=True)
+class Allow:
+    """The budget has room: contact the customer and spend one unit of each cap that counts it."""
+
+
+Verdict = Allow | Suppress
+
+
+def full_cap(caps: Iterable[Cap], history: Sequence[Spend], kind: BudgetKind, now: datetime) -> Cap | None:
+    """R21, R30: the first cap that one more contact of ``kind`` at ``now`` would exceed, if any.
+
+    Windows are rolling: a contact counts against a cap for ``period_days`` after it was made, so a
+    customer asked on the 31st of one month is not asked again on the 1st of the next.
+    """
+    for cap in caps:
+        if kind not in cap.kinds:
+            continue
+        since = now - timedelta(days=cap.period_days)
+        used = sum(1 for s in history if s.kind in cap.kinds and since < s.at <= now)
+        if used >= cap.max_contacts:
+            return cap
+    return None
+
+
+def may_contact(
+    standing: Standing, caps: Iterable[Cap], history: Sequence[Spend], kind: BudgetKind, now: datetime
+) -> Verdict:
+    """R10, R21, R30: never a deceased customer, never one who opted out, never over a cap."""
+    if standing.deceased:
+        return Suppress(SuppressionReason.deceased, "customer_deceased")
+    if standing.opted_out:
+        return Suppress(SuppressionReason.opted_out, "opted_out")
+    cap = full_cap(caps, history, kind, now)
+    if cap is not None:
+        return Suppress(SuppressionReason.fatigue_cap, f"cap:{cap.name}")
+    return Allow()
+
+
+@dataclass(frozen=True)
+class TriggerFacts:
+    """What a trigger event says about the contact to be surveyed."""
+
+    channel: ContactChannel
+    about_deceased: bool = False
+    enabled: bool = True
+    """The rules survey this trigger at all (R8)."""
+    channel_surveyed: bool = True
+    """The rules survey contacts of this channel (R8)."""
+
+
+def screen_trigger(facts: TriggerFacts) -> Suppress | None:
+    """R10, R17: the trigger's own facts that rule a survey out before any budget is looked at."""
+    if facts.about_deceased:
+        return Suppress(SuppressionReason.deceased, "contact_about_deceased")
+    if not facts.enabled:
+        return Suppress(SuppressionReason.channel_not_surveyed, "trigger_disabled")
+    if not facts.channel_surveyed:
+        return Suppress(SuppressionReason.channel_not_surveyed, f"channel:{facts.channel.value}")
+    return None
+
+
+@dataclass(frozen=True)
+class Delivery:
+    channel: MessageChannel
+    recipient: str
+
+
+def choose_delivery(
+    preferred: MessageChannel, *, email: str | None, phone: str | None, sms_available: bool
+) -> Delivery | None:
+    """R17, R30: the rules' preferred channel where the customer can be reached on it, else the other.
+
+    A letter is too slow for a survey about a contact of minutes ago, so only e-mail and SMS count.
+    """
+    options: list[Delivery] = []
+    if email:
+        options.append(Delivery(MessageChannel.email, email))
+    if phone and sms_available:
+        options.append(Delivery(MessageChannel.sms, phone))
+    for option in options:
+        if option.channel is preferred:
+            return option
+    return options[0] if options else None
+
+
+# --- the answers ----------------------------------------------------------------------------------
+
+SmileyAnswer = Annotated[StrictInt, Field(ge=1, le=5)]
+NpsAnswer = Annotated[StrictInt, Field(ge=0, le=10)]
+
+
+class ContactMe(BaseModel):
+    """R19: the customer asks to be contacted again, when and how they prefer."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    moment: PreferredMoment = PreferredMoment.asap
+    channel: ContactChannel = ContactChannel.phone
+
+
+class Answer(BaseModel):
+    """R18: one customer's answer; every question may be skipped. Smileys: 1 unhappiest, 5 happiest;
+    for effort 5 is the easiest, so that higher is always better."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    satisfaction: SmileyAnswer | None = None
+    effort: SmileyAnswer | None = None
+    nps: NpsAnswer | None = None
+    attributes: dict[AgentAttribute, SmileyAnswer] = Field(default_factory=dict)
+    comment: Annotated[str, Field(max_length=2000)] | None = None
+    contact_me: ContactMe | None = None
+
+    def limited_to(self, questions: Iterable[Question], attributes: Iterable[AgentAttribute]) -> Answer:
+        """Only what the survey asked: a hand-made form cannot add answers to other questions."""
+        asked = set(questions)
+        allowed = set(attributes)
+        comment = (self.comment or "").strip() or None
+        return Answer(
+            satisfaction=self.satisfaction if Question.satisfaction in asked else None,
+            effort=self.effort if Question.effort in asked else None,
+            nps=self.nps if Question.nps in asked else None,
+            attributes=(
+                {a: v for a, v in self.attributes.items() if a in allowed}
+                if Question.attributes in asked
+                else {}
+            ),
+            comment=comment if Question.comment in asked else None,
+            contact_me=self.contact_me if Question.contact_me in asked else None,
+        )
+
+
+# --- the figures (R20) ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Tally:
+    """Counts from which the standard figures are computed (the database does the counting)."""
+
+    invited: int = 0
+    answered: int = 0
+    satisfaction_answers: int = 0
+    satisfied: int = 0
+    """Satisfaction answers of 4 or 5 (the two happiest smileys)."""
+    satisfaction_sum: int = 0
+    effort_answers: int = 0
+    effort_sum: int = 0
+    nps_answers: int = 0
+    promoters: int = 0
+    """NPS answers of 9 or 10."""
+    detractors: int = 0
+    """NPS answers of 0 to 6."""
+
+
+def response_rate(t: Tally) -> float | None:
+    """R20: answered / invited, as a percentage (the seed insurer: 63,500 of 387,000, about 16%)."""
+    return round(100 * t.answered / t.invited, 1) if t.invited else None
+
+
+def csat(t: Tally) -> float | None:
+    """R18, R20: CSAT the standard way: the share of satisfaction answers in the top two (4-5), in %."""
+    return round(100 * t.satisfied / t.satisfaction_answers, 1) if t.satisfaction_answers else None
+
+
+def satisfaction_mean(t: Tally) -> float | None:
+    """The mean satisfaction smiley on 1-5 (what the seed's "8.2/10" style of reporting averages)."""
+    return round(t.satisfaction_sum / t.satisfaction_answers, 2) if t.satisfaction_answers else None
+
+
+def nps(t: Tally) -> float | None:
+    """R18, R20: % promoters (9-10) minus % detractors (0-6), from -100 to 100."""
+    if not t.nps_answers:
+        return None
+    return round(100 * (t.promoters - t.detractors) / t.nps_answers, 1)
+
+
+def ces(t: Tally) -> float | None:
+    """R18, R20: CES the standard way, the mean effort answer (1-5; here 5 is the easiest)."""
+    return round(t.effort_sum / t.effort_answers, 2) if t.effort_answers else None
+
+
+def tally(answers: Iterable[Answer], invited: int) -> Tally:
+    """The tally of a set of answers, as the database computes it (used by tests and examples)."""
+    items = list(answers)
+    sat = [a.satisfaction for a in items if a.satisfaction is not None]
+    eff = [a.effort for a in items if a.effort is not None]
+    rec = [a.nps for a in items if a.nps is not None]
+    return Tally(
+        invited=invited,
+        answered=len(items),
+        satisfaction_answers=len(sat),
+        satisfied=sum(1 for s in sat if s >= 4),
+        satisfaction_sum=sum(sat),
+        effort_answers=len(eff),
+        effort_sum=sum(eff),
+        nps_answers=len(rec),
+        promoters=sum(1 for n in rec if n >= 9),
+        detractors=sum(1 for n in rec if n <= 6),
+    )
