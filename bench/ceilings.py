@@ -27,6 +27,18 @@ async def make_topic(name: str, partitions: int = 6) -> str:
     return name
 
 
+async def assign_all(consumer: AIOKafkaConsumer, topic: str) -> list[TopicPartition]:
+    """Assign every partition of the topic and rewind to the beginning."""
+    parts = consumer.partitions_for_topic(topic)
+    while not parts:
+        await consumer._client.force_metadata_update()
+        parts = consumer.partitions_for_topic(topic)
+    tps = [TopicPartition(topic, p) for p in sorted(parts)]
+    consumer.assign(tps)
+    await consumer.seek_to_beginning(*tps)
+    return tps
+
+
 def broker_alone(report: Report, records: int) -> None:
     """B: Kafka's own ProducerPerformance from the same jars, 1 KB records, acks=all."""
     from hoera_local import config, kafka
@@ -98,10 +110,7 @@ async def raw_consume(report: Report, topic: str, records: int) -> None:
     )
     await consumer.start()
     try:
-        parts = consumer.partitions_for_topic(topic) or set()
-        tps = [TopicPartition(topic, p) for p in parts]
-        consumer.assign(tps)
-        await consumer.seek_to_beginning(*tps)
+        tps = await assign_all(consumer, topic)
         started = time.perf_counter()
         n = 0
         while n < records:
