@@ -19,6 +19,7 @@ from fastapi import Body
 from hoera_events.envelope import Envelope
 from hoera_events.platform import ContactClosed
 from hoera_kit.outbox import OutboxRelay
+from hoera_kit.retry import PoisonError
 from hoera_kit.service import Service
 from hoera_kit.settings import KitSettings
 from hoera_kit.timers import Timer, schedule
@@ -75,6 +76,9 @@ def create_app(settings: ProbeSettings | None = None) -> Service:
 
     @svc.consumer(s.probe_topic, name="seen")
     async def seen(conn: asyncpg.Connection, env: Envelope) -> None:
+        if await conn.fetchval("select 1 from probe_blocked where key = $1", env.key):
+            # Stands for a rule that refuses the event until an operator fixes something.
+            raise PoisonError(f"key {env.key} is blocked")
         await conn.execute(
             "insert into probe_seen (event_id, key, seen_by) values ($1, $2, $3)",
             env.id,

@@ -15,3 +15,6 @@ CREATE TABLE probe_fired (
     fired_by   int  NOT NULL,
     fired_at   timestamptz NOT NULL DEFAULT now()
 );
+CREATE TABLE probe_blocked (
+    key        text PRIMARY KEY
+);

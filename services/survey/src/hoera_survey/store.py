@@ -1,0 +1,344 @@
+"""The survey service's SQL: its own tables only (migrations/0001_survey.sql)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+from uuid import UUID
+
+from hoera_events.common import AgeBand, Channel, Language, MessageChannel
+from hoera_events.surveys import SurveyTrigger
+from hoera_kit.db import Conn
+
+from hoera_survey.domain import Answer, BudgetKind, Question, Spend, Standing, Suppress, Tally
+
+
+class SurveyState(StrEnum):
+    scheduled = "scheduled"
+    """Waiting for the rules' delay; the budget is decided when it ends."""
+    invited = "invited"
+    answered = "answered"
+    suppressed = "suppressed"
+
+
+@dataclass(frozen=True)
+class SurveyRow:
+    survey_id: UUID
+    tenant: str
+    customer_id: str
+    trigger: SurveyTrigger
+    trigger_ref: str
+    """What the survey is about, unique per tenant: contact:<id>, complaint:<id>, callback:<id>."""
+    channel: Channel
+    language: Language
+    state: SurveyState
+    requested_at: datetime
+    due_at: datetime
+    contact_id: str | None = None
+    complaint_id: UUID | None = None
+    callback_id: UUID | None = None
+    agent_id: str | None = None
+    team_id: str | None = None
+    age_band: AgeBand | None = None
+    recording_ref: str | None = None
+    correlation_id: UUID | None = None
+    delivery_channel: MessageChannel | None = None
+    invited_at: datetime | None = None
+    expires_at: datetime | None = None
+    link_nonce: str | None = None
+    answered_at: datetime | None = None
+
+
+_SURVEY_COLUMNS = [f.name for f in fields(SurveyRow)]
+_CONVERT: dict[str, Any] = {
+    "trigger": SurveyTrigger,
+    "channel": Channel,
+    "language": Language,
+    "state": SurveyState,
+    "age_band": AgeBand,
+    "delivery_channel": MessageChannel,
+}
+
+
+def _survey(row: Any) -> SurveyRow:
+    values = {}
+    for name in _SURVEY_COLUMNS:
+        value = row[name]
+        if value is not None and name in _CONVERT:
+            value = _CONVERT[name](value)
+        values[name] = value
+    return SurveyRow(**values)
+
+
+def _db(value: Any) -> Any:
+    return value.value if isinstance(value, StrEnum) else value
+
+
+async def insert_survey(conn: Conn, survey: SurveyRow) -> bool:
+    """False when the tenant already has a survey for the same trigger_ref (a second trigger)."""
+    names = ", ".join(_SURVEY_COLUMNS)
+    params = ", ".join(f"${i}" for i in range(1, len(_SURVEY_COLUMNS) + 1))
+    inserted = await conn.fetchval(
+        f"insert into surveys ({names}) values ({params}) "
+        "on conflict (tenant, trigger_ref) do nothing returning true",
+        *(_db(getattr(survey, n)) for n in _SURVEY_COLUMNS),
+    )
+    return bool(inserted)
+
+
+async def get_survey(conn: Conn, survey_id: UUID, *, for_update: bool = False) -> SurveyRow | None:
+    lock = " for update" if for_update else ""
+    row = await conn.fetchrow(f"select * from surveys where survey_id = $1{lock}", survey_id)
+    return _survey(row) if row else None
+
+
+async def lock_customer(conn: Conn, tenant: str, customer_id: str) -> Standing:
+    """R21: the customer's row, locked until the transaction ends (created on first use).
+
+    Every budget decision for one customer passes here, so concurrent decisions for that customer,
+    on any replica, run one after the other and each sees what the previous one spent.
+    """
+    row = await conn.fetchrow(
+        "insert into customers (tenant, customer_id) values ($1, $2) "
+        "on conflict (tenant, customer_id) do update set customer_id = excluded.customer_id "
+        "returning deceased_at, opted_out_at",
+        tenant,
+        customer_id,
+    )
+    assert row is not None
+    return Standing(deceased=row["deceased_at"] is not None, opted_out=row["opted_out_at"] is not None)
+
+
+async def spends_since(conn: Conn, tenant: str, customer_id: str, since: datetime) -> list[Spend]:
+    rows = await conn.fetch(
+        "select kind, spent_at from budget_spends where tenant = $1 and customer_id = $2 "
+        "and spent_at > $3 order by spent_at",
+        tenant,
+        customer_id,
+        since,
+    )
+    return [Spend(BudgetKind(r["kind"]), r["spent_at"]) for r in rows]
+
+
+async def add_spend(
+    conn: Conn, tenant: str, customer_id: str, kind: BudgetKind, at: datetime, reference: str
+) -> bool:
+    """False when this reference was spent already (a repeated request for the same message)."""
+    inserted = await conn.fetchval(
+        "insert into budget_spends (tenant, customer_id, kind, spent_at, reference) "
+        "values ($1, $2, $3, $4, $5) on conflict (tenant, kind, reference) do nothing returning true",
+        tenant,
+        customer_id,
+        kind.value,
+        at,
+        reference,
+    )
+    return bool(inserted)
+
+
+async def spend_exists(conn: Conn, tenant: str, kind: BudgetKind, reference: str) -> bool:
+    return bool(
+        await conn.fetchval(
+            "select true from budget_spends where tenant = $1 and kind = $2 and reference = $3",
+            tenant,
+            kind.value,
+            reference,
+        )
+    )
+
+
+async def mark_invited(
+    conn: Conn,
+    survey_id: UUID,
+    *,
+    delivery_channel: MessageChannel,
+    invited_at: datetime,
+    expires_at: datetime,
+    nonce: str,
+) -> None:
+    await conn.execute(
+        "update surveys set state = 'invited', delivery_channel = $2, invited_at = $3, "
+        "expires_at = $4, link_nonce = $5 where survey_id = $1",
+        survey_id,
+        delivery_channel.value,
+        invited_at,
+        expires_at,
+        nonce,
+    )
+
+
+async def mark_suppressed(conn: Conn, survey_id: UUID) -> None:
+    await conn.execute("update surveys set state = 'suppressed' where survey_id = $1", survey_id)
+
+
+async def add_suppression(
+    conn: Conn,
+    *,
+    tenant: str,
+    customer_id: str,
+    kind: BudgetKind,
+    suppress: Suppress,
+    reference: str,
+    at: datetime,
+    trigger: SurveyTrigger | None = None,
+    survey_id: UUID | None = None,
+    channel: Channel | None = None,
+    team_id: str | None = None,
+) -> None:
+    await conn.execute(
+        "insert into suppressions (tenant, customer_id, kind, trigger, reason, detail, survey_id, "
+        "channel, team_id, reference, suppressed_at) values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+        tenant,
+        customer_id,
+        kind.value,
+        _db(trigger),
+        suppress.reason.value,
+        suppress.detail,
+        survey_id,
+        _db(channel),
+        team_id,
+        reference,
+        at,
+    )
+
+
+async def consume_link(conn: Conn, survey_id: UUID, nonce: str, now: datetime) -> SurveyRow | None:
+    """The single use of a link: only one transaction can move an invited survey to answered."""
+    row = await conn.fetchrow(
+        "update surveys set state = 'answered', answered_at = $3, link_nonce = null "
+        "where survey_id = $1 and state = 'invited' and link_nonce = $2 and expires_at > $3 "
+        "returning *",
+        survey_id,
+        nonce,
+        now,
+    )
+    return _survey(row) if row else None
+
+
+async def add_answer(
+    conn: Conn, survey_id: UUID, answer: Answer, *, answered_at: datetime, language: Language
+) -> None:
+    await conn.execute(
+        "insert into survey_answers (survey_id, answered_at, language, satisfaction, effort, nps, "
+        "attributes, comment, contact_me) values ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        survey_id,
+        answered_at,
+        language.value,
+        answer.satisfaction,
+        answer.effort,
+        answer.nps,
+        {k.value: v for k, v in answer.attributes.items()},
+        answer.comment,
+        answer.contact_me.model_dump(mode="json") if answer.contact_me else None,
+    )
+
+
+async def mark_deceased(conn: Conn, tenant: str, customer_id: str, at: datetime) -> None:
+    await conn.execute(
+        "insert into customers (tenant, customer_id, deceased_at) values ($1, $2, $3) "
+        "on conflict (tenant, customer_id) do update "
+        "set deceased_at = coalesce(customers.deceased_at, excluded.deceased_at)",
+        tenant,
+        customer_id,
+        at,
+    )
+
+
+async def set_opt_out(conn: Conn, tenant: str, customer_id: str, at: datetime | None, by: str | None) -> None:
+    await conn.execute(
+        "insert into customers (tenant, customer_id, opted_out_at, opted_out_by) values ($1, $2, $3, $4) "
+        "on conflict (tenant, customer_id) do update "
+        "set opted_out_at = excluded.opted_out_at, opted_out_by = excluded.opted_out_by",
+        tenant,
+        customer_id,
+        at,
+        by,
+    )
+
+
+async def customer(conn: Conn, tenant: str, customer_id: str) -> dict[str, Any] | None:
+    row = await conn.fetchrow(
+        "select customer_id, deceased_at, opted_out_at, opted_out_by from customers "
+        "where tenant = $1 and customer_id = $2",
+        tenant,
+        customer_id,
+    )
+    return dict(row) if row else None
+
+
+class Segment(StrEnum):
+    """R20: the segments response rates are broken down by (where the platform gives them)."""
+
+    channel = "channel"
+    language = "language"
+    team = "team"
+    age_band = "age_band"
+    trigger = "trigger"
+
+
+_SEGMENT_COLUMN = {
+    Segment.channel: "s.channel",
+    Segment.language: "s.language",
+    Segment.team: "s.team_id",
+    Segment.age_band: "s.age_band",
+    Segment.trigger: "s.trigger",
+}
+
+
+async def tallies(
+    conn: Conn,
+    *,
+    tenant: str,
+    since: datetime,
+    until: datetime,
+    segment: Segment | None,
+    teams: list[str] | None,
+) -> list[tuple[str | None, Tally]]:
+    """Counts per segment value of the surveys invited in [since, until); teams=None: every team."""
+    column = _SEGMENT_COLUMN[segment] if segment else "null::text"
+    rows = await conn.fetch(
+        f"select {column} as segment, count(*) as invited, count(a.survey_id) as answered, "
+        "count(a.satisfaction) as satisfaction_answers, "
+        "count(*) filter (where a.satisfaction >= 4) as satisfied, "
+        "coalesce(sum(a.satisfaction), 0) as satisfaction_sum, "
+        "count(a.effort) as effort_answers, coalesce(sum(a.effort), 0) as effort_sum, "
+        "count(a.nps) as nps_answers, count(*) filter (where a.nps >= 9) as promoters, "
+        "count(*) filter (where a.nps <= 6) as detractors "
+        "from surveys s left join survey_answers a on a.survey_id = s.survey_id "
+        "where s.tenant = $1 and s.invited_at >= $2 and s.invited_at < $3 "
+        "and ($4::text[] is null or s.team_id = any($4::text[])) "
+        "group by 1 order by 1 nulls last",
+        tenant,
+        since,
+        until,
+        teams,
+    )
+    return [
+        (
+            r["segment"],
+            Tally(**{k: int(r[k]) for k in r if k != "segment"}),
+        )
+        for r in rows
+    ]
+
+
+async def suppression_counts(
+    conn: Conn, *, tenant: str, since: datetime, until: datetime, teams: list[str] | None
+) -> list[dict[str, Any]]:
+    rows = await conn.fetch(
+        "select kind, reason, detail, count(*) as n from suppressions "
+        "where tenant = $1 and suppressed_at >= $2 and suppressed_at < $3 "
+        "and ($4::text[] is null or team_id = any($4::text[])) "
+        "group by kind, reason, detail order by kind, reason, detail",
+        tenant,
+        since,
+        until,
+        teams,
+    )
+    return [dict(r) for r in rows]
+
+
+def questions_of(value: Any) -> list[Question]:
+    return [Question(q) for q in value]
