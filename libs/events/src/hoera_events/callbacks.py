@@ -171,3 +171,31 @@ class CallbackCompleted(Event):
             language=Language.nl,
             team_id=ex.TEAM,
         )
+
+
+class CallbackEscalated(Event):
+    """A callback missed the queue's lead-time target without an attempt (R28); it rose in priority
+    and the team's supervisor may step in (R3: overdue work is escalated)."""
+
+    event_type = "callback.escalated"
+
+    callback_id: CallbackId
+    customer_id: CustomerId
+    due_at: UtcDateTime
+    """The lead-time target that passed."""
+    escalated_at: UtcDateTime
+    priority: CallbackPriority
+    """The priority after the escalation."""
+    team_id: TeamId | None = None
+    churn_risk: bool = False
+
+    @classmethod
+    def example(cls) -> CallbackEscalated:
+        return cls(
+            callback_id=ex.CALLBACK,
+            customer_id=ex.CUSTOMER,
+            due_at=ex.later(days=1, hours=2),
+            escalated_at=ex.later(days=1, hours=2),
+            priority=CallbackPriority.urgent,
+            team_id=ex.TEAM,
+        )

@@ -140,6 +140,7 @@ _SPECS: tuple[TopicSpec, ...] = (
     _spec(callbacks.CallbackRequested, "callback_id", S.callback, [S.alerts]),
     _spec(callbacks.CallbackClaimed, "callback_id", S.callback),
     _spec(callbacks.CallbackCompleted, "callback_id", S.callback, [S.survey, S.alerts, S.intake]),
+    _spec(callbacks.CallbackEscalated, "callback_id", S.callback),
 )
 
 

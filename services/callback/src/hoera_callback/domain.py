@@ -364,7 +364,9 @@ def decide_outcome(
     return OutcomeDecision(outcome=Outcome.unreachable_final, final=True)
 
 
-def retry_schedule(first_attempt_at: datetime, retry: RetryRules, calendar: BusinessCalendar) -> list[datetime]:
+def retry_schedule(
+    first_attempt_at: datetime, retry: RetryRules, calendar: BusinessCalendar
+) -> list[datetime]:
     """When each attempt falls if every one of them is answered 'not reachable' at once."""
     times = [first_attempt_at]
     for delay in retry.delays:
@@ -395,13 +397,13 @@ class ComplaintTriggers(_Frozen):
 
     sla_breached: bool = True
     reopened: bool = True
-    raised_categories: frozenset[Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_.-]{0,63}$")]] = (
-        frozenset()
-    )
+    raised_categories: frozenset[Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_.-]{0,63}$")]] = frozenset()
     """Categories whose new complaints always get a call (e.g. "deceased.handling")."""
 
 
-def complaint_wants_callback(trigger: ComplaintTrigger, category: str | None, rules: ComplaintTriggers) -> bool:
+def complaint_wants_callback(
+    trigger: ComplaintTrigger, category: str | None, rules: ComplaintTriggers
+) -> bool:
     if trigger is ComplaintTrigger.sla_breached:
         return rules.sla_breached
     if trigger is ComplaintTrigger.reopened:

@@ -265,7 +265,9 @@ def plan_from_breach(
     if reminder_seconds > 0:
         moment = calendar.next_business_moment(max(breach_at - timedelta(seconds=reminder_seconds), now))
         reminder_at = moment if moment < escalate_at else None
-    return SlaPlan(unit, reminder_seconds, calendar.local_date(breach_at), breach_at, escalate_at, reminder_at)
+    return SlaPlan(
+        unit, reminder_seconds, calendar.local_date(breach_at), breach_at, escalate_at, reminder_at
+    )
 
 
 def resume_plan(plan: SlaPlan, paused_at: datetime, resumed_at: datetime, calendar: Calendar) -> SlaPlan:
@@ -293,7 +295,9 @@ def agreed_plan(plan: SlaPlan, due: date, now: datetime, calendar: Calendar) -> 
     return plan_from_due_date(due, reminder_days, now, calendar)
 
 
-def shifted(plan: SlaPlan, *, reminder_at: datetime | None = None, escalate_at: datetime | None = None) -> SlaPlan:
+def shifted(
+    plan: SlaPlan, *, reminder_at: datetime | None = None, escalate_at: datetime | None = None
+) -> SlaPlan:
     return replace(
         plan,
         reminder_at=reminder_at if reminder_at is not None else plan.reminder_at,

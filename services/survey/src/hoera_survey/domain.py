@@ -12,8 +12,8 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Annotated
 
-from hoera_events.common import MessageChannel, PreferredMoment
 from hoera_events.common import Channel as ContactChannel
+from hoera_events.common import MessageChannel, PreferredMoment
 from hoera_events.surveys import AgentAttribute, SuppressionReason
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StringConstraints
 

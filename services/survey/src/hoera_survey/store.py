@@ -12,7 +12,7 @@ from hoera_events.common import AgeBand, Channel, Language, MessageChannel
 from hoera_events.surveys import SurveyTrigger
 from hoera_kit.db import Conn
 
-from hoera_survey.domain import Answer, BudgetKind, Question, Spend, Standing, Suppress, Tally
+from hoera_survey.domain import Answer, BudgetKind, Spend, Standing, Suppress, Tally
 
 
 class SurveyState(StrEnum):
@@ -318,7 +318,7 @@ async def tallies(
     return [
         (
             r["segment"],
-            Tally(**{k: int(r[k]) for k in r if k != "segment"}),
+            Tally(**{k: int(v) for k, v in r.items() if k != "segment"}),
         )
         for r in rows
     ]
@@ -338,7 +338,3 @@ async def suppression_counts(
         teams,
     )
     return [dict(r) for r in rows]
-
-
-def questions_of(value: Any) -> list[Question]:
-    return [Question(q) for q in value]

@@ -1,0 +1,290 @@
+"""HTTP API: a supervisor's alerts and acknowledgements (R23), a team's figures (R25), and the
+operator data (R8) for administrators. A supervisor sees only the teams they lead: every route that
+names an alert or a team checks it and answers 404, as for something that does not exist."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Depends, Query, Request
+from hoera_events.alerts import AlertAction, AlertKind, Severity
+from hoera_events.common import Code
+from hoera_kit.auth import Principal, Role, ensure_team_access, require_roles
+from pydantic import BaseModel, ConfigDict, Field
+
+from hoera_alerts import handlers, store
+from hoera_alerts.domain import AlertStatus, Figures
+from hoera_alerts.handlers import Alerts, RootCauseFigure, TeamDashboard, TrendPoint
+from hoera_alerts.rules import DOCUMENTS, StoredRule
+
+router = APIRouter()
+
+Supervisor = Annotated[Principal, Depends(require_roles(Role.supervisor))]
+Admin = Annotated[Principal, Depends(require_roles(Role.admin))]
+
+
+def alerts_app(request: Request) -> Alerts:
+    app: Alerts = request.app.state.alerts
+    return app
+
+
+App = Annotated[Alerts, Depends(alerts_app)]
+
+
+# --- views ------------------------------------------------------------------------------------------
+
+
+class RecipientOut(BaseModel):
+    recipient_id: str
+    role: str
+    deputy_for: str | None
+    delivered_at: datetime | None
+    given_up: bool
+
+
+class AlertOut(BaseModel):
+    alert_id: uuid.UUID
+    kind: AlertKind
+    severity: Severity
+    status: AlertStatus
+    raised_at: datetime
+    team_id: str | None
+    agent_id: str | None
+    customer_id: str | None
+    complaint_id: uuid.UUID | None
+    survey_id: uuid.UUID | None
+    contact_id: str | None
+    satisfaction: int | None
+    recording_link: str | None
+    comment: str | None = Field(description="what the customer wrote (unhappy smiley)")
+    answers: dict[str, Any] | None = Field(description="the scores the customer gave")
+    reading: dict[str, Any] | None = Field(description="the figure behind a threshold alert")
+    acknowledged_by: str | None
+    acknowledged_at: datetime | None
+    action: str | None
+    note: str | None
+    root_cause_department: str | None
+    recipients: list[RecipientOut] = []
+
+    @classmethod
+    def of(cls, a: store.StoredAlert, recipients: list[store.RecipientView] | None = None) -> AlertOut:
+        answer = a.details.get("answer") or {}
+        scores = {k: answer.get(k) for k in ("satisfaction", "effort", "nps") if answer.get(k) is not None}
+        if answer.get("attributes"):
+            scores["attributes"] = answer["attributes"]
+        return cls(
+            alert_id=a.alert_id,
+            kind=a.kind,
+            severity=a.severity,
+            status=a.status,
+            raised_at=a.raised_at,
+            team_id=a.team_id,
+            agent_id=a.agent_id,
+            customer_id=a.customer_id,
+            complaint_id=a.complaint_id,
+            survey_id=a.survey_id,
+            contact_id=a.contact_id,
+            satisfaction=a.satisfaction,
+            recording_link=a.details.get("recording_link"),
+            comment=a.details.get("comment"),
+            answers=scores or None,
+            reading=a.details.get("reading"),
+            acknowledged_by=a.acknowledged_by,
+            acknowledged_at=a.acknowledged_at,
+            action=a.action,
+            note=a.note,
+            root_cause_department=a.root_cause_department,
+            recipients=[RecipientOut(**r.__dict__) for r in recipients or []],
+        )
+
+
+class AcknowledgementIn(BaseModel):
+    """What the supervisor did about the alert (R23)."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "action": "other_department_at_fault",
+                    "root_cause_department": "claims-processing",
+                    "note": "Listened to the call: the refund was never booked by claims.",
+                },
+                {"action": "coached", "note": "Went through the call with Anna."},
+            ]
+        },
+    )
+
+    action: AlertAction
+    note: Annotated[str, Field(max_length=2000)] | None = None
+    root_cause_department: Code | None = Field(
+        default=None, description="required with other_department_at_fault (R7)"
+    )
+
+
+class DashboardOut(BaseModel):
+    team_id: str
+    team_name: str
+    period_days: int
+    figures: Figures
+    trend: list[dict[str, Any]]
+    root_causes: list[dict[str, Any]]
+    open_alerts: list[AlertOut]
+    acknowledged: list[AlertOut]
+    open_count: int
+    generated_at: datetime
+
+    @classmethod
+    def of(cls, d: TeamDashboard) -> DashboardOut:
+        def point(p: TrendPoint | RootCauseFigure) -> dict[str, Any]:
+            return dict(p.__dict__)
+
+        return cls(
+            team_id=d.team_id,
+            team_name=d.team_name,
+            period_days=d.period_days,
+            figures=d.figures,
+            trend=[point(p) for p in d.trend],
+            root_causes=[point(r) for r in d.root_causes],
+            open_alerts=[AlertOut.of(a) for a in d.open_alerts],
+            acknowledged=[AlertOut.of(a) for a in d.acknowledged],
+            open_count=d.open_count,
+            generated_at=d.generated_at,
+        )
+
+
+class RuleOut(BaseModel):
+    name: str
+    version: int
+    changed_by: str
+    changed_at: datetime
+    body: dict[str, Any]
+
+    @classmethod
+    def of(cls, r: StoredRule) -> RuleOut:
+        return cls(**r.__dict__)
+
+
+# --- supervisors ------------------------------------------------------------------------------------
+
+
+def led_teams(principal: Principal, team_id: str | None) -> list[str]:
+    """The teams a request may read: the one asked for if the principal leads it (else 404), or
+    every team they lead."""
+    if team_id is not None:
+        ensure_team_access(principal, team_id, supervisor_scope=True, what="team")
+        return [team_id]
+    return sorted(principal.teams)
+
+
+@router.get(
+    "/alerts",
+    summary="Alerts of the teams I lead, newest first",
+    tags=["alerts"],
+)
+async def list_alerts(
+    principal: Supervisor,
+    app: App,
+    team_id: Annotated[str | None, Query(description="one team you lead; default: all of them")] = None,
+    status: Annotated[list[AlertStatus] | None, Query(description="default: open and acknowledged")] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> list[AlertOut]:
+    teams = led_teams(principal, team_id)
+    statuses = status or [AlertStatus.open, AlertStatus.acknowledged]
+    async with app.svc.pool.acquire() as conn:
+        alerts = await store.list_alerts(conn, principal.tenant, teams, statuses, limit=limit)
+    return [AlertOut.of(a) for a in alerts]
+
+
+@router.get("/alerts/{alert_id}", summary="One alert, with who was told", tags=["alerts"])
+async def read_alert(alert_id: uuid.UUID, principal: Supervisor, app: App) -> AlertOut:
+    async with app.svc.pool.acquire() as conn:
+        alert = handlers.visible_alert(principal, await store.get_alert(conn, alert_id))
+        recipients = await store.recipients_of(conn, alert_id)
+    return AlertOut.of(alert, recipients)
+
+
+@router.post(
+    "/alerts/{alert_id}/acknowledgement",
+    summary="Record what I did about an alert (closing the loop)",
+    tags=["alerts"],
+    responses={
+        404: {"description": "no such alert in the teams you lead"},
+        409: {"description": "acknowledged already (by someone else or otherwise), or informative"},
+        422: {"description": "a field is wrong; `field` names it"},
+    },
+)
+async def acknowledge(
+    alert_id: uuid.UUID,
+    principal: Supervisor,
+    app: App,
+    body: Annotated[AcknowledgementIn, Body()],
+) -> AlertOut:
+    async with app.svc.pool.acquire() as conn, conn.transaction():
+        alert = await handlers.acknowledge(
+            app, conn, principal, alert_id, body.action, body.note, body.root_cause_department
+        )
+        recipients = await store.recipients_of(conn, alert_id)
+    return AlertOut.of(alert, recipients)
+
+
+@router.get(
+    "/teams/{team_id}/dashboard",
+    summary="A team's figures, trends, root-cause split and alerts (R25)",
+    tags=["dashboard"],
+)
+async def team_dashboard(team_id: str, principal: Supervisor, app: App) -> DashboardOut:
+    led_teams(principal, team_id)
+    async with app.svc.pool.acquire() as conn:
+        dashboard = await handlers.team_dashboard(app, conn, principal.tenant, team_id)
+    return DashboardOut.of(dashboard)
+
+
+# --- operator data (R8) -------------------------------------------------------------------------------
+
+
+@router.get("/admin/rules", summary="Every rule document and its version", tags=["rules"])
+async def list_rules(principal: Admin, app: App) -> list[RuleOut]:
+    async with app.svc.pool.acquire() as conn:
+        return [RuleOut.of(await app.rules.current(conn, name)) for name in DOCUMENTS]
+
+
+@router.get("/admin/rules/{name}", summary="One rule document", tags=["rules"])
+async def read_rule(name: str, principal: Admin, app: App) -> RuleOut:
+    async with app.svc.pool.acquire() as conn:
+        return RuleOut.of(await app.rules.current(conn, name))
+
+
+@router.put(
+    "/admin/rules/{name}",
+    summary="Replace a rule document (validated whole; a 422 names the bad field)",
+    tags=["rules"],
+    responses={422: {"description": "invalid; `field` names the first bad field; nothing saved"}},
+)
+async def change_rule(
+    name: str,
+    principal: Admin,
+    app: App,
+    body: Annotated[
+        dict[str, Any],
+        Body(
+            examples=[
+                {"absences": [{"person": "sup-sara", "first_day": "2025-07-01", "last_day": "2025-07-21"}]}
+            ]
+        ),
+    ],
+) -> RuleOut:
+    async with app.svc.pool.acquire() as conn, conn.transaction():
+        return RuleOut.of(await app.rules.change(conn, name, body, principal.subject))
+
+
+@router.get(
+    "/admin/rules/{name}/history",
+    summary="Every saved version of a rule document: who changed what, when",
+    tags=["rules"],
+)
+async def rule_history(name: str, principal: Admin, app: App) -> list[RuleOut]:
+    async with app.svc.pool.acquire() as conn:
+        return [RuleOut.of(r) for r in await app.rules.history(conn, name)]

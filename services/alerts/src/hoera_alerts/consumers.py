@@ -1,0 +1,48 @@
+"""What the alerts service listens to, and which use case each event, timer and delivery reaches."""
+
+from __future__ import annotations
+
+from hoera_events.compensation import CustomerFlaggedForReview
+from hoera_events.complaints import (
+    ComplaintClosed,
+    ComplaintRaised,
+    ComplaintResolved,
+    ComplaintSlaBreached,
+)
+from hoera_events.envelope import Envelope
+from hoera_events.platform import ContactClosed
+from hoera_events.surveys import SurveyAnswered, SurveyInvited
+from hoera_kit.db import Conn
+from hoera_kit.deliveries import DeliveryRecord
+from hoera_kit.timers import Timer
+
+from hoera_alerts import handlers
+from hoera_alerts.handlers import DIGEST_TIMER, Alerts
+
+
+def register(app: Alerts) -> None:
+    svc = app.svc
+
+    # The busy topics, in batches: one transaction per Kafka batch is where throughput comes from.
+    @svc.consumer(SurveyAnswered, SurveyInvited, ContactClosed, name="feedback", batch=True)
+    async def feedback(conn: Conn, envelopes: list[Envelope]) -> None:
+        await handlers.record_feedback(app, conn, envelopes)
+
+    @svc.consumer(
+        ComplaintRaised,
+        ComplaintSlaBreached,
+        ComplaintResolved,
+        ComplaintClosed,
+        CustomerFlaggedForReview,
+        name="complaints",
+    )
+    async def complaints(conn: Conn, envelope: Envelope) -> None:
+        await handlers.record_complaint(app, conn, envelope)
+
+    @svc.timer(DIGEST_TIMER)
+    async def digest(conn: Conn, timer: Timer) -> None:
+        await handlers.send_digest(app, conn, str(timer.payload["tenant"]))
+
+    @svc.on_delivery_state
+    async def delivered(conn: Conn, record: DeliveryRecord) -> None:
+        await handlers.delivery_changed(app, conn, record)

@@ -1,0 +1,32 @@
+"""The alerts service's settings (prefix HOERA_), validated at start."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from hoera_kit.settings import KitSettings
+from pydantic import Field
+
+RULES_DIR = Path(__file__).resolve().parents[2] / "rules"
+
+
+class AlertsSettings(KitSettings):
+    service_name: str = "alerts"
+    http_port: int = Field(default=8104, ge=1, le=65535)
+    alerts_rules_dir: Path = Field(
+        default=RULES_DIR, description="where the rule seeds are read from when the database has none"
+    )
+    live_stream_max_s: float = Field(
+        default=300.0,
+        gt=0,
+        description="a dashboard's live stream ends after this long and the browser reconnects, "
+        "so a token that expired or lost a team stops receiving",
+    )
+    live_debounce_s: float = Field(
+        default=0.25, ge=0, description="changes within this long become one dashboard update"
+    )
+
+    @property
+    def base_url(self) -> str:
+        """Where supervisors reach the dashboard (the links in alert mails)."""
+        return (self.public_base_url or f"http://127.0.0.1:{self.http_port}").rstrip("/")

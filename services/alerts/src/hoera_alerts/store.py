@@ -1,0 +1,560 @@
+"""The alerts service's SQL: its own tables only (migrations/0001_alerts.sql)."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from hoera_events.alerts import AlertKind, RecipientRole, Severity
+from hoera_events.complaints import ComplaintClosed, ComplaintRaised, ComplaintResolved
+from hoera_events.platform import ContactClosed
+from hoera_events.surveys import SurveyAnswered, SurveyInvited
+from hoera_kit.db import Conn
+
+from hoera_alerts.domain import (
+    AlertStatus,
+    Counts,
+    ThresholdRule,
+    ThresholdState,
+    WindowKind,
+)
+
+LIVE_CHANNEL = "hoera_alerts_live"
+
+
+# --- facts the dashboard counts ---------------------------------------------------------------------
+
+
+async def insert_answers(conn: Conn, rows: list[tuple[str, SurveyAnswered, bool]]) -> set[uuid.UUID]:
+    """The first answer of each survey is kept; returns the surveys that were new."""
+    inserted = await conn.fetch(
+        "insert into answers (survey_id, tenant, team_id, agent_id, contact_id, complaint_id, "
+        "answered_at, satisfaction, effort, nps, unhappy) "
+        "select * from unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], "
+        "$6::uuid[], $7::timestamptz[], $8::smallint[], $9::smallint[], $10::smallint[], "
+        "$11::boolean[]) on conflict (survey_id) do nothing returning survey_id",
+        [a.survey_id for _, a, _ in rows],
+        [t for t, _, _ in rows],
+        [a.team_id for _, a, _ in rows],
+        [a.agent_id for _, a, _ in rows],
+        [a.contact_id for _, a, _ in rows],
+        [a.complaint_id for _, a, _ in rows],
+        [a.answered_at for _, a, _ in rows],
+        [a.satisfaction for _, a, _ in rows],
+        [a.effort for _, a, _ in rows],
+        [a.nps for _, a, _ in rows],
+        [u for _, _, u in rows],
+    )
+    return {r["survey_id"] for r in inserted}
+
+
+async def insert_invitations(conn: Conn, rows: list[tuple[str, SurveyInvited]]) -> None:
+    await conn.execute(
+        "insert into invitations (survey_id, tenant, team_id, invited_at) "
+        "select * from unnest($1::uuid[], $2::text[], $3::text[], $4::timestamptz[]) "
+        "on conflict (survey_id) do nothing",
+        [i.survey_id for _, i in rows],
+        [t for t, _ in rows],
+        [i.team_id for _, i in rows],
+        [i.invited_at for _, i in rows],
+    )
+
+
+async def insert_contacts(conn: Conn, rows: list[tuple[str, ContactClosed]]) -> None:
+    await conn.execute(
+        "insert into contacts (tenant, contact_id, team_id, closed_at, first_contact_resolved) "
+        "select * from unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[], "
+        "$5::boolean[]) on conflict (tenant, contact_id) do nothing",
+        [t for t, _ in rows],
+        [c.contact_id for _, c in rows],
+        [c.team_id for _, c in rows],
+        [c.closed_at for _, c in rows],
+        [c.first_contact_resolved for _, c in rows],
+    )
+
+
+async def complaint_raised(conn: Conn, tenant: str, e: ComplaintRaised) -> None:
+    await conn.execute(
+        "insert into complaints (complaint_id, tenant, team_id, category, raised_at) "
+        "values ($1, $2, $3, $4, $5) on conflict (complaint_id) do update set "
+        "team_id = coalesce(complaints.team_id, excluded.team_id), category = excluded.category, "
+        "raised_at = excluded.raised_at",
+        e.complaint_id,
+        tenant,
+        e.team_id,
+        e.category,
+        e.raised_at,
+    )
+
+
+async def complaint_resolved(conn: Conn, tenant: str, e: ComplaintResolved) -> None:
+    # Events of one complaint may arrive before its ComplaintRaised (another topic): upsert.
+    await conn.execute(
+        "insert into complaints (complaint_id, tenant, team_id, category, root_cause_department, "
+        "first_contact_resolution, resolved_at) values ($1, $2, $3, $4, $5, $6, $7) "
+        "on conflict (complaint_id) do update set "
+        "team_id = coalesce(excluded.team_id, complaints.team_id), "
+        "root_cause_department = excluded.root_cause_department, "
+        "first_contact_resolution = excluded.first_contact_resolution, "
+        "resolved_at = excluded.resolved_at",
+        e.complaint_id,
+        tenant,
+        e.team_id,
+        e.category,
+        e.root_cause_department,
+        e.first_contact_resolution,
+        e.resolved_at,
+    )
+
+
+async def complaint_closed(conn: Conn, tenant: str, e: ComplaintClosed) -> None:
+    await conn.execute(
+        "insert into complaints (complaint_id, tenant, team_id, category, closed_at) "
+        "values ($1, $2, $3, $4, $5) on conflict (complaint_id) do update set "
+        "team_id = coalesce(excluded.team_id, complaints.team_id), closed_at = excluded.closed_at",
+        e.complaint_id,
+        tenant,
+        e.team_id,
+        e.category,
+        e.closed_at,
+    )
+
+
+# --- alerts -------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class NewAlert:
+    alert_id: uuid.UUID
+    tenant: str
+    kind: AlertKind
+    severity: Severity
+    status: AlertStatus
+    raised_at: datetime
+    team_id: str | None = None
+    agent_id: str | None = None
+    customer_id: str | None = None
+    complaint_id: uuid.UUID | None = None
+    survey_id: uuid.UUID | None = None
+    contact_id: str | None = None
+    satisfaction: int | None = None
+    recording_ref: str | None = None
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class StoredAlert(NewAlert):
+    acknowledged_by: str | None = None
+    acknowledged_at: datetime | None = None
+    action: str | None = None
+    note: str | None = None
+    root_cause_department: str | None = None
+
+
+async def insert_alert(conn: Conn, a: NewAlert) -> bool:
+    """False when the alert exists already (the same answer or notice seen again)."""
+    inserted = await conn.fetchval(
+        "insert into alerts (alert_id, tenant, kind, severity, status, team_id, agent_id, "
+        "customer_id, complaint_id, survey_id, contact_id, satisfaction, recording_ref, details, "
+        "raised_at) values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) "
+        "on conflict (alert_id) do nothing returning true",
+        a.alert_id,
+        a.tenant,
+        a.kind.value,
+        a.severity.value,
+        a.status.value,
+        a.team_id,
+        a.agent_id,
+        a.customer_id,
+        a.complaint_id,
+        a.survey_id,
+        a.contact_id,
+        a.satisfaction,
+        a.recording_ref,
+        a.details,
+        a.raised_at,
+    )
+    return bool(inserted)
+
+
+def _alert(row: Any) -> StoredAlert:
+    details = row["details"]
+    return StoredAlert(
+        alert_id=row["alert_id"],
+        tenant=row["tenant"],
+        kind=AlertKind(row["kind"]),
+        severity=Severity(row["severity"]),
+        status=AlertStatus(row["status"]),
+        raised_at=row["raised_at"],
+        team_id=row["team_id"],
+        agent_id=row["agent_id"],
+        customer_id=row["customer_id"],
+        complaint_id=row["complaint_id"],
+        survey_id=row["survey_id"],
+        contact_id=row["contact_id"],
+        satisfaction=row["satisfaction"],
+        recording_ref=row["recording_ref"],
+        details=details if isinstance(details, dict) else json.loads(details),
+        acknowledged_by=row["acknowledged_by"],
+        acknowledged_at=row["acknowledged_at"],
+        action=row["action"],
+        note=row["note"],
+        root_cause_department=row["root_cause_department"],
+    )
+
+
+async def get_alert(conn: Conn, alert_id: uuid.UUID, *, for_update: bool = False) -> StoredAlert | None:
+    lock = " for update" if for_update else ""
+    row = await conn.fetchrow(f"select * from alerts where alert_id = $1{lock}", alert_id)
+    return _alert(row) if row else None
+
+
+async def list_alerts(
+    conn: Conn,
+    tenant: str,
+    team_ids: list[str],
+    statuses: list[AlertStatus],
+    *,
+    limit: int = 100,
+) -> list[StoredAlert]:
+    rows = await conn.fetch(
+        "select * from alerts where tenant = $1 and team_id = any($2::text[]) "
+        "and status = any($3::text[]) order by raised_at desc, alert_id limit $4",
+        tenant,
+        team_ids,
+        [s.value for s in statuses],
+        limit,
+    )
+    return [_alert(r) for r in rows]
+
+
+async def count_open(conn: Conn, tenant: str, team_id: str) -> int:
+    return int(
+        await conn.fetchval(
+            "select count(*) from alerts where tenant = $1 and team_id = $2 and status = 'open'",
+            tenant,
+            team_id,
+        )
+    )
+
+
+async def acknowledge(
+    conn: Conn,
+    alert_id: uuid.UUID,
+    *,
+    by: str,
+    at: datetime,
+    action: str,
+    note: str | None,
+    root_cause_department: str | None,
+) -> StoredAlert:
+    row = await conn.fetchrow(
+        "update alerts set status = 'acknowledged', acknowledged_by = $2, acknowledged_at = $3, "
+        "action = $4, note = $5, root_cause_department = $6 where alert_id = $1 returning *",
+        alert_id,
+        by,
+        at,
+        action,
+        note,
+        root_cause_department,
+    )
+    assert row is not None
+    return _alert(row)
+
+
+async def add_recipient(
+    conn: Conn,
+    alert_id: uuid.UUID,
+    recipient_id: str,
+    role: RecipientRole,
+    deputy_for: str | None,
+    delivery_id: uuid.UUID,
+) -> None:
+    await conn.execute(
+        "insert into alert_recipients (alert_id, recipient_id, role, deputy_for, delivery_id) "
+        "values ($1, $2, $3, $4, $5) on conflict (alert_id, recipient_id) do nothing",
+        alert_id,
+        recipient_id,
+        role.value,
+        deputy_for,
+        delivery_id,
+    )
+
+
+@dataclass(frozen=True)
+class Delivered:
+    alert_id: uuid.UUID
+    tenant: str
+    team_id: str | None
+    recipient_id: str
+    role: RecipientRole
+    deputy_for: str | None
+
+
+async def mark_delivered(conn: Conn, delivery_id: uuid.UUID, at: datetime) -> list[Delivered]:
+    """The alerts a delivery carried, marked delivered once (a digest carries several)."""
+    rows = await conn.fetch(
+        "update alert_recipients r set delivered_at = $2 from alerts a "
+        "where r.delivery_id = $1 and r.delivered_at is null and a.alert_id = r.alert_id "
+        "returning r.alert_id, a.tenant, a.team_id, r.recipient_id, r.role, r.deputy_for",
+        delivery_id,
+        at,
+    )
+    return [
+        Delivered(
+            alert_id=r["alert_id"],
+            tenant=r["tenant"],
+            team_id=r["team_id"],
+            recipient_id=r["recipient_id"],
+            role=RecipientRole(r["role"]),
+            deputy_for=r["deputy_for"],
+        )
+        for r in rows
+    ]
+
+
+async def mark_given_up(conn: Conn, delivery_id: uuid.UUID) -> None:
+    await conn.execute("update alert_recipients set given_up = true where delivery_id = $1", delivery_id)
+
+
+@dataclass(frozen=True)
+class RecipientView:
+    recipient_id: str
+    role: str
+    deputy_for: str | None
+    delivered_at: datetime | None
+    given_up: bool
+
+
+async def recipients_of(conn: Conn, alert_id: uuid.UUID) -> list[RecipientView]:
+    rows = await conn.fetch(
+        "select recipient_id, role, deputy_for, delivered_at, given_up from alert_recipients "
+        "where alert_id = $1 order by recipient_id",
+        alert_id,
+    )
+    return [
+        RecipientView(
+            recipient_id=r["recipient_id"],
+            role=r["role"],
+            deputy_for=r["deputy_for"],
+            delivered_at=r["delivered_at"],
+            given_up=r["given_up"],
+        )
+        for r in rows
+    ]
+
+
+# --- R4 digests ------------------------------------------------------------------------------------------
+
+
+async def queue_notice(conn: Conn, alert_id: uuid.UUID, tenant: str) -> None:
+    await conn.execute(
+        "insert into pending_notices (alert_id, tenant) values ($1, $2) on conflict do nothing",
+        alert_id,
+        tenant,
+    )
+
+
+async def take_pending_notices(conn: Conn, tenant: str) -> list[StoredAlert]:
+    rows = await conn.fetch(
+        "with taken as (delete from pending_notices where tenant = $1 returning alert_id) "
+        "select a.* from alerts a join taken t using (alert_id) order by a.raised_at, a.alert_id",
+        tenant,
+    )
+    return [_alert(r) for r in rows]
+
+
+# --- R24 threshold ------------------------------------------------------------------------------------
+
+
+async def lock_threshold_state(conn: Conn, tenant: str, team_id: str) -> ThresholdState:
+    """The team's state, locked: replicas handling answers of one team decide one after another."""
+    await conn.execute(
+        "insert into threshold_state (tenant, team_id) values ($1, $2) on conflict do nothing",
+        tenant,
+        team_id,
+    )
+    alerting = await conn.fetchval(
+        "select alerting from threshold_state where tenant = $1 and team_id = $2 for update",
+        tenant,
+        team_id,
+    )
+    return ThresholdState(alerting=bool(alerting))
+
+
+async def save_threshold_state(
+    conn: Conn,
+    tenant: str,
+    team_id: str,
+    state: ThresholdState,
+    csat: float | None,
+    sample_size: int,
+) -> None:
+    await conn.execute(
+        "update threshold_state set alerting = $3, csat = $4, sample_size = $5, changed_at = now() "
+        "where tenant = $1 and team_id = $2",
+        tenant,
+        team_id,
+        state.alerting,
+        csat,
+        sample_size,
+    )
+
+
+@dataclass(frozen=True)
+class Rolling:
+    satisfaction_sum: int
+    answers: int
+    oldest: datetime | None
+
+
+async def rolling_satisfaction(
+    conn: Conn, tenant: str, team_id: str, rule: ThresholdRule, now: datetime
+) -> Rolling:
+    if rule.window_kind is WindowKind.answers:
+        row = await conn.fetchrow(
+            "select coalesce(sum(satisfaction), 0) as s, count(*) as n, min(answered_at) as oldest "
+            "from (select satisfaction, answered_at from answers where tenant = $1 and team_id = $2 "
+            "and satisfaction is not null order by answered_at desc limit $3) w",
+            tenant,
+            team_id,
+            rule.window_size,
+        )
+    else:
+        row = await conn.fetchrow(
+            "select coalesce(sum(satisfaction), 0) as s, count(*) as n, min(answered_at) as oldest "
+            "from answers where tenant = $1 and team_id = $2 and satisfaction is not null "
+            "and answered_at > $3",
+            tenant,
+            team_id,
+            now - timedelta(hours=rule.window_size),
+        )
+    assert row is not None
+    return Rolling(satisfaction_sum=int(row["s"]), answers=int(row["n"]), oldest=row["oldest"])
+
+
+# --- R25 dashboard ------------------------------------------------------------------------------------
+
+
+async def counts(conn: Conn, tenant: str, team_id: str, since: datetime) -> Counts:
+    answers = await conn.fetchrow(
+        "select count(satisfaction) as sn, coalesce(sum(satisfaction), 0) as ss, "
+        "count(effort) as en, coalesce(sum(effort), 0) as es, count(nps) as nn, "
+        "count(*) filter (where nps >= 9) as pro, count(*) filter (where nps <= 6) as det "
+        "from answers where tenant = $1 and team_id = $2 and answered_at >= $3",
+        tenant,
+        team_id,
+        since,
+    )
+    invited = await conn.fetchrow(
+        "select count(*) as n, count(a.survey_id) as answered from invitations i "
+        "left join answers a using (survey_id) "
+        "where i.tenant = $1 and i.team_id = $2 and i.invited_at >= $3",
+        tenant,
+        team_id,
+        since,
+    )
+    contacts = await conn.fetchrow(
+        "select count(first_contact_resolved) as n, "
+        "count(*) filter (where first_contact_resolved) as yes "
+        "from contacts where tenant = $1 and team_id = $2 and closed_at >= $3",
+        tenant,
+        team_id,
+        since,
+    )
+    complaints = await conn.fetchrow(
+        "select count(*) as n, count(*) filter (where first_contact_resolution) as yes "
+        "from complaints where tenant = $1 and team_id = $2 and resolved_at >= $3",
+        tenant,
+        team_id,
+        since,
+    )
+    assert answers and invited and contacts and complaints
+    return Counts(
+        satisfaction_n=answers["sn"],
+        satisfaction_sum=answers["ss"],
+        effort_n=answers["en"],
+        effort_sum=answers["es"],
+        nps_n=answers["nn"],
+        promoters=answers["pro"],
+        detractors=answers["det"],
+        invited=invited["n"],
+        invited_answered=invited["answered"],
+        contacts_with_fcr=contacts["n"],
+        contacts_resolved_first_time=contacts["yes"],
+        complaints_resolved=complaints["n"],
+        complaints_resolved_first_time=complaints["yes"],
+    )
+
+
+@dataclass(frozen=True)
+class DayCounts:
+    day: date
+    satisfaction_n: int
+    satisfaction_sum: int
+    nps_n: int
+    promoters: int
+    detractors: int
+
+
+async def daily(conn: Conn, tenant: str, team_id: str, since: datetime, timezone: str) -> list[DayCounts]:
+    rows = await conn.fetch(
+        "select (answered_at at time zone $4)::date as day, count(satisfaction) as sn, "
+        "coalesce(sum(satisfaction), 0) as ss, count(nps) as nn, "
+        "count(*) filter (where nps >= 9) as pro, count(*) filter (where nps <= 6) as det "
+        "from answers where tenant = $1 and team_id = $2 and answered_at >= $3 "
+        "group by 1 order by 1",
+        tenant,
+        team_id,
+        since,
+        timezone,
+    )
+    return [
+        DayCounts(
+            day=r["day"],
+            satisfaction_n=r["sn"],
+            satisfaction_sum=r["ss"],
+            nps_n=r["nn"],
+            promoters=r["pro"],
+            detractors=r["det"],
+        )
+        for r in rows
+    ]
+
+
+@dataclass(frozen=True)
+class RootCauseCounts:
+    department: str | None
+    """None: answers about a contact, or a complaint whose root cause is not known (yet)."""
+    satisfaction_n: int
+    satisfaction_sum: int
+
+
+async def by_root_cause(conn: Conn, tenant: str, team_id: str, since: datetime) -> list[RootCauseCounts]:
+    """R7, R25: satisfaction split by the department a complaint names as at fault."""
+    rows = await conn.fetch(
+        "select c.root_cause_department as dep, count(a.satisfaction) as sn, "
+        "coalesce(sum(a.satisfaction), 0) as ss from answers a "
+        "left join complaints c on c.complaint_id = a.complaint_id "
+        "where a.tenant = $1 and a.team_id = $2 and a.answered_at >= $3 "
+        "and a.satisfaction is not null group by 1 order by 2 desc, 1 nulls last",
+        tenant,
+        team_id,
+        since,
+    )
+    return [
+        RootCauseCounts(department=r["dep"], satisfaction_n=r["sn"], satisfaction_sum=r["ss"]) for r in rows
+    ]
+
+
+async def touch(conn: Conn, tenant: str, team_id: str | None) -> None:
+    """Tell the open dashboards of a team that something changed. NOTIFY is delivered when the
+    transaction commits (never for a rollback), to the listeners of every replica."""
+    if team_id is None:
+        return
+    await conn.execute(
+        "select pg_notify($1, $2)", LIVE_CHANNEL, json.dumps({"tenant": tenant, "team": team_id})
+    )

@@ -1,0 +1,52 @@
+"""Kafka subscribers: other services' events feed the context read model (R27) and the queue (R26).
+
+Each subscriber only hands the envelope to its handler; the kit's inbox makes it exactly-once per
+event id, and the handler runs inside the inbox transaction.
+"""
+
+from __future__ import annotations
+
+from hoera_events.alerts import AlertRaised
+from hoera_events.complaints import (
+    ComplaintClosed,
+    ComplaintRaised,
+    ComplaintReopened,
+    ComplaintResolved,
+    ComplaintSlaBreached,
+    CustomerMarkedDeceased,
+)
+from hoera_events.envelope import Envelope
+from hoera_events.platform import ContactClosed
+from hoera_events.surveys import SurveyAnswered
+from hoera_kit.db import Conn
+
+from hoera_callback import handlers
+from hoera_callback.handlers import CallbackApp
+
+
+def register(app: CallbackApp) -> None:
+    svc = app.svc
+
+    @svc.consumer(ContactClosed, name="contacts")
+    async def contacts(conn: Conn, env: Envelope) -> None:
+        await handlers.contact_closed(app, conn, env)
+
+    @svc.consumer(
+        ComplaintRaised,
+        ComplaintSlaBreached,
+        ComplaintResolved,
+        ComplaintClosed,
+        ComplaintReopened,
+        CustomerMarkedDeceased,
+        name="complaints",
+    )
+    async def complaints(conn: Conn, env: Envelope) -> None:
+        await handlers.complaint_event(app, conn, env)
+
+    @svc.consumer(SurveyAnswered, name="surveys")
+    async def surveys(conn: Conn, env: Envelope) -> None:
+        await handlers.survey_answered(app, conn, env)
+
+    @svc.consumer(AlertRaised, name="alerts")
+    async def alerts(conn: Conn, env: Envelope) -> None:
+        await handlers.alert_raised(app, conn, env)

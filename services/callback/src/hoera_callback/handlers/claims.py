@@ -1,0 +1,99 @@
+"""R26: agents take the next callback (priority, then age) or a chosen one, under a lease; two
+agents never hold the same callback, and one that is walked away from returns to the queue."""
+
+from __future__ import annotations
+
+from uuid import UUID, uuid4
+
+from hoera_events.callbacks import CallbackClaimed
+from hoera_kit.auth import Principal
+from hoera_kit.db import Conn
+from hoera_kit.errors import DomainError
+
+from hoera_callback import store
+from hoera_callback.domain import Status, check_may_claim, lease_active
+from hoera_callback.handlers.common import CallbackApp, rules_say_no, visible
+from hoera_callback.store import Callback
+
+
+async def _claimed(app: CallbackApp, conn: Conn, callback: Callback) -> None:
+    assert callback.claimed_by and callback.claimed_at and callback.lease_until
+    await app.svc.emit(
+        conn,
+        CallbackClaimed(
+            callback_id=callback.callback_id,
+            agent_id=callback.claimed_by,
+            claimed_at=callback.claimed_at,
+            lease_until=callback.lease_until,
+            attempt=callback.attempt,
+            team_id=callback.team_id,
+        ),
+        tenant=callback.tenant,
+    )
+
+
+async def held(app: CallbackApp, principal: Principal) -> Callback | None:
+    """The callback the agent holds under a running lease, if any."""
+    async with app.pool.acquire() as conn:
+        return await store.held_by(conn, principal.tenant, principal.subject)
+
+
+async def take_next(app: CallbackApp, principal: Principal) -> Callback | None:
+    """The agent's current callback if they hold one, else the next of their teams' queue."""
+    async with app.pool.acquire() as conn, conn.transaction():
+        await store.lock_agent(conn, principal.tenant, principal.subject)
+        held = await store.held_by(conn, principal.tenant, principal.subject)
+        if held is not None:
+            return held
+        rules = await app.rules.current(conn)
+        callback = await store.claim_next(
+            conn,
+            tenant=principal.tenant,
+            teams=sorted(principal.teams),
+            agent=principal.subject,
+            claim_id=uuid4(),
+            lease_seconds=rules.lease_seconds,
+        )
+        if callback is not None:
+            await _claimed(app, conn, callback)
+        return callback
+
+
+async def claim_chosen(app: CallbackApp, principal: Principal, callback_id: UUID) -> Callback:
+    """Claim one chosen callback (R26): refused while another agent's lease on it runs."""
+    async with app.pool.acquire() as conn, conn.transaction():
+        await store.lock_agent(conn, principal.tenant, principal.subject)
+        callback = visible(principal, await store.get(conn, callback_id, for_update=True))
+        now = await store.db_now(conn)
+        with rules_say_no():
+            check_may_claim(callback.entry(), principal.subject, now)
+        if lease_active(callback.entry(), now):
+            return callback  # already the caller's
+        held = await store.held_by(conn, principal.tenant, principal.subject)
+        if held is not None:
+            raise DomainError(
+                f"you already hold callback {held.callback_id}: record its outcome or release it first",
+                status=409,
+            )
+        rules = await app.rules.current(conn)
+        claimed = await store.claim(
+            conn, callback_id, agent=principal.subject, claim_id=uuid4(), lease_seconds=rules.lease_seconds
+        )
+        await _claimed(app, conn, claimed)
+        return claimed
+
+
+async def release(
+    app: CallbackApp, principal: Principal, callback_id: UUID, claim_id: UUID | None
+) -> Callback:
+    """The holder gives the callback back to the queue (e.g. the customer asked for a later call)."""
+    async with app.pool.acquire() as conn, conn.transaction():
+        callback = visible(principal, await store.get(conn, callback_id, for_update=True))
+        if callback.status is not Status.claimed or callback.claimed_by != principal.subject:
+            raise DomainError("you do not hold this callback", status=409)
+        if claim_id is not None and claim_id != callback.claim_id:
+            raise DomainError("this claim was replaced by a newer one", status=409, field="claim_id")
+        await store.release(conn, callback_id)
+        released = await store.get(conn, callback_id)
+        assert released is not None
+        return released

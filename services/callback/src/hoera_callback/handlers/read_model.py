@@ -1,0 +1,293 @@
+"""R27: other services' events become the callback service's own read model (never their tables);
+some of them put a customer in the queue (R26) or move their callbacks up or down (R29)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from hoera_events.alerts import AlertRaised
+from hoera_events.common import Channel
+from hoera_events.complaints import (
+    ComplaintClosed,
+    ComplaintRaised,
+    ComplaintReopened,
+    ComplaintResolved,
+    ComplaintSlaBreached,
+    CustomerMarkedDeceased,
+)
+from hoera_events.envelope import Envelope
+from hoera_events.platform import ContactClosed
+from hoera_events.surveys import SurveyAnswered
+from hoera_kit import timers
+from hoera_kit.db import Conn
+
+from hoera_callback import store
+from hoera_callback.domain import ComplaintTrigger, Source, complaint_wants_callback, survey_wants_callback
+from hoera_callback.handlers.common import LEAD_TIME_TIMER, RETRY_TIMER, CallbackApp
+from hoera_callback.handlers.requests import NewRequest, refresh_priorities, request_callback
+from hoera_callback.rules import CallbackRules
+from hoera_callback.store import AlertRow, ComplaintRow, ContactRow, SurveyRow
+
+
+async def contact_closed(app: CallbackApp, conn: Conn, env: Envelope) -> None:
+    event = env.data_as(ContactClosed)
+    await store.upsert_contact(
+        conn,
+        env.tenant,
+        ContactRow(
+            contact_id=event.contact_id,
+            customer_id=event.customer_id,
+            channel=event.channel.value,
+            agent_id=event.agent_id,
+            team_id=event.team_id,
+            language=event.language.value,
+            closed_at=event.closed_at,
+            reason_code=event.reason_code,
+            first_contact_resolved=event.first_contact_resolved,
+            recording_ref=event.recording_ref,
+        ),
+    )
+
+
+async def survey_answered(app: CallbackApp, conn: Conn, env: Envelope) -> None:
+    event = env.data_as(SurveyAnswered)
+    await store.upsert_survey(
+        conn,
+        env.tenant,
+        SurveyRow(
+            survey_id=event.survey_id,
+            customer_id=event.customer_id,
+            trigger=event.trigger.value,
+            channel=event.channel.value,
+            language=event.language.value,
+            answered_at=event.answered_at,
+            contact_id=event.contact_id,
+            complaint_id=event.complaint_id,
+            callback_id=event.callback_id,
+            agent_id=event.agent_id,
+            team_id=event.team_id,
+            satisfaction=event.satisfaction,
+            effort=event.effort,
+            nps=event.nps,
+            attributes={k.value: v for k, v in event.attributes.items()},
+            comment=event.comment,
+            contact_me=event.contact_me is not None,
+        ),
+    )
+    rules = await app.rules.current(conn)
+    source = survey_wants_callback(
+        contact_me=event.contact_me is not None,
+        satisfaction=event.satisfaction,
+        unhappy_smiley_callback=rules.unhappy_smiley_callback,
+        unhappy_max_smiley=rules.priority.unhappy_max_smiley,
+    )
+    if source is not None:
+        wish = event.contact_me
+        reason = None
+        if event.contact_id:
+            earlier = await store.contact(conn, env.tenant, event.contact_id)
+            reason = earlier.reason_code if earlier else None
+        await request_callback(
+            app,
+            conn,
+            NewRequest(
+                tenant=env.tenant,
+                request_ref=f"survey:{event.survey_id}",
+                customer_id=event.customer_id,
+                team_id=event.team_id,
+                source=source,
+                language=event.language.value,
+                requested_at=event.answered_at,
+                preferred_channel=wish.preferred_channel if wish else Channel.phone,
+                preferred_moment=wish.preferred_moment if wish else None,
+                preferred_at=wish.preferred_at if wish else None,
+                survey_id=event.survey_id,
+                complaint_id=event.complaint_id,
+                contact_id=event.contact_id,
+                earlier_agent_id=event.agent_id,
+                reason_code=reason,
+                satisfaction=event.satisfaction,
+            ),
+            cause=env,
+        )
+    await refresh_priorities(conn, env.tenant, event.customer_id, rules)
+
+
+async def alert_raised(app: CallbackApp, conn: Conn, env: Envelope) -> None:
+    event = env.data_as(AlertRaised)
+    if event.customer_id is None:
+        return  # a team's threshold alert: not about one customer's story
+    await store.upsert_alert(
+        conn,
+        env.tenant,
+        AlertRow(
+            alert_id=event.alert_id,
+            customer_id=event.customer_id,
+            kind=event.kind.value,
+            severity=event.severity.value,
+            raised_at=event.raised_at,
+            team_id=event.team_id,
+            agent_id=event.agent_id,
+            complaint_id=event.complaint_id,
+            survey_id=event.survey_id,
+            contact_id=event.contact_id,
+            satisfaction=event.satisfaction,
+        ),
+    )
+
+
+async def _complaint_callback(
+    app: CallbackApp,
+    conn: Conn,
+    env: Envelope,
+    row: ComplaintRow,
+    rules: CallbackRules,
+    trigger: ComplaintTrigger,
+    ref: str,
+    at: datetime,
+) -> None:
+    if not complaint_wants_callback(trigger, row.category, rules.complaint_triggers):
+        return
+    await request_callback(
+        app,
+        conn,
+        NewRequest(
+            tenant=env.tenant,
+            request_ref=ref,
+            customer_id=row.customer_id,
+            team_id=row.team_id,
+            source=Source.complaint,
+            language=row.language or rules.default_language.value,
+            requested_at=at,
+            complaint_id=row.complaint_id,
+            contact_id=row.contact_id,
+            earlier_agent_id=row.agent_id,
+            reason_code=row.category,
+        ),
+        cause=env,
+    )
+
+
+async def complaint_event(app: CallbackApp, conn: Conn, env: Envelope) -> None:
+    """Complaint facts for the context panel (R27) and the churn signals (R29); some complaint
+    moments put the customer in the queue, where the rules say so (R26)."""
+    data = env.data
+    rules = await app.rules.current(conn)
+    if isinstance(data, CustomerMarkedDeceased):
+        await customer_died(conn, env.tenant, data)
+        return
+    if isinstance(data, ComplaintRaised):
+        row = await store.upsert_complaint(
+            conn,
+            env.tenant,
+            data.complaint_id,
+            data.customer_id,
+            {
+                "category": data.category,
+                "language": data.language.value,
+                "team_id": data.team_id,
+                "agent_id": data.agent_id,
+                "contact_id": data.contact_id,
+                "due_date": data.due_date,
+                "raised_at": data.raised_at,
+            },
+        )
+        if not data.about_deceased:
+            await _complaint_callback(
+                app,
+                conn,
+                env,
+                row,
+                rules,
+                ComplaintTrigger.raised,
+                f"complaint:{row.complaint_id}:raised",
+                data.raised_at,
+            )
+    elif isinstance(data, ComplaintSlaBreached):
+        row = await store.upsert_complaint(
+            conn,
+            env.tenant,
+            data.complaint_id,
+            data.customer_id,
+            {
+                "category": data.category,
+                "team_id": data.team_id,
+                "agent_id": data.agent_id,
+                "due_date": data.due_date,
+                "breached_at": data.breached_at,
+            },
+        )
+        await _complaint_callback(
+            app,
+            conn,
+            env,
+            row,
+            rules,
+            ComplaintTrigger.sla_breached,
+            f"complaint:{row.complaint_id}:sla_breached:{data.due_date.isoformat()}",
+            data.breached_at,
+        )
+    elif isinstance(data, ComplaintResolved):
+        await store.upsert_complaint(
+            conn,
+            env.tenant,
+            data.complaint_id,
+            data.customer_id,
+            {
+                "category": data.category,
+                "team_id": data.team_id,
+                "agent_id": data.agent_id,
+                "resolved_at": data.resolved_at,
+                "root_cause_department": data.root_cause_department,
+                "first_contact_resolution": data.first_contact_resolution,
+            },
+        )
+    elif isinstance(data, ComplaintClosed):
+        await store.upsert_complaint(
+            conn,
+            env.tenant,
+            data.complaint_id,
+            data.customer_id,
+            {
+                "category": data.category,
+                "language": data.language.value,
+                "team_id": data.team_id,
+                "agent_id": data.agent_id,
+                "closed_at": data.closed_at,
+            },
+        )
+    elif isinstance(data, ComplaintReopened):
+        row = await store.upsert_complaint(
+            conn,
+            env.tenant,
+            data.complaint_id,
+            data.customer_id,
+            {
+                "team_id": data.team_id,
+                "agent_id": data.agent_id,
+                "due_date": data.due_date,
+                "reopened_at": data.reopened_at,
+            },
+        )
+        await _complaint_callback(
+            app,
+            conn,
+            env,
+            row,
+            rules,
+            ComplaintTrigger.reopened,
+            f"complaint:{row.complaint_id}:reopened:{data.reopened_at.isoformat()}",
+            data.reopened_at,
+        )
+    else:
+        return
+    await refresh_priorities(conn, env.tenant, data.customer_id, rules)
+
+
+async def customer_died(conn: Conn, tenant: str, event: CustomerMarkedDeceased) -> None:
+    """R10: nobody calls a deceased customer back; their open callbacks leave the queue."""
+    await store.mark_customer(conn, tenant, event.customer_id, "deceased_at", event.marked_at)
+    for callback in await store.open_of_customer(conn, tenant, event.customer_id, for_update=True):
+        await store.withdraw(conn, callback.callback_id)
+        await timers.cancel(conn, LEAD_TIME_TIMER, str(callback.callback_id))
+        await timers.cancel(conn, RETRY_TIMER, str(callback.callback_id))

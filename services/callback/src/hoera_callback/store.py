@@ -1,0 +1,655 @@
+"""The callback service's SQL: its queue, the outcomes, and its read model of other services' events.
+
+Times that decide a lease come from the database's clock (now()), so replicas on several machines
+agree on when a claim lapses.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+from hoera_kit.db import Conn
+from pydantic import BaseModel, Field
+
+from hoera_callback.domain import ComplaintFacts, QueueEntry, Status
+
+
+class Callback(BaseModel):
+    """One callback (R26): who to call, why, by when, in which place of the queue, held by whom."""
+
+    callback_id: UUID
+    tenant: str
+    request_ref: str
+    customer_id: str
+    team_id: str
+    source: str
+    language: str
+    preferred_channel: str
+    preferred_moment: str | None = None
+    preferred_at: datetime | None = None
+    survey_id: UUID | None = None
+    complaint_id: UUID | None = None
+    contact_id: str | None = None
+    alert_id: UUID | None = None
+    earlier_agent_id: str | None = None
+    reason_code: str | None = None
+    satisfaction: int | None = None
+    request_note: str | None = None
+    requested_by: str | None = None
+    requested_at: datetime
+    due_at: datetime
+    """The lead-time target: the first attempt is due by then (R28)."""
+    escalated_at: datetime | None = None
+    priority: str
+    priority_score: int
+    priority_reasons: list[str] = Field(default_factory=list)
+    """Why this callback is where it is in the queue (R29), strongest first."""
+    churn_risk: bool = False
+    status: Status
+    attempt: int
+    claim_id: UUID | None = None
+    claimed_by: str | None = None
+    claimed_at: datetime | None = None
+    lease_until: datetime | None = None
+    retry_at: datetime | None = None
+    outcome: str | None = None
+    completed_at: datetime | None = None
+    completed_by: str | None = None
+
+    def entry(self) -> QueueEntry:
+        return QueueEntry(
+            callback_id=self.callback_id,
+            status=self.status,
+            score=self.priority_score,
+            requested_at=self.requested_at,
+            claimed_by=self.claimed_by,
+            claim_id=self.claim_id,
+            lease_until=self.lease_until,
+        )
+
+
+_CALLBACK_FIELDS = tuple(Callback.model_fields)
+_COLUMNS = ", ".join(f"c.{name}" for name in _CALLBACK_FIELDS)
+
+
+def _callback(row: asyncpg.Record | None) -> Callback | None:
+    return Callback.model_validate({k: row[k] for k in _CALLBACK_FIELDS}) if row is not None else None
+
+
+def _callbacks(rows: list[asyncpg.Record]) -> list[Callback]:
+    return [Callback.model_validate({k: r[k] for k in _CALLBACK_FIELDS}) for r in rows]
+
+
+async def db_now(conn: Conn) -> datetime:
+    value: datetime = await conn.fetchval("select now()")
+    return value
+
+
+# ---- the queue ---------------------------------------------------------------------------------------
+
+
+async def insert_callback(conn: Conn, values: dict[str, Any]) -> Callback | None:
+    """Insert a new callback; None when its request_ref is already in (the request was a repeat)."""
+    names = list(values)
+    row = await conn.fetchrow(
+        f"insert into callbacks as c ({', '.join(names)}) "
+        f"values ({', '.join(f'${i}' for i in range(1, len(names) + 1))}) "
+        f"on conflict (tenant, request_ref) do nothing returning {_COLUMNS}",
+        *values.values(),
+    )
+    return _callback(row)
+
+
+async def by_ref(conn: Conn, tenant: str, request_ref: str) -> Callback | None:
+    return _callback(
+        await conn.fetchrow(
+            f"select {_COLUMNS} from callbacks c where tenant = $1 and request_ref = $2", tenant, request_ref
+        )
+    )
+
+
+async def get(conn: Conn, callback_id: UUID, *, for_update: bool = False) -> Callback | None:
+    lock = " for update" if for_update else ""
+    return _callback(
+        await conn.fetchrow(f"select {_COLUMNS} from callbacks c where callback_id = $1{lock}", callback_id)
+    )
+
+
+async def lock_agent(conn: Conn, tenant: str, agent: str) -> None:
+    """One agent's claims run one at a time, so a double click cannot take two callbacks."""
+    await conn.execute("select pg_advisory_xact_lock(hashtext($1))", f"callback-agent:{tenant}:{agent}")
+
+
+async def held_by(conn: Conn, tenant: str, agent: str) -> Callback | None:
+    return _callback(
+        await conn.fetchrow(
+            f"select {_COLUMNS} from callbacks c where tenant = $1 and claimed_by = $2 "
+            "and status = 'claimed' and lease_until > now() order by claimed_at desc limit 1",
+            tenant,
+            agent,
+        )
+    )
+
+
+async def claim_next(
+    conn: Conn, *, tenant: str, teams: list[str], agent: str, claim_id: UUID, lease_seconds: int
+) -> Callback | None:
+    """R26: the first claimable callback of the agent's teams, by domain.queue_key's order. SKIP
+    LOCKED lets fifty agents claim at once without waiting on each other or taking the same row; the
+    update re-checks the row, so a lease that another agent just renewed is never taken over."""
+    row = await conn.fetchrow(
+        f"""
+        with next as (
+            select callback_id from callbacks
+            where tenant = $1 and team_id = any($2::text[])
+              and (status = 'queued' or (status = 'claimed' and lease_until <= now()))
+            order by priority_score desc, requested_at, callback_id
+            limit 1
+            for update skip locked
+        )
+        update callbacks c
+        set status = 'claimed', claimed_by = $3, claim_id = $4, claimed_at = now(),
+            lease_until = now() + make_interval(secs => $5), updated_at = now()
+        from next
+        where c.callback_id = next.callback_id
+        returning {_COLUMNS}
+        """,
+        tenant,
+        teams,
+        agent,
+        claim_id,
+        float(lease_seconds),
+    )
+    return _callback(row)
+
+
+async def claim(conn: Conn, callback_id: UUID, *, agent: str, claim_id: UUID, lease_seconds: int) -> Callback:
+    row = await conn.fetchrow(
+        f"update callbacks c set status = 'claimed', claimed_by = $2, claim_id = $3, claimed_at = now(), "
+        f"lease_until = now() + make_interval(secs => $4), updated_at = now() "
+        f"where callback_id = $1 returning {_COLUMNS}",
+        callback_id,
+        agent,
+        claim_id,
+        float(lease_seconds),
+    )
+    result = _callback(row)
+    assert result is not None
+    return result
+
+
+async def release(conn: Conn, callback_id: UUID) -> None:
+    await conn.execute(
+        "update callbacks set status = 'queued', claimed_by = null, claim_id = null, claimed_at = null, "
+        "lease_until = null, updated_at = now() where callback_id = $1",
+        callback_id,
+    )
+
+
+async def finish(conn: Conn, callback_id: UUID, *, outcome: str, agent: str, at: datetime) -> None:
+    await conn.execute(
+        "update callbacks set status = 'done', outcome = $2, completed_at = $3, completed_by = $4, "
+        "claimed_by = null, claim_id = null, claimed_at = null, lease_until = null, retry_at = null, "
+        "updated_at = now() where callback_id = $1",
+        callback_id,
+        outcome,
+        at,
+        agent,
+    )
+
+
+async def wait_for_retry(conn: Conn, callback_id: UUID, *, outcome: str, retry_at: datetime) -> None:
+    await conn.execute(
+        "update callbacks set status = 'waiting_retry', outcome = $2, retry_at = $3, claimed_by = null, "
+        "claim_id = null, claimed_at = null, lease_until = null, updated_at = now() where callback_id = $1",
+        callback_id,
+        outcome,
+        retry_at,
+    )
+
+
+async def requeue_for_attempt(conn: Conn, callback_id: UUID, attempt: int) -> None:
+    await conn.execute(
+        "update callbacks set status = 'queued', attempt = $2, retry_at = null, updated_at = now() "
+        "where callback_id = $1",
+        callback_id,
+        attempt,
+    )
+
+
+async def mark_escalated(conn: Conn, callback_id: UUID, at: datetime) -> None:
+    await conn.execute(
+        "update callbacks set escalated_at = $2, updated_at = now() where callback_id = $1", callback_id, at
+    )
+
+
+async def withdraw(conn: Conn, callback_id: UUID) -> None:
+    await conn.execute(
+        "update callbacks set status = 'withdrawn', claimed_by = null, claim_id = null, claimed_at = null, "
+        "lease_until = null, retry_at = null, updated_at = now() where callback_id = $1",
+        callback_id,
+    )
+
+
+async def set_priority(
+    conn: Conn, callback_id: UUID, *, level: str, score: int, reasons: list[str], churn_risk: bool
+) -> None:
+    await conn.execute(
+        "update callbacks set priority = $2, priority_score = $3, priority_reasons = $4, churn_risk = $5, "
+        "updated_at = now() where callback_id = $1",
+        callback_id,
+        level,
+        score,
+        reasons,
+        churn_risk,
+    )
+
+
+async def open_of_customer(
+    conn: Conn, tenant: str, customer_id: str, *, for_update: bool = False
+) -> list[Callback]:
+    lock = " for update" if for_update else ""
+    return _callbacks(
+        await conn.fetch(
+            f"select {_COLUMNS} from callbacks c where tenant = $1 and customer_id = $2 "
+            f"and status in ('queued', 'claimed', 'waiting_retry') order by callback_id{lock}",
+            tenant,
+            customer_id,
+        )
+    )
+
+
+async def queue(conn: Conn, *, tenant: str, teams: list[str] | None, limit: int) -> list[Callback]:
+    """Open callbacks in queue order (claimed and waiting ones too, so the page shows all the work)."""
+    return _callbacks(
+        await conn.fetch(
+            f"select {_COLUMNS} from callbacks c where tenant = $1 "
+            "and ($2::text[] is null or team_id = any($2::text[])) "
+            "and status in ('queued', 'claimed', 'waiting_retry') "
+            "order by priority_score desc, requested_at, callback_id limit $3",
+            tenant,
+            teams,
+            limit,
+        )
+    )
+
+
+async def earlier_of_customer(conn: Conn, tenant: str, customer_id: str, exclude: UUID) -> list[Callback]:
+    return _callbacks(
+        await conn.fetch(
+            f"select {_COLUMNS} from callbacks c where tenant = $1 and customer_id = $2 "
+            "and callback_id <> $3 order by requested_at desc limit 20",
+            tenant,
+            customer_id,
+            exclude,
+        )
+    )
+
+
+# ---- outcomes ------------------------------------------------------------------------------------------
+
+
+class OutcomeRow(BaseModel):
+    """One attempt's outcome and the agent's note (R28)."""
+
+    callback_id: UUID
+    attempt: int
+    agent_id: str
+    team_id: str
+    outcome: str
+    reached: bool
+    note: str | None = None
+    retry_at: datetime | None = None
+    recorded_at: datetime
+
+
+async def insert_outcome(conn: Conn, row: OutcomeRow, *, tenant: str) -> None:
+    await conn.execute(
+        "insert into callback_outcomes (callback_id, attempt, tenant, team_id, agent_id, outcome, reached, "
+        "note, retry_at, recorded_at) values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+        row.callback_id,
+        row.attempt,
+        tenant,
+        row.team_id,
+        row.agent_id,
+        row.outcome,
+        row.reached,
+        row.note,
+        row.retry_at,
+        row.recorded_at,
+    )
+
+
+async def outcomes_of(conn: Conn, callback_ids: list[UUID]) -> list[OutcomeRow]:
+    rows = await conn.fetch(
+        "select callback_id, attempt, agent_id, team_id, outcome, reached, note, retry_at, recorded_at "
+        "from callback_outcomes where callback_id = any($1::uuid[]) order by recorded_at",
+        callback_ids,
+    )
+    return [OutcomeRow.model_validate(dict(r)) for r in rows]
+
+
+async def has_outcome(conn: Conn, callback_id: UUID) -> bool:
+    return bool(
+        await conn.fetchval(
+            "select exists (select 1 from callback_outcomes where callback_id = $1)", callback_id
+        )
+    )
+
+
+# ---- the read model (R27) --------------------------------------------------------------------------------
+
+
+class ContactRow(BaseModel):
+    """The earlier contact, as the platform reported it."""
+
+    contact_id: str
+    customer_id: str
+    channel: str
+    agent_id: str
+    team_id: str
+    language: str
+    closed_at: datetime
+    reason_code: str | None = None
+    first_contact_resolved: bool | None = None
+    recording_ref: str | None = None
+
+
+class ComplaintRow(BaseModel):
+    complaint_id: UUID
+    customer_id: str
+    category: str | None = None
+    language: str | None = None
+    team_id: str | None = None
+    agent_id: str | None = None
+    contact_id: str | None = None
+    due_date: date | None = None
+    raised_at: datetime | None = None
+    breached_at: datetime | None = None
+    resolved_at: datetime | None = None
+    closed_at: datetime | None = None
+    reopened_at: datetime | None = None
+    root_cause_department: str | None = None
+    first_contact_resolution: bool | None = None
+
+    def facts(self) -> ComplaintFacts:
+        return ComplaintFacts(
+            raised_at=self.raised_at,
+            breached_at=self.breached_at,
+            resolved_at=self.resolved_at,
+            closed_at=self.closed_at,
+            reopened_at=self.reopened_at,
+        )
+
+
+class SurveyRow(BaseModel):
+    """The customer's survey answer: scores, the agent's qualities and their own words (R18)."""
+
+    survey_id: UUID
+    customer_id: str
+    trigger: str
+    channel: str
+    language: str
+    answered_at: datetime
+    contact_id: str | None = None
+    complaint_id: UUID | None = None
+    callback_id: UUID | None = None
+    agent_id: str | None = None
+    team_id: str | None = None
+    satisfaction: int | None = None
+    effort: int | None = None
+    nps: int | None = None
+    attributes: dict[str, int] = Field(default_factory=dict)
+    comment: str | None = None
+    contact_me: bool = False
+
+
+class AlertRow(BaseModel):
+    alert_id: UUID
+    customer_id: str
+    kind: str
+    severity: str
+    raised_at: datetime
+    team_id: str | None = None
+    agent_id: str | None = None
+    complaint_id: UUID | None = None
+    survey_id: UUID | None = None
+    contact_id: str | None = None
+    satisfaction: int | None = None
+
+
+async def upsert_contact(conn: Conn, tenant: str, row: ContactRow) -> None:
+    values = row.model_dump()
+    names = list(values)
+    await conn.execute(
+        f"insert into ctx_contacts (tenant, {', '.join(names)}) "
+        f"values ($1, {', '.join(f'${i}' for i in range(2, len(names) + 2))}) "
+        f"on conflict (tenant, contact_id) do update set "
+        + ", ".join(f"{n} = excluded.{n}" for n in names if n != "contact_id"),
+        tenant,
+        *values.values(),
+    )
+
+
+_LATEST_WINS = ("raised_at", "breached_at", "resolved_at", "closed_at", "reopened_at")
+
+
+async def upsert_complaint(
+    conn: Conn, tenant: str, complaint_id: UUID, customer_id: str, fields: dict[str, Any]
+) -> ComplaintRow:
+    """Each complaint event adds what it knows. Times keep the latest (a complaint may be breached
+    or closed again after a reopening); other fields take the newest non-empty value."""
+    names = ["customer_id", *fields]
+    values = [customer_id, *fields.values()]
+    updates = [
+        f"{n} = greatest(ctx_complaints.{n}, excluded.{n})"
+        if n in _LATEST_WINS
+        else f"{n} = coalesce(excluded.{n}, ctx_complaints.{n})"
+        for n in names
+    ]
+    row = await conn.fetchrow(
+        f"insert into ctx_complaints (tenant, complaint_id, {', '.join(names)}) "
+        f"values ($1, $2, {', '.join(f'${i}' for i in range(3, len(names) + 3))}) "
+        f"on conflict (tenant, complaint_id) do update set {', '.join(updates)} returning *",
+        tenant,
+        complaint_id,
+        *values,
+    )
+    assert row is not None
+    return ComplaintRow.model_validate({k: row[k] for k in ComplaintRow.model_fields})
+
+
+async def upsert_survey(conn: Conn, tenant: str, row: SurveyRow) -> None:
+    values = row.model_dump()
+    names = list(values)
+    await conn.execute(
+        f"insert into ctx_surveys (tenant, {', '.join(names)}) "
+        f"values ($1, {', '.join(f'${i}' for i in range(2, len(names) + 2))}) "
+        "on conflict (tenant, survey_id) do nothing",
+        tenant,
+        *values.values(),
+    )
+
+
+async def upsert_alert(conn: Conn, tenant: str, row: AlertRow) -> None:
+    values = row.model_dump()
+    names = list(values)
+    await conn.execute(
+        f"insert into ctx_alerts (tenant, {', '.join(names)}) "
+        f"values ($1, {', '.join(f'${i}' for i in range(2, len(names) + 2))}) "
+        "on conflict (tenant, alert_id) do nothing",
+        tenant,
+        *values.values(),
+    )
+
+
+async def mark_customer(conn: Conn, tenant: str, customer_id: str, column: str, at: datetime) -> None:
+    if column not in ("deceased_at", "considering_leaving_at"):
+        raise ValueError(column)
+    await conn.execute(
+        f"insert into ctx_customers (tenant, customer_id, {column}) values ($1, $2, $3) "
+        f"on conflict (tenant, customer_id) do update "
+        f"set {column} = greatest(ctx_customers.{column}, excluded.{column})",
+        tenant,
+        customer_id,
+        at,
+    )
+
+
+class CustomerFlags(BaseModel):
+    deceased: bool = False
+    considering_leaving: bool = False
+
+
+async def customer_flags(conn: Conn, tenant: str, customer_id: str) -> CustomerFlags:
+    row = await conn.fetchrow(
+        "select deceased_at, considering_leaving_at from ctx_customers "
+        "where tenant = $1 and customer_id = $2",
+        tenant,
+        customer_id,
+    )
+    if row is None:
+        return CustomerFlags()
+    return CustomerFlags(
+        deceased=row["deceased_at"] is not None, considering_leaving=row["considering_leaving_at"] is not None
+    )
+
+
+async def contact(conn: Conn, tenant: str, contact_id: str) -> ContactRow | None:
+    row = await conn.fetchrow(
+        "select * from ctx_contacts where tenant = $1 and contact_id = $2", tenant, contact_id
+    )
+    return ContactRow.model_validate({k: row[k] for k in ContactRow.model_fields}) if row else None
+
+
+async def latest_contact(conn: Conn, tenant: str, customer_id: str, before: datetime) -> ContactRow | None:
+    row = await conn.fetchrow(
+        "select * from ctx_contacts where tenant = $1 and customer_id = $2 and closed_at <= $3 "
+        "order by closed_at desc limit 1",
+        tenant,
+        customer_id,
+        before,
+    )
+    return ContactRow.model_validate({k: row[k] for k in ContactRow.model_fields}) if row else None
+
+
+async def survey(conn: Conn, tenant: str, survey_id: UUID) -> SurveyRow | None:
+    row = await conn.fetchrow(
+        "select * from ctx_surveys where tenant = $1 and survey_id = $2", tenant, survey_id
+    )
+    return SurveyRow.model_validate({k: row[k] for k in SurveyRow.model_fields}) if row else None
+
+
+async def latest_survey(conn: Conn, tenant: str, customer_id: str) -> SurveyRow | None:
+    row = await conn.fetchrow(
+        "select * from ctx_surveys where tenant = $1 and customer_id = $2 order by answered_at desc limit 1",
+        tenant,
+        customer_id,
+    )
+    return SurveyRow.model_validate({k: row[k] for k in SurveyRow.model_fields}) if row else None
+
+
+async def complaints_of(conn: Conn, tenant: str, customer_id: str) -> list[ComplaintRow]:
+    rows = await conn.fetch(
+        "select * from ctx_complaints where tenant = $1 and customer_id = $2 "
+        "order by coalesce(raised_at, breached_at, resolved_at, closed_at) desc nulls last limit 50",
+        tenant,
+        customer_id,
+    )
+    return [ComplaintRow.model_validate({k: r[k] for k in ComplaintRow.model_fields}) for r in rows]
+
+
+async def complaint(conn: Conn, tenant: str, complaint_id: UUID) -> ComplaintRow | None:
+    row = await conn.fetchrow(
+        "select * from ctx_complaints where tenant = $1 and complaint_id = $2", tenant, complaint_id
+    )
+    return ComplaintRow.model_validate({k: row[k] for k in ComplaintRow.model_fields}) if row else None
+
+
+async def alerts_of(conn: Conn, tenant: str, customer_id: str) -> list[AlertRow]:
+    rows = await conn.fetch(
+        "select * from ctx_alerts where tenant = $1 and customer_id = $2 order by raised_at desc limit 20",
+        tenant,
+        customer_id,
+    )
+    return [AlertRow.model_validate({k: r[k] for k in AlertRow.model_fields}) for r in rows]
+
+
+# ---- figures ---------------------------------------------------------------------------------------------
+
+
+async def weekly_work(
+    conn: Conn,
+    *,
+    tenant: str,
+    teams: list[str] | None,
+    agent: str | None,
+    since: datetime,
+    until: datetime,
+    tz: str,
+) -> list[asyncpg.Record]:
+    """Per week, team and agent (and per week and team, agent null): items worked, conversations
+    (the customer was reached) and positive closes (R26's 150 a week and 95%)."""
+    return await conn.fetch(
+        """
+        with o as (
+            select (date_trunc('week', recorded_at at time zone $6))::date as week, team_id, agent_id,
+                   callback_id, outcome, reached
+            from callback_outcomes
+            where tenant = $1 and recorded_at >= $4 and recorded_at < $5
+              and ($2::text[] is null or team_id = any($2::text[]))
+              and ($3::text is null or agent_id = $3)
+        )
+        select week, team_id, agent_id, grouping(agent_id) = 1 as team_total,
+               count(distinct callback_id) as items_worked,
+               count(*) filter (where reached) as conversations,
+               count(*) filter (where outcome = 'closed_positively') as closed_positively
+        from o
+        group by grouping sets ((week, team_id, agent_id), (week, team_id))
+        """,
+        tenant,
+        teams,
+        agent,
+        since,
+        until,
+        tz,
+    )
+
+
+async def weekly_lead_times(
+    conn: Conn,
+    *,
+    tenant: str,
+    teams: list[str] | None,
+    agent: str | None,
+    since: datetime,
+    until: datetime,
+    tz: str,
+) -> list[asyncpg.Record]:
+    """Lead time (R28): from the request to the first attempt, in seconds, by the week of that attempt."""
+    return await conn.fetch(
+        """
+        with o as (
+            select (date_trunc('week', o.recorded_at at time zone $6))::date as week, o.team_id, o.agent_id,
+                   extract(epoch from o.recorded_at - c.requested_at)::float8 as lead_s
+            from callback_outcomes o join callbacks c using (callback_id)
+            where o.attempt = 1 and o.tenant = $1 and o.recorded_at >= $4 and o.recorded_at < $5
+              and ($2::text[] is null or o.team_id = any($2::text[]))
+              and ($3::text is null or o.agent_id = $3)
+        )
+        select week, team_id, agent_id, grouping(agent_id) = 1 as team_total,
+               percentile_cont(0.5) within group (order by lead_s) as p50,
+               percentile_cont(0.9) within group (order by lead_s) as p90
+        from o
+        group by grouping sets ((week, team_id, agent_id), (week, team_id))
+        """,
+        tenant,
+        teams,
+        agent,
+        since,
+        until,
+        tz,
+    )

@@ -1,0 +1,260 @@
+"""The agent page (R26-R28): my queue, take next, the context panel and the outcome form; nl, fr, en.
+
+Server-rendered, no JavaScript: real forms and buttons, so it works from the keyboard.
+
+Sign-in: the page is opened with the kit's bearer token in `?token=` (GET only, as the kit allows for
+pages that cannot set a header); each form carries the same token in a hidden field, so a POST never
+has it in its URL and no cookie is needed (a cross-site form cannot know the token, which also makes
+the forms safe against request forgery). After a POST the browser is sent back to the GET page
+(303), and the pages are served with `Referrer-Policy: no-referrer` and `Cache-Control: no-store` so
+the token does not leak through links or caches.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from functools import cache
+from pathlib import Path
+from typing import Annotated, Any
+from urllib.parse import parse_qs, urlencode
+from uuid import UUID
+from zoneinfo import ZoneInfo
+
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from hoera_kit.auth import AuthError, Principal, Role, TokenVerifier, require_roles
+from hoera_kit.errors import DomainError
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from pydantic import ValidationError
+
+from hoera_callback import handlers
+from hoera_callback.domain import AgentOutcome
+from hoera_callback.handlers import CallbackApp, CallbackDetail, OutcomeCommand
+
+router = APIRouter(include_in_schema=False)
+
+PAGES = Path(__file__).parent / "pages"
+LANGUAGES = (("nl", "Nederlands"), ("fr", "Français"), ("en", "English"))
+WORKER_ROLES = (Role.agent, Role.supervisor)
+SMILEYS = {1: "😞", 2: "🙁", 3: "😐", 4: "🙂", 5: "😀"}
+HEADERS = {
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-store",
+    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; "
+    "frame-ancestors 'none'; base-uri 'none'",
+    "X-Content-Type-Options": "nosniff",
+}
+
+PageWorker = Annotated[Principal, Depends(require_roles(*WORKER_ROLES, allow_query_token=True))]
+
+
+def _callbacks(request: Request) -> CallbackApp:
+    app: CallbackApp = request.app.state.callbacks
+    return app
+
+
+@cache
+def _environment() -> Environment:
+    return Environment(loader=FileSystemLoader(PAGES), autoescape=select_autoescape(["html"]))
+
+
+@cache
+def _texts() -> dict[str, dict[str, Any]]:
+    texts: dict[str, dict[str, Any]] = json.loads((PAGES / "texts.json").read_text(encoding="utf-8"))
+    return texts
+
+
+def _language(requested: str | None, principal: Principal, request: Request) -> str:
+    codes = [code for code, _ in LANGUAGES]
+    if requested in codes:
+        return requested
+    if principal.language in codes:
+        return principal.language
+    for part in request.headers.get("accept-language", "").split(","):
+        primary = part.split(";")[0].strip().lower()[:2]
+        if primary in codes:
+            return primary
+    return "nl"
+
+
+def _page_url(token: str, lang: str, msg: str | None = None, **extra: str) -> str:
+    query = {"token": token, "lang": lang, **({"msg": msg} if msg else {}), **extra}
+    return f"/agent?{urlencode(query)}"
+
+
+async def _render(
+    request: Request,
+    principal: Principal,
+    *,
+    token: str,
+    lang: str,
+    message: str | None = None,
+    error: str | None = None,
+    status_code: int = 200,
+) -> HTMLResponse:
+    app = _callbacks(request)
+    current: CallbackDetail | None = None
+    async with app.pool.acquire() as conn:
+        rules = await app.rules.current(conn)
+    held = await handlers.held(app, principal)
+    if held is not None:
+        current = await handlers.detail(app, principal, held.callback_id)
+    queue = await handlers.queue(app, principal, team_id=None, limit=100)
+    zone = ZoneInfo(rules.calendar.timezone)
+
+    def when(moment: datetime | None) -> str:
+        return moment.astimezone(zone).strftime("%Y-%m-%d %H:%M") if moment else "–"
+
+    html = (
+        _environment()
+        .get_template("agent.html")
+        .render(
+            lang=lang,
+            t=_texts()[lang],
+            languages=LANGUAGES,
+            page_url=lambda code: _page_url(token, code),
+            who=principal.name or principal.subject,
+            token=token,
+            message=message,
+            error=error,
+            current=current,
+            queue=queue,
+            outcomes=[o.value for o in AgentOutcome],
+            max_attempts=rules.retry.max_attempts,
+            when=when,
+            smiley=lambda n: SMILEYS.get(n, ""),
+        )
+    )
+    return HTMLResponse(html, status_code=status_code, headers=HEADERS)
+
+
+@router.get("/agent", response_class=HTMLResponse)
+async def agent_page(
+    request: Request,
+    principal: PageWorker,
+    token: Annotated[str, Query()],
+    lang: Annotated[str | None, Query()] = None,
+    msg: Annotated[str | None, Query(max_length=40)] = None,
+    at: Annotated[str | None, Query(max_length=40)] = None,
+) -> HTMLResponse:
+    language = _language(lang, principal, request)
+    texts = _texts()[language]
+    message = texts.get(f"msg_{msg}") if msg else None
+    if message and msg == "retry" and at:
+        message = f"{message} {at}"
+    return await _render(request, principal, token=token, lang=language, message=message)
+
+
+class _Form:
+    """A posted application/x-www-form-urlencoded body, read without python-multipart."""
+
+    def __init__(self, fields: dict[str, list[str]]) -> None:
+        self.fields = fields
+
+    def get(self, name: str) -> str | None:
+        values = self.fields.get(name)
+        return values[0] if values else None
+
+
+async def _form(request: Request) -> _Form:
+    kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if kind != "application/x-www-form-urlencoded":
+        raise HTTPException(status.HTTP_415_UNSUPPORTED_MEDIA_TYPE, "expected a form (x-www-form-urlencoded)")
+    body = (await request.body()).decode("utf-8", errors="replace")
+    return _Form(parse_qs(body, keep_blank_values=True, max_num_fields=20))
+
+
+async def _form_principal(request: Request, form: _Form) -> tuple[Principal, str]:
+    token = form.get("token")
+    if not token:
+        raise AuthError("missing token: open the page from your sign-in link", missing=True)
+    verifier: TokenVerifier = request.app.state.token_verifier
+    principal = await verifier.verify_async(token)
+    if not principal.has_role(*WORKER_ROLES):
+        raise HTTPException(status.HTTP_403_FORBIDDEN, "requires one of the roles: agent, supervisor")
+    return principal, token
+
+
+async def _post(request: Request, act: Any, *, ok_msg: str) -> Response:
+    form = await _form(request)
+    principal, token = await _form_principal(request, form)
+    lang = _language(form.get("lang"), principal, request)
+    try:
+        extra = await act(principal, form)
+    except DomainError as exc:
+        return await _render(
+            request, principal, token=token, lang=lang, error=exc.message, status_code=exc.status
+        )
+    except HTTPException as exc:
+        return await _render(
+            request, principal, token=token, lang=lang, error=str(exc.detail), status_code=exc.status_code
+        )
+    except _Invalid as exc:
+        return await _render(
+            request, principal, token=token, lang=lang, error=_texts()[lang][exc.key], status_code=422
+        )
+    msg, params = extra if extra else (ok_msg, {})
+    return RedirectResponse(_page_url(token, lang, msg, **params), status_code=303, headers=HEADERS)
+
+
+class _Invalid(Exception):
+    def __init__(self, key: str) -> None:
+        super().__init__(key)
+        self.key = key
+
+
+def _claim_id(form: _Form) -> UUID | None:
+    value = form.get("claim_id")
+    try:
+        return UUID(value) if value else None
+    except ValueError:
+        return None
+
+
+@router.post("/agent/next")
+async def take_next(request: Request) -> Response:
+    async def act(principal: Principal, form: _Form) -> tuple[str, dict[str, str]] | None:
+        taken = await handlers.take_next(_callbacks(request), principal)
+        return None if taken else ("empty", {})
+
+    return await _post(request, act, ok_msg="claimed")
+
+
+@router.post("/agent/callbacks/{callback_id}/claim")
+async def claim(request: Request, callback_id: UUID) -> Response:
+    async def act(principal: Principal, form: _Form) -> None:
+        await handlers.claim_chosen(_callbacks(request), principal, callback_id)
+
+    return await _post(request, act, ok_msg="claimed")
+
+
+@router.post("/agent/callbacks/{callback_id}/release")
+async def release(request: Request, callback_id: UUID) -> Response:
+    async def act(principal: Principal, form: _Form) -> None:
+        await handlers.release(_callbacks(request), principal, callback_id, _claim_id(form))
+
+    return await _post(request, act, ok_msg="released")
+
+
+@router.post("/agent/callbacks/{callback_id}/outcome")
+async def record_outcome(request: Request, callback_id: UUID) -> Response:
+    async def act(principal: Principal, form: _Form) -> tuple[str, dict[str, str]] | None:
+        try:
+            command = OutcomeCommand(
+                outcome=AgentOutcome(form.get("outcome") or ""),
+                note=form.get("note") or None,
+                claim_id=_claim_id(form),
+            )
+        except ValueError as exc:  # pydantic's ValidationError is a ValueError too
+            field = "note" if isinstance(exc, ValidationError) and "note" in str(exc) else "outcome"
+            raise _Invalid(f"err_{field}") from exc
+        app = _callbacks(request)
+        result = await handlers.record_outcome(app, principal, callback_id, command)
+        if result.retry_at is not None:
+            async with app.pool.acquire() as conn:
+                zone = ZoneInfo((await app.rules.current(conn)).calendar.timezone)
+            return "retry", {"at": result.retry_at.astimezone(zone).strftime("%Y-%m-%d %H:%M")}
+        return None
+
+    return await _post(request, act, ok_msg="recorded")

@@ -1,0 +1,9 @@
+from hoera_compensation.app import create_app
+
+
+def main() -> None:
+    create_app().run()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,748 @@
+"""HTTP routes: the agent's path (catalogue, apology, damage, proposal), the approver's queue, the
+abuse watch, the cost ledger and the operators' admin API. Each route turns wire input into a call
+of a handler and the handler's result into a view; the rules live in domain.py."""
+
+from __future__ import annotations
+
+import csv
+import io
+import uuid
+from datetime import date, datetime, timedelta
+from typing import Annotated, Literal
+from zoneinfo import ZoneInfo
+
+from fastapi import APIRouter, Depends, Path, Query, Request, Response, status
+from hoera_events.common import Code, Currency, CustomerId, Language, Money
+from hoera_events.compensation import CompensationKind
+from hoera_kit.auth import Principal, Role, require_roles
+from hoera_kit.errors import DomainError
+from hoera_kit.service import Service
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, StringConstraints
+
+from hoera_compensation import domain, handlers, rules, store
+from hoera_compensation.domain import AbuseWatchRule, ApprovalDeadline, CatalogueEntry, Verdict
+from hoera_compensation.settings import CompensationSettings
+
+router = APIRouter()
+
+
+def _service(request: Request) -> Service:
+    svc: Service = request.app.state.service
+    return svc
+
+
+Svc = Annotated[Service, Depends(_service)]
+Reader = Annotated[Principal, Depends(require_roles(Role.agent, Role.supervisor, Role.approver, Role.admin))]
+Proposer = Annotated[Principal, Depends(require_roles(Role.agent, Role.supervisor))]
+CaseWorker = Annotated[Principal, Depends(require_roles(Role.agent, Role.supervisor, Role.approver))]
+Approver = Annotated[Principal, Depends(require_roles(Role.approver))]
+Reviewer = Annotated[Principal, Depends(require_roles(Role.approver, Role.supervisor))]
+Management = Annotated[Principal, Depends(require_roles(Role.supervisor, Role.approver, Role.admin))]
+Admin = Annotated[Principal, Depends(require_roles(Role.admin))]
+ComplaintPath = Annotated[uuid.UUID, Path(description="The complaint, as intake raised it")]
+Note = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=1000)]
+Reason = Annotated[str, StringConstraints(strip_whitespace=True, min_length=3, max_length=1000)]
+
+EXAMPLE_COMPLAINT = "0b8c6a52-4b9e-4b0c-9d5e-3f6a1d2c7e01"
+
+
+# ---- wire models ---------------------------------------------------------------------------------
+
+
+class _In(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Amount(_In):
+    """Money in: integer cents (never a float) and a known currency."""
+
+    amount_cents: Annotated[StrictInt, Field(gt=0, le=100_000_000, examples=[12500])]
+    """Minor units: EUR 125.00 is 12500."""
+    currency: Currency
+
+    def money(self) -> Money:
+        return Money(amount_cents=self.amount_cents, currency=self.currency)
+
+
+class ApologyIn(_In):
+    text: Note | None = None
+    """Own words; without them the catalogue's apology in the complaint's language is recorded."""
+    language: Language | None = None
+    catalogue_entry: Code | None = None
+    """The catalogue entry followed; by default the one that answers the complaint's category."""
+
+
+class ApologyView(BaseModel):
+    complaint_id: uuid.UUID
+    language: Language
+    text: str
+    catalogue_entry: str | None
+    apologised_by: str
+    apologised_at: datetime
+    answer: str | None = None
+    """The catalogue's guidance for the agent (R13), in the agent's language."""
+
+
+class DamageIn(_In):
+    amount: Amount
+    description: Note | None = None
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "amount": {"amount_cents": 12500, "currency": "EUR"},
+                    "description": "Reminder fees and interest",
+                }
+            ]
+        },
+    )
+
+
+class DamageView(BaseModel):
+    complaint_id: uuid.UUID
+    amount: Money
+    description: str | None
+    recorded_by: str
+    recorded_at: datetime
+
+
+class ProposalIn(_In):
+    """R12: emotional (a gesture from the catalogue, or one described in words) or financial (an
+    amount, at most the recorded damage and the catalogue's maximum)."""
+
+    kind: CompensationKind
+    amount: Amount | None = None
+    gesture: Code | None = None
+    gesture_text: Note | None = None
+    catalogue_entry: Code | None = None
+    note: Note | None = None
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {"kind": "financial", "amount": {"amount_cents": 12500, "currency": "EUR"}},
+                {"kind": "emotional", "gesture": "personal-call"},
+            ]
+        },
+    )
+
+
+class ApprovalInfo(BaseModel):
+    reason: str | None
+    """Why it needs an approver (above the mandate, or the customer is flagged)."""
+    deadline_at: datetime | None
+    escalated_at: datetime | None
+
+
+class CompensationView(BaseModel):
+    compensation_id: uuid.UUID
+    complaint_id: uuid.UUID
+    customer_id: str
+    kind: CompensationKind
+    status: Literal["granted", "awaiting_approval", "approved", "rejected"]
+    amount: Money | None
+    gesture: str | None
+    gesture_text: str | None
+    note: str | None
+    catalogue_entry: str | None
+    category: str
+    team_id: str | None
+    proposed_by: str
+    proposed_at: datetime
+    mandate: Money | None
+    """The proposer's mandate at the time (R14)."""
+    approval: ApprovalInfo | None
+    decided_by: str | None
+    decided_at: datetime | None
+    decision_reason: str | None
+    reason_code: str | None
+
+    @classmethod
+    def of(cls, c: store.Compensation) -> CompensationView:
+        return cls(
+            compensation_id=c.compensation_id,
+            complaint_id=c.complaint_id,
+            customer_id=c.customer_id,
+            kind=CompensationKind(c.kind),
+            status=c.status,
+            amount=c.amount,
+            gesture=c.gesture,
+            gesture_text=c.gesture_text,
+            note=c.note,
+            catalogue_entry=c.catalogue_entry,
+            category=c.category,
+            team_id=c.team_id,
+            proposed_by=c.proposed_by,
+            proposed_at=c.proposed_at,
+            mandate=c.mandate,
+            approval=ApprovalInfo(
+                reason=c.approval_reason, deadline_at=c.deadline_at, escalated_at=c.escalated_at
+            )
+            if c.deadline_at
+            else None,
+            decided_by=c.decided_by,
+            decided_at=c.decided_at,
+            decision_reason=c.decision_reason,
+            reason_code=c.reason_code,
+        )
+
+
+class AbuseWatchView(BaseModel):
+    """R15, shown to the agent before deciding."""
+
+    customer_id: str
+    flagged: bool
+    financial_compensations: int
+    """Financial compensations granted within the window."""
+    total: Money | None
+    threshold: int
+    window_days: int
+    flagged_since: datetime | None
+    message: str
+
+    @classmethod
+    def of(cls, w: handlers.CustomerWatch) -> AbuseWatchView:
+        n, rule = w.watch.financial_compensations, w.rule
+        if w.flagged:
+            message = (
+                f"Flagged for review (R15): {n} financial compensations within {rule.window_days} days"
+                + ("; a financial proposal goes to an approver" if rule.flagged_needs_approval else "")
+            )
+        else:
+            message = f"{n} of {rule.threshold} financial compensations within {rule.window_days} days"
+        return cls(
+            customer_id=w.customer_id,
+            flagged=w.flagged,
+            financial_compensations=n,
+            total=w.watch.total,
+            threshold=rule.threshold,
+            window_days=rule.window_days,
+            flagged_since=w.watch.open_flag_since if w.flagged else None,
+            message=message,
+        )
+
+
+NextStep = Literal["apologise", "propose", "awaiting_approval", "done"]
+
+
+def _next_step(apologised: bool, live: store.Compensation | None) -> NextStep:
+    if not apologised:
+        return "apologise"
+    if live is None:
+        return "propose"
+    return "awaiting_approval" if live.status == "awaiting_approval" else "done"
+
+
+class ProposalResult(BaseModel):
+    compensation: CompensationView
+    abuse_watch: AbuseWatchView
+    next_step: NextStep
+
+
+class ComplaintView(BaseModel):
+    complaint_id: uuid.UUID
+    customer_id: str
+    category: str
+    language: str | None
+    team_id: str | None
+    status: str
+    root_cause_department: str | None
+    about_deceased: bool
+
+
+class ComplaintCompensationView(BaseModel):
+    """Everything an agent needs on one screen: the catalogue's answer, the apology, the damage,
+    the compensations so far, their own mandate and the abuse watch."""
+
+    complaint: ComplaintView
+    next_step: NextStep
+    catalogue: CatalogueEntry | None
+    apology: ApologyView | None
+    damage: DamageView | None
+    compensations: list[CompensationView]
+    mandate: Money | None
+    """The caller's own mandate (R14)."""
+    abuse_watch: AbuseWatchView
+    deceased_owner_agent_id: str | None
+    """R10: the customer died; this agent owns all contact with the bereaved."""
+
+
+class DecisionIn(_In):
+    reason: Reason
+    """Why, in a sentence the requester will read."""
+    reason_code: Code | None = None
+
+
+class ReviewIn(_In):
+    note: Reason
+
+
+class FlagView(BaseModel):
+    customer_id: str
+    flagged_at: datetime
+    financial_compensations: int
+    total: Money
+    window_days: int
+    latest_complaint_id: uuid.UUID | None
+    ended_at: datetime | None
+    end_reason: str | None
+    reviewed_by: str | None
+    review_note: str | None
+
+    @classmethod
+    def of(cls, f: store.Flag) -> FlagView:
+        return cls(
+            customer_id=f.customer_id,
+            flagged_at=f.flagged_at,
+            financial_compensations=f.financial_compensations,
+            total=Money(amount_cents=f.total_cents, currency=Currency(f.currency)),
+            window_days=f.window_days,
+            latest_complaint_id=f.latest_complaint_id,
+            ended_at=f.ended_at,
+            end_reason=f.end_reason,
+            reviewed_by=f.reviewed_by,
+            review_note=f.review_note,
+        )
+
+
+def _apology_view(a: store.Apology, entry: CatalogueEntry | None, lang: str | None) -> ApologyView:
+    return ApologyView(
+        complaint_id=a.complaint_id,
+        language=Language(a.language),
+        text=a.text,
+        catalogue_entry=a.catalogue_entry,
+        apologised_by=a.apologised_by,
+        apologised_at=a.apologised_at,
+        answer=entry.answer.in_(lang) if entry else None,
+    )
+
+
+def _damage_view(d: store.Damage) -> DamageView:
+    return DamageView(
+        complaint_id=d.complaint_id,
+        amount=d.amount,
+        description=d.description,
+        recorded_by=d.recorded_by,
+        recorded_at=d.recorded_at,
+    )
+
+
+# ---- R13: the catalogue -------------------------------------------------------------------------
+
+
+@router.get("/catalogue", tags=["catalogue"], summary="Search the catalogue of common complaints (R13)")
+async def search_catalogue(
+    svc: Svc,
+    who: Reader,
+    q: Annotated[
+        str | None,
+        Query(max_length=200, description="Keywords, any language", examples=["terugbetaling laat"]),
+    ] = None,
+    category: Annotated[
+        str | None, Query(max_length=64, description="A complaint type or its prefix", examples=["refund"])
+    ] = None,
+) -> list[CatalogueEntry]:
+    async with svc.pool.acquire() as conn:
+        entries = await rules.catalogue(conn)
+    return domain.search_catalogue(entries, q=q, category=category)
+
+
+@router.get("/catalogue/{code}", tags=["catalogue"], summary="One catalogue entry")
+async def read_catalogue_entry(svc: Svc, who: Reader, code: str) -> CatalogueEntry:
+    async with svc.pool.acquire() as conn:
+        entry = await rules.catalogue_entry(conn, code)
+    if entry is None:
+        raise DomainError(f"catalogue entry {code} not found", status=404, field="code")
+    return entry
+
+
+# ---- R11-R15: the agent's path ------------------------------------------------------------------
+
+
+@router.get(
+    "/complaints/{complaint_id}/compensation",
+    tags=["complaints"],
+    summary="The compensation file of a complaint: answer, apology, damage, mandate, abuse watch",
+)
+async def read_complaint_compensation(
+    svc: Svc, who: CaseWorker, complaint_id: ComplaintPath
+) -> ComplaintCompensationView:
+    f = await handlers.complaint_file(svc, who, complaint_id)
+    c = f.complaint
+    live = next((x for x in f.compensations if x.status != "rejected"), None)
+    return ComplaintCompensationView(
+        complaint=ComplaintView(
+            complaint_id=c.complaint_id,
+            customer_id=c.customer_id,
+            category=c.category,
+            language=c.language,
+            team_id=c.team_id,
+            status=c.status,
+            root_cause_department=c.root_cause_department,
+            about_deceased=c.about_deceased,
+        ),
+        next_step=_next_step(f.apology is not None, live),
+        catalogue=f.entry,
+        apology=_apology_view(f.apology, f.entry, who.language) if f.apology else None,
+        damage=_damage_view(f.damage) if f.damage else None,
+        compensations=[CompensationView.of(x) for x in f.compensations],
+        mandate=f.mandate,
+        abuse_watch=AbuseWatchView.of(f.watch),
+        deceased_owner_agent_id=f.deceased_owner,
+    )
+
+
+@router.post(
+    "/complaints/{complaint_id}/apology",
+    tags=["complaints"],
+    status_code=status.HTTP_201_CREATED,
+    summary="R11 step 1: record the apology",
+)
+async def record_apology(
+    svc: Svc, who: Proposer, complaint_id: ComplaintPath, body: ApologyIn | None = None
+) -> ApologyView:
+    body = body or ApologyIn()
+    apology, entry = await handlers.record_apology(
+        svc, who, complaint_id, text=body.text, language=body.language, catalogue_entry=body.catalogue_entry
+    )
+    return _apology_view(apology, entry, who.language)
+
+
+@router.post(
+    "/complaints/{complaint_id}/damage",
+    tags=["complaints"],
+    status_code=status.HTTP_201_CREATED,
+    summary="R12: record the customer's real financial damage",
+)
+async def record_damage(svc: Svc, who: Proposer, complaint_id: ComplaintPath, body: DamageIn) -> DamageView:
+    damage = await handlers.record_damage(
+        svc, who, complaint_id, amount=body.amount.money(), description=body.description
+    )
+    return _damage_view(damage)
+
+
+@router.post(
+    "/complaints/{complaint_id}/proposals",
+    tags=["complaints"],
+    status_code=status.HTTP_201_CREATED,
+    summary="R11 step 2: propose a compensation; decided at once within the mandate (R14)",
+    responses={
+        409: {"description": "No apology yet, no damage recorded, or a compensation exists already"},
+        422: {"description": "A bad amount, currency, gesture or catalogue entry; the field is named"},
+    },
+)
+async def propose(svc: Svc, who: Proposer, complaint_id: ComplaintPath, body: ProposalIn) -> ProposalResult:
+    request = domain.ProposalRequest(
+        kind=body.kind,
+        amount=body.amount.money() if body.amount else None,
+        gesture=body.gesture,
+        gesture_text=body.gesture_text,
+    )
+    done = await handlers.propose(
+        svc, who, complaint_id, request, catalogue_entry=body.catalogue_entry, note=body.note
+    )
+    return ProposalResult(
+        compensation=CompensationView.of(done.compensation),
+        abuse_watch=AbuseWatchView.of(done.watch),
+        next_step=_next_step(True, done.compensation),
+    )
+
+
+# ---- R14: approvals -----------------------------------------------------------------------------
+
+
+@router.get("/approvals", tags=["approvals"], summary="Approval requests, the open ones first")
+async def list_approvals(
+    svc: Svc,
+    who: Approver,
+    state: Annotated[
+        Literal["awaiting_approval", "approved", "rejected"] | None, Query(alias="status")
+    ] = "awaiting_approval",
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> list[CompensationView]:
+    async with svc.pool.acquire() as conn:
+        items = await store.approvals(conn, who.tenant, status=state, limit=limit)
+    return [CompensationView.of(c) for c in items]
+
+
+@router.post(
+    "/approvals/{compensation_id}/{verdict}",
+    tags=["approvals"],
+    summary="Approve or reject a compensation above the mandate, with a reason (R14)",
+    responses={
+        403: {"description": "The approver requested it (four eyes)"},
+        409: {"description": "Decided already"},
+    },
+)
+async def decide_approval(
+    svc: Svc, who: Approver, compensation_id: uuid.UUID, verdict: Verdict, body: DecisionIn
+) -> CompensationView:
+    decided = await handlers.decide_approval(
+        svc, who, compensation_id, verdict, reason=body.reason, reason_code=body.reason_code
+    )
+    return CompensationView.of(decided)
+
+
+# ---- R15: the abuse watch -----------------------------------------------------------------------
+
+
+@router.get(
+    "/customers/{customer_id}/abuse-watch", tags=["abuse watch"], summary="A customer's abuse watch (R15)"
+)
+async def read_abuse_watch(svc: Svc, who: CaseWorker, customer_id: CustomerId) -> AbuseWatchView:
+    return AbuseWatchView.of(await handlers.customer_watch(svc, who, customer_id))
+
+
+@router.post(
+    "/customers/{customer_id}/abuse-watch/review",
+    tags=["abuse watch"],
+    summary="Close the customer's flag episode after a review (R15)",
+)
+async def review_abuse_flag(svc: Svc, who: Reviewer, customer_id: CustomerId, body: ReviewIn) -> FlagView:
+    return FlagView.of(await handlers.review_flag(svc, who, customer_id, note=body.note))
+
+
+@router.get("/flags", tags=["abuse watch"], summary="Customers flagged for review (R15)")
+async def list_flags(
+    svc: Svc,
+    who: Reviewer,
+    open_only: Annotated[bool, Query(alias="open")] = True,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> list[FlagView]:
+    async with svc.pool.acquire() as conn:
+        found = await store.flags(conn, who.tenant, open_only=open_only, limit=limit)
+    return [FlagView.of(f) for f in found]
+
+
+# ---- R16: the cost ledger ---------------------------------------------------------------------------
+
+GroupBy = Literal["period", "category", "team", "root_cause", "kind"]
+Period = Literal["day", "week", "month", "quarter", "year"]
+
+
+class LedgerLine(BaseModel):
+    period: date | None = None
+    category: str | None = None
+    team: str | None = None
+    root_cause: str | None = None
+    """The root-cause department (R7) as intake last reported it; empty while unresolved."""
+    kind: CompensationKind | None = None
+    currency: Currency | None
+    count: int
+    total_cents: int
+
+
+class LedgerView(BaseModel):
+    since: date
+    until: date
+    """Exclusive."""
+    group_by: list[GroupBy]
+    period: Period
+    lines: list[LedgerLine]
+    count: int
+    totals: list[Money]
+    """Per currency."""
+
+
+async def _ledger(
+    svc: Svc,
+    who: Management,
+    group_by: Annotated[
+        list[GroupBy], Query(description="Repeat for several", examples=[["period", "category"]])
+    ] = ["period"],  # noqa: B006
+    period: Period = "month",
+    since: Annotated[date | None, Query(alias="from", description="Inclusive; default a year ago")] = None,
+    until: Annotated[date | None, Query(alias="to", description="Exclusive; default tomorrow")] = None,
+    kind: CompensationKind | None = None,
+) -> LedgerView:
+    settings = svc.settings
+    zone = settings.timezone if isinstance(settings, CompensationSettings) else "UTC"
+    today = datetime.now(ZoneInfo(zone)).date()
+    until = until or today + timedelta(days=1)
+    since = since or until - timedelta(days=366)
+    if since >= until:
+        raise DomainError("from must be before to", status=422, field="from")
+    # Supervisors see the costs of the teams they lead; approvers and admins the organisation's.
+    teams = None if who.has_role(Role.approver, Role.admin) else sorted(who.teams)
+    async with svc.pool.acquire() as conn:
+        rows = await store.ledger(
+            conn,
+            who.tenant,
+            group_by=list(group_by),
+            period=period,
+            since=since,
+            until=until,
+            zone=zone,
+            teams=teams,
+            kind=kind.value if kind else None,
+        )
+    totals: dict[str, int] = {}
+    for r in rows:
+        if r.currency:
+            totals[r.currency] = totals.get(r.currency, 0) + r.total_cents
+    return LedgerView(
+        since=since,
+        until=until,
+        group_by=[g for g in store.LEDGER_GROUPS if g in group_by],
+        period=period,
+        lines=[
+            LedgerLine(**r.keys, currency=r.currency, count=r.count, total_cents=r.total_cents) for r in rows
+        ],
+        count=sum(r.count for r in rows),
+        totals=[Money(amount_cents=v, currency=Currency(k)) for k, v in sorted(totals.items())],
+    )
+
+
+Ledger = Annotated[LedgerView, Depends(_ledger)]
+
+
+@router.get(
+    "/ledger", tags=["ledger"], summary="Compensation costs per period, category, team, root cause (R16)"
+)
+async def read_ledger(ledger: Ledger) -> LedgerView:
+    return ledger
+
+
+@router.get(
+    "/ledger.csv",
+    tags=["ledger"],
+    summary="The cost ledger as CSV (R16)",
+    response_class=Response,
+    responses={200: {"content": {"text/csv": {}}}},
+)
+async def read_ledger_csv(ledger: Ledger) -> Response:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    keys = list(ledger.group_by)
+    writer.writerow([*keys, "currency", "count", "total_cents", "total"])
+    for line in ledger.lines:
+        values = line.model_dump(mode="json")
+        total = (
+            domain.show(Money(amount_cents=line.total_cents, currency=line.currency)).split(" ")[1]
+            if line.currency
+            else ""
+        )
+        writer.writerow(
+            [
+                *(values[k] if values[k] is not None else "" for k in keys),
+                values["currency"] or "",
+                line.count,
+                line.total_cents,
+                total,
+            ]
+        )
+    name = f"compensation-ledger-{ledger.since}-{ledger.until}.csv"
+    return Response(
+        out.getvalue(),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+    )
+
+
+# ---- R8: the operators' admin API ---------------------------------------------------------------
+
+
+class MandateIn(_In):
+    limit: Money
+
+
+class MandateView(BaseModel):
+    role: rules.ProposerRole
+    limit: Money
+
+
+@router.get("/rules/mandates", tags=["rules"], summary="The mandates of your organisation (R14)")
+async def read_mandates(svc: Svc, who: Reader) -> list[MandateView]:
+    async with svc.pool.acquire() as conn:
+        found = await rules.mandates(conn, who.tenant)
+    return [MandateView(role=rules.ProposerRole(r), limit=m) for r, m in sorted(found.items())]
+
+
+@router.get("/rules/approval-deadline", tags=["rules"], summary="How long approvers have (R14)")
+async def read_approval_deadline(svc: Svc, who: Reader) -> ApprovalDeadline:
+    async with svc.pool.acquire() as conn:
+        return await rules.approval_deadline(conn)
+
+
+@router.get("/rules/abuse-watch", tags=["rules"], summary="When a customer is flagged (R15)")
+async def read_abuse_watch_rule(svc: Svc, who: Reader) -> AbuseWatchRule:
+    async with svc.pool.acquire() as conn:
+        return await rules.abuse_watch(conn)
+
+
+@router.put(
+    "/admin/catalogue/{code}", tags=["admin"], summary="Create or replace a catalogue entry (R8, R13)"
+)
+async def put_catalogue_entry(
+    svc: Svc, who: Admin, code: str, entry: CatalogueEntry, response: Response
+) -> CatalogueEntry:
+    if entry.code != code:
+        raise DomainError(
+            f"code {entry.code!r} in the body differs from {code!r} in the path", status=422, field="code"
+        )
+    async with svc.pool.acquire() as conn, conn.transaction():
+        created = await rules.put_entry(conn, entry, by=who.subject)
+    response.status_code = status.HTTP_201_CREATED if created else status.HTTP_200_OK
+    return entry
+
+
+@router.delete(
+    "/admin/catalogue/{code}",
+    tags=["admin"],
+    status_code=status.HTTP_204_NO_CONTENT,
+    summary="Retire a catalogue entry (kept for history)",
+)
+async def retire_catalogue_entry(svc: Svc, who: Admin, code: str) -> Response:
+    async with svc.pool.acquire() as conn, conn.transaction():
+        await rules.retire_entry(conn, code, by=who.subject)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.put(
+    "/admin/mandates/{role}", tags=["admin"], summary="Set a role's mandate in your organisation (R14)"
+)
+async def put_mandate(svc: Svc, who: Admin, role: rules.ProposerRole, body: MandateIn) -> MandateView:
+    async with svc.pool.acquire() as conn, conn.transaction():
+        await rules.put_mandate(conn, who.tenant, role, body.limit, by=who.subject)
+    return MandateView(role=role, limit=body.limit)
+
+
+@router.put("/admin/approval-deadline", tags=["admin"], summary="Set how long approvers have (R14)")
+async def put_approval_deadline(svc: Svc, who: Admin, body: ApprovalDeadline) -> ApprovalDeadline:
+    async with svc.pool.acquire() as conn, conn.transaction():
+        await rules.put_policy(conn, rules.APPROVAL_DEADLINE, body, by=who.subject)
+    return body
+
+
+@router.put("/admin/abuse-watch", tags=["admin"], summary="Set when a customer is flagged (R15)")
+async def put_abuse_watch(svc: Svc, who: Admin, body: AbuseWatchRule) -> AbuseWatchRule:
+    async with svc.pool.acquire() as conn, conn.transaction():
+        await rules.put_policy(conn, rules.ABUSE_WATCH, body, by=who.subject)
+    return body
+
+
+class AuditView(BaseModel):
+    id: int
+    what: str
+    key: str
+    action: str
+    before: object | None
+    after: object | None
+    changed_by: str
+    changed_at: datetime
+
+
+@router.get("/admin/audit", tags=["admin"], summary="Who changed which rule, from what to what (R8)")
+async def read_audit_trail(
+    svc: Svc,
+    who: Admin,
+    what: Literal["catalogue", "mandate", "policy"] | None = None,
+    key: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> list[AuditView]:
+    async with svc.pool.acquire() as conn:
+        rows = await rules.audit_trail(conn, what=what, key=key, limit=limit)
+    return [AuditView(**r) for r in rows]

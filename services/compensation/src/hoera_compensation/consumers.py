@@ -1,0 +1,28 @@
+"""Kafka subscribers: what compensation learns from intake (never from intake's tables)."""
+
+from __future__ import annotations
+
+from hoera_events.complaints import (
+    ComplaintAssigned,
+    ComplaintClosed,
+    ComplaintRaised,
+    ComplaintResolved,
+    CustomerMarkedDeceased,
+)
+from hoera_kit.service import Service
+
+from hoera_compensation import handlers
+
+INTAKE_EVENTS = (
+    ComplaintRaised,
+    ComplaintAssigned,
+    ComplaintResolved,
+    ComplaintClosed,
+    CustomerMarkedDeceased,
+)
+
+
+def register(svc: Service) -> None:
+    # One consumer (one group) for the complaint's life: each event is handled in the kit's inbox
+    # transaction, exactly once per event id, so a redelivery changes nothing.
+    svc.consumer(*INTAKE_EVENTS, name="complaints")(handlers.learn_from_intake)

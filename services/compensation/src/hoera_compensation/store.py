@@ -1,0 +1,552 @@
+"""The compensation service's SQL: its read model of complaints, apologies, damages, compensations
+(which are also the approval items), the abuse watch's flag episodes and the cost ledger."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, fields
+from datetime import date, datetime, timedelta
+from typing import Any, Self
+
+import asyncpg
+from hoera_events.common import Currency, Money
+from hoera_events.complaints import (
+    ComplaintAssigned,
+    ComplaintClosed,
+    ComplaintRaised,
+    ComplaintResolved,
+    CustomerMarkedDeceased,
+)
+from hoera_kit.db import Conn
+
+from hoera_compensation.domain import Watch
+
+
+def _money(cents: int | None, currency: str | None) -> Money | None:
+    if cents is None or currency is None:
+        return None
+    return Money(amount_cents=cents, currency=Currency(currency))
+
+
+class _Row:
+    @classmethod
+    def of(cls, row: asyncpg.Record) -> Self:
+        names = {f.name for f in fields(cls)}  # type: ignore[arg-type]
+        return cls(**{k: v for k, v in dict(row).items() if k in names})
+
+
+# ---- complaints, learned from intake's events ------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Complaint(_Row):
+    complaint_id: uuid.UUID
+    tenant: str
+    customer_id: str
+    category: str
+    language: str | None
+    team_id: str | None
+    agent_id: str | None
+    status: str
+    root_cause_department: str | None
+    about_deceased: bool
+    correlation_id: uuid.UUID | None
+
+
+async def learn_raised(conn: Conn, tenant: str, e: ComplaintRaised, correlation_id: uuid.UUID) -> None:
+    # A later event (resolved, assigned) may have created the row already: keep what it knew.
+    await conn.execute(
+        """
+        insert into complaints (complaint_id, tenant, customer_id, category, language, team_id,
+                                agent_id, raised_at, about_deceased, correlation_id)
+        values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+        on conflict (complaint_id) do update set
+            language = excluded.language,
+            team_id = coalesce(complaints.team_id, excluded.team_id),
+            agent_id = coalesce(complaints.agent_id, excluded.agent_id),
+            raised_at = excluded.raised_at,
+            about_deceased = complaints.about_deceased or excluded.about_deceased,
+            correlation_id = excluded.correlation_id,
+            updated_at = now()
+        """,
+        e.complaint_id,
+        tenant,
+        e.customer_id,
+        e.category,
+        e.language.value,
+        e.team_id,
+        e.agent_id,
+        e.raised_at,
+        e.about_deceased,
+        correlation_id,
+    )
+
+
+async def learn_assigned(conn: Conn, tenant: str, e: ComplaintAssigned) -> None:
+    # Without the category the complaint cannot be booked; an assignment before the raise waits
+    # for the raise, which carries the team too.
+    await conn.execute(
+        "update complaints set team_id = $2, agent_id = $3, updated_at = now() where complaint_id = $1",
+        e.complaint_id,
+        e.team_id,
+        e.agent_id,
+    )
+
+
+async def learn_resolved(conn: Conn, tenant: str, e: ComplaintResolved) -> None:
+    """R7/R16: the root-cause department the cost ledger books by; a later resolution wins."""
+    await conn.execute(
+        """
+        insert into complaints (complaint_id, tenant, customer_id, category, team_id, agent_id,
+                                status, root_cause_department, resolved_at)
+        values ($1, $2, $3, $4, $5, $6, 'resolved', $7, $8)
+        on conflict (complaint_id) do update set
+            root_cause_department = excluded.root_cause_department,
+            resolved_at = excluded.resolved_at,
+            status = case when complaints.status = 'closed' then 'closed' else 'resolved' end,
+            updated_at = now()
+        where complaints.resolved_at is null or complaints.resolved_at <= excluded.resolved_at
+        """,
+        e.complaint_id,
+        tenant,
+        e.customer_id,
+        e.category,
+        e.team_id,
+        e.agent_id,
+        e.root_cause_department,
+        e.resolved_at,
+    )
+
+
+async def learn_closed(conn: Conn, tenant: str, e: ComplaintClosed) -> None:
+    await conn.execute(
+        """
+        insert into complaints (complaint_id, tenant, customer_id, category, language, team_id,
+                                agent_id, status, closed_at, about_deceased)
+        values ($1, $2, $3, $4, $5, $6, $7, 'closed', $8, $9)
+        on conflict (complaint_id) do update set
+            status = 'closed', closed_at = excluded.closed_at, updated_at = now()
+        """,
+        e.complaint_id,
+        tenant,
+        e.customer_id,
+        e.category,
+        e.language.value,
+        e.team_id,
+        e.agent_id,
+        e.closed_at,
+        e.about_deceased,
+    )
+
+
+async def learn_deceased(conn: Conn, tenant: str, e: CustomerMarkedDeceased) -> None:
+    await conn.execute(
+        """
+        insert into deceased_customers (tenant, customer_id, owner_agent_id, marked_at)
+        values ($1, $2, $3, $4)
+        on conflict (tenant, customer_id) do update set
+            owner_agent_id = excluded.owner_agent_id, marked_at = excluded.marked_at
+        """,
+        tenant,
+        e.customer_id,
+        e.owner_agent_id,
+        e.marked_at,
+    )
+
+
+async def complaint(conn: Conn, complaint_id: uuid.UUID, *, lock: bool = False) -> Complaint | None:
+    # The row lock serialises everything decided about one complaint (two agents at once).
+    sql = "select * from complaints where complaint_id = $1" + (" for update" if lock else "")
+    row = await conn.fetchrow(sql, complaint_id)
+    return Complaint.of(row) if row else None
+
+
+async def deceased_owner(conn: Conn, tenant: str, customer_id: str) -> str | None:
+    value = await conn.fetchval(
+        "select owner_agent_id from deceased_customers where tenant = $1 and customer_id = $2",
+        tenant,
+        customer_id,
+    )
+    return str(value) if value is not None else None
+
+
+# ---- apology and damage ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Apology(_Row):
+    complaint_id: uuid.UUID
+    language: str
+    text: str
+    catalogue_entry: str | None
+    apologised_by: str
+    apologised_at: datetime
+
+
+async def apology(conn: Conn, complaint_id: uuid.UUID) -> Apology | None:
+    row = await conn.fetchrow("select * from apologies where complaint_id = $1", complaint_id)
+    return Apology.of(row) if row else None
+
+
+async def add_apology(conn: Conn, a: Apology) -> None:
+    await conn.execute(
+        "insert into apologies (complaint_id, language, text, catalogue_entry, apologised_by, "
+        "apologised_at) values ($1, $2, $3, $4, $5, $6)",
+        a.complaint_id,
+        a.language,
+        a.text,
+        a.catalogue_entry,
+        a.apologised_by,
+        a.apologised_at,
+    )
+
+
+@dataclass(frozen=True)
+class Damage(_Row):
+    complaint_id: uuid.UUID
+    amount_cents: int
+    currency: str
+    description: str | None
+    recorded_by: str
+    recorded_at: datetime
+
+    @property
+    def amount(self) -> Money:
+        return Money(amount_cents=self.amount_cents, currency=Currency(self.currency))
+
+
+async def damage(conn: Conn, complaint_id: uuid.UUID) -> Damage | None:
+    row = await conn.fetchrow("select * from damages where complaint_id = $1", complaint_id)
+    return Damage.of(row) if row else None
+
+
+async def put_damage(conn: Conn, d: Damage) -> None:
+    await conn.execute(
+        """
+        insert into damages (complaint_id, amount_cents, currency, description, recorded_by, recorded_at)
+        values ($1, $2, $3, $4, $5, $6)
+        on conflict (complaint_id) do update set
+            amount_cents = excluded.amount_cents, currency = excluded.currency,
+            description = excluded.description, recorded_by = excluded.recorded_by,
+            recorded_at = excluded.recorded_at
+        """,
+        d.complaint_id,
+        d.amount_cents,
+        d.currency,
+        d.description,
+        d.recorded_by,
+        d.recorded_at,
+    )
+
+
+# ---- compensations (and approval items) ------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Compensation(_Row):
+    compensation_id: uuid.UUID
+    complaint_id: uuid.UUID
+    tenant: str
+    customer_id: str
+    kind: str
+    status: str
+    amount_cents: int | None
+    currency: str | None
+    gesture: str | None
+    gesture_text: str | None
+    note: str | None
+    catalogue_entry: str | None
+    category: str
+    team_id: str | None
+    proposed_by: str
+    proposed_at: datetime
+    mandate_cents: int | None = None
+    mandate_currency: str | None = None
+    approval_reason: str | None = None
+    deadline_at: datetime | None = None
+    escalated_at: datetime | None = None
+    decided_by: str | None = None
+    decided_at: datetime | None = None
+    decision_reason: str | None = None
+    reason_code: str | None = None
+
+    @property
+    def amount(self) -> Money | None:
+        return _money(self.amount_cents, self.currency)
+
+    @property
+    def mandate(self) -> Money | None:
+        return _money(self.mandate_cents, self.mandate_currency)
+
+
+_COMPENSATION_COLUMNS = [f.name for f in fields(Compensation)]
+
+
+async def add_compensation(conn: Conn, c: Compensation) -> None:
+    """Raises asyncpg's UniqueViolationError when the complaint already has a live one."""
+    columns = ", ".join(_COMPENSATION_COLUMNS)
+    marks = ", ".join(f"${i}" for i in range(1, len(_COMPENSATION_COLUMNS) + 1))
+    await conn.execute(
+        f"insert into compensations ({columns}) values ({marks})",
+        *(getattr(c, name) for name in _COMPENSATION_COLUMNS),
+    )
+
+
+async def compensation(conn: Conn, compensation_id: uuid.UUID, *, lock: bool = False) -> Compensation | None:
+    sql = "select * from compensations where compensation_id = $1" + (" for update" if lock else "")
+    row = await conn.fetchrow(sql, compensation_id)
+    return Compensation.of(row) if row else None
+
+
+async def live_compensation(conn: Conn, complaint_id: uuid.UUID) -> Compensation | None:
+    row = await conn.fetchrow(
+        "select * from compensations where complaint_id = $1 and status <> 'rejected'", complaint_id
+    )
+    return Compensation.of(row) if row else None
+
+
+async def compensations_of(conn: Conn, complaint_id: uuid.UUID) -> list[Compensation]:
+    rows = await conn.fetch(
+        "select * from compensations where complaint_id = $1 order by proposed_at", complaint_id
+    )
+    return [Compensation.of(r) for r in rows]
+
+
+async def record_decision(
+    conn: Conn,
+    compensation_id: uuid.UUID,
+    *,
+    status: str,
+    decided_by: str,
+    decided_at: datetime,
+    reason: str | None,
+    reason_code: str | None,
+) -> Compensation:
+    row = await conn.fetchrow(
+        """
+        update compensations set status = $2, decided_by = $3, decided_at = $4,
+            decision_reason = $5, reason_code = $6
+        where compensation_id = $1 returning *
+        """,
+        compensation_id,
+        status,
+        decided_by,
+        decided_at,
+        reason,
+        reason_code,
+    )
+    assert row is not None, "the caller holds the row's lock"
+    return Compensation.of(row)
+
+
+async def mark_escalated(conn: Conn, compensation_id: uuid.UUID, at: datetime) -> None:
+    await conn.execute(
+        "update compensations set escalated_at = $2 where compensation_id = $1", compensation_id, at
+    )
+
+
+async def approvals(conn: Conn, tenant: str, *, status: str | None, limit: int) -> list[Compensation]:
+    """Approval items: proposals that went above the mandate, oldest waiting first."""
+    rows = await conn.fetch(
+        """
+        select * from compensations
+        where tenant = $1 and deadline_at is not null and ($2::text is null or status = $2)
+        order by (status = 'awaiting_approval') desc, deadline_at, proposed_at
+        limit $3
+        """,
+        tenant,
+        status,
+        limit,
+    )
+    return [Compensation.of(r) for r in rows]
+
+
+# ---- R15: the abuse watch ------------------------------------------------------------------------
+
+
+async def lock_customer(conn: Conn, tenant: str, customer_id: str) -> None:
+    """Serialise grants to one customer, so two at once both see each other when counting."""
+    await conn.execute("select pg_advisory_xact_lock(hashtextextended($1, 15))", f"{tenant}\x1f{customer_id}")
+
+
+async def watch(conn: Conn, tenant: str, customer_id: str, *, window_days: int, now: datetime) -> Watch:
+    row = await conn.fetchrow(
+        """
+        with grants as (
+            select currency, amount_cents from compensations
+            where tenant = $1 and customer_id = $2 and kind = 'financial'
+              and status in ('granted', 'approved') and decided_at > $3
+        ), totals as (
+            select currency, sum(amount_cents)::bigint as total from grants group by currency
+            order by sum(amount_cents) desc limit 1
+        )
+        select (select count(*) from grants) as n,
+               (select total from totals) as total,
+               (select currency from totals) as currency,
+               (select flagged_at from customer_flags
+                 where tenant = $1 and customer_id = $2 and ended_at is null) as open_since
+        """,
+        tenant,
+        customer_id,
+        now - timedelta(days=window_days),
+    )
+    assert row is not None  # an aggregate always has a row
+    return Watch(
+        financial_compensations=int(row["n"]),
+        total=_money(row["total"], row["currency"]),
+        open_flag_since=row["open_since"],
+    )
+
+
+@dataclass(frozen=True)
+class Flag(_Row):
+    flag_id: int
+    tenant: str
+    customer_id: str
+    flagged_at: datetime
+    financial_compensations: int
+    total_cents: int
+    currency: str
+    window_days: int
+    latest_complaint_id: uuid.UUID | None
+    ended_at: datetime | None
+    end_reason: str | None
+    reviewed_by: str | None
+    review_note: str | None
+
+
+async def start_flag(
+    conn: Conn,
+    *,
+    tenant: str,
+    customer_id: str,
+    at: datetime,
+    count: int,
+    total: Money,
+    window_days: int,
+    complaint_id: uuid.UUID,
+) -> bool:
+    """Open a flag episode; False when one is open already (it is emitted once per episode)."""
+    status = await conn.execute(
+        """
+        insert into customer_flags (tenant, customer_id, flagged_at, financial_compensations,
+                                    total_cents, currency, window_days, latest_complaint_id)
+        values ($1, $2, $3, $4, $5, $6, $7, $8)
+        on conflict (tenant, customer_id) where ended_at is null do nothing
+        """,
+        tenant,
+        customer_id,
+        at,
+        count,
+        total.amount_cents,
+        total.currency.value,
+        window_days,
+        complaint_id,
+    )
+    return bool(status.endswith(" 1"))
+
+
+async def end_flag(
+    conn: Conn,
+    tenant: str,
+    customer_id: str,
+    *,
+    at: datetime,
+    reason: str,
+    reviewed_by: str | None = None,
+    note: str | None = None,
+) -> Flag | None:
+    row = await conn.fetchrow(
+        """
+        update customer_flags set ended_at = $3, end_reason = $4, reviewed_by = $5, review_note = $6
+        where tenant = $1 and customer_id = $2 and ended_at is null returning *
+        """,
+        tenant,
+        customer_id,
+        at,
+        reason,
+        reviewed_by,
+        note,
+    )
+    return Flag.of(row) if row else None
+
+
+async def flags(conn: Conn, tenant: str, *, open_only: bool, limit: int) -> list[Flag]:
+    rows = await conn.fetch(
+        """
+        select * from customer_flags where tenant = $1 and (not $2 or ended_at is null)
+        order by flagged_at desc limit $3
+        """,
+        tenant,
+        open_only,
+        limit,
+    )
+    return [Flag.of(r) for r in rows]
+
+
+# ---- R16: the cost ledger --------------------------------------------------------------------------
+
+LEDGER_GROUPS: dict[str, str] = {
+    "period": "(date_trunc($4, c.decided_at at time zone $5))::date",
+    "category": "c.category",
+    "team": "c.team_id",
+    "root_cause": "k.root_cause_department",
+    "kind": "c.kind",
+}
+"""What the ledger groups by; the root cause is the complaint's as intake last reported it."""
+
+
+@dataclass(frozen=True)
+class LedgerRow:
+    keys: dict[str, Any]
+    currency: str | None
+    count: int
+    total_cents: int
+
+
+async def ledger(
+    conn: Conn,
+    tenant: str,
+    *,
+    group_by: list[str],
+    period: str,
+    since: date,
+    until: date,
+    zone: str,
+    teams: list[str] | None,
+    kind: str | None,
+) -> list[LedgerRow]:
+    """Granted compensations (by the agent or an approver) in [since, until), counted and summed."""
+    keys = [g for g in LEDGER_GROUPS if g in group_by]  # whitelisted, in a fixed order
+    selected = "".join(f"{LEDGER_GROUPS[g]} as {g}, " for g in keys)
+    grouped = ", ".join(str(i) for i in range(1, len(keys) + 2))  # the keys, then the currency
+    rows = await conn.fetch(
+        f"""
+        select {selected} c.currency, count(*) as n, coalesce(sum(c.amount_cents), 0)::bigint as total
+        from compensations c join complaints k on k.complaint_id = c.complaint_id
+        where c.tenant = $1 and c.status in ('granted', 'approved')
+          and c.decided_at >= ($2::date)::timestamp at time zone $5
+          and c.decided_at < ($3::date)::timestamp at time zone $5
+          and ($6::text[] is null or c.team_id = any($6))
+          and ($7::text is null or c.kind = $7)
+          and $4::text is not null
+        group by {grouped}
+        order by {grouped}
+        """,
+        tenant,
+        since,
+        until,
+        period,
+        zone,
+        teams,
+        kind,
+    )
+    return [
+        LedgerRow(
+            keys={g: r[g] for g in keys},
+            currency=r["currency"],
+            count=int(r["n"]),
+            total_cents=int(r["total"]),
+        )
+        for r in rows
+    ]

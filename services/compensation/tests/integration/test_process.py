@@ -1,0 +1,28 @@
+"""`python -m hoera_compensation` as its own process: migrates, seeds the operator data, serves."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import httpx
+import pytest
+from hoera_kit.testing import ServiceProcess
+
+sys.path.insert(0, str(Path(__file__).parents[1] / "support"))
+from compensation_support import AGENT  # noqa: E402
+
+pytestmark = pytest.mark.integration
+
+
+async def test_the_service_starts_as_a_process_with_its_seeded_catalogue(fresh_db: str) -> None:
+    process = ServiceProcess("hoera_compensation", env={"HOERA_DATABASE_URL": fresh_db}).start()
+    try:
+        await process.wait_ready()
+        async with httpx.AsyncClient(base_url=process.url) as http:
+            catalogue = (await http.get("/catalogue", headers=AGENT)).json()
+            docs = await http.get("/openapi.json")
+        assert len(catalogue) == 12
+        assert "/complaints/{complaint_id}/proposals" in docs.json()["paths"]
+    finally:
+        process.stop()

@@ -1,0 +1,166 @@
+"""Test support for the compensation service: the service in-process (its FastAPI app over ASGI, its
+Kafka broker and relay, real PostgreSQL), tokens, and intake's complaints made known."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from typing import Any
+
+import httpx
+import pytest
+from hoera_compensation import handlers
+from hoera_compensation.app import create_app
+from hoera_compensation.settings import CompensationSettings
+from hoera_events.common import Channel, Language
+from hoera_events.complaints import ComplaintRaised, ComplaintResolved
+from hoera_events.envelope import Envelope, make_envelope
+from hoera_kit.auth import mint_token
+from hoera_kit.service import Service
+from hoera_kit.settings import DEV_ISSUER, DEV_SIGNING_SECRET
+from hoera_kit.testing import create_database, drop_database, pg_dsn
+
+TEAM = "team-nl-1"
+
+# Every event the service writes to its outbox is copied here by a trigger, in the same transaction:
+# a refused request must leave nothing behind, and the relay deletes what it publishes.
+OUTBOX_LOG = """
+create table test_outbox_log (event_id uuid, topic text, key text, payload bytea);
+create function test_log_outbox() returns trigger language plpgsql as $$
+begin
+    insert into test_outbox_log values (new.event_id, new.topic, new.key, new.payload);
+    return new;
+end $$;
+create trigger test_log_outbox after insert on kit_outbox for each row execute function test_log_outbox();
+"""
+
+
+def headers(subject: str, *roles: str, teams: tuple[str, ...] = (TEAM,), tenant: str = "demo") -> dict[str, str]:
+    token = mint_token(
+        subject=subject,
+        roles=roles,
+        teams=teams,
+        tenant=tenant,
+        secret=DEV_SIGNING_SECRET,
+        issuer=DEV_ISSUER,
+        audience="hoera",
+    )
+    return {"Authorization": f"Bearer {token}"}
+
+
+AGENT = headers("agent-anna", "agent")
+AGENT_2 = headers("agent-bert", "agent")
+SUPERVISOR = headers("sup-sara", "supervisor")
+APPROVER = headers("appr-eva", "approver", teams=())
+APPROVER_2 = headers("appr-jan", "approver", teams=())
+ADMIN = headers("admin-ops", "admin", teams=())
+PLATFORM = headers("contact-platform", "platform", teams=())
+
+
+def raised(customer_id: str, *, category: str = "refund.late", team_id: str | None = TEAM) -> ComplaintRaised:
+    return ComplaintRaised(
+        complaint_id=uuid.uuid4(),
+        customer_id=customer_id,
+        channel=Channel.phone,
+        category=category,
+        language=Language.nl,
+        raised_at=datetime.now(UTC),
+        due_date=date.today(),
+        team_id=team_id,
+        agent_id="agent-anna",
+    )
+
+
+def resolved(complaint: ComplaintRaised, root_cause: str) -> ComplaintResolved:
+    return ComplaintResolved(
+        complaint_id=complaint.complaint_id,
+        customer_id=complaint.customer_id,
+        category=complaint.category,
+        root_cause_department=root_cause,
+        first_contact_resolution=True,
+        resolved_at=datetime.now(UTC),
+        team_id=complaint.team_id,
+    )
+
+
+def customer() -> str:
+    return f"cust-{uuid.uuid4().hex[:12]}"
+
+
+@dataclass
+class Running:
+    svc: Service
+    http: httpx.AsyncClient
+    dsn: str
+
+    async def learn(self, *events: Any, tenant: str = "demo") -> list[Envelope]:
+        """Make intake's events known the way the consumer does (for tests of the HTTP edge)."""
+        envs = [make_envelope(e, producer="intake", tenant=tenant) for e in events]
+        async with self.svc.pool.acquire() as conn, conn.transaction():
+            for env in envs:
+                await handlers.learn_from_intake(conn, env)
+        return envs
+
+    async def complaint(self, customer_id: str | None = None, **kw: Any) -> uuid.UUID:
+        event = raised(customer_id or customer(), **kw)
+        await self.learn(event)
+        return event.complaint_id
+
+    async def ready_to_propose(
+        self, complaint_id: uuid.UUID, *, damage_cents: int | None = None, who: dict[str, str] = AGENT
+    ) -> None:
+        r = await self.http.post(f"/complaints/{complaint_id}/apology", headers=who)
+        assert r.status_code == 201, r.text
+        if damage_cents is not None:
+            r = await self.http.post(
+                f"/complaints/{complaint_id}/damage",
+                json={"amount": {"amount_cents": damage_cents, "currency": "EUR"}},
+                headers=who,
+            )
+            assert r.status_code == 201, r.text
+
+    async def fetchval(self, sql: str, *args: Any) -> Any:
+        async with self.svc.pool.acquire() as conn:
+            return await conn.fetchval(sql, *args)
+
+    async def events_about(self, text: str) -> list[str]:
+        """Topics of the events written to the outbox whose payload mentions text (an id)."""
+        async with self.svc.pool.acquire() as conn:
+            rows = await conn.fetch(
+                "select topic from test_outbox_log where position($1::bytea in payload) > 0 order by topic",
+                text.encode(),
+            )
+        return [r["topic"] for r in rows]
+
+
+def settings_for(dsn: str, **overrides: Any) -> CompensationSettings:
+    values: dict[str, Any] = {
+        "database_url": dsn,
+        "environment": "test",
+        "consumer_group_prefix": f"test-{uuid.uuid4().hex[:8]}",
+        "log_json": False,
+        "log_level": "WARNING",
+        "outbox_poll_interval_s": 0.1,
+        "timer_poll_interval_s": 0.1,
+        "pool_max_size": 20,
+        **overrides,
+    }
+    return CompensationSettings(**values)
+
+
+@pytest.fixture(scope="module")
+async def running() -> AsyncIterator[Running]:
+    name = await create_database("compensation")
+    dsn = pg_dsn(name)
+    svc = create_app(settings_for(dsn))
+    try:
+        async with svc.api.router.lifespan_context(svc.api):
+            async with svc.pool.acquire() as conn:
+                await conn.execute(OUTBOX_LOG)
+            transport = httpx.ASGITransport(app=svc.api)
+            async with httpx.AsyncClient(transport=transport, base_url="http://compensation") as http:
+                yield Running(svc, http, dsn)
+    finally:
+        await drop_database(name)

@@ -1,0 +1,24 @@
+"""Who may call what (roles from the kit's auth) and how a route reaches the use cases."""
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+from hoera_kit.auth import Principal, Role, require_roles
+
+from hoera_intake.handlers import Intake
+
+
+def _intake(request: Request) -> Intake:
+    intake: Intake = request.app.state.intake
+    return intake
+
+
+Uses = Annotated[Intake, Depends(_intake)]
+Platform = Annotated[Principal, Depends(require_roles(Role.platform))]
+"""The contact-centre platform: hands over complaints and closed contacts."""
+Staff = Annotated[Principal, Depends(require_roles(Role.agent, Role.supervisor, Role.approver))]
+"""R1: every employee of the organisation reads every dossier."""
+Worker = Annotated[Principal, Depends(require_roles(Role.agent, Role.supervisor))]
+"""Agents and supervisors work on their own teams' dossiers."""
+Management = Annotated[Principal, Depends(require_roles(Role.supervisor, Role.admin))]
+Admin = Annotated[Principal, Depends(require_roles(Role.admin))]

@@ -1,0 +1,292 @@
+"""Agents' edge: read and search dossiers (any of the organisation, R1), work on their team's."""
+
+import uuid
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path, Query
+from fastapi.responses import JSONResponse
+from hoera_events.common import CustomerId, TeamId
+from hoera_kit.db import Conn
+from hoera_kit.errors import DomainError
+
+from hoera_intake import store
+from hoera_intake.api.deps import Staff, Uses, Worker
+from hoera_intake.api.models import (
+    Assignment,
+    Closing,
+    ComplaintPage,
+    ComplaintView,
+    DeceasedReport,
+    DeceasedView,
+    DossierView,
+    DueDateChange,
+    Label,
+    Note,
+    Reopening,
+    Resolution,
+    Step,
+)
+from hoera_intake.domain import Status
+
+router = APIRouter(tags=["dossiers"])
+
+ComplaintId = Annotated[uuid.UUID, Path(description="The complaint's id", examples=[uuid.uuid4()])]
+_ACTING: dict[int | str, dict[str, Any]] = {
+    403: {"description": "not an agent or supervisor, or not your team's complaint (`field`: team_id)"},
+    404: {"description": "no such complaint in your organisation"},
+    409: {"description": "the complaint's status does not allow it (`field` names what)"},
+    422: {"description": "a field is missing or wrong (named)"},
+}
+
+
+@router.get(
+    "/complaints/{complaint_id}",
+    response_model=DossierView,
+    summary="Read a dossier with its timeline",
+    description="R1: every employee of the organisation reads every dossier, with every change "
+    "(what, who, when, why), every message and its delivery state.",
+    responses={404: {"description": "no such complaint in your organisation"}},
+)
+async def read_dossier(complaint_id: ComplaintId, principal: Staff, intake: Uses) -> DossierView:
+    async with (
+        intake.svc.pool.acquire() as conn,
+        conn.transaction(readonly=True, isolation="repeatable_read"),
+    ):
+        dossier = await intake.dossier(conn, principal.tenant, complaint_id)
+    return DossierView.of_dossier(dossier, intake.now())
+
+
+@router.get(
+    "/complaints",
+    response_model=ComplaintPage,
+    summary="Search dossiers",
+    description="Newest first; filters combine. `overdue=true`: not answered and past the promised "
+    "date (not counting a paused clock). Pages of `limit`; follow `next_cursor`.",
+)
+async def search_complaints(
+    principal: Staff,
+    intake: Uses,
+    customer_id: Annotated[CustomerId | None, Query(examples=["CUST-0012345"])] = None,
+    status: Status | None = None,
+    category: Annotated[str | None, Query(max_length=64, examples=["refund.late"])] = None,
+    team_id: Annotated[TeamId | None, Query(examples=["team-nl-1"])] = None,
+    overdue: bool | None = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    cursor: Annotated[str | None, Query(max_length=200)] = None,
+) -> ComplaintPage:
+    after = None
+    if cursor is not None:
+        try:
+            after = store.decode_cursor(cursor)
+        except ValueError:
+            raise DomainError("not a cursor from this service", status=422, field="cursor") from None
+    now = intake.now()
+    async with intake.svc.pool.acquire() as conn:
+        found = await store.search(
+            conn,
+            principal.tenant,
+            customer_id=customer_id,
+            status=status,
+            category=category,
+            team_id=team_id,
+            overdue=overdue,
+            after=after,
+            limit=limit + 1,
+            now=now,
+        )
+    page = found[:limit]
+    more = len(found) > limit
+    return ComplaintPage(
+        items=[ComplaintView.of(c, now) for c in page],
+        next_cursor=store.encode_cursor(page[-1].raised_at, page[-1].id) if more else None,
+    )
+
+
+@router.post(
+    "/complaints/{complaint_id}/assign",
+    response_model=ComplaintView,
+    summary="Assign the complaint to an agent",
+    description="Within your own teams; a supervisor may hand it to another team. A deceased "
+    "customer's case keeps its one named owner unless a supervisor hands it over (R10).",
+    responses=_ACTING,
+)
+async def assign(
+    complaint_id: ComplaintId, body: Assignment, principal: Worker, intake: Uses
+) -> ComplaintView:
+    async def work(conn: Conn) -> ComplaintView:
+        c = await intake.assign(
+            conn, principal, complaint_id, agent_id=body.agent_id, team_id=body.team_id, note=body.note
+        )
+        return ComplaintView.of(c, intake.now())
+
+    return await intake.atomically(work)
+
+
+@router.post(
+    "/complaints/{complaint_id}/notes",
+    status_code=201,
+    response_model=ComplaintView,
+    summary="Add a note to the timeline",
+    responses=_ACTING,
+)
+async def add_note(complaint_id: ComplaintId, body: Note, principal: Worker, intake: Uses) -> ComplaintView:
+    async def work(conn: Conn) -> ComplaintView:
+        c = await intake.add_note(conn, principal, complaint_id, body.text)
+        return ComplaintView.of(c, intake.now())
+
+    return await intake.atomically(work)
+
+
+@router.post(
+    "/complaints/{complaint_id}/steps",
+    response_model=ComplaintView,
+    summary="Record a step (a change of working status)",
+    description="in_progress, waiting_on_customer, waiting_on_department. Time in each status is "
+    "measured (R6); in the rules' waiting statuses the SLA clock stands still and the promised date "
+    "moves by the waiting time when work resumes (told to the customer, R3). The customer hears of "
+    "the steps the rules name (R5).",
+    responses=_ACTING,
+)
+async def record_step(
+    complaint_id: ComplaintId, body: Step, principal: Worker, intake: Uses
+) -> ComplaintView:
+    async def work(conn: Conn) -> ComplaintView:
+        c = await intake.record_step(conn, principal, complaint_id, status=body.status, note=body.note)
+        return ComplaintView.of(c, intake.now())
+
+    return await intake.atomically(work)
+
+
+@router.post(
+    "/complaints/{complaint_id}/due-date",
+    response_model=ComplaintView,
+    summary="Move the promised date",
+    description="A business day, not in the past; logged on the timeline and told to the customer.",
+    responses=_ACTING,
+)
+async def change_due_date(
+    complaint_id: ComplaintId, body: DueDateChange, principal: Worker, intake: Uses
+) -> ComplaintView:
+    async def work(conn: Conn) -> ComplaintView:
+        c = await intake.change_due_date(
+            conn, principal, complaint_id, due_date=body.due_date, reason=body.reason, note=body.note
+        )
+        return ComplaintView.of(c, intake.now())
+
+    return await intake.atomically(work)
+
+
+@router.post(
+    "/complaints/{complaint_id}/resolve",
+    response_model=ComplaintView,
+    summary="Resolve: the answer, the root cause, first-contact resolution",
+    description="R7: root_cause_department from the operator's list (GET /root-causes) is required; "
+    "R9: say whether the first contact resolved it.",
+    responses=_ACTING,
+)
+async def resolve(
+    complaint_id: ComplaintId, body: Resolution, principal: Worker, intake: Uses
+) -> ComplaintView:
+    async def work(conn: Conn) -> ComplaintView:
+        c = await intake.resolve(
+            conn,
+            principal,
+            complaint_id,
+            root_cause_department=body.root_cause_department,
+            first_contact_resolution=body.first_contact_resolution,
+            note=body.note,
+            answer=body.answer,
+        )
+        return ComplaintView.of(c, intake.now())
+
+    return await intake.atomically(work)
+
+
+@router.post(
+    "/complaints/{complaint_id}/close",
+    response_model=ComplaintView,
+    summary="Close a resolved complaint",
+    description="Emits ComplaintClosed: the survey service may then ask for feedback (R5), never "
+    "about a deceased customer (R10).",
+    responses=_ACTING,
+)
+async def close(complaint_id: ComplaintId, body: Closing, principal: Worker, intake: Uses) -> ComplaintView:
+    async def work(conn: Conn) -> ComplaintView:
+        c = await intake.close(conn, principal, complaint_id, note=body.note)
+        return ComplaintView.of(c, intake.now())
+
+    return await intake.atomically(work)
+
+
+@router.post(
+    "/complaints/{complaint_id}/reopen",
+    response_model=ComplaintView,
+    summary="Reopen a resolved or closed complaint",
+    description="The only way out of closed. A new promised date from the category's SLA, told to "
+    "the customer.",
+    responses=_ACTING,
+)
+async def reopen(
+    complaint_id: ComplaintId, body: Reopening, principal: Worker, intake: Uses
+) -> ComplaintView:
+    async def work(conn: Conn) -> ComplaintView:
+        c = await intake.reopen(conn, principal, complaint_id, reason=body.reason, note=body.note)
+        return ComplaintView.of(c, intake.now())
+
+    return await intake.atomically(work)
+
+
+@router.post(
+    "/customers/{customer_id}/deceased",
+    status_code=201,
+    response_model=DeceasedView,
+    summary="Mark a customer deceased",
+    description="R10: one named owner takes every open complaint of the customer; messages go to the "
+    "next of kin or are held; CustomerMarkedDeceased stops surveys and proactive contact elsewhere. "
+    "Marking again answers the first marking (200).",
+    responses={200: {"model": DeceasedView, "description": "marked before"}, **_ACTING},
+)
+async def mark_deceased(
+    customer_id: Annotated[CustomerId, Path(examples=["CUST-0012345"])],
+    body: DeceasedReport,
+    principal: Worker,
+    intake: Uses,
+) -> Any:
+    async def work(conn: Conn) -> JSONResponse:
+        d, created = await intake.mark_deceased(
+            conn,
+            principal,
+            customer_id,
+            owner_agent_id=body.owner_agent_id,
+            team_id=body.team_id,
+            complaint_id=body.complaint_id,
+            next_of_kin_email=body.next_of_kin_email,
+        )
+        view = DeceasedView(
+            customer_id=d.customer_id,
+            owner_agent_id=d.owner_agent_id,
+            team_id=d.team_id,
+            marked_at=d.marked_at,
+            marked_by=d.marked_by,
+            complaint_id=d.complaint_id,
+            has_next_of_kin=d.next_of_kin_email is not None,
+        )
+        return JSONResponse(view.model_dump(mode="json"), status_code=201 if created else 200)
+
+    return await intake.atomically(work)
+
+
+@router.get("/categories", response_model=list[Label], summary="The complaint categories (R8, R13)")
+async def categories(principal: Staff, intake: Uses) -> list[Label]:
+    async with intake.svc.pool.acquire() as conn:
+        book = await intake.rules.book(conn)
+    return [Label(code=c.code, names=c.names.model_dump()) for c in book.categories.categories]
+
+
+@router.get(
+    "/root-causes", response_model=list[Label], summary="The root-cause departments to resolve with (R7)"
+)
+async def root_causes(principal: Staff, intake: Uses) -> list[Label]:
+    async with intake.svc.pool.acquire() as conn:
+        book = await intake.rules.book(conn)
+    return [Label(code=d.code, names=d.names.model_dump()) for d in book.root_causes.departments]

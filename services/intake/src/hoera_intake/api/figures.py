@@ -1,0 +1,151 @@
+"""Management's figures: step durations (R6) and first-contact resolution (R9)."""
+
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+from hoera_events.common import TeamId
+from hoera_kit.errors import DomainError
+from pydantic import AwareDatetime
+
+from hoera_intake import store
+from hoera_intake.api.deps import Management, Uses
+from hoera_intake.api.models import FcrFigures, FcrRow, StepDuration, StepDurations
+from hoera_intake.domain import Status
+
+router = APIRouter(prefix="/figures", tags=["figures"])
+
+Since = Annotated[
+    AwareDatetime | None,
+    Query(
+        description="Start of the period, timezone-aware (default: 30 days ago)",
+        examples=["2026-03-01T00:00:00+01:00"],
+    ),
+]
+Until = Annotated[
+    AwareDatetime | None,
+    Query(
+        description="End of the period, exclusive, timezone-aware (default: now)",
+        examples=["2026-04-01T00:00:00+02:00"],
+    ),
+]
+
+
+class Bucket(StrEnum):
+    day = "day"
+    week = "week"
+    month = "month"
+
+
+def _period(since: datetime | None, until: datetime | None) -> tuple[datetime, datetime]:
+    end = until or datetime.now(UTC)
+    start = since or end - timedelta(days=30)
+    if start >= end:
+        raise DomainError("since must be before until", status=422, field="since")
+    if end - start > timedelta(days=3 * 366):
+        raise DomainError("a period is at most three years", status=422, field="since")
+    return start, end
+
+
+def _rate(part: int, whole: int) -> float | None:
+    return round(part / whole, 4) if whole else None
+
+
+@router.get(
+    "/step-durations",
+    response_model=StepDurations,
+    summary="Time spent in each step (R6)",
+    description="p50 and p90 seconds spent in each status, per category and team, over the status "
+    "periods that ended in the period: where complaints wait, and on whom.",
+)
+async def step_durations(
+    principal: Management,
+    intake: Uses,
+    since: Since = None,
+    until: Until = None,
+    team_id: Annotated[TeamId | None, Query(examples=["team-nl-1"])] = None,
+    category: Annotated[str | None, Query(max_length=64, examples=["refund.late"])] = None,
+) -> StepDurations:
+    start, end = _period(since, until)
+    async with intake.svc.pool.acquire() as conn:
+        rows = await store.step_durations(
+            conn, principal.tenant, start, end, team_id=team_id, category=category
+        )
+    return StepDurations(
+        since=start,
+        until=end,
+        steps=[
+            StepDuration(
+                status=Status(r["status"]),
+                category=r["category"],
+                team_id=r["team_id"],
+                periods=r["periods"],
+                p50_seconds=round(float(r["p50"]), 3),
+                p90_seconds=round(float(r["p90"]), 3),
+            )
+            for r in rows
+        ],
+    )
+
+
+@router.get(
+    "/fcr",
+    response_model=FcrFigures,
+    summary="First-contact resolution rate (R9)",
+    description="Per day, week or month and team: the share of resolved complaints that the first "
+    "contact resolved, and the share of the platform's contacts it marked resolved first time.",
+)
+async def first_contact_resolution(
+    principal: Management,
+    intake: Uses,
+    since: Since = None,
+    until: Until = None,
+    bucket: Bucket = Bucket.month,
+    team_id: Annotated[TeamId | None, Query(examples=["team-nl-1"])] = None,
+) -> FcrFigures:
+    start, end = _period(since, until)
+    async with intake.svc.pool.acquire() as conn:
+        complaints, contacts = await store.fcr(
+            conn, principal.tenant, start, end, bucket=bucket.value, team_id=team_id
+        )
+    rows: dict[tuple[object, str | None], FcrRow] = {}
+    for r in complaints:
+        rows[(r["period"], r["team_id"])] = FcrRow(
+            period=r["period"],
+            team_id=r["team_id"],
+            complaints_resolved=r["resolved"],
+            complaints_first_contact=r["first_contact"],
+            complaint_rate=_rate(r["first_contact"], r["resolved"]),
+            contacts_reported=0,
+            contacts_first_contact=0,
+            contact_rate=None,
+        )
+    for r in contacts:
+        row = rows.get((r["period"], r["team_id"])) or FcrRow(
+            period=r["period"],
+            team_id=r["team_id"],
+            complaints_resolved=0,
+            complaints_first_contact=0,
+            complaint_rate=None,
+            contacts_reported=0,
+            contacts_first_contact=0,
+            contact_rate=None,
+        )
+        rows[(r["period"], r["team_id"])] = row.model_copy(
+            update={
+                "contacts_reported": r["reported"],
+                "contacts_first_contact": r["first_contact"],
+                "contact_rate": _rate(r["first_contact"], r["reported"]),
+            }
+        )
+    ordered = sorted(rows.values(), key=lambda row: (row.period, row.team_id or ""))
+    return FcrFigures(
+        since=start,
+        until=end,
+        bucket=bucket.value,
+        rows=ordered,
+        complaint_rate=_rate(
+            sum(r.complaints_first_contact for r in ordered), sum(r.complaints_resolved for r in ordered)
+        ),
+    )

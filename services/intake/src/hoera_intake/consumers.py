@@ -1,0 +1,61 @@
+"""Kafka subscribers: the platform's complaints and contacts, and other services' events about a
+dossier (for its timeline). Each turns envelopes into use cases, in the inbox's transaction."""
+
+from __future__ import annotations
+
+from hoera_events.callbacks import CallbackCompleted
+from hoera_events.compensation import (
+    CompensationApprovalRequested,
+    CompensationDecided,
+    CompensationProposed,
+)
+from hoera_events.envelope import Envelope
+from hoera_events.platform import ComplaintReceived, ContactClosed
+from hoera_kit.db import Conn
+from hoera_kit.service import Service
+
+from hoera_intake.handlers import Intake, NewComplaint
+
+
+def register(svc: Service, intake: Intake) -> None:
+    @svc.consumer(ComplaintReceived, name="platform-complaints", batch=True)
+    async def complaints_received(conn: Conn, envelopes: list[Envelope]) -> None:
+        for env in envelopes:
+            data = env.data
+            assert isinstance(data, ComplaintReceived)
+            cmd = NewComplaint(
+                tenant=env.tenant,
+                customer_id=data.customer_id,
+                channel=data.channel,
+                category=data.category,
+                language=data.language,
+                summary=data.summary,
+                received_at=data.received_at,
+                platform_ref=data.platform_ref,
+                contact_id=data.contact_id,
+                agent_id=data.agent_id,
+                team_id=data.team_id,
+                about_deceased=data.about_deceased,
+            )
+            # Not strict: an unknown category takes the default SLA; a complaint is never refused.
+            await intake.submit(conn, cmd, actor=env.producer, via="kafka", strict=False, cause=env)
+
+    @svc.consumer(ContactClosed, name="platform-contacts", batch=True)
+    async def contacts_closed(conn: Conn, envelopes: list[Envelope]) -> None:
+        for env in envelopes:
+            assert isinstance(env.data, ContactClosed)
+            await intake.record_contact(
+                conn, env.tenant, env.data, via="kafka", actor=env.producer, cause=env
+            )
+
+    @svc.consumer(
+        CompensationProposed,
+        CompensationApprovalRequested,
+        CompensationDecided,
+        CallbackCompleted,
+        name="timeline",
+        batch=True,
+    )
+    async def about_a_dossier(conn: Conn, envelopes: list[Envelope]) -> None:
+        for env in envelopes:
+            await intake.on_related_event(conn, env)

@@ -1,0 +1,1085 @@
+"""Intake's use cases: each loads a dossier, asks the domain, and saves the dossier, its timeline,
+its timers, its messages and its events in the caller's one transaction.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from typing import Any, TypeVar
+
+import asyncpg
+from hoera_events.base import Event
+from hoera_events.common import Channel, Language, MessageChannel
+from hoera_events.complaints import (
+    AssignmentReason,
+    ComplaintAcknowledged,
+    ComplaintAssigned,
+    ComplaintClosed,
+    ComplaintDueDateChanged,
+    ComplaintEscalated,
+    ComplaintRaised,
+    ComplaintReopened,
+    ComplaintResolved,
+    ComplaintSlaBreached,
+    CustomerMarkedDeceased,
+    DueDateChangeReason,
+    EscalationStep,
+    ReopenReason,
+)
+from hoera_events.envelope import Envelope
+from hoera_events.platform import ContactClosed
+from hoera_kit import deliveries, timers
+from hoera_kit.auth import Principal, Role
+from hoera_kit.db import Conn
+from hoera_kit.directory import CustomerDirectory
+from hoera_kit.errors import DomainError, NotFound
+from hoera_kit.service import Service
+
+from hoera_intake import domain, store
+from hoera_intake.domain import Status
+from hoera_intake.notices import Notices, format_date
+from hoera_intake.rules import RuleBook, RulesStore
+from hoera_intake.store import Complainant, Complaint, StoredResponse
+
+T = TypeVar("T")
+TIMER_KINDS = ("sla.reminder", "sla.escalation", "sla.breach")
+SYSTEM = "intake"
+
+
+@dataclass(frozen=True)
+class NewComplaint:
+    """A complaint handed over by the platform, over HTTP or on its topic."""
+
+    tenant: str
+    customer_id: str
+    channel: Channel
+    category: str
+    language: Language
+    summary: str
+    received_at: datetime
+    platform_ref: str | None = None
+    contact_id: str | None = None
+    agent_id: str | None = None
+    team_id: str | None = None
+    about_deceased: bool = False
+    complainant: Complainant | None = None
+
+
+@dataclass(frozen=True)
+class Dossier:
+    complaint: Complaint
+    complainant: Complainant | None
+    deceased: store.Deceased | None
+    timeline: list[asyncpg.Record]
+
+
+def request_hash(body: Any) -> str:
+    return hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode()).hexdigest()
+
+
+class Intake:
+    def __init__(
+        self,
+        svc: Service,
+        directory: CustomerDirectory,
+        base_url: str,
+        *,
+        now: Callable[[], datetime] | None = None,
+    ) -> None:
+        self.svc = svc
+        self.rules = RulesStore()
+        self.notices = Notices(directory, base_url)
+        self.now = now or (lambda: datetime.now(UTC))
+
+    # ---- plumbing -------------------------------------------------------------------------------
+
+    async def atomically(self, work: Callable[[Conn], Awaitable[T]]) -> T:
+        """One transaction; tried again when PostgreSQL picks it as a deadlock victim (a timer and a
+        request can lock a dossier and its timer in opposite order)."""
+        for attempt in range(5):
+            try:
+                async with self.svc.pool.acquire() as conn, conn.transaction():
+                    return await work(conn)
+            except (asyncpg.DeadlockDetectedError, asyncpg.SerializationError):
+                if attempt == 4:
+                    raise
+                await asyncio.sleep(0.05 * (attempt + 1))
+        raise AssertionError("unreachable")
+
+    async def once(
+        self,
+        conn: Conn,
+        *,
+        tenant: str,
+        scope: str,
+        key: str,
+        body: Any,
+        work: Callable[[], Awaitable[tuple[int, Any]]],
+    ) -> tuple[StoredResponse, bool]:
+        """An Idempotency-Key: the first request does the work and its answer is kept; a retry with
+        the same body gets that answer (True: replayed), a different body is refused."""
+        digest = request_hash(body)
+        stored = await store.claim_idempotency_key(conn, tenant, scope, key, digest)
+        if stored is not None:
+            if stored.request_hash != digest:
+                raise DomainError(
+                    "this Idempotency-Key was used before with a different request body; "
+                    "use a new key for a new request",
+                    status=422,
+                    field="Idempotency-Key",
+                )
+            return stored, True
+        status_code, response = await work()
+        await store.store_response(conn, tenant, scope, key, status_code, response)
+        return StoredResponse(digest, status_code, response), False
+
+    async def _emit(self, conn: Conn, c: Complaint, event: Event, cause: Envelope | None) -> None:
+        await self.svc.emit(conn, event, tenant=c.tenant, cause=cause)
+
+    async def _load(
+        self, conn: Conn, tenant: str, complaint_id: uuid.UUID, *, lock: bool = True
+    ) -> Complaint:
+        c = await store.get_complaint(conn, complaint_id, tenant=tenant, lock=lock)
+        if c is None:
+            raise NotFound("complaint")
+        return c
+
+    def _ensure_may_act(self, principal: Principal, c: Complaint) -> None:
+        """R1: every agent reads every dossier, but works only on their own team's."""
+        if c.team_id is None or principal.in_team(c.team_id):
+            return
+        raise DomainError(
+            f"complaint {c.ref} belongs to team {c.team_id}; you can act only on your teams' complaints",
+            status=403,
+            field="team_id",
+        )
+
+    async def _schedule(self, conn: Conn, c: Complaint) -> None:
+        """R3: the dossier's timers follow its plan; each carries the plan's version."""
+        key, payload = str(c.id), {"v": c.sla_version}
+        if c.paused_at is not None or c.status not in domain.WORKING:
+            await self._cancel_timers(conn, c)
+            return
+        wanted = {
+            "sla.reminder": None if c.reminded_at else c.reminder_at,
+            "sla.escalation": None if c.escalated_at else c.escalate_at,
+            "sla.breach": None if c.breached_at else c.breach_at,
+        }
+        for kind, due in wanted.items():
+            if due is None:
+                await timers.cancel(conn, kind, key)
+            else:
+                await timers.schedule(conn, kind, key, due, payload)
+
+    async def _cancel_timers(self, conn: Conn, c: Complaint) -> None:
+        for kind in TIMER_KINDS:
+            await timers.cancel(conn, kind, str(c.id))
+
+    def _replan(self, c: Complaint, plan: domain.SlaPlan) -> bool:
+        """Apply a new plan; a plan that moved re-arms the reminder and escalation (never the breach:
+        ComplaintSlaBreached is said once). True when the promised moment moved."""
+        moved = plan.breach_at != c.breach_at
+        c.apply_plan(plan)
+        if moved:
+            c.reminded_at = None
+            c.escalated_at = None
+        return moved
+
+    # ---- the platform's inputs ------------------------------------------------------------------
+
+    async def submit(
+        self,
+        conn: Conn,
+        cmd: NewComplaint,
+        *,
+        actor: str,
+        via: str,
+        strict: bool,
+        cause: Envelope | None = None,
+    ) -> tuple[Complaint, bool]:
+        """R1/R2: open the dossier, promise a date, acknowledge. The same platform_ref twice is one
+        dossier (False). strict: an unknown category is refused (HTTP) instead of taking the default
+        SLA (a platform event must never be lost)."""
+        if cmd.platform_ref:
+            existing = await store.by_platform_ref(conn, cmd.tenant, cmd.platform_ref)
+            if existing is not None:
+                return existing, False
+        book = await self.rules.book(conn)
+        category = book.category(cmd.category)
+        if category is None and strict:
+            known = ", ".join(c.code for c in book.categories.categories)
+            raise domain.RuleViolation(
+                f"unknown category {cmd.category!r} (known: {known})", field="category", invalid=True
+            )
+        sla = category.sla.for_channel(cmd.channel) if category else book.default_sla()
+        now = self.now()
+        plan = domain.plan_sla(sla, cmd.received_at, book.calendar)
+        deceased = await store.get_deceased(conn, cmd.tenant, cmd.customer_id)
+        team_id = (
+            cmd.team_id
+            or (category.default_team if category else None)
+            or book.workflow.default_team_by_language.get(cmd.language)
+        )
+        agent_id = cmd.agent_id
+        if deceased is not None:
+            # R10: one named owner for everything about a deceased customer.
+            agent_id, team_id = deceased.owner_agent_id, deceased.team_id or team_id
+        c = Complaint(
+            id=uuid.uuid4(),
+            tenant=cmd.tenant,
+            customer_id=cmd.customer_id,
+            channel=cmd.channel.value,
+            category=cmd.category,
+            language=cmd.language.value,
+            summary=cmd.summary,
+            status=Status.open,
+            status_since=now,
+            team_id=team_id,
+            agent_id=agent_id,
+            contact_id=cmd.contact_id,
+            platform_ref=cmd.platform_ref,
+            about_deceased=cmd.about_deceased or deceased is not None,
+            received_via=via,
+            raised_at=cmd.received_at,
+            due_date=plan.due_date,
+            sla_unit=plan.unit,
+            sla_reminder_lead=plan.reminder_lead,
+            reminder_at=plan.reminder_at,
+            escalate_at=plan.escalate_at,
+            breach_at=plan.breach_at,
+        )
+        await store.insert_complaint(conn, c)
+        if cmd.complainant is not None:
+            await store.save_complainant(conn, c.id, cmd.complainant)
+        await store.start_period(conn, c, now)
+        await store.add_timeline(
+            conn,
+            c.id,
+            "raised",
+            actor,
+            None,
+            {
+                "via": via,
+                "channel": c.channel,
+                "category": c.category,
+                "team_id": c.team_id,
+                "agent_id": c.agent_id,
+                "due_date": c.due_date.isoformat(),
+                "platform_ref": c.platform_ref,
+            },
+        )
+        if category is None:
+            await store.add_timeline(
+                conn,
+                c.id,
+                "rules_note",
+                SYSTEM,
+                f"category {cmd.category!r} is not in the rules: the default SLA of "
+                f"{book.workflow.default_sla_business_days} business days applies",
+            )
+        await self._emit(
+            conn,
+            c,
+            ComplaintRaised(
+                complaint_id=c.id,
+                customer_id=c.customer_id,
+                channel=cmd.channel,
+                category=c.category,
+                language=cmd.language,
+                raised_at=c.raised_at,
+                due_date=c.due_date,
+                team_id=c.team_id,
+                agent_id=c.agent_id,
+                contact_id=c.contact_id,
+                platform_ref=c.platform_ref,
+                about_deceased=c.about_deceased,
+            ),
+            cause,
+        )
+        if c.agent_id and c.team_id:
+            await self._emit(
+                conn,
+                c,
+                ComplaintAssigned(
+                    complaint_id=c.id,
+                    customer_id=c.customer_id,
+                    agent_id=c.agent_id,
+                    team_id=c.team_id,
+                    assigned_at=now,
+                    reason=AssignmentReason.new,
+                ),
+                cause,
+            )
+        await self._schedule(conn, c)
+        if c.about_deceased and deceased is None:
+            team = book.team(c.team_id)
+            owner = domain.named_owner(c.agent_id, team.lead.agent_id if team else None)
+            kin = cmd.complainant.next_of_kin_email if cmd.complainant else None
+            await self._mark_deceased(
+                conn,
+                book,
+                c.tenant,
+                c.customer_id,
+                owner,
+                c.team_id,
+                actor,
+                complaint=c,
+                contact_id=c.contact_id,
+                next_of_kin_email=kin,
+                cause=cause,
+            )
+        # R2: the acknowledgement; ComplaintAcknowledged follows once it is delivered.
+        await self.notices.to_customer(conn, book, c, "acknowledgement", key=f"acknowledgement:{c.id}")
+        return c, True
+
+    async def record_contact(
+        self,
+        conn: Conn,
+        tenant: str,
+        contact: ContactClosed,
+        *,
+        via: str,
+        actor: str,
+        cause: Envelope | None = None,
+    ) -> bool:
+        """R9/R10: a closed contact, recorded once by contact_id. One reported over HTTP is passed on
+        as ContactClosed (producer intake) so the survey service sees it too; when that event comes
+        back on the topic it finds the contact recorded and does nothing."""
+        values = contact.model_dump()
+        values["channel"] = contact.channel.value
+        values["language"] = contact.language.value
+        if not await store.record_contact(conn, tenant, values, via):
+            return False
+        if via == "http":
+            await self.svc.emit(conn, contact, tenant=tenant, cause=cause)
+        if contact.about_deceased:
+            book = await self.rules.book(conn)
+            await self._mark_deceased(
+                conn,
+                book,
+                tenant,
+                contact.customer_id,
+                contact.agent_id,
+                contact.team_id,
+                actor,
+                complaint=None,
+                contact_id=contact.contact_id,
+                next_of_kin_email=None,
+                cause=cause,
+            )
+        return True
+
+    # ---- agents' work on a dossier --------------------------------------------------------------
+
+    async def dossier(self, conn: Conn, tenant: str, complaint_id: uuid.UUID) -> Dossier:
+        c = await self._load(conn, tenant, complaint_id, lock=False)
+        return Dossier(
+            complaint=c,
+            complainant=await store.get_complainant(conn, c.id),
+            deceased=await store.get_deceased(conn, c.tenant, c.customer_id) if c.about_deceased else None,
+            timeline=await store.timeline(conn, c.id),
+        )
+
+    async def assign(
+        self,
+        conn: Conn,
+        principal: Principal,
+        complaint_id: uuid.UUID,
+        *,
+        agent_id: str,
+        team_id: str | None,
+        note: str | None,
+    ) -> Complaint:
+        c = await self._load(conn, principal.tenant, complaint_id)
+        self._ensure_may_act(principal, c)
+        domain.check_acting(c.status)
+        target_team = team_id or c.team_id
+        if target_team is None:
+            raise DomainError("the complaint has no team yet: name one", status=422, field="team_id")
+        if not principal.in_team(target_team) and not principal.has_role(Role.supervisor):
+            raise DomainError(
+                f"an agent assigns within their own teams; {target_team} is not one of yours",
+                status=403,
+                field="team_id",
+            )
+        if agent_id == c.agent_id and target_team == c.team_id:
+            raise DomainError(f"the complaint is already assigned to {agent_id}", field="agent_id")
+        book = await self.rules.book(conn)
+        deceased = await store.get_deceased(conn, c.tenant, c.customer_id)
+        if deceased is not None and deceased.owner_agent_id != agent_id:
+            # R10: one named owner; only a supervisor hands the case (and the bereaved) over.
+            if not principal.has_role(Role.supervisor):
+                raise DomainError(
+                    f"the customer is deceased and {deceased.owner_agent_id} is the named owner; "
+                    "a supervisor can hand the case over",
+                    field="agent_id",
+                )
+            await store.change_deceased_owner(conn, c.tenant, c.customer_id, agent_id)
+        previous = c.agent_id
+        now = self.now()
+        c.agent_id, c.team_id = agent_id, target_team
+        await store.add_timeline(
+            conn,
+            c.id,
+            "assigned",
+            principal.subject,
+            note,
+            {"agent_id": agent_id, "team_id": target_team, "previous_agent_id": previous},
+        )
+        await self._emit(
+            conn,
+            c,
+            ComplaintAssigned(
+                complaint_id=c.id,
+                customer_id=c.customer_id,
+                agent_id=agent_id,
+                team_id=target_team,
+                assigned_at=now,
+                reason=AssignmentReason.manual,
+                previous_agent_id=previous,
+            ),
+            None,
+        )
+        if c.about_deceased and deceased is None:
+            await self._mark_deceased(
+                conn,
+                book,
+                c.tenant,
+                c.customer_id,
+                agent_id,
+                target_team,
+                principal.subject,
+                complaint=c,
+                contact_id=c.contact_id,
+                next_of_kin_email=None,
+                cause=None,
+            )
+        await store.save_complaint(conn, c)
+        return c
+
+    async def add_note(
+        self, conn: Conn, principal: Principal, complaint_id: uuid.UUID, text: str
+    ) -> Complaint:
+        c = await self._load(conn, principal.tenant, complaint_id)
+        self._ensure_may_act(principal, c)
+        await store.add_timeline(conn, c.id, "note", principal.subject, None, {"text": text})
+        return c
+
+    async def record_step(
+        self,
+        conn: Conn,
+        principal: Principal,
+        complaint_id: uuid.UUID,
+        *,
+        status: Status,
+        note: str | None,
+    ) -> Complaint:
+        """R6: a step moves the dossier to another working status; the time in each is measured.
+        R3: in a waiting status of the rules the clock stands still."""
+        c = await self._load(conn, principal.tenant, complaint_id)
+        self._ensure_may_act(principal, c)
+        domain.check_step(c.status, status)
+        book = await self.rules.book(conn)
+        now = self.now()
+        previous = c.status
+        c.status, c.status_since = status, now
+        await store.start_period(conn, c, now)
+        await store.add_timeline(
+            conn,
+            c.id,
+            "status_changed",
+            principal.subject,
+            note,
+            {"from": previous.value, "to": status.value},
+        )
+        waiting = set(book.workflow.waiting_statuses)
+        if status in waiting and c.paused_at is None:
+            c.paused_at = now
+            c.sla_version += 1
+            await store.add_timeline(conn, c.id, "sla_paused", SYSTEM, f"waiting status {status.value}")
+        elif status not in waiting and c.paused_at is not None:
+            await self._resume(conn, book, c, now, principal.subject)
+        await self._schedule(conn, c)
+        if status in book.workflow.inform_customer_on:
+            await self.notices.to_customer(
+                conn, book, c, "status_update", key=f"status_update:{c.id}:{now.timestamp()}"
+            )
+        await store.save_complaint(conn, c)
+        return c
+
+    async def _resume(self, conn: Conn, book: RuleBook, c: Complaint, now: datetime, actor: str) -> None:
+        assert c.paused_at is not None
+        previous_due = c.due_date
+        plan = domain.resume_plan(c.plan, c.paused_at, now, book.calendar)
+        waited = now - c.paused_at
+        c.paused_at = None
+        self._replan(c, plan)
+        await store.add_timeline(
+            conn, c.id, "sla_resumed", SYSTEM, None, {"waited_seconds": int(waited.total_seconds())}
+        )
+        if c.due_date != previous_due:
+            await self._due_date_changed(
+                conn, book, c, previous_due, DueDateChangeReason.waiting_for_customer, actor, None
+            )
+
+    async def _due_date_changed(
+        self,
+        conn: Conn,
+        book: RuleBook,
+        c: Complaint,
+        previous: date,
+        reason: DueDateChangeReason,
+        actor: str,
+        note: str | None,
+        *,
+        tell_customer: bool = True,
+    ) -> None:
+        """R3/R5: a moved promised date is on the timeline and told to the customer."""
+        await store.add_timeline(
+            conn,
+            c.id,
+            "due_date_changed",
+            actor,
+            note or reason.value,
+            {"from": previous.isoformat(), "to": c.due_date.isoformat(), "reason": reason.value},
+        )
+        await self._emit(
+            conn,
+            c,
+            ComplaintDueDateChanged(
+                complaint_id=c.id,
+                customer_id=c.customer_id,
+                previous_due_date=previous,
+                due_date=c.due_date,
+                reason=reason,
+                changed_at=self.now(),
+            ),
+            None,
+        )
+        if tell_customer:
+            await self.notices.to_customer(
+                conn,
+                book,
+                c,
+                "due_date_changed",
+                key=f"due_date_changed:{c.id}:{c.sla_version}",
+                previous_date=format_date(previous, c.language),
+                note=note or "",
+            )
+
+    async def change_due_date(
+        self,
+        conn: Conn,
+        principal: Principal,
+        complaint_id: uuid.UUID,
+        *,
+        due_date: date,
+        reason: DueDateChangeReason,
+        note: str | None,
+    ) -> Complaint:
+        c = await self._load(conn, principal.tenant, complaint_id)
+        self._ensure_may_act(principal, c)
+        if c.status not in domain.WORKING:
+            raise domain.RuleViolation(f"the complaint is {c.status.value}: no date to move", field="status")
+        if due_date == c.due_date:
+            raise domain.RuleViolation("that is the promised date already", field="due_date", invalid=True)
+        book = await self.rules.book(conn)
+        now = self.now()
+        previous = c.due_date
+        self._replan(c, domain.agreed_plan(c.plan, due_date, now, book.calendar))
+        if c.paused_at is not None:
+            c.paused_at = now  # the agreed date already counts the waiting so far
+        await self._due_date_changed(conn, book, c, previous, reason, principal.subject, note)
+        await self._schedule(conn, c)
+        await store.save_complaint(conn, c)
+        return c
+
+    async def resolve(
+        self,
+        conn: Conn,
+        principal: Principal,
+        complaint_id: uuid.UUID,
+        *,
+        root_cause_department: str,
+        first_contact_resolution: bool,
+        note: str | None,
+        answer: str | None,
+    ) -> Complaint:
+        """R7: the department at fault, from the operator list; R9: resolved at first contact?"""
+        c = await self._load(conn, principal.tenant, complaint_id)
+        self._ensure_may_act(principal, c)
+        book = await self.rules.book(conn)
+        domain.check_resolve(c.status, root_cause_department, book.root_cause_codes())
+        now = self.now()
+        c.status, c.status_since, c.resolved_at, c.paused_at = Status.resolved, now, now, None
+        c.root_cause_department = root_cause_department
+        c.first_contact_resolution = first_contact_resolution
+        await store.start_period(conn, c, now)
+        await self._cancel_timers(conn, c)
+        await store.add_timeline(
+            conn,
+            c.id,
+            "resolved",
+            principal.subject,
+            note,
+            {
+                "root_cause_department": root_cause_department,
+                "first_contact_resolution": first_contact_resolution,
+                "answer": answer,
+            },
+        )
+        await self._emit(
+            conn,
+            c,
+            ComplaintResolved(
+                complaint_id=c.id,
+                customer_id=c.customer_id,
+                category=c.category,
+                root_cause_department=root_cause_department,
+                first_contact_resolution=first_contact_resolution,
+                resolved_at=now,
+                team_id=c.team_id,
+                agent_id=c.agent_id,
+            ),
+            None,
+        )
+        if Status.resolved in book.workflow.inform_customer_on:
+            await self.notices.to_customer(
+                conn, book, c, "resolved", key=f"resolved:{c.id}:{c.reopen_count}", note=answer or ""
+            )
+        await store.save_complaint(conn, c)
+        return c
+
+    async def close(
+        self, conn: Conn, principal: Principal, complaint_id: uuid.UUID, *, note: str | None
+    ) -> Complaint:
+        """R5: closed; the survey service may now ask the complainant for feedback."""
+        c = await self._load(conn, principal.tenant, complaint_id)
+        self._ensure_may_act(principal, c)
+        domain.check_close(c.status)
+        book = await self.rules.book(conn)
+        now = self.now()
+        c.status, c.status_since, c.closed_at = Status.closed, now, now
+        await store.start_period(conn, c, now)
+        await store.add_timeline(conn, c.id, "closed", principal.subject, note)
+        await self._emit(
+            conn,
+            c,
+            ComplaintClosed(
+                complaint_id=c.id,
+                customer_id=c.customer_id,
+                category=c.category,
+                channel=Channel(c.channel),
+                language=Language(c.language),
+                closed_at=now,
+                team_id=c.team_id,
+                agent_id=c.agent_id,
+                about_deceased=c.about_deceased,
+            ),
+            None,
+        )
+        if Status.closed in book.workflow.inform_customer_on:
+            await self.notices.to_customer(conn, book, c, "closed", key=f"closed:{c.id}:{c.reopen_count}")
+        await store.save_complaint(conn, c)
+        return c
+
+    async def reopen(
+        self,
+        conn: Conn,
+        principal: Principal,
+        complaint_id: uuid.UUID,
+        *,
+        reason: ReopenReason,
+        note: str | None,
+    ) -> Complaint:
+        c = await self._load(conn, principal.tenant, complaint_id)
+        self._ensure_may_act(principal, c)
+        domain.check_reopen(c.status)
+        book = await self.rules.book(conn)
+        now = self.now()
+        previous_due = c.due_date
+        sla = book.sla_for(c.category, Channel(c.channel)) or book.default_sla()
+        c.apply_plan(domain.plan_sla(sla, now, book.calendar))
+        c.status, c.status_since = Status.in_progress, now
+        c.resolved_at = c.closed_at = c.paused_at = None
+        c.reminded_at = c.escalated_at = c.breached_at = None
+        c.reopen_count += 1
+        await store.start_period(conn, c, now)
+        await store.add_timeline(conn, c.id, "reopened", principal.subject, note, {"reason": reason.value})
+        await self._emit(
+            conn,
+            c,
+            ComplaintReopened(
+                complaint_id=c.id,
+                customer_id=c.customer_id,
+                reason=reason,
+                reopened_at=now,
+                due_date=c.due_date,
+                team_id=c.team_id,
+                agent_id=c.agent_id,
+            ),
+            None,
+        )
+        # The reopened message carries the new date; one message, not two.
+        await self._due_date_changed(
+            conn,
+            book,
+            c,
+            previous_due,
+            DueDateChangeReason.reopened,
+            principal.subject,
+            note,
+            tell_customer=False,
+        )
+        await self.notices.to_customer(conn, book, c, "reopened", key=f"reopened:{c.id}:{c.reopen_count}")
+        await self._schedule(conn, c)
+        await store.save_complaint(conn, c)
+        return c
+
+    # ---- R10: deceased customers ----------------------------------------------------------------
+
+    async def mark_deceased(
+        self,
+        conn: Conn,
+        principal: Principal,
+        customer_id: str,
+        *,
+        owner_agent_id: str,
+        team_id: str | None,
+        complaint_id: uuid.UUID | None,
+        next_of_kin_email: str | None,
+    ) -> tuple[store.Deceased, bool]:
+        existing = await store.get_deceased(conn, principal.tenant, customer_id)
+        if existing is not None:
+            return existing, False
+        complaint = None
+        if complaint_id is not None:
+            complaint = await self._load(conn, principal.tenant, complaint_id)
+            if complaint.customer_id != customer_id:
+                raise DomainError(
+                    f"complaint {complaint.ref} is not about customer {customer_id}",
+                    status=422,
+                    field="complaint_id",
+                )
+        book = await self.rules.book(conn)
+        marked = await self._mark_deceased(
+            conn,
+            book,
+            principal.tenant,
+            customer_id,
+            owner_agent_id,
+            team_id,
+            principal.subject,
+            complaint=complaint,
+            contact_id=None,
+            next_of_kin_email=next_of_kin_email,
+            cause=None,
+        )
+        assert marked is not None
+        return marked, True
+
+    async def _mark_deceased(
+        self,
+        conn: Conn,
+        book: RuleBook,
+        tenant: str,
+        customer_id: str,
+        owner: str | None,
+        team_id: str | None,
+        actor: str,
+        *,
+        complaint: Complaint | None,
+        contact_id: str | None,
+        next_of_kin_email: str | None,
+        cause: Envelope | None,
+    ) -> store.Deceased | None:
+        """R10: one named owner for the case; every open complaint of the customer goes to them and
+        CustomerMarkedDeceased tells the other services to stop surveys and proactive contact."""
+        now = self.now()
+        if owner is None:
+            if complaint is not None:
+                await store.add_timeline(
+                    conn,
+                    complaint.id,
+                    "owner_needed",
+                    SYSTEM,
+                    "about a deceased customer: assign the one agent who will own the case",
+                )
+            return None
+        marked = store.Deceased(
+            customer_id=customer_id,
+            owner_agent_id=owner,
+            team_id=team_id,
+            marked_at=now,
+            marked_by=actor,
+            complaint_id=complaint.id if complaint else None,
+            contact_id=contact_id,
+            next_of_kin_email=next_of_kin_email,
+        )
+        if not await store.insert_deceased(conn, tenant, marked):
+            return await store.get_deceased(conn, tenant, customer_id)
+        await self.svc.emit(
+            conn,
+            CustomerMarkedDeceased(
+                customer_id=customer_id,
+                owner_agent_id=owner,
+                marked_at=now,
+                team_id=team_id,
+                complaint_id=complaint.id if complaint else None,
+            ),
+            tenant=tenant,
+            cause=cause,
+        )
+        others = await store.open_complaints_of(conn, tenant, customer_id)
+        if complaint is not None and all(o.id != complaint.id for o in others):
+            others.append(complaint)
+        for c in others:
+            live = complaint if complaint is not None and c.id == complaint.id else c
+            live.about_deceased = True
+            await store.add_timeline(
+                conn, live.id, "customer_marked_deceased", actor, None, {"owner_agent_id": owner}
+            )
+            if live.agent_id != owner:
+                previous, live.agent_id = live.agent_id, owner
+                live.team_id = team_id or live.team_id
+                if live.team_id is not None:
+                    await self._emit(
+                        conn,
+                        live,
+                        ComplaintAssigned(
+                            complaint_id=live.id,
+                            customer_id=live.customer_id,
+                            agent_id=owner,
+                            team_id=live.team_id,
+                            assigned_at=now,
+                            reason=AssignmentReason.manual,
+                            previous_agent_id=previous,
+                        ),
+                        cause,
+                    )
+            if live is not complaint:
+                await store.save_complaint(conn, live)
+        if complaint is not None:
+            await store.save_complaint(conn, complaint)
+        return marked
+
+    # ---- R3: the SLA timers ---------------------------------------------------------------------
+
+    async def _timer_complaint(self, conn: Conn, timer: timers.Timer) -> Complaint | None:
+        """The dossier a timer is about, locked; None when the timer was overtaken (another plan,
+        paused, answered) and must do nothing."""
+        c = await store.get_complaint(conn, uuid.UUID(timer.key), lock=True)
+        if c is None or timer.payload.get("v") != c.sla_version:
+            return None
+        if c.status not in domain.WORKING or c.paused_at is not None:
+            return None
+        return c
+
+    async def _outside_hours(self, conn: Conn, book: RuleBook, timer: timers.Timer, now: datetime) -> bool:
+        """R3: reminders and escalations go out in business hours; at night they wait for the morning."""
+        if book.calendar.in_business_hours(now):
+            return False
+        await timers.schedule(
+            conn, timer.kind, timer.key, book.calendar.next_business_moment(now), timer.payload
+        )
+        return True
+
+    async def on_reminder(self, conn: Conn, timer: timers.Timer) -> None:
+        c = await self._timer_complaint(conn, timer)
+        if c is None or c.reminded_at is not None:
+            return
+        book = await self.rules.book(conn)
+        now = self.now()
+        if await self._outside_hours(conn, book, timer, now):
+            return
+        await self._cover_absence(conn, book, c, now)
+        c.reminded_at = now
+        await self._emit(conn, c, self._escalated(c, EscalationStep.reminder, now, None), None)
+        await store.add_timeline(conn, c.id, "reminder", "sla", None, {"agent_id": c.agent_id})
+        owner = book.member(c.agent_id)
+        if owner is not None:
+            await self.notices.to_staff(
+                conn, book, c, "reminder", owner, key=f"reminder:{c.id}:{c.sla_version}"
+            )
+        await store.save_complaint(conn, c)
+
+    async def on_escalation(self, conn: Conn, timer: timers.Timer) -> None:
+        c = await self._timer_complaint(conn, timer)
+        if c is None or c.escalated_at is not None:
+            return
+        book = await self.rules.book(conn)
+        now = self.now()
+        if await self._outside_hours(conn, book, timer, now):
+            return
+        await self._cover_absence(conn, book, c, now)
+        team = book.team(c.team_id)
+        absent = book.absences.on(book.calendar.local_date(now))
+        target = (
+            domain.escalation_target(
+                team.lead.person(), team.deputy.person() if team.deputy else None, absent
+            )
+            if team
+            else None
+        )
+        c.escalated_at = now
+        to = target.agent_id if target else None
+        await self._emit(conn, c, self._escalated(c, EscalationStep.escalated_to_lead, now, to), None)
+        why = None if target else f"no lead known for team {c.team_id or '(none)'} in the rules"
+        await store.add_timeline(conn, c.id, "escalated", "sla", why, {"to": to})
+        if target is not None:
+            await self.notices.to_staff(
+                conn, book, c, "escalation", target, key=f"escalation:{c.id}:{c.sla_version}"
+            )
+        await store.save_complaint(conn, c)
+
+    async def on_breach(self, conn: Conn, timer: timers.Timer) -> None:
+        """R3/R4: the promised date passed; said exactly once, whatever the number of replicas."""
+        c = await self._timer_complaint(conn, timer)
+        if c is None or c.breached_at is not None:
+            return
+        now = self.now()
+        c.breached_at = now
+        await self._emit(
+            conn,
+            c,
+            ComplaintSlaBreached(
+                complaint_id=c.id,
+                customer_id=c.customer_id,
+                category=c.category,
+                due_date=c.due_date,
+                breached_at=now,
+                team_id=c.team_id,
+                agent_id=c.agent_id,
+            ),
+            None,
+        )
+        await store.add_timeline(
+            conn, c.id, "sla_breached", "sla", None, {"due_date": c.due_date.isoformat()}
+        )
+        await store.save_complaint(conn, c)
+
+    def _escalated(
+        self, c: Complaint, step: EscalationStep, now: datetime, to: str | None, *, owner: str | None = None
+    ) -> ComplaintEscalated:
+        return ComplaintEscalated(
+            complaint_id=c.id,
+            customer_id=c.customer_id,
+            step=step,
+            escalated_at=now,
+            due_date=c.due_date,
+            team_id=c.team_id,
+            agent_id=owner or c.agent_id,
+            escalated_to_agent_id=to,
+        )
+
+    async def _cover_absence(self, conn: Conn, book: RuleBook, c: Complaint, now: datetime) -> None:
+        """R3: an absent owner's work moves to a present colleague (not a deceased customer's case:
+        that keeps its one named owner, R10, and the lead is escalated to instead)."""
+        if c.agent_id is None or c.about_deceased:
+            return
+        absent = book.absences.on(book.calendar.local_date(now))
+        team = book.team(c.team_id)
+        if c.agent_id not in absent or team is None:
+            return
+        members = [m.person() for m in team.members]
+        work = await store.open_work(conn, c.tenant, [m.agent_id for m in members])
+        chosen = domain.stand_in(members, absent, work, exclude=c.agent_id)
+        if chosen is None:
+            await store.add_timeline(
+                conn,
+                c.id,
+                "owner_absent",
+                "sla",
+                f"{c.agent_id} is absent and nobody in {team.team_id} is present",
+            )
+            return
+        previous, c.agent_id = c.agent_id, chosen.agent_id
+        await store.add_timeline(
+            conn,
+            c.id,
+            "assigned",
+            "sla",
+            f"{previous} is absent",
+            {"agent_id": chosen.agent_id, "team_id": c.team_id, "previous_agent_id": previous},
+        )
+        assert c.team_id is not None
+        await self._emit(
+            conn,
+            c,
+            ComplaintAssigned(
+                complaint_id=c.id,
+                customer_id=c.customer_id,
+                agent_id=chosen.agent_id,
+                team_id=c.team_id,
+                assigned_at=now,
+                reason=AssignmentReason.absence,
+                previous_agent_id=previous,
+            ),
+            None,
+        )
+        escalated = self._escalated(
+            c, EscalationStep.reassigned_absence, now, chosen.agent_id, owner=previous
+        )
+        await self._emit(conn, c, escalated, None)
+
+    # ---- deliveries and other services' events on the timeline (R1) -----------------------------
+
+    async def on_delivery(self, conn: Conn, record: deliveries.DeliveryRecord) -> None:
+        """The delivery state of every message is on the dossier's timeline; a delivered
+        acknowledgement is ComplaintAcknowledged (R2)."""
+        kind, _, rest = record.reference.partition(":")
+        if kind != "complaint":
+            return
+        c = await store.get_complaint(conn, uuid.UUID(rest), lock=True)
+        if c is None:
+            return
+        await store.add_timeline(
+            conn,
+            c.id,
+            f"delivery_{record.state.value}",
+            "deliveries",
+            record.last_error,
+            {
+                "message": record.idempotency_key.split(":", 1)[0],
+                "channel": record.channel.value,
+                "attempts": record.attempts,
+                "delivery_id": str(record.id),
+            },
+        )
+        if (
+            record.idempotency_key == f"acknowledgement:{c.id}"
+            and record.state is deliveries.DeliveryState.sent
+            and c.acknowledged_at is None
+        ):
+            c.acknowledged_at = record.sent_at or self.now()
+            await self._emit(
+                conn,
+                c,
+                ComplaintAcknowledged(
+                    complaint_id=c.id,
+                    customer_id=c.customer_id,
+                    acknowledged_at=c.acknowledged_at,
+                    promised_date=c.due_date,
+                    language=Language(c.language),
+                    delivery_channel=MessageChannel(record.channel.value),
+                ),
+                None,
+            )
+            await store.save_complaint(conn, c)
+
+    async def on_related_event(self, conn: Conn, env: Envelope) -> None:
+        """Compensation proposals and decisions, callbacks done: on the dossier's timeline (R1)."""
+        complaint_id = getattr(env.data, "complaint_id", None)
+        if complaint_id is None:
+            return
+        c = await store.get_complaint(conn, complaint_id, tenant=env.tenant)
+        if c is None:
+            return
+        detail = env.data.model_dump(mode="json", exclude={"complaint_id", "customer_id"})
+        await store.add_timeline(conn, c.id, env.type, env.producer, None, detail)

@@ -1,0 +1,474 @@
+"""Intake's SQL, for its own tables only."""
+
+from __future__ import annotations
+
+import base64
+import uuid
+from dataclasses import dataclass, fields
+from datetime import date, datetime
+from typing import Any
+
+import asyncpg
+from asyncpg.pool import PoolConnectionProxy
+
+from hoera_intake.domain import SlaPlan, SlaUnit, Status
+
+Conn = asyncpg.Connection | PoolConnectionProxy
+
+
+@dataclass
+class Complaint:
+    """One dossier (R1) as stored; handlers change it with the domain's rules and save it whole."""
+
+    id: uuid.UUID
+    tenant: str
+    customer_id: str
+    channel: str
+    category: str
+    language: str
+    summary: str
+    status: Status
+    status_since: datetime
+    team_id: str | None
+    agent_id: str | None
+    contact_id: str | None
+    platform_ref: str | None
+    about_deceased: bool
+    received_via: str
+    raised_at: datetime
+    due_date: date
+    sla_unit: SlaUnit
+    sla_reminder_lead: int
+    reminder_at: datetime | None
+    escalate_at: datetime
+    breach_at: datetime
+    paused_at: datetime | None = None
+    sla_version: int = 1
+    reminded_at: datetime | None = None
+    escalated_at: datetime | None = None
+    breached_at: datetime | None = None
+    acknowledged_at: datetime | None = None
+    root_cause_department: str | None = None
+    first_contact_resolution: bool | None = None
+    resolved_at: datetime | None = None
+    closed_at: datetime | None = None
+    reopen_count: int = 0
+
+    @property
+    def ref(self) -> str:
+        """The short reference customers and staff read in messages."""
+        return self.id.hex[:8].upper()
+
+    @property
+    def plan(self) -> SlaPlan:
+        return SlaPlan(
+            unit=self.sla_unit,
+            reminder_lead=self.sla_reminder_lead,
+            due_date=self.due_date,
+            breach_at=self.breach_at,
+            escalate_at=self.escalate_at,
+            reminder_at=self.reminder_at,
+        )
+
+    def apply_plan(self, plan: SlaPlan) -> None:
+        self.sla_unit = plan.unit
+        self.sla_reminder_lead = plan.reminder_lead
+        self.due_date = plan.due_date
+        self.breach_at = plan.breach_at
+        self.escalate_at = plan.escalate_at
+        self.reminder_at = plan.reminder_at
+        self.sla_version += 1
+
+
+_COLUMNS = [f.name for f in fields(Complaint)]
+_MUTABLE = [c for c in _COLUMNS if c not in ("id", "tenant", "raised_at", "received_via")]
+
+
+def _complaint(row: asyncpg.Record) -> Complaint:
+    values = {c: row[c] for c in _COLUMNS}
+    values["status"] = Status(values["status"])
+    values["sla_unit"] = SlaUnit(values["sla_unit"])
+    return Complaint(**values)
+
+
+def _db_value(value: Any) -> Any:
+    return value.value if isinstance(value, Status | SlaUnit) else value
+
+
+async def insert_complaint(conn: Conn, c: Complaint) -> None:
+    placeholders = ", ".join(f"${i}" for i in range(1, len(_COLUMNS) + 1))
+    await conn.execute(
+        f"insert into complaints ({', '.join(_COLUMNS)}) values ({placeholders})",
+        *(_db_value(getattr(c, name)) for name in _COLUMNS),
+    )
+
+
+async def save_complaint(conn: Conn, c: Complaint) -> None:
+    sets = ", ".join(f"{name} = ${i}" for i, name in enumerate(_MUTABLE, start=2))
+    await conn.execute(
+        f"update complaints set {sets}, updated_at = now() where id = $1",
+        c.id,
+        *(_db_value(getattr(c, name)) for name in _MUTABLE),
+    )
+
+
+async def get_complaint(
+    conn: Conn, complaint_id: uuid.UUID, *, tenant: str | None = None, lock: bool = False
+) -> Complaint | None:
+    sql = f"select {', '.join(_COLUMNS)} from complaints where id = $1"
+    args: list[Any] = [complaint_id]
+    if tenant is not None:
+        sql += " and tenant = $2"
+        args.append(tenant)
+    if lock:
+        sql += " for update"
+    row = await conn.fetchrow(sql, *args)
+    return _complaint(row) if row else None
+
+
+async def by_platform_ref(conn: Conn, tenant: str, platform_ref: str) -> Complaint | None:
+    row = await conn.fetchrow(
+        f"select {', '.join(_COLUMNS)} from complaints where tenant = $1 and platform_ref = $2",
+        tenant,
+        platform_ref,
+    )
+    return _complaint(row) if row else None
+
+
+async def open_complaints_of(conn: Conn, tenant: str, customer_id: str) -> list[Complaint]:
+    rows = await conn.fetch(
+        f"select {', '.join(_COLUMNS)} from complaints where tenant = $1 and customer_id = $2 "
+        "and status <> 'closed' order by raised_at for update",
+        tenant,
+        customer_id,
+    )
+    return [_complaint(r) for r in rows]
+
+
+async def open_work(conn: Conn, tenant: str, agent_ids: list[str]) -> dict[str, int]:
+    rows = await conn.fetch(
+        "select agent_id, count(*) as n from complaints where tenant = $1 and agent_id = any($2::text[]) "
+        "and status not in ('resolved', 'closed') group by agent_id",
+        tenant,
+        agent_ids,
+    )
+    return {r["agent_id"]: r["n"] for r in rows}
+
+
+# ---- the complainant's contact details --------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Complainant:
+    email: str | None
+    phone: str | None
+    prefer_sms: bool
+    next_of_kin_email: str | None
+
+
+async def save_complainant(conn: Conn, complaint_id: uuid.UUID, c: Complainant) -> None:
+    await conn.execute(
+        "insert into complainants (complaint_id, email, phone, prefer_sms, next_of_kin_email) "
+        "values ($1, $2, $3, $4, $5) on conflict (complaint_id) do update set email = excluded.email, "
+        "phone = excluded.phone, prefer_sms = excluded.prefer_sms, "
+        "next_of_kin_email = coalesce(excluded.next_of_kin_email, complainants.next_of_kin_email)",
+        complaint_id,
+        c.email,
+        c.phone,
+        c.prefer_sms,
+        c.next_of_kin_email,
+    )
+
+
+async def get_complainant(conn: Conn, complaint_id: uuid.UUID) -> Complainant | None:
+    row = await conn.fetchrow(
+        "select email, phone, prefer_sms, next_of_kin_email from complainants where complaint_id = $1",
+        complaint_id,
+    )
+    return Complainant(**dict(row)) if row else None
+
+
+# ---- timeline (R1) and status periods (R6) ----------------------------------------------------------
+
+
+async def add_timeline(
+    conn: Conn,
+    complaint_id: uuid.UUID,
+    what: str,
+    who: str,
+    why: str | None = None,
+    detail: dict[str, Any] | None = None,
+) -> None:
+    await conn.execute(
+        "insert into timeline (complaint_id, what, who, why, detail) values ($1, $2, $3, $4, $5)",
+        complaint_id,
+        what,
+        who,
+        why,
+        detail or {},
+    )
+
+
+async def timeline(conn: Conn, complaint_id: uuid.UUID) -> list[asyncpg.Record]:
+    return await conn.fetch(
+        "select at, what, who, why, detail from timeline where complaint_id = $1 order by id",
+        complaint_id,
+    )
+
+
+async def start_period(conn: Conn, c: Complaint, at: datetime) -> None:
+    """Close the status period that is running (if any) and start the one of c.status."""
+    await conn.execute(
+        "update status_periods set ended_at = $2 where complaint_id = $1 and ended_at is null",
+        c.id,
+        at,
+    )
+    if c.status is not Status.closed:
+        await conn.execute(
+            "insert into status_periods (complaint_id, tenant, status, category, team_id, started_at) "
+            "values ($1, $2, $3, $4, $5, $6)",
+            c.id,
+            c.tenant,
+            c.status.value,
+            c.category,
+            c.team_id,
+            at,
+        )
+
+
+async def step_durations(
+    conn: Conn,
+    tenant: str,
+    since: datetime,
+    until: datetime,
+    *,
+    team_id: str | None,
+    category: str | None,
+) -> list[asyncpg.Record]:
+    """R6: p50/p90 seconds per status, category and team of the periods that ended in [since, until)."""
+    return await conn.fetch(
+        "select status, category, team_id, count(*) as periods, "
+        "percentile_cont(0.5) within group (order by extract(epoch from ended_at - started_at)) as p50, "
+        "percentile_cont(0.9) within group (order by extract(epoch from ended_at - started_at)) as p90 "
+        "from status_periods where tenant = $1 and ended_at >= $2 and ended_at < $3 "
+        "and ($4::text is null or team_id = $4) and ($5::text is null or category = $5) "
+        "group by status, category, team_id order by status, category, team_id nulls last",
+        tenant,
+        since,
+        until,
+        team_id,
+        category,
+    )
+
+
+async def fcr(
+    conn: Conn, tenant: str, since: datetime, until: datetime, *, bucket: str, team_id: str | None
+) -> tuple[list[asyncpg.Record], list[asyncpg.Record]]:
+    """R9: complaints resolved at first contact, and contacts the platform marked resolved first time,
+    per period bucket (day, week, month; Brussels calendar) and team."""
+    complaints = await conn.fetch(
+        "select date_trunc($4, resolved_at, 'Europe/Brussels')::date as period, team_id, "
+        "count(*) as resolved, count(*) filter (where first_contact_resolution) as first_contact "
+        "from complaints where tenant = $1 and resolved_at >= $2 and resolved_at < $3 "
+        "and ($5::text is null or team_id = $5) group by 1, 2 order by 1, 2 nulls last",
+        tenant,
+        since,
+        until,
+        bucket,
+        team_id,
+    )
+    contacts = await conn.fetch(
+        "select date_trunc($4, closed_at, 'Europe/Brussels')::date as period, team_id, "
+        "count(*) filter (where first_contact_resolved is not null) as reported, "
+        "count(*) filter (where first_contact_resolved) as first_contact "
+        "from contacts where tenant = $1 and closed_at >= $2 and closed_at < $3 "
+        "and ($5::text is null or team_id = $5) group by 1, 2 order by 1, 2",
+        tenant,
+        since,
+        until,
+        bucket,
+        team_id,
+    )
+    return complaints, contacts
+
+
+# ---- search -----------------------------------------------------------------------------------------
+
+
+def encode_cursor(raised_at: datetime, complaint_id: uuid.UUID) -> str:
+    return base64.urlsafe_b64encode(f"{raised_at.isoformat()}|{complaint_id}".encode()).decode()
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
+    """ValueError for anything that is not a cursor this service handed out."""
+    text = base64.urlsafe_b64decode(cursor.encode()).decode()
+    moment, _, ident = text.partition("|")
+    at = datetime.fromisoformat(moment)
+    if at.tzinfo is None:
+        raise ValueError("cursor without time zone")
+    return at, uuid.UUID(ident)
+
+
+async def search(
+    conn: Conn,
+    tenant: str,
+    *,
+    customer_id: str | None,
+    status: Status | None,
+    category: str | None,
+    team_id: str | None,
+    overdue: bool | None,
+    after: tuple[datetime, uuid.UUID] | None,
+    limit: int,
+    now: datetime,
+) -> list[Complaint]:
+    """Newest first, keyset-paginated on (raised_at, id) so deep pages cost what the first does."""
+    where = ["tenant = $1"]
+    args: list[Any] = [tenant]
+
+    def arg(value: Any) -> str:
+        args.append(value)
+        return f"${len(args)}"
+
+    if customer_id is not None:
+        where.append(f"customer_id = {arg(customer_id)}")
+    if status is not None:
+        where.append(f"status = {arg(status.value)}")
+    if category is not None:
+        where.append(f"category = {arg(category)}")
+    if team_id is not None:
+        where.append(f"team_id = {arg(team_id)}")
+    if overdue is not None:
+        late = f"(status not in ('resolved', 'closed') and paused_at is null and breach_at <= {arg(now)})"
+        where.append(late if overdue else f"not {late}")
+    if after is not None:
+        where.append(f"(raised_at, id) < ({arg(after[0])}, {arg(after[1])})")
+    rows = await conn.fetch(
+        f"select {', '.join(_COLUMNS)} from complaints where {' and '.join(where)} "
+        f"order by raised_at desc, id desc limit {arg(limit)}",
+        *args,
+    )
+    return [_complaint(r) for r in rows]
+
+
+# ---- contacts (R9) and deceased customers (R10) -----------------------------------------------------
+
+
+async def record_contact(conn: Conn, tenant: str, values: dict[str, Any], via: str) -> bool:
+    """True when the contact is new; the same contact reported again (HTTP, topic, our own
+    re-emitted event) changes nothing."""
+    inserted = await conn.fetchval(
+        "insert into contacts (tenant, contact_id, customer_id, channel, agent_id, team_id, language, "
+        "closed_at, first_contact_resolved, about_deceased, reported_via) "
+        "values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) "
+        "on conflict (tenant, contact_id) do nothing returning true",
+        tenant,
+        values["contact_id"],
+        values["customer_id"],
+        values["channel"],
+        values["agent_id"],
+        values["team_id"],
+        values["language"],
+        values["closed_at"],
+        values["first_contact_resolved"],
+        values["about_deceased"],
+        via,
+    )
+    return bool(inserted)
+
+
+@dataclass(frozen=True)
+class Deceased:
+    customer_id: str
+    owner_agent_id: str
+    team_id: str | None
+    marked_at: datetime
+    marked_by: str
+    complaint_id: uuid.UUID | None
+    contact_id: str | None
+    next_of_kin_email: str | None
+
+
+async def get_deceased(conn: Conn, tenant: str, customer_id: str) -> Deceased | None:
+    row = await conn.fetchrow(
+        "select customer_id, owner_agent_id, team_id, marked_at, marked_by, complaint_id, contact_id, "
+        "next_of_kin_email from deceased_customers where tenant = $1 and customer_id = $2",
+        tenant,
+        customer_id,
+    )
+    return Deceased(**dict(row)) if row else None
+
+
+async def insert_deceased(conn: Conn, tenant: str, d: Deceased) -> bool:
+    inserted = await conn.fetchval(
+        "insert into deceased_customers (tenant, customer_id, owner_agent_id, team_id, marked_at, "
+        "marked_by, complaint_id, contact_id, next_of_kin_email) "
+        "values ($1, $2, $3, $4, $5, $6, $7, $8, $9) on conflict do nothing returning true",
+        tenant,
+        d.customer_id,
+        d.owner_agent_id,
+        d.team_id,
+        d.marked_at,
+        d.marked_by,
+        d.complaint_id,
+        d.contact_id,
+        d.next_of_kin_email,
+    )
+    return bool(inserted)
+
+
+async def change_deceased_owner(conn: Conn, tenant: str, customer_id: str, owner: str) -> None:
+    await conn.execute(
+        "update deceased_customers set owner_agent_id = $3 where tenant = $1 and customer_id = $2",
+        tenant,
+        customer_id,
+        owner,
+    )
+
+
+# ---- idempotent HTTP edges --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StoredResponse:
+    request_hash: str
+    status_code: int
+    body: Any
+
+
+async def claim_idempotency_key(
+    conn: Conn, tenant: str, scope: str, key: str, request_hash: str
+) -> StoredResponse | None:
+    """None: the key is new and now ours (in this transaction). Else the first request's answer;
+    a concurrent first request holds the row until it commits, so we wait and then see its answer."""
+    claimed = await conn.fetchval(
+        "insert into idempotency_keys (tenant, scope, key, request_hash) values ($1, $2, $3, $4) "
+        "on conflict do nothing returning true",
+        tenant,
+        scope,
+        key,
+        request_hash,
+    )
+    if claimed:
+        return None
+    row = await conn.fetchrow(
+        "select request_hash, status_code, response from idempotency_keys "
+        "where tenant = $1 and scope = $2 and key = $3",
+        tenant,
+        scope,
+        key,
+    )
+    assert row is not None  # the insert above conflicted with it
+    return StoredResponse(row["request_hash"], row["status_code"], row["response"])
+
+
+async def store_response(conn: Conn, tenant: str, scope: str, key: str, status_code: int, body: Any) -> None:
+    await conn.execute(
+        "update idempotency_keys set status_code = $4, response = $5 "
+        "where tenant = $1 and scope = $2 and key = $3",
+        tenant,
+        scope,
+        key,
+        status_code,
+        body,
+    )

@@ -1,0 +1,181 @@
+"""Shared pieces of intake's integration tests: tokens, a running service in-process, request bodies,
+and readers of its database and of the real Kafka topics."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+import asyncpg
+import httpx
+import pytest
+from hoera_events.base import Event
+from hoera_events.envelope import Envelope, decode
+from hoera_events.registry import topic_for
+from hoera_intake.app import create_app
+from hoera_intake.settings import IntakeSettings
+from hoera_kit.auth import mint_token
+from hoera_kit.service import Service
+from hoera_kit.settings import DEV_ISSUER, DEV_SIGNING_SECRET
+from hoera_kit.testing import read_topic
+
+
+def bearer(subject: str, roles: tuple[str, ...], teams: tuple[str, ...] = (), tenant: str = "demo") -> dict[str, str]:
+    token = mint_token(
+        subject=subject,
+        roles=roles,
+        teams=teams,
+        tenant=tenant,
+        secret=DEV_SIGNING_SECRET,
+        issuer=DEV_ISSUER,
+        audience="hoera",
+    )
+    return {"Authorization": f"Bearer {token}"}
+
+
+PLATFORM = bearer("contact-platform", ("platform",))
+ANNA = bearer("agent-anna", ("agent",), ("team-nl-1",))
+LUC = bearer("agent-luc", ("agent",), ("team-fr-1",))
+SARA = bearer("sup-sara", ("supervisor",), ("team-nl-1",))
+ADMIN = bearer("admin-ops", ("admin",))
+
+
+def key() -> dict[str, str]:
+    return {"Idempotency-Key": str(uuid.uuid4())}
+
+
+def customer() -> str:
+    return f"CUST-{uuid.uuid4().hex[:10]}"
+
+
+def submission(**changes: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "customer_id": customer(),
+        "channel": "phone",
+        "category": "refund.late",
+        "language": "nl",
+        "summary": "Terugbetaling van maart twee keer beloofd, na zes weken nog niets.",
+        "received_at": "2026-03-03T09:32:00Z",
+        "platform_ref": f"PLT-{uuid.uuid4().hex[:12]}",
+        "team_id": "team-nl-1",
+        "agent_id": "agent-anna",
+    }
+    body.update(changes)
+    return body
+
+
+ALWAYS_OPEN = {
+    "timezone": "Europe/Brussels",
+    "workdays": [1, 2, 3, 4, 5, 6, 7],
+    "business_hours": {"opens": "00:00", "closes": "24:00"},
+    "holidays": [],
+}
+"""A calendar in which reminders and escalations go out at once, whatever the hour of the test."""
+
+
+def fast_category(code: str, seconds: int, team: str = "team-nl-1") -> dict[str, Any]:
+    return {
+        "code": code,
+        "names": {"nl": "Snel", "fr": "Rapide", "en": "Fast"},
+        "sla": {"seconds": seconds, "reminder_seconds_before": max(1, seconds // 2)},
+        "default_team": team,
+    }
+
+
+@dataclass
+class Running:
+    svc: Service
+    http: httpx.AsyncClient
+    dsn: str
+
+    async def fetchval(self, sql: str, *args: Any) -> Any:
+        conn = await asyncpg.connect(self.dsn)
+        try:
+            return await conn.fetchval(sql, *args)
+        finally:
+            await conn.close()
+
+    async def fetch(self, sql: str, *args: Any) -> list[asyncpg.Record]:
+        conn = await asyncpg.connect(self.dsn)
+        try:
+            return await conn.fetch(sql, *args)
+        finally:
+            await conn.close()
+
+    async def events(self, key: str | None = None) -> list[Envelope]:
+        """Every event written to the outbox (kept by a test trigger after the relay deletes it)."""
+        rows = await self.fetch("select payload from test_outbox_log order by id")
+        envs = [decode(r["payload"]) for r in rows]
+        return [e for e in envs if key is None or e.key == key]
+
+    async def event_types(self, key: str | None = None) -> list[str]:
+        return [e.type for e in await self.events(key)]
+
+    async def timeline(self, complaint_id: str) -> list[str]:
+        rows = await self.fetch("select what from timeline where complaint_id = $1 order by id", uuid.UUID(complaint_id))
+        return [r["what"] for r in rows]
+
+    async def submit(self, **changes: Any) -> dict[str, Any]:
+        resp = await self.http.post("/complaints", json=submission(**changes), headers={**PLATFORM, **key()})
+        assert resp.status_code == 201, resp.text
+        body: dict[str, Any] = resp.json()
+        return body
+
+
+async def keep_outbox(dsn: str) -> None:
+    """The relay deletes published rows; a copy lets a test see every event ever written (and that a
+    refused request wrote none)."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        await conn.execute(
+            "create table if not exists test_outbox_log (id bigserial primary key, topic text, key text, "
+            "payload bytea);"
+            "create or replace function test_keep_outbox() returns trigger language plpgsql as $$ begin "
+            "insert into test_outbox_log (topic, key, payload) values (new.topic, new.key, new.payload); "
+            "return new; end $$;"
+            "create or replace trigger test_keep_outbox after insert on kit_outbox "
+            "for each row execute function test_keep_outbox();"
+        )
+    finally:
+        await conn.close()
+
+
+def settings_for(dsn: str, **changes: Any) -> IntakeSettings:
+    values: dict[str, Any] = {
+        "database_url": dsn,
+        "environment": "test",
+        "consumer_group_prefix": f"test-{uuid.uuid4().hex[:8]}",
+        "log_json": False,
+        "log_level": "WARNING",
+        "timer_poll_interval_s": 0.2,
+        "delivery_poll_interval_s": 0.2,
+        "outbox_poll_interval_s": 0.2,
+        "consumers_enabled": False,
+    }
+    values.update(changes)
+    return IntakeSettings(**values)
+
+
+@pytest.fixture
+async def running(fresh_db: str) -> AsyncIterator[Running]:
+    """Intake in-process on a fresh database, HTTP through ASGI, Kafka producing but not consuming."""
+    svc = create_app(settings_for(fresh_db))
+    async with svc.api.router.lifespan_context(svc.api):
+        await keep_outbox(fresh_db)
+        transport = httpx.ASGITransport(app=svc.api)
+        async with httpx.AsyncClient(transport=transport, base_url="http://intake") as http:
+            yield Running(svc, http, fresh_db)
+
+
+async def events_on(
+    model: type[Event], key: str, *, at_least: int = 1, timeout: float = 20.0
+) -> list[Any]:
+    """The envelopes of one event type on its real topic whose key is ours."""
+
+    def ours(records: list[Any]) -> list[Any]:
+        return [decode(r.value) for r in records if r.key and r.key.decode() == key]
+
+    records = await read_topic(topic_for(model), until=lambda rs: len(ours(rs)) >= at_least, timeout=timeout)
+    return ours(records)

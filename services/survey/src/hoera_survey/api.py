@@ -1,0 +1,344 @@
+"""The survey service's HTTP API: figures (R20), suppressions (R21), the contact budget for proactive
+messages (R30), opt-outs, and the operator's rules with their audit trail (R8).
+
+The customer's survey page is in survey_page.py: it has no login, only the signed link.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Body, Depends, Path, Query, Request
+from hoera_events.common import CustomerId
+from hoera_kit.auth import Principal, Role, require_roles
+from hoera_kit.errors import DomainError
+from pydantic import BaseModel, Field
+
+from hoera_survey import domain, handlers, rules, store
+from hoera_survey.domain import Allow
+from hoera_survey.handlers import Deps
+from hoera_survey.store import Segment
+
+router = APIRouter()
+
+Analyst = Annotated[Principal, Depends(require_roles(Role.supervisor, Role.admin))]
+Admin = Annotated[Principal, Depends(require_roles(Role.admin))]
+Caller = Annotated[Principal, Depends(require_roles(Role.platform, Role.admin))]
+
+
+def _deps(request: Request) -> Deps:
+    deps: Deps = request.app.state.deps
+    return deps
+
+
+AppDeps = Annotated[Deps, Depends(_deps)]
+Since = Annotated[datetime | None, Query(description="from (inclusive); default 30 days ago")]
+Until = Annotated[datetime | None, Query(description="until (exclusive); default now")]
+CustomerPath = Annotated[CustomerId, Path(description="the platform's customer id")]
+
+
+def _period(since: datetime | None, until: datetime | None) -> tuple[datetime, datetime]:
+    end = until or datetime.now(UTC)
+    start = since or end - timedelta(days=30)
+    for name, value in (("since", start), ("until", end)):
+        if value.tzinfo is None:
+            raise DomainError(f"{name} needs a time zone, e.g. 2025-03-01T00:00:00Z", status=422, field=name)
+    if start >= end:
+        raise DomainError("since must be before until", status=422, field="since")
+    return start, end
+
+
+def _teams(principal: Principal) -> list[str] | None:
+    """An admin sees every team; a supervisor the teams they lead (object-level scope)."""
+    return None if principal.has_role(Role.admin) else sorted(principal.teams)
+
+
+# --- figures (R20) --------------------------------------------------------------------------------
+
+
+class Figures(BaseModel):
+    invited: int
+    answered: int
+    response_rate: float | None = Field(description="answered / invited, in %")
+    csat: float | None = Field(description="% of satisfaction answers that are 4 or 5 (top two smileys)")
+    satisfaction_mean: float | None = Field(description="mean satisfaction smiley, 1-5")
+    nps: float | None = Field(description="% promoters (9-10) minus % detractors (0-6)")
+    ces: float | None = Field(description="mean effort smiley, 1-5; 5 is the easiest")
+    nps_answers: int
+    satisfaction_answers: int
+    effort_answers: int
+
+    @classmethod
+    def of(cls, t: domain.Tally) -> Figures:
+        return cls(
+            invited=t.invited,
+            answered=t.answered,
+            response_rate=domain.response_rate(t),
+            csat=domain.csat(t),
+            satisfaction_mean=domain.satisfaction_mean(t),
+            nps=domain.nps(t),
+            ces=domain.ces(t),
+            nps_answers=t.nps_answers,
+            satisfaction_answers=t.satisfaction_answers,
+            effort_answers=t.effort_answers,
+        )
+
+
+class SegmentFigures(BaseModel):
+    value: str | None = Field(description="the segment's value; null where the platform gave none")
+    figures: Figures
+
+
+class FiguresReport(BaseModel):
+    since: datetime
+    until: datetime
+    teams: list[str] | None = Field(description="the teams counted; null: every team")
+    overall: Figures
+    segment: Segment | None = None
+    segments: list[SegmentFigures] = Field(default_factory=list)
+
+    model_config = {
+        "json_schema_extra": {
+            "examples": [
+                {
+                    "since": "2025-03-01T00:00:00Z",
+                    "until": "2025-04-01T00:00:00Z",
+                    "teams": None,
+                    "overall": {
+                        "invited": 1000,
+                        "answered": 160,
+                        "response_rate": 16.0,
+                        "csat": 81.3,
+                        "satisfaction_mean": 4.1,
+                        "nps": 25.0,
+                        "ces": 3.9,
+                        "nps_answers": 152,
+                        "satisfaction_answers": 160,
+                        "effort_answers": 149,
+                    },
+                    "segment": "channel",
+                    "segments": [],
+                }
+            ]
+        }
+    }
+
+
+@router.get(
+    "/figures",
+    tags=["figures"],
+    summary="Response rate, CSAT, NPS and CES over a period, overall and by segment (R20)",
+)
+async def figures(
+    principal: Analyst,
+    deps: AppDeps,
+    since: Since = None,
+    until: Until = None,
+    segment: Annotated[Segment | None, Query(description="break down by this segment")] = None,
+) -> FiguresReport:
+    start, end = _period(since, until)
+    teams = _teams(principal)
+    async with deps.svc.pool.acquire() as conn:
+        overall = await store.tallies(
+            conn, tenant=principal.tenant, since=start, until=end, segment=None, teams=teams
+        )
+        parts = (
+            await store.tallies(
+                conn, tenant=principal.tenant, since=start, until=end, segment=segment, teams=teams
+            )
+            if segment
+            else []
+        )
+    total = overall[0][1] if overall else domain.Tally()
+    return FiguresReport(
+        since=start,
+        until=end,
+        teams=teams,
+        overall=Figures.of(total),
+        segment=segment,
+        segments=[SegmentFigures(value=value, figures=Figures.of(t)) for value, t in parts],
+    )
+
+
+# --- suppressions (R21) ---------------------------------------------------------------------------
+
+
+class SuppressionCount(BaseModel):
+    kind: domain.BudgetKind
+    reason: str
+    detail: str
+    count: int
+
+
+class SuppressionReport(BaseModel):
+    since: datetime
+    until: datetime
+    total: int
+    by_reason: dict[str, int]
+    rows: list[SuppressionCount]
+
+
+@router.get(
+    "/suppressions",
+    tags=["figures"],
+    summary="How many contacts were not made, and why (R10, R21, R30): never silent",
+)
+async def suppressions(
+    principal: Analyst, deps: AppDeps, since: Since = None, until: Until = None
+) -> SuppressionReport:
+    start, end = _period(since, until)
+    async with deps.svc.pool.acquire() as conn:
+        rows = await store.suppression_counts(
+            conn, tenant=principal.tenant, since=start, until=end, teams=_teams(principal)
+        )
+    by_reason: dict[str, int] = {}
+    for r in rows:
+        by_reason[r["reason"]] = by_reason.get(r["reason"], 0) + int(r["n"])
+    return SuppressionReport(
+        since=start,
+        until=end,
+        total=sum(by_reason.values()),
+        by_reason=by_reason,
+        rows=[
+            SuppressionCount(kind=r["kind"], reason=r["reason"], detail=r["detail"], count=r["n"])
+            for r in rows
+        ],
+    )
+
+
+# --- the contact budget and opt-outs (R21, R30) ----------------------------------------------------
+
+
+class ProactiveRequest(BaseModel):
+    reference: Annotated[str, Field(min_length=1, max_length=256, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:/-]*$")]
+    """The message's own id: asking twice for the same message spends the budget once."""
+
+    model_config = {"json_schema_extra": {"examples": [{"reference": "intake:sla-notice:0b8c6a52"}]}}
+
+
+class BudgetDecision(BaseModel):
+    granted: bool
+    reason: str | None = None
+    detail: str | None = None
+
+
+@router.post(
+    "/customers/{customer_id}/proactive-contacts",
+    tags=["contact budget"],
+    summary="Ask to send a proactive message; granted only within the customer's contact budget (R30)",
+)
+async def proactive_contact(
+    customer_id: CustomerPath,
+    request_body: Annotated[ProactiveRequest, Body()],
+    principal: Caller,
+    deps: AppDeps,
+) -> BudgetDecision:
+    async with deps.svc.pool.acquire() as conn, conn.transaction():
+        verdict = await handlers.request_proactive_contact(
+            deps, conn, principal.tenant, customer_id, request_body.reference
+        )
+    if isinstance(verdict, Allow):
+        return BudgetDecision(granted=True)
+    return BudgetDecision(granted=False, reason=verdict.reason.value, detail=verdict.detail)
+
+
+class CustomerStanding(BaseModel):
+    customer_id: str
+    deceased_at: datetime | None = None
+    opted_out_at: datetime | None = None
+    opted_out_by: str | None = None
+
+
+async def _standing(deps: Deps, tenant: str, customer_id: str) -> CustomerStanding:
+    async with deps.svc.pool.acquire() as conn:
+        row = await store.customer(conn, tenant, customer_id)
+    return CustomerStanding(**row) if row else CustomerStanding(customer_id=customer_id)
+
+
+@router.get("/customers/{customer_id}", tags=["contact budget"], summary="A customer's standing")
+async def customer(customer_id: CustomerPath, principal: Caller, deps: AppDeps) -> CustomerStanding:
+    return await _standing(deps, principal.tenant, customer_id)
+
+
+@router.put(
+    "/customers/{customer_id}/opt-out",
+    tags=["contact budget"],
+    summary="The customer wants no surveys (recorded by the platform or an operator)",
+)
+async def opt_out(customer_id: CustomerPath, principal: Caller, deps: AppDeps) -> CustomerStanding:
+    async with deps.svc.pool.acquire() as conn, conn.transaction():
+        await handlers.opt_out(deps, conn, principal.tenant, customer_id, principal.subject)
+    return await _standing(deps, principal.tenant, customer_id)
+
+
+@router.delete(
+    "/customers/{customer_id}/opt-out",
+    tags=["contact budget"],
+    summary="The customer accepts surveys again",
+)
+async def opt_in(customer_id: CustomerPath, principal: Caller, deps: AppDeps) -> CustomerStanding:
+    async with deps.svc.pool.acquire() as conn, conn.transaction():
+        await handlers.opt_in(deps, conn, principal.tenant, customer_id)
+    return await _standing(deps, principal.tenant, customer_id)
+
+
+# --- rules (R8) -------------------------------------------------------------------------------------
+
+RuleName = Literal["caps", "triggers", "texts"]
+
+
+class RuleSetView(BaseModel):
+    name: RuleName
+    version: int
+    document: dict[str, Any]
+
+
+class RuleChange(BaseModel):
+    version: int
+    changed_by: str
+    changed_at: datetime
+    document: dict[str, Any]
+    previous: dict[str, Any] | None = None
+
+
+@router.get("/rules", tags=["rules"], summary="Every rule set in force (R8)")
+async def all_rules(principal: Admin, deps: AppDeps) -> list[RuleSetView]:
+    async with deps.svc.pool.acquire() as conn:
+        current = await rules.load(conn, deps.settings.survey_rules_dir)
+    return [
+        RuleSetView(
+            name=name, version=current.versions[name], document=getattr(current, name).model_dump(mode="json")
+        )
+        for name in ("caps", "triggers", "texts")
+    ]
+
+
+@router.get("/rules/{name}/audit", tags=["rules"], summary="Who changed a rule set, when, from what to what")
+async def rules_audit(name: RuleName, principal: Admin, deps: AppDeps) -> list[RuleChange]:
+    async with deps.svc.pool.acquire() as conn:
+        return [RuleChange(**row) for row in await rules.audit_trail(conn, name)]
+
+
+async def _change(deps: Deps, name: RuleName, document: Any, principal: Principal) -> RuleSetView:
+    async with deps.svc.pool.acquire() as conn, conn.transaction():
+        await rules.load(conn, deps.settings.survey_rules_dir)  # the seed is the first version
+        version = await rules.change(conn, name, document, principal.subject)
+    return RuleSetView(name=name, version=version, document=document.model_dump(mode="json"))
+
+
+@router.put("/rules/caps", tags=["rules"], summary="Replace the fatigue caps (R21, R30)")
+async def put_caps(document: rules.CapsRules, principal: Admin, deps: AppDeps) -> RuleSetView:
+    return await _change(deps, "caps", document, principal)
+
+
+@router.put(
+    "/rules/triggers", tags=["rules"], summary="Replace the triggers: delays, channels, questions (R17)"
+)
+async def put_triggers(document: rules.TriggerRules, principal: Admin, deps: AppDeps) -> RuleSetView:
+    return await _change(deps, "triggers", document, principal)
+
+
+@router.put("/rules/texts", tags=["rules"], summary="Replace every text, in nl, fr and en (R22)")
+async def put_texts(document: rules.TextRules, principal: Admin, deps: AppDeps) -> RuleSetView:
+    return await _change(deps, "texts", document, principal)

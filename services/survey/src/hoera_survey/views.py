@@ -1,0 +1,96 @@
+"""The customer's pages (R18, R19, R22) and the invitation e-mail's HTML, from the Jinja2 templates
+in ``pages/`` and the operator's texts (R8). Server-rendered, no JavaScript."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+from uuid import UUID
+
+from hoera_events.common import Channel as ContactChannel
+from hoera_events.common import Language, PreferredMoment
+from hoera_events.surveys import AgentAttribute, SurveyTrigger
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+
+from hoera_survey.domain import Answer, Question
+from hoera_survey.rules import Texts
+
+_env = Environment(
+    loader=FileSystemLoader(Path(__file__).parent / "pages"),
+    autoescape=select_autoescape(["html"]),
+    trim_blocks=True,
+    lstrip_blocks=True,
+)
+
+LANGUAGE_NAMES: tuple[tuple[str, str], ...] = (("nl", "NL"), ("fr", "FR"), ("en", "EN"))
+# Faces from the unhappiest to the happiest: the mouth curves from a frown to a wide smile, and the
+# colour supports, never replaces, the shape and the visible label.
+_FACE = {
+    "face_colours": ["#f28b82", "#fbbc7c", "#fde293", "#ccebb0", "#a8dab5"],
+    "mouth_ends": [72, 70, 66, 62, 60],
+    "mouth_curves": [52, 60, 66, 76, 86],
+}
+
+
+def _switcher(path: str, params: dict[str, str]) -> Callable[[str], str]:
+    def switch_url(code: str) -> str:
+        return f"{path}?{urlencode({**params, 'lang': code})}"
+
+    return switch_url
+
+
+def survey_page(
+    t: Texts,
+    language: Language,
+    *,
+    survey_id: UUID,
+    token: str,
+    trigger: SurveyTrigger,
+    questions: Sequence[Question],
+    attributes: Sequence[AgentAttribute],
+    given: Answer | None = None,
+    error: str | None = None,
+) -> str:
+    path = f"/s/{survey_id}"
+    return _env.get_template("survey.html").render(
+        t=t,
+        language=language.value,
+        languages=LANGUAGE_NAMES,
+        switch_url=_switcher(path, {"t": token}),
+        intro=getattr(t, f"intro_{trigger.value}"),
+        action=path,
+        opt_out_action=f"{path}/opt-out",
+        token=token,
+        questions=[q.value for q in questions],
+        attributes=list(attributes),
+        given=given or Answer(),
+        # Enum order, not the stored texts' order (jsonb sorts keys): "as soon as possible" and the
+        # phone come first, and are what an unchanged form asks for.
+        moments=list(PreferredMoment),
+        channels=list(ContactChannel),
+        error=error,
+        **_FACE,
+    )
+
+
+def message_page(
+    t: Texts, language: Language, *, heading: str, message: str, path: str, params: dict[str, str]
+) -> str:
+    """A short page: the thank-you, the opt-out confirmation, or why a link does not work."""
+    return _env.get_template("message.html").render(
+        t=t,
+        language=language.value,
+        languages=LANGUAGE_NAMES,
+        switch_url=_switcher(path, params),
+        heading=heading,
+        message=message,
+    )
+
+
+def invitation_html(t: Texts, language: Language, body_text: str, link: str) -> str:
+    paragraphs: list[Any] = [p.strip() for p in body_text.split("\n\n") if p.strip()]
+    return _env.get_template("invitation_mail.html").render(
+        t=t, language=language.value, paragraphs=paragraphs, link=link
+    )

@@ -1,0 +1,67 @@
+"""The whole system for end-to-end tests: the five services as separate processes, each with its own
+fresh database, driven only through their public edges (HTTP and the platform's Kafka topics)."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from hoera_kit.testing import ServiceProcess, create_database, drop_database, free_port, pg_dsn
+
+SERVICES = ("intake", "compensation", "survey", "alerts", "callback")
+
+
+@dataclass
+class System:
+    processes: dict[str, ServiceProcess]
+    databases: dict[str, str]
+    group_prefix: str
+
+    def url(self, service: str) -> str:
+        return self.processes[service].url
+
+    def dsn(self, service: str) -> str:
+        return pg_dsn(self.databases[service])
+
+
+def system_env(ports: dict[str, int]) -> dict[str, str]:
+    """What every service needs to know about the others (links in e-mails point at them)."""
+    return {
+        "HOERA_LOG_JSON": "false",
+        "HOERA_SURVEY_BASE_URL": f"http://127.0.0.1:{ports['survey']}",
+        "HOERA_ALERTS_BASE_URL": f"http://127.0.0.1:{ports['alerts']}",
+        "HOERA_CALLBACK_BASE_URL": f"http://127.0.0.1:{ports['callback']}",
+        "HOERA_INTAKE_BASE_URL": f"http://127.0.0.1:{ports['intake']}",
+    }
+
+
+@pytest.fixture(scope="session")
+async def system(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[System]:
+    log_dir = Path(tmp_path_factory.mktemp("e2e-logs"))
+    group_prefix = f"e2e-{uuid.uuid4().hex[:8]}"
+    databases = {s: await create_database(f"e2e_{s}") for s in SERVICES}
+    ports = {s: free_port() for s in SERVICES}
+    common = system_env(ports)
+    processes = {
+        s: ServiceProcess(
+            f"hoera_{s}",
+            port=ports[s],
+            log_dir=log_dir,
+            group_prefix=group_prefix,
+            env={**common, "HOERA_DATABASE_URL": pg_dsn(databases[s])},
+        ).start()
+        for s in SERVICES
+    }
+    try:
+        await asyncio.gather(*(p.wait_ready(timeout=120) for p in processes.values()))
+        yield System(processes, databases, group_prefix)
+    finally:
+        for p in processes.values():
+            p.stop()
+        for db in databases.values():
+            await drop_database(db)
