@@ -17,6 +17,7 @@ import asyncio
 import json
 import os
 import random
+import re
 import signal
 import time
 import uuid
@@ -25,6 +26,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import httpx
 from aiokafka import AIOKafkaProducer
 from hoera_events.common import AgeBand, Channel, Language
 from hoera_events.envelope import Envelope, encode, make_envelope
@@ -165,6 +167,89 @@ class Platform:
         await self.producer.flush()
 
 
+SURVEY_LINK = re.compile(r"(https?://[^\s\"'<>]+/s/([0-9a-f-]{36})\?t=([^\s\"'<>&]+))")
+
+
+class Customers:
+    """Customers reading their mail: about 16% answer the survey (R20), CSAT ~8.2/10, NPS ~25."""
+
+    def __init__(self, settings: DemoSettings, ledger: Ledger, web_port: int) -> None:
+        self.s = settings
+        self.ledger = ledger
+        self.rng = random.Random(None if settings.seed is None else settings.seed + 1)
+        self.sink = f"http://127.0.0.1:{web_port}"
+        self.read: set[str] = set()
+        self.answered = 0
+
+    def answer_form(self, token: str, language: str) -> dict[str, str]:
+        rng = self.rng
+        satisfaction = rng.choices([5, 4, 3, 2, 1], [0.45, 0.35, 0.10, 0.06, 0.04])[0]
+        nps = rng.choices([10, 9, 8, 7, 6, 5, 3, 0], [0.25, 0.20, 0.20, 0.15, 0.08, 0.06, 0.04, 0.02])[0]
+        form = {
+            "t": token,
+            "lang": language,
+            "satisfaction": str(satisfaction),
+            "effort": str(max(1, min(5, satisfaction + rng.choice([-1, 0, 0, 1])))),
+            "nps": str(nps),
+        }
+        for attribute in ("friendly", "helpful", "clear", "expert", "empathetic", "thinking_along"):
+            if rng.random() < 0.7:
+                form[f"attr_{attribute}"] = str(max(1, min(5, satisfaction + rng.choice([-1, 0, 0, 1]))))
+        if (satisfaction <= 2 and rng.random() < 0.6) or rng.random() < 0.03:
+            form["contact_me"] = "yes"
+            form["contact_channel"] = rng.choice(["phone", "email"])
+        if rng.random() < 0.3:
+            form["comment"] = rng.choice(
+                [
+                    "Vriendelijk geholpen, dank u.",
+                    "Merci pour votre aide.",
+                    "Took far too long.",
+                    "Niemand belt terug.",
+                    "Très claire, merci.",
+                ]
+            )
+        return form
+
+    async def run(self, stop: asyncio.Event) -> None:
+        async with httpx.AsyncClient(timeout=10) as http:
+            while not stop.is_set():
+                try:
+                    await self.read_new_mail(http)
+                except httpx.HTTPError:
+                    pass
+                try:
+                    await asyncio.wait_for(stop.wait(), timeout=2.0)
+                except TimeoutError:
+                    pass
+
+    async def read_new_mail(self, http: httpx.AsyncClient) -> None:
+        mails = (await http.get(f"{self.sink}/api/mails")).json()
+        for mail in mails:
+            if mail["id"] in self.read:
+                continue
+            self.read.add(mail["id"])
+            text = (await http.get(f"{self.sink}/mail/{mail['id']}")).text
+            match = SURVEY_LINK.search(text)
+            if not match or self.rng.random() >= 0.16:
+                continue
+            url, survey_id, token = match.groups()
+            language = "fr" if "lang=fr" in text or "Content-Language: fr" in text else "nl"
+            page = await http.get(url)
+            if page.status_code != 200:
+                continue
+            form = self.answer_form(token, language)
+            resp = await http.post(url.split("?")[0], data=form, follow_redirects=False)
+            self.answered += 1
+            self.ledger.write(
+                "survey.answer",
+                survey_id=survey_id,
+                status=resp.status_code,
+                satisfaction=int(form["satisfaction"]),
+                nps=int(form["nps"]),
+                contact_me="contact_me" in form,
+            )
+
+
 def print_where_to_look() -> None:
     from hoera_kit.auth import DEMO_USERS, mint_demo_tokens
     from hoera_kit.settings import KitSettings
@@ -207,8 +292,12 @@ async def main_async() -> None:
     ledger = Ledger(cfg.run_dir / "demo" / "ledger.jsonl")
     print_where_to_look()
     platform = Platform(settings, producer, ledger)
+    customers = Customers(settings, ledger, cfg.smtp_web_port)
+    readers = asyncio.create_task(customers.run(stop))
     try:
         await platform.run(stop)
+        stop.set()
+        await readers
     finally:
         await producer.stop()
         ledger.close()

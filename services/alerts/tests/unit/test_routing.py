@@ -23,9 +23,7 @@ DAY = date(2025, 7, 8)
 
 
 def away(*people: str, first: date = DAY, last: date = DAY) -> AbsenceCalendar:
-    return AbsenceCalendar(
-        absences=tuple(Absence(person=p, first_day=first, last_day=last) for p in people)
-    )
+    return AbsenceCalendar(absences=tuple(Absence(person=p, first_day=first, last_day=last) for p in people))
 
 
 def test_the_supervisor_of_the_team_gets_it_when_present() -> None:

@@ -23,9 +23,7 @@ def rules(draw: st.DrawFn) -> ThresholdRule:
     )
 
 
-readings = st.lists(
-    st.tuples(st.none() | st.floats(0, 10, allow_nan=False), st.integers(0, 20)), max_size=80
-)
+readings = st.lists(st.tuples(st.none() | st.floats(0, 10, allow_nan=False), st.integers(0, 20)), max_size=80)
 
 
 def run(rule: ThresholdRule, seq: list[tuple[float | None, int]]) -> list[bool]:
@@ -50,8 +48,7 @@ def test_hysteresis_never_fires_twice_without_a_recovery_in_between(
         if last_fire is not None:
             between = seq[last_fire + 1 : i]
             assert any(
-                v is not None and n >= rule.min_answers and v >= rule.recovered_at
-                for v, n in between
+                v is not None and n >= rule.min_answers and v >= rule.recovered_at for v, n in between
             ), f"fired at {last_fire} and {i} without a recovery"
         last_fire = i
 

@@ -37,7 +37,6 @@ router = APIRouter(include_in_schema=False)
 PAGES = Path(__file__).parent / "pages"
 LANGUAGES = (("nl", "Nederlands"), ("fr", "Français"), ("en", "English"))
 WORKER_ROLES = (Role.agent, Role.supervisor)
-SMILEYS = {1: "😞", 2: "🙁", 3: "😐", 4: "🙂", 5: "😀"}
 HEADERS = {
     "Referrer-Policy": "no-referrer",
     "Cache-Control": "no-store",
@@ -123,7 +122,6 @@ async def _render(
             outcomes=[o.value for o in AgentOutcome],
             max_attempts=rules.retry.max_attempts,
             when=when,
-            smiley=lambda n: SMILEYS.get(n, ""),
         )
     )
     return HTMLResponse(html, status_code=status_code, headers=HEADERS)

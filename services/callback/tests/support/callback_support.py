@@ -12,14 +12,20 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import httpx
 import pytest
+from aiokafka import AIOKafkaProducer
 from hoera_callback.app import create_app
 from hoera_callback.rules import DEFAULT_RULES_DIR, RULES_FILE
 from hoera_callback.settings import CallbackSettings
+from hoera_events.base import Event
+from hoera_events.envelope import Envelope, decode, encode, event_headers, make_envelope
+from hoera_events.registry import topic_for
 from hoera_kit.auth import mint_token
 from hoera_kit.service import Service
 from hoera_kit.settings import DEV_ISSUER, DEV_SIGNING_SECRET
+from hoera_kit.testing import kafka_bootstrap
 
 
 def token(subject: str, *roles: str, teams: Iterable[str] = (), lang: str | None = None) -> str:
@@ -83,3 +89,49 @@ async def start_service(fresh_db: str, tmp_path: Path) -> AsyncIterator[StartSer
             return Running(svc=svc, http=http, dsn=fresh_db)
 
         yield start
+
+
+# ---- the service as its own process, and events from the outside ---------------------------------------
+
+
+def process_env(dsn: str, rules_dir: Path) -> dict[str, str]:
+    return {
+        "HOERA_DATABASE_URL": dsn,
+        "HOERA_RULES_DIR": str(rules_dir),
+        "HOERA_LOG_LEVEL": "WARNING",
+    }
+
+
+async def publish(*envelopes: Envelope) -> None:
+    """Publish as the platform and the other services would: to the registry's topic, by key."""
+    producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap(), acks="all")
+    await producer.start()
+    try:
+        for env in envelopes:
+            await producer.send_and_wait(
+                topic_for(type(env.data)), encode(env), key=env.key.encode(), headers=event_headers(env)
+            )
+    finally:
+        await producer.stop()
+
+
+def envelope(event: Event, *, producer: str) -> Envelope:
+    return make_envelope(event, producer=producer, tenant="demo")
+
+
+def decoded(records: list[Any], model: type[Event], key_in: set[str]) -> list[Any]:
+    """The events of one type among records read from a shared topic, for our own keys only."""
+    out = []
+    for record in records:
+        env = decode(record.value)
+        if isinstance(env.data, model) and env.key in key_in:
+            out.append(env.data)
+    return out
+
+
+async def fetch(dsn: str, query: str, *args: Any) -> list[asyncpg.Record]:
+    conn = await asyncpg.connect(dsn)
+    try:
+        return list(await conn.fetch(query, *args))
+    finally:
+        await conn.close()

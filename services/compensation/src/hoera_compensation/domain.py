@@ -372,6 +372,10 @@ def _emotional(request: ProposalRequest, s: Situation) -> tuple[Money | None, st
 
 def _financial(request: ProposalRequest, s: Situation) -> Money:
     amount = request.amount
+    if request.gesture is not None or request.gesture_text is not None:
+        raise Refused(
+            "a financial compensation has no gesture; propose an emotional one apart", field="gesture"
+        )
     if amount is None:
         raise Refused("a financial compensation needs an amount", field="amount")
     if amount.amount_cents <= 0:

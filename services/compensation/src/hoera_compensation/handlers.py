@@ -15,7 +15,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
@@ -223,12 +223,12 @@ async def _after_financial_grant(
     rule: AbuseWatchRule,
     now: datetime,
     cause_correlation: uuid.UUID | None,
-) -> None:
+) -> Watch:
     """R15: count the customer's financial compensations in the window; open a flag episode (and
-    tell the alerts service once) when the count reaches the threshold."""
+    tell the alerts service once) when the count reaches the threshold. Returns the watch after."""
     watch = await _watch(conn, c.tenant, c.customer_id, rule, now)
     if domain.next_episode(watch, rule) is not Episode.start or watch.total is None:
-        return
+        return watch
     opened = await store.start_flag(
         conn,
         tenant=c.tenant,
@@ -255,6 +255,7 @@ async def _after_financial_grant(
             tenant=c.tenant,
             correlation_id=cause_correlation,
         )
+    return replace(watch, open_flag_since=now) if opened else watch
 
 
 # ---- R11-R14: the proposal -----------------------------------------------------------------------
@@ -278,8 +279,11 @@ async def propose(
     now = _now()
     async with svc.pool.acquire() as conn, conn.transaction():
         complaint = await _complaint_for(conn, who, complaint_id, lock=True)
-        entry = await _entry_for(conn, complaint, catalogue_entry)
         apology = await store.apology(conn, complaint_id)
+        # The catalogue answer the agent apologised with is the one the proposal follows by default.
+        entry = await _entry_for(
+            conn, complaint, catalogue_entry or (apology.catalogue_entry if apology else None)
+        )
         live = await store.live_compensation(conn, complaint_id)
         damage = await store.damage(conn, complaint_id)
         mandate = domain.mandate_for(
@@ -392,9 +396,8 @@ async def propose(
         else:
             await _emit_decided(svc, conn, c, complaint, CompensationOutcome.granted_by_agent)
             if proposal.kind is CompensationKind.financial:
-                await _after_financial_grant(svc, conn, c, rule, now, complaint.correlation_id)
-        after = await _watch(conn, complaint.tenant, complaint.customer_id, rule, now)
-    return Proposed(c, CustomerWatch(complaint.customer_id, after, rule))
+                watch = await _after_financial_grant(svc, conn, c, rule, now, complaint.correlation_id)
+    return Proposed(c, CustomerWatch(complaint.customer_id, watch, rule))
 
 
 async def _emit_decided(
@@ -514,12 +517,16 @@ async def complaint_file(svc: Service, who: Principal, complaint_id: uuid.UUID) 
     async with svc.pool.acquire() as conn:
         complaint = await _complaint_for(conn, who, complaint_id)
         rule = await rules.abuse_watch(conn)
+        apology = await store.apology(conn, complaint_id)
+        entry = None
+        if apology and apology.catalogue_entry:
+            entry = await rules.catalogue_entry(conn, apology.catalogue_entry)
         return ComplaintFile(
             complaint=complaint,
-            apology=await store.apology(conn, complaint_id),
+            apology=apology,
             damage=await store.damage(conn, complaint_id),
             compensations=await store.compensations_of(conn, complaint_id),
-            entry=await rules.entry_for_category(conn, complaint.category),
+            entry=entry or await rules.entry_for_category(conn, complaint.category),
             mandate=domain.mandate_for(
                 (r.value for r in who.roles), await rules.mandates(conn, complaint.tenant)
             ),

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "support"))
-from compensation_support import AGENT, APPROVER, Running, customer  # noqa: E402
+from compensation_support import AGENT, APPROVER, Running, customer
 
 pytestmark = pytest.mark.integration
 
@@ -68,7 +68,9 @@ async def test_the_second_financial_compensation_flags_the_customer_once(running
 
     # Approving it is a third grant in the same episode: no second notice.
     r = await running.http.post(
-        f"/approvals/{third['compensation_id']}/approve", json={"reason": "Reviewed, genuine"}, headers=APPROVER
+        f"/approvals/{third['compensation_id']}/approve",
+        json={"reason": "Reviewed, genuine"},
+        headers=APPROVER,
     )
     assert r.status_code == 200, r.text
     assert (await running.events_about(who)).count(FLAGGED) == 1
@@ -80,7 +82,9 @@ async def test_an_emotional_compensation_does_not_count(running: Running) -> Non
     complaint = await running.complaint(who)
     await running.ready_to_propose(complaint)
     r = await running.http.post(
-        f"/complaints/{complaint}/proposals", json={"kind": "emotional", "gesture": "personal-call"}, headers=AGENT
+        f"/complaints/{complaint}/proposals",
+        json={"kind": "emotional", "gesture": "personal-call"},
+        headers=AGENT,
     )
     assert r.json()["abuse_watch"]["financial_compensations"] == 1
     assert (await running.events_about(who)).count(FLAGGED) == 0
@@ -91,7 +95,9 @@ async def test_after_a_review_the_next_grant_opens_a_new_episode(running: Runnin
     await grant(running, who)
     await grant(running, who)
     r = await running.http.post(
-        f"/customers/{who}/abuse-watch/review", json={"note": "Two different hospital stays"}, headers=APPROVER
+        f"/customers/{who}/abuse-watch/review",
+        json={"note": "Two different hospital stays"},
+        headers=APPROVER,
     )
     assert r.status_code == 200, r.text
     assert (r.json()["end_reason"], r.json()["reviewed_by"]) == ("reviewed", "appr-eva")

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "support"))
-from compensation_support import AGENT, APPROVER, SUPERVISOR, Running  # noqa: E402
+from compensation_support import AGENT, APPROVER, SUPERVISOR, Running
 
 pytestmark = pytest.mark.integration
 
@@ -91,7 +91,9 @@ async def test_one_cent_above_the_mandate_goes_to_an_approver_who_approves_with_
     assert await running.events_about(cid) == [REQUESTED, DECIDED, PROPOSED]
     assert await running.fetchval("select count(*) from kit_timers where key = $1", cid) == 0
 
-    again = await running.http.post(f"/approvals/{cid}/reject", json={"reason": "Changed my mind"}, headers=APPROVER)
+    again = await running.http.post(
+        f"/approvals/{cid}/reject", json={"reason": "Changed my mind"}, headers=APPROVER
+    )
     assert again.status_code == 409
     assert "already approved" in again.json()["detail"]
 
@@ -100,7 +102,9 @@ async def test_after_a_rejection_the_agent_may_propose_again_within_the_mandate(
     complaint = await running.complaint(category=HOSPITAL)
     await running.ready_to_propose(complaint, damage_cents=80000)
     r = await running.http.post(
-        f"/complaints/{complaint}/proposals", json={"kind": "financial", "amount": money(60000)}, headers=AGENT
+        f"/complaints/{complaint}/proposals",
+        json={"kind": "financial", "amount": money(60000)},
+        headers=AGENT,
     )
     cid = r.json()["compensation"]["compensation_id"]
     r = await running.http.post(
@@ -112,7 +116,9 @@ async def test_after_a_rejection_the_agent_may_propose_again_within_the_mandate(
     assert (r.json()["status"], r.json()["reason_code"]) == ("rejected", "partly-proven")
 
     r = await running.http.post(
-        f"/complaints/{complaint}/proposals", json={"kind": "financial", "amount": money(12000)}, headers=AGENT
+        f"/complaints/{complaint}/proposals",
+        json={"kind": "financial", "amount": money(12000)},
+        headers=AGENT,
     )
     assert r.status_code == 201, r.text
     assert r.json()["compensation"]["status"] == "granted"
@@ -124,7 +130,9 @@ async def test_a_supervisor_s_larger_mandate_is_data(running: Running) -> None:
     complaint = await running.complaint(category=HOSPITAL)
     await running.ready_to_propose(complaint, damage_cents=80000, who=SUPERVISOR)
     r = await running.http.post(
-        f"/complaints/{complaint}/proposals", json={"kind": "financial", "amount": money(50000)}, headers=SUPERVISOR
+        f"/complaints/{complaint}/proposals",
+        json={"kind": "financial", "amount": money(50000)},
+        headers=SUPERVISOR,
     )
     assert r.status_code == 201, r.text
     assert r.json()["compensation"]["status"] == "granted"
@@ -144,7 +152,9 @@ async def test_a_gesture_from_the_catalogue_is_granted_with_its_cost(running: Ru
 
 async def test_a_gesture_in_the_agent_s_own_words_is_granted(running: Running) -> None:
     complaint = await running.complaint(category="no.such.category", team_id=None)
-    r = await running.http.post(f"/complaints/{complaint}/apology", json={"text": "Het spijt me echt."}, headers=AGENT)
+    r = await running.http.post(
+        f"/complaints/{complaint}/apology", json={"text": "Het spijt me echt."}, headers=AGENT
+    )
     assert r.status_code == 201, r.text
     r = await running.http.post(
         f"/complaints/{complaint}/proposals",
@@ -155,7 +165,9 @@ async def test_a_gesture_in_the_agent_s_own_words_is_granted(running: Running) -
     assert r.json()["compensation"]["amount"] is None
 
 
-async def test_the_second_apology_and_a_damage_change_after_the_decision_are_refused(running: Running) -> None:
+async def test_the_second_apology_and_a_damage_change_after_the_decision_are_refused(
+    running: Running,
+) -> None:
     complaint = await running.complaint()
     await running.ready_to_propose(complaint, damage_cents=5000)
     again = await running.http.post(f"/complaints/{complaint}/apology", headers=AGENT)
@@ -170,10 +182,31 @@ async def test_the_second_apology_and_a_damage_change_after_the_decision_are_ref
     )
     assert change.status_code == 409
     assert change.json()["field"] == "damage"
-    assert await running.fetchval("select amount_cents from damages where complaint_id = $1", complaint) == 5000
+    assert (
+        await running.fetchval("select amount_cents from damages where complaint_id = $1", complaint) == 5000
+    )
 
 
 async def test_an_agent_of_another_team_does_not_see_the_complaint(running: Running) -> None:
     complaint = await running.complaint(team_id="team-fr-1")
     r = await running.http.get(f"/complaints/{complaint}/compensation", headers=AGENT)
     assert r.status_code == 404
+
+
+async def test_the_proposal_follows_the_catalogue_entry_the_agent_apologised_with(running: Running) -> None:
+    complaint = await running.complaint(category="refund.late")
+    r = await running.http.post(
+        f"/complaints/{complaint}/apology", json={"catalogue_entry": "wrong-information"}, headers=AGENT
+    )
+    assert r.json()["text"].startswith("Het spijt ons dat we u verkeerd")
+    view = (await running.http.get(f"/complaints/{complaint}/compensation", headers=AGENT)).json()
+    assert view["catalogue"]["code"] == "wrong-information"
+    await running.http.post(f"/complaints/{complaint}/damage", json={"amount": money(20000)}, headers=AGENT)
+    # EUR 200.00 is above refund-late's maximum but within wrong-information's.
+    r = await running.http.post(
+        f"/complaints/{complaint}/proposals",
+        json={"kind": "financial", "amount": money(20000)},
+        headers=AGENT,
+    )
+    assert r.status_code == 201, r.text
+    assert r.json()["compensation"]["catalogue_entry"] == "wrong-information"

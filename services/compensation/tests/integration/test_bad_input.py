@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "support"))
-from compensation_support import (  # noqa: E402
+from compensation_support import (
     AGENT,
     APPROVER,
     PLATFORM,
@@ -26,7 +26,9 @@ HOSPITAL = "hospitalisation.cover_refused"
 
 
 async def nothing_written(running: Running, complaint: uuid.UUID, *, damage: bool = True) -> None:
-    assert await running.fetchval("select count(*) from compensations where complaint_id = $1", complaint) == 0
+    assert (
+        await running.fetchval("select count(*) from compensations where complaint_id = $1", complaint) == 0
+    )
     assert await running.events_about(str(complaint)) == []
     if damage:
         assert await running.fetchval("select count(*) from damages where complaint_id = $1", complaint) == 0
@@ -49,7 +51,9 @@ async def test_a_bad_amount_is_refused_naming_the_field_and_nothing_is_written(
 ) -> None:
     complaint = await running.complaint(category=HOSPITAL)
     await running.http.post(f"/complaints/{complaint}/apology", headers=AGENT)
-    damage = await running.http.post(f"/complaints/{complaint}/damage", json={"amount": amount}, headers=AGENT)
+    damage = await running.http.post(
+        f"/complaints/{complaint}/damage", json={"amount": amount}, headers=AGENT
+    )
     proposal = await running.http.post(
         f"/complaints/{complaint}/proposals", json={"kind": "financial", "amount": amount}, headers=AGENT
     )
@@ -104,7 +108,9 @@ async def test_an_unknown_complaint_is_404_naming_it(running: Running) -> None:
     unknown = uuid.uuid4()
     for path in ("apology", "proposals"):
         r = await running.http.post(
-            f"/complaints/{unknown}/{path}", json={"kind": "emotional", "gesture": "flowers"} if path == "proposals" else None, headers=AGENT
+            f"/complaints/{unknown}/{path}",
+            json={"kind": "emotional", "gesture": "flowers"} if path == "proposals" else None,
+            headers=AGENT,
         )
         assert r.status_code == 404
         assert str(unknown) in r.json()["detail"]
@@ -124,7 +130,11 @@ async def test_an_unknown_catalogue_entry_is_refused(running: Running) -> None:
     await running.ready_to_propose(complaint, damage_cents=10000)
     r = await running.http.post(
         f"/complaints/{complaint}/proposals",
-        json={"kind": "financial", "amount": {"amount_cents": 100, "currency": "EUR"}, "catalogue_entry": "no-such"},
+        json={
+            "kind": "financial",
+            "amount": {"amount_cents": 100, "currency": "EUR"},
+            "catalogue_entry": "no-such",
+        },
         headers=AGENT,
     )
     assert (r.status_code, r.json()["field"]) == (422, "catalogue_entry")
@@ -156,11 +166,13 @@ async def test_an_agent_cannot_approve(running: Running) -> None:
         headers=AGENT,
     )
     cid = r.json()["compensation"]["compensation_id"]
-    r = await running.http.post(f"/approvals/{cid}/approve", json={"reason": "I think it is fine"}, headers=AGENT)
-    assert r.status_code == 403
-    assert await running.fetchval("select status from compensations where compensation_id = $1", uuid.UUID(cid)) == (
-        "awaiting_approval"
+    r = await running.http.post(
+        f"/approvals/{cid}/approve", json={"reason": "I think it is fine"}, headers=AGENT
     )
+    assert r.status_code == 403
+    assert await running.fetchval(
+        "select status from compensations where compensation_id = $1", uuid.UUID(cid)
+    ) == ("awaiting_approval")
 
 
 async def test_approving_one_s_own_request_is_refused_and_writes_nothing(running: Running) -> None:
@@ -176,7 +188,9 @@ async def test_approving_one_s_own_request_is_refused_and_writes_nothing(running
     cid = r.json()["compensation"]["compensation_id"]
     before = await running.events_about(cid)
 
-    r = await running.http.post(f"/approvals/{cid}/approve", json={"reason": "Looks right to me"}, headers=both)
+    r = await running.http.post(
+        f"/approvals/{cid}/approve", json={"reason": "Looks right to me"}, headers=both
+    )
     assert r.status_code == 403
     assert "another approver must decide" in r.json()["detail"]
     row = await running.fetchval(

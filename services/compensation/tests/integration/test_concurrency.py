@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "support"))
-from compensation_support import AGENT, AGENT_2, APPROVER, APPROVER_2, Running  # noqa: E402
+from compensation_support import AGENT, AGENT_2, APPROVER, APPROVER_2, Running
 
 pytestmark = pytest.mark.integration
 
@@ -37,7 +37,10 @@ async def test_two_agents_deciding_at_once_yield_one_compensation(running: Runni
         assert sorted(r.status_code for r in answers) == [201, 409], [r.text for r in answers]
         refused = next(r for r in answers if r.status_code == 409)
         assert "already has a compensation" in refused.json()["detail"]
-        assert await running.fetchval("select count(*) from compensations where complaint_id = $1", complaint) == 1
+        assert (
+            await running.fetchval("select count(*) from compensations where complaint_id = $1", complaint)
+            == 1
+        )
         assert (await running.events_about(str(complaint))).count("hoera.compensation.decided.v1") == 1
 
 
@@ -54,8 +57,12 @@ async def test_two_approvers_at_once_yield_one_decision(running: Running) -> Non
         # Both approve in even rounds; one approves and the other rejects in odd rounds.
         second = "approve" if round_ % 2 == 0 else "reject"
         answers = await asyncio.gather(
-            running.http.post(f"/approvals/{cid}/approve", json={"reason": "Proven by invoice"}, headers=APPROVER),
-            running.http.post(f"/approvals/{cid}/{second}", json={"reason": "Checked the file"}, headers=APPROVER_2),
+            running.http.post(
+                f"/approvals/{cid}/approve", json={"reason": "Proven by invoice"}, headers=APPROVER
+            ),
+            running.http.post(
+                f"/approvals/{cid}/{second}", json={"reason": "Checked the file"}, headers=APPROVER_2
+            ),
         )
         assert sorted(r.status_code for r in answers) == [200, 409], [r.text for r in answers]
         winner = next(r for r in answers if r.status_code == 200).json()

@@ -12,18 +12,18 @@ from typing import Any
 import pytest
 from aiokafka import AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
+from hoera_events.common import Language
 from hoera_events.compensation import (
     CompensationApprovalEscalated,
     CompensationDecided,
     CustomerFlaggedForReview,
 )
-from hoera_events.common import Language
 from hoera_events.envelope import Envelope, decode, encode, make_envelope
 from hoera_events.registry import topic_for
 from hoera_kit.testing import eventually, kafka_bootstrap, read_topic
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "support"))
-from compensation_support import ADMIN, AGENT, APPROVER, Running, customer, raised, resolved  # noqa: E402
+from compensation_support import ADMIN, AGENT, APPROVER, Running, customer, raised, resolved
 
 pytestmark = pytest.mark.integration
 
@@ -37,7 +37,9 @@ async def publish(*events: Any, same_id_as: Envelope | None = None) -> list[tupl
     sent = []
     try:
         for event in events:
-            env = make_envelope(event, producer="intake", tenant="demo", id=same_id_as.id if same_id_as else None)
+            env = make_envelope(
+                event, producer="intake", tenant="demo", id=same_id_as.id if same_id_as else None
+            )
             meta = await producer.send_and_wait(topic_for(event), encode(env), key=env.key.encode())
             sent.append((env, meta.partition, meta.offset))
     finally:
@@ -80,7 +82,9 @@ async def committed(running: Running, partition: TopicPartition) -> int:
         await admin.close()
 
 
-async def test_a_complaint_raised_in_intake_round_trips_through_approval_to_a_decision(running: Running) -> None:
+async def test_a_complaint_raised_in_intake_round_trips_through_approval_to_a_decision(
+    running: Running,
+) -> None:
     complaint = raised(customer(), category=HOSPITAL)
     [(raised_env, _, _)] = await publish(complaint)
     view = await known(running, complaint.complaint_id)
@@ -97,14 +101,22 @@ async def test_a_complaint_raised_in_intake_round_trips_through_approval_to_a_de
     )
     cid = uuid.UUID(r.json()["compensation"]["compensation_id"])
     assert r.json()["compensation"]["status"] == "awaiting_approval"
-    r = await running.http.post(f"/approvals/{cid}/approve", json={"reason": "Invoice checked"}, headers=APPROVER)
+    r = await running.http.post(
+        f"/approvals/{cid}/approve", json={"reason": "Invoice checked"}, headers=APPROVER
+    )
     assert r.status_code == 200, r.text
 
     [decided] = await records_of(CompensationDecided, lambda d: d.compensation_id == cid)
     data = decided.data_as(CompensationDecided)
-    assert (data.outcome.value, data.decided_by, data.amount and data.amount.amount_cents) == ("approved", "appr-eva", 45000)
+    assert (data.outcome.value, data.decided_by, data.amount and data.amount.amount_cents) == (
+        "approved",
+        "appr-eva",
+        45000,
+    )
     assert data.root_cause_department == "hospitalisation-claims"
-    assert decided.correlation_id == raised_env.id, "the compensation's events follow the complaint's correlation"
+    assert decided.correlation_id == raised_env.id, (
+        "the compensation's events follow the complaint's correlation"
+    )
 
 
 async def test_a_redelivered_event_changes_nothing(running: Running) -> None:

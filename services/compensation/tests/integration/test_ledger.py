@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "support"))
-from compensation_support import Running, customer, headers, raised, resolved  # noqa: E402
+from compensation_support import Running, customer, headers, raised, resolved
 
 pytestmark = pytest.mark.integration
 
@@ -24,10 +24,34 @@ async def booked(running: Running, tenant: str) -> None:
     fr_agent = headers("agent-fr", "agent", teams=("team-fr-1",), tenant=tenant)
     approver = headers("appr-x", "approver", teams=(), tenant=tenant)
     plan = [
-        (nl_agent, "team-nl-1", "refund.late", {"kind": "financial", "amount": {"amount_cents": 2500, "currency": "EUR"}}, "claims-processing"),
-        (nl_agent, "team-nl-1", "refund.late", {"kind": "financial", "amount": {"amount_cents": 1500, "currency": "EUR"}}, None),
-        (fr_agent, "team-fr-1", "service.attitude", {"kind": "emotional", "gesture": "flowers"}, "customer-service"),
-        (fr_agent, "team-fr-1", "hospitalisation.cover_refused", {"kind": "financial", "amount": {"amount_cents": 50000, "currency": "EUR"}}, None),
+        (
+            nl_agent,
+            "team-nl-1",
+            "refund.late",
+            {"kind": "financial", "amount": {"amount_cents": 2500, "currency": "EUR"}},
+            "claims-processing",
+        ),
+        (
+            nl_agent,
+            "team-nl-1",
+            "refund.late",
+            {"kind": "financial", "amount": {"amount_cents": 1500, "currency": "EUR"}},
+            None,
+        ),
+        (
+            fr_agent,
+            "team-fr-1",
+            "service.attitude",
+            {"kind": "emotional", "gesture": "flowers"},
+            "customer-service",
+        ),
+        (
+            fr_agent,
+            "team-fr-1",
+            "hospitalisation.cover_refused",
+            {"kind": "financial", "amount": {"amount_cents": 50000, "currency": "EUR"}},
+            None,
+        ),
     ]
     for who, team, category, proposal, root_cause in plan:
         complaint = raised(customer(), category=category, team_id=team)
@@ -35,9 +59,13 @@ async def booked(running: Running, tenant: str) -> None:
         await running.http.post(f"/complaints/{complaint.complaint_id}/apology", headers=who)
         if proposal["kind"] == "financial":
             await running.http.post(
-                f"/complaints/{complaint.complaint_id}/damage", json={"amount": proposal["amount"]}, headers=who
+                f"/complaints/{complaint.complaint_id}/damage",
+                json={"amount": proposal["amount"]},
+                headers=who,
             )
-        r = await running.http.post(f"/complaints/{complaint.complaint_id}/proposals", json=proposal, headers=who)
+        r = await running.http.post(
+            f"/complaints/{complaint.complaint_id}/proposals", json=proposal, headers=who
+        )
         assert r.status_code == 201, r.text
         c = r.json()["compensation"]
         if c["status"] == "awaiting_approval":
@@ -55,11 +83,15 @@ async def test_the_ledger_totals_granted_costs_by_category_team_and_root_cause(r
     await booked(running, tenant)
     management = headers("mgmt-lena", "supervisor", teams=("team-nl-1", "team-fr-1"), tenant=tenant)
     r = await running.http.get(
-        "/ledger", params=[("group_by", "root_cause"), ("group_by", "category"), ("group_by", "team")], headers=management
+        "/ledger",
+        params=[("group_by", "root_cause"), ("group_by", "category"), ("group_by", "team")],
+        headers=management,
     )
     assert r.status_code == 200, r.text
     ledger = r.json()
-    lines = {(x["category"], x["team"], x["root_cause"]): (x["count"], x["total_cents"]) for x in ledger["lines"]}
+    lines = {
+        (x["category"], x["team"], x["root_cause"]): (x["count"], x["total_cents"]) for x in ledger["lines"]
+    }
     assert lines == {
         ("refund.late", "team-nl-1", "claims-processing"): (1, 2500),
         ("refund.late", "team-nl-1", None): (1, 1500),
@@ -77,14 +109,30 @@ async def test_the_ledger_as_csv(running: Running) -> None:
     tenant = f"ledger-{uuid.uuid4().hex[:6]}"
     await booked(running, tenant)
     approver = headers("appr-y", "approver", teams=(), tenant=tenant)
-    r = await running.http.get("/ledger.csv", params=[("group_by", "kind"), ("group_by", "team")], headers=approver)
+    r = await running.http.get(
+        "/ledger.csv", params=[("group_by", "kind"), ("group_by", "team")], headers=approver
+    )
     assert r.status_code == 200
     assert r.headers["content-type"].startswith("text/csv")
     assert "attachment" in r.headers["content-disposition"]
     rows = list(csv.DictReader(io.StringIO(r.text)))
     assert rows == [
-        {"team": "team-fr-1", "kind": "emotional", "currency": "EUR", "count": "1", "total_cents": "3500", "total": "35.00"},
-        {"team": "team-nl-1", "kind": "financial", "currency": "EUR", "count": "2", "total_cents": "4000", "total": "40.00"},
+        {
+            "team": "team-fr-1",
+            "kind": "emotional",
+            "currency": "EUR",
+            "count": "1",
+            "total_cents": "3500",
+            "total": "35.00",
+        },
+        {
+            "team": "team-nl-1",
+            "kind": "financial",
+            "currency": "EUR",
+            "count": "2",
+            "total_cents": "4000",
+            "total": "40.00",
+        },
     ]
 
 

@@ -10,7 +10,7 @@ import pytest
 from hoera_kit.testing import ServiceProcess
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "support"))
-from compensation_support import AGENT  # noqa: E402
+from compensation_support import AGENT
 
 pytestmark = pytest.mark.integration
 

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "support"))
-from compensation_support import ADMIN, AGENT, Running  # noqa: E402
+from compensation_support import ADMIN, AGENT, Running
 
 pytestmark = pytest.mark.integration
 
@@ -19,7 +19,11 @@ def entry(path_code: str, **changes: Any) -> dict[str, Any]:
     texts = {"nl": "Excuses", "fr": "Excuses", "en": "Apologies"}
     return {
         "code": path_code,
-        "title": {"nl": "Parkeerkosten ziekenhuis", "fr": "Frais de parking hôpital", "en": "Hospital parking costs"},
+        "title": {
+            "nl": "Parkeerkosten ziekenhuis",
+            "fr": "Frais de parking hôpital",
+            "en": "Hospital parking costs",
+        },
         "categories": ["hospitalisation.parking"],
         "keywords": ["parking"],
         "answer": texts,
@@ -38,7 +42,11 @@ async def test_the_seeded_catalogue_is_searchable_by_every_agent(running: Runnin
     assert r.status_code == 200
     assert {e["code"] for e in r.json()} == {"refund-late", "refund-wrong-amount"}
     r = await running.http.get("/catalogue", params={"category": "admin"}, headers=AGENT)
-    assert {e["code"] for e in r.json()} == {"document-lost", "member-documents-late", "deceased-correspondence"}
+    assert {e["code"] for e in r.json()} == {
+        "document-lost",
+        "member-documents-late",
+        "deceased-correspondence",
+    }
     one = (await running.http.get("/catalogue/benefit-late", headers=AGENT)).json()
     assert one["apology"]["fr"].startswith("Nous sommes vraiment désolés")
 
@@ -47,7 +55,9 @@ async def test_an_admin_adds_changes_and_retires_an_entry_with_an_audit_trail(ru
     code = "hospital-parking"
     r = await running.http.put(f"/admin/catalogue/{code}", json=entry(code), headers=ADMIN)
     assert r.status_code == 201, r.text
-    r = await running.http.put(f"/admin/catalogue/{code}", json=entry(code, max_amount_cents=4000), headers=ADMIN)
+    r = await running.http.put(
+        f"/admin/catalogue/{code}", json=entry(code, max_amount_cents=4000), headers=ADMIN
+    )
     assert r.status_code == 200
     found = (await running.http.get("/catalogue", params={"q": "parking"}, headers=AGENT)).json()
     assert [(e["code"], e["max_amount_cents"]) for e in found] == [(code, 4000)]
@@ -55,7 +65,9 @@ async def test_an_admin_adds_changes_and_retires_an_entry_with_an_audit_trail(ru
     assert (await running.http.delete(f"/admin/catalogue/{code}", headers=ADMIN)).status_code == 204
     assert (await running.http.get("/catalogue", params={"q": "parking"}, headers=AGENT)).json() == []
 
-    trail = (await running.http.get("/admin/audit", params={"what": "catalogue", "key": code}, headers=ADMIN)).json()
+    trail = (
+        await running.http.get("/admin/audit", params={"what": "catalogue", "key": code}, headers=ADMIN)
+    ).json()
     assert [(a["action"], a["changed_by"]) for a in trail] == [
         ("retire", "admin-ops"),
         ("update", "admin-ops"),
@@ -82,7 +94,9 @@ async def test_a_bad_entry_is_refused_naming_the_field_and_nothing_changes(
     running: Running, changes: dict[str, Any], field: str
 ) -> None:
     before = await running.fetchval("select count(*) from rules_audit")
-    r = await running.http.put("/admin/catalogue/refund-late", json=entry("refund-late", **changes), headers=ADMIN)
+    r = await running.http.put(
+        "/admin/catalogue/refund-late", json=entry("refund-late", **changes), headers=ADMIN
+    )
     assert r.status_code == 422, r.text
     body = r.json()
     named = body.get("field") or [e["field"] for e in body["errors"]]
@@ -102,26 +116,38 @@ async def test_an_organisation_s_own_mandate_replaces_the_default(running: Runni
 
     admin = headers("admin-mut", "admin", teams=(), tenant="mandate-test")
     agent = headers("agent-mut", "agent", tenant="mandate-test")
-    assert (await running.http.get("/rules/mandates", headers=agent)).json()[0]["limit"]["amount_cents"] == 30000
+    assert (await running.http.get("/rules/mandates", headers=agent)).json()[0]["limit"][
+        "amount_cents"
+    ] == 30000
     r = await running.http.put(
         "/admin/mandates/agent", json={"limit": {"amount_cents": 25000, "currency": "EUR"}}, headers=admin
     )
     assert r.status_code == 200, r.text
-    mandates = {m["role"]: m["limit"]["amount_cents"] for m in (await running.http.get("/rules/mandates", headers=agent)).json()}
+    mandates = {
+        m["role"]: m["limit"]["amount_cents"]
+        for m in (await running.http.get("/rules/mandates", headers=agent)).json()
+    }
     assert mandates == {"agent": 25000, "supervisor": 50000}
-    others = {m["role"]: m["limit"]["amount_cents"] for m in (await running.http.get("/rules/mandates", headers=AGENT)).json()}
+    others = {
+        m["role"]: m["limit"]["amount_cents"]
+        for m in (await running.http.get("/rules/mandates", headers=AGENT)).json()
+    }
     assert others["agent"] == 30000
     trail = (await running.http.get("/admin/audit", params={"what": "mandate"}, headers=admin)).json()
     assert trail[0]["key"] == "mandate-test/agent" and trail[0]["after"]["amount_cents"] == 25000
 
-    bad = await running.http.put("/admin/mandates/approver", json={"limit": {"amount_cents": 1, "currency": "EUR"}}, headers=admin)
+    bad = await running.http.put(
+        "/admin/mandates/approver", json={"limit": {"amount_cents": 1, "currency": "EUR"}}, headers=admin
+    )
     assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "path.role"
 
 
 async def test_a_bad_policy_is_refused(running: Running) -> None:
     r = await running.http.put("/admin/abuse-watch", json={"threshold": 0, "window_days": 365}, headers=ADMIN)
     assert (r.status_code, r.json()["errors"][0]["field"]) == (422, "threshold")
-    r = await running.http.put("/admin/approval-deadline", json={"business_days": 2, "seconds": 5}, headers=ADMIN)
+    r = await running.http.put(
+        "/admin/approval-deadline", json={"business_days": 2, "seconds": 5}, headers=ADMIN
+    )
     assert r.status_code == 422
     assert "exactly one" in r.json()["detail"]
     assert (await running.http.get("/rules/abuse-watch", headers=AGENT)).json()["threshold"] == 2

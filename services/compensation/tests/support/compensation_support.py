@@ -37,7 +37,9 @@ create trigger test_log_outbox after insert on kit_outbox for each row execute f
 """
 
 
-def headers(subject: str, *roles: str, teams: tuple[str, ...] = (TEAM,), tenant: str = "demo") -> dict[str, str]:
+def headers(
+    subject: str, *roles: str, teams: tuple[str, ...] = (TEAM,), tenant: str = "demo"
+) -> dict[str, str]:
     token = mint_token(
         subject=subject,
         roles=roles,

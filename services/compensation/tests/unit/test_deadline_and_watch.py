@@ -27,7 +27,9 @@ def test_a_request_on_saturday_counts_from_monday() -> None:
 
 
 @given(
-    start=st.datetimes(min_value=datetime(2024, 1, 1), max_value=datetime(2030, 1, 1), timezones=st.just(UTC)),
+    start=st.datetimes(
+        min_value=datetime(2024, 1, 1), max_value=datetime(2030, 1, 1), timezones=st.just(UTC)
+    ),
     days=st.integers(1, 30),
 )
 def test_a_deadline_in_business_days_lands_on_a_weekday_after_at_least_that_many_days(
@@ -45,7 +47,9 @@ def test_a_deadline_in_seconds_is_for_tests_and_demos() -> None:
 
 
 def watch(n: int, open_since: datetime | None = None) -> Watch:
-    return Watch(financial_compensations=n, total=Money.eur(100 * n) if n else None, open_flag_since=open_since)
+    return Watch(
+        financial_compensations=n, total=Money.eur(100 * n) if n else None, open_flag_since=open_since
+    )
 
 
 def test_the_watch_flags_at_the_threshold_once_per_episode() -> None:

@@ -62,7 +62,9 @@ def test_the_seeded_agent_mandate_is_eur_300() -> None:
 
 
 @pytest.mark.parametrize(("role", "limit"), SEEDED_LIMITS)
-def test_every_seeded_role_decides_its_limit_and_sends_one_cent_more_to_approval(role: str, limit: int) -> None:
+def test_every_seeded_role_decides_its_limit_and_sends_one_cent_more_to_approval(
+    role: str, limit: int
+) -> None:
     mandate = domain.mandate_for([role], {role: Money.eur(limit)})
     assert mandate is not None
     at_limit = domain.assess_proposal(financial(limit), situation(mandate.amount_cents))
@@ -87,7 +89,9 @@ def test_any_limit_is_inclusive_and_one_cent_more_needs_an_approver(limit: int) 
 
 @given(
     limits=st.dictionaries(
-        st.sampled_from(["agent", "supervisor", "approver"]), st.integers(min_value=0, max_value=BIG), min_size=1
+        st.sampled_from(["agent", "supervisor", "approver"]),
+        st.integers(min_value=0, max_value=BIG),
+        min_size=1,
     ),
     roles=st.sets(st.sampled_from(["agent", "supervisor", "approver", "admin"]), min_size=1),
 )
@@ -113,5 +117,7 @@ def test_a_mandate_in_another_currency_sends_the_amount_to_an_approver() -> None
 
 def test_a_flagged_customer_s_financial_compensation_goes_to_an_approver_even_within_the_mandate() -> None:
     assert domain.assess_proposal(financial(100), situation(30000, flagged=True)).route is Route.approval
-    lenient = Situation(**{**situation(30000, flagged=True).__dict__, "rule": AbuseWatchRule(flagged_needs_approval=False)})
+    lenient = Situation(
+        **{**situation(30000, flagged=True).__dict__, "rule": AbuseWatchRule(flagged_needs_approval=False)}
+    )
     assert domain.assess_proposal(financial(100), lenient).route is Route.decide

@@ -56,7 +56,9 @@ SITUATION = Situation(
 
 
 def financial(cents: int, currency: Currency = Currency.EUR) -> ProposalRequest:
-    return ProposalRequest(kind=CompensationKind.financial, amount=Money(amount_cents=cents, currency=currency))
+    return ProposalRequest(
+        kind=CompensationKind.financial, amount=Money(amount_cents=cents, currency=currency)
+    )
 
 
 def refusal(request: ProposalRequest, situation: Situation) -> Refused:
@@ -132,6 +134,11 @@ def test_an_unknown_gesture_is_refused_listing_what_the_catalogue_offers() -> No
     r = refusal(ProposalRequest(kind=CompensationKind.emotional, gesture="cruise"), SITUATION)
     assert r.field == "gesture"
     assert "flowers, personal-call" in r.message
+
+
+def test_a_financial_compensation_with_a_gesture_is_refused() -> None:
+    request = ProposalRequest(kind=CompensationKind.financial, amount=Money.eur(100), gesture="flowers")
+    assert refusal(request, SITUATION).field == "gesture"
 
 
 def test_an_emotional_compensation_with_an_amount_is_refused() -> None:

@@ -4,6 +4,7 @@ and readers of its database and of the real Kafka topics."""
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
@@ -22,7 +23,9 @@ from hoera_kit.settings import DEV_ISSUER, DEV_SIGNING_SECRET
 from hoera_kit.testing import read_topic
 
 
-def bearer(subject: str, roles: tuple[str, ...], teams: tuple[str, ...] = (), tenant: str = "demo") -> dict[str, str]:
+def bearer(
+    subject: str, roles: tuple[str, ...], teams: tuple[str, ...] = (), tenant: str = "demo"
+) -> dict[str, str]:
     token = mint_token(
         subject=subject,
         roles=roles,
@@ -57,7 +60,7 @@ def submission(**changes: Any) -> dict[str, Any]:
         "category": "refund.late",
         "language": "nl",
         "summary": "Terugbetaling van maart twee keer beloofd, na zes weken nog niets.",
-        "received_at": "2026-03-03T09:32:00Z",
+        "received_at": datetime.now(UTC).isoformat(),
         "platform_ref": f"PLT-{uuid.uuid4().hex[:12]}",
         "team_id": "team-nl-1",
         "agent_id": "agent-anna",
@@ -114,7 +117,9 @@ class Running:
         return [e.type for e in await self.events(key)]
 
     async def timeline(self, complaint_id: str) -> list[str]:
-        rows = await self.fetch("select what from timeline where complaint_id = $1 order by id", uuid.UUID(complaint_id))
+        rows = await self.fetch(
+            "select what from timeline where complaint_id = $1 order by id", uuid.UUID(complaint_id)
+        )
         return [r["what"] for r in rows]
 
     async def submit(self, **changes: Any) -> dict[str, Any]:
@@ -169,9 +174,7 @@ async def running(fresh_db: str) -> AsyncIterator[Running]:
             yield Running(svc, http, fresh_db)
 
 
-async def events_on(
-    model: type[Event], key: str, *, at_least: int = 1, timeout: float = 20.0
-) -> list[Any]:
+async def events_on(model: type[Event], key: str, *, at_least: int = 1, timeout: float = 20.0) -> list[Any]:
     """The envelopes of one event type on its real topic whose key is ours."""
 
     def ours(records: list[Any]) -> list[Any]:

@@ -35,7 +35,9 @@ def test_adding_n_then_n_business_days_equals_adding_2n(day: date, n: int, calen
 
 
 @given(day=days, n=st.integers(min_value=1, max_value=120), calendar=calendars)
-def test_n_business_days_later_lies_exactly_n_business_days_away(day: date, n: int, calendar: Calendar) -> None:
+def test_n_business_days_later_lies_exactly_n_business_days_away(
+    day: date, n: int, calendar: Calendar
+) -> None:
     start = calendar.next_business_day(day)
     due = calendar.add_business_days(start, n)
     assert calendar.business_days_between(start, due) == n
@@ -74,7 +76,9 @@ def test_zero_business_days_is_today_or_the_next_business_day() -> None:
     assert BE.add_business_days(date(2026, 3, 7), 0) == date(2026, 3, 9)
 
 
-moments = st.datetimes(min_value=datetime(2026, 1, 1), max_value=datetime(2028, 12, 20), timezones=st.just(UTC))
+moments = st.datetimes(
+    min_value=datetime(2026, 1, 1), max_value=datetime(2028, 12, 20), timezones=st.just(UTC)
+)
 
 
 @given(moment=moments)

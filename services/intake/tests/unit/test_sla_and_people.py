@@ -27,7 +27,9 @@ def test_a_complaint_on_tuesday_is_promised_for_next_tuesday_with_reminder_and_e
 
 
 @given(
-    raised=st.datetimes(min_value=datetime(2026, 1, 1), max_value=datetime(2028, 12, 1), timezones=st.just(UTC)),
+    raised=st.datetimes(
+        min_value=datetime(2026, 1, 1), max_value=datetime(2028, 12, 1), timezones=st.just(UTC)
+    ),
     days=st.integers(min_value=0, max_value=30),
     lead=st.integers(min_value=0, max_value=5),
 )
@@ -117,15 +119,27 @@ def test_nothing_is_addressed_to_a_deceased_customer() -> None:
 
 
 def test_a_living_customer_gets_email_or_sms_where_that_is_all_or_preferred() -> None:
-    assert domain.address_customer(
-        deceased=False, email="a@x.be", phone="+32470", prefer_sms=False, next_of_kin_email=None
-    ).route is domain.Route.email
-    assert domain.address_customer(
-        deceased=False, email="a@x.be", phone="+32470", prefer_sms=True, next_of_kin_email=None
-    ).route is domain.Route.sms
-    assert domain.address_customer(
-        deceased=False, email=None, phone="+32470", prefer_sms=False, next_of_kin_email=None
-    ).route is domain.Route.sms
-    assert domain.address_customer(
-        deceased=False, email=None, phone=None, prefer_sms=False, next_of_kin_email=None
-    ).route is domain.Route.held
+    assert (
+        domain.address_customer(
+            deceased=False, email="a@x.be", phone="+32470", prefer_sms=False, next_of_kin_email=None
+        ).route
+        is domain.Route.email
+    )
+    assert (
+        domain.address_customer(
+            deceased=False, email="a@x.be", phone="+32470", prefer_sms=True, next_of_kin_email=None
+        ).route
+        is domain.Route.sms
+    )
+    assert (
+        domain.address_customer(
+            deceased=False, email=None, phone="+32470", prefer_sms=False, next_of_kin_email=None
+        ).route
+        is domain.Route.sms
+    )
+    assert (
+        domain.address_customer(
+            deceased=False, email=None, phone=None, prefer_sms=False, next_of_kin_email=None
+        ).route
+        is domain.Route.held
+    )

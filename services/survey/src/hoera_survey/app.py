@@ -35,7 +35,8 @@ def create_app(settings: SurveySettings | None = None) -> Service:
     svc.api.state.deps = deps
     svc.api.include_router(api.router)
     svc.api.include_router(survey_page.router)
-    consumers.register(svc, deps)
+    if s.survey_run_consumers:
+        consumers.register(svc, deps)
 
     @svc.timer(handlers.INVITE_TIMER)
     async def invitation_due(conn: Conn, timer: Timer) -> None:

@@ -21,6 +21,11 @@ class SurveySettings(KitSettings):
         default=SecretStr(DEV_LINK_SECRET),
         description="HMAC-SHA256 key of the survey links (at least 32 characters outside development)",
     )
+    survey_run_consumers: bool = Field(
+        default=True,
+        description="subscribe to the trigger events; false for a replica that only serves the survey "
+        "page and the API (scaled apart from the consumers)",
+    )
     survey_rules_dir: Path = Field(
         default=RULES_DIR, description="where the rule seeds are read from when the database has none"
     )

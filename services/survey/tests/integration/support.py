@@ -90,6 +90,9 @@ def settings_for(dsn: str, **extra: Any) -> SurveySettings:
         outbox_poll_interval_s=0.2,
         timer_poll_interval_s=0.2,
         delivery_poll_interval_s=0.2,
+        # In-process tests call the handlers themselves: a fresh consumer group would replay the
+        # shared trigger topics' whole history into this test's database (and mail every customer).
+        survey_run_consumers=False,
         **extra,
     )
 

@@ -1,0 +1,142 @@
+"""The callback service's main path: fifty agents working one team's queue at once, each taking the
+next callback (SKIP LOCKED claim under a lease, CallbackClaimed in the outbox) and recording its outcome
+(CallbackCompleted), against a fresh database. The same app's /livez, under the same fifty clients,
+is the ceiling the figure is a ratio to."""
+
+from __future__ import annotations
+
+import asyncio
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import asyncpg
+import httpx
+from hoera_callback.app import create_app
+from hoera_callback.rules import DEFAULT_RULES_DIR, RULES_FILE
+from hoera_callback.settings import CallbackSettings
+from hoera_kit.auth import mint_token
+from hoera_kit.settings import DEV_ISSUER, DEV_SIGNING_SECRET
+
+from bench.common import Figure, Report, percentile, pg_dsn, rate
+
+AGENTS = 50
+
+
+def _bearer(subject: str, team: str) -> dict[str, str]:
+    token = mint_token(
+        subject=subject,
+        roles=["agent"],
+        teams=[team],
+        secret=DEV_SIGNING_SECRET,
+        issuer=DEV_ISSUER,
+        audience="hoera",
+    )
+    return {"Authorization": f"Bearer {token}"}
+
+
+async def _fill(dsn: str, team: str, n: int) -> None:
+    conn = await asyncpg.connect(dsn)
+    try:
+        await conn.execute(
+            """
+            insert into callbacks (callback_id, tenant, request_ref, customer_id, team_id, source, language,
+                                   requested_at, due_at, priority, priority_score, status)
+            select gen_random_uuid(), 'demo', 'bench:' || i, 'CUST-' || i, $1, 'contact_me', 'nl',
+                   now() - i * interval '1 second', now() + interval '1 day', 'normal', (i % 4) * 10, 'queued'
+            from generate_series(1, $2) as i
+            """,
+            team,
+            n,
+        )
+    finally:
+        await conn.close()
+
+
+async def _bench(report: Report, items: int, livez_requests: int) -> None:
+    name = f"bench_callback_{uuid.uuid4().hex[:8]}"
+    admin = await asyncpg.connect(pg_dsn())
+    await admin.execute(f'create database "{name}"')
+    await admin.close()
+    rules_dir = Path(tempfile.mkdtemp(prefix="callback-rules-"))
+    (rules_dir / RULES_FILE).write_text((DEFAULT_RULES_DIR / RULES_FILE).read_text())
+    settings = CallbackSettings(
+        database_url=pg_dsn(name),
+        environment="test",
+        consumer_group_prefix=f"bench-{uuid.uuid4().hex[:8]}",
+        rules_dir=rules_dir,
+        pool_max_size=AGENTS,
+        log_json=False,
+        log_level="WARNING",
+    )
+    svc = create_app(settings)
+    team = f"bench-{uuid.uuid4().hex[:6]}"
+    try:
+        async with (
+            svc.api.router.lifespan_context(svc.api),
+            httpx.AsyncClient(
+                transport=httpx.ASGITransport(app=svc.api), base_url="http://callback", timeout=60
+            ) as http,
+        ):
+            await _fill(pg_dsn(name), team, items)
+
+            per_client = max(1, livez_requests // AGENTS)
+
+            async def livez() -> None:
+                for _ in range(per_client):
+                    (await http.get("/livez")).raise_for_status()
+
+            started = time.perf_counter()
+            await asyncio.gather(*(livez() for _ in range(AGENTS)))
+            ceiling = report.add(
+                Figure(
+                    f"callback /livez, {AGENTS} concurrent clients (no database)",
+                    rate(per_client * AGENTS, time.perf_counter() - started),
+                    "req/s",
+                )
+            )
+
+            claim_latency: list[float] = []
+
+            async def agent(i: int) -> int:
+                headers = _bearer(f"bench-agent-{i:02d}", team)
+                worked = 0
+                while True:
+                    t0 = time.perf_counter()
+                    taken = await http.post("/callbacks/next", headers=headers)
+                    claim_latency.append(time.perf_counter() - t0)
+                    if taken.status_code == 204:
+                        return worked
+                    taken.raise_for_status()
+                    cid = taken.json()["callback"]["callback_id"]
+                    done = await http.post(
+                        f"/callbacks/{cid}/outcome", json={"outcome": "closed_positively"}, headers=headers
+                    )
+                    done.raise_for_status()
+                    worked += 1
+
+            started = time.perf_counter()
+            worked = await asyncio.gather(*(agent(i) for i in range(AGENTS)))
+            elapsed = time.perf_counter() - started
+            assert sum(worked) == items, f"{sum(worked)} of {items} callbacks worked"
+            fig = Figure(
+                f"callback claims, {AGENTS} agents (take next + outcome, {items:,} items)",
+                rate(items, elapsed),
+                "claims/s",
+            )
+            report.add(report.ratio_to(fig, ceiling.name))
+            report.add(Figure("callback take-next latency p50", percentile(claim_latency, 50) * 1000, "ms"))
+            report.add(Figure("callback take-next latency p99", percentile(claim_latency, 99) * 1000, "ms"))
+    finally:
+        admin = await asyncpg.connect(pg_dsn())
+        await admin.execute(f'drop database if exists "{name}" with (force)')
+        await admin.close()
+
+
+def run(report: Report, scale: float) -> None:
+    asyncio.run(_bench(report, items=max(200, int(3000 * scale)), livez_requests=max(500, int(5000 * scale))))
+
+
+if __name__ == "__main__":
+    run(Report(), 1.0)

@@ -1,0 +1,43 @@
+"""One alerts service (a real process on a fresh database, its consumer groups at the end of the
+shared topics) for the tests of this folder; the SMTP-outage test starts its own."""
+
+from __future__ import annotations
+
+import sys
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from aiokafka import AIOKafkaProducer
+from hoera_kit.testing import ServiceProcess, create_database, drop_database, kafka_bootstrap, pg_dsn
+
+sys.path.insert(0, str(Path(__file__).parent))
+from alerts_support import AlertsService, skip_history  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+async def producer() -> AsyncIterator[AIOKafkaProducer]:
+    p = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap(), acks="all", enable_idempotence=True)
+    await p.start()
+    yield p
+    await p.stop()
+
+
+@pytest.fixture(scope="session")
+async def alerts(producer: AIOKafkaProducer) -> AsyncIterator[AlertsService]:
+    name = await create_database("alerts")
+    dsn = pg_dsn(name)
+    group = f"test-alerts-{uuid.uuid4().hex[:8]}"
+    await skip_history(group)
+    process = ServiceProcess(
+        "hoera_alerts",
+        env={"HOERA_DATABASE_URL": dsn, "HOERA_LOG_JSON": "false", "HOERA_LIVE_DEBOUNCE_S": "0.1"},
+        group_prefix=group,
+    ).start()
+    try:
+        await process.wait_ready()
+        yield AlertsService(process=process, dsn=dsn, producer=producer)
+    finally:
+        process.stop()
+        await drop_database(name)

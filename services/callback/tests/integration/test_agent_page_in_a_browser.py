@@ -1,0 +1,132 @@
+"""The agent page in a real headless Chromium: take the next callback from the keyboard, read its
+context, record "closed positively", and the callback leaves the queue (R26-R28)."""
+
+from __future__ import annotations
+
+import sys
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from hoera_events.common import Channel, Language
+from hoera_events.platform import ContactClosed
+from hoera_events.surveys import ContactMeRequest, SurveyAnswered, SurveyTrigger
+from hoera_kit.testing import ServiceProcess, eventually
+
+sys.path.insert(0, str(Path(__file__).parents[1] / "support"))
+from callback_support import bearer, envelope, fetch, process_env, publish, token, write_rules
+
+pytestmark = [pytest.mark.integration, pytest.mark.browser]
+
+COMMENT = "Ik wacht nog altijd op mijn terugbetaling van de kinesist."
+
+
+async def test_an_agent_takes_the_next_callback_reads_the_context_and_closes_it_positively(
+    fresh_db: str, tmp_path: Path, browser: Any, artifacts_dir: Path
+) -> None:
+    team, customer = f"team-{uuid.uuid4().hex[:8]}", f"CUST-{uuid.uuid4().hex[:10]}"
+    contact_id = f"CNT-{uuid.uuid4().hex[:8]}"
+    now = datetime.now(UTC)
+    proc = ServiceProcess(
+        "hoera_callback", env=process_env(fresh_db, write_rules(tmp_path / "rules"))
+    ).start()
+    try:
+        await proc.wait_ready()
+        await publish(
+            envelope(
+                ContactClosed(
+                    contact_id=contact_id,
+                    customer_id=customer,
+                    channel=Channel.phone,
+                    agent_id="AGT-0042",
+                    team_id=team,
+                    closed_at=now - timedelta(hours=1),
+                    language=Language.nl,
+                    reason_code="refund.status",
+                    first_contact_resolved=False,
+                ),
+                producer="platform",
+            ),
+            envelope(
+                SurveyAnswered(
+                    survey_id=uuid.uuid4(),
+                    customer_id=customer,
+                    trigger=SurveyTrigger.contact_closed,
+                    channel=Channel.phone,
+                    language=Language.nl,
+                    answered_at=now,
+                    contact_id=contact_id,
+                    agent_id="AGT-0042",
+                    team_id=team,
+                    satisfaction=2,
+                    nps=4,
+                    comment=COMMENT,
+                    contact_me=ContactMeRequest(),
+                ),
+                producer="survey",
+            ),
+        )
+        async with httpx.AsyncClient(base_url=proc.url) as http:
+            listed = await eventually(
+                lambda: http.get("/callbacks", headers=bearer("sup-sara", "supervisor", teams=[team])),
+                lambda resp: len(resp.json()) == 1,
+            )
+        cid = listed.json()[0]["callback"]["callback_id"]
+
+        page = await browser.new_page(locale="nl-BE")
+        agent_token = token("agent-anna", "agent", teams=[team], lang="nl")
+        await page.goto(f"{proc.url}/agent?token={agent_token}")
+        assert await page.locator("html").get_attribute("lang") == "nl"
+        assert await page.locator(f'#queue tr[data-callback-id="{cid}"]').count() == 1
+
+        # The take-next button has the focus: Enter takes the next callback, no mouse needed.
+        focused = await page.evaluate("document.activeElement.textContent")
+        assert focused.strip() == "Neem het volgende"
+        async with page.expect_navigation():
+            await page.keyboard.press("Enter")
+        assert await page.locator("#message").inner_text() == "U belt deze klant nu."
+        assert await page.locator("#current").get_attribute("data-callback-id") == cid
+        assert await page.locator("#context-comment").inner_text() == COMMENT
+        assert await page.locator("#context-topic").inner_text() == "refund.status"
+        assert "AGT-0042" in await page.locator("#context-contact").inner_text()
+        reasons = await page.locator("#current-reasons li").all_inner_texts()
+        assert reasons == ["Zou ons niet aanraden", "Ontevreden smiley"]
+        await page.screenshot(path=str(artifacts_dir / "callback-agent-page-context.png"), full_page=True)
+
+        # The first outcome has the focus; Space chooses it, Tab reaches the note.
+        await page.keyboard.press("Space")
+        assert await page.get_by_label("Positief afgesloten").is_checked()
+        await page.get_by_label("Notitie (voor collega's)").fill("Terugbetaling uitgelegd, klant tevreden.")
+        async with page.expect_navigation():
+            await page.get_by_role("button", name="Uitkomst registreren").click()
+
+        assert await page.locator("#message").inner_text() == "Uitkomst geregistreerd."
+        assert await page.locator("#current").count() == 0
+        assert await page.locator(f'tr[data-callback-id="{cid}"]').count() == 0, "the callback left the queue"
+        assert await page.locator("#queue-empty").is_visible()
+        await page.screenshot(path=str(artifacts_dir / "callback-agent-page-after.png"), full_page=True)
+
+        [row] = await fetch(
+            fresh_db,
+            "select status, outcome, completed_by from callbacks where callback_id = $1",
+            uuid.UUID(cid),
+        )
+        assert (row["status"], row["outcome"], row["completed_by"]) == (
+            "done",
+            "closed_positively",
+            "agent-anna",
+        )
+        [note] = await fetch(
+            fresh_db, "select note from callback_outcomes where callback_id = $1", uuid.UUID(cid)
+        )
+        assert note["note"] == "Terugbetaling uitgelegd, klant tevreden."
+
+        # The same page in French, for a colleague of Partenamut.
+        await page.goto(f"{proc.url}/agent?token={agent_token}&lang=fr")
+        assert await page.get_by_role("button", name="Prendre le suivant").is_visible()
+        await page.close()
+    finally:
+        proc.stop()

@@ -1,0 +1,197 @@
+"""Refused with a clear 4xx, nothing written: an outcome on a callback someone else holds, an unknown
+outcome, another team's callback, a bad rules document (R8); and who may do what."""
+
+from __future__ import annotations
+
+import sys
+import uuid
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parents[1] / "support"))
+from callback_support import Running, StartService, bearer
+
+pytestmark = pytest.mark.integration
+
+
+async def _written(running: Running) -> dict[str, Any]:
+    """Everything a refused request could have written."""
+    conn = await asyncpg.connect(running.dsn)
+    try:
+        return {
+            "outcomes": await conn.fetchval("select count(*) from callback_outcomes"),
+            "callbacks": [
+                tuple(r)
+                for r in await conn.fetch(
+                    "select callback_id, status, claimed_by, claim_id, attempt, outcome from callbacks "
+                    "order by callback_id"
+                )
+            ],
+            "completed": await conn.fetchval(
+                "select count(*) from kit_outbox where topic = 'hoera.callback.completed.v1'"
+            ),
+            "timers": await conn.fetchval("select count(*) from kit_timers where kind = 'callback.retry'"),
+            "rules": await conn.fetchval("select version from callback_rules"),
+            "audit": await conn.fetchval("select count(*) from callback_rules_audit"),
+        }
+    finally:
+        await conn.close()
+
+
+async def _held_callback(running: Running, team: str, holder: str) -> str:
+    sup = bearer("sup-test", "supervisor", teams=[team])
+    created = await running.http.post(
+        "/callbacks", json={"customer_id": "CUST-77", "team_id": team, "language": "fr"}, headers=sup
+    )
+    assert created.status_code == 201, created.text
+    taken = await running.http.post("/callbacks/next", headers=bearer(holder, "agent", teams=[team]))
+    assert taken.status_code == 200
+    return str(taken.json()["callback"]["callback_id"])
+
+
+async def test_bad_outcomes_and_other_teams_are_refused_and_write_nothing(
+    start_service: StartService,
+) -> None:
+    running = await start_service()
+    team, other_team = f"team-{uuid.uuid4().hex[:8]}", f"team-{uuid.uuid4().hex[:8]}"
+    cid = await _held_callback(running, team, "agent-holder")
+    holder = bearer("agent-holder", "agent", teams=[team])
+    colleague = bearer("agent-colleague", "agent", teams=[team])
+    outsider = bearer("agent-outsider", "agent", teams=[other_team])
+    before = await _written(running)
+
+    someone_elses = await running.http.post(
+        f"/callbacks/{cid}/outcome",
+        json={"outcome": "closed_positively", "note": "mine now"},
+        headers=colleague,
+    )
+    assert someone_elses.status_code == 409
+    assert someone_elses.json()["detail"] == "another agent holds this callback"
+
+    unknown = await running.http.post(
+        f"/callbacks/{cid}/outcome", json={"outcome": "sold_a_car"}, headers=holder
+    )
+    assert unknown.status_code == 422
+    assert unknown.json()["errors"][0]["field"] == "outcome"
+    assert "closed_positively" in unknown.json()["detail"], "the answer lists the outcomes that exist"
+
+    final_by_hand = await running.http.post(
+        f"/callbacks/{cid}/outcome", json={"outcome": "unreachable_final"}, headers=holder
+    )
+    assert final_by_hand.status_code == 422, "only the retry schedule closes a callback as unreachable"
+
+    other_without_note = await running.http.post(
+        f"/callbacks/{cid}/outcome", json={"outcome": "other"}, headers=holder
+    )
+    assert other_without_note.status_code == 422
+    assert other_without_note.json()["field"] == "note"
+
+    too_long = await running.http.post(
+        f"/callbacks/{cid}/outcome", json={"outcome": "closed_positively", "note": "x" * 2001}, headers=holder
+    )
+    assert too_long.status_code == 422 and too_long.json()["errors"][0]["field"] == "note"
+
+    stale = await running.http.post(
+        f"/callbacks/{cid}/outcome",
+        json={"outcome": "closed_positively", "claim_id": str(uuid.uuid4())},
+        headers=holder,
+    )
+    assert stale.status_code == 409
+
+    for method, path, body in [
+        ("GET", f"/callbacks/{cid}", None),
+        ("POST", f"/callbacks/{cid}/claim", None),
+        ("POST", f"/callbacks/{cid}/release", None),
+        ("POST", f"/callbacks/{cid}/outcome", {"outcome": "closed_positively"}),
+    ]:
+        resp = await running.http.request(method, path, json=body, headers=outsider)
+        assert (resp.status_code, resp.json()["detail"]) == (404, "callback not found"), (method, path)
+    assert (await running.http.post("/callbacks/next", headers=outsider)).status_code == 204
+    unknown_id = await running.http.get(f"/callbacks/{uuid.uuid4()}", headers=holder)
+    assert (unknown_id.status_code, unknown_id.json()["detail"]) == (404, "callback not found")
+
+    assert await _written(running) == before
+
+    recorded = await running.http.post(
+        f"/callbacks/{cid}/outcome", json={"outcome": "closed_positively", "note": "Happy."}, headers=holder
+    )
+    assert recorded.status_code == 200, "the holder's own outcome goes through after all the refusals"
+    twice = await running.http.post(
+        f"/callbacks/{cid}/outcome", json={"outcome": "closed_positively"}, headers=holder
+    )
+    assert twice.status_code == 409
+
+
+async def test_roles_decide_who_works_the_queue_and_who_changes_the_rules(
+    start_service: StartService,
+) -> None:
+    running = await start_service()
+    team = f"team-{uuid.uuid4().hex[:8]}"
+    assert (await running.http.post("/callbacks/next")).status_code == 401
+    admin = bearer("admin-ops", "admin")
+    assert (await running.http.post("/callbacks/next", headers=admin)).status_code == 403, "admins configure"
+    platform = bearer("contact-platform", "platform")
+    assert (await running.http.get("/callbacks", headers=platform)).status_code == 403
+    agent = bearer("agent-a", "agent", teams=[team])
+    assert (await running.http.put("/rules", json={}, headers=agent)).status_code == 403
+    assert (await running.http.get("/rules", headers=agent)).status_code == 403
+    into_other_team = await running.http.post(
+        "/callbacks",
+        json={"customer_id": "CUST-1", "team_id": "team-elsewhere", "language": "nl"},
+        headers=agent,
+    )
+    assert (into_other_team.status_code, into_other_team.json()["field"]) == (403, "team_id")
+    page_without_token = await running.http.post(
+        "/agent/next", content="lang=nl", headers={"content-type": "application/x-www-form-urlencoded"}
+    )
+    assert page_without_token.status_code == 401
+
+
+async def test_a_bad_rules_document_is_refused_naming_the_field_and_a_good_one_is_audited(
+    start_service: StartService,
+) -> None:
+    running = await start_service()
+    admin = bearer("admin-ops", "admin")
+    current = (await running.http.get("/rules", headers=admin)).json()
+    assert current["version"] == 1
+    before = await _written(running)
+
+    bad = {**current["rules"], "priority": {**current["rules"]["priority"], "weights": {"nps_detractor": -5}}}
+    refused = await running.http.put("/rules", json=bad, headers=admin)
+    assert refused.status_code == 422
+    assert refused.json()["errors"][0]["field"] == "priority.weights.nps_detractor"
+    unknown_field = await running.http.put(
+        "/rules", json={**current["rules"], "lease_minutes": 5}, headers=admin
+    )
+    assert unknown_field.status_code == 422 and "lease_minutes" in unknown_field.json()["detail"]
+    assert await _written(running) == before, "nothing half-applied"
+
+    good = {**current["rules"], "lease_seconds": 600}
+    changed = await running.http.put("/rules", json=good, headers=admin)
+    assert changed.status_code == 200 and changed.json()["version"] == 2
+    history = (
+        await running.http.get("/rules/history", headers=bearer("sup-s", "supervisor", teams=["t"]))
+    ).json()
+    assert history[0] == {
+        **history[0],
+        "version": 2,
+        "changed_by": "admin-ops",
+        "changed_fields": ["lease_seconds"],
+    }
+
+    team = f"team-{uuid.uuid4().hex[:8]}"
+    await running.http.post(
+        "/callbacks",
+        json={"customer_id": "CUST-2", "team_id": team, "language": "nl"},
+        headers=bearer("s", "supervisor", teams=[team]),
+    )
+    taken = (await running.http.post("/callbacks/next", headers=bearer("a", "agent", teams=[team]))).json()
+    from datetime import datetime
+
+    lease = datetime.fromisoformat(taken["callback"]["lease_until"]) - datetime.fromisoformat(
+        taken["callback"]["claimed_at"]
+    )
+    assert lease.total_seconds() == 600, "the new lease applies at once"

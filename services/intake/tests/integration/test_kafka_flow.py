@@ -1,0 +1,224 @@
+"""Intake as its own processes against the real Kafka, PostgreSQL and SMTP sink of deploy/local:
+a complaint over HTTP is raised, acknowledged by e-mail in the complainant's language; one past its
+promised date is escalated and breached exactly once while two replicas run; the platform's topics
+open dossiers and record contacts once."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import uuid
+from collections import Counter
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+import pytest
+from aiokafka import AIOKafkaProducer
+from hoera_events.common import Channel, Language
+from hoera_events.complaints import (
+    ComplaintAcknowledged,
+    ComplaintEscalated,
+    ComplaintRaised,
+    ComplaintSlaBreached,
+    CustomerMarkedDeceased,
+)
+from hoera_events.envelope import encode, make_envelope
+from hoera_events.platform import ComplaintReceived, ContactClosed
+from hoera_events.registry import topic_for
+from hoera_kit.testing import ServiceProcess, eventually, kafka_bootstrap, mail_text, mails, read_topic
+
+sys.path.insert(0, str(Path(__file__).parents[1] / "support"))
+from intake_support import (  # noqa: E402
+    ADMIN,
+    ALWAYS_OPEN,
+    PLATFORM,
+    customer,
+    events_on,
+    fast_category,
+    key,
+    submission,
+)
+
+pytestmark = pytest.mark.integration
+
+
+def intake_process(dsn: str, group_prefix: str | None = None) -> ServiceProcess:
+    return ServiceProcess(
+        "hoera_intake",
+        env={"HOERA_DATABASE_URL": dsn, "HOERA_LOG_LEVEL": "WARNING"},
+        group_prefix=group_prefix,
+    )
+
+
+@pytest.fixture
+async def intake(fresh_db: str) -> AsyncIterator[ServiceProcess]:
+    process = intake_process(fresh_db).start()
+    try:
+        yield await process.wait_ready()
+    finally:
+        process.stop()
+
+
+async def fetchval(dsn: str, sql: str, *args: Any) -> Any:
+    conn = await asyncpg.connect(dsn)
+    try:
+        return await conn.fetchval(sql, *args)
+    finally:
+        await conn.close()
+
+
+async def test_a_complaint_over_http_is_raised_and_acknowledged_by_mail_in_french(
+    intake: ServiceProcess,
+) -> None:
+    address = f"plaignant-{uuid.uuid4().hex[:8]}@example.be"
+    body = submission(
+        language="fr", team_id="team-fr-1", agent_id="agent-luc", complainant={"email": address}
+    )
+    async with httpx.AsyncClient(base_url=intake.url) as http:
+        resp = await http.post("/complaints", json=body, headers={**PLATFORM, **key()})
+    assert resp.status_code == 201, resp.text
+    cid = resp.json()["complaint_id"]
+
+    raised = await events_on(ComplaintRaised, cid)
+    assert [(e.producer, e.data.category, e.data.team_id) for e in raised] == [
+        ("intake", "refund.late", "team-fr-1")
+    ]
+    acknowledged = await events_on(ComplaintAcknowledged, cid)
+    assert len(acknowledged) == 1
+    assert acknowledged[0].data.language is Language.fr
+    assert acknowledged[0].data.promised_date.isoformat() == resp.json()["due_date"]
+
+    ours = await eventually(mails, lambda ms: any(address in m["to"] for m in ms))
+    mail = next(m for m in ours if address in m["to"])
+    assert mail["subject"].startswith("Nous avons bien reçu votre plainte")
+    text = await mail_text(mail["id"])
+    assert "Content-Language: fr" in text
+    assert "au plus tard le" in text and "Remboursement tardif" in text
+    assert sum(address in m["to"] for m in ours) == 1
+
+
+async def test_a_complaint_past_its_promised_moment_escalates_and_breaches_exactly_once_with_two_replicas(
+    fresh_db: str,
+) -> None:
+    group = f"test-{uuid.uuid4().hex[:8]}"
+    one, two = intake_process(fresh_db, group).start(), intake_process(fresh_db, group).start()
+    try:
+        await asyncio.gather(one.wait_ready(), two.wait_ready())
+        async with httpx.AsyncClient() as http:
+            put = await http.put(f"{one.url}/admin/rules/calendar", json=ALWAYS_OPEN, headers=ADMIN)
+            assert put.status_code == 200, put.text
+            put = await http.put(
+                f"{two.url}/admin/categories/test.fast", json=fast_category("test.fast", 2), headers=ADMIN
+            )
+            assert put.status_code == 200, put.text
+            ids = []
+            for n in range(6):
+                replica = (one, two)[n % 2]
+                resp = await http.post(
+                    f"{replica.url}/complaints",
+                    json=submission(category="test.fast", received_at=datetime.now(UTC).isoformat()),
+                    headers={**PLATFORM, **key()},
+                )
+                assert resp.status_code == 201, resp.text
+                ids.append(resp.json()["complaint_id"])
+
+        def breached(records: list[Any]) -> bool:
+            return {r.key.decode() for r in records if r.key} >= set(ids)
+
+        await read_topic(topic_for(ComplaintSlaBreached), until=breached, timeout=30)
+        await asyncio.sleep(2.0)  # room for a second breach or escalation, were there one
+        breaches = [e for cid in ids for e in await events_on(ComplaintSlaBreached, cid, timeout=5)]
+        escalations = [
+            e for cid in ids for e in await events_on(ComplaintEscalated, cid, at_least=2, timeout=5)
+        ]
+    finally:
+        one.stop()
+        two.stop()
+
+    assert Counter(str(e.data.complaint_id) for e in breaches) == Counter(ids)
+    to_lead = [e for e in escalations if e.data.step == "escalated_to_lead"]
+    assert Counter(str(e.data.complaint_id) for e in to_lead) == Counter(ids)
+    assert {e.data.escalated_to_agent_id for e in to_lead} == {"sup-sara"}
+    assert Counter(str(e.data.complaint_id) for e in escalations if e.data.step == "reminder") == Counter(ids)
+    fired = await fetchval(fresh_db, "select count(*) from kit_timers_fired where kind = 'sla.breach'")
+    assert fired == len(ids)
+    lead_mails = await fetchval(
+        fresh_db, "select count(*) from kit_deliveries where idempotency_key like 'escalation:%' and recipient = $1",
+        "sara.janssens@staff.hoera.test",
+    )  # fmt: skip
+    assert lead_mails == len(ids)
+
+
+async def publish(*events: Any, tenant: str = "demo") -> list[str]:
+    producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap(), acks="all")
+    await producer.start()
+    try:
+        ids = []
+        for event in events:
+            env = make_envelope(event, producer="platform", tenant=tenant)
+            await producer.send_and_wait(topic_for(event), encode(env), key=env.key.encode())
+            ids.append(str(env.id))
+        return ids
+    finally:
+        await producer.stop()
+
+
+async def test_the_platforms_topics_open_dossiers_once_and_record_contacts_once(
+    intake: ServiceProcess, fresh_db: str
+) -> None:
+    who, ref = customer(), f"PLT-{uuid.uuid4().hex[:10]}"
+    received = ComplaintReceived(
+        platform_ref=ref,
+        customer_id=who,
+        channel=Channel.email,
+        category="parking.fines",
+        language=Language.nl,
+        received_at=datetime.now(UTC),
+        summary="Onbekende categorie: toch nooit verloren.",
+        team_id="team-nl-1",
+    )
+    await publish(received, received)  # the platform may send the same complaint twice
+    cid = await eventually(
+        lambda: fetchval(fresh_db, "select id::text from complaints where platform_ref = $1", ref), bool
+    )
+    assert cid
+    raised = await events_on(ComplaintRaised, cid)
+    await asyncio.sleep(1.0)
+    assert await fetchval(fresh_db, "select count(*) from complaints where customer_id = $1", who) == 1
+    assert len(raised) == 1 and raised[0].causation_id is not None
+    note = await fetchval(
+        fresh_db, "select why from timeline where complaint_id = $1 and what = 'rules_note'", uuid.UUID(cid)
+    )
+    assert "parking.fines" in note
+
+    # A contact reported over HTTP is passed on as ContactClosed; reading it back changes nothing.
+    contact = {
+        "contact_id": f"CNT-{uuid.uuid4().hex[:10]}",
+        "customer_id": who,
+        "channel": "phone",
+        "agent_id": "agent-anna",
+        "team_id": "team-nl-1",
+        "closed_at": datetime.now(UTC).isoformat(),
+        "language": "nl",
+        "about_deceased": True,
+    }
+    async with httpx.AsyncClient(base_url=intake.url) as http:
+        assert (await http.post("/contacts", json=contact, headers={**PLATFORM, **key()})).status_code == 201
+    passed_on = await events_on(ContactClosed, who)
+    assert [e.producer for e in passed_on] == ["intake"]
+    seen_back = await eventually(
+        lambda: fetchval(
+            fresh_db, "select count(*) from kit_inbox where event_id = $1", str(passed_on[0].id)
+        ),
+        lambda n: n == 1,
+    )
+    assert seen_back == 1
+    assert await fetchval(fresh_db, "select count(*) from contacts where customer_id = $1", who) == 1
+    marked = await events_on(CustomerMarkedDeceased, who)
+    assert [(e.data.owner_agent_id, e.data.team_id) for e in marked] == [("agent-anna", "team-nl-1")]
+    owner = await fetchval(fresh_db, "select agent_id from complaints where id = $1", uuid.UUID(cid))
+    assert owner == "agent-anna"
