@@ -94,10 +94,15 @@ def chart(
     if len(run) > 1:
         c.lines.append(" ".join(run))
     every = max(1, len(days) // 7)
+    last = len(days) - 1
     c.ticks = [
-        {"x": x(i), "label": date.fromisoformat(d).strftime("%d/%m")}
+        {
+            "x": x(i),
+            "label": date.fromisoformat(d).strftime("%d/%m"),
+            "anchor": "start" if i == 0 else "end" if i == last else "middle",
+        }
         for i, d in enumerate(days)
-        if i % every == 0 or i == len(days) - 1
+        if (i % every == 0 and last - i >= every / 2) or i == last
     ]
     return c
 

@@ -155,7 +155,8 @@ class AlertsService:
 
 
 async def mails_with_key(prefix: str, *, web_port: int | None = None) -> list[dict[str, Any]]:
-    return [m for m in await mails(web_port=web_port) if m["idempotency_key"].startswith(prefix)]
+    # strip(): the sink keeps a long header's folding whitespace (a key longer than one line).
+    return [m for m in await mails(web_port=web_port) if m["idempotency_key"].strip().startswith(prefix)]
 
 
 async def wait_for_mails(

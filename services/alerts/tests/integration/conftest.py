@@ -13,7 +13,7 @@ from aiokafka import AIOKafkaProducer
 from hoera_kit.testing import ServiceProcess, create_database, drop_database, kafka_bootstrap, pg_dsn
 
 sys.path.insert(0, str(Path(__file__).parent))
-from alerts_support import AlertsService, skip_history  # noqa: E402
+from alerts_support import AlertsService, skip_history
 
 
 @pytest.fixture(scope="session")

@@ -34,7 +34,8 @@ RulesReader = Annotated[Principal, Depends(require_roles(Role.supervisor, Role.a
 Admin = Annotated[Principal, Depends(require_roles(Role.admin))]
 
 
-def _callbacks(request: Request) -> CallbackApp:
+async def _callbacks(request: Request) -> CallbackApp:
+    # async: FastAPI would run a plain def in a worker thread, a hop per request for one attribute.
     app: CallbackApp = request.app.state.callbacks
     return app
 
@@ -210,7 +211,9 @@ async def read_rules(principal: RulesReader, app: App) -> RulesVersion:
 )
 async def replace_rules(body: CallbackRules, principal: Admin, app: App) -> RulesVersion:
     async with app.pool.acquire() as conn, conn.transaction():
-        return await app.rules.replace(conn, body, changed_by=principal.subject)
+        changed = await app.rules.replace(conn, body, changed_by=principal.subject)
+    app.rules.forget()
+    return changed
 
 
 @router.get("/rules/history", summary="Who changed the rules, when, and what", tags=["rules"])

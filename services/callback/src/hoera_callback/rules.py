@@ -6,6 +6,7 @@ table is empty, then changed only through the admin API, which validates the who
 from __future__ import annotations
 
 import json
+import time
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any, Self
@@ -96,9 +97,11 @@ class RuleStore:
     """The rules in force. The seed folder fills an empty table, at start and, should an event or a
     request arrive first, on first use; every replica may try, the first insert wins."""
 
-    def __init__(self, seed_dir: Path) -> None:
+    def __init__(self, seed_dir: Path, *, reread_after_s: float = 2.0) -> None:
         self.seed_dir = seed_dir
+        self.reread_after_s = reread_after_s
         self._parsed: tuple[int, CallbackRules] | None = None
+        self._read_at = float("-inf")
 
     async def seed(self, conn: Conn) -> bool:
         rules = read_seed(self.seed_dir)
@@ -135,8 +138,17 @@ class RuleStore:
         return self._parsed[1]
 
     async def current(self, conn: Conn) -> CallbackRules:
+        """The rules in force. Every claim reads them, so they are read from the database at most
+        every reread_after_s: a change made on another replica applies there within that time."""
+        if self._parsed is not None and time.monotonic() - self._read_at < self.reread_after_s:
+            return self._parsed[1]
         row = await self._row(conn)
+        self._read_at = time.monotonic()
         return self._parse(row["version"], row["body"])
+
+    def forget(self) -> None:
+        """After a change committed here: the next read goes to the database."""
+        self._read_at = float("-inf")
 
     async def current_version(self, conn: Conn) -> RulesVersion:
         row = await self._row(conn)

@@ -79,6 +79,12 @@ def _callback(row: asyncpg.Record | None) -> Callback | None:
     return Callback.model_validate({k: row[k] for k in _CALLBACK_FIELDS}) if row is not None else None
 
 
+def _returned(row: asyncpg.Record | None) -> Callback:
+    callback = _callback(row)
+    assert callback is not None, "the row was locked by this transaction"
+    return callback
+
+
 def _callbacks(rows: list[asyncpg.Record]) -> list[Callback]:
     return [Callback.model_validate({k: r[k] for k in _CALLBACK_FIELDS}) for r in rows]
 
@@ -118,18 +124,31 @@ async def get(conn: Conn, callback_id: UUID, *, for_update: bool = False) -> Cal
     )
 
 
-async def lock_agent(conn: Conn, tenant: str, agent: str) -> None:
-    """One agent's claims run one at a time, so a double click cannot take two callbacks."""
-    await conn.execute("select pg_advisory_xact_lock(hashtext($1))", f"callback-agent:{tenant}:{agent}")
+async def get_at(
+    conn: Conn, callback_id: UUID, *, for_update: bool = False
+) -> tuple[Callback, datetime] | tuple[None, None]:
+    """The callback and the database's now(), in one round trip: the lease is judged by that clock."""
+    lock = " for update" if for_update else ""
+    row = await conn.fetchrow(
+        f"select {_COLUMNS}, now() as db_now from callbacks c where callback_id = $1{lock}", callback_id
+    )
+    if row is None:
+        return None, None
+    return _returned(row), row["db_now"]
 
 
-async def held_by(conn: Conn, tenant: str, agent: str) -> Callback | None:
+async def held_by(conn: Conn, tenant: str, agent: str, *, lock: bool = False) -> Callback | None:
+    """The callback the agent holds under a running lease. With lock, the agent's claims in other
+    transactions wait for this one, so a double click cannot take two callbacks."""
+    locked = "pg_advisory_xact_lock(hashtext($3))" if lock else "$3::text"
     return _callback(
         await conn.fetchrow(
-            f"select {_COLUMNS} from callbacks c where tenant = $1 and claimed_by = $2 "
-            "and status = 'claimed' and lease_until > now() order by claimed_at desc limit 1",
+            f"select {_COLUMNS} from (select {locked}) as l "
+            "join callbacks c on c.tenant = $1 and c.claimed_by = $2 "
+            "and c.status = 'claimed' and c.lease_until > now() order by c.claimed_at desc limit 1",
             tenant,
             agent,
+            f"callback-agent:{tenant}:{agent}",
         )
     )
 
@@ -176,38 +195,44 @@ async def claim(conn: Conn, callback_id: UUID, *, agent: str, claim_id: UUID, le
         claim_id,
         float(lease_seconds),
     )
-    result = _callback(row)
-    assert result is not None
-    return result
+    return _returned(row)
 
 
-async def release(conn: Conn, callback_id: UUID) -> None:
-    await conn.execute(
-        "update callbacks set status = 'queued', claimed_by = null, claim_id = null, claimed_at = null, "
-        "lease_until = null, updated_at = now() where callback_id = $1",
-        callback_id,
+async def release(conn: Conn, callback_id: UUID) -> Callback:
+    return _returned(
+        await conn.fetchrow(
+            "update callbacks c set status = 'queued', claimed_by = null, claim_id = null, "
+            "claimed_at = null, lease_until = null, updated_at = now() "
+            f"where callback_id = $1 returning {_COLUMNS}",
+            callback_id,
+        )
     )
 
 
-async def finish(conn: Conn, callback_id: UUID, *, outcome: str, agent: str, at: datetime) -> None:
-    await conn.execute(
-        "update callbacks set status = 'done', outcome = $2, completed_at = $3, completed_by = $4, "
-        "claimed_by = null, claim_id = null, claimed_at = null, lease_until = null, retry_at = null, "
-        "updated_at = now() where callback_id = $1",
-        callback_id,
-        outcome,
-        at,
-        agent,
+async def finish(conn: Conn, callback_id: UUID, *, outcome: str, agent: str, at: datetime) -> Callback:
+    return _returned(
+        await conn.fetchrow(
+            "update callbacks c set status = 'done', outcome = $2, completed_at = $3, completed_by = $4, "
+            "claimed_by = null, claim_id = null, claimed_at = null, lease_until = null, retry_at = null, "
+            f"updated_at = now() where callback_id = $1 returning {_COLUMNS}",
+            callback_id,
+            outcome,
+            at,
+            agent,
+        )
     )
 
 
-async def wait_for_retry(conn: Conn, callback_id: UUID, *, outcome: str, retry_at: datetime) -> None:
-    await conn.execute(
-        "update callbacks set status = 'waiting_retry', outcome = $2, retry_at = $3, claimed_by = null, "
-        "claim_id = null, claimed_at = null, lease_until = null, updated_at = now() where callback_id = $1",
-        callback_id,
-        outcome,
-        retry_at,
+async def wait_for_retry(conn: Conn, callback_id: UUID, *, outcome: str, retry_at: datetime) -> Callback:
+    return _returned(
+        await conn.fetchrow(
+            "update callbacks c set status = 'waiting_retry', outcome = $2, retry_at = $3, "
+            "claimed_by = null, claim_id = null, claimed_at = null, lease_until = null, updated_at = now() "
+            f"where callback_id = $1 returning {_COLUMNS}",
+            callback_id,
+            outcome,
+            retry_at,
+        )
     )
 
 

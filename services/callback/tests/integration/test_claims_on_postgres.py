@@ -141,7 +141,8 @@ async def test_take_next_serves_priority_first_then_age_as_the_domain_orders_it(
     try:
         for i, cid in enumerate(ids):
             await conn.execute(
-                "update callbacks set priority_score = $2, requested_at = requested_at - $3::interval where callback_id = $1",
+                "update callbacks set priority_score = $2, requested_at = requested_at - $3::interval "
+                "where callback_id = $1",
                 uuid.UUID(cid),
                 rng.choice([0, 10, 25, 60]),
                 timedelta(minutes=rng.randint(0, 5) if i % 3 else 5),

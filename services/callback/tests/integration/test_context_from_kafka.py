@@ -29,7 +29,7 @@ pytestmark = pytest.mark.integration
 COMMENT = "Vriendelijk, maar ik wacht nog altijd op mijn terugbetaling."
 
 
-async def test_events_from_survey_intake_and_alerts_build_the_context_and_a_repeated_answer_gives_one_callback(
+async def test_events_of_survey_intake_and_alerts_build_the_context_and_a_repeated_answer_gives_one_callback(
     fresh_db: str, tmp_path: Path
 ) -> None:
     team, customer = f"team-{uuid.uuid4().hex[:8]}", f"CUST-{uuid.uuid4().hex[:10]}"
@@ -160,7 +160,7 @@ async def test_events_from_survey_intake_and_alerts_build_the_context_and_a_repe
                 mine = [i for i in items if i["callback"]["source"] == "contact_me"]
                 return len(items) == 2 and bool(mine) and len(mine[0]["callback"]["priority_reasons"]) == 4
 
-            items = await eventually(queue, settled, timeout=45)
+            await eventually(queue, settled, timeout=45)
             inboxed = await eventually(
                 lambda: fetch(fresh_db, "select 1 from kit_inbox where event_id = $1", str(again.id)),
                 lambda rows: len(rows) == 1,

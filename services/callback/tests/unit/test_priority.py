@@ -3,6 +3,7 @@ priority first, then age (R26)."""
 
 from __future__ import annotations
 
+import itertools
 import uuid
 from datetime import UTC, datetime, timedelta
 
@@ -137,7 +138,7 @@ entries = st.builds(
 @given(st.lists(entries, max_size=30))
 def test_the_queue_serves_higher_priority_first_then_the_oldest(items: list[QueueEntry]) -> None:
     ordered = sorted(items, key=queue_key)
-    for a, b in zip(ordered, ordered[1:], strict=False):
+    for a, b in itertools.pairwise(ordered):
         assert a.score > b.score or (a.score == b.score and a.requested_at <= b.requested_at)
 
 

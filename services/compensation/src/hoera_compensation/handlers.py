@@ -279,13 +279,9 @@ async def propose(
     now = _now()
     async with svc.pool.acquire() as conn, conn.transaction():
         complaint = await _complaint_for(conn, who, complaint_id, lock=True)
-        apology = await store.apology(conn, complaint_id)
+        progress = await store.progress(conn, complaint_id)
         # The catalogue answer the agent apologised with is the one the proposal follows by default.
-        entry = await _entry_for(
-            conn, complaint, catalogue_entry or (apology.catalogue_entry if apology else None)
-        )
-        live = await store.live_compensation(conn, complaint_id)
-        damage = await store.damage(conn, complaint_id)
+        entry = await _entry_for(conn, complaint, catalogue_entry or progress.apology_entry)
         mandate = domain.mandate_for(
             (r.value for r in who.roles), await rules.mandates(conn, complaint.tenant)
         )
@@ -301,11 +297,11 @@ async def propose(
             proposal = domain.assess_proposal(
                 request,
                 domain.Situation(
-                    apologised=apology is not None,
-                    live_compensation=live.status if live else None,
+                    apologised=progress.apologised,
+                    live_compensation=progress.live_status,
                     entry=entry,
                     category=complaint.category,
-                    damage=damage.amount if damage else None,
+                    damage=progress.damage,
                     mandate=mandate,
                     flagged=domain.is_flagged(watch, rule),
                     rule=rule,

@@ -239,6 +239,37 @@ async def put_damage(conn: Conn, d: Damage) -> None:
     )
 
 
+@dataclass(frozen=True)
+class Progress:
+    """How far the agent got with a complaint, in one round trip (the proposal's hot path)."""
+
+    apologised: bool
+    apology_entry: str | None
+    live_status: str | None
+    damage: Money | None
+
+
+async def progress(conn: Conn, complaint_id: uuid.UUID) -> Progress:
+    row = await conn.fetchrow(
+        """
+        select a.complaint_id is not null as apologised, a.catalogue_entry, c.status,
+               d.amount_cents, d.currency
+        from (select $1::uuid as id) k
+        left join apologies a on a.complaint_id = k.id
+        left join damages d on d.complaint_id = k.id
+        left join compensations c on c.complaint_id = k.id and c.status <> 'rejected'
+        """,
+        complaint_id,
+    )
+    assert row is not None
+    return Progress(
+        apologised=row["apologised"],
+        apology_entry=row["catalogue_entry"],
+        live_status=row["status"],
+        damage=_money(row["amount_cents"], row["currency"]),
+    )
+
+
 # ---- compensations (and approval items) ------------------------------------------------------------
 
 

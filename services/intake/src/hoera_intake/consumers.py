@@ -18,7 +18,15 @@ from hoera_intake.handlers import Intake, NewComplaint
 
 
 def register(svc: Service, intake: Intake) -> None:
-    @svc.consumer(ComplaintReceived, name="platform-complaints", batch=True)
+    platform_complaints(svc, intake)
+    platform_contacts(svc, intake)
+    dossier_events(svc, intake)
+
+
+def platform_complaints(svc: Service, intake: Intake, *, topic: str | None = None) -> None:
+    """topic: read the platform's complaints from another topic (the benchmark's own)."""
+
+    @svc.consumer(topic or ComplaintReceived, name="platform-complaints", batch=True)
     async def complaints_received(conn: Conn, envelopes: list[Envelope]) -> None:
         for env in envelopes:
             data = env.data
@@ -40,6 +48,8 @@ def register(svc: Service, intake: Intake) -> None:
             # Not strict: an unknown category takes the default SLA; a complaint is never refused.
             await intake.submit(conn, cmd, actor=env.producer, via="kafka", strict=False, cause=env)
 
+
+def platform_contacts(svc: Service, intake: Intake) -> None:
     @svc.consumer(ContactClosed, name="platform-contacts", batch=True)
     async def contacts_closed(conn: Conn, envelopes: list[Envelope]) -> None:
         for env in envelopes:
@@ -48,6 +58,8 @@ def register(svc: Service, intake: Intake) -> None:
                 conn, env.tenant, env.data, via="kafka", actor=env.producer, cause=env
             )
 
+
+def dossier_events(svc: Service, intake: Intake) -> None:
     @svc.consumer(
         CompensationProposed,
         CompensationApprovalRequested,

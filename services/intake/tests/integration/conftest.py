@@ -5,4 +5,4 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "support"))
 
-from intake_support import running  # noqa: E402, F401
+from intake_support import running  # noqa: F401

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "support"))
-from intake_support import PLATFORM, Running, key, submission  # noqa: E402
+from intake_support import PLATFORM, Running, key, submission
 
 pytestmark = pytest.mark.integration
 

@@ -4,9 +4,10 @@ and readers of its database and of the real Kafka topics."""
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
+from collections import Counter
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
@@ -182,3 +183,20 @@ async def events_on(model: type[Event], key: str, *, at_least: int = 1, timeout:
 
     records = await read_topic(topic_for(model), until=lambda rs: len(ours(rs)) >= at_least, timeout=timeout)
     return ours(records)
+
+
+async def events_about(
+    model: type[Event], keys: list[str], *, each: int = 1, timeout: float = 30.0
+) -> list[Any]:
+    """The envelopes of one event type whose key is one of ours, once each key has `each` of them
+    (or time runs out): one read of the topic for many dossiers."""
+    wanted = set(keys)
+
+    def ours(records: list[Any]) -> list[Any]:
+        return [decode(r.value) for r in records if r.key and r.key.decode() in wanted]
+
+    def enough(records: list[Any]) -> bool:
+        counts = Counter(e.key for e in ours(records))
+        return all(counts[k] >= each for k in wanted)
+
+    return ours(await read_topic(topic_for(model), until=enough, timeout=timeout))

@@ -240,7 +240,6 @@ async def decide_invitation(deps: Deps, conn: Conn, ruleset: rules.RuleSet, surv
             conn, survey.tenant, survey.customer_id, now - _longest_period(ruleset)
         )
         verdict = may_contact(standing, ruleset.caps.caps, history, BudgetKind.survey, now)
-    delivery: Delivery | None = None
     if isinstance(verdict, Allow):
         rule = ruleset.triggers.for_trigger(survey.trigger)
         delivery = choose_delivery(
@@ -249,14 +248,12 @@ async def decide_invitation(deps: Deps, conn: Conn, ruleset: rules.RuleSet, surv
             phone=contact.phone if contact else None,
             sms_available=bool(deps.settings.sms_gateway_url),
         )
-        if delivery is None:
-            verdict = Suppress(SuppressionReason.no_delivery_address, "no_address")
-    if isinstance(verdict, Suppress) or delivery is None:
-        assert isinstance(verdict, Suppress)
-        await store.mark_suppressed(conn, survey.survey_id)
-        await _record_suppression(deps, conn, survey, verdict, now)
-        return replace(survey, state=SurveyState.suppressed)
-    return await _invite(deps, conn, ruleset, survey, delivery, now)
+        if delivery is not None:
+            return await _invite(deps, conn, ruleset, survey, delivery, now)
+        verdict = Suppress(SuppressionReason.no_delivery_address, "no_address")
+    await store.mark_suppressed(conn, survey.survey_id)
+    await _record_suppression(deps, conn, survey, verdict, now)
+    return replace(survey, state=SurveyState.suppressed)
 
 
 def _longest_period(ruleset: rules.RuleSet) -> timedelta:

@@ -41,8 +41,7 @@ async def held(app: CallbackApp, principal: Principal) -> Callback | None:
 async def take_next(app: CallbackApp, principal: Principal) -> Callback | None:
     """The agent's current callback if they hold one, else the next of their teams' queue."""
     async with app.pool.acquire() as conn, conn.transaction():
-        await store.lock_agent(conn, principal.tenant, principal.subject)
-        held = await store.held_by(conn, principal.tenant, principal.subject)
+        held = await store.held_by(conn, principal.tenant, principal.subject, lock=True)
         if held is not None:
             return held
         rules = await app.rules.current(conn)
@@ -62,14 +61,14 @@ async def take_next(app: CallbackApp, principal: Principal) -> Callback | None:
 async def claim_chosen(app: CallbackApp, principal: Principal, callback_id: UUID) -> Callback:
     """Claim one chosen callback (R26): refused while another agent's lease on it runs."""
     async with app.pool.acquire() as conn, conn.transaction():
-        await store.lock_agent(conn, principal.tenant, principal.subject)
-        callback = visible(principal, await store.get(conn, callback_id, for_update=True))
-        now = await store.db_now(conn)
+        held = await store.held_by(conn, principal.tenant, principal.subject, lock=True)
+        found, now = await store.get_at(conn, callback_id, for_update=True)
+        callback = visible(principal, found)
+        assert now is not None
         with rules_say_no():
             check_may_claim(callback.entry(), principal.subject, now)
         if lease_active(callback.entry(), now):
             return callback  # already the caller's
-        held = await store.held_by(conn, principal.tenant, principal.subject)
         if held is not None:
             raise DomainError(
                 f"you already hold callback {held.callback_id}: record its outcome or release it first",
@@ -93,7 +92,4 @@ async def release(
             raise DomainError("you do not hold this callback", status=409)
         if claim_id is not None and claim_id != callback.claim_id:
             raise DomainError("this claim was replaced by a newer one", status=409, field="claim_id")
-        await store.release(conn, callback_id)
-        released = await store.get(conn, callback_id)
-        assert released is not None
-        return released
+        return await store.release(conn, callback_id)

@@ -54,8 +54,9 @@ async def record_outcome(
     app: CallbackApp, principal: Principal, callback_id: UUID, cmd: OutcomeCommand
 ) -> OutcomeResult:
     async with app.pool.acquire() as conn, conn.transaction():
-        callback = visible(principal, await store.get(conn, callback_id, for_update=True))
-        now = await store.db_now(conn)
+        found, now = await store.get_at(conn, callback_id, for_update=True)
+        callback = visible(principal, found)
+        assert now is not None
         rules = await app.rules.current(conn)
         with rules_say_no():
             check_may_record(callback.entry(), principal.subject, cmd.claim_id, now)
@@ -86,12 +87,12 @@ async def record_outcome(
         if callback.attempt == 1:
             await timers.cancel(conn, LEAD_TIME_TIMER, str(callback_id))
         if decision.final:
-            await store.finish(
+            updated = await store.finish(
                 conn, callback_id, outcome=decision.outcome.value, agent=principal.subject, at=now
             )
         else:
             assert decision.retry_at is not None
-            await store.wait_for_retry(
+            updated = await store.wait_for_retry(
                 conn, callback_id, outcome=decision.outcome.value, retry_at=decision.retry_at
             )
             await timers.schedule(
@@ -119,8 +120,6 @@ async def record_outcome(
             ),
             tenant=callback.tenant,
         )
-        updated = await store.get(conn, callback_id)
-        assert updated is not None
         return OutcomeResult(callback=updated, outcome=decision.outcome, retry_at=decision.retry_at)
 
 
@@ -138,12 +137,12 @@ def lead_time_missed(app: CallbackApp) -> timers.TimerHandler:
     async def escalate(conn: Conn, timer: Timer) -> None:
         """R28 (and R3): nobody tried this callback by its target, so it rises in the queue and the
         escalation is published for the team's supervisor."""
-        callback = await store.get(conn, UUID(timer.key), for_update=True)
+        callback, now = await store.get_at(conn, UUID(timer.key), for_update=True)
         if callback is None or callback.status not in OPEN_STATUSES or callback.escalated_at is not None:
             return
         if await store.has_outcome(conn, callback.callback_id):
             return
-        now = await store.db_now(conn)
+        assert now is not None
         await store.mark_escalated(conn, callback.callback_id, now)
         rules = await app.rules.current(conn)
         await refresh_priorities(conn, callback.tenant, callback.customer_id, rules)

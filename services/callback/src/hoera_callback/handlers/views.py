@@ -135,15 +135,16 @@ async def load_context(conn: Conn, callback: Callback) -> CallbackContext:
 
 async def detail(app: CallbackApp, principal: Principal, callback_id: UUID) -> CallbackDetail:
     async with app.pool.acquire() as conn:
-        callback = visible(principal, await store.get(conn, callback_id))
-        now = await store.db_now(conn)
+        found, now = await store.get_at(conn, callback_id)
+        callback = visible(principal, found)
+        assert now is not None
         context = await load_context(conn, callback)
     mine = callback.claimed_by == principal.subject and lease_active(callback.entry(), now)
     reach = None
     if mine:
         # Contact details stay with the platform (events carry ids): asked at the moment of need.
-        found = await app.directory.lookup(callback.tenant, callback.customer_id)
-        reach = CustomerReach(phone=found.phone, email=found.email) if found else None
+        reached = await app.directory.lookup(callback.tenant, callback.customer_id)
+        reach = CustomerReach(phone=reached.phone, email=reached.email) if reached else None
     return CallbackDetail(
         callback=callback,
         state=effective_status(callback.entry(), now),
