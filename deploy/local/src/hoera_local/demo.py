@@ -37,7 +37,16 @@ from hoera_local.config import load
 
 TEAMS = {"team-nl-1": Language.nl, "team-fr-1": Language.fr}
 AGENTS = {"team-nl-1": ["agent-anna", "agent-bram", "agent-chris"], "team-fr-1": ["agent-luc", "agent-manon"]}
-CATEGORIES = ["invoice", "reimbursement", "waiting_time", "information", "staff_attitude"]
+# The complaint categories of intake's seed rules (services/intake/rules/categories.json).
+CATEGORIES = [
+    "refund.late",
+    "reimbursement.refused",
+    "invoice.wrong",
+    "information.unclear",
+    "service.unfriendly",
+    "waiting.too_long",
+]
+REASONS = ["invoice", "reimbursement", "membership", "hospitalisation", "general"]
 SUMMARIES = {
     Language.nl: "Terugbetaling van mijn factuur van maart nog altijd niet ontvangen.",
     Language.fr: "Le remboursement de ma facture de mars n'est toujours pas arrivé.",
@@ -105,7 +114,7 @@ class Platform:
             team_id=team,
             closed_at=now,
             language=language,
-            reason_code=self.rng.choice(CATEGORIES),
+            reason_code=self.rng.choice(REASONS),
             age_band=self.rng.choice(list(AgeBand)),
             recording_ref=f"rec/{contact_id}" if channel is Channel.phone else None,
             about_deceased=deceased,
@@ -127,7 +136,7 @@ class Platform:
                 platform_ref=f"pf-{uuid.uuid4().hex[:12]}",
                 customer_id=customer,
                 channel=channel,
-                category=self.rng.choice(CATEGORIES),
+                category="deceased.handling" if deceased else self.rng.choice(CATEGORIES),
                 language=language,
                 received_at=now,
                 summary=SUMMARIES[language],

@@ -37,7 +37,7 @@ from hoera_events.complaints import (
     ComplaintResolved,
     ComplaintSlaBreached,
 )
-from hoera_events.envelope import Envelope
+from hoera_events.envelope import Envelope, make_envelope
 from hoera_events.platform import ContactClosed
 from hoera_events.surveys import SurveyAnswered, SurveyInvited
 from hoera_kit import deliveries, timers
@@ -89,12 +89,11 @@ class Alerts:
 
 
 async def _mail(
-    app: Alerts,
     conn: Conn,
     alert: store.NewAlert,
     recipient: Recipient,
     mail: domain.MailText,
-) -> None:
+) -> store.RecipientRow:
     """Recorded with the alert (the kit's deliveries send it, retry it and keep its state)."""
     person = recipient.person
     delivery = await deliveries.enqueue(
@@ -110,13 +109,12 @@ async def _mail(
             tenant=alert.tenant,
         ),
     )
-    await store.add_recipient(
-        conn,
-        alert.alert_id,
-        person.id,
-        recipient.role,
-        recipient.deputy_for.id if recipient.deputy_for else None,
-        delivery.id,
+    return store.RecipientRow(
+        alert_id=alert.alert_id,
+        recipient_id=person.id,
+        role=recipient.role,
+        deputy_for=recipient.deputy_for.id if recipient.deputy_for else None,
+        delivery_id=delivery.id,
     )
 
 
@@ -161,10 +159,25 @@ def _answers_text(alert: store.NewAlert, labels: domain.Labels) -> str:
     return domain.answers_block(answer, labels, findings)
 
 
-async def _tell(app: Alerts, conn: Conn, book: RuleBook, alert: store.NewAlert, recipient: Recipient) -> None:
+async def _tell(
+    app: Alerts, conn: Conn, book: RuleBook, alert: store.NewAlert, recipient: Recipient
+) -> store.RecipientRow:
     values = _values(app, book, alert, recipient)
     mail = domain.compose(book.texts, alert.kind.value, recipient.person.language, values)
-    await _mail(app, conn, alert, recipient, mail)
+    return await _mail(conn, alert, recipient, mail)
+
+
+def _raised(
+    app: Alerts, alert: store.NewAlert, cause: Envelope | None, reading: ThresholdReading | None = None
+) -> Envelope:
+    """The AlertRaised envelope, as Service.emit would make it, for writing a batch at once."""
+    return make_envelope(
+        _raised_event(alert, reading),
+        producer=app.svc.name,
+        tenant=alert.tenant,
+        correlation_id=(cause.correlation_id or cause.id) if cause else None,
+        causation_id=cause.id if cause else None,
+    )
 
 
 def _raised_event(alert: store.NewAlert, reading: ThresholdReading | None = None) -> AlertRaised:
@@ -191,7 +204,7 @@ def _raised_event(alert: store.NewAlert, reading: ThresholdReading | None = None
 
 async def record_feedback(app: Alerts, conn: Conn, envelopes: list[Envelope]) -> None:
     """Count what the dashboard shows; an unhappy answer mails the team's lead at once (R23) and
-    the team's rolling CSAT is assessed (R24)."""
+    the team's rolling CSAT is assessed (R24). A Kafka batch is written in a few statements."""
     book = await app.rules.book(conn)
     touched: set[tuple[str, str | None]] = set()
     invited = [(e.tenant, e.data) for e in envelopes if isinstance(e.data, SurveyInvited)]
@@ -208,31 +221,29 @@ async def record_feedback(app: Alerts, conn: Conn, envelopes: list[Envelope]) ->
         fresh = await store.insert_answers(
             conn, [(e.tenant, e.data_as(SurveyAnswered), bool(findings[e.id])) for e in answered]
         )
+        unhappy: list[tuple[Envelope, store.NewAlert, Recipient]] = []
         assessed: set[tuple[str, str]] = set()
         for env in answered:
             answer = env.data_as(SurveyAnswered)
             if answer.survey_id not in fresh:
                 continue  # the survey was answered before: counted and alerted then
+            fresh.discard(answer.survey_id)  # the same answer twice in one batch counts once
             touched.add((env.tenant, answer.team_id))
             if findings[env.id]:
-                await _raise_unhappy(app, conn, book, env, answer, findings[env.id])
+                unhappy.append(_unhappy_alert(book, env, answer, findings[env.id]))
             if answer.team_id is not None and answer.satisfaction is not None:
                 assessed.add((env.tenant, answer.team_id))
+        await _raise_unhappy(app, conn, book, unhappy)
         for tenant, team_id in sorted(assessed):
             await _assess_threshold(app, conn, book, tenant, team_id, answered[-1])
-    for tenant, team in touched:
-        await store.touch(conn, tenant, team)
+    await store.touch_many(conn, touched)
 
 
-async def _raise_unhappy(
-    app: Alerts,
-    conn: Conn,
-    book: RuleBook,
-    env: Envelope,
-    answer: SurveyAnswered,
-    findings: tuple[Finding, ...],
-) -> None:
-    """R23: the supervisor of the agent's team (or the deputy, R3) hears of it at once."""
+def _unhappy_alert(
+    book: RuleBook, env: Envelope, answer: SurveyAnswered, findings: tuple[Finding, ...]
+) -> tuple[Envelope, store.NewAlert, Recipient]:
+    """R23: the alert of an unhappy answer, for the supervisor of the agent's team (or the
+    deputy, R3), with what the customer answered and wrote."""
     org = book.organisation
     now = _now()
     recipient = domain.team_lead_on(org.team(answer.team_id), org, book.absences, org.local_day(now))
@@ -266,10 +277,28 @@ async def _raise_unhappy(
             },
         },
     )
-    if not await store.insert_alert(conn, alert):
+    return env, alert, recipient
+
+
+async def _raise_unhappy(
+    app: Alerts,
+    conn: Conn,
+    book: RuleBook,
+    unhappy: list[tuple[Envelope, store.NewAlert, Recipient]],
+) -> None:
+    """R23 at once: the alerts, their mails and their events, in the consumer's transaction."""
+    if not unhappy:
         return
-    await _tell(app, conn, book, alert, recipient)
-    await app.svc.emit(conn, _raised_event(alert), cause=env)
+    new = await store.insert_alerts(conn, [alert for _, alert, _ in unhappy])
+    told: list[store.RecipientRow] = []
+    events: list[Envelope] = []
+    for env, alert, recipient in unhappy:
+        if alert.alert_id not in new:
+            continue  # raised before, for the same answer under another event id
+        told.append(await _tell(app, conn, book, alert, recipient))
+        events.append(_raised(app, alert, env))
+    await store.add_recipients(conn, told)
+    await app.svc.emit_many(conn, events)
 
 
 async def _assess_threshold(
@@ -317,10 +346,10 @@ async def _assess_threshold(
             },
         },
     )
-    await store.insert_alert(conn, alert)
+    await store.insert_alerts(conn, [alert])
     recipient = domain.team_lead_on(org.team(team_id), org, book.absences, org.local_day(now))
-    await _tell(app, conn, book, alert, recipient)
-    await app.svc.emit(conn, _raised_event(alert, reading), cause=cause)
+    await store.add_recipients(conn, [await _tell(app, conn, book, alert, recipient)])
+    await app.svc.emit_many(conn, [_raised(app, alert, cause, reading)])
 
 
 # --- R4, R7, R15: complaints and abuse flags --------------------------------------------------------------
@@ -402,11 +431,14 @@ async def record_complaint(app: Alerts, conn: Conn, env: Envelope) -> None:
 
 async def _notice(app: Alerts, conn: Conn, book: RuleBook, env: Envelope, alert: store.NewAlert) -> None:
     """R4: management is informed (not asked to act), at once or in the next digest."""
-    if not await store.insert_alert(conn, alert):
+    if not await store.insert_alerts(conn, [alert]):
         return
     if book.notices.management is NoticeMode.immediate:
-        for person in _management(book):
-            await _tell(app, conn, book, alert, Recipient(person=person, role=RecipientRole.management))
+        told = [
+            await _tell(app, conn, book, alert, Recipient(person=p, role=RecipientRole.management))
+            for p in _management(book)
+        ]
+        await store.add_recipients(conn, told)
     else:
         await store.queue_notice(conn, alert.alert_id, alert.tenant)
         key = f"digest:{alert.tenant}"
@@ -414,7 +446,7 @@ async def _notice(app: Alerts, conn: Conn, book: RuleBook, env: Envelope, alert:
         if await timers.pending(conn, DIGEST_TIMER, key) is None:
             due = _now() + timedelta(seconds=book.notices.digest_every_seconds)
             await timers.schedule(conn, DIGEST_TIMER, key, due, {"tenant": alert.tenant})
-    await app.svc.emit(conn, _raised_event(alert), cause=env)
+    await app.svc.emit_many(conn, [_raised(app, alert, env)])
     await store.touch(conn, alert.tenant, alert.team_id)
 
 
@@ -451,11 +483,11 @@ async def _flag_for_back_office(
             },
         },
     )
-    if not await store.insert_alert(conn, alert):
+    if not await store.insert_alerts(conn, [alert]):
         return
     recipient = Recipient(person=book.organisation.back_office, role=RecipientRole.back_office)
-    await _tell(app, conn, book, alert, recipient)
-    await app.svc.emit(conn, _raised_event(alert), cause=env)
+    await store.add_recipients(conn, [await _tell(app, conn, book, alert, recipient)])
+    await app.svc.emit_many(conn, [_raised(app, alert, env)])
 
 
 async def send_digest(app: Alerts, conn: Conn, tenant: str) -> None:
@@ -493,10 +525,13 @@ async def send_digest(app: Alerts, conn: Conn, tenant: str) -> None:
                 tenant=tenant,
             ),
         )
-        for n in notices:
-            await store.add_recipient(
-                conn, n.alert_id, person.id, RecipientRole.management, None, delivery.id
-            )
+        await store.add_recipients(
+            conn,
+            [
+                store.RecipientRow(n.alert_id, person.id, RecipientRole.management, None, delivery.id)
+                for n in notices
+            ],
+        )
 
 
 # --- deliveries -----------------------------------------------------------------------------------------
@@ -510,21 +545,26 @@ async def delivery_changed(app: Alerts, conn: Conn, record: DeliveryRecord) -> N
     if record.state is not DeliveryState.sent:
         return
     at = record.sent_at or _now()
-    for d in await store.mark_delivered(conn, record.id, at):
-        await app.svc.emit(
-            conn,
-            AlertDelivered(
-                alert_id=d.alert_id,
-                recipient_id=d.recipient_id,
-                recipient_role=d.role,
-                channel=AlertChannel.email,
-                delivered_at=at,
-                team_id=d.team_id,
-                deputy_for=d.deputy_for,
-            ),
-            tenant=d.tenant,
-        )
-        await store.touch(conn, d.tenant, d.team_id)
+    delivered = await store.mark_delivered(conn, record.id, at)
+    await app.svc.emit_many(
+        conn,
+        [
+            make_envelope(
+                AlertDelivered(
+                    alert_id=d.alert_id,
+                    recipient_id=d.recipient_id,
+                    recipient_role=d.role,
+                    channel=AlertChannel.email,
+                    delivered_at=at,
+                    team_id=d.team_id,
+                    deputy_for=d.deputy_for,
+                ),
+                producer=app.svc.name,
+                tenant=d.tenant,
+            )
+            for d in delivered
+        ],
+    )
 
 
 # --- closing the loop (R23, R7) -------------------------------------------------------------------------

@@ -154,30 +154,37 @@ class StoredAlert(NewAlert):
     root_cause_department: str | None = None
 
 
-async def insert_alert(conn: Conn, a: NewAlert) -> bool:
-    """False when the alert exists already (the same answer or notice seen again)."""
-    inserted = await conn.fetchval(
+async def insert_alerts(conn: Conn, alerts: list[NewAlert]) -> set[uuid.UUID]:
+    """The alerts that were new; one that exists already (the same answer or notice seen again)
+    is left as it is."""
+    if not alerts:
+        return set()
+    rows = await conn.fetch(
         "insert into alerts (alert_id, tenant, kind, severity, status, team_id, agent_id, "
         "customer_id, complaint_id, survey_id, contact_id, satisfaction, recording_ref, details, "
-        "raised_at) values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) "
-        "on conflict (alert_id) do nothing returning true",
-        a.alert_id,
-        a.tenant,
-        a.kind.value,
-        a.severity.value,
-        a.status.value,
-        a.team_id,
-        a.agent_id,
-        a.customer_id,
-        a.complaint_id,
-        a.survey_id,
-        a.contact_id,
-        a.satisfaction,
-        a.recording_ref,
-        a.details,
-        a.raised_at,
+        "raised_at) select a, t, k, sev, st, team, agent, cust, compl, surv, cont, sat, rec, "
+        "d::jsonb, at from unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], "
+        "$6::text[], $7::text[], $8::text[], $9::uuid[], $10::uuid[], $11::text[], $12::smallint[], "
+        "$13::text[], $14::text[], $15::timestamptz[]) "
+        "as u(a, t, k, sev, st, team, agent, cust, compl, surv, cont, sat, rec, d, at) "
+        "on conflict (alert_id) do nothing returning alert_id",
+        [a.alert_id for a in alerts],
+        [a.tenant for a in alerts],
+        [a.kind.value for a in alerts],
+        [a.severity.value for a in alerts],
+        [a.status.value for a in alerts],
+        [a.team_id for a in alerts],
+        [a.agent_id for a in alerts],
+        [a.customer_id for a in alerts],
+        [a.complaint_id for a in alerts],
+        [a.survey_id for a in alerts],
+        [a.contact_id for a in alerts],
+        [a.satisfaction for a in alerts],
+        [a.recording_ref for a in alerts],
+        [json.dumps(a.details) for a in alerts],
+        [a.raised_at for a in alerts],
     )
-    return bool(inserted)
+    return {r["alert_id"] for r in rows}
 
 
 def _alert(row: Any) -> StoredAlert:
@@ -265,22 +272,29 @@ async def acknowledge(
     return _alert(row)
 
 
-async def add_recipient(
-    conn: Conn,
-    alert_id: uuid.UUID,
-    recipient_id: str,
-    role: RecipientRole,
-    deputy_for: str | None,
-    delivery_id: uuid.UUID,
-) -> None:
+@dataclass(frozen=True)
+class RecipientRow:
+    """Who was told about an alert, through which delivery."""
+
+    alert_id: uuid.UUID
+    recipient_id: str
+    role: RecipientRole
+    deputy_for: str | None
+    delivery_id: uuid.UUID
+
+
+async def add_recipients(conn: Conn, rows: list[RecipientRow]) -> None:
+    if not rows:
+        return
     await conn.execute(
         "insert into alert_recipients (alert_id, recipient_id, role, deputy_for, delivery_id) "
-        "values ($1, $2, $3, $4, $5) on conflict (alert_id, recipient_id) do nothing",
-        alert_id,
-        recipient_id,
-        role.value,
-        deputy_for,
-        delivery_id,
+        "select * from unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::uuid[]) "
+        "on conflict (alert_id, recipient_id) do nothing",
+        [r.alert_id for r in rows],
+        [r.recipient_id for r in rows],
+        [r.role.value for r in rows],
+        [r.deputy_for for r in rows],
+        [r.delivery_id for r in rows],
     )
 
 
@@ -295,13 +309,17 @@ class Delivered:
 
 
 async def mark_delivered(conn: Conn, delivery_id: uuid.UUID, at: datetime) -> list[Delivered]:
-    """The alerts a delivery carried, marked delivered once (a digest carries several)."""
+    """The alerts a delivery carried, marked delivered once (a digest carries several); their
+    teams' dashboards are told in the same statement."""
     rows = await conn.fetch(
-        "update alert_recipients r set delivered_at = $2 from alerts a "
+        "with done as (update alert_recipients r set delivered_at = $2 from alerts a "
         "where r.delivery_id = $1 and r.delivered_at is null and a.alert_id = r.alert_id "
-        "returning r.alert_id, a.tenant, a.team_id, r.recipient_id, r.role, r.deputy_for",
+        "returning r.alert_id, a.tenant, a.team_id, r.recipient_id, r.role, r.deputy_for) "
+        "select done.*, case when team_id is not null then pg_notify($3, "
+        "json_build_object('tenant', tenant, 'team', team_id)::text) end from done",
         delivery_id,
         at,
+        LIVE_CHANNEL,
     )
     return [
         Delivered(
@@ -548,6 +566,18 @@ async def by_root_cause(conn: Conn, tenant: str, team_id: str, since: datetime) 
     return [
         RootCauseCounts(department=r["dep"], satisfaction_n=r["sn"], satisfaction_sum=r["ss"]) for r in rows
     ]
+
+
+async def touch_many(conn: Conn, teams: set[tuple[str, str | None]]) -> None:
+    known = sorted((t, team) for t, team in teams if team is not None)
+    if known:
+        await conn.execute(
+            "select pg_notify($1, json_build_object('tenant', t, 'team', team)::text) "
+            "from unnest($2::text[], $3::text[]) as u(t, team)",
+            LIVE_CHANNEL,
+            [t for t, _ in known],
+            [team for _, team in known],
+        )
 
 
 async def touch(conn: Conn, tenant: str, team_id: str | None) -> None:
