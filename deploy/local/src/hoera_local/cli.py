@@ -20,6 +20,8 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("postgres", help="run PostgreSQL in the foreground (pg_ctl start, stop on signal)")
     pg = sub.add_parser("pg", help="pg_ctl start/stop/status of the local cluster")
     pg.add_argument("action", choices=["start", "stop", "status"])
+    kc = sub.add_parser("kafka", help="stop/start the local brokers (their supervisors stay up)")
+    kc.add_argument("action", choices=["start", "stop"])
     sub.add_parser("start", help="start the infrastructure in the background and wait until ready")
     sub.add_parser("prepare", help="wait for readiness, create topics and databases")
     stop = sub.add_parser("stop", help="stop what start or up started")
@@ -41,6 +43,8 @@ def main(argv: list[str] | None = None) -> int:
         postgres.run_foreground(cfg)
     elif args.cmd == "pg":
         return postgres.pg_ctl_action(cfg, args.action)
+    elif args.cmd == "kafka":
+        kafka.set_paused(cfg, args.action == "stop")
     elif args.cmd == "start":
         runner.start(cfg)
     elif args.cmd == "prepare":

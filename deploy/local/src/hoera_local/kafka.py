@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
-import sys
+import time
 from pathlib import Path
 
 from hoera_local.config import KAFKA_VERSION, PROJECT_ROOT, KafkaNode, LocalConfig
@@ -173,11 +174,56 @@ def command(cfg: LocalConfig, node: KafkaNode) -> list[str]:
     ]
 
 
+def pause_flag(cfg: LocalConfig, node: KafkaNode) -> Path:
+    return node_dir(cfg, node) / "paused"
+
+
 def run_node(cfg: LocalConfig, node_id: int) -> None:
-    """Foreground entry for the process runner: replaces this process with the JVM."""
+    """Foreground entry for the process runner: runs the broker's JVM and watches over it.
+
+    A fault-injection test stops the broker with `hoera-local kafka stop` (a flag file): the JVM gets
+    SIGTERM and this supervisor stays, so the process runner keeps the rest of the stack up; `kafka
+    start` removes the flag and the JVM starts again. SIGTERM to the supervisor stops both.
+    """
     node = next(n for n in cfg.kafka_nodes if n.node_id == node_id)
     fetch(cfg)
     format_node(cfg, node)
-    cmd = command(cfg, node)
-    sys.stdout.flush()
-    os.execv(cmd[0], cmd)
+    flag = pause_flag(cfg, node)
+    flag.unlink(missing_ok=True)
+    stopping = False
+    child: subprocess.Popen[bytes] | None = None
+
+    def _stop(signum: int, frame: object) -> None:
+        nonlocal stopping
+        stopping = True
+        if child is not None and child.poll() is None:
+            child.send_signal(signal.SIGTERM)
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    while not stopping:
+        if flag.exists():
+            if child is not None and child.poll() is None:
+                child.send_signal(signal.SIGTERM)
+                child.wait()
+                child = None
+                print(f"kafka node {node_id} stopped on request", flush=True)
+            time.sleep(0.2)
+            continue
+        if child is None or child.poll() is not None:
+            if child is not None and not flag.exists():
+                print(f"kafka node {node_id} exited ({child.returncode}); restarting", flush=True)
+            child = subprocess.Popen(command(cfg, node))
+        time.sleep(0.2)
+    if child is not None:
+        child.wait()
+
+
+def set_paused(cfg: LocalConfig, paused: bool) -> None:
+    """Stop (paused) or start again every local broker, leaving their supervisors running."""
+    for node in cfg.kafka_nodes:
+        flag = pause_flag(cfg, node)
+        if paused:
+            flag.touch()
+        else:
+            flag.unlink(missing_ok=True)
