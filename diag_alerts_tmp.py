@@ -14,7 +14,7 @@ async def main():
     sink = SmtpSink("127.0.0.1", 0, MailStore(folder/"mail")); await sink.up()
     p = AIOKafkaProducer(bootstrap_servers=bootstrap()); await p.start()
     g = f"diag-{uuid.uuid4().hex[:6]}"
-    await _skip_history(g, {"feedback": [TOPIC, "hoera.survey.invited.v1", "hoera.contact.closed.v1"]})
+    await _skip_history(g, {"feedback": [TOPIC, "hoera.survey.invited.v1", "hoera.contact.closed.v1"], "complaints": ["hoera.complaint.raised.v1","hoera.complaint.sla_breached.v1","hoera.complaint.resolved.v1","hoera.complaint.closed.v1","hoera.customer.flagged_for_review.v1"]})
     s = ServiceProcess("hoera_alerts", env={"HOERA_DATABASE_URL": pg_dsn(db), "HOERA_SMTP_PORT": str(sink.port)}, group_prefix=g, log_dir=folder).start()
     await s.wait_ready()
     answers = [_answer() for _ in range(400)]

@@ -32,7 +32,7 @@ from hoera_events.complaints import (
     EscalationStep,
     ReopenReason,
 )
-from hoera_events.envelope import Envelope
+from hoera_events.envelope import Envelope, make_envelope
 from hoera_events.platform import ContactClosed
 from hoera_kit import deliveries, timers
 from hoera_kit.auth import Principal, Role
@@ -141,6 +141,16 @@ class Intake:
 
     async def _emit(self, conn: Conn, c: Complaint, event: Event, cause: Envelope | None) -> None:
         await self.svc.emit(conn, event, tenant=c.tenant, cause=cause)
+
+    def _envelope(self, c: Complaint, event: Event, cause: Envelope | None) -> Envelope:
+        """As Service.emit builds it, for writing several events in one statement."""
+        return make_envelope(
+            event,
+            producer=self.svc.name,
+            tenant=c.tenant,
+            correlation_id=(cause.correlation_id or cause.id) if cause else None,
+            causation_id=cause.id if cause else None,
+        )
 
     async def _load(
         self, conn: Conn, tenant: str, complaint_id: uuid.UUID, *, lock: bool = True
@@ -257,7 +267,7 @@ class Intake:
         await store.insert_complaint(conn, c)
         if cmd.complainant is not None:
             await store.save_complainant(conn, c.id, cmd.complainant)
-        await store.start_period(conn, c, now)
+        await store.start_period(conn, c, now, first=True)
         await store.add_timeline(
             conn,
             c.id,
@@ -283,9 +293,7 @@ class Intake:
                 f"category {cmd.category!r} is not in the rules: the default SLA of "
                 f"{book.workflow.default_sla_business_days} business days applies",
             )
-        await self._emit(
-            conn,
-            c,
+        events: list[Event] = [
             ComplaintRaised(
                 complaint_id=c.id,
                 customer_id=c.customer_id,
@@ -299,13 +307,10 @@ class Intake:
                 contact_id=c.contact_id,
                 platform_ref=c.platform_ref,
                 about_deceased=c.about_deceased,
-            ),
-            cause,
-        )
+            )
+        ]
         if c.agent_id and c.team_id:
-            await self._emit(
-                conn,
-                c,
+            events.append(
                 ComplaintAssigned(
                     complaint_id=c.id,
                     customer_id=c.customer_id,
@@ -313,9 +318,9 @@ class Intake:
                     team_id=c.team_id,
                     assigned_at=now,
                     reason=AssignmentReason.new,
-                ),
-                cause,
+                )
             )
+        await self.svc.emit_many(conn, [self._envelope(c, e, cause) for e in events])
         await self._schedule(conn, c)
         if c.about_deceased and deceased is None:
             team = book.team(c.team_id)
@@ -335,7 +340,11 @@ class Intake:
                 cause=cause,
             )
         # R2: the acknowledgement; ComplaintAcknowledged follows once it is delivered.
-        await self.notices.to_customer(conn, book, c, "acknowledgement", key=f"acknowledgement:{c.id}")
+        if c.about_deceased and deceased is None:
+            deceased = await store.get_deceased(conn, c.tenant, c.customer_id)
+        await self.notices.to_customer(
+            conn, book, c, "acknowledgement", key=f"acknowledgement:{c.id}", known=(cmd.complainant, deceased)
+        )
         return c, True
 
     async def record_contact(

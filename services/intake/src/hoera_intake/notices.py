@@ -104,11 +104,16 @@ class Notices:
         kind: str,
         *,
         key: str,
+        known: tuple[store.Complainant | None, store.Deceased | None] | None = None,
         **extra: Any,
     ) -> Sent:
-        """R5/R10: the customer's message, or the next of kin's, or held on the timeline."""
-        given = await store.get_complainant(conn, c.id)
-        deceased = await store.get_deceased(conn, c.tenant, c.customer_id)
+        """R5/R10: the customer's message, or the next of kin's, or held on the timeline.
+        known: the complainant's details and the deceased marking, when the caller has just read them."""
+        if known is not None:
+            given, deceased = known
+        else:
+            given = await store.get_complainant(conn, c.id)
+            deceased = await store.get_deceased(conn, c.tenant, c.customer_id)
         email = given.email if given else None
         phone = given.phone if given else None
         kin = (given.next_of_kin_email if given else None) or (

@@ -13,7 +13,7 @@ import json
 import re
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from functools import cached_property
+from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import Annotated, Any, Self
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -22,6 +22,7 @@ import asyncpg
 from hoera_events.common import Channel, Code, Language, TeamId
 from hoera_kit.db import Conn
 from jinja2 import StrictUndefined, TemplateError
+from jinja2 import Template as CompiledTemplate
 from jinja2.sandbox import SandboxedEnvironment
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
 
@@ -190,8 +191,14 @@ SAMPLE_CONTEXT: dict[str, Any] = {
 """What a template may use; a template that names anything else is refused when saved."""
 
 
+@lru_cache(maxsize=512)
+def _compiled(text: str) -> CompiledTemplate:
+    return _JINJA.from_string(text)
+
+
 def render(text: str, context: dict[str, Any]) -> str:
-    return _JINJA.from_string(text).render(**context)
+    """Templates are compiled once per text: rendering is on every complaint's path."""
+    return _compiled(text).render(**context)
 
 
 def _renders(value: str) -> str:

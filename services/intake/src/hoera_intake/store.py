@@ -216,13 +216,14 @@ async def timeline(conn: Conn, complaint_id: uuid.UUID) -> list[asyncpg.Record]:
     )
 
 
-async def start_period(conn: Conn, c: Complaint, at: datetime) -> None:
-    """Close the status period that is running (if any) and start the one of c.status."""
-    await conn.execute(
-        "update status_periods set ended_at = $2 where complaint_id = $1 and ended_at is null",
-        c.id,
-        at,
-    )
+async def start_period(conn: Conn, c: Complaint, at: datetime, *, first: bool = False) -> None:
+    """Close the status period that is running (none for a new dossier) and start the one of c.status."""
+    if not first:
+        await conn.execute(
+            "update status_periods set ended_at = $2 where complaint_id = $1 and ended_at is null",
+            c.id,
+            at,
+        )
     if c.status is not Status.closed:
         await conn.execute(
             "insert into status_periods (complaint_id, tenant, status, category, team_id, started_at) "

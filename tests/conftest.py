@@ -1,4 +1,4 @@
-"""The whole system for end-to-end tests: the five services as separate processes, each with its own
+"""The whole system for end-to-end and fault tests: the five services as separate processes, each with its own
 fresh database, driven only through their public edges (HTTP and the platform's Kafka topics)."""
 
 from __future__ import annotations
@@ -6,11 +6,11 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-
 from hoera_kit.testing import ServiceProcess, create_database, drop_database, free_port, pg_dsn
 
 SERVICES = ("intake", "compensation", "survey", "alerts", "callback")
@@ -40,9 +40,9 @@ def system_env(ports: dict[str, int]) -> dict[str, str]:
     }
 
 
-@pytest.fixture(scope="session")
-async def system(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[System]:
-    log_dir = Path(tmp_path_factory.mktemp("e2e-logs"))
+@asynccontextmanager
+async def running_system(log_dir: Path, *, extra_env: dict[str, str] | None = None) -> AsyncIterator[System]:
+    """Start the five services as processes on fresh databases; stop them and drop the databases."""
     group_prefix = f"e2e-{uuid.uuid4().hex[:8]}"
     databases = {s: await create_database(f"e2e_{s}") for s in SERVICES}
     ports = {s: free_port() for s in SERVICES}
@@ -53,7 +53,7 @@ async def system(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Syst
             port=ports[s],
             log_dir=log_dir,
             group_prefix=group_prefix,
-            env={**common, "HOERA_DATABASE_URL": pg_dsn(databases[s])},
+            env={**common, **(extra_env or {}), "HOERA_DATABASE_URL": pg_dsn(databases[s])},
         ).start()
         for s in SERVICES
     }
@@ -65,3 +65,10 @@ async def system(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Syst
             p.stop()
         for db in databases.values():
             await drop_database(db)
+
+
+@pytest.fixture(scope="session")
+async def system(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[System]:
+    """One running system shared by the end-to-end journeys (each journey uses its own ids)."""
+    async with running_system(Path(tmp_path_factory.mktemp("e2e-logs"))) as running:
+        yield running
