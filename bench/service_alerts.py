@@ -19,19 +19,22 @@ from pathlib import Path
 
 import aiosmtplib
 import asyncpg
+import httpx
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from hoera_alerts.domain import unhappy_alert_id
 from hoera_events.common import Channel, Language
 from hoera_events.envelope import decode, encode, make_envelope
 from hoera_events.registry import topic_for
 from hoera_events.surveys import AgentAttribute, SurveyAnswered, SurveyTrigger
+from hoera_kit.auth import Role, mint_token
+from hoera_kit.settings import DEV_ISSUER, DEV_SIGNING_SECRET
 from hoera_kit.smtp_sink import MailStore, SmtpSink
 from hoera_kit.testing import ServiceProcess
 
 from bench.common import Figure, Report, bootstrap, percentile, pg_dsn, rate
 
 TOPIC = topic_for(SurveyAnswered)
-PACE_PER_S = 250
+PACE_PER_S = 50
 RAW_CEILING = "alerts ceiling: bare consumer + SMTP send, p50"
 
 
@@ -188,6 +191,15 @@ async def _run(report: Report, n: int) -> None:
     ).start()
     try:
         await service.wait_ready()
+        # Management's notices of other traffic (new complaints) wait for a digest, so this
+        # measures the answer-to-supervisor path alone.
+        async with httpx.AsyncClient(base_url=service.url) as http:
+            resp = await http.put(
+                "/admin/rules/notices",
+                json={"management": "digest", "digest_every_seconds": 3600},
+                headers={"Authorization": f"Bearer {_admin_token()}"},
+            )
+            resp.raise_for_status()
         await _raw_ceiling(report, producer, sink, min(n, 300))
 
         def key(answer: SurveyAnswered) -> str:
@@ -230,6 +242,16 @@ async def _run(report: Report, n: int) -> None:
         admin = await asyncpg.connect(pg_dsn())
         await admin.execute(f'drop database if exists "{db}" with (force)')
         await admin.close()
+
+
+def _admin_token() -> str:
+    return mint_token(
+        subject="bench",
+        roles=[Role.admin],
+        secret=DEV_SIGNING_SECRET,
+        issuer=DEV_ISSUER,
+        audience="hoera",
+    )
 
 
 def run(report: Report, scale: float) -> None:

@@ -36,6 +36,7 @@ from bench.ceilings import make_topic
 from bench.common import Figure, Report, bootstrap, percentile, pg_dsn, rate
 
 CONCURRENCY = 32
+LIVEZ = f"intake GET /livez, {CONCURRENCY} concurrent (no database)"
 PLATFORM = {
     "Authorization": "Bearer "
     + mint_token(
@@ -136,17 +137,16 @@ async def http_path(report: Report, n: int, sink_port: int) -> None:
             await _load(min(100, n), submit)  # warm-up: rules parsed, pool filled, JIT-free paths hot
             await _load(min(100, n), livez)
             live_s, _ = await _load(n, livez)
-            report.add(
-                Figure(f"intake GET /livez, {CONCURRENCY} concurrent (no database)", rate(n, live_s), "req/s")
-            )
+            report.add(Figure(LIVEZ, rate(n, live_s), "req/s"))
             took, latencies = await _load(n, submit)
+        p50, p95 = (percentile(latencies, p) * 1e3 for p in (50, 95))
         fig = Figure(
             f"intake POST /complaints, {CONCURRENCY} concurrent (dossier + outbox)",
             rate(n, took),
             "req/s",
-            note=f"p50 {percentile(latencies, 50) * 1000:.0f} ms, p95 {percentile(latencies, 95) * 1000:.0f} ms",
+            note=f"p50 {p50:.0f} ms, p95 {p95:.0f} ms",
         )
-        report.add(report.ratio_to(fig, f"intake GET /livez, {CONCURRENCY} concurrent (no database)"))
+        report.add(report.ratio_to(fig, LIVEZ))
     finally:
         process.stop()
         await _drop_db(db)
@@ -216,8 +216,8 @@ async def _run(report: Report, scale: float) -> None:
         sink = SmtpSink("127.0.0.1", 0, _Discard(Path(folder)))
         await sink.up()
         try:
-            await http_path(report, max(200, int(1500 * scale)), sink.port)
-            await consumer_path(report, max(500, int(4000 * scale)), sink.port)
+            await http_path(report, max(100, int(600 * scale)), sink.port)
+            await consumer_path(report, max(300, int(1500 * scale)), sink.port)
         finally:
             await sink.down()
 

@@ -14,11 +14,13 @@ from alerts_support import (
     AlertsService,
     bearer,
     events_about,
+    token,
     unhappy_answer,
     wait_for_mails,
 )
 from hoera_alerts.domain import unhappy_alert_id
 from hoera_events.alerts import AlertAcknowledged, AlertAction
+from hoera_kit.auth import Role
 
 pytestmark = pytest.mark.integration
 
@@ -165,3 +167,14 @@ async def test_a_missing_or_malformed_alert_id_is_a_clear_4xx(alerts: AlertsServ
         )
     assert bad.status_code == 422 and "alert_id" in bad.json()["detail"]
     assert wrong.status_code == 422 and "action" in wrong.json()["detail"]
+
+
+async def test_the_dashboard_lists_only_the_teams_the_supervisor_leads(alerts: AlertsService) -> None:
+    lena = token("mgmt-lena", Role.supervisor, teams=("team-nl-1", "team-fr-1"), lang="en")
+    async with alerts.http() as http:
+        both = await http.get("/dashboard", params={"token": lena})
+        one = await http.get("/dashboard", params={"token": MARC})
+    assert both.status_code == 200
+    assert "Klantendienst NL 1" in both.text and "Service clientèle FR 1" in both.text
+    assert one.status_code == 303
+    assert one.headers["location"].startswith("/dashboard/teams/team-fr-1?")

@@ -39,6 +39,7 @@ async def test_events_of_survey_intake_and_alerts_build_the_context_and_a_repeat
         uuid.uuid4(),
         uuid.uuid4(),
     )
+    alert_id = uuid.uuid4()
     now = datetime.now(UTC)
     proc = ServiceProcess(
         "hoera_callback", env=process_env(fresh_db, write_rules(tmp_path / "rules"))
@@ -131,7 +132,7 @@ async def test_events_of_survey_intake_and_alerts_build_the_context_and_a_repeat
             ),
             envelope(
                 AlertRaised(
-                    alert_id=uuid.uuid4(),
+                    alert_id=alert_id,
                     kind=AlertKind.unhappy_smiley,
                     severity=Severity.warning,
                     raised_at=now,
@@ -167,10 +168,11 @@ async def test_events_of_survey_intake_and_alerts_build_the_context_and_a_repeat
             )
             assert inboxed, "the repeated answer was consumed"
 
-            by_source = {i["callback"]["source"]: i["callback"] for i in await queue()}
-            assert sorted(by_source) == ["complaint", "contact_me"], (
-                "one callback per request: the answer and the breach"
+            items = await queue()
+            assert sorted(i["callback"]["source"] for i in items) == ["complaint", "contact_me"], (
+                "one callback per request: the answer (delivered three times) and the breach"
             )
+            by_source = {i["callback"]["source"]: i["callback"] for i in items}
             wish = by_source["contact_me"]
             assert wish["customer_id"] == customer and wish["team_id"] == team
             assert wish["priority"] == "urgent" and wish["churn_risk"] is True
@@ -205,7 +207,10 @@ async def test_events_of_survey_intake_and_alerts_build_the_context_and_a_repeat
                 ("refund.late", "open", True),
                 ("premium.wrong", "closed", False),
             ]
-            assert [a["kind"] for a in context["alerts"]] == ["unhappy_smiley"]
+            # A running alerts service may raise its own alerts about this customer from the same events.
+            assert (str(alert_id), "unhappy_smiley") in {
+                (a["alert_id"], a["kind"]) for a in context["alerts"]
+            }
             [earlier] = context["earlier_callbacks"]
             assert earlier["callback"]["outcome"] == "still_unresolved"
             assert earlier["attempts"][0]["note"] == "Claims department still has the file."

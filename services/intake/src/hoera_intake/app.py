@@ -11,7 +11,7 @@ from hoera_kit.service import Service
 
 from hoera_intake import api, consumers
 from hoera_intake.domain import RuleViolation
-from hoera_intake.handlers import Intake
+from hoera_intake.handlers import SLA_TIMER, Intake
 from hoera_intake.notices import DirectoryUnavailable
 from hoera_intake.settings import IntakeSettings
 
@@ -34,9 +34,7 @@ def create_app(settings: IntakeSettings | None = None) -> Service:
     svc.api.include_router(api.router)
     if s.consumers_enabled:
         consumers.register(svc, intake)
-    svc.timer("sla.reminder")(intake.on_reminder)
-    svc.timer("sla.escalation")(intake.on_escalation)
-    svc.timer("sla.breach")(intake.on_breach)
+    svc.timer(SLA_TIMER)(intake.on_sla_timer)
     svc.on_delivery_state(intake.on_delivery)
 
     @svc.api.exception_handler(RuleViolation)

@@ -5,7 +5,7 @@ escalated to, who a customer message goes to. No I/O; handlers load, ask these, 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
 from zoneinfo import ZoneInfo
@@ -295,14 +295,46 @@ def agreed_plan(plan: SlaPlan, due: date, now: datetime, calendar: Calendar) -> 
     return plan_from_due_date(due, reminder_days, now, calendar)
 
 
-def shifted(
-    plan: SlaPlan, *, reminder_at: datetime | None = None, escalate_at: datetime | None = None
-) -> SlaPlan:
-    return replace(
-        plan,
-        reminder_at=reminder_at if reminder_at is not None else plan.reminder_at,
-        escalate_at=escalate_at if escalate_at is not None else plan.escalate_at,
-    )
+class SlaStep(StrEnum):
+    reminder = "reminder"
+    escalation = "escalation"
+    breach = "breach"
+
+
+def sla_steps(
+    plan: SlaPlan,
+    *,
+    reminded: bool,
+    escalated: bool,
+    breached: bool,
+    now: datetime,
+    calendar: Calendar,
+) -> tuple[list[SlaStep], datetime | None]:
+    """R3: the steps due now, in order, and when the clock must be looked at again (None: never).
+
+    The reminder and the escalation go to people, so only within business hours: due at night, they
+    wait for the next opening. The breach is a fact, noted the moment the promise has passed."""
+    due: list[SlaStep] = []
+    later: list[datetime] = []
+    open_now = calendar.in_business_hours(now)
+    for step, at, done in (
+        (SlaStep.reminder, plan.reminder_at, reminded),
+        (SlaStep.escalation, plan.escalate_at, escalated),
+    ):
+        if done or at is None:
+            continue
+        if at > now:
+            later.append(at)
+        elif open_now:
+            due.append(step)
+        else:
+            later.append(calendar.next_business_moment(now))
+    if not breached:
+        if plan.breach_at <= now:
+            due.append(SlaStep.breach)
+        else:
+            later.append(plan.breach_at)
+    return due, min(later) if later else None
 
 
 # ---- who is escalated to, who stands in (R3) --------------------------------------------------------

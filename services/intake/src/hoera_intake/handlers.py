@@ -48,7 +48,8 @@ from hoera_intake.rules import RuleBook, RulesStore
 from hoera_intake.store import Complainant, Complaint, StoredResponse
 
 T = TypeVar("T")
-TIMER_KINDS = ("sla.reminder", "sla.escalation", "sla.breach")
+SLA_TIMER = "sla"
+"""One durable timer per dossier, due at the next step of its SLA clock (R3)."""
 SYSTEM = "intake"
 
 
@@ -170,26 +171,34 @@ class Intake:
             field="team_id",
         )
 
-    async def _schedule(self, conn: Conn, c: Complaint) -> None:
-        """R3: the dossier's timers follow its plan; each carries the plan's version."""
-        key, payload = str(c.id), {"v": c.sla_version}
+    def _sla_steps(
+        self, c: Complaint, book: RuleBook, now: datetime
+    ) -> tuple[list[domain.SlaStep], datetime | None]:
+        return domain.sla_steps(
+            c.plan,
+            reminded=c.reminded_at is not None,
+            escalated=c.escalated_at is not None,
+            breached=c.breached_at is not None,
+            now=now,
+            calendar=book.calendar,
+        )
+
+    async def _schedule(self, conn: Conn, c: Complaint, book: RuleBook) -> None:
+        """R3: the dossier's one timer is due at its clock's next step and carries the plan's
+        version; a paused or answered dossier has none."""
         if c.paused_at is not None or c.status not in domain.WORKING:
             await self._cancel_timers(conn, c)
             return
-        wanted = {
-            "sla.reminder": None if c.reminded_at else c.reminder_at,
-            "sla.escalation": None if c.escalated_at else c.escalate_at,
-            "sla.breach": None if c.breached_at else c.breach_at,
-        }
-        for kind, due in wanted.items():
-            if due is None:
-                await timers.cancel(conn, kind, key)
-            else:
-                await timers.schedule(conn, kind, key, due, payload)
+        now = self.now()
+        due, later = self._sla_steps(c, book, now)
+        moment = now if due else later
+        if moment is None:
+            await self._cancel_timers(conn, c)
+        else:
+            await timers.schedule(conn, SLA_TIMER, str(c.id), moment, {"v": c.sla_version})
 
     async def _cancel_timers(self, conn: Conn, c: Complaint) -> None:
-        for kind in TIMER_KINDS:
-            await timers.cancel(conn, kind, str(c.id))
+        await timers.cancel(conn, SLA_TIMER, str(c.id))
 
     def _replan(self, c: Complaint, plan: domain.SlaPlan) -> bool:
         """Apply a new plan; a plan that moved re-arms the reminder and escalation (never the breach:
@@ -321,7 +330,7 @@ class Intake:
                 )
             )
         await self.svc.emit_many(conn, [self._envelope(c, e, cause) for e in events])
-        await self._schedule(conn, c)
+        await self._schedule(conn, c, book)
         if c.about_deceased and deceased is None:
             team = book.team(c.team_id)
             owner = domain.named_owner(c.agent_id, team.lead.agent_id if team else None)
@@ -514,7 +523,7 @@ class Intake:
             await store.add_timeline(conn, c.id, "sla_paused", SYSTEM, f"waiting status {status.value}")
         elif status not in waiting and c.paused_at is not None:
             await self._resume(conn, book, c, now, principal.subject)
-        await self._schedule(conn, c)
+        await self._schedule(conn, c, book)
         if status in book.workflow.inform_customer_on:
             await self.notices.to_customer(
                 conn, book, c, "status_update", key=f"status_update:{c.id}:{now.timestamp()}"
@@ -605,7 +614,7 @@ class Intake:
         if c.paused_at is not None:
             c.paused_at = now  # the agreed date already counts the waiting so far
         await self._due_date_changed(conn, book, c, previous, reason, principal.subject, note)
-        await self._schedule(conn, c)
+        await self._schedule(conn, c, book)
         await store.save_complaint(conn, c)
         return c
 
@@ -747,7 +756,7 @@ class Intake:
             tell_customer=False,
         )
         await self.notices.to_customer(conn, book, c, "reopened", key=f"reopened:{c.id}:{c.reopen_count}")
-        await self._schedule(conn, c)
+        await self._schedule(conn, c, book)
         await store.save_complaint(conn, c)
         return c
 
@@ -890,69 +899,55 @@ class Intake:
             return None
         return c
 
-    async def _outside_hours(self, conn: Conn, book: RuleBook, timer: timers.Timer, now: datetime) -> bool:
-        """R3: reminders and escalations go out in business hours; at night they wait for the morning."""
-        if book.calendar.in_business_hours(now):
-            return False
-        await timers.schedule(
-            conn, timer.kind, timer.key, book.calendar.next_business_moment(now), timer.payload
-        )
-        return True
-
-    async def on_reminder(self, conn: Conn, timer: timers.Timer) -> None:
+    async def on_sla_timer(self, conn: Conn, timer: timers.Timer) -> None:
+        """R3: whatever of reminder, escalation and breach is due now, then the timer moves on to
+        the next step. Each step is done once (its mark on the dossier), whatever the replicas."""
         c = await self._timer_complaint(conn, timer)
-        if c is None or c.reminded_at is not None:
+        if c is None:
             return
         book = await self.rules.book(conn)
         now = self.now()
-        if await self._outside_hours(conn, book, timer, now):
-            return
+        due, _ = self._sla_steps(c, book, now)
+        for step in due:
+            if step is domain.SlaStep.reminder:
+                await self._remind(conn, book, c, now)
+            elif step is domain.SlaStep.escalation:
+                await self._escalate(conn, book, c, now)
+            else:
+                await self._breach(conn, c, now)
+        await self._schedule(conn, c, book)
+        await store.save_complaint(conn, c)
+
+    async def _remind(self, conn: Conn, book: RuleBook, c: Complaint, now: datetime) -> None:
         await self._cover_absence(conn, book, c, now)
         c.reminded_at = now
         await self._emit(conn, c, self._escalated(c, EscalationStep.reminder, now, None), None)
         await store.add_timeline(conn, c.id, "reminder", "sla", None, {"agent_id": c.agent_id})
         owner = book.member(c.agent_id)
         if owner is not None:
-            await self.notices.to_staff(
-                conn, book, c, "reminder", owner, key=f"reminder:{c.id}:{c.sla_version}"
-            )
-        await store.save_complaint(conn, c)
+            key = f"reminder:{c.id}:{c.sla_version}"
+            await self.notices.to_staff(conn, book, c, "reminder", owner, key=key)
 
-    async def on_escalation(self, conn: Conn, timer: timers.Timer) -> None:
-        c = await self._timer_complaint(conn, timer)
-        if c is None or c.escalated_at is not None:
-            return
-        book = await self.rules.book(conn)
-        now = self.now()
-        if await self._outside_hours(conn, book, timer, now):
-            return
+    async def _escalate(self, conn: Conn, book: RuleBook, c: Complaint, now: datetime) -> None:
+        """R3: to the team's lead, or their deputy when the lead is absent; never to everyone."""
         await self._cover_absence(conn, book, c, now)
         team = book.team(c.team_id)
         absent = book.absences.on(book.calendar.local_date(now))
-        target = (
-            domain.escalation_target(
-                team.lead.person(), team.deputy.person() if team.deputy else None, absent
-            )
-            if team
-            else None
-        )
+        target = None
+        if team is not None:
+            deputy = team.deputy.person() if team.deputy else None
+            target = domain.escalation_target(team.lead.person(), deputy, absent)
         c.escalated_at = now
         to = target.agent_id if target else None
         await self._emit(conn, c, self._escalated(c, EscalationStep.escalated_to_lead, now, to), None)
         why = None if target else f"no lead known for team {c.team_id or '(none)'} in the rules"
         await store.add_timeline(conn, c.id, "escalated", "sla", why, {"to": to})
         if target is not None:
-            await self.notices.to_staff(
-                conn, book, c, "escalation", target, key=f"escalation:{c.id}:{c.sla_version}"
-            )
-        await store.save_complaint(conn, c)
+            key = f"escalation:{c.id}:{c.sla_version}"
+            await self.notices.to_staff(conn, book, c, "escalation", target, key=key)
 
-    async def on_breach(self, conn: Conn, timer: timers.Timer) -> None:
-        """R3/R4: the promised date passed; said exactly once, whatever the number of replicas."""
-        c = await self._timer_complaint(conn, timer)
-        if c is None or c.breached_at is not None:
-            return
-        now = self.now()
+    async def _breach(self, conn: Conn, c: Complaint, now: datetime) -> None:
+        """R3/R4: the promised date passed; said exactly once (the dossier's mark, under its lock)."""
         c.breached_at = now
         await self._emit(
             conn,
@@ -968,10 +963,8 @@ class Intake:
             ),
             None,
         )
-        await store.add_timeline(
-            conn, c.id, "sla_breached", "sla", None, {"due_date": c.due_date.isoformat()}
-        )
-        await store.save_complaint(conn, c)
+        detail = {"due_date": c.due_date.isoformat()}
+        await store.add_timeline(conn, c.id, "sla_breached", "sla", None, detail)
 
     def _escalated(
         self, c: Complaint, step: EscalationStep, now: datetime, to: str | None, *, owner: str | None = None

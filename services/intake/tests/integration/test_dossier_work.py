@@ -6,14 +6,26 @@ from __future__ import annotations
 
 import sys
 import uuid
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
 from hoera_kit.directory import CustomerContact
+from hoera_kit.testing import eventually
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "support"))
-from intake_support import ADMIN, ANNA, PLATFORM, SARA, Running, customer, key, submission
+from intake_support import (
+    ADMIN,
+    ALWAYS_OPEN,
+    ANNA,
+    PLATFORM,
+    SARA,
+    Running,
+    customer,
+    fast_category,
+    key,
+    submission,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -142,7 +154,7 @@ async def test_a_deceased_customer_gets_one_named_owner_and_nothing_is_addressed
     running: Running,
 ) -> None:
     who = customer()
-    first = (await running.submit(customer_id=who, agent_id="agent-ines"))["complaint_id"]
+    first = (await running.submit(customer_id=who, agent_id="agent-chris"))["complaint_id"]
     marked = await running.http.post(
         f"/customers/{who}/deceased",
         json={"owner_agent_id": "agent-anna", "team_id": "team-nl-1", "next_of_kin_email": "kin@example.be"},
@@ -177,7 +189,7 @@ async def test_a_deceased_customer_gets_one_named_owner_and_nothing_is_addressed
     # Without a next of kin the acknowledgement is held for the owner, never sent to the deceased.
     running.svc.api.state.intake.notices.directory = NoNextOfKin()
     lonely = customer()
-    held = await running.submit(customer_id=lonely, about_deceased=True, agent_id="agent-ines")
+    held = await running.submit(customer_id=lonely, about_deceased=True, agent_id="agent-chris")
     await running.http.post(f"/complaints/{held['complaint_id']}/notes", json={"text": "x"}, headers=ANNA)
     assert "message_held" in await running.timeline(held["complaint_id"])
     assert (
@@ -188,7 +200,7 @@ async def test_a_deceased_customer_gets_one_named_owner_and_nothing_is_addressed
     )
     assert [
         e.data.owner_agent_id for e in await running.events(lonely) if e.type == "customer.marked_deceased"
-    ] == ["agent-ines"]
+    ] == ["agent-chris"]
 
 
 async def test_an_operator_changes_a_category_with_validation_and_an_audit_trail(running: Running) -> None:
@@ -232,3 +244,40 @@ async def test_an_operator_changes_a_category_with_validation_and_an_audit_trail
             "/complaints", json=submission(category="demo.slow"), headers={**PLATFORM, **key()}
         )
     ).status_code == 422
+
+
+async def test_an_absent_owners_work_moves_to_a_colleague_and_the_deputy_stands_in_for_the_lead(
+    running: Running,
+) -> None:
+    today = datetime.now(UTC).date().isoformat()
+    away = {
+        "absences": [
+            {"agent_id": a, "first_day": today, "last_day": today} for a in ("agent-anna", "sup-sara")
+        ]
+    }
+    for path, body in (
+        ("/admin/rules/calendar", ALWAYS_OPEN),
+        ("/admin/rules/absences", away),
+        ("/admin/categories/test.fast", fast_category("test.fast", 2)),
+    ):
+        assert (await running.http.put(path, json=body, headers=ADMIN)).status_code == 200, path
+    await running.submit(category="test.fast", agent_id="agent-chris")  # agent-chris has more open work
+    cid = (await running.submit(category="test.fast", agent_id="agent-anna"))["complaint_id"]
+
+    async def breached() -> bool:
+        return "complaint.sla_breached" in await running.event_types(cid)
+
+    await eventually(breached, bool, timeout=15)
+    events = await running.events(cid)
+    moved = [e.data for e in events if e.type == "complaint.assigned" and e.data.reason == "absence"]
+    assert [(m.previous_agent_id, m.agent_id) for m in moved] == [("agent-anna", "agent-bram")]
+    steps = [(e.data.step, e.data.escalated_to_agent_id) for e in events if e.type == "complaint.escalated"]
+    assert steps == [
+        ("reassigned_absence", "agent-bram"),
+        ("reminder", None),
+        ("escalated_to_lead", "sup-dirk"),
+    ]
+    to_deputy = await running.fetchval(
+        "select recipient from kit_deliveries where idempotency_key like $1", f"escalation:{cid}:%"
+    )
+    assert to_deputy == "dirk.claes@staff.hoera.test"

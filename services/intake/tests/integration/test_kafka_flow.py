@@ -19,6 +19,7 @@ import httpx
 import pytest
 from aiokafka import AIOKafkaProducer
 from hoera_events.common import Channel, Language
+from hoera_events.compensation import CompensationProposed
 from hoera_events.complaints import (
     ComplaintAcknowledged,
     ComplaintEscalated,
@@ -140,8 +141,10 @@ async def test_a_complaint_past_its_promised_moment_escalates_and_breaches_exact
     assert Counter(str(e.data.complaint_id) for e in to_lead) == Counter(ids)
     assert {e.data.escalated_to_agent_id for e in to_lead} == {"sup-sara"}
     assert Counter(str(e.data.complaint_id) for e in escalations if e.data.step == "reminder") == Counter(ids)
-    fired = await fetchval(fresh_db, "select count(*) from kit_timers_fired where kind = 'sla.breach'")
-    assert fired == len(ids)
+    noted = await fetchval(fresh_db, "select count(*) from timeline where what = 'sla_breached'")
+    assert noted == len(ids)
+    fired_by = await fetchval(fresh_db, "select count(distinct fired_by) from kit_timers_fired")
+    assert fired_by == 2  # both replicas fired timers, and still each step happened once
     lead_mails = await fetchval(
         fresh_db,
         "select count(*) from kit_deliveries where idempotency_key like 'escalation:%' and recipient = $1",
@@ -219,3 +222,18 @@ async def test_the_platforms_topics_open_dossiers_once_and_record_contacts_once(
     assert [(e.data.owner_agent_id, e.data.team_id) for e in marked] == [("agent-anna", "team-nl-1")]
     owner = await fetchval(fresh_db, "select agent_id from complaints where id = $1", uuid.UUID(cid))
     assert owner == "agent-anna"
+
+    # R1: what compensation decides about the dossier is on its timeline too.
+    proposal = CompensationProposed.example().model_copy(
+        update={"complaint_id": uuid.UUID(cid), "customer_id": who, "compensation_id": uuid.uuid4()}
+    )
+    await publish(proposal)
+    entry = await eventually(
+        lambda: fetchval(
+            fresh_db,
+            "select who from timeline where complaint_id = $1 and what = 'compensation.proposed'",
+            uuid.UUID(cid),
+        ),
+        bool,
+    )
+    assert entry == "platform"

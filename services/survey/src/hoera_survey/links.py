@@ -80,7 +80,7 @@ def verify(token: str, *, survey_id: UUID, secret: str, now: datetime) -> LinkCl
         signature = _unb64(signature_part)
     except ValueError:
         return LinkProblem.tampered
-    if len(payload) != _PAYLOAD_BYTES:
+    if len(payload) != _PAYLOAD_BYTES or not hmac.compare_digest(signature, _signature(secret, payload)):
         return LinkProblem.tampered
     claims = LinkClaims(
         UUID(bytes=payload[:16]),

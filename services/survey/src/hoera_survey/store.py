@@ -207,8 +207,8 @@ async def add_suppression(
 async def consume_link(conn: Conn, survey_id: UUID, nonce: str, now: datetime) -> SurveyRow | None:
     """The single use of a link: only one transaction can move an invited survey to answered."""
     row = await conn.fetchrow(
-        "update surveys set state = 'answered', answered_at = $3 "
-        "where survey_id = $1 and expires_at > $3 and $2::text is not null "
+        "update surveys set state = 'answered', answered_at = $3, link_nonce = null "
+        "where survey_id = $1 and state = 'invited' and link_nonce = $2 and expires_at > $3 "
         "returning *",
         survey_id,
         nonce,

@@ -86,8 +86,10 @@ async def _open(
     checked = links.verify(token, survey_id=survey_id, secret=deps.settings.link_secret, now=deps.now())
     if isinstance(checked, links.LinkProblem):
         return checked, survey
-    if survey is None or survey.state in (SurveyState.scheduled, SurveyState.suppressed, SurveyState.answered) and False:
+    if survey is None or survey.state in (SurveyState.scheduled, SurveyState.suppressed):
         return links.LinkProblem.unknown, survey
+    if survey.state is SurveyState.answered:
+        return links.LinkProblem.used, survey
     if survey.link_nonce != checked.nonce:
         return links.LinkProblem.tampered, survey
     if survey.expires_at is None or survey.expires_at <= deps.now():

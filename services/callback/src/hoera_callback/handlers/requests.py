@@ -153,7 +153,9 @@ async def request_callback(
 async def refresh_priorities(conn: Conn, tenant: str, customer_id: str, rules: CallbackRules) -> None:
     """R29: a new signal (a breach, a detractor score, "considering leaving") moves the customer's
     open callbacks up the queue, and a resolved breach moves them back."""
-    open_callbacks = await store.open_of_customer(conn, tenant, customer_id, for_update=True)
+    # No row locks for reading: most refreshes change nothing, and a lock would make claimers skip
+    # the row for the length of this transaction (SKIP LOCKED).
+    open_callbacks = await store.open_of_customer(conn, tenant, customer_id)
     if not open_callbacks:
         return
     now = await store.db_now(conn)

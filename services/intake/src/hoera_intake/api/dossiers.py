@@ -30,7 +30,9 @@ from hoera_intake.domain import Status
 
 router = APIRouter(tags=["dossiers"])
 
-ComplaintId = Annotated[uuid.UUID, Path(description="The complaint's id", examples=[uuid.uuid4()])]
+ComplaintId = Annotated[
+    uuid.UUID, Path(description="The complaint's id", examples=["0b8c6a52-4b9e-4b0c-9d5e-3f6a1d2c7e01"])
+]
 _ACTING: dict[int | str, dict[str, Any]] = {
     403: {"description": "not an agent or supervisor, or not your team's complaint (`field`: team_id)"},
     404: {"description": "no such complaint in your organisation"},
