@@ -84,6 +84,7 @@ class Service:
         self._timer_handlers: dict[str, TimerHandler] = {}
         self._delivery_hooks: list[DeliveryHook] = []
         self._consumers: list[InboxConsumer] = []
+        self._groups: list[tuple[str, list[str]]] = []
         self._tasks: list[asyncio.Task[None]] = []
         self._stop = asyncio.Event()
         self._expected_migrations: set[str] = set()
@@ -123,6 +124,7 @@ class Service:
             )
             self._consumers.append(inbox)
             self._subscribe(topics, inbox)
+            self._groups.append((f"{self.settings.consumer_group_prefix}.{inbox.consumer_id}", topics))
             return fn
 
         return register
@@ -308,9 +310,38 @@ class Service:
             asyncio.create_task(self._gauges(), name="gauges"),
         ]
         if self._consumers:
+            if s.consumer_start == "end":
+                await self._retry_start("Kafka (group offsets)", self._start_groups_at_end)
             await self._retry_start("Kafka (subscribers)", self.broker.start)
         self.started.set()
         log.info("%s started", self.name)
+
+    async def _start_groups_at_end(self) -> None:
+        """Commit the current end offsets for groups that have none, so they skip history."""
+        from aiokafka import AIOKafkaConsumer
+
+        for group, topics in self._groups:
+            consumer = AIOKafkaConsumer(
+                bootstrap_servers=self.settings.kafka_bootstrap, group_id=group, enable_auto_commit=False
+            )
+            await consumer.start()
+            try:
+                tps = []
+                for topic in topics:
+                    parts = consumer.partitions_for_topic(topic)
+                    if not parts:
+                        await consumer._client.force_metadata_update()
+                        parts = consumer.partitions_for_topic(topic) or set()
+                    tps += [TopicPartition(topic, p) for p in parts]
+                if not tps:
+                    continue
+                consumer.assign(tps)
+                ends = await consumer.end_offsets(tps)
+                fresh = {tp: ends[tp] for tp in tps if await consumer.committed(tp) is None}
+                if fresh:
+                    await consumer.commit(fresh)
+            finally:
+                await consumer.stop()
 
     async def stop(self) -> None:
         self._stop.set()

@@ -7,7 +7,7 @@ to start with the development signing key, without a token issuer, or with a def
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Self
+from typing import Literal, Self
 
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -34,6 +34,11 @@ class KitSettings(BaseSettings):
     kafka_bootstrap: str = "127.0.0.1:39092"
     consumer_group_prefix: str = Field(
         default="hoera", description="consumer groups are <prefix>.<service>.<consumer>"
+    )
+    consumer_start: Literal["beginning", "end"] = Field(
+        default="beginning",
+        description="where a consumer group without committed offsets starts; a test system beside "
+        "other traffic starts at the end so it does not replay the topics' history",
     )
     consumer_batch_size: int = Field(default=500, ge=1, le=10_000)
     consumer_batch_timeout_ms: int = Field(default=50, ge=1)

@@ -190,6 +190,7 @@ class ServiceProcess:
             "HOERA_DELIVERY_POLL_INTERVAL_S": "0.2",
             # Tests run beside `make up`: their own consumer groups, so each sees every event.
             "HOERA_CONSUMER_GROUP_PREFIX": self.group_prefix,
+            "HOERA_CONSUMER_START": "end",
             "PYTHONUNBUFFERED": "1",
             **self.env,
         }
