@@ -110,7 +110,7 @@ async def raw_consume(report: Report, topic: str, records: int) -> None:
     )
     await consumer.start()
     try:
-        tps = await assign_all(consumer, topic)
+        await assign_all(consumer, topic)
         started = time.perf_counter()
         n = 0
         while n < records:

@@ -128,7 +128,6 @@ async def consumer_with_inbox(report: Report, n: int) -> None:
         broker = KafkaBroker(bootstrap())
         done = asyncio.Event()
         counted = 0
-    first = 0.0
         first = 0.0
 
         @broker.subscriber(
