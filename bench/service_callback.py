@@ -142,7 +142,7 @@ async def _bench(report: Report, items: int, livez_requests: int) -> None:
 
 
 def run(report: Report, scale: float) -> None:
-    asyncio.run(_bench(report, items=max(200, int(3000 * scale)), livez_requests=max(500, int(5000 * scale))))
+    asyncio.run(_bench(report, items=max(200, int(1500 * scale)), livez_requests=max(500, int(5000 * scale))))
 
 
 if __name__ == "__main__":

@@ -50,8 +50,8 @@ class MailStore:
             "from": mail_from,
             "to": rcpt_tos,
             "subject": str(msg.get("Subject", "")),
-            "message_id": str(msg.get("Message-ID", "")),
-            "idempotency_key": str(msg.get("X-Hoera-Idempotency-Key", "")),
+            "message_id": str(msg.get("Message-ID", "")).strip(),
+            "idempotency_key": str(msg.get("X-Hoera-Idempotency-Key", "")).strip(),
         }
         with self.index.open("a") as fh:
             fh.write(json.dumps(entry) + "\n")

@@ -1,5 +1,7 @@
-"""One alerts service (a real process on a fresh database, its consumer groups at the end of the
-shared topics) for the tests of this folder; the SMTP-outage test starts its own."""
+"""One alerts service per test module (a real process on a fresh database, its consumer groups at
+the end of the shared topics); the SMTP-outage test starts its own. Module scope, not session: a
+service left running would keep answering other suites' events (a second AlertRaised for their
+surveys) until the whole session ends."""
 
 from __future__ import annotations
 
@@ -24,7 +26,7 @@ async def producer() -> AsyncIterator[AIOKafkaProducer]:
     await p.stop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 async def alerts(producer: AIOKafkaProducer) -> AsyncIterator[AlertsService]:
     name = await create_database("alerts")
     dsn = pg_dsn(name)

@@ -13,15 +13,23 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from datetime import UTC, date, datetime, timedelta
 from enum import IntEnum, StrEnum
-from typing import Annotated, Self
+from typing import Annotated, Any, Self
 from uuid import UUID
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, field_validator, model_validator
 
 
 class _Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+def _in_order(values: frozenset[Any]) -> list[Any]:
+    return sorted(values)
+
+
+# Sets are written sorted, so the same rules always read the same (the audit compares documents).
+InOrder = PlainSerializer(_in_order, return_type=list)
 
 
 # ---- business calendar (R28: lead times and retries count business days) --------------------------
@@ -44,9 +52,11 @@ class BusinessCalendar(_Frozen):
     """Which days count as working days, in the organisation's time zone."""
 
     timezone: str = "Europe/Brussels"
-    working_days: frozenset[Annotated[int, Field(ge=1, le=7)]] = frozenset({1, 2, 3, 4, 5})
+    working_days: Annotated[frozenset[Annotated[int, Field(ge=1, le=7)]], InOrder] = frozenset(
+        {1, 2, 3, 4, 5}
+    )
     """ISO weekdays: 1 is Monday, 7 is Sunday."""
-    holidays: frozenset[date] = frozenset()
+    holidays: Annotated[frozenset[date], InOrder] = frozenset()
 
     @field_validator("timezone")
     @classmethod
@@ -122,7 +132,7 @@ class PriorityRules(_Frozen):
     unhappy_max_smiley: Annotated[int, Field(ge=1, le=5)] = 2
     repeated_complaints_min: Annotated[int, Field(ge=2)] = 2
     complaint_window_days: Annotated[int, Field(ge=1, le=3650)] = 365
-    churn_signals: frozenset[Signal] = frozenset(
+    churn_signals: Annotated[frozenset[Signal], InOrder] = frozenset(
         {Signal.considering_leaving, Signal.nps_detractor, Signal.repeated_complaints}
     )
     """Signals that make the callback a retention case (the event's churn_risk flag)."""

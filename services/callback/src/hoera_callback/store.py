@@ -140,17 +140,17 @@ async def get_at(
 async def held_by(conn: Conn, tenant: str, agent: str, *, lock: bool = False) -> Callback | None:
     """The callback the agent holds under a running lease. With lock, the agent's claims in other
     transactions wait for this one, so a double click cannot take two callbacks."""
-    locked = "pg_advisory_xact_lock(hashtext($3))" if lock else "$3::text"
-    return _callback(
-        await conn.fetchrow(
-            f"select {_COLUMNS} from (select {locked}) as l "
-            "join callbacks c on c.tenant = $1 and c.claimed_by = $2 "
-            "and c.status = 'claimed' and c.lease_until > now() order by c.claimed_at desc limit 1",
-            tenant,
-            agent,
-            f"callback-agent:{tenant}:{agent}",
-        )
+    # The lock sits on the outer side of a left join, so it is taken even when the agent holds nothing.
+    locked = "$3::text"
+    row = await conn.fetchrow(
+        f"select {_COLUMNS} from (select {locked}) as l left join lateral ("
+        "select * from callbacks where tenant = $1 and claimed_by = $2 and status = 'claimed' "
+        "and lease_until > now() order by claimed_at desc limit 1) as c on true",
+        tenant,
+        agent,
+        f"callback-agent:{tenant}:{agent}",
     )
+    return _callback(row) if row is not None and row["callback_id"] is not None else None
 
 
 async def claim_next(

@@ -172,3 +172,24 @@ async def test_take_next_serves_priority_first_then_age_as_the_domain_orders_it(
         resp = await running.http.post("/callbacks/next", headers=bearer(f"agent-{i}", "agent", teams=[team]))
         served.append(resp.json()["callback"]["callback_id"])
     assert served == expected
+
+
+async def test_an_agent_clicking_take_next_five_times_at_once_holds_one_callback(
+    start_service: StartService,
+) -> None:
+    running = await start_service()
+    team = f"team-{uuid.uuid4().hex[:8]}"
+    await _fill(running.http, team, 5)
+    impatient = bearer("agent-impatient", "agent", teams=[team])
+    answers = await asyncio.gather(
+        *(running.http.post("/callbacks/next", headers=impatient) for _ in range(5))
+    )
+    assert {a.json()["callback"]["callback_id"] for a in answers if a.status_code == 200} == {
+        answers[0].json()["callback"]["callback_id"]
+    }
+    conn = await asyncpg.connect(running.dsn)
+    try:
+        held = await conn.fetchval("select count(*) from callbacks where claimed_by = 'agent-impatient'")
+    finally:
+        await conn.close()
+    assert held == 1

@@ -1,13 +1,19 @@
-"""Figures per agent and team per week (items worked, share closed positively, lead time), and a
-"considering leaving" outcome that moves the customer's other callback to the top (R29)."""
+"""Figures per agent and team per week (items worked, share closed positively, lead time); a
+"considering leaving" outcome that moves the customer's other callback to the top (R29); and no
+callbacks for a customer who died (R10)."""
 
 from __future__ import annotations
 
 import sys
 import uuid
+from datetime import UTC, datetime
 from pathlib import Path
 
+import asyncpg
 import pytest
+from hoera_callback import handlers
+from hoera_events.complaints import CustomerMarkedDeceased
+from hoera_events.envelope import make_envelope
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "support"))
 from callback_support import StartService, bearer
@@ -93,3 +99,40 @@ async def test_a_customer_considering_leaving_goes_to_the_top_with_the_reason_sh
     ], "the other callback of the customer who may leave jumped the older one"
     assert queue[0]["callback"]["priority_reasons"] == ["considering_leaving"]
     assert queue[0]["callback"]["churn_risk"] is True
+
+
+async def test_a_deceased_customers_callbacks_leave_the_queue_and_no_new_one_is_made(
+    start_service: StartService,
+) -> None:
+    """R10: nobody phones to ask for someone who died."""
+    running = await start_service()
+    app = running.svc.api.state.callbacks
+    team = f"team-{uuid.uuid4().hex[:8]}"
+    sup = bearer("sup-sara", "supervisor", teams=[team])
+    created = await running.http.post(
+        "/callbacks", json={"customer_id": "CUST-GONE", "team_id": team, "language": "nl"}, headers=sup
+    )
+    cid = created.json()["callback_id"]
+    died = make_envelope(
+        CustomerMarkedDeceased(
+            customer_id="CUST-GONE", owner_agent_id="AGT-0042", marked_at=datetime.now(UTC)
+        ),
+        producer="intake",
+        tenant="demo",
+    )
+    async with app.pool.acquire() as conn, conn.transaction():
+        await handlers.complaint_event(app, conn, died)
+
+    assert (await running.http.get("/callbacks", headers=sup)).json() == []
+    assert (await running.http.get(f"/callbacks/{cid}", headers=sup)).json()["callback"][
+        "status"
+    ] == "withdrawn"
+    again = await running.http.post(
+        "/callbacks", json={"customer_id": "CUST-GONE", "team_id": team, "language": "nl"}, headers=sup
+    )
+    assert (again.status_code, again.json()["field"]) == (409, "customer_id")
+    conn = await asyncpg.connect(running.dsn)
+    try:
+        assert await conn.fetch("select kind from kit_timers where key = $1", cid) == []
+    finally:
+        await conn.close()

@@ -123,3 +123,12 @@ def test_a_bad_rules_document_is_refused_naming_the_field(change: dict[str, obje
     assert any(loc == field or loc.startswith(field + ".") or field.startswith(loc) for loc in located), (
         located
     )
+
+
+def test_the_same_rules_always_serialize_the_same_so_the_audit_names_only_real_changes() -> None:
+    body = json.loads((DEFAULT_RULES_DIR / RULES_FILE).read_text())
+    shuffled = json.loads(json.dumps(body))
+    shuffled["calendar"]["holidays"].reverse()
+    shuffled["priority"]["churn_signals"].reverse()
+    first, second = CallbackRules.model_validate(body), CallbackRules.model_validate(shuffled)
+    assert first.model_dump_json() == second.model_dump_json()

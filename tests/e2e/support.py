@@ -1,0 +1,413 @@
+"""Helpers of the end-to-end journeys: they touch the five processes only at their public edges.
+
+- `Tap` listens to every registered topic from the moment the session starts (a plain consumer
+  without a group), so a journey waits for the events about its own ids without re-reading history.
+- `Mailbox` reads the local SMTP sink's JSON index and its mails.
+- `Collector` is a tiny OTLP/HTTP trace collector (POST /v1/traces, protobuf) the processes export to.
+- `token`, `publish`, `unique`: demo users' bearer tokens, the platform's events, ids per journey.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import gzip
+import re
+import threading
+import time
+import uuid
+import zlib
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, TypeVar
+
+import httpx
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from hoera_events.base import Event
+from hoera_events.envelope import Envelope, EventDecodeError, decode, encode, event_headers, make_envelope
+from hoera_events.registry import all_topics, topic_for
+from hoera_kit.auth import DEMO_USERS, mint_token
+from hoera_kit.settings import DEV_ISSUER, DEV_SIGNING_SECRET
+from hoera_kit.testing import kafka_bootstrap, mail_text, mails
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+    ExportTraceServiceRequest,
+    ExportTraceServiceResponse,
+)
+
+TENANT = "demo"
+E = TypeVar("E", bound=Event)
+SURVEY_LINK = re.compile(r"(https?://[^\s\"<>]+/s/([0-9a-f-]{36})\?t=([A-Za-z0-9_.~%=-]+))")
+
+
+def unique(prefix: str) -> str:
+    """An id no other journey, test or demo run uses (the topics and the mail sink are shared)."""
+    return f"{prefix}-{uuid.uuid4().hex[:12]}"
+
+
+def customer_address(customer_id: str) -> str:
+    """Where the development customer directory (the platform's stand-in) says a customer reads mail."""
+    return f"{customer_id}@customers.hoera.test"
+
+
+def token(subject: str) -> str:
+    """A bearer token of one of the demo users (kit.auth.DEMO_USERS), signed with the dev key."""
+    user = next(u for u in DEMO_USERS if u.subject == subject)
+    return mint_token(
+        subject=user.subject,
+        roles=user.roles,
+        teams=user.teams,
+        tenant=TENANT,
+        name=user.name,
+        language=user.language,
+        secret=DEV_SIGNING_SECRET,
+        issuer=DEV_ISSUER,
+        audience="hoera",
+    )
+
+
+def as_user(subject: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token(subject)}"}
+
+
+def platform_headers() -> dict[str, str]:
+    """The contact-centre platform's calls: its token and a fresh idempotency key."""
+    return {**as_user("contact-platform"), "Idempotency-Key": str(uuid.uuid4())}
+
+
+async def wait_until(
+    probe: Callable[[], Any], ok: Callable[[Any], bool], *, timeout: float = 30, interval: float = 0.3
+) -> Any:
+    """Poll an async probe until ok(value); return the last value (the caller asserts on it)."""
+    deadline = time.monotonic() + timeout
+    value = await probe()
+    while not ok(value) and time.monotonic() < deadline:
+        await asyncio.sleep(interval)
+        value = await probe()
+    return value
+
+
+# ---- Kafka ------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Seen:
+    """One event as it passed on the broker, with the W3C trace context it travelled with."""
+
+    envelope: Envelope
+    traceparent: str | None
+
+    @property
+    def trace_id(self) -> str | None:
+        return self.traceparent.split("-")[1] if self.traceparent else None
+
+
+class Tap:
+    """Every registered topic, read from its end at start (history and other runs are not ours)."""
+
+    def __init__(self) -> None:
+        self.seen: list[Seen] = []
+        self._consumer: AIOKafkaConsumer | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._changed = asyncio.Event()
+
+    async def start(self) -> Tap:
+        consumer = AIOKafkaConsumer(bootstrap_servers=kafka_bootstrap(), enable_auto_commit=False)
+        await consumer.start()
+        await consumer._client.force_metadata_update()
+        tps = [
+            TopicPartition(spec.topic, p)
+            for spec in all_topics()
+            for p in consumer.partitions_for_topic(spec.topic) or ()
+        ]
+        assert tps, "no Hoera topics on the broker: run `uv run hoera-local prepare`"
+        consumer.assign(tps)
+        # Resolve the end offsets now, so nothing published after start() is skipped.
+        for tp, offset in (await consumer.end_offsets(tps)).items():
+            consumer.seek(tp, offset)
+        self._consumer = consumer
+        self._task = asyncio.create_task(self._run(), name="e2e-tap")
+        return self
+
+    async def _run(self) -> None:
+        assert self._consumer is not None
+        while True:
+            batch = await self._consumer.getmany(timeout_ms=200, max_records=2000)
+            for records in batch.values():
+                for record in records:
+                    try:
+                        env = decode(record.value)
+                    except EventDecodeError:
+                        continue  # someone's poison test message: not a journey's event
+                    headers = {k: v.decode(errors="replace") for k, v in record.headers or ()}
+                    self.seen.append(Seen(env, headers.get("traceparent")))
+            if batch:
+                self._changed.set()
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        if self._consumer is not None:
+            await self._consumer.stop()
+
+    def all(self, model: type[E], where: Callable[[E], bool] = lambda _: True) -> list[Seen]:
+        return [s for s in self.seen if isinstance(s.envelope.data, model) and where(s.envelope.data)]
+
+    def events(self, model: type[E], where: Callable[[E], bool] = lambda _: True) -> list[E]:
+        return [s.envelope.data_as(model) for s in self.all(model, where)]
+
+    async def wait_all(
+        self, model: type[E], where: Callable[[E], bool], *, count: int = 1, timeout: float = 30
+    ) -> list[Seen]:
+        """The matching events once at least `count` arrived (fewer when time ran out)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            found = self.all(model, where)
+            left = deadline - time.monotonic()
+            if len(found) >= count or left <= 0:
+                return found
+            self._changed.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._changed.wait(), timeout=min(left, 1.0))
+
+    async def wait(self, model: type[E], where: Callable[[E], bool], *, timeout: float = 30) -> E:
+        """The first matching event; fails the journey, naming what was awaited, if none came."""
+        found = await self.wait_all(model, where, timeout=timeout)
+        assert found, f"no {model.__name__} matching the journey's ids within {timeout:.0f}s"
+        return found[0].envelope.data_as(model)
+
+    async def seen_one(self, model: type[E], where: Callable[[E], bool], *, timeout: float = 30) -> Seen:
+        found = await self.wait_all(model, where, timeout=timeout)
+        assert found, f"no {model.__name__} matching the journey's ids within {timeout:.0f}s"
+        return found[0]
+
+
+class Publisher:
+    """Publishes as the contact-centre platform does: the registry's topic, keyed by the aggregate."""
+
+    def __init__(self) -> None:
+        self._producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap(), acks="all")
+
+    async def start(self) -> Publisher:
+        await self._producer.start()
+        return self
+
+    async def stop(self) -> None:
+        await self._producer.stop()
+
+    async def publish(self, event: Event, *, producer: str = "platform") -> Envelope:
+        env = make_envelope(event, producer=producer, tenant=TENANT)
+        await self._producer.send_and_wait(
+            topic_for(event), encode(env), key=env.key.encode(), headers=event_headers(env)
+        )
+        return env
+
+
+# ---- the SMTP sink ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Mail:
+    id: str
+    to: list[str]
+    subject: str
+    idempotency_key: str
+    text: str
+
+    @property
+    def body(self) -> str:
+        return self.text.split("\n\n", 1)[1] if "\n\n" in self.text else self.text
+
+
+class Mailbox:
+    """The local SMTP sink, read through its JSON index (http://127.0.0.1:8025/api/mails)."""
+
+    def __init__(self) -> None:
+        self._texts: dict[str, str] = {}
+
+    async def _index(self) -> list[dict[str, Any]]:
+        return await mails()
+
+    async def to(self, address: str) -> list[Mail]:
+        """Every mail the sink holds for this address, oldest first."""
+        found = [m for m in await self._index() if address in m.get("to", [])]
+        out = []
+        for m in found:
+            if m["id"] not in self._texts:
+                self._texts[m["id"]] = await mail_text(m["id"])
+            out.append(
+                Mail(m["id"], m["to"], m.get("subject", ""), m.get("idempotency_key", ""), self._texts[m["id"]])
+            )
+        return out
+
+    async def wait_to(
+        self, address: str, where: Callable[[Mail], bool] = lambda _: True, *, timeout: float = 30
+    ) -> Mail:
+        """The first mail to `address` that satisfies `where`; fails naming what arrived instead."""
+
+        async def probe() -> list[Mail]:
+            return [m for m in await self.to(address) if where(m)]
+
+        found = await wait_until(probe, bool, timeout=timeout, interval=0.5)
+        if not found:
+            subjects = [m.subject for m in await self.to(address)]
+            raise AssertionError(f"no matching mail to {address} within {timeout:.0f}s; it got {subjects}")
+        return found[0]
+
+    async def addressed_to_any(self, addresses: Iterable[str]) -> list[dict[str, Any]]:
+        wanted = set(addresses)
+        return [m for m in await self._index() if wanted & set(m.get("to", []))]
+
+
+def survey_link(text: str) -> tuple[str, str, str]:
+    """(link, survey id, token) of the survey link in an invitation mail."""
+    found = SURVEY_LINK.search(text)
+    assert found, f"no survey link in the invitation: {text[:600]}"
+    return found.group(1), found.group(2), found.group(3)
+
+
+# ---- traces -----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Span:
+    service: str
+    name: str
+    trace_id: str
+    span_id: str
+    parent_span_id: str
+    kind: int
+    attributes: dict[str, Any] = field(default_factory=dict)
+
+
+def _value(any_value: Any) -> Any:
+    kind = any_value.WhichOneof("value")
+    return getattr(any_value, kind) if kind else None
+
+
+class Collector:
+    """An OTLP/HTTP receiver in a thread: what an SRE's collector (Jaeger, Tempo, an OTel Collector)
+    would receive from OTEL_EXPORTER_OTLP_ENDPOINT. Keeps every span in memory."""
+
+    def __init__(self) -> None:
+        self.spans: list[Span] = []
+        self.requests = 0
+        self._lock = threading.Lock()
+        collector = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                raw = self.rfile.read(length)
+                encoding = (self.headers.get("Content-Encoding") or "").lower()
+                if encoding == "gzip":
+                    raw = gzip.decompress(raw)
+                elif encoding == "deflate":
+                    raw = zlib.decompress(raw)
+                if self.path.rstrip("/") != "/v1/traces":
+                    self.send_response(404)
+                    self.end_headers()
+                    return
+                request = ExportTraceServiceRequest()
+                request.ParseFromString(raw)
+                collector.add(request)
+                body = ExportTraceServiceResponse().SerializeToString()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/x-protobuf")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, format: str, *args: Any) -> None:
+                return None
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._thread = threading.Thread(target=self._server.serve_forever, name="otlp-collector", daemon=True)
+
+    @property
+    def endpoint(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host!s}:{port}"
+
+    def start(self) -> Collector:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    def add(self, request: ExportTraceServiceRequest) -> None:
+        found = []
+        for resource_spans in request.resource_spans:
+            resource = {a.key: _value(a.value) for a in resource_spans.resource.attributes}
+            service = str(resource.get("service.name", "?"))
+            for scope_spans in resource_spans.scope_spans:
+                for s in scope_spans.spans:
+                    found.append(
+                        Span(
+                            service=service,
+                            name=s.name,
+                            trace_id=s.trace_id.hex(),
+                            span_id=s.span_id.hex(),
+                            parent_span_id=s.parent_span_id.hex(),
+                            kind=s.kind,
+                            attributes={a.key: _value(a.value) for a in s.attributes},
+                        )
+                    )
+        with self._lock:
+            self.spans.extend(found)
+            self.requests += 1
+
+    def trace(self, trace_id: str) -> list[Span]:
+        with self._lock:
+            return [s for s in self.spans if s.trace_id == trace_id]
+
+    def services_in(self, trace_id: str) -> set[str]:
+        return {s.service for s in self.trace(trace_id)}
+
+
+# ---- the services' public HTTP ----------------------------------------------------------------------
+
+
+async def admin_setup(http: httpx.AsyncClient, urls: dict[str, str]) -> None:
+    """Operator set-up through the admin APIs, as an operator of a test or demo environment would:
+    survey invitations at once (no 10- or 30-minute delay), a calendar open day and night, and a
+    complaint category that goes overdue 5 seconds after receipt (intake README, "The SLA clock")."""
+    admin = as_user("admin-ops")
+    current = await http.get(f"{urls['survey']}/rules", headers=admin)
+    assert current.status_code == 200, current.text
+    triggers = next(r["document"] for r in current.json() if r["name"] == "triggers")
+    for rule in triggers.values():
+        rule["delay_minutes"] = 0
+    put = await http.put(f"{urls['survey']}/rules/triggers", json=triggers, headers=admin)
+    assert put.status_code == 200, put.text
+
+    calendar = {
+        "timezone": "Europe/Brussels",
+        "workdays": [1, 2, 3, 4, 5, 6, 7],
+        "business_hours": {"opens": "00:00", "closes": "24:00"},
+        "holidays": [],
+    }
+    put = await http.put(
+        f"{urls['intake']}/admin/rules/calendar",
+        params={"reason": "e2e: open day and night"},
+        json=calendar,
+        headers=admin,
+    )
+    assert put.status_code == 200, put.text
+    fast = {
+        "code": "test.fast",
+        "names": {"nl": "Snel", "fr": "Rapide", "en": "Fast"},
+        "sla": {"seconds": 5},
+        "default_team": "team-nl-1",
+    }
+    put = await http.put(
+        f"{urls['intake']}/admin/categories/test.fast",
+        params={"reason": "e2e: overdue in seconds"},
+        json=fast,
+        headers=admin,
+    )
+    assert put.status_code == 200, put.text
