@@ -65,6 +65,7 @@ async def _bench(report: Report, items: int, livez_requests: int) -> None:
         database_url=pg_dsn(name),
         environment="test",
         consumer_group_prefix=f"bench-{uuid.uuid4().hex[:8]}",
+        consumer_start="end",
         rules_dir=rules_dir,
         pool_max_size=AGENTS,
         log_json=False,

@@ -137,20 +137,22 @@ async def get_at(
     return _returned(row), row["db_now"]
 
 
-async def held_by(conn: Conn, tenant: str, agent: str, *, lock: bool = False) -> Callback | None:
-    """The callback the agent holds under a running lease. With lock, the agent's claims in other
-    transactions wait for this one, so a double click cannot take two callbacks."""
-    # The lock sits on the outer side of a left join, so it is taken even when the agent holds nothing.
-    locked = "$3::text"
-    row = await conn.fetchrow(
-        f"select {_COLUMNS} from (select {locked}) as l left join lateral ("
-        "select * from callbacks where tenant = $1 and claimed_by = $2 and status = 'claimed' "
-        "and lease_until > now() order by claimed_at desc limit 1) as c on true",
-        tenant,
-        agent,
-        f"callback-agent:{tenant}:{agent}",
+async def lock_agent(conn: Conn, tenant: str, agent: str) -> None:
+    """One agent's claims run one at a time, so a double click cannot take two callbacks. A statement
+    of its own: the next statement's snapshot then sees what the previous holder committed."""
+    await conn.execute("select pg_advisory_xact_lock(hashtext($1))", f"callback-agent:{tenant}:{agent}")
+
+
+async def held_by(conn: Conn, tenant: str, agent: str) -> Callback | None:
+    """The callback the agent holds under a running lease."""
+    return _callback(
+        await conn.fetchrow(
+            f"select {_COLUMNS} from callbacks c where tenant = $1 and claimed_by = $2 "
+            "and status = 'claimed' and lease_until > now() order by claimed_at desc limit 1",
+            tenant,
+            agent,
+        )
     )
-    return _callback(row) if row is not None and row["callback_id"] is not None else None
 
 
 async def claim_next(

@@ -13,6 +13,7 @@ the token does not leak through links or caches.
 from __future__ import annotations
 
 import json
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from functools import cache
 from pathlib import Path
@@ -174,32 +175,48 @@ async def _form_principal(request: Request, form: _Form) -> tuple[Principal, str
     return principal, token
 
 
-async def _post(request: Request, act: Any, *, ok_msg: str) -> Response:
-    form = await _form(request)
-    principal, token = await _form_principal(request, form)
-    lang = _language(form.get("lang"), principal, request)
-    try:
-        extra = await act(principal, form)
-    except DomainError as exc:
-        return await _render(
-            request, principal, token=token, lang=lang, error=exc.message, status_code=exc.status
-        )
-    except HTTPException as exc:
-        return await _render(
-            request, principal, token=token, lang=lang, error=str(exc.detail), status_code=exc.status_code
-        )
-    except _Invalid as exc:
-        return await _render(
-            request, principal, token=token, lang=lang, error=_texts()[lang][exc.key], status_code=422
-        )
-    msg, params = extra if extra else (ok_msg, {})
-    return RedirectResponse(_page_url(token, lang, msg, **params), status_code=303, headers=HEADERS)
-
-
 class _Invalid(Exception):
+    """A form value the page does not accept; key names its text."""
+
     def __init__(self, key: str) -> None:
         super().__init__(key)
         self.key = key
+
+
+Done = tuple[str, dict[str, str]] | None
+"""What a page action reports: a message key and its parameters, or None for the default."""
+Action = Callable[[Principal, _Form], Awaitable[Done]]
+
+
+def _refusal_text(texts: dict[str, Any], status_code: int, field: str | None, detail: str) -> str:
+    """The page speaks the agent's language; the API's English detail stays for the unexpected."""
+    if status_code == 422 and field == "note":
+        return str(texts["err_note_required"])
+    key = {409: "err_conflict", 404: "err_not_found"}.get(status_code)
+    return str(texts[key]) if key else detail
+
+
+async def _post(request: Request, act: Action, *, ok_msg: str) -> Response:
+    form = await _form(request)
+    principal, token = await _form_principal(request, form)
+    lang = _language(form.get("lang"), principal, request)
+    texts = _texts()[lang]
+    try:
+        done = await act(principal, form)
+    except DomainError as exc:
+        error = _refusal_text(texts, exc.status, exc.field, exc.message)
+        return await _render(request, principal, token=token, lang=lang, error=error, status_code=exc.status)
+    except HTTPException as exc:
+        error = _refusal_text(texts, exc.status_code, None, str(exc.detail))
+        return await _render(
+            request, principal, token=token, lang=lang, error=error, status_code=exc.status_code
+        )
+    except _Invalid as exc:
+        return await _render(
+            request, principal, token=token, lang=lang, error=texts[exc.key], status_code=422
+        )
+    msg, params = done if done else (ok_msg, {})
+    return RedirectResponse(_page_url(token, lang, msg, **params), status_code=303, headers=HEADERS)
 
 
 def _claim_id(form: _Form) -> UUID | None:
@@ -212,7 +229,7 @@ def _claim_id(form: _Form) -> UUID | None:
 
 @router.post("/agent/next")
 async def take_next(request: Request) -> Response:
-    async def act(principal: Principal, form: _Form) -> tuple[str, dict[str, str]] | None:
+    async def act(principal: Principal, form: _Form) -> Done:
         taken = await handlers.take_next(_callbacks(request), principal)
         return None if taken else ("empty", {})
 
@@ -221,23 +238,25 @@ async def take_next(request: Request) -> Response:
 
 @router.post("/agent/callbacks/{callback_id}/claim")
 async def claim(request: Request, callback_id: UUID) -> Response:
-    async def act(principal: Principal, form: _Form) -> None:
+    async def act(principal: Principal, form: _Form) -> Done:
         await handlers.claim_chosen(_callbacks(request), principal, callback_id)
+        return None
 
     return await _post(request, act, ok_msg="claimed")
 
 
 @router.post("/agent/callbacks/{callback_id}/release")
 async def release(request: Request, callback_id: UUID) -> Response:
-    async def act(principal: Principal, form: _Form) -> None:
+    async def act(principal: Principal, form: _Form) -> Done:
         await handlers.release(_callbacks(request), principal, callback_id, _claim_id(form))
+        return None
 
     return await _post(request, act, ok_msg="released")
 
 
 @router.post("/agent/callbacks/{callback_id}/outcome")
 async def record_outcome(request: Request, callback_id: UUID) -> Response:
-    async def act(principal: Principal, form: _Form) -> tuple[str, dict[str, str]] | None:
+    async def act(principal: Principal, form: _Form) -> Done:
         try:
             command = OutcomeCommand(
                 outcome=AgentOutcome(form.get("outcome") or ""),

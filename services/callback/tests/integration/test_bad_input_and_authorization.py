@@ -3,6 +3,7 @@ outcome, another team's callback, a bad rules document (R8); and who may do what
 
 from __future__ import annotations
 
+import html
 import sys
 import uuid
 from pathlib import Path
@@ -12,7 +13,7 @@ import asyncpg
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "support"))
-from callback_support import Running, StartService, bearer
+from callback_support import Running, StartService, bearer, token
 
 pytestmark = pytest.mark.integration
 
@@ -195,3 +196,36 @@ async def test_a_bad_rules_document_is_refused_naming_the_field_and_a_good_one_i
         taken["callback"]["claimed_at"]
     )
     assert lease.total_seconds() == 600, "the new lease applies at once"
+
+
+async def test_the_agent_page_refuses_in_the_agents_language_and_writes_nothing(
+    start_service: StartService,
+) -> None:
+    running = await start_service()
+    team = f"team-{uuid.uuid4().hex[:8]}"
+    cid = await _held_callback(running, team, "agent-holder")
+    before = await _written(running)
+    form = {"content-type": "application/x-www-form-urlencoded"}
+    colleague = token("agent-colleague", "agent", teams=[team], lang="fr")
+
+    taken_over = await running.http.post(
+        f"/agent/callbacks/{cid}/outcome",
+        content=f"token={colleague}&outcome=closed_positively",
+        headers=form,
+    )
+    assert taken_over.status_code == 409
+    assert "Ce rappel n'est pas (ou plus) réservé pour vous." in html.unescape(taken_over.text)
+    assert '<html lang="fr">' in taken_over.text
+
+    holder = token("agent-holder", "agent", teams=[team], lang="nl")
+    tampered = await running.http.post(
+        f"/agent/callbacks/{cid}/outcome", content=f"token={holder}&outcome=sold_a_car", headers=form
+    )
+    assert tampered.status_code == 422 and "Kies een uitkomst uit de lijst." in tampered.text
+    outsider = token("agent-outsider", "agent", teams=["team-elsewhere"], lang="en")
+    elsewhere = await running.http.post(
+        f"/agent/callbacks/{cid}/claim", content=f"token={outsider}", headers=form
+    )
+    assert elsewhere.status_code == 404
+    assert "This callback is not in your team's queue." in html.unescape(elsewhere.text)
+    assert await _written(running) == before

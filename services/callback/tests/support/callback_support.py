@@ -74,6 +74,7 @@ async def start_service(fresh_db: str, tmp_path: Path) -> AsyncIterator[StartSer
                 database_url=fresh_db,
                 environment="test",
                 consumer_group_prefix=f"test-{uuid.uuid4().hex[:8]}",
+                consumer_start="end",
                 rules_dir=write_rules(tmp_path / f"rules-{uuid.uuid4().hex[:6]}", **rule_changes),
                 pool_max_size=30,
                 timer_poll_interval_s=0.2,

@@ -41,7 +41,8 @@ async def held(app: CallbackApp, principal: Principal) -> Callback | None:
 async def take_next(app: CallbackApp, principal: Principal) -> Callback | None:
     """The agent's current callback if they hold one, else the next of their teams' queue."""
     async with app.pool.acquire() as conn, conn.transaction():
-        held = await store.held_by(conn, principal.tenant, principal.subject, lock=True)
+        await store.lock_agent(conn, principal.tenant, principal.subject)
+        held = await store.held_by(conn, principal.tenant, principal.subject)
         if held is not None:
             return held
         rules = await app.rules.current(conn)
@@ -61,7 +62,8 @@ async def take_next(app: CallbackApp, principal: Principal) -> Callback | None:
 async def claim_chosen(app: CallbackApp, principal: Principal, callback_id: UUID) -> Callback:
     """Claim one chosen callback (R26): refused while another agent's lease on it runs."""
     async with app.pool.acquire() as conn, conn.transaction():
-        held = await store.held_by(conn, principal.tenant, principal.subject, lock=True)
+        await store.lock_agent(conn, principal.tenant, principal.subject)
+        held = await store.held_by(conn, principal.tenant, principal.subject)
         found, now = await store.get_at(conn, callback_id, for_update=True)
         callback = visible(principal, found)
         assert now is not None
