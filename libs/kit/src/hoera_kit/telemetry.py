@@ -48,7 +48,7 @@ def setup_logging(service: str, *, level: str = "INFO", json_logs: bool = True) 
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
-    for noisy in ("aiokafka", "kafka", "uvicorn.access", "faststream"):
+    for noisy in ("aiokafka", "kafka", "uvicorn.access", "faststream", "yoyo"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
