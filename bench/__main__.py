@@ -9,7 +9,7 @@ import asyncio
 import os
 import sys
 
-from bench import ceilings, kit_paths
+from bench import ceilings, kit_paths, system_e2e
 from bench.common import Report
 
 
@@ -43,6 +43,8 @@ def main() -> int:
         for module in _service_benches():
             print(module.__name__)
             module.run(report, scale)
+        print("end to end: intake, survey and alerts under an open-loop load")
+        system_e2e.run(report, scale)
     finally:
         path = report.write()
         print(f"figures written to {path}")

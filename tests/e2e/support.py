@@ -17,8 +17,8 @@ import threading
 import time
 import uuid
 import zlib
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field, replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, TypeVar
 
@@ -37,6 +37,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 
 TENANT = "demo"
 E = TypeVar("E", bound=Event)
+T = TypeVar("T")
 SURVEY_LINK = re.compile(r"(https?://[^\s\"<>]+/s/([0-9a-f-]{36})\?t=([A-Za-z0-9_.~%=-]+))")
 
 
@@ -76,8 +77,8 @@ def platform_headers() -> dict[str, str]:
 
 
 async def wait_until(
-    probe: Callable[[], Any], ok: Callable[[Any], bool], *, timeout: float = 30, interval: float = 0.3
-) -> Any:
+    probe: Callable[[], Awaitable[T]], ok: Callable[[T], bool], *, timeout: float = 30, interval: float = 0.3
+) -> T:
     """Poll an async probe until ok(value); return the last value (the caller asserts on it)."""
     deadline = time.monotonic() + timeout
     value = await probe()
@@ -156,7 +157,10 @@ class Tap:
         return [s for s in self.seen if isinstance(s.envelope.data, model) and where(s.envelope.data)]
 
     def events(self, model: type[E], where: Callable[[E], bool] = lambda _: True) -> list[E]:
-        return [s.envelope.data_as(model) for s in self.all(model, where)]
+        """The matching events, each once: the outbox relay may publish an event again after a
+        crash (at least once), and consumers de-duplicate on the envelope id, so does this."""
+        unique = {s.envelope.id: s.envelope.data_as(model) for s in self.all(model, where)}
+        return list(unique.values())
 
     async def wait_all(
         self, model: type[E], where: Callable[[E], bool], *, count: int = 1, timeout: float = 30
@@ -214,7 +218,8 @@ class Mail:
     to: list[str]
     subject: str
     idempotency_key: str
-    text: str
+    text: str = ""
+    """Headers and body (fetched only for the mails a journey looks into)."""
 
     @property
     def body(self) -> str:
@@ -227,38 +232,51 @@ class Mailbox:
     def __init__(self) -> None:
         self._texts: dict[str, str] = {}
 
-    async def _index(self) -> list[dict[str, Any]]:
-        return await mails()
-
     async def to(self, address: str) -> list[Mail]:
-        """Every mail the sink holds for this address, oldest first."""
-        found = [m for m in await self._index() if address in m.get("to", [])]
-        out = []
-        for m in found:
-            if m["id"] not in self._texts:
-                self._texts[m["id"]] = await mail_text(m["id"])
-            out.append(
-                Mail(m["id"], m["to"], m.get("subject", ""), m.get("idempotency_key", ""), self._texts[m["id"]])
+        """Every mail the sink holds for this address, oldest first (without the text)."""
+        return [
+            Mail(
+                m["id"],
+                m["to"],
+                m.get("subject", "").strip(),
+                # A long header may be folded: the index then keeps the fold's leading space.
+                m.get("idempotency_key", "").strip(),
             )
-        return out
+            for m in await mails()
+            if address in m.get("to", [])
+        ]
+
+    async def read(self, mail: Mail) -> Mail:
+        if mail.id not in self._texts:
+            self._texts[mail.id] = await mail_text(mail.id)
+        return replace(mail, text=self._texts[mail.id])
+
+    async def find(
+        self, address: str, where: Callable[[Mail], bool] = lambda _: True, *, contains: str | None = None
+    ) -> list[Mail]:
+        """The mails to `address` that satisfy `where` (subject, idempotency key) and whose text holds
+        `contains`. Texts are fetched only for the mails `where` let through: staff mailboxes hold
+        thousands. `contains` is how a journey tells its own system's mail from a look-alike sent by
+        another system on the shared broker: the links in a mail point at the process that sent it."""
+        found = [m for m in await self.to(address) if where(m)]
+        if contains is None:
+            return found
+        return [m for m in [await self.read(m) for m in found] if contains in m.text]
 
     async def wait_to(
-        self, address: str, where: Callable[[Mail], bool] = lambda _: True, *, timeout: float = 30
+        self,
+        address: str,
+        where: Callable[[Mail], bool] = lambda _: True,
+        *,
+        contains: str | None = None,
+        timeout: float = 30,
     ) -> Mail:
-        """The first mail to `address` that satisfies `where`; fails naming what arrived instead."""
-
-        async def probe() -> list[Mail]:
-            return [m for m in await self.to(address) if where(m)]
-
-        found = await wait_until(probe, bool, timeout=timeout, interval=0.5)
+        """The first such mail, with its text; fails naming what the address got instead."""
+        found = await wait_until(lambda: self.find(address, where, contains=contains), bool, timeout=timeout)
         if not found:
-            subjects = [m.subject for m in await self.to(address)]
-            raise AssertionError(f"no matching mail to {address} within {timeout:.0f}s; it got {subjects}")
-        return found[0]
-
-    async def addressed_to_any(self, addresses: Iterable[str]) -> list[dict[str, Any]]:
-        wanted = set(addresses)
-        return [m for m in await self._index() if wanted & set(m.get("to", []))]
+            subjects = [m.subject for m in await self.to(address)][-20:]
+            raise AssertionError(f"no matching mail to {address} within {timeout:.0f}s; its last: {subjects}")
+        return await self.read(found[0])
 
 
 def survey_link(text: str) -> tuple[str, str, str]:
@@ -279,7 +297,10 @@ class Span:
     span_id: str
     parent_span_id: str
     kind: int
+    """OTLP's SpanKind: 2 server (an HTTP request), 5 consumer (a Kafka event handled)."""
     attributes: dict[str, Any] = field(default_factory=dict)
+    links: tuple[tuple[str, str], ...] = ()
+    """(trace id, span id) of the other events a batch consumer handled in the same transaction."""
 
 
 def _value(any_value: Any) -> Any:
@@ -355,6 +376,7 @@ class Collector:
                             parent_span_id=s.parent_span_id.hex(),
                             kind=s.kind,
                             attributes={a.key: _value(a.value) for a in s.attributes},
+                            links=tuple((link.trace_id.hex(), link.span_id.hex()) for link in s.links),
                         )
                     )
         with self._lock:
@@ -366,7 +388,15 @@ class Collector:
             return [s for s in self.spans if s.trace_id == trace_id]
 
     def services_in(self, trace_id: str) -> set[str]:
+        """The services with a span in this trace."""
         return {s.service for s in self.trace(trace_id)}
+
+    def services_reaching(self, trace_id: str) -> set[str]:
+        """The services with a span in this trace or linked to it: a batch consumer continues the
+        trace of the batch's first event and links the others (hoera_kit.inbox)."""
+        with self._lock:
+            linked = {s.service for s in self.spans if any(t == trace_id for t, _ in s.links)}
+        return self.services_in(trace_id) | linked
 
 
 # ---- the services' public HTTP ----------------------------------------------------------------------

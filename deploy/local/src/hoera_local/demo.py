@@ -62,6 +62,7 @@ class DemoSettings:
     burst_length_s: float = 20.0
     complaint_share: float = float(os.environ.get("HOERA_DEMO_COMPLAINT_SHARE", "0.05"))
     deceased_share: float = 0.003
+    respond_share: float = float(os.environ.get("HOERA_DEMO_RESPOND_SHARE", "0.16"))
     customers: int = 5000
     duration_s: float | None = (
         float(os.environ["HOERA_DEMO_DURATION_S"]) if os.environ.get("HOERA_DEMO_DURATION_S") else None
@@ -239,7 +240,7 @@ class Customers:
             self.read.add(mail["id"])
             text = (await http.get(f"{self.sink}/mail/{mail['id']}")).text
             match = SURVEY_LINK.search(text)
-            if not match or self.rng.random() >= 0.16:
+            if not match or self.rng.random() >= self.s.respond_share:
                 continue
             url, survey_id, token = match.groups()
             language = "fr" if "lang=fr" in text or "Content-Language: fr" in text else "nl"
@@ -255,6 +256,8 @@ class Customers:
                 status=resp.status_code,
                 satisfaction=int(form["satisfaction"]),
                 nps=int(form["nps"]),
+                effort=int(form["effort"]),
+                attributes={k.removeprefix("attr_"): int(v) for k, v in form.items() if k.startswith("attr_")},
                 contact_me="contact_me" in form,
             )
 
