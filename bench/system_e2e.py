@@ -127,7 +127,7 @@ class _Recorder(MailStore):
             survey_id = uuid.UUID(key.split(":", 1)[1])
             if _wants_answer(survey_id)[0]:
                 body = message_from_bytes(raw, policy=policy.default).get_body(preferencelist=("plain",))
-                match = LINK.search(body.get_content() if body is not None else "")  # type: ignore[attr-defined]
+                match = LINK.search(body.get_content() if body is not None else "")
                 if match:
                     url, sid, token = match.groups()
                     self.to_answer.put_nowait((customer, url, sid, token))
@@ -411,9 +411,9 @@ class Backlog:
     async def where(self) -> str:
         waiting = [f"{group} {n}" for group, n in (await self.lag()).items() if n]
         for name, conn in self.conns.items():
-            outbox, mails = await conn.fetchrow(
-                "select (select count(*) from kit_outbox), "
-                "(select count(*) from kit_deliveries where state in ('pending', 'failed'))"
+            outbox = await conn.fetchval("select count(*) from kit_outbox")
+            mails = await conn.fetchval(
+                "select count(*) from kit_deliveries where state in ('pending', 'failed')"
             )
             waiting += [f"{name} outbox {outbox}"] if outbox else []
             waiting += [f"{name} deliveries {mails}"] if mails else []
@@ -527,6 +527,7 @@ class Bench:
             await producer.stop()
             await procs.stop()
             await self.sink.down()
+            _tell_log_problems(self.folder)
             shutil.rmtree(self.folder, ignore_errors=True)
         if profile:
             print(f"  profiles: {', '.join(str(RESULTS / f'profile-e2e-{p}.txt') for p in sorted(profile))}")
@@ -711,6 +712,14 @@ class Bench:
                     note=f"({len(invites)} of {len(self.seen.customers(phase))} contacts)" if p == 50 else "",
                 )
             )
+
+
+def _tell_log_problems(folder: Path) -> None:
+    """The services log at WARNING here: say what they complained about before the logs go."""
+    for log in sorted(folder.glob("*.log")):
+        lines = [line for line in log.read_text(errors="replace").splitlines() if line.strip()]
+        if lines:
+            print(f"  ({log.stem}: {len(lines)} log lines, e.g. {lines[0][:200]!r})")
 
 
 def run(report: Report, scale: float) -> None:

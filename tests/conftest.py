@@ -10,7 +10,6 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-import pytest
 from hoera_kit.testing import ServiceProcess, create_database, drop_database, free_port, pg_dsn
 
 SERVICES = ("intake", "compensation", "survey", "alerts", "callback")
@@ -65,10 +64,3 @@ async def running_system(log_dir: Path, *, extra_env: dict[str, str] | None = No
             p.stop()
         for db in databases.values():
             await drop_database(db)
-
-
-@pytest.fixture(scope="session")
-async def system(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[System]:
-    """One running system shared by the end-to-end journeys (each journey uses its own ids)."""
-    async with running_system(Path(tmp_path_factory.mktemp("e2e-logs"))) as running:
-        yield running

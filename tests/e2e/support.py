@@ -36,6 +36,10 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 )
 
 TENANT = "demo"
+PATIENCE = 60.0
+"""Seconds a journey waits for an outcome. On a quiet machine outcomes come within seconds; the
+system also works through whatever else runs on the shared broker (the demo, benches, other tests),
+and a wait ends as soon as its outcome is there."""
 E = TypeVar("E", bound=Event)
 T = TypeVar("T")
 SURVEY_LINK = re.compile(r"(https?://[^\s\"<>]+/s/([0-9a-f-]{36})\?t=([A-Za-z0-9_.~%=-]+))")
@@ -77,7 +81,11 @@ def platform_headers() -> dict[str, str]:
 
 
 async def wait_until(
-    probe: Callable[[], Awaitable[T]], ok: Callable[[T], bool], *, timeout: float = 30, interval: float = 0.3
+    probe: Callable[[], Awaitable[T]],
+    ok: Callable[[T], bool],
+    *,
+    timeout: float = PATIENCE,
+    interval: float = 0.3,
 ) -> T:
     """Poll an async probe until ok(value); return the last value (the caller asserts on it)."""
     deadline = time.monotonic() + timeout
@@ -163,7 +171,7 @@ class Tap:
         return list(unique.values())
 
     async def wait_all(
-        self, model: type[E], where: Callable[[E], bool], *, count: int = 1, timeout: float = 30
+        self, model: type[E], where: Callable[[E], bool], *, count: int = 1, timeout: float = PATIENCE
     ) -> list[Seen]:
         """The matching events once at least `count` arrived (fewer when time ran out)."""
         deadline = time.monotonic() + timeout
@@ -176,13 +184,15 @@ class Tap:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._changed.wait(), timeout=min(left, 1.0))
 
-    async def wait(self, model: type[E], where: Callable[[E], bool], *, timeout: float = 30) -> E:
+    async def wait(self, model: type[E], where: Callable[[E], bool], *, timeout: float = PATIENCE) -> E:
         """The first matching event; fails the journey, naming what was awaited, if none came."""
         found = await self.wait_all(model, where, timeout=timeout)
         assert found, f"no {model.__name__} matching the journey's ids within {timeout:.0f}s"
         return found[0].envelope.data_as(model)
 
-    async def seen_one(self, model: type[E], where: Callable[[E], bool], *, timeout: float = 30) -> Seen:
+    async def seen_one(
+        self, model: type[E], where: Callable[[E], bool], *, timeout: float = PATIENCE
+    ) -> Seen:
         found = await self.wait_all(model, where, timeout=timeout)
         assert found, f"no {model.__name__} matching the journey's ids within {timeout:.0f}s"
         return found[0]
@@ -269,7 +279,7 @@ class Mailbox:
         where: Callable[[Mail], bool] = lambda _: True,
         *,
         contains: str | None = None,
-        timeout: float = 30,
+        timeout: float = PATIENCE,
     ) -> Mail:
         """The first such mail, with its text; fails naming what the address got instead."""
         found = await wait_until(lambda: self.find(address, where, contains=contains), bool, timeout=timeout)

@@ -122,7 +122,7 @@ async def told_about(
         return bool(recipients) and all(r["delivered_at"] for r in recipients)
 
     url = f"{urls['alerts']}/alerts/{alert_id}"
-    resp = await wait_until(lambda: http.get(url, headers=as_user(reader)), delivered, timeout=60)
+    resp = await wait_until(lambda: http.get(url, headers=as_user(reader)), delivered)
     assert resp.status_code == 200, resp.text
     return [(r["recipient_id"], r["role"]) for r in resp.json()["recipients"] if r["delivered_at"]]
 
@@ -157,14 +157,15 @@ async def test_an_overdue_complaint_is_acknowledged_in_french_escalated_resolved
     assert (acknowledged.language, acknowledged.promised_date) == (Language.fr, promised)
     ack_mail = await mailbox.wait_to(customer_address(customer), lambda m: accepted["ref"] in m.subject)
     assert ack_mail.subject.startswith("Nous avons bien reçu votre plainte"), ack_mail.subject
+    assert "Content-Language: fr" in ack_mail.text
     assert f"au plus tard le {in_french(promised)}" in ack_mail.body, ack_mail.body
 
     # Left overdue: the lead is asked to step in, the breach is noted, management is informed.
     escalated = await tap.wait(
-        ComplaintEscalated, lambda e: mine(e) and e.step is EscalationStep.escalated_to_lead, timeout=40
+        ComplaintEscalated, lambda e: mine(e) and e.step is EscalationStep.escalated_to_lead
     )
     assert escalated.escalated_to_agent_id == "sup-marc"
-    breached = await tap.wait(ComplaintSlaBreached, mine, timeout=40)
+    breached = await tap.wait(ComplaintSlaBreached, mine)
     assert breached.due_date == promised
     # Refs are numbered per database; the dossier link in the mail names this complaint.
     await mailbox.wait_to(MARC, lambda m: accepted["ref"] in m.subject, contains=str(complaint_id))
@@ -198,6 +199,7 @@ async def test_an_overdue_complaint_is_acknowledged_in_french_escalated_resolved
     survey_page = f"{urls['survey']}/s/"
     invitation = await mailbox.wait_to(customer_address(customer), contains=survey_page)
     link, survey_id, _ = survey_link(invitation.text)
+    assert "Content-Language: fr" in invitation.text
     invited = await tap.wait(SurveyInvited, lambda e: str(e.survey_id) == survey_id)
     assert (invited.complaint_id, invited.trigger, invited.language) == (
         complaint_id,
@@ -270,6 +272,7 @@ async def test_an_unhappy_answer_asking_for_contact_mails_the_supervisor_and_its
     supervisor_mail = await mailbox.wait_to(SARA, from_sara_alert, contains=urls["alerts"])
     assert supervisor_mail.subject == f"Ontevreden klant over contact {contact.contact_id} (agent agent-anna)"
     assert comment in supervisor_mail.body
+    assert "Content-Language: nl" in supervisor_mail.text
     assert await told_about(http, urls, alert.alert_id, "sup-sara") == [("sup-sara", "supervisor")]
 
     # One callback item in the team's queue, with the story the agent reads before dialling.

@@ -108,9 +108,7 @@ async def test_a_survey_answer_is_one_trace_from_the_survey_page_into_alerts_and
             language=Language.nl,
         )
     )
-    invitation = await mailbox.wait_to(
-        customer_address(customer), contains=f"{urls['survey']}/s/", timeout=45
-    )
+    invitation = await mailbox.wait_to(customer_address(customer), contains=f"{urls['survey']}/s/")
     _, survey_id, link_token = survey_link(invitation.text)
     posted = await http.post(
         f"{urls['survey']}/s/{survey_id}",
@@ -145,6 +143,6 @@ async def reached(collector: Collector, trace_id: str, services: set[str]) -> se
     async def probe() -> set[str]:
         return collector.services_reaching(trace_id)
 
-    found: set[str] = await wait_until(probe, lambda found: services <= found, timeout=45)
+    found: set[str] = await wait_until(probe, lambda found: services <= found)
     assert services <= found, f"trace {trace_id} reached only {sorted(found)}, not {sorted(services)}"
     return found

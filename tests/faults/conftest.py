@@ -50,7 +50,7 @@ from hoera_events.registry import all_topics, dlq_topic, topic_for
 from hoera_kit.auth import Role, mint_token
 from hoera_kit.settings import DEV_ISSUER, DEV_SIGNING_SECRET
 from hoera_kit.smtp_sink import MailStore, SmtpSink, web_app
-from hoera_kit.testing import free_port, kafka_bootstrap
+from hoera_kit.testing import eventually, free_port, kafka_bootstrap
 from hoera_local.demo import Customers, DemoSettings, Ledger, Platform
 
 from tests.conftest import System, running_system
@@ -508,8 +508,8 @@ class FaultRun:
         self.figures = Figures()
         self.ledger_path = workdir / "ledger.jsonl"
         self.log = TopicLog(bootstrap)
-        self.mine = Mine()
-        self._foreign: set[str] = set()
+        self._known: set[str] = set()  # ids this run's services answered 200 for
+        self._foreign: set[str] = set()  # and 404: another system's
         self._consumers: dict[str, set[str]] = {}
         self.timings: dict[str, float] = {}
         token = mint_token(
@@ -585,19 +585,19 @@ class FaultRun:
                 meta = await publish_until_acknowledged(producer, topic, value, key.encode())
                 ledger.write("poison", key=key, topic=topic, partition=meta.partition, offset=meta.offset)
 
-    async def _sort_out(
-        self, http: httpx.AsyncClient, service: str, path: str, ids: set[str], into: set[str]
-    ) -> None:
-        """Ask this run's service whether it knows each id: 404 means another system made it."""
-        for ident in sorted(ids - into - self._foreign):
+    async def _sort_out(self, http: httpx.AsyncClient, service: str, path: str, ids: set[str]) -> set[str]:
+        """Ask this run's service about each id; 404 means another system made it. An id it could
+        not be asked about (down, say) counts as this run's: a false double beats a missed one."""
+        for ident in sorted(ids - self._known - self._foreign):
             try:
                 resp = await http.get(f"{self.system.url(service)}{path}/{ident}", headers=self.headers)
             except httpx.HTTPError:
                 continue
             if resp.status_code == 200:
-                into.add(ident)
+                self._known.add(ident)
             elif resp.status_code == 404:
                 self._foreign.add(ident)
+        return ids - self._foreign
 
     async def _verdict(self) -> Verdict:
         await self.log.catch_up()
@@ -615,13 +615,10 @@ class FaultRun:
             if str(getattr(e.data, "survey_id", None)) in surveys
         }
         async with httpx.AsyncClient(timeout=10) as http:
-            await self._sort_out(http, "intake", "/complaints", complaints, self.mine.complaints)
-            await self._sort_out(http, "callback", "/callbacks", callbacks, self.mine.callbacks)
-        # An id the service could not be asked about (it was down) counts as this run's.
-        mine = Mine(
-            complaints=complaints - self._foreign,
-            callbacks=callbacks - self._foreign,
-        )
+            mine = Mine(
+                complaints=await self._sort_out(http, "intake", "/complaints", complaints),
+                callbacks=await self._sort_out(http, "callback", "/callbacks", callbacks),
+            )
         if not self._consumers:
             self._consumers = await consumers_by_topic(self.bootstrap, self.system.group_prefix)
         return judge(ledger, self.log, self.store.all_entries(), self._consumers, self.tag, mine)
@@ -680,6 +677,17 @@ class FaultRun:
         return text
 
 
+def fresh_workdir(workdir: Path) -> Path:
+    """An empty folder for the run's ledger, mail and logs; returns the survey rules folder."""
+    shutil.rmtree(workdir, ignore_errors=True)
+    workdir.mkdir(parents=True)
+    return survey_rules_without_delay(workdir / "survey-rules")
+
+
+async def _true() -> bool:
+    return True
+
+
 def survey_rules_without_delay(folder: Path) -> Path:
     """The survey seeds with every trigger's delay at 0, so invitations go out during the run."""
     from hoera_survey.rules import RULES_DIR
@@ -709,8 +717,7 @@ async def fault_run(
     """The system with its own SMTP sink (SMTP on a free port, the web API the customers read).
     service_bootstrap: what the services are given, when it must differ from the harness's."""
     bootstrap = bootstrap or kafka_bootstrap()
-    shutil.rmtree(workdir, ignore_errors=True)
-    workdir.mkdir(parents=True)
+    rules = fresh_workdir(workdir)
     tag = f"f{uuid.uuid4().hex[:6]}"
     store = RunMailStore(workdir / "mail", tag)
     sink = SmtpSink("127.0.0.1", 0, store)
@@ -718,12 +725,11 @@ async def fault_run(
     web_port = free_port()
     web = _SinkWeb(uvicorn.Config(web_app(sink), host="127.0.0.1", port=web_port, log_level="warning"))
     serving = asyncio.create_task(web.serve())
-    while not web.started:
-        await asyncio.sleep(0.05)
+    await eventually(_true, lambda _: web.started, timeout=10, interval=0.05)
     env = {
         "HOERA_SMTP_PORT": str(sink.port),
         "HOERA_KAFKA_BOOTSTRAP": service_bootstrap or bootstrap,
-        "HOERA_SURVEY_RULES_DIR": str(survey_rules_without_delay(workdir / "survey-rules")),
+        "HOERA_SURVEY_RULES_DIR": str(rules),
     }
     try:
         began = time.monotonic()

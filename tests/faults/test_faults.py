@@ -18,12 +18,13 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
 from aiokafka import AIOKafkaProducer, TopicPartition
+from hoera_kit.testing import eventually
 from hoera_local import config, kafka, ready
 
 from tests.faults.conftest import CONTACT_TOPIC, FaultRun, StreamPlan, Verdict, fault_run
@@ -102,6 +103,15 @@ def _ports_free(base: int, n: int) -> bool:
     return True
 
 
+def start_nodes(cfg: config.LocalConfig, procs: dict[int, subprocess.Popen[bytes]]) -> None:
+    kafka.fetch(cfg)
+    for node in cfg.kafka_nodes:
+        kafka.format_node(cfg, node)
+    for node in cfg.kafka_nodes:
+        log = (kafka.node_dir(cfg, node) / "stdout.log").open("wb")
+        procs[node.node_id] = subprocess.Popen(kafka.command(cfg, node), stdout=log, stderr=subprocess.STDOUT)
+
+
 @asynccontextmanager
 async def three_brokers(
     run_dir: Path,
@@ -119,16 +129,9 @@ async def three_brokers(
         kafka_heap="384m",
         kafka_bootstrap_override=None,
     )
-    kafka.fetch(cfg)
     procs: dict[int, subprocess.Popen[bytes]] = {}
     try:
-        for node in cfg.kafka_nodes:
-            kafka.format_node(cfg, node)
-        for node in cfg.kafka_nodes:
-            log = (kafka.node_dir(cfg, node) / "stdout.log").open("wb")
-            procs[node.node_id] = subprocess.Popen(
-                kafka.command(cfg, node), stdout=log, stderr=subprocess.STDOUT
-            )
+        await asyncio.to_thread(start_nodes, cfg, procs)
         await ready.wait_for("3-broker Kafka", lambda: ready.kafka_ready(cfg.kafka_bootstrap), 120)
         await ready.create_topics(cfg, ready.project_topics(cfg))
         yield cfg, procs
@@ -188,13 +191,12 @@ def hoera_local(*args: str) -> None:
     subprocess.run([sys.executable, "-m", "hoera_local.cli", *args], check=True, timeout=120)
 
 
-async def until(what: str, check: object, want: bool, timeout: float) -> float:
+async def until(what: str, check: Callable[[], Awaitable[bool]], want: bool, timeout: float) -> float:
+    """Seconds until check() gives want (the broker really down, really back)."""
     started = time.monotonic()
-    while time.monotonic() - started < timeout:
-        if await check() == want:  # type: ignore[operator]
-            return time.monotonic() - started
-        await asyncio.sleep(0.5)
-    raise TimeoutError(f"{what} was not {'up' if want else 'down'} after {timeout:.0f} s")
+    if await eventually(check, lambda up: up == want, timeout=timeout, interval=0.5) != want:
+        raise TimeoutError(f"{what} was not {'up' if want else 'down'} after {timeout:.0f} s")
+    return time.monotonic() - started
 
 
 async def test_broker_stopped_and_started_loses_and_doubles_nothing(faults_dir: Path) -> None:
@@ -205,10 +207,10 @@ async def test_broker_stopped_and_started_loses_and_doubles_nothing(faults_dir: 
 
         async def broker_down() -> None:
             await asyncio.sleep(8)
-            stopped = time.monotonic()
             try:
                 await asyncio.to_thread(hoera_local, "kafka", "stop")
-                await until("the broker", lambda: ready.kafka_ready(cfg.kafka_bootstrap), False, 60)
+                gone = await until("the broker", lambda: ready.kafka_ready(cfg.kafka_bootstrap), False, 60)
+                down = time.monotonic()
                 await asyncio.sleep(10)
             finally:
                 await asyncio.to_thread(hoera_local, "kafka", "start")
@@ -216,7 +218,8 @@ async def test_broker_stopped_and_started_loses_and_doubles_nothing(faults_dir: 
             run.figures.kills += 1
             run.figures.restarts += 1
             run.figures.notes.append(
-                f"broker stopped for {time.monotonic() - stopped:.0f} s (back {back:.0f} s after start)"
+                f"broker gone {gone:.0f} s after `kafka stop`, down {time.monotonic() - down:.0f} s "
+                f"in all (answering again {back:.0f} s after `kafka start`)"
             )
 
         verdict = await run.stream(broker_down)
