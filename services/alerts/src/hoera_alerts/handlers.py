@@ -17,6 +17,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from fastapi import HTTPException
 from hoera_events.alerts import (
     AlertAcknowledged,
     AlertAction,
@@ -41,7 +42,7 @@ from hoera_events.envelope import Envelope, make_envelope
 from hoera_events.platform import ContactClosed
 from hoera_events.surveys import SurveyAnswered, SurveyInvited
 from hoera_kit import deliveries, timers
-from hoera_kit.auth import Principal, ensure_team_access, ensure_tenant
+from hoera_kit.auth import Principal, Role, ensure_team_access, ensure_tenant
 from hoera_kit.db import Conn
 from hoera_kit.deliveries import Channel, DeliveryRecord, DeliveryState, OutgoingMessage
 from hoera_kit.errors import DomainError, NotFound
@@ -576,7 +577,14 @@ def visible_alert(principal: Principal, alert: store.StoredAlert | None) -> stor
     if alert is None:
         raise NotFound("alert")
     ensure_tenant(principal, alert.tenant, what="alert")
-    ensure_team_access(principal, alert.team_id or "", supervisor_scope=True, what="alert")
+    if alert.team_id is None:
+        # Abuse flags and other notices without a team are the back office's (approvers) and admins'.
+        if not principal.has_role(Role.approver, Role.admin):
+            raise NotFound("alert")
+        return alert
+    if not principal.has_role(Role.supervisor):
+        raise HTTPException(403, "requires one of the roles: supervisor")
+    ensure_team_access(principal, alert.team_id, supervisor_scope=True, what="alert")
     return alert
 
 
