@@ -62,6 +62,9 @@ class DemoSettings:
     burst_length_s: float = 20.0
     complaint_share: float = float(os.environ.get("HOERA_DEMO_COMPLAINT_SHARE", "0.05"))
     deceased_share: float = 0.003
+    agent_delay_s: float = float(os.environ.get("HOERA_DEMO_AGENT_DELAY_S", "60"))
+    agent_interval_s: float = 5.0
+    compensation_share: float = 0.02
     respond_share: float = float(os.environ.get("HOERA_DEMO_RESPOND_SHARE", "0.16"))
     customers: int = 5000
     duration_s: float | None = (
@@ -257,9 +260,108 @@ class Customers:
                 satisfaction=int(form["satisfaction"]),
                 nps=int(form["nps"]),
                 effort=int(form["effort"]),
-                attributes={k.removeprefix("attr_"): int(v) for k, v in form.items() if k.startswith("attr_")},
+                attributes={
+                    k.removeprefix("attr_"): int(v) for k, v in form.items() if k.startswith("attr_")
+                },
                 contact_me="contact_me" in form,
             )
+
+
+class Agents:
+    """Agents working the complaints in intake: resolve with a root cause (R7), close (R5), and in
+    about 2% of complaints a financial compensation through compensation, above the EUR 300 mandate
+    now and then so that an approver decides (R14)."""
+
+    def __init__(self, settings: DemoSettings, ledger: Ledger) -> None:
+        from hoera_kit.auth import mint_demo_tokens
+        from hoera_kit.settings import KitSettings
+
+        self.s = settings
+        self.ledger = ledger
+        self.rng = random.Random(None if settings.seed is None else settings.seed + 2)
+        self.tokens = mint_demo_tokens(KitSettings(service_name="demo"))
+        self.team_agent = {"team-nl-1": "agent-anna", "team-fr-1": "agent-luc"}
+        self.intake = os.environ.get("HOERA_DEMO_INTAKE_URL", "http://127.0.0.1:8101")
+        self.compensation = os.environ.get("HOERA_DEMO_COMPENSATION_URL", "http://127.0.0.1:8102")
+        self.worked: set[str] = set()
+
+    def _auth(self, subject: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.tokens[subject]}"}
+
+    async def run(self, stop: asyncio.Event) -> None:
+        async with httpx.AsyncClient(timeout=15) as http:
+            while not stop.is_set():
+                try:
+                    await self.work(http)
+                except httpx.HTTPError:
+                    pass
+                try:
+                    await asyncio.wait_for(stop.wait(), timeout=self.s.agent_interval_s)
+                except TimeoutError:
+                    pass
+
+    async def work(self, http: httpx.AsyncClient) -> None:
+        causes = (await http.get(f"{self.intake}/root-causes", headers=self._auth("agent-anna"))).json()
+        codes = [c["code"] for c in causes] or ["customer-service"]
+        now = datetime.now(UTC)
+        for team, agent in self.team_agent.items():
+            page = await http.get(
+                f"{self.intake}/complaints",
+                params={"team_id": team, "status": "open", "limit": 50},
+                headers=self._auth(agent),
+            )
+            if page.status_code != 200:
+                continue
+            for item in page.json().get("items", []):
+                cid = str(item["complaint_id"])
+                raised = datetime.fromisoformat(item["raised_at"])
+                if cid in self.worked or (now - raised).total_seconds() < self.s.agent_delay_s:
+                    continue
+                self.worked.add(cid)
+                if self.rng.random() < self.s.compensation_share:
+                    await self.compensate(http, cid, agent)
+                resolved = await http.post(
+                    f"{self.intake}/complaints/{cid}/resolve",
+                    json={
+                        "root_cause_department": self.rng.choice(codes),
+                        "first_contact_resolution": self.rng.random() < 0.65,
+                    },
+                    headers=self._auth(agent),
+                )
+                closed = await http.post(
+                    f"{self.intake}/complaints/{cid}/close", json={}, headers=self._auth(agent)
+                )
+                self.ledger.write(
+                    "complaint.worked",
+                    complaint_id=cid,
+                    resolved=resolved.status_code,
+                    closed=closed.status_code,
+                )
+
+    async def compensate(self, http: httpx.AsyncClient, complaint_id: str, agent: str) -> None:
+        base = f"{self.compensation}/complaints/{complaint_id}"
+        above_mandate = self.rng.random() < 0.2
+        cents = self.rng.randint(30_001, 60_000) if above_mandate else self.rng.randint(2_500, 30_000)
+        money = {"amount_cents": cents, "currency": "EUR"}
+        await http.post(f"{base}/apology", json={}, headers=self._auth(agent))
+        await http.post(f"{base}/damage", json={"amount": money}, headers=self._auth(agent))
+        proposal = await http.post(
+            f"{base}/proposals", json={"kind": "financial", "amount": money}, headers=self._auth(agent)
+        )
+        self.ledger.write(
+            "compensation.proposed",
+            complaint_id=complaint_id,
+            amount_cents=cents,
+            status=proposal.status_code,
+        )
+        if proposal.status_code in (200, 201) and above_mandate:
+            compensation_id = proposal.json()["compensation"]["compensation_id"]
+            decided = await http.post(
+                f"{self.compensation}/approvals/{compensation_id}/approve",
+                json={"reason": "Damage confirmed by the invoices the member sent."},
+                headers=self._auth("appr-eva"),
+            )
+            self.ledger.write("compensation.approved", complaint_id=complaint_id, status=decided.status_code)
 
 
 def print_where_to_look() -> None:
@@ -270,8 +372,9 @@ def print_where_to_look() -> None:
     tokens = mint_demo_tokens(KitSettings(service_name="demo"))
     print("\n=== Hoera is up ===", flush=True)
     print(f"  mail sink (every e-mail sent):   http://127.0.0.1:{cfg.smtp_web_port}/")
-    print("  supervisor dashboard (alerts):   http://127.0.0.1:8104/dashboard?token=<supervisor token>")
-    print("  callback queue page (agents):    http://127.0.0.1:8105/queue?token=<agent token>")
+    print(f"  supervisor dashboard (sup-sara): http://127.0.0.1:8104/dashboard?token={tokens['sup-sara']}")
+    print(f"  callback agent page (agent-anna): http://127.0.0.1:8105/agent?token={tokens['agent-anna']}")
+    print("  survey invitations follow a contact after the delay in the survey rules (seed: 10 minutes)")
     print(
         "  APIs (OpenAPI): intake :8101/docs  compensation :8102/docs  survey :8103/docs"
         "  alerts :8104/docs  callback :8105/docs"
@@ -306,10 +409,12 @@ async def main_async() -> None:
     platform = Platform(settings, producer, ledger)
     customers = Customers(settings, ledger, cfg.smtp_web_port)
     readers = asyncio.create_task(customers.run(stop))
+    agents = asyncio.create_task(Agents(settings, ledger).run(stop))
     try:
         await platform.run(stop)
         stop.set()
         await readers
+        await agents
     finally:
         await producer.stop()
         ledger.close()
