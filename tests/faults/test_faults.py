@@ -209,7 +209,13 @@ async def test_broker_stopped_and_started_loses_and_doubles_nothing(faults_dir: 
             await asyncio.sleep(8)
             try:
                 await asyncio.to_thread(hoera_local, "kafka", "stop")
-                gone = await until("the broker", lambda: ready.kafka_ready(cfg.kafka_bootstrap), False, 60)
+                gone = await until(
+                    "the broker (a stack started before `hoera-local kafka stop` existed runs the JVM "
+                    "without its supervisor: restart the stack)",
+                    lambda: ready.kafka_ready(cfg.kafka_bootstrap),
+                    False,
+                    45,
+                )
                 down = time.monotonic()
                 await asyncio.sleep(10)
             finally:

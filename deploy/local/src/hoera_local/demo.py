@@ -293,8 +293,8 @@ class Agents:
             while not stop.is_set():
                 try:
                     await self.work(http)
-                except httpx.HTTPError:
-                    pass
+                except Exception as exc:  # a demo keeps going; the services may be restarting
+                    print(f"demo agents: {exc!r}", flush=True)
                 try:
                     await asyncio.wait_for(stop.wait(), timeout=self.s.agent_interval_s)
                 except TimeoutError:
