@@ -5,9 +5,10 @@ SHELL := /bin/bash
 UV ?= $(shell command -v uv 2>/dev/null || echo $(HOME)/.local/bin/uv)
 LOCAL := $(UV) run --frozen hoera-local
 PYTEST_ARGS ?=
-TEST_PATHS := libs deploy/local services tests
+TEST_PATHS := libs deploy/local services tests/integration tests/e2e
+FAULT_PATHS := tests/faults
 
-.PHONY: help install system-deps up down clean test test-fast lint format bench schemas
+.PHONY: help install system-deps up down clean test test-faults test-fast lint format bench schemas
 
 help: ## this list
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -33,6 +34,9 @@ clean: down ## stop everything and delete the local data (run folder)
 
 test: install ## every test against real Kafka, PostgreSQL and SMTP (started here if not running)
 	$(LOCAL) run -- $(UV) run --frozen pytest $(TEST_PATHS) $(PYTEST_ARGS)
+
+test-faults: install ## fault injection against the whole system: kills, broker/database/SMTP outages
+	$(LOCAL) run -- $(UV) run --frozen pytest $(FAULT_PATHS) -s $(PYTEST_ARGS)
 
 test-fast: install ## unit tests only (no infrastructure)
 	$(UV) run --frozen pytest $(TEST_PATHS) -m "not integration and not failover and not browser" $(PYTEST_ARGS)
