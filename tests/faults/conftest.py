@@ -76,6 +76,7 @@ class StreamPlan:
     complaint_share: float = 0.25
     deceased_share: float = 0.04
     respond_share: float = 0.6
+    call_me_share: float = 0.15
     poison_rounds: int = 3
     drain_s: float = 120.0
 
@@ -93,6 +94,23 @@ async def publish_until_acknowledged(producer: AIOKafkaProducer, topic: str, val
         except (KafkaError, TimeoutError):
             attempt += 1
             await asyncio.sleep(min(2.0, 0.2 * attempt))
+
+
+class RunCustomers(Customers):
+    """The demo's customers, with more of them unhappy and asking to be called back than the
+    seed's rates, so every run has a few of each to judge by id."""
+
+    def __init__(self, settings: DemoSettings, ledger: Ledger, web_port: int, call_me_share: float) -> None:
+        super().__init__(settings, ledger, web_port)
+        self.call_me_share = call_me_share
+
+    def answer_form(self, token: str, language: str) -> dict[str, str]:
+        form = super().answer_form(token, language)
+        if self.rng.random() < self.call_me_share:
+            form["satisfaction"] = str(self.rng.choice([1, 2]))
+            form["contact_me"] = "yes"
+            form["contact_channel"] = self.rng.choice(["phone", "email"])
+        return form
 
 
 class LedgerPlatform(Platform):
@@ -461,6 +479,19 @@ def judge(
 # ---- one run ---------------------------------------------------------------------------------------
 
 
+async def _all_or_first_failure(*steps: Awaitable[None]) -> None:
+    """Run the steps together; the first to fail cancels the others (a fault that could not be
+    injected or undone must not leave the platform retrying for ever)."""
+    tasks = [asyncio.ensure_future(step) for step in steps]
+    try:
+        for done in asyncio.as_completed(tasks):
+            await done
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+
 class RunMailStore(MailStore):
     """The run's sink keeps every mail; its web API (what the customers read) shows only the mail
     to this run's customers, so they do not answer invitations of other systems' traffic."""
@@ -554,17 +585,15 @@ class FaultRun:
         )
         await producer.start()
         ledger = Ledger(self.ledger_path)
-        customers = Customers(settings, ledger, self.web_port)
+        customers = RunCustomers(settings, ledger, self.web_port, plan.call_me_share)
         answering = asyncio.Event()
         readers = asyncio.create_task(customers.run(answering))
         try:
             platform = LedgerPlatform(settings, producer, ledger, self.tag)
-            poison = asyncio.create_task(self._poison(producer, ledger, plan))
-            injected = asyncio.create_task(fault())
             began = time.monotonic()
-            await platform.run(asyncio.Event())
-            await poison
-            await injected
+            await _all_or_first_failure(
+                platform.run(asyncio.Event()), self._poison(producer, ledger, plan), fault()
+            )
             self.timings["stream and fault"] = time.monotonic() - began
             return await self._drain(customers, answering, readers, plan)
         finally:
@@ -572,7 +601,9 @@ class FaultRun:
             with suppress(Exception):
                 await readers
             ledger.close()
-            await producer.stop()
+            # A producer with unsent messages for a broker that is gone would wait for ever.
+            with suppress(Exception):
+                await asyncio.wait_for(producer.stop(), 15)
             await self.log.stop()
 
     async def _poison(self, producer: AIOKafkaProducer, ledger: Ledger, plan: StreamPlan) -> None:

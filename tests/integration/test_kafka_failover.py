@@ -34,7 +34,7 @@ def cluster(
         config.load(),
         run_dir=tmp_path / "run",
         kafka_brokers=3,
-        kafka_port_base=int(os.environ.get("HOERA_FAILOVER_PORT_BASE", "39192")),
+        kafka_port_base=int(os.environ.get("HOERA_FAILOVER_PORT_BASE", "19192")),
         kafka_heap="384m",
         kafka_bootstrap_override=None,
     )

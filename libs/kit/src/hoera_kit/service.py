@@ -56,7 +56,8 @@ class Service:
         self.settings = settings
         self.name = settings.service_name
         self.migrations_dir = migrations_dir
-        self.broker = KafkaBroker(settings.kafka_bootstrap, logger=logging.getLogger("faststream"))
+        # FastStream takes a list of servers; "a:1,b:2" as one string would be one host name.
+        self.broker = KafkaBroker(settings.kafka_bootstrap.split(","), logger=logging.getLogger("faststream"))
         self.api = FastAPI(
             title=title,
             description=description,

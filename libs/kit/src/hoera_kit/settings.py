@@ -31,7 +31,7 @@ class KitSettings(BaseSettings):
     tenant: str = Field(default="demo", description="default organisation for events without one")
 
     # Kafka
-    kafka_bootstrap: str = "127.0.0.1:39092"
+    kafka_bootstrap: str = "127.0.0.1:19092"
     consumer_group_prefix: str = Field(
         default="hoera", description="consumer groups are <prefix>.<service>.<consumer>"
     )
@@ -46,7 +46,7 @@ class KitSettings(BaseSettings):
     # PostgreSQL: HOERA_DATABASE_URL wins; otherwise built from the parts and hoera_<service_name>.
     database_url: SecretStr | None = None
     pg_host: str = "127.0.0.1"
-    pg_port: int = 55432
+    pg_port: int = 15432
     pg_user: str = "hoera"
     pg_password: SecretStr = SecretStr("hoera")
     pg_database: str | None = None

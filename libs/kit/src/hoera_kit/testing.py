@@ -23,14 +23,14 @@ T = TypeVar("T")
 
 
 def kafka_bootstrap() -> str:
-    return os.environ.get("HOERA_KAFKA_BOOTSTRAP", "127.0.0.1:39092")
+    return os.environ.get("HOERA_KAFKA_BOOTSTRAP", "127.0.0.1:19092")
 
 
 def pg_dsn(database: str = "postgres") -> str:
     user = os.environ.get("HOERA_PG_USER", "hoera")
     pw = os.environ.get("HOERA_PG_PASSWORD", "hoera")
     host = os.environ.get("HOERA_PG_HOST", "127.0.0.1")
-    port = os.environ.get("HOERA_PG_PORT", "55432")
+    port = os.environ.get("HOERA_PG_PORT", "15432")
     return f"postgresql://{user}:{pw}@{host}:{port}/{database}"
 
 

@@ -34,7 +34,9 @@ from hoera_kit.smtp_sink import MailStore, SmtpSink, web_app
 
 pytestmark = pytest.mark.integration
 
-ADMIN_DSN = os.environ.get("HOERA_TEST_PG_ADMIN_DSN", "postgresql://hoera:hoera@127.0.0.1:55432/postgres")
+from hoera_kit.testing import pg_dsn  # noqa: E402
+
+ADMIN_DSN = os.environ.get("HOERA_TEST_PG_ADMIN_DSN", pg_dsn())
 MIGRATION = Path(hoera_kit.__file__).parent / "migrations" / "kit_0003_deliveries.sql"
 MAIL_FROM = "Hoera <no-reply@hoera.local>"
 
