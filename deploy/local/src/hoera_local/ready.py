@@ -44,12 +44,19 @@ async def pg_ready(cfg: LocalConfig) -> bool:
         await conn.close()
 
 
-async def wait_for(what: str, check: Callable[[], Awaitable[bool]], timeout: float) -> None:
+async def wait_for(
+    what: str,
+    check: Callable[[], Awaitable[bool]],
+    timeout: float,
+    alive: Callable[[], bool] | None = None,
+) -> None:
     deadline = time.monotonic() + timeout
     delay = 0.2
     while time.monotonic() < deadline:
         if await check():
             return
+        if alive is not None and not alive():
+            raise SystemExit(f"the local stack stopped while waiting for {what}; see .run/logs/infra.log")
         await asyncio.sleep(delay)
         delay = min(delay * 1.5, 2.0)
     raise SystemExit(f"{what} was not ready after {timeout:.0f}s; see the logs under .run/logs")
@@ -111,9 +118,11 @@ async def create_databases(cfg: LocalConfig) -> list[str]:
     return created
 
 
-async def prepare(cfg: LocalConfig, *, timeout: float = 180) -> None:
-    await wait_for(f"Kafka at {cfg.kafka_bootstrap}", lambda: kafka_ready(cfg.kafka_bootstrap), timeout)
-    await wait_for(f"PostgreSQL at {cfg.pg_host}:{cfg.pg_port}", lambda: pg_ready(cfg), timeout)
+async def prepare(cfg: LocalConfig, *, timeout: float = 180, alive: Callable[[], bool] | None = None) -> None:
+    await wait_for(
+        f"Kafka at {cfg.kafka_bootstrap}", lambda: kafka_ready(cfg.kafka_bootstrap), timeout, alive
+    )
+    await wait_for(f"PostgreSQL at {cfg.pg_host}:{cfg.pg_port}", lambda: pg_ready(cfg), timeout, alive)
     made = await create_topics(cfg, project_topics(cfg))
     dbs = await create_databases(cfg)
     print(

@@ -102,7 +102,7 @@ def start(cfg: LocalConfig) -> bool:
     )
     _pid_file(cfg, "infra").write_text(str(proc.pid))
     try:
-        asyncio.run(ready.prepare(cfg))
+        asyncio.run(ready.prepare(cfg, alive=lambda: proc.poll() is None))
     except BaseException:
         stop(cfg)
         raise
