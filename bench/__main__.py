@@ -9,6 +9,7 @@ import asyncio
 import logging
 import os
 import sys
+from types import ModuleType
 
 from bench import ceilings, kit_paths, system_e2e
 from bench.common import Report
@@ -16,7 +17,10 @@ from bench.common import Report
 
 def main() -> int:
     scale = float(os.environ.get("HOERA_BENCH_SCALE", "1.0"))
-    n = lambda base: max(100, int(base * scale))  # noqa: E731
+
+    def n(base: int) -> int:
+        return max(100, int(base * scale))
+
     report = Report()
     # FastStream logs every batch at INFO; a benchmark prints figures, not traffic.
     logging.getLogger("faststream").setLevel(logging.WARNING)
@@ -56,7 +60,7 @@ def main() -> int:
     return 0
 
 
-def _service_benches() -> list:  # type: ignore[type-arg]
+def _service_benches() -> list[ModuleType]:
     import importlib
     import pkgutil
 
