@@ -120,6 +120,8 @@ def init_cluster(cfg: LocalConfig, bindir: Path) -> Path:
 
 
 def _pg_ctl(bindir: Path, pgdata: Path, *args: str, log: Path | None = None) -> int:
+    # The port is also given on the command line at start, so a cluster made with another port
+    # (an older run folder) listens where the settings say.
     cmd = [*_as_owner(), str(bindir / "pg_ctl"), "-D", str(pgdata), *args]
     if log is not None:
         cmd += ["-l", str(log)]
@@ -136,7 +138,7 @@ def run_foreground(cfg: LocalConfig) -> None:
     _chown_to_postgres(log)
     if (
         _pg_ctl(bindir, pgdata, "status") != 0
-        and _pg_ctl(bindir, pgdata, "start", "-w", "-t", "60", log=log) != 0
+        and _pg_ctl(bindir, pgdata, "start", "-w", "-t", "60", "-o", f"-p {cfg.pg_port}", log=log) != 0
     ):
         raise SystemExit(f"pg_ctl start failed; see {log}")
     print(f"postgresql ready on 127.0.0.1:{cfg.pg_port} (data {pgdata})", flush=True)
@@ -164,7 +166,7 @@ def pg_ctl_action(cfg: LocalConfig, action: str) -> int:
     pgdata = data_dir(cfg)
     log = pgdata.parent / "postgresql.log"
     if action == "start":
-        return _pg_ctl(bindir, pgdata, "start", "-w", "-t", "60", log=log)
+        return _pg_ctl(bindir, pgdata, "start", "-w", "-t", "60", "-o", f"-p {cfg.pg_port}", log=log)
     return (
         _pg_ctl(bindir, pgdata, action, "-m", "fast", "-w")
         if action == "stop"
