@@ -349,3 +349,25 @@ class CustomerMarkedDeceased(Event):
             marked_at=ex.later(days=20),
             team_id=ex.TEAM,
         )
+
+
+class CustomerDeceasedMarkWithdrawn(Event):
+    """A supervisor withdrew a mistaken deceased mark (R10): surveys and callbacks may reach the
+    customer again, and mail goes to the customer's own address, no longer to the next of kin."""
+
+    event_type = "customer.deceased_mark_withdrawn"
+
+    customer_id: CustomerId
+    withdrawn_by: AgentId
+    """The supervisor who undid the mark."""
+    withdrawn_at: UtcDateTime
+    team_id: TeamId | None = None
+
+    @classmethod
+    def example(cls) -> CustomerDeceasedMarkWithdrawn:
+        return cls(
+            customer_id=ex.CUSTOMER,
+            withdrawn_by=ex.AGENT,
+            withdrawn_at=ex.later(days=21),
+            team_id=ex.TEAM,
+        )

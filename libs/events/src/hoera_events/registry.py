@@ -120,6 +120,12 @@ _SPECS: tuple[TopicSpec, ...] = (
         S.intake,
         [S.survey, S.callback, S.compensation],
     ),
+    _spec(
+        complaints.CustomerDeceasedMarkWithdrawn,
+        "customer_id",
+        S.intake,
+        [S.survey, S.callback, S.compensation],
+    ),
     # compensation: intake shows the proposals and decisions on the dossier's timeline (R1).
     _spec(compensation.CompensationProposed, "compensation_id", S.compensation, [S.intake]),
     _spec(compensation.CompensationApprovalRequested, "compensation_id", S.compensation, [S.intake]),

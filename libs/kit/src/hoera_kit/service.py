@@ -130,6 +130,11 @@ class Service:
 
         return register
 
+    @property
+    def subscriptions(self) -> list[tuple[str, list[str]]]:
+        """(consumer group, topics) of every registered consumer: what the service reads."""
+        return [(group, list(topics)) for group, topics in self._groups]
+
     def timer(self, kind: str) -> Callable[[TimerHandler], TimerHandler]:
         def register(fn: TimerHandler) -> TimerHandler:
             self._timer_handlers[kind] = fn
