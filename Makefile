@@ -23,6 +23,10 @@ install: $(UV) system-deps ## the Python workspace (one lock file) and the Kafka
 	$(UV) sync --frozen --all-packages
 	$(LOCAL) fetch >/dev/null
 
+# Services refuse to start without HOERA_ENVIRONMENT: development and test are asked for by name here.
+up down clean bench: export HOERA_ENVIRONMENT ?= development
+test test-faults test-fast: export HOERA_ENVIRONMENT ?= test
+
 up: install ## Kafka, PostgreSQL, the SMTP sink, every service and demo traffic; Ctrl-C stops it all
 	$(LOCAL) up deploy/local/Procfile
 

@@ -3,6 +3,8 @@
 hoera-kit migrate SERVICE [--dir services/SERVICE/migrations] [--check]
 hoera-kit dlq list TOPIC.dlq [--limit N]
 hoera-kit dlq replay TOPIC.dlq --offset 3 --offset 7 | --all
+hoera-kit outbox parked SERVICE [--limit N]
+hoera-kit outbox retry SERVICE --seq 12 --seq 13 | --all
 hoera-kit token --demo | --sub NAME --role ROLE [--team T] ...
 """
 
@@ -14,7 +16,7 @@ import json
 import sys
 from pathlib import Path
 
-from hoera_kit import dlq, migrations
+from hoera_kit import db, dlq, migrations, outbox
 from hoera_kit.settings import KitSettings
 
 
@@ -49,6 +51,15 @@ def main(argv: list[str] | None = None) -> int:
     rep.add_argument("--offset", type=int, action="append", default=[])
     rep.add_argument("--partition", type=int, default=None)
     rep.add_argument("--all", action="store_true")
+    ob = sub.add_parser("outbox", help="list or retry outbox rows the broker refused (parked)")
+    osub = ob.add_subparsers(dest="outbox_cmd", required=True)
+    parked = osub.add_parser("parked")
+    parked.add_argument("service")
+    parked.add_argument("--limit", type=int, default=100)
+    retry = osub.add_parser("retry")
+    retry.add_argument("service")
+    retry.add_argument("--seq", type=int, action="append", default=[])
+    retry.add_argument("--all", action="store_true")
     sub.add_parser("token", help="mint development tokens (see --help of `hoera-kit token`)")
     args = parser.parse_args(argv)
 
@@ -80,7 +91,26 @@ def main(argv: list[str] | None = None) -> int:
         )
         print(f"replayed {n} message(s) to their original topic")
         return 0
+    if args.cmd == "outbox":
+        if args.outbox_cmd == "retry" and not args.all and not args.seq:
+            parser.error("outbox retry needs --seq N (repeatable) or --all")
+        return asyncio.run(_outbox(args))
     return 2
+
+
+async def _outbox(args: argparse.Namespace) -> int:
+    pool = await db.create_pool(KitSettings(service_name=args.service).dsn, min_size=1, max_size=1)
+    try:
+        async with pool.acquire() as conn:
+            if args.outbox_cmd == "parked":
+                for row in await outbox.parked_rows(conn, limit=args.limit):
+                    print(json.dumps(row, default=str, ensure_ascii=False))
+                return 0
+            n = await outbox.retry_parked(conn, None if args.all else args.seq)
+            print(f"moved {n} parked row(s) back into the outbox")
+            return 0
+    finally:
+        await pool.close()
 
 
 if __name__ == "__main__":

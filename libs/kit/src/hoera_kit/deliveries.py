@@ -7,6 +7,10 @@ replica claims due rows with FOR UPDATE SKIP LOCKED and a lease (the row's next 
 past the send), sends them, and records the outcome in a new transaction together with whatever the
 service writes in `on_state_change` (a timeline entry, an AlertDelivered outbox event).
 
+The lease outlives every send it covers: a worker claims no more rows than it sends at once, and each
+send is cut off at half the lease, so however slow the SMTP server, no claimed row is still unsent
+when its lease ends and another replica takes it (which would send it twice).
+
 What this can and cannot promise: a worker that dies between sending and recording leaves the row
 leased; when the lease ends another worker sends it again. So delivery is at least once and never
 silently lost, and every send of one delivery carries the same idempotency key (a mail's Message-ID
@@ -39,8 +43,7 @@ from asyncpg.pool import PoolConnectionProxy
 from opentelemetry import trace
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from hoera_kit.retry import Fault, backoff_delay, classify
-from hoera_kit.settings import KitSettings
+from hoera_kit.retry import backoff_delay, retrying
 
 # A connection of the caller's transaction: a plain one or one from the pool.
 Conn: TypeAlias = asyncpg.Connection | PoolConnectionProxy
@@ -502,25 +505,6 @@ class WebhookSender(_HttpSender):
         return await _post(self.client, msg.recipient, content=body, headers=headers)
 
 
-def senders_from_settings(settings: KitSettings) -> dict[Channel, Sender]:
-    """E-mail always; SMS when HOERA_SMS_GATEWAY_URL is set; webhooks always (unsigned)."""
-    password = settings.smtp_password.get_secret_value() if settings.smtp_password else None
-    senders: dict[Channel, Sender] = {
-        Channel.email: SmtpSender(
-            settings.smtp_host,
-            settings.smtp_port,
-            settings.mail_from,
-            username=settings.smtp_username,
-            password=password,
-            starttls=settings.smtp_starttls,
-        ),
-        Channel.webhook: WebhookSender(),
-    }
-    if settings.sms_gateway_url:
-        senders[Channel.sms] = SmsSender(settings.sms_gateway_url)
-    return senders
-
-
 # --- the worker -----------------------------------------------------------------------------------
 
 
@@ -562,6 +546,7 @@ class DeliveryWorker:
         on_state_change: StateChangeHook | None = None,
         max_concurrency: int = 10,
         rng: random.Random | None = None,
+        wake: asyncio.Event | None = None,
     ) -> None:
         if max_attempts < 1 or batch_size < 1 or max_concurrency < 1:
             raise ValueError("max_attempts, batch_size and max_concurrency must be >= 1")
@@ -577,16 +562,29 @@ class DeliveryWorker:
         self.lease_s = lease_s
         self.on_state_change = on_state_change
         self.rng = rng
-        self._slots = asyncio.Semaphore(max_concurrency)
-        self._wake = asyncio.Event()
-        self._listen_failures = 0
+        self.max_concurrency = max_concurrency
+        # All claimed rows are sent at once, each cut off at half the lease: see the module docstring.
+        self.claim_size = min(batch_size, max_concurrency)
+        self.wake = wake or asyncio.Event()
         self._tracer = trace.get_tracer("hoera_kit.deliveries")
 
     async def run_once(self) -> int:
-        """One batch: claim, send, record. Returns how many deliveries were attempted."""
+        """One wave: claim, send all at once, record. Returns how many deliveries were attempted."""
         claimed = await self._claim()
         await asyncio.gather(*(self._attempt(record) for record in claimed))
         return len(claimed)
+
+    async def step(self) -> bool:
+        """The worker's round for a Loop: True while a full wave was claimed (more may be due)."""
+        return await self.run_once() >= self.claim_size
+
+    async def aclose(self) -> None:
+        """Close the senders' connection pools (HTTP clients) at shutdown."""
+        for sender in self.senders.values():
+            close = getattr(sender, "aclose", None)
+            if close is not None:
+                with contextlib.suppress(Exception):
+                    await close()
 
     async def _claim(self) -> list[DeliveryRecord]:
         # One statement, so one short transaction: the lease is committed before anything is sent,
@@ -599,16 +597,15 @@ class DeliveryWorker:
             "update kit_deliveries set attempts = attempts + 1, last_attempt_at = now(), "
             "  next_attempt_at = now() + make_interval(secs => $2), updated_at = now() "
             f"where id in (select id from due) returning {_COLUMNS}",
-            self.batch_size,
+            self.claim_size,
             float(self.lease_s),
             [c.value for c in self.senders],
         )
         return [_record(r) for r in rows]
 
     async def _attempt(self, record: DeliveryRecord) -> None:
-        async with self._slots:
-            outcome = await self._send(record)
-            await self._record_outcome(record, outcome)
+        outcome = await self._send(record)
+        await self._record_outcome(record, outcome)
 
     async def _send(self, record: DeliveryRecord) -> _Outcome:
         sender = self.senders[record.channel]
@@ -653,23 +650,20 @@ class DeliveryWorker:
     async def _record_outcome(self, record: DeliveryRecord, outcome: _Outcome) -> None:
         """Record in its own transaction, retrying a database that is briefly away; when it stays
         away the lease runs out and the delivery is tried again (at least once, never lost)."""
-        for attempt in range(5):
-            try:
-                async with self.pool.acquire() as conn, conn.transaction():
-                    updated = await self._apply(conn, record, outcome)
-                    if updated is not None and self.on_state_change is not None:
-                        # A pool connection proxies a Connection; the hook sees it as one.
-                        await self.on_state_change(cast(asyncpg.Connection, conn), updated)
-                return
-            except Exception as exc:
-                if classify(exc) is not Fault.transient or attempt == 4:
-                    log.exception(
-                        "delivery %s: outcome %s not recorded; retried after the lease",
-                        record.id,
-                        outcome.state,
-                    )
-                    return
-                await asyncio.sleep(backoff_delay(attempt, base=0.2, cap=5.0))
+
+        async def record_it() -> None:
+            async with self.pool.acquire() as conn, conn.transaction():
+                updated = await self._apply(conn, record, outcome)
+                if updated is not None and self.on_state_change is not None:
+                    # A pool connection proxies a Connection; the hook sees it as one.
+                    await self.on_state_change(cast(asyncpg.Connection, conn), updated)
+
+        try:
+            await retrying(record_it, what=f"delivery {record.id}: recording {outcome.state}", attempts=5)
+        except Exception:
+            log.exception(
+                "delivery %s: outcome %s not recorded; retried after the lease", record.id, outcome.state
+            )
 
     async def _apply(self, conn: Conn, record: DeliveryRecord, outcome: _Outcome) -> DeliveryRecord | None:
         if outcome.state is DeliveryState.sent:
@@ -712,79 +706,6 @@ class DeliveryWorker:
             return None
         return _record(row)
 
-    def _on_notify(self, conn: object, pid: int, channel: str, payload: object) -> None:
-        self._wake.set()
-
-    async def _listen(self, stop: asyncio.Event) -> None:
-        """Hold one connection that LISTENs; when it breaks, take another (polls fill the gap)."""
-        self._listen_failures = 0
-        while not stop.is_set():
-            try:
-                async with self.pool.acquire() as conn:
-                    await self._listen_on(conn, stop)
-            except Exception as exc:
-                delay = backoff_delay(self._listen_failures, base=0.2, cap=5.0)
-                self._listen_failures += 1
-                log.warning("delivery listener: retry in %.2fs: %r", delay, exc)
-                await _wait(stop, delay)
-
-    async def _listen_on(self, conn: Conn, stop: asyncio.Event) -> None:
-        lost = asyncio.Event()
-
-        def on_lost(_: object) -> None:
-            lost.set()
-
-        # Kept by asyncpg across pool releases: removed below, or every reconnect would add one.
-        conn.add_termination_listener(on_lost)
-        await conn.add_listener(NOTIFY_CHANNEL, self._on_notify)
-        try:
-            self._listen_failures = 0
-            # Anything enqueued while nobody listened is due now.
-            self._wake.set()
-            while not stop.is_set():
-                # The check finds a connection that died without a word (a cut network).
-                await _wait(stop, 2.0, lost)
-                await conn.fetchval("select 1", timeout=5)
-        finally:
-            conn.remove_termination_listener(on_lost)
-            with contextlib.suppress(Exception):
-                await conn.remove_listener(NOTIFY_CHANNEL, self._on_notify)
-
-    async def run(self, stop: asyncio.Event) -> None:
-        """Until stop is set: wake on NOTIFY or every poll interval; never crash on a fault."""
-        listener = asyncio.create_task(self._listen(stop))
-        attempt = 0
-        try:
-            while not stop.is_set():
-                self._wake.clear()
-                try:
-                    n = await self.run_once()
-                    attempt = 0
-                except Exception as exc:
-                    delay = backoff_delay(attempt, base=0.2, cap=10.0)
-                    attempt += 1
-                    log.warning("delivery worker: retry in %.2fs: %r", delay, exc)
-                    await _wait(stop, delay)
-                    continue
-                if n >= self.batch_size:
-                    continue
-                await _wait(stop, self.poll_interval_s, self._wake)
-        finally:
-            listener.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await listener
-
-
-async def _wait(stop: asyncio.Event, seconds: float, wake: asyncio.Event | None = None) -> None:
-    """Sleep for seconds, or less when stop (or wake) is set."""
-    events = [stop] if wake is None else [stop, wake]
-    waiters = [asyncio.create_task(e.wait()) for e in events]
-    try:
-        await asyncio.wait(waiters, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for w in waiters:
-            w.cancel()
-
 
 __all__ = [
     "NOTIFY_CHANNEL",
@@ -809,5 +730,4 @@ __all__ = [
     "message_id",
     "requeue",
     "retry_delay",
-    "senders_from_settings",
 ]

@@ -1,4 +1,9 @@
-"""Bad input gets a clear 4xx that names what is wrong; never a 500 for the caller's mistake."""
+"""Bad input gets a clear 4xx that names what is wrong; never a 500 for the caller's mistake.
+
+Every error answer of every service has one shape, `ErrorBody`: `detail` (one readable sentence),
+`field` (the offending field, when there is one) and, for a request that does not fit its schema,
+`errors` (one entry per field). The OpenAPI documents describe exactly this (hoera_kit.openapi).
+"""
 
 from __future__ import annotations
 
@@ -7,39 +12,75 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from hoera_kit.refusals import Conflict, Forbidden, Invalid, NotFound, Refusal
+
+DomainError = Refusal
+"""The name services used before the refusal type moved out of this module; the same class."""
+
+__all__ = [
+    "Conflict",
+    "DomainError",
+    "ErrorBody",
+    "FieldError",
+    "Forbidden",
+    "Invalid",
+    "NotFound",
+    "Refusal",
+    "error_response",
+    "install_error_handlers",
+]
 
 
-class DomainError(Exception):
-    """A rule refused the request: 409 by default, or the status given (422 for a bad value)."""
-
-    def __init__(self, message: str, *, status: int = 409, field: str | None = None) -> None:
-        super().__init__(message)
-        self.message = message
-        self.status = status
-        self.field = field
+class FieldError(BaseModel):
+    field: str = Field(description="where: body.note, query.reason, path.complaint_id")
+    message: str
+    type: str = Field(description="a stable code, e.g. missing, string_too_long, nul_character")
 
 
-class NotFound(DomainError):
-    def __init__(self, what: str) -> None:
-        super().__init__(f"{what} not found", status=404)
+class ErrorBody(BaseModel):
+    """What every 4xx (and the rare 5xx) of a Hoera service carries."""
+
+    detail: str = Field(description="what is wrong, in one sentence")
+    field: str | None = Field(default=None, description="the offending field, when there is one")
+    errors: list[FieldError] | None = Field(
+        default=None, description="one entry per offending field of a request that does not fit its schema"
+    )
+
+
+def error_response(
+    status: int,
+    detail: str,
+    *,
+    field: str | None = None,
+    errors: list[FieldError] | None = None,
+    headers: dict[str, str] | None = None,
+) -> JSONResponse:
+    body = ErrorBody(detail=detail, field=field, errors=errors).model_dump(exclude_none=True)
+    return JSONResponse(body, status_code=status, headers=headers)
 
 
 def _loc(err: dict[str, Any]) -> str:
-    return ".".join(str(p) for p in err.get("loc", ()) if p not in ("body",))
+    return ".".join(str(p) for p in err.get("loc", ()))
 
 
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
         errors = [
-            {"field": _loc(e), "message": e.get("msg", ""), "type": e.get("type", "")} for e in exc.errors()
+            FieldError(field=_loc(e), message=str(e.get("msg", "")), type=str(e.get("type", "")))
+            for e in exc.errors()
         ]
-        summary = "; ".join(f"{e['field']}: {e['message']}" for e in errors)
-        return JSONResponse({"detail": summary, "errors": errors}, status_code=422)
+        summary = "; ".join(f"{e.field}: {e.message}" for e in errors[:5])
+        return error_response(422, summary or "invalid request", errors=errors)
 
-    @app.exception_handler(DomainError)
-    async def _domain(request: Request, exc: DomainError) -> JSONResponse:
-        body: dict[str, Any] = {"detail": exc.message}
-        if exc.field:
-            body["field"] = exc.field
-        return JSONResponse(body, status_code=exc.status)
+    @app.exception_handler(Refusal)
+    async def _refused(request: Request, exc: Refusal) -> JSONResponse:
+        return error_response(exc.status, exc.message, field=exc.field)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        detail = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
+        return error_response(exc.status_code, detail, headers=dict(exc.headers or {}))

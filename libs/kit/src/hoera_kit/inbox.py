@@ -5,10 +5,17 @@ redelivered event finds its id and changes nothing), the handler's effect for th
 letters for poison, written to the outbox so that they too are published exactly when the transaction
 commits. The Kafka offset is committed only after that (FastStream's ack after the handler returns), so
 a crash anywhere redelivers the batch and the inbox turns the redelivery into a no-op.
+
+What counts as poison is decided here, before any handler runs, from the record as it came off the wire:
+a value larger than the limit (never parsed), a key or header that is not UTF-8 or holds a NUL, a value
+that is not a valid event (not JSON, nested too deep, unknown type or version, schema-invalid) or whose
+text holds a NUL (PostgreSQL cannot store one). Each is dead-lettered once, with its value kept byte for
+byte and its headers and key made printable, and logged once; the batch goes on.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 import uuid
@@ -26,7 +33,7 @@ from opentelemetry.trace import Link
 
 from hoera_kit import metrics, outbox
 from hoera_kit.db import Conn
-from hoera_kit.retry import Fault, classify, retry_transient
+from hoera_kit.retry import Fault, PoisonError, classify
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +43,7 @@ BatchHandler = Callable[[Conn, list[Envelope]], Awaitable[None]]
 # An event whose handler keeps failing for a reason that is not transient (a bug, a refused rule) is
 # tried this many times within one delivery before it is dead-lettered with its error.
 UNKNOWN_FAULT_ATTEMPTS = 3
+DEFAULT_MAX_RECORD_BYTES = 1_048_576
 
 
 class Record(Protocol):
@@ -61,8 +69,18 @@ class _Item:
         return any(k == "hoera-replayed-from" for k, _ in (self.record.headers or []))
 
 
+def printable(raw: bytes | None) -> str:
+    """Bytes as text PostgreSQL and every Kafka tool can hold: invalid UTF-8 and NUL become U+FFFD."""
+    return (raw or b"").decode("utf-8", "replace").replace("\x00", "\ufffd")
+
+
 def dead_letter_headers(record: Record, error: str, consumer: str) -> list[tuple[str, bytes]]:
-    original = [(k, v) for k, v in (record.headers or []) if not k.startswith("hoera-dlq-")]
+    # A poison record's own headers may be what made it poison: they travel on, made printable.
+    original = [
+        (printable(k.encode("utf-8", "surrogateescape") if isinstance(k, str) else k), printable(v).encode())
+        for k, v in (record.headers or [])
+        if not (isinstance(k, str) and k.startswith("hoera-dlq-"))
+    ]
     return [
         *original,
         ("hoera-dlq-error", error[:2000].encode()),
@@ -75,8 +93,74 @@ def dead_letter_headers(record: Record, error: str, consumer: str) -> list[tuple
 
 
 def _context_of(record: Record) -> Any:
-    carrier = {k: v.decode("latin-1") for k, v in (record.headers or [])}
+    carrier = {k: (v or b"").decode("latin-1") for k, v in (record.headers or [])}
     return propagate.extract(carrier)
+
+
+def _has_nul(value: Any, where: str = "") -> str | None:
+    """The path of the first string (key or value) holding a NUL character, or None."""
+    if isinstance(value, str):
+        return (where or "(value)") if "\x00" in value else None
+    if isinstance(value, dict):
+        for k, v in value.items():
+            path = f"{where}.{k}" if where else str(k)
+            if "\x00" in str(k):
+                return path
+            found = _has_nul(v, path)
+            if found:
+                return found
+    if isinstance(value, list):
+        for i, v in enumerate(value):
+            found = _has_nul(v, f"{where}[{i}]")
+            if found:
+                return found
+    return None
+
+
+def poison_reason(record: Record, *, max_bytes: int) -> str | None:
+    """Why a record can never be an event, judged on its bytes alone; None when that is not known yet."""
+    value = record.value
+    if value is None:
+        return "the record has no value"
+    if len(value) > max_bytes:
+        return f"the value is {len(value)} bytes, over the limit of {max_bytes}"
+    if record.key is not None:
+        try:
+            key = record.key.decode("utf-8")
+        except UnicodeDecodeError:
+            return "the key is not UTF-8"
+        if "\x00" in key:
+            return "the key holds a NUL character"
+    for name, header in record.headers or []:
+        if "\x00" in name:
+            return "a header name holds a NUL character"
+        try:
+            text = (header or b"").decode("utf-8")
+        except UnicodeDecodeError:
+            return f"header {printable(name.encode())!r} is not UTF-8"
+        if "\x00" in text:
+            return f"header {name!r} holds a NUL character"
+    if b"\x00" in value:
+        return "the value holds a NUL byte"
+    return None
+
+
+def read_event(record: Record, *, max_bytes: int = DEFAULT_MAX_RECORD_BYTES) -> Envelope:
+    """The record's event, or PoisonError/EventDecodeError saying why it can never be one."""
+    reason = poison_reason(record, max_bytes=max_bytes)
+    if reason is not None:
+        raise PoisonError(reason)
+    value = record.value or b""
+    try:
+        env = decode(value)
+    except RecursionError:
+        raise PoisonError("the JSON is nested too deeply to read") from None
+    if b"\\u0000" in value:
+        # Rare, so the event is walked only when an escaped NUL may be in it.
+        where = _has_nul(json.loads(value))
+        if where is not None:
+            raise PoisonError(f"{where}: text holds a NUL character")
+    return env
 
 
 class InboxConsumer:
@@ -91,6 +175,7 @@ class InboxConsumer:
         handler: Handler | None = None,
         batch_handler: BatchHandler | None = None,
         shards: int = 16,
+        max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES,
     ) -> None:
         if (handler is None) == (batch_handler is None):
             raise ValueError("give exactly one of handler or batch_handler")
@@ -101,13 +186,14 @@ class InboxConsumer:
         self.handler = handler
         self.batch_handler = batch_handler
         self.shards = shards
+        self.max_record_bytes = max_record_bytes
         self._tracer = trace.get_tracer("hoera_kit.inbox")
 
     def _decode(self, records: Sequence[Record]) -> list[_Item]:
         items = []
         for rec in records:
             try:
-                env = decode(rec.value or b"")
+                env = read_event(rec, max_bytes=self.max_record_bytes)
                 items.append(_Item(rec, str(env.id), envelope=env))
             except Exception as exc:
                 if classify(exc) is not Fault.poison:
@@ -117,20 +203,19 @@ class InboxConsumer:
         return items
 
     async def process(self, records: Sequence[Record]) -> None:
-        """Handle a batch; transient faults are retried here until they pass (never dead-lettered)."""
+        """Handle a batch in one transaction, once. A transient fault is raised (the caller rewinds
+        and retries the batch later, never dead-letters it); poison and refused events are
+        dead-lettered inside the transaction, so a commit of the offsets after it loses nothing."""
         if not records:
             return
         started = time.perf_counter()
         items = self._decode(records)
-
-        def _count_retry(exc: BaseException, attempt: int) -> None:
-            metrics.TRANSIENT_RETRIES.labels(self.service, self.consumer_id).inc()
-
-        await retry_transient(
-            lambda: self._transaction(items),
-            what=f"consumer {self.consumer_id}",
-            on_retry=_count_retry,
-        )
+        try:
+            await self._transaction(items)
+        except Exception as exc:
+            if classify(exc) is Fault.transient:
+                metrics.TRANSIENT_RETRIES.labels(self.service, self.consumer_id).inc()
+            raise
         metrics.HANDLER_SECONDS.labels(self.service, self.consumer_id).observe(time.perf_counter() - started)
 
     async def _transaction(self, items: list[_Item]) -> None:
@@ -223,6 +308,16 @@ class InboxConsumer:
 
     async def _dead_letter(self, conn: Conn, item: _Item, error: str) -> None:
         rec = item.record
+        if item.envelope is None:
+            # Once per record: a redelivery finds the inbox row and never gets here again.
+            log.error(
+                "%s: dead-lettering %s[%d]@%d: %s",
+                self.consumer_id,
+                rec.topic,
+                rec.partition,
+                rec.offset,
+                error[:500],
+            )
         await conn.execute(
             "update kit_inbox set outcome = 'dead_lettered' where consumer = $1 and event_id = $2",
             self.consumer_id,
@@ -235,7 +330,7 @@ class InboxConsumer:
                 f"dlq/{self.consumer_id}/{item.inbox_id}/{rec.topic}/{rec.offset}",
             ),
             topic=dlq_topic(rec.topic),
-            key=(rec.key or b"").decode("utf-8", "replace") or item.inbox_id,
+            key=printable(rec.key) or item.inbox_id,
             payload=rec.value or b"",
             headers=dead_letter_headers(rec, error, self.consumer_id),
             shards=self.shards,

@@ -22,7 +22,22 @@ DEAD_LETTERS = Counter(
     "hoera_dead_letters_total", "Messages sent to a dead-letter topic", ["service", "topic"]
 )
 CONSUMER_LAG = Gauge(
-    "hoera_consumer_lag", "Messages behind the partition's end", ["service", "consumer", "topic"]
+    "hoera_consumer_lag",
+    "Records between the group's committed offsets and the partitions' ends, read off the broker",
+    ["service", "consumer", "topic"],
+)
+CONSUMER_STALLED = Gauge(
+    "hoera_consumer_stalled",
+    "1 while a consumer group has lag and its committed offsets have not moved for the stall period",
+    ["service", "consumer"],
+)
+OUTBOX_PARKED = Gauge(
+    "hoera_outbox_parked", "Outbox rows the broker refused for good, parked for an operator", ["service"]
+)
+BACKGROUND_CANCELLED = Counter(
+    "hoera_background_cancelled_total",
+    "Background tasks cancelled at shutdown because they outlived the grace period",
+    ["service"],
 )
 TIMERS_FIRED = Counter("hoera_timers_fired_total", "Durable timers fired", ["service", "kind"])
 TIMERS_DUE = Gauge("hoera_timers_due", "Durable timers due and not yet fired", ["service"])

@@ -7,6 +7,12 @@ producer (acks=all) and deletes them in the same transaction. So one key is only
 relay at a time, in commit order, and a row is deleted only after Kafka acknowledged it. A crash between
 the acknowledgement and the delete publishes that batch again after restart: consumers de-duplicate on
 the event id (the inbox), which is why the envelope id is the de-duplication key everywhere.
+
+A row the broker refuses for good (a record too large for it, a topic it will not take) is parked: moved
+to kit_outbox_parked with the error in the same transaction, counted in hoera_outbox_parked, logged, and
+listed or retried by an operator (`hoera-kit outbox parked|retry`). The rows behind it go on. Shards are
+independent: a pass takes one batch from every shard that has rows, and a shard that fails (its
+transaction rolls back, its rows stay) does not hold up the others.
 """
 
 from __future__ import annotations
@@ -16,7 +22,6 @@ import logging
 import time
 import zlib
 from collections.abc import Sequence
-from contextlib import suppress
 from typing import Any
 
 import asyncpg
@@ -27,7 +32,7 @@ from opentelemetry import propagate, trace
 
 from hoera_kit import metrics
 from hoera_kit.db import Conn
-from hoera_kit.retry import Fault, backoff_delay, classify
+from hoera_kit.retry import Fault, classify
 
 log = logging.getLogger(__name__)
 NOTIFY_CHANNEL = "kit_outbox"
@@ -97,7 +102,8 @@ async def add_raw(
         key,
         shard_of(key, shards),
         payload,
-        [[k, v.decode("utf-8", "replace")] for k, v in headers],
+        # jsonb holds neither invalid UTF-8 nor NUL: a dead letter's headers are made printable.
+        [[k, v.decode("utf-8", "replace").replace("\x00", "\ufffd")] for k, v in headers],
     )
     await conn.execute("select pg_notify($1, '')", NOTIFY_CHANNEL)
 
@@ -117,7 +123,7 @@ def make_producer(bootstrap: str, **overrides: Any) -> AIOKafkaProducer:
 
 
 class OutboxRelay:
-    """Publishes outbox rows to Kafka; one per process, any number per service."""
+    """Publishes outbox rows to Kafka; one per process, any number per service (a Loop's step)."""
 
     def __init__(
         self,
@@ -135,114 +141,170 @@ class OutboxRelay:
         self.shards = shards
         self.batch_size = batch_size
         self.poll_interval_s = poll_interval_s
-        self._wake = asyncio.Event()
         self.published = 0
+        self.parked = 0
         self._tracer = trace.get_tracer("hoera_kit.outbox")
 
+    async def _send(self, row: asyncpg.Record) -> asyncio.Future[Any]:
+        headers = [(k, v.encode()) for k, v in row["headers"]]
+        future: asyncio.Future[Any] = await self.producer.send(
+            row["topic"], value=row["payload"], key=row["key"].encode(), headers=headers
+        )
+        return future
+
+    async def _outcomes(self, rows: Sequence[asyncpg.Record]) -> list[BaseException | None]:
+        """Send every row, then wait for every acknowledgement (acks=all); one outcome per row."""
+        pending: list[asyncio.Future[Any] | BaseException] = []
+        for row in rows:
+            try:
+                pending.append(await self._send(row))
+            except Exception as exc:  # refused before it left, e.g. larger than the producer's limit
+                pending.append(exc)
+        outcomes: list[BaseException | None] = []
+        for item in pending:
+            if isinstance(item, BaseException):
+                outcomes.append(item)
+                continue
+            try:
+                await item
+                outcomes.append(None)
+            except Exception as exc:
+                outcomes.append(exc)
+        return outcomes
+
     async def publish_shard(self, conn: Conn, shard: int) -> int:
-        """Publish one batch of one shard, if no other relay holds it. Returns rows published."""
+        """Publish one batch of one shard, if no other relay holds it. Returns the rows done
+        (published or parked); raises when the batch's first row could not be published."""
         async with conn.transaction():
             got = await conn.fetchval("select pg_try_advisory_xact_lock($1, $2)", _LOCK_SPACE, shard)
             if not got:
                 return 0
             rows = await conn.fetch(
-                "select seq, topic, key, payload, headers from kit_outbox "
+                "select seq, event_id, topic, key, shard, payload, headers, created_at from kit_outbox "
                 "where shard = $1 order by seq limit $2",
                 shard,
                 self.batch_size,
             )
             if not rows:
                 return 0
-            futures = []
-            for row in rows:
-                headers = [(k, v.encode()) for k, v in row["headers"]]
-                futures.append(
-                    await self.producer.send(
-                        row["topic"], value=row["payload"], key=row["key"].encode(), headers=headers
-                    )
-                )
-            # Every send must be acknowledged (acks=all) before the rows go; a failure raises here
-            # and the transaction rolls back, so the rows stay for the next attempt.
-            await asyncio.gather(*futures)
-            await conn.execute(
-                "delete from kit_outbox where seq = any($1::bigint[])", [r["seq"] for r in rows]
-            )
-        return len(rows)
+            done: list[int] = []
+            parked: list[tuple[asyncpg.Record, BaseException]] = []
+            failure: BaseException | None = None
+            for row, outcome in zip(rows, await self._outcomes(rows), strict=True):
+                if outcome is None:
+                    done.append(row["seq"])
+                elif refused_for_good(outcome):
+                    parked.append((row, outcome))
+                    done.append(row["seq"])
+                else:
+                    # The rows from here on stay, in order, for the next pass (those after it that did
+                    # go out are published again then; consumers de-duplicate on the event id).
+                    failure = outcome
+                    break
+            for row, exc in parked:
+                await self._park(conn, row, exc)
+            if done:
+                await conn.execute("delete from kit_outbox where seq = any($1::bigint[])", done)
+        if failure is not None and not done:
+            raise failure
+        self.published += len(done) - len(parked)
+        return len(done)
+
+    async def _park(self, conn: Conn, row: asyncpg.Record, exc: BaseException) -> None:
+        error = f"{type(exc).__name__}: {exc}"[:2000]
+        await conn.execute(
+            "insert into kit_outbox_parked (seq, event_id, topic, key, shard, payload, headers, "
+            "created_at, error) values ($1, $2, $3, $4, $5, $6, $7, $8, $9) on conflict do nothing",
+            row["seq"],
+            row["event_id"],
+            row["topic"],
+            row["key"],
+            row["shard"],
+            row["payload"],
+            row["headers"],
+            row["created_at"],
+            error,
+        )
+        self.parked += 1
+        log.error(
+            "%s: outbox row %s (event %s, %d bytes) for %s refused by the broker, parked: %s",
+            self.service,
+            row["seq"],
+            row["event_id"],
+            len(row["payload"]),
+            row["topic"],
+            error,
+        )
 
     async def run_once(self) -> int:
-        """One pass over every shard; returns how many rows were published."""
-        total = 0
-        async with self.pool.acquire() as conn:
-            for shard in range(self.shards):
-                while True:
-                    n = await self.publish_shard(conn, shard)
-                    total += n
-                    if n < self.batch_size:
-                        break
-        self.published += total
+        """One pass: a batch from every shard that has rows. Returns the rows done."""
+        total, _ = await self._pass()
         return total
+
+    async def _pass(self) -> tuple[int, bool]:
+        total = 0
+        full = False
+        failures: list[BaseException] = []
+        started = time.perf_counter()
+        async with self.pool.acquire() as conn:
+            shards = await conn.fetchval(
+                "select coalesce(array_agg(distinct shard order by shard), '{}') from kit_outbox"
+            )
+            for shard in shards:
+                try:
+                    n = await self.publish_shard(conn, shard)
+                except Exception as exc:
+                    if conn.is_closed():
+                        raise
+                    failures.append(exc)
+                    log.warning("%s: outbox shard %d not published: %r", self.service, shard, exc)
+                    continue
+                total += n
+                full = full or n >= self.batch_size
+        if failures and not total:
+            # Nothing moved: the broker is away, not one shard's row. The loop backs off.
+            raise failures[0]
+        if total:
+            metrics.OUTBOX_PUBLISHED.labels(self.service).inc(total)
+            metrics.OUTBOX_RELAY_SECONDS.labels(self.service).observe(time.perf_counter() - started)
+        return total, full or bool(failures)
+
+    async def step(self) -> bool:
+        """The relay's round for a Loop: True while some shard had a full batch."""
+        _, more = await self._pass()
+        return more
 
     async def backlog(self) -> int:
         async with self.pool.acquire() as conn:
             return int(await conn.fetchval("select count(*) from kit_outbox"))
 
-    async def _listen(self, stop: asyncio.Event) -> None:
-        """Wake on NOTIFY; if the listening connection drops, re-listen (polling covers the gap)."""
-        attempt = 0
-        while not stop.is_set():
-            try:
-                conn = await self.pool.acquire()
 
-                def wake(*_: object) -> None:
-                    self._wake.set()
+def refused_for_good(exc: BaseException) -> bool:
+    """The broker (or the producer before it) will never take this record as it is."""
+    from aiokafka import errors as kafka_errors
 
-                try:
-                    await conn.add_listener(NOTIFY_CHANNEL, wake)
-                    attempt = 0
-                    while not stop.is_set() and not conn.is_closed():
-                        await asyncio.sleep(1.0)
-                        await conn.fetchval("select 1")
-                finally:
-                    with suppress(Exception):
-                        await conn.remove_listener(NOTIFY_CHANNEL, wake)
-                    await self.pool.release(conn)
-            except Exception as exc:
-                if classify(exc) is not Fault.transient:
-                    log.exception("outbox listener failed")
-                await asyncio.sleep(backoff_delay(attempt, base=0.2, cap=5.0))
-                attempt += 1
+    return isinstance(exc, kafka_errors.KafkaError) and classify(exc) is not Fault.transient
 
-    async def run(self, stop: asyncio.Event) -> None:
-        listener = asyncio.create_task(self._listen(stop))
-        attempt = 0
-        try:
-            while not stop.is_set():
-                self._wake.clear()
-                try:
-                    started = time.perf_counter()
-                    n = await self.run_once()
-                    attempt = 0
-                    if n:
-                        metrics.OUTBOX_PUBLISHED.labels(self.service).inc(n)
-                        metrics.OUTBOX_RELAY_SECONDS.labels(self.service).observe(
-                            time.perf_counter() - started
-                        )
-                        continue
-                except Exception as exc:
-                    fault = classify(exc)
-                    delay = backoff_delay(attempt, base=0.2, cap=10.0)
-                    log.warning("outbox relay: %s fault, retry in %.2fs: %r", fault, delay, exc)
-                    attempt += 1
-                    await asyncio.sleep(delay)
-                    continue
-                waiter = asyncio.create_task(self._wake.wait())
-                stopper = asyncio.create_task(stop.wait())
-                await asyncio.wait(
-                    {waiter, stopper},
-                    timeout=self.poll_interval_s,
-                    return_when=asyncio.FIRST_COMPLETED,
-                )
-                waiter.cancel()
-                stopper.cancel()
-        finally:
-            listener.cancel()
+
+async def parked_rows(conn: Conn, *, limit: int = 100) -> list[dict[str, Any]]:
+    rows = await conn.fetch(
+        "select seq, event_id, topic, key, length(payload) as bytes, parked_at, error "
+        "from kit_outbox_parked order by seq limit $1",
+        limit,
+    )
+    return [dict(r) for r in rows]
+
+
+async def retry_parked(conn: Conn, seqs: Sequence[int] | None = None) -> int:
+    """Move parked rows back into the outbox (all, or the given ones); the relay tries them again."""
+    async with conn.transaction():
+        moved = await conn.fetch(
+            "with moved as (delete from kit_outbox_parked where $1::bigint[] is null or seq = any($1) "
+            "returning event_id, topic, key, shard, payload, headers, created_at) "
+            "insert into kit_outbox (event_id, topic, key, shard, payload, headers, created_at) "
+            "select event_id, topic, key, shard, payload, headers, created_at from moved "
+            "on conflict (event_id) do nothing returning seq",
+            list(seqs) if seqs is not None else None,
+        )
+        await conn.execute("select pg_notify($1, '')", NOTIFY_CHANNEL)
+    return len(moved)

@@ -1,9 +1,16 @@
 """One service process: a FastAPI app and a FastStream Kafka broker, wired to PostgreSQL and the kit.
 
-A service's app.py builds a Service, registers its routes, consumers and timers, and runs it. Start-up:
-logging and tracing, migrations (applied, or checked when HOERA_MIGRATE_ON_START=false), the pool, the
-outbox relay's producer, the relay, the timer scanner, the delivery worker, then the subscribers. Each
-background loop survives a database or broker outage by retrying; none assumes it is the only replica.
+A service's app.py builds a Service, registers its routes, consumers, timers and start hooks, and runs
+it. Start-up: logging and tracing, migrations (applied, or checked when HOERA_MIGRATE_ON_START=false),
+the pool, the outbox relay's producer, the start hooks (seeding operator data), the background loops
+(LISTEN, relay, timers, deliveries, gauges, lag), then the subscribers. Each loop survives a database
+or broker outage by retrying; none assumes it is the only replica.
+
+Shutdown (SIGTERM, or the end of a test's lifespan) is bounded by HOERA_SHUTDOWN_GRACE_S: uvicorn
+stops taking requests and lets those in flight finish, the subscribers stop fetching and finish the
+batch in hand (its transaction commits or rolls back, never half), the loops finish their round, and
+whatever outlives the grace period is cancelled; then the producer flushes and the pool closes with
+every connection released.
 """
 
 from __future__ import annotations
@@ -14,38 +21,44 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager, suppress
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 import asyncpg
+import psycopg2
 import uvicorn
 from aiokafka import TopicPartition
 from fastapi import FastAPI
-from faststream import AckPolicy
 from faststream.kafka import KafkaBroker
-from faststream.kafka.annotations import KafkaMessage
 from hoera_events.base import Event
 from hoera_events.envelope import Envelope, make_envelope
 from hoera_events.registry import topic_for
 
-from hoera_kit import db, deliveries, metrics, migrations, outbox, telemetry
+from hoera_kit import db, deliveries, edges, metrics, migrations, openapi, outbox, telemetry
 from hoera_kit.auth import TokenVerifier
+from hoera_kit.consumer import LagMonitor, Subscription
 from hoera_kit.db import Conn
 from hoera_kit.errors import install_error_handlers
 from hoera_kit.health import health_router
 from hoera_kit.inbox import InboxConsumer
-from hoera_kit.retry import backoff_delay
+from hoera_kit.loops import Background, Loop
+from hoera_kit.notify import Notifications
+from hoera_kit.retry import is_transient, retrying
 from hoera_kit.settings import KitSettings
 from hoera_kit.timers import TimerHandler, TimerScanner
 
 log = logging.getLogger(__name__)
 F = TypeVar("F", bound=Callable[..., Awaitable[Any]])
+S = TypeVar("S", bound=KitSettings)
 DeliveryHook = Callable[[Conn, deliveries.DeliveryRecord], Awaitable[None]]
+Hook = Callable[[], Awaitable[None]]
+
+GAUGE_INTERVAL_S = 5.0
 
 
-class Service:
+class Service(Generic[S]):
     def __init__(
         self,
-        settings: KitSettings,
+        settings: S,
         *,
         title: str,
         description: str = "",
@@ -53,11 +66,16 @@ class Service:
         migrations_dir: Path | None = None,
         openapi_tags: list[dict[str, Any]] | None = None,
     ) -> None:
-        self.settings = settings
+        self.settings: S = settings
         self.name = settings.service_name
         self.migrations_dir = migrations_dir
         # FastStream takes a list of servers; "a:1,b:2" as one string would be one host name.
-        self.broker = KafkaBroker(settings.kafka_bootstrap.split(","), logger=logging.getLogger("faststream"))
+        # graceful_timeout: on stop, the batch in hand finishes (its transaction commits) first.
+        self.broker = KafkaBroker(
+            settings.kafka_bootstrap.split(","),
+            logger=logging.getLogger("faststream"),
+            graceful_timeout=settings.shutdown_grace_s,
+        )
         self.api = FastAPI(
             title=title,
             description=description,
@@ -69,7 +87,9 @@ class Service:
         self.api.state.settings = settings
         self.api.state.token_verifier = TokenVerifier.from_settings(settings)
         install_error_handlers(self.api)
+        openapi.install(self.api)
         # Middleware must be in place before the app first runs (its lifespan included).
+        edges.install(self.api, settings)
         telemetry.instrument_app(self.api)
         self.api.include_router(
             health_router(
@@ -77,22 +97,28 @@ class Service:
                     "database": self._db_ok,
                     "broker": self._broker_ok,
                     "migrations": self._migrations_ok,
+                    "consumers": self._consumers_ok,
                 }
             )
         )
+        self.notifications = Notifications(settings.dsn)
         self._pool: asyncpg.Pool | None = None
         self._producer: Any = None
         self._timer_handlers: dict[str, TimerHandler] = {}
         self._delivery_hooks: list[DeliveryHook] = []
-        self._consumers: list[InboxConsumer] = []
-        self._groups: list[tuple[str, list[str]]] = []
-        self._tasks: list[asyncio.Task[None]] = []
-        self._stop = asyncio.Event()
+        self._start_hooks: list[Hook] = []
+        self._stop_hooks: list[Hook] = []
+        self._subscriptions: list[Subscription] = []
         self._expected_migrations: set[str] = set()
+        self._relay_wake = self.notifications.wake(outbox.NOTIFY_CHANNEL)
+        self._delivery_wake = self.notifications.wake(deliveries.NOTIFY_CHANNEL)
+        self.background = Background(grace_s=settings.shutdown_grace_s)
         self.relay: outbox.OutboxRelay | None = None
+        # A seam for fault-injection tests (a relay that crashes at a chosen point).
         self.relay_class: type[outbox.OutboxRelay] = outbox.OutboxRelay
         self.timers: TimerScanner | None = None
         self.delivery_worker: deliveries.DeliveryWorker | None = None
+        self.lag: LagMonitor | None = None
         self.started = asyncio.Event()
 
     # ---- what a service registers -------------------------------------------------------------
@@ -101,6 +127,11 @@ class Service:
         if self._pool is None:
             raise RuntimeError(f"{self.name}: the database pool is not started")
         return self._pool
+
+    @property
+    def subscriptions(self) -> list[tuple[str, list[str]]]:
+        """(consumer group, topics) of every registered consumer: what the service reads."""
+        return [(sub.group, list(sub.topics)) for sub in self._subscriptions]
 
     def consumer(
         self,
@@ -111,7 +142,7 @@ class Service:
         """Subscribe a handler to event types (or raw topic names); exactly once per event id.
 
         batch=False: handler(conn, envelope). batch=True: handler(conn, list_of_envelopes), called
-        once per Kafka batch in one transaction (where throughput comes from)."""
+        once per partition's share of a Kafka batch, in one transaction (where throughput comes from)."""
         topics = [s if isinstance(s, str) else topic_for(s) for s in sources]
 
         def register(fn: F) -> F:
@@ -122,18 +153,23 @@ class Service:
                 handler=None if batch else fn,
                 batch_handler=fn if batch else None,
                 shards=self.settings.outbox_shards,
+                max_record_bytes=self.settings.max_record_bytes,
             )
-            self._consumers.append(inbox)
-            self._subscribe(topics, inbox)
-            self._groups.append((f"{self.settings.consumer_group_prefix}.{inbox.consumer_id}", topics))
+            sub = Subscription(
+                inbox,
+                topics,
+                group=f"{self.settings.consumer_group_prefix}.{inbox.consumer_id}",
+                service=self.name,
+            )
+            sub.attach(
+                self.broker,
+                batch_size=self.settings.consumer_batch_size,
+                batch_timeout_ms=self.settings.consumer_batch_timeout_ms,
+            )
+            self._subscriptions.append(sub)
             return fn
 
         return register
-
-    @property
-    def subscriptions(self) -> list[tuple[str, list[str]]]:
-        """(consumer group, topics) of every registered consumer: what the service reads."""
-        return [(group, list(topics)) for group, topics in self._groups]
 
     def timer(self, kind: str) -> Callable[[TimerHandler], TimerHandler]:
         def register(fn: TimerHandler) -> TimerHandler:
@@ -145,6 +181,16 @@ class Service:
     def on_delivery_state(self, fn: DeliveryHook) -> DeliveryHook:
         """Called in the transaction that records a delivery's new state (timeline, outbox event)."""
         self._delivery_hooks.append(fn)
+        return fn
+
+    def on_start(self, fn: Hook) -> Hook:
+        """Run once the pool exists and before requests and events are taken (seeding operator data)."""
+        self._start_hooks.append(fn)
+        return fn
+
+    def on_stop(self, fn: Hook) -> Hook:
+        """Run at shutdown, after the subscribers stopped and before the pool closes."""
+        self._stop_hooks.append(fn)
         return fn
 
     async def emit(
@@ -180,6 +226,8 @@ class Service:
             port=self.settings.http_port,
             log_config=None,
             access_log=False,
+            # In-flight requests get the grace period; the lifespan's own stop gets it again after.
+            timeout_graceful_shutdown=max(1, int(self.settings.shutdown_grace_s / 2)),
         )
 
     # ---- wiring --------------------------------------------------------------------------------
@@ -187,33 +235,6 @@ class Service:
     def pool_proxy(self) -> asyncpg.Pool:
         """Consumers are registered before the pool exists; they reach it through this proxy."""
         return _PoolProxy(self)  # type: ignore[return-value]
-
-    def _subscribe(self, topics: list[str], inbox: InboxConsumer) -> None:
-        async def on_batch(msg: KafkaMessage) -> None:
-            raw = msg.raw_message
-            records = list(raw) if isinstance(raw, tuple) else [raw]
-            await inbox.process(records)
-            consumer: Any = getattr(msg, "consumer", None)
-            if consumer is not None and hasattr(consumer, "highwater"):
-                last: dict[tuple[str, int], int] = {}
-                for r in records:
-                    last[(r.topic, r.partition)] = r.offset
-                for (topic, partition), offset in last.items():
-                    hw = consumer.highwater(TopicPartition(topic, partition))
-                    if hw is not None:
-                        metrics.CONSUMER_LAG.labels(self.name, inbox.consumer_id, topic).set(
-                            max(0, hw - offset - 1)
-                        )
-
-        self.broker.subscriber(
-            *topics,
-            group_id=f"{self.settings.consumer_group_prefix}.{inbox.consumer_id}",
-            batch=True,
-            max_records=self.settings.consumer_batch_size,
-            batch_timeout_ms=self.settings.consumer_batch_timeout_ms,
-            auto_offset_reset="earliest",
-            ack_policy=AckPolicy.NACK_ON_ERROR,
-        )(on_batch)
 
     def _senders(self) -> dict[deliveries.Channel, deliveries.Sender]:
         s = self.settings
@@ -251,21 +272,26 @@ class Service:
             done = {r[0] for r in await conn.fetch("select migration_id from _yoyo_migration")}
         return self._expected_migrations <= done
 
+    async def _consumers_ok(self) -> bool:
+        """False while a consumer group has lag and has not moved for HOERA_CONSUMER_STALL_AFTER_S."""
+        return self.lag is None or self.lag.healthy()
+
     async def _retry_start(self, what: str, start: Callable[[], Awaitable[Any]]) -> Any:
-        attempt = 0
-        while True:
-            try:
-                return await start()
-            except Exception as exc:
-                delay = backoff_delay(attempt, base=0.5, cap=10.0)
-                log.warning("%s: %s not reachable yet (%r); retry in %.1fs", self.name, what, exc, delay)
-                attempt += 1
-                await asyncio.sleep(delay)
+        return await retrying(
+            start,
+            what=f"{self.name}: {what} not reachable yet",
+            # Only the world's faults are waited out; a mistake (a bad migration, a bad subscriber)
+            # stops the start at once, with its error.
+            retry_on=lambda exc: is_transient(exc) or isinstance(exc, psycopg2.OperationalError),
+            stop=self.background.stopping,
+            base=0.5,
+        )
 
     async def start(self) -> None:
         s = self.settings
         telemetry.setup_logging(self.name, level=s.log_level, json_logs=s.log_json)
         telemetry.setup_tracing(self.name)
+        self.background = Background(grace_s=s.shutdown_grace_s)
 
         async def _migrate() -> None:
             if s.migrate_on_start:
@@ -287,7 +313,8 @@ class Service:
         )
         self._producer = outbox.make_producer(s.kafka_bootstrap)
         await self._retry_start("Kafka (producer)", self._producer.start)
-        self._stop = asyncio.Event()
+        for hook in self._start_hooks:
+            await hook()
         self.relay = self.relay_class(
             self.pool,
             self._producer,
@@ -308,14 +335,31 @@ class Service:
             max_attempts=s.delivery_max_attempts,
             poll_interval_s=s.delivery_poll_interval_s,
             on_state_change=self._delivery_state,
+            wake=self._delivery_wake,
         )
-        self._tasks = [
-            asyncio.create_task(self.relay.run(self._stop), name="outbox-relay"),
-            asyncio.create_task(self.timers.run(self._stop), name="timers"),
-            asyncio.create_task(self.delivery_worker.run(self._stop), name="deliveries"),
-            asyncio.create_task(self._gauges(), name="gauges"),
-        ]
-        if self._consumers:
+        bg = self.background
+        bg.start("listen", self.notifications.run)
+        bg.loop(
+            Loop("outbox relay", self.relay.step, interval_s=s.outbox_poll_interval_s, wake=self._relay_wake)
+        )
+        bg.loop(Loop("timers", self.timers.step, interval_s=s.timer_poll_interval_s))
+        bg.loop(
+            Loop(
+                "deliveries",
+                self.delivery_worker.step,
+                interval_s=s.delivery_poll_interval_s,
+                wake=self._delivery_wake,
+            )
+        )
+        bg.loop(Loop("gauges", self._gauges, interval_s=GAUGE_INTERVAL_S))
+        if self._subscriptions:
+            self.lag = LagMonitor(
+                s.kafka_bootstrap,
+                self._subscriptions,
+                service=self.name,
+                stall_after_s=s.consumer_stall_after_s,
+            )
+            bg.loop(Loop("consumer lag", self.lag.step, interval_s=s.lag_poll_interval_s))
             if s.consumer_start == "end":
                 await self._retry_start("Kafka (group offsets)", self._start_groups_at_end)
             await self._retry_start("Kafka (subscribers)", self.broker.start)
@@ -326,14 +370,14 @@ class Service:
         """Commit the current end offsets for groups that have none, so they skip history."""
         from aiokafka import AIOKafkaConsumer
 
-        for group, topics in self._groups:
+        for sub in self._subscriptions:
             consumer = AIOKafkaConsumer(
-                bootstrap_servers=self.settings.kafka_bootstrap, group_id=group, enable_auto_commit=False
+                bootstrap_servers=self.settings.kafka_bootstrap, group_id=sub.group, enable_auto_commit=False
             )
             await consumer.start()
             try:
                 tps = []
-                for topic in topics:
+                for topic in sub.topics:
                     parts = consumer.partitions_for_topic(topic)
                     if not parts:
                         await consumer._client.force_metadata_update()
@@ -350,34 +394,47 @@ class Service:
                 await consumer.stop()
 
     async def stop(self) -> None:
-        self._stop.set()
+        """Stop within the grace period, releasing every connection (see the module docstring)."""
+        grace = self.settings.shutdown_grace_s
+        self.background.stopping.set()
         with suppress(Exception):
-            await self.broker.stop()
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with suppress(asyncio.CancelledError, Exception):
-                await task
+            # Waits (up to the grace period) for the batch in hand, then closes the consumers.
+            await asyncio.wait_for(self.broker.stop(), timeout=grace + 1)
+        for sub in self._subscriptions:
+            sub.close()
+        cancelled = await self.background.stop()
+        if cancelled:
+            metrics.BACKGROUND_CANCELLED.labels(self.name).inc(len(cancelled))
+        for hook in self._stop_hooks:
+            with suppress(Exception):
+                await asyncio.wait_for(hook(), timeout=grace)
+        if self.lag is not None:
+            await self.lag.close()
+        if self.delivery_worker is not None:
+            await self.delivery_worker.aclose()
         if self._producer is not None:
             with suppress(Exception):
-                await self._producer.stop()
+                await asyncio.wait_for(self._producer.stop(), timeout=grace)
         if self._pool is not None:
-            await self._pool.close()
-            self._pool = None
+            pool, self._pool = self._pool, None
+            try:
+                await asyncio.wait_for(pool.close(), timeout=grace)
+            except Exception:
+                log.warning("%s: connections still held at shutdown; terminating the pool", self.name)
+                pool.terminate()
         self.started.clear()
 
-    async def _gauges(self) -> None:
-        while not self._stop.is_set():
-            with suppress(Exception):
-                async with self.pool.acquire() as conn:
-                    backlog = await conn.fetchval("select count(*) from kit_outbox")
-                    metrics.OUTBOX_BACKLOG.labels(self.name).set(backlog)
-                    due = await conn.fetchval("select count(*) from kit_timers where due_at <= now()")
-                    metrics.TIMERS_DUE.labels(self.name).set(due)
-                    for state, n in (await deliveries.count_by_state(conn)).items():
-                        metrics.DELIVERIES.labels(self.name, str(state)).set(n)
-            with suppress(TimeoutError):
-                await asyncio.wait_for(self._stop.wait(), timeout=5.0)
+    async def _gauges(self) -> bool:
+        async with self.pool.acquire() as conn:
+            backlog = await conn.fetchval("select count(*) from kit_outbox")
+            metrics.OUTBOX_BACKLOG.labels(self.name).set(backlog)
+            parked = await conn.fetchval("select count(*) from kit_outbox_parked")
+            metrics.OUTBOX_PARKED.labels(self.name).set(parked)
+            due = await conn.fetchval("select count(*) from kit_timers where due_at <= now()")
+            metrics.TIMERS_DUE.labels(self.name).set(due)
+            for state, n in (await deliveries.count_by_state(conn)).items():
+                metrics.DELIVERIES.labels(self.name, str(state)).set(n)
+        return False
 
     @asynccontextmanager
     async def _lifespan(self, app: FastAPI) -> AsyncIterator[None]:
@@ -389,7 +446,7 @@ class Service:
 
 
 class _PoolProxy:
-    def __init__(self, service: Service) -> None:
+    def __init__(self, service: Service[Any]) -> None:
         self._service = service
 
     def __getattr__(self, name: str) -> Any:

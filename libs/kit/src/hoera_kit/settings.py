@@ -1,13 +1,15 @@
 """Settings from the environment, prefix HOERA_, validated at start (fail fast, say which setting).
 
-Each service extends KitSettings with its own fields. Outside development and test, a service refuses
-to start with the development signing key, without a token issuer, or with a default database password.
+Each service extends KitSettings with its own fields. HOERA_ENVIRONMENT has no default: a service refuses
+to start until it is told which environment it runs in, so a forgotten variable can never make production
+accept the public development key. Outside development and test, a service refuses to start with the
+development signing key, without a token issuer, or with a default database password.
 """
 
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Literal, Self
+from typing import Any, Literal, Self
 
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -27,7 +29,9 @@ class KitSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="HOERA_", extra="ignore", frozen=True)
 
     service_name: str = Field(description="the service's name, e.g. intake; also its database suffix")
-    environment: Environment = Environment.development
+    environment: Environment = Field(
+        description="development, test or production; required: development mode must be asked for by name"
+    )
     tenant: str = Field(default="demo", description="default organisation for events without one")
 
     # Kafka
@@ -94,6 +98,32 @@ class KitSettings(BaseSettings):
     )
     customer_directory_token: SecretStr | None = None
 
+    # Edges: what one request or one Kafka record may weigh before it is refused unread.
+    max_request_bytes: int = Field(
+        default=1_048_576, ge=1024, description="largest HTTP request body; larger ones get 413 unread"
+    )
+    max_form_fields: int = Field(default=100, ge=1, description="most fields a page form may post")
+    max_record_bytes: int = Field(
+        default=1_048_576,
+        ge=1024,
+        description="largest Kafka record value a consumer decodes; a larger one is dead-lettered unread",
+    )
+
+    # Shutdown and liveness of the background work
+    shutdown_grace_s: float = Field(
+        default=8.0,
+        gt=0,
+        le=60,
+        description="how long SIGTERM waits for in-flight requests, batches and loops before cancelling",
+    )
+    consumer_stall_after_s: float = Field(
+        default=120.0,
+        gt=0,
+        description="a consumer group with lag whose committed offsets have not moved for this long is "
+        "stalled: /readyz answers 503 and hoera_consumer_stalled reads 1",
+    )
+    lag_poll_interval_s: float = Field(default=10.0, gt=0, description="how often lag is read off the broker")
+
     log_level: str = "INFO"
     log_json: bool = True
 
@@ -117,6 +147,16 @@ class KitSettings(BaseSettings):
         if self.is_dev and not (self.jwt_jwks_url or self.jwt_public_key):
             return DEV_SIGNING_SECRET
         return None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _environment_named(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("environment") in (None, ""):
+            raise ValueError(
+                "HOERA_ENVIRONMENT is not set: say development, test or production "
+                "(development accepts the public development key, so it is never a default)"
+            )
+        return data
 
     @model_validator(mode="after")
     def _refuse_unsafe(self) -> Self:

@@ -4,6 +4,11 @@ Traces go HTTP (FastAPI instrumentation) → SQL (asyncpg instrumentation) → o
 traceparent is stored with it) → Kafka headers → the consumer's span → its SQL. Export is OTLP over HTTP
 when OTEL_EXPORTER_OTLP_ENDPOINT is set (the standard variable); otherwise spans stay in-process, and a
 test may install its own provider with an in-memory exporter before the service starts.
+
+Two things keep the logs and traces safe to ship: secrets in query strings (a survey link's `t`, an OIDC
+`code`, any `token`) are redacted from every span before it is exported, and a log line that repeats (a
+loop retrying through an outage, a flood of poison records) is folded after a few per window, with the
+count of folded lines on the next one that passes.
 """
 
 from __future__ import annotations
@@ -11,15 +16,104 @@ from __future__ import annotations
 import logging
 import os
 import sys
+import threading
+import time
+from dataclasses import dataclass
 from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from opentelemetry import trace
+from opentelemetry.context import Context
 from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from pythonjsonlogger.json import JsonFormatter
 
 _instrumented = False
+_redacting: set[int] = set()
+
+SECRET_QUERY_PARAMETERS = frozenset(
+    {"token", "access_token", "id_token", "refresh_token", "code", "state", "t", "signature", "sig"}
+)
+"""Query parameters whose values never reach a span: bearer tokens, OIDC codes, survey link tokens."""
+_URL_ATTRIBUTES = ("http.url", "url.full", "http.target")
+_QUERY_ATTRIBUTES = ("url.query",)
+REDACTED = "REDACTED"
+
+
+def redact_query(query: str) -> str:
+    pairs = parse_qsl(query, keep_blank_values=True)
+    if not any(k.lower() in SECRET_QUERY_PARAMETERS for k, _ in pairs):
+        return query
+    return urlencode([(k, REDACTED if k.lower() in SECRET_QUERY_PARAMETERS else v) for k, v in pairs])
+
+
+def redact_url(url: str) -> str:
+    """The URL with the values of secret query parameters replaced (path and other parameters kept)."""
+    if "?" not in url:
+        return url
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(query=redact_query(parts.query)))
+
+
+class _RedactSecrets(SpanProcessor):
+    """Rewrites URL attributes when a span starts, before any exporter can see them."""
+
+    def on_start(self, span: Span, parent_context: Context | None = None) -> None:
+        attributes = span.attributes or {}
+        for name in _URL_ATTRIBUTES:
+            value = attributes.get(name)
+            if isinstance(value, str) and "?" in value:
+                span.set_attribute(name, redact_url(value))
+        for name in _QUERY_ATTRIBUTES:
+            value = attributes.get(name)
+            if isinstance(value, str) and value:
+                span.set_attribute(name, redact_query(value))
+
+    def on_end(self, span: ReadableSpan) -> None:
+        return None
+
+
+@dataclass
+class _Window:
+    started: float
+    passed: int = 0
+    folded: int = 0
+
+
+class RateLimit(logging.Filter):
+    """At most `burst` lines per (logger, message template) in each `window` seconds, from `level` up.
+
+    A template is the message before its arguments: "retrying in %.2fs" is one line however often a loop
+    retries, so an outage or a flood of poison records writes a handful of lines a minute, not thousands.
+    """
+
+    def __init__(self, *, burst: int = 5, window_s: float = 30.0, level: int = logging.WARNING) -> None:
+        super().__init__()
+        self.burst = burst
+        self.window_s = window_s
+        self.level = level
+        self._windows: dict[tuple[str, str], _Window] = {}
+        self._lock = threading.Lock()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno < self.level:
+            return True
+        key = (record.name, str(record.msg))
+        now = time.monotonic()
+        with self._lock:
+            window = self._windows.get(key)
+            if window is None or now - window.started >= self.window_s:
+                folded = window.folded if window is not None else 0
+                window = self._windows[key] = _Window(started=now)
+                if folded:
+                    # No "%" in the note, so the record's own arguments still format.
+                    record.msg = f"{record.msg} [{folded} similar lines folded]"
+            window.passed += 1
+            if window.passed > self.burst:
+                window.folded += 1
+                return False
+        return True
 
 
 class _TraceIds(logging.Filter):
@@ -33,6 +127,7 @@ class _TraceIds(logging.Filter):
 def setup_logging(service: str, *, level: str = "INFO", json_logs: bool = True) -> None:
     handler = logging.StreamHandler(sys.stdout)
     handler.addFilter(_TraceIds())
+    handler.addFilter(RateLimit())
     if json_logs:
         handler.setFormatter(
             JsonFormatter(
@@ -64,6 +159,9 @@ def setup_tracing(service: str) -> trace.TracerProvider:
             provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
         trace.set_tracer_provider(provider)
         current = provider
+    if isinstance(current, TracerProvider) and id(current) not in _redacting:
+        current.add_span_processor(_RedactSecrets())
+        _redacting.add(id(current))
     if not _instrumented:
         from opentelemetry.instrumentation.asyncpg import AsyncPGInstrumentor
 

@@ -21,6 +21,9 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 T = TypeVar("T")
 
+# Tests run in the test environment unless told otherwise (services refuse to start without one).
+os.environ.setdefault("HOERA_ENVIRONMENT", "test")
+
 
 def kafka_bootstrap() -> str:
     return os.environ.get("HOERA_KAFKA_BOOTSTRAP", "127.0.0.1:19092")

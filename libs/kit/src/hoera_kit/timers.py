@@ -8,7 +8,6 @@ Scheduling the same (kind, key) again moves the timer rather than adding a secon
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
 import socket
@@ -149,20 +148,6 @@ class TimerScanner:
         async with self.pool.acquire() as conn:
             return int(await conn.fetchval("select count(*) from kit_timers where due_at <= now()"))
 
-    async def run(self, stop: asyncio.Event) -> None:
-        attempt = 0
-        while not stop.is_set():
-            try:
-                n = await self.run_once()
-                attempt = 0
-                if n >= self.batch_size:
-                    continue
-                delay = self.poll_interval_s
-            except Exception as exc:
-                delay = backoff_delay(attempt, base=0.2, cap=10.0)
-                attempt += 1
-                log.warning("timer scanner: retry in %.2fs: %r", delay, exc)
-            try:
-                await asyncio.wait_for(stop.wait(), timeout=delay)
-            except TimeoutError:
-                pass
+    async def step(self) -> bool:
+        """The scanner's round for a Loop: True while a full batch fired (more may be due)."""
+        return await self.run_once() >= self.batch_size

@@ -30,6 +30,8 @@ from hoera_kit.deliveries import (
     SmsSender,
     SmtpSender,
 )
+from hoera_kit.loops import Loop
+from hoera_kit.notify import Notifications
 from hoera_kit.smtp_sink import MailStore, SmtpSink, web_app
 
 pytestmark = pytest.mark.integration
@@ -99,6 +101,14 @@ async def sink(tmp_path: Path) -> AsyncIterator[SmtpSink]:
     await sink.up()
     yield sink
     await sink.down()
+
+
+def _running(worker: DeliveryWorker, dsn: str, stop: asyncio.Event) -> asyncio.Task[Any]:
+    """The worker as a service runs it: a kit Loop woken by the process's LISTEN connection."""
+    notifications = Notifications(dsn)
+    worker.wake = notifications.wake(deliveries.NOTIFY_CHANNEL)
+    loop = Loop("deliveries", worker.step, interval_s=worker.poll_interval_s, wake=worker.wake)
+    return asyncio.ensure_future(asyncio.gather(notifications.run(stop), loop.run(stop)))
 
 
 def _smtp(sink: SmtpSink) -> SmtpSender:
@@ -222,7 +232,7 @@ async def test_a_delivery_rolled_back_with_its_state_change_is_never_sent(
 
 
 async def test_while_the_smtp_server_is_down_the_delivery_waits_and_is_sent_once_it_is_back(
-    pool: asyncpg.Pool, sink: SmtpSink
+    pool: asyncpg.Pool, sink: SmtpSink, dsn: str
 ) -> None:
     await sink.down()
     record = await _enqueue(pool, _mail("alert-3"))
@@ -240,7 +250,7 @@ async def test_while_the_smtp_server_is_down_the_delivery_waits_and_is_sent_once
 
     await sink.up()
     stop = asyncio.Event()
-    running = asyncio.create_task(worker.run(stop))
+    running = _running(worker, dsn, stop)
     try:
 
         async def sent() -> bool:
@@ -295,7 +305,7 @@ async def test_a_deferred_recipient_is_retried_until_the_attempts_run_out(
 
 
 async def test_two_workers_send_fifty_deliveries_each_exactly_once(
-    pool: asyncpg.Pool, sink: SmtpSink
+    pool: asyncpg.Pool, sink: SmtpSink, dsn: str
 ) -> None:
     keys = [f"survey-{n}" for n in range(50)]
     async with pool.acquire() as conn, conn.transaction():
@@ -318,7 +328,7 @@ async def test_two_workers_send_fifty_deliveries_each_exactly_once(
         for name in ("a", "b")
     ]
     stop = asyncio.Event()
-    running = [asyncio.create_task(w.run(stop)) for w in workers]
+    running = [_running(w, dsn, stop) for w in workers]
     try:
 
         async def all_sent() -> bool:
@@ -434,12 +444,12 @@ async def test_a_worker_without_a_sender_for_a_channel_leaves_its_deliveries_alo
 
 
 async def test_the_worker_wakes_on_notify_and_listens_again_after_losing_its_connection(
-    pool: asyncpg.Pool, sink: SmtpSink
+    pool: asyncpg.Pool, sink: SmtpSink, dsn: str
 ) -> None:
     # A poll interval far beyond the test's patience: only a notification can wake the worker.
     worker = DeliveryWorker(pool, {Channel.email: _smtp(sink)}, poll_interval_s=60)
     stop = asyncio.Event()
-    running = asyncio.create_task(worker.run(stop))
+    running = _running(worker, dsn, stop)
     try:
         await asyncio.sleep(0.5)
         first = await _enqueue(pool, _mail("wake-1"))
@@ -467,3 +477,51 @@ async def test_the_worker_wakes_on_notify_and_listens_again_after_losing_its_con
         stop.set()
         await running
     assert sorted(m["idempotency_key"] for m in sink.store.entries()) == ["wake-1", "wake-2"]
+
+
+async def test_with_a_slow_smtp_server_two_workers_never_send_a_delivery_twice(
+    pool: asyncpg.Pool, sink: SmtpSink, dsn: str
+) -> None:
+    """A wave of sends outlasting the lease once made a second replica take rows the first was still
+    sending. Each claim now covers only what is sent at once, each send is cut off at half the lease."""
+    keys = [f"slow-{n}" for n in range(40)]
+    async with pool.acquire() as conn, conn.transaction():
+        for key in keys:
+            await deliveries.enqueue(conn, _mail(key))
+    sent: Counter[str] = Counter()
+
+    class SlowSender:
+        def __init__(self) -> None:
+            self.smtp = _smtp(sink)
+
+        async def send(self, msg: DeliveryRecord) -> str | None:
+            # Eight waves of five sends outlast the 4-second lease; one wave does not.
+            await asyncio.sleep(0.6)
+            sent[msg.idempotency_key] += 1
+            return await self.smtp.send(msg)
+
+    workers = [
+        DeliveryWorker(
+            pool,
+            {Channel.email: SlowSender()},
+            batch_size=50,
+            max_concurrency=5,
+            lease_s=4.0,
+            poll_interval_s=0.05,
+        )
+        for _ in range(2)
+    ]
+    stop = asyncio.Event()
+    running = [_running(w, dsn, stop) for w in workers]
+    try:
+
+        async def all_sent() -> bool:
+            n = await pool.fetchval("select count(*) from kit_deliveries where state = 'sent'")
+            return bool(n == len(keys))
+
+        await _until(all_sent, within=60)
+    finally:
+        stop.set()
+        await asyncio.gather(*running)
+    assert sent == dict.fromkeys(keys, 1)
+    assert Counter(m["idempotency_key"] for m in sink.store.entries()) == dict.fromkeys(keys, 1)
