@@ -79,6 +79,8 @@ def create_app(settings: ProbeSettings | None = None) -> Service:
         if await conn.fetchval("select 1 from probe_blocked where key = $1", env.key):
             # Stands for a rule that refuses the event until an operator fixes something.
             raise PoisonError(f"key {env.key} is blocked")
+        if await conn.fetchval("select 1 from probe_failing where key = $1", env.key):
+            raise ConnectionResetError(f"key {env.key}: the world is failing (a transient fault)")
         await conn.execute(
             "insert into probe_seen (event_id, key, seen_by) values ($1, $2, $3)",
             env.id,
