@@ -13,6 +13,7 @@ from hoera_events.complaints import (
     ComplaintReopened,
     ComplaintResolved,
     ComplaintSlaBreached,
+    CustomerDeceasedMarkWithdrawn,
     CustomerMarkedDeceased,
 )
 from hoera_events.envelope import Envelope
@@ -42,6 +43,10 @@ def register(app: CallbackApp) -> None:
     )
     async def complaints(conn: Conn, env: Envelope) -> None:
         await handlers.complaint_event(app, conn, env)
+
+    @svc.consumer(CustomerDeceasedMarkWithdrawn, name="deceased-withdrawn")
+    async def deceased_mark_withdrawn(conn: Conn, env: Envelope) -> None:
+        await handlers.deceased_mark_withdrawn(app, conn, env)
 
     @svc.consumer(SurveyAnswered, name="surveys")
     async def surveys(conn: Conn, env: Envelope) -> None:

@@ -303,6 +303,52 @@ def check_may_record(entry: QueueEntry, agent: str, claim_id: UUID | None, now: 
         raise Refusal(RefusalReason.stale_claim, "this claim was replaced by a newer one")
 
 
+# ---- a customer marked deceased (R10) -------------------------------------------------------------
+
+
+class WithdrawnReason(StrEnum):
+    """Why a callback left the queue without a call; kept on the callback and shown with it."""
+
+    customer_deceased = "customer_deceased"
+    """R10: the customer was marked deceased. A later withdrawal of that mark does not bring the
+    callback back: its moment has passed, and whether to call now is a person's decision."""
+
+
+class DeceasedMark(_Frozen):
+    """R10: a customer's deceased mark as the events tell it, ordered by the times they carry.
+
+    Marks and their withdrawals travel on two topics, so Kafka orders neither against the other;
+    the latest by its own time decides, whichever arrives first.
+    """
+
+    marked_at: datetime | None = None
+    """The mark in force; None when there is none, or a later withdrawal undid it."""
+    withdrawn_at: datetime | None = None
+    """The latest withdrawal seen, kept so that an older mark arriving after it stays undone."""
+
+    @property
+    def deceased(self) -> bool:
+        return self.marked_at is not None
+
+
+def mark_deceased(mark: DeceasedMark, at: datetime) -> DeceasedMark:
+    """R10: a mark counts unless a withdrawal at or after its time was seen (the mark came late)."""
+    if mark.withdrawn_at is not None and at <= mark.withdrawn_at:
+        return mark
+    return mark.model_copy(update={"marked_at": max(mark.marked_at or at, at)})
+
+
+def withdraw_deceased_mark(mark: DeceasedMark, at: datetime) -> DeceasedMark:
+    """R10: a withdrawal undoes the mark up to its own time, never a newer mark.
+
+    At the same instant the withdrawal wins: a mark is always withdrawn after it was made.
+    """
+    withdrawn_at = max(mark.withdrawn_at or at, at)
+    if mark.marked_at is not None and mark.marked_at <= at:
+        return DeceasedMark(marked_at=None, withdrawn_at=withdrawn_at)
+    return mark.model_copy(update={"withdrawn_at": withdrawn_at})
+
+
 # ---- outcomes and retries (R28) ------------------------------------------------------------------
 
 

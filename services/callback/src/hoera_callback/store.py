@@ -14,7 +14,7 @@ import asyncpg
 from hoera_kit.db import Conn
 from pydantic import BaseModel, Field
 
-from hoera_callback.domain import ComplaintFacts, QueueEntry, Status
+from hoera_callback.domain import ComplaintFacts, DeceasedMark, QueueEntry, Status, WithdrawnReason
 
 
 class Callback(BaseModel):
@@ -58,6 +58,9 @@ class Callback(BaseModel):
     outcome: str | None = None
     completed_at: datetime | None = None
     completed_by: str | None = None
+    withdrawn_at: datetime | None = None
+    withdrawn_reason: WithdrawnReason | None = None
+    """Why the callback left the queue without a call (status withdrawn)."""
 
     def entry(self) -> QueueEntry:
         return QueueEntry(
@@ -253,11 +256,14 @@ async def mark_escalated(conn: Conn, callback_id: UUID, at: datetime) -> None:
     )
 
 
-async def withdraw(conn: Conn, callback_id: UUID) -> None:
+async def withdraw(conn: Conn, callback_id: UUID, *, reason: WithdrawnReason, at: datetime) -> None:
     await conn.execute(
-        "update callbacks set status = 'withdrawn', claimed_by = null, claim_id = null, claimed_at = null, "
-        "lease_until = null, retry_at = null, updated_at = now() where callback_id = $1",
+        "update callbacks set status = 'withdrawn', withdrawn_at = $2, withdrawn_reason = $3, "
+        "claimed_by = null, claim_id = null, claimed_at = null, lease_until = null, retry_at = null, "
+        "updated_at = now() where callback_id = $1",
         callback_id,
+        at,
+        reason.value,
     )
 
 
@@ -514,7 +520,8 @@ async def upsert_alert(conn: Conn, tenant: str, row: AlertRow) -> None:
 
 
 async def mark_customer(conn: Conn, tenant: str, customer_id: str, column: str, at: datetime) -> None:
-    if column not in ("deceased_at", "considering_leaving_at"):
+    # deceased_at is not here: a mark can be withdrawn, see lock_deceased_mark.
+    if column not in ("considering_leaving_at",):
         raise ValueError(column)
     await conn.execute(
         f"insert into ctx_customers (tenant, customer_id, {column}) values ($1, $2, $3) "
@@ -523,6 +530,31 @@ async def mark_customer(conn: Conn, tenant: str, customer_id: str, column: str, 
         tenant,
         customer_id,
         at,
+    )
+
+
+async def lock_deceased_mark(conn: Conn, tenant: str, customer_id: str) -> DeceasedMark:
+    """R10: the customer's deceased mark, its row locked until the transaction ends (created on first
+    use), so a mark and its withdrawal decided at once on two consumers see each other."""
+    row = await conn.fetchrow(
+        "insert into ctx_customers (tenant, customer_id) values ($1, $2) "
+        "on conflict (tenant, customer_id) do update set customer_id = excluded.customer_id "
+        "returning deceased_at, deceased_mark_withdrawn_at",
+        tenant,
+        customer_id,
+    )
+    assert row is not None
+    return DeceasedMark(marked_at=row["deceased_at"], withdrawn_at=row["deceased_mark_withdrawn_at"])
+
+
+async def save_deceased_mark(conn: Conn, tenant: str, customer_id: str, mark: DeceasedMark) -> None:
+    await conn.execute(
+        "update ctx_customers set deceased_at = $3, deceased_mark_withdrawn_at = $4 "
+        "where tenant = $1 and customer_id = $2",
+        tenant,
+        customer_id,
+        mark.marked_at,
+        mark.withdrawn_at,
     )
 
 

@@ -227,6 +227,10 @@ class BudgetDecision(BaseModel):
     "/customers/{customer_id}/proactive-contacts",
     tags=["contact budget"],
     summary="Ask to send a proactive message; granted only within the customer's contact budget (R30)",
+    description="Asking again with the same reference for the same customer repeats the grant without "
+    "spending the budget twice, unless the customer has since died or opted out. A reference already "
+    "used for another customer is refused with 409.",
+    responses={409: {"description": "the reference was already used for another customer's message"}},
 )
 async def proactive_contact(
     customer_id: CustomerPath,
@@ -245,7 +249,12 @@ async def proactive_contact(
 
 class CustomerStanding(BaseModel):
     customer_id: str
-    deceased_at: datetime | None = None
+    deceased_at: datetime | None = Field(
+        default=None, description="the deceased mark in force (R10); null when none or withdrawn"
+    )
+    deceased_mark_withdrawn_at: datetime | None = Field(
+        default=None, description="when a deceased mark was last withdrawn as a mistake"
+    )
     opted_out_at: datetime | None = None
     opted_out_by: str | None = None
 

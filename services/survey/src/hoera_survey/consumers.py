@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import asyncpg
 from hoera_events.callbacks import CallbackCompleted
-from hoera_events.complaints import ComplaintClosed, CustomerMarkedDeceased
+from hoera_events.complaints import ComplaintClosed, CustomerDeceasedMarkWithdrawn, CustomerMarkedDeceased
 from hoera_events.envelope import Envelope
 from hoera_events.platform import ContactClosed
 from hoera_kit.service import Service
 
 from hoera_survey import handlers
 from hoera_survey.handlers import Deps
+from hoera_survey.settings import SurveySettings
 
 
-def register(svc: Service, deps: Deps) -> None:
+def register(svc: Service[SurveySettings], deps: Deps) -> None:
     @svc.consumer(ContactClosed, ComplaintClosed, CallbackCompleted, name="triggers", batch=True)
     async def triggers(conn: asyncpg.Connection, envelopes: list[Envelope]) -> None:
         await handlers.request_surveys(deps, conn, envelopes)
@@ -21,3 +22,7 @@ def register(svc: Service, deps: Deps) -> None:
     @svc.consumer(CustomerMarkedDeceased, name="deceased")
     async def deceased(conn: asyncpg.Connection, envelope: Envelope) -> None:
         await handlers.customer_deceased(deps, conn, envelope)
+
+    @svc.consumer(CustomerDeceasedMarkWithdrawn, name="deceased-withdrawn")
+    async def deceased_mark_withdrawn(conn: asyncpg.Connection, envelope: Envelope) -> None:
+        await handlers.deceased_mark_withdrawn(deps, conn, envelope)

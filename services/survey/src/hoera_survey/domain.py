@@ -7,7 +7,7 @@ ask these functions, and save what they decide.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Annotated
@@ -98,18 +98,68 @@ def full_cap(caps: Iterable[Cap], history: Sequence[Spend], kind: BudgetKind, no
     return None
 
 
-def may_contact(
-    standing: Standing, caps: Iterable[Cap], history: Sequence[Spend], kind: BudgetKind, now: datetime
-) -> Verdict:
-    """R10, R21, R30: never a deceased customer, never one who opted out, never over a cap."""
+def refused_by_standing(standing: Standing) -> Suppress | None:
+    """R10, R21: never a deceased customer, never one who opted out, whatever the budget says."""
     if standing.deceased:
         return Suppress(SuppressionReason.deceased, "customer_deceased")
     if standing.opted_out:
         return Suppress(SuppressionReason.opted_out, "opted_out")
+    return None
+
+
+def may_contact(
+    standing: Standing, caps: Iterable[Cap], history: Sequence[Spend], kind: BudgetKind, now: datetime
+) -> Verdict:
+    """R10, R21, R30: never a deceased customer, never one who opted out, never over a cap."""
+    refused = refused_by_standing(standing)
+    if refused is not None:
+        return refused
     cap = full_cap(caps, history, kind, now)
     if cap is not None:
         return Suppress(SuppressionReason.fatigue_cap, f"cap:{cap.name}")
     return Allow()
+
+
+def may_repeat(standing: Standing) -> Verdict:
+    """R30: a message asked for again repeats its grant without spending the budget twice (its
+    own spend is in the history now), but a customer who died or opted out since is not contacted."""
+    return refused_by_standing(standing) or Allow()
+
+
+@dataclass(frozen=True)
+class DeceasedMark:
+    """R10: a customer's deceased mark as the events tell it, ordered by the times they carry.
+
+    Marks and their withdrawals travel on two topics, so Kafka orders neither against the other;
+    the latest by its own time decides, whichever arrives first.
+    """
+
+    marked_at: datetime | None = None
+    """The mark in force; None when there is none, or a later withdrawal undid it."""
+    withdrawn_at: datetime | None = None
+    """The latest withdrawal seen, kept so that an older mark arriving after it stays undone."""
+
+    @property
+    def deceased(self) -> bool:
+        return self.marked_at is not None
+
+
+def mark_deceased(mark: DeceasedMark, at: datetime) -> DeceasedMark:
+    """R10: a mark counts unless a withdrawal at or after its time was seen (the mark came late)."""
+    if mark.withdrawn_at is not None and at <= mark.withdrawn_at:
+        return mark
+    return replace(mark, marked_at=max(mark.marked_at or at, at))
+
+
+def withdraw_deceased_mark(mark: DeceasedMark, at: datetime) -> DeceasedMark:
+    """R10: a withdrawal undoes the mark up to its own time, never a newer mark.
+
+    At the same instant the withdrawal wins: a mark is always withdrawn after it was made.
+    """
+    withdrawn_at = max(mark.withdrawn_at or at, at)
+    if mark.marked_at is not None and mark.marked_at <= at:
+        return DeceasedMark(marked_at=None, withdrawn_at=withdrawn_at)
+    return replace(mark, withdrawn_at=withdrawn_at)
 
 
 @dataclass(frozen=True)

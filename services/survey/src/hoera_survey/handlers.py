@@ -3,8 +3,9 @@ state, outbox events and outgoing messages together.
 
 Routing, in one place: ContactClosed, ComplaintClosed and CallbackCompleted → ``request_surveys``
 (R17); the rules' delay → timer ``survey.invite`` → ``invitation_due``; CustomerMarkedDeceased →
-``customer_deceased`` (R10); the survey page → ``submit_answer`` and ``opt_out`` (R18, R19); the API
-→ ``request_proactive_contact`` (R30).
+``customer_deceased`` and CustomerDeceasedMarkWithdrawn → ``deceased_mark_withdrawn`` (R10); the
+survey page → ``submit_answer`` and ``opt_out`` (R18, R19); the API → ``request_proactive_contact``
+(R30).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from zoneinfo import ZoneInfo
 import httpx
 from hoera_events.callbacks import CallbackCompleted
 from hoera_events.common import AgeBand, Channel, Language, MessageChannel
-from hoera_events.complaints import ComplaintClosed, CustomerMarkedDeceased
+from hoera_events.complaints import ComplaintClosed, CustomerDeceasedMarkWithdrawn, CustomerMarkedDeceased
 from hoera_events.envelope import Envelope
 from hoera_events.platform import ContactClosed
 from hoera_events.surveys import (
@@ -33,6 +34,7 @@ from hoera_events.surveys import (
 from hoera_kit import deliveries, timers
 from hoera_kit.db import Conn
 from hoera_kit.directory import CustomerContact, CustomerDirectory
+from hoera_kit.errors import DomainError
 from hoera_kit.service import Service
 
 from hoera_survey import links, rules, store, views
@@ -45,11 +47,14 @@ from hoera_survey.domain import (
     TriggerFacts,
     Verdict,
     choose_delivery,
+    mark_deceased,
     may_contact,
+    may_repeat,
     screen_trigger,
+    withdraw_deceased_mark,
 )
 from hoera_survey.settings import SurveySettings
-from hoera_survey.store import SurveyRow, SurveyState
+from hoera_survey.store import MarkChange, SurveyRow, SurveyState
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +67,7 @@ _DISPLAY_ZONE = ZoneInfo("Europe/Brussels")
 class Deps:
     """What the use cases need from the composition root."""
 
-    svc: Service
+    svc: Service[SurveySettings]
     settings: SurveySettings
     directory: CustomerDirectory
     now: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
@@ -421,7 +426,34 @@ async def _record_suppression(
 async def customer_deceased(deps: Deps, conn: Conn, env: Envelope) -> None:
     """R10: never survey a deceased customer again (waiting surveys are suppressed when due)."""
     event = env.data_as(CustomerMarkedDeceased)
-    await store.mark_deceased(conn, env.tenant, event.customer_id, event.marked_at)
+    mark = await store.lock_deceased_mark(conn, env.tenant, event.customer_id)
+    await store.save_deceased_mark(
+        conn,
+        env.tenant,
+        event.customer_id,
+        mark_deceased(mark, event.marked_at),
+        change=MarkChange.marked,
+        at=event.marked_at,
+        agent_id=event.owner_agent_id,
+        event_id=env.id,
+    )
+
+
+async def deceased_mark_withdrawn(deps: Deps, conn: Conn, env: Envelope) -> None:
+    """R10: a mistaken mark withdrawn: the customer may be surveyed again. Surveys suppressed in the
+    meantime stay suppressed (their moment has passed); waiting ones are decided when due."""
+    event = env.data_as(CustomerDeceasedMarkWithdrawn)
+    mark = await store.lock_deceased_mark(conn, env.tenant, event.customer_id)
+    await store.save_deceased_mark(
+        conn,
+        env.tenant,
+        event.customer_id,
+        withdraw_deceased_mark(mark, event.withdrawn_at),
+        change=MarkChange.withdrawn,
+        at=event.withdrawn_at,
+        agent_id=event.withdrawn_by,
+        event_id=env.id,
+    )
 
 
 async def submit_answer(
@@ -487,17 +519,29 @@ async def request_proactive_contact(
 ) -> Verdict:
     """R30: a proactive message spends the same contact budget as surveys (asked by another system).
 
-    The same reference asked twice is one contact: the second answer repeats the first grant.
+    The reference is the message's own id, so it names one message to one customer: asked again for
+    the same customer it is one contact, and the answer repeats the grant; asked for another
+    customer it is refused (409), never granted on the first customer's spend.
     """
-    if await store.spend_exists(conn, tenant, BudgetKind.proactive, reference):
-        return Allow()
+    # Locked first: a replay and the opt-out (or the death) that came after it are decided in order.
     standing = await store.lock_customer(conn, tenant, customer_id)
+    spent_for = await store.spent_for(conn, tenant, BudgetKind.proactive, reference)
+    if spent_for is not None and spent_for != customer_id:
+        raise _reference_taken()
     now = deps.now()
-    ruleset = await rules.load(conn, deps.settings.survey_rules_dir)
-    history = await store.spends_since(conn, tenant, customer_id, now - _longest_period(ruleset))
-    verdict = may_contact(standing, ruleset.caps.caps, history, BudgetKind.proactive, now)
+    if spent_for is not None:
+        verdict = may_repeat(standing)
+    else:
+        ruleset = await rules.load(conn, deps.settings.survey_rules_dir)
+        history = await store.spends_since(conn, tenant, customer_id, now - _longest_period(ruleset))
+        verdict = may_contact(standing, ruleset.caps.caps, history, BudgetKind.proactive, now)
     if isinstance(verdict, Allow):
-        await store.add_spend(conn, tenant, customer_id, BudgetKind.proactive, now, reference)
+        if spent_for is None and not await store.add_spend(
+            conn, tenant, customer_id, BudgetKind.proactive, now, reference
+        ):
+            # Another customer's request took the reference a moment ago (this customer's own
+            # requests wait on the lock above, so they see their spend).
+            raise _reference_taken()
     else:
         await store.add_suppression(
             conn,
@@ -509,3 +553,9 @@ async def request_proactive_contact(
             at=now,
         )
     return verdict
+
+
+def _reference_taken() -> DomainError:
+    return DomainError(
+        "this reference was already used for another customer's message", status=409, field="reference"
+    )

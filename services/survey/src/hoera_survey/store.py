@@ -12,7 +12,7 @@ from hoera_events.common import AgeBand, Channel, Language, MessageChannel
 from hoera_events.surveys import SurveyTrigger
 from hoera_kit.db import Conn
 
-from hoera_survey.domain import Answer, BudgetKind, Spend, Standing, Suppress, Tally
+from hoera_survey.domain import Answer, BudgetKind, DeceasedMark, Spend, Standing, Suppress, Tally
 
 
 class SurveyState(StrEnum):
@@ -138,15 +138,15 @@ async def add_spend(
     return bool(inserted)
 
 
-async def spend_exists(conn: Conn, tenant: str, kind: BudgetKind, reference: str) -> bool:
-    return bool(
-        await conn.fetchval(
-            "select true from budget_spends where tenant = $1 and kind = $2 and reference = $3",
-            tenant,
-            kind.value,
-            reference,
-        )
+async def spent_for(conn: Conn, tenant: str, kind: BudgetKind, reference: str) -> str | None:
+    """The customer whose budget this reference was spent on, if it was."""
+    customer_id: str | None = await conn.fetchval(
+        "select customer_id from budget_spends where tenant = $1 and kind = $2 and reference = $3",
+        tenant,
+        kind.value,
+        reference,
     )
+    return customer_id
 
 
 async def mark_invited(
@@ -235,14 +235,55 @@ async def add_answer(
     )
 
 
-async def mark_deceased(conn: Conn, tenant: str, customer_id: str, at: datetime) -> None:
-    await conn.execute(
-        "insert into customers (tenant, customer_id, deceased_at) values ($1, $2, $3) "
-        "on conflict (tenant, customer_id) do update "
-        "set deceased_at = coalesce(customers.deceased_at, excluded.deceased_at)",
+class MarkChange(StrEnum):
+    marked = "marked"
+    withdrawn = "withdrawn"
+
+
+async def lock_deceased_mark(conn: Conn, tenant: str, customer_id: str) -> DeceasedMark:
+    """R10: the customer's deceased mark, its row locked until the transaction ends (created on first
+    use), so a mark and its withdrawal decided at once on two consumers see each other."""
+    row = await conn.fetchrow(
+        "insert into customers (tenant, customer_id) values ($1, $2) "
+        "on conflict (tenant, customer_id) do update set customer_id = excluded.customer_id "
+        "returning deceased_at, deceased_mark_withdrawn_at",
         tenant,
         customer_id,
+    )
+    assert row is not None
+    return DeceasedMark(marked_at=row["deceased_at"], withdrawn_at=row["deceased_mark_withdrawn_at"])
+
+
+async def save_deceased_mark(
+    conn: Conn,
+    tenant: str,
+    customer_id: str,
+    mark: DeceasedMark,
+    *,
+    change: MarkChange,
+    at: datetime,
+    agent_id: str,
+    event_id: UUID,
+) -> None:
+    """The mark in force, and the change that led to it in the history (never overwritten)."""
+    await conn.execute(
+        "update customers set deceased_at = $3, deceased_mark_withdrawn_at = $4 "
+        "where tenant = $1 and customer_id = $2",
+        tenant,
+        customer_id,
+        mark.marked_at,
+        mark.withdrawn_at,
+    )
+    await conn.execute(
+        "insert into deceased_mark_history (tenant, customer_id, change, occurred_at, agent_id, event_id, "
+        "deceased_after) values ($1, $2, $3, $4, $5, $6, $7)",
+        tenant,
+        customer_id,
+        change.value,
         at,
+        agent_id,
+        event_id,
+        mark.deceased,
     )
 
 
@@ -260,7 +301,8 @@ async def set_opt_out(conn: Conn, tenant: str, customer_id: str, at: datetime | 
 
 async def customer(conn: Conn, tenant: str, customer_id: str) -> dict[str, Any] | None:
     row = await conn.fetchrow(
-        "select customer_id, deceased_at, opted_out_at, opted_out_by from customers "
+        "select customer_id, deceased_at, deceased_mark_withdrawn_at, opted_out_at, opted_out_by "
+        "from customers "
         "where tenant = $1 and customer_id = $2",
         tenant,
         customer_id,

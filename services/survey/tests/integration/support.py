@@ -98,7 +98,9 @@ def settings_for(dsn: str, **extra: Any) -> SurveySettings:
 
 
 @asynccontextmanager
-async def running(settings: SurveySettings) -> AsyncIterator[tuple[Service, httpx.AsyncClient]]:
+async def running(
+    settings: SurveySettings,
+) -> AsyncIterator[tuple[Service[SurveySettings], httpx.AsyncClient]]:
     """The service in this process (FastAPI, consumers, relay, timers, deliveries), with a client."""
     svc = create_app(settings)
     async with svc.api.router.lifespan_context(svc.api):

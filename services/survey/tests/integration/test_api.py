@@ -34,7 +34,7 @@ async def test_rules_are_changed_by_an_admin_validated_whole_and_audited(
     bad = {**triggers, "contact_closed": {**triggers["contact_closed"], "delay_minutes": -5}}
     refused = await http.put("/rules/triggers", json=bad, headers=auth("admin"))
     assert refused.status_code == 422
-    assert refused.json()["errors"][0]["field"] == "contact_closed.delay_minutes"
+    assert refused.json()["errors"][0]["field"] == "body.contact_closed.delay_minutes"
     texts = current["texts"]["document"]
     no_link = {**texts, "fr": {**texts["fr"], "sms_body": "Merci !"}}
     refused_texts = await http.put("/rules/texts", json=no_link, headers=auth("admin"))
@@ -145,7 +145,7 @@ async def test_proactive_messages_spend_the_budget_and_refusals_are_counted(
     bad = await http.post(
         f"/customers/{customer}/proactive-contacts", json={"reference": ""}, headers=platform
     )
-    assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "reference"
+    assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "body.reference"
     assert (
         await http.post(f"/customers/{customer}/proactive-contacts", json={"reference": "y"})
     ).status_code == 401

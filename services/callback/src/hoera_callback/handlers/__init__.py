@@ -17,7 +17,13 @@ from hoera_callback.handlers.outcomes import (
     record_outcome,
     retry_due,
 )
-from hoera_callback.handlers.read_model import alert_raised, complaint_event, contact_closed, survey_answered
+from hoera_callback.handlers.read_model import (
+    alert_raised,
+    complaint_event,
+    contact_closed,
+    deceased_mark_withdrawn,
+    survey_answered,
+)
 from hoera_callback.handlers.requests import NewRequest, request_by_agent, request_callback
 from hoera_callback.handlers.views import (
     CallbackContext,
@@ -44,6 +50,7 @@ __all__ = [
     "claim_chosen",
     "complaint_event",
     "contact_closed",
+    "deceased_mark_withdrawn",
     "detail",
     "figures",
     "held",

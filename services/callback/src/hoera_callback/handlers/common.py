@@ -16,6 +16,7 @@ from pydantic import Field
 
 from hoera_callback.domain import InvalidInput, Refusal
 from hoera_callback.rules import RuleStore
+from hoera_callback.settings import CallbackSettings
 from hoera_callback.store import Callback
 
 LEAD_TIME_TIMER = "callback.lead_time"
@@ -30,7 +31,7 @@ Note = Annotated[str, Field(max_length=2000)]
 class CallbackApp:
     """The parts of the running service that the use cases need."""
 
-    svc: Service
+    svc: Service[CallbackSettings]
     rules: RuleStore
     directory: CustomerDirectory
     """The platform's customer directory: phone numbers are asked for at the moment of need."""

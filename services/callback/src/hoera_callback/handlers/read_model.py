@@ -13,6 +13,7 @@ from hoera_events.complaints import (
     ComplaintReopened,
     ComplaintResolved,
     ComplaintSlaBreached,
+    CustomerDeceasedMarkWithdrawn,
     CustomerMarkedDeceased,
 )
 from hoera_events.envelope import Envelope
@@ -22,7 +23,15 @@ from hoera_kit import timers
 from hoera_kit.db import Conn
 
 from hoera_callback import store
-from hoera_callback.domain import ComplaintTrigger, Source, complaint_wants_callback, survey_wants_callback
+from hoera_callback.domain import (
+    ComplaintTrigger,
+    Source,
+    WithdrawnReason,
+    complaint_wants_callback,
+    mark_deceased,
+    survey_wants_callback,
+    withdraw_deceased_mark,
+)
 from hoera_callback.handlers.common import LEAD_TIME_TIMER, RETRY_TIMER, CallbackApp
 from hoera_callback.handlers.requests import NewRequest, refresh_priorities, request_callback
 from hoera_callback.rules import CallbackRules
@@ -286,8 +295,25 @@ async def complaint_event(app: CallbackApp, conn: Conn, env: Envelope) -> None:
 
 async def customer_died(conn: Conn, tenant: str, event: CustomerMarkedDeceased) -> None:
     """R10: nobody calls a deceased customer back; their open callbacks leave the queue."""
-    await store.mark_customer(conn, tenant, event.customer_id, "deceased_at", event.marked_at)
+    mark = mark_deceased(await store.lock_deceased_mark(conn, tenant, event.customer_id), event.marked_at)
+    await store.save_deceased_mark(conn, tenant, event.customer_id, mark)
+    if not mark.deceased:
+        return  # a mark older than its withdrawal, arrived late: the customer is not deceased
     for callback in await store.open_of_customer(conn, tenant, event.customer_id, for_update=True):
-        await store.withdraw(conn, callback.callback_id)
+        await store.withdraw(
+            conn, callback.callback_id, reason=WithdrawnReason.customer_deceased, at=event.marked_at
+        )
         await timers.cancel(conn, LEAD_TIME_TIMER, str(callback.callback_id))
         await timers.cancel(conn, RETRY_TIMER, str(callback.callback_id))
+
+
+async def deceased_mark_withdrawn(app: CallbackApp, conn: Conn, env: Envelope) -> None:
+    """R10: a mistaken deceased mark withdrawn: the customer may be called back again, so new
+    requests are accepted. Callbacks withdrawn because of the mark stay withdrawn (their moment has
+    passed, and calling out of the blue after such a mistake is a person's decision); they keep
+    their reason and show among the customer's earlier callbacks on the next one's context panel."""
+    event = env.data_as(CustomerDeceasedMarkWithdrawn)
+    mark = await store.lock_deceased_mark(conn, env.tenant, event.customer_id)
+    await store.save_deceased_mark(
+        conn, env.tenant, event.customer_id, withdraw_deceased_mark(mark, event.withdrawn_at)
+    )

@@ -77,7 +77,9 @@ async def request_callback(
     """R26: one callback per request, whatever number of times it is delivered; None for a customer
     who died (R10: nobody calls to ask for them)."""
     rules = await app.rules.current(conn)
-    if (await store.customer_flags(conn, req.tenant, req.customer_id)).deceased:
+    # Locked, so a mark decided at the same moment either sees this callback (and withdraws it)
+    # or is seen here.
+    if (await store.lock_deceased_mark(conn, req.tenant, req.customer_id)).deceased:
         return None
     existing = await store.by_ref(conn, req.tenant, req.request_ref)
     if existing is not None:
