@@ -68,4 +68,11 @@ def test_every_message_example_is_a_message_the_decoder_accepts(spec: TopicSpec)
     example = message["examples"][0]
     env = decode(json.dumps(example["payload"]).encode())
     assert env.data == spec.model.example()
-    assert example["headers"]["ce_type"] == f"hoera.{spec.type}"
+    assert example["headers"] == {"content-type": "application/cloudevents+json; charset=UTF-8"}
+
+
+def test_the_documented_headers_are_the_content_type_and_trace_context_with_no_ce_header() -> None:
+    for message in DOCUMENT["components"]["messages"].values():
+        headers = message["headers"]
+        assert set(headers["properties"]) == {"content-type", "traceparent", "tracestate"}
+        assert headers["required"] == ["content-type"]

@@ -11,6 +11,7 @@ from hoera_events.alerts import AlertKind, AlertRaised
 from hoera_events.common import Currency, Money
 from hoera_events.compensation import CompensationKind, CompensationProposed
 from hoera_events.complaints import ComplaintRaised
+from hoera_events.organisation import OrganisationChanged, TenantDefined
 from hoera_events.platform import ComplaintReceived, ContactClosed
 from hoera_events.registry import TopicSpec, all_topics
 from hoera_events.surveys import AgentAttribute, SurveyAnswered
@@ -156,7 +157,14 @@ def _allows_float(schema: Any) -> bool:
 PERSONAL_WORDS = ("name", "email", "e_mail", "phone", "mobile", "address", "birth", "iban")
 
 
-@pytest.mark.parametrize("spec", all_topics(), ids=lambda s: s.topic)
+ORGANISATION_CONFIGURATION = {OrganisationChanged, TenantDefined}
+"""The organisation's own configuration names the organisation and its staff with their work
+addresses (hoera_events.organisation says why); customers' personal data never travels."""
+
+
+@pytest.mark.parametrize(
+    "spec", [s for s in all_topics() if s.model not in ORGANISATION_CONFIGURATION], ids=lambda s: s.topic
+)
 def test_no_event_field_is_named_like_personal_data(spec: TopicSpec) -> None:
     schema = spec.model.model_json_schema()
     names = [path.rsplit(".", 1)[-1] for path, _ in _properties(schema)]

@@ -1,6 +1,10 @@
 """Where the local stack lives and which ports it uses, all overridable by environment variables.
 
 The prefix is HOERA_, the same as the services' settings, so one environment describes one deployment.
+
+Topics get the partition counts of the registry in libs/events (the counts the AsyncAPI document
+states). HOERA_KAFKA_PARTITIONS=<n> is an opt-in cap for a small machine: no topic is created with
+more than n partitions. It never shrinks a topic that already has more (Kafka cannot).
 """
 
 from __future__ import annotations
@@ -22,6 +26,15 @@ def _flag(name: str) -> bool:
     return os.environ.get(name, "").strip().lower() in {"1", "true", "yes", "on"}
 
 
+def _optional_count(name: str) -> int | None:
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return None
+    if not raw.isdigit() or int(raw) < 1:
+        raise SystemExit(f"{name} must be a whole number of partitions (1 or more), not {raw!r}")
+    return int(raw)
+
+
 @dataclass(frozen=True)
 class KafkaNode:
     node_id: int
@@ -38,7 +51,8 @@ class LocalConfig:
     kafka_heap: str
     kafka_external: bool
     kafka_bootstrap_override: str | None
-    default_partitions: int
+    partition_cap: int | None
+    """HOERA_KAFKA_PARTITIONS: the most partitions any topic is created with; None: the registry's."""
     pg_external: bool
     pg_host: str
     pg_port: int
@@ -61,6 +75,18 @@ class LocalConfig:
         if self.kafka_bootstrap_override:
             return self.kafka_bootstrap_override
         return ",".join(f"127.0.0.1:{n.broker_port}" for n in self.kafka_nodes)
+
+    def partitions_for(self, registered: int) -> int:
+        """The partition count to create for a topic the registry sizes at ``registered``."""
+        return registered if self.partition_cap is None else min(registered, self.partition_cap)
+
+    @property
+    def default_partitions(self) -> int:
+        """The broker's num.partitions, for a topic created without a count (automatic creation is
+        off, so only a tool that omits the count): the registry's size of a quiet topic."""
+        from hoera_events.registry import QUIET
+
+        return self.partitions_for(QUIET)
 
     @property
     def replication_factor(self) -> int:
@@ -94,7 +120,7 @@ def load() -> LocalConfig:
         kafka_heap=_env("HOERA_KAFKA_HEAP", "512m"),
         kafka_external=_flag("HOERA_KAFKA_EXTERNAL"),
         kafka_bootstrap_override=bootstrap,
-        default_partitions=int(_env("HOERA_KAFKA_PARTITIONS", "6")),
+        partition_cap=_optional_count("HOERA_KAFKA_PARTITIONS"),
         pg_external=_flag("HOERA_PG_EXTERNAL"),
         pg_host=_env("HOERA_PG_HOST", "127.0.0.1"),
         pg_port=int(_env("HOERA_PG_PORT", "15432")),

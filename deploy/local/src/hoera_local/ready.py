@@ -8,8 +8,8 @@ import time
 from collections.abc import Awaitable, Callable
 
 import asyncpg
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import TopicAlreadyExistsError
+from aiokafka.admin import AIOKafkaAdminClient, NewPartitions, NewTopic
+from aiokafka.errors import InvalidPartitionsError, TopicAlreadyExistsError
 
 from hoera_local.config import LocalConfig
 
@@ -63,18 +63,16 @@ async def wait_for(
 
 
 def project_topics(cfg: LocalConfig) -> dict[str, int]:
-    """Every registered topic and its .dlq twin, with the partition count from configuration."""
-    from hoera_events.registry import all_topics, dlq_topic
+    """Every registered topic and its .dlq twin with the registry's partition count, which the
+    AsyncAPI document states; lower only when HOERA_KAFKA_PARTITIONS caps it."""
+    from hoera_events.registry import topics_to_create
 
-    topics: dict[str, int] = {}
-    for spec in all_topics():
-        partitions = max(1, min(spec.partitions, cfg.default_partitions))
-        topics[spec.topic] = partitions
-        topics[dlq_topic(spec.topic)] = 1
-    return topics
+    return {topic: cfg.partitions_for(registered) for topic, registered in topics_to_create()}
 
 
 async def create_topics(cfg: LocalConfig, topics: dict[str, int]) -> list[str]:
+    from hoera_events.registry import topic_configs
+
     admin = AIOKafkaAdminClient(bootstrap_servers=cfg.kafka_bootstrap, request_timeout_ms=15000)
     await admin.start()
     try:
@@ -88,7 +86,7 @@ async def create_topics(cfg: LocalConfig, topics: dict[str, int]) -> list[str]:
                 name=t,
                 num_partitions=topics[t],
                 replication_factor=rf,
-                topic_configs={"min.insync.replicas": "2" if rf >= 3 else "1"},
+                topic_configs={"min.insync.replicas": "2" if rf >= 3 else "1", **topic_configs(t)},
             )
             for t in missing
         ]
@@ -99,6 +97,58 @@ async def create_topics(cfg: LocalConfig, topics: dict[str, int]) -> list[str]:
         return missing
     finally:
         await admin.close()
+
+
+async def _partition_counts(admin: AIOKafkaAdminClient, topics: list[str]) -> dict[str, int]:
+    """The partition count of each of these topics that exists."""
+    described = await admin.describe_topics(topics)
+    return {t["topic"]: len(t["partitions"]) for t in described if t["error_code"] == 0}
+
+
+async def grow_topics(cfg: LocalConfig, topics: dict[str, int]) -> dict[str, tuple[int, int]]:
+    """Add partitions to each existing topic that has fewer than ``topics`` asks; never remove any.
+
+    Run folders made before the stack created the registry's counts hold topics capped at 6; they
+    grow here rather than leave the AsyncAPI document wrong. Growing sends a key's later records to
+    another partition than its earlier ones: fine for local test and demo data, which is why this is
+    the local stack's job and not a production deploy script's. Returns {topic: (before, after)}.
+    """
+    admin = AIOKafkaAdminClient(bootstrap_servers=cfg.kafka_bootstrap, request_timeout_ms=15000)
+    await admin.start()
+    try:
+        have = await _partition_counts(admin, list(topics))
+        grown: dict[str, tuple[int, int]] = {}
+        for topic, want in topics.items():
+            before = have.get(topic)
+            if before is None or before >= want:
+                continue
+            try:
+                await admin.create_partitions({topic: NewPartitions(total_count=want)}, timeout_ms=30000)
+            except InvalidPartitionsError:
+                # Another prepare (a second test run starting beside this one) grew it first.
+                if (await _partition_counts(admin, [topic])).get(topic, 0) < want:
+                    raise
+                continue
+            grown[topic] = (before, want)
+        await _until_described(admin, {topic: after for topic, (_, after) in grown.items()})
+        return grown
+    finally:
+        await admin.close()
+
+
+async def _until_described(admin: AIOKafkaAdminClient, wanted: dict[str, int], timeout: float = 30) -> None:
+    """Wait until the brokers' metadata shows the new partitions, so that what starts after
+    ``prepare`` (services, tests) is assigned all of them."""
+    deadline = time.monotonic() + timeout
+    while wanted:
+        counts = await _partition_counts(admin, list(wanted))
+        if all(counts.get(topic, 0) >= want for topic, want in wanted.items()):
+            return
+        if time.monotonic() > deadline:
+            raise SystemExit(
+                f"the brokers did not show the new partitions of {sorted(wanted)} in {timeout:.0f}s"
+            )
+        await asyncio.sleep(0.2)
 
 
 async def create_databases(cfg: LocalConfig) -> list[str]:
@@ -123,10 +173,14 @@ async def prepare(cfg: LocalConfig, *, timeout: float = 180, alive: Callable[[],
         f"Kafka at {cfg.kafka_bootstrap}", lambda: kafka_ready(cfg.kafka_bootstrap), timeout, alive
     )
     await wait_for(f"PostgreSQL at {cfg.pg_host}:{cfg.pg_port}", lambda: pg_ready(cfg), timeout, alive)
-    made = await create_topics(cfg, project_topics(cfg))
+    topics = project_topics(cfg)
+    made = await create_topics(cfg, topics)
+    grown = await grow_topics(cfg, topics)
+    for topic, (before, after) in grown.items():
+        print(f"grew {topic} from {before} to {after} partitions", flush=True)
     dbs = await create_databases(cfg)
     print(
-        f"ready: kafka {cfg.kafka_bootstrap} ({len(made)} topics created), "
+        f"ready: kafka {cfg.kafka_bootstrap} ({len(made)} topics created, {len(grown)} grown), "
         f"postgresql {cfg.pg_host}:{cfg.pg_port} ({len(dbs)} databases created)",
         flush=True,
     )

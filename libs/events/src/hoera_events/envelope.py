@@ -8,9 +8,12 @@ Why structured mode (the whole event, attributes and data, in the Kafka message 
 - The event ``id`` that consumers de-duplicate on (the inbox) is inside the payload, so it cannot
   be separated from the data it identifies.
 - One JSON Schema describes the whole message (see ``asyncapi.json``).
-A few attributes are repeated as Kafka headers (``event_headers``) only so that routing and DLQ
-tools can see the type without parsing; the payload is the truth. The W3C ``traceparent`` is not
-part of the event at all: it travels in Kafka headers, added by the kit's outbox relay.
+The only CloudEvents header is ``content-type`` (``event_headers``). No attribute is copied into a
+``ce_*`` header: the Kafka binding reserves those for binary mode, and readers that detect the mode
+(the CloudEvents Python SDK's ``from_kafka``, for one) take any ``ce_`` header as the sign of a
+binary-mode message, look for the attributes in the headers and the data in the value, and fail.
+Tools that need the type read the JSON ``type``. The W3C ``traceparent`` is not part of the event
+at all: it travels in Kafka headers, added by the kit's outbox relay.
 
 Mapping of the envelope to CloudEvents attributes:
 
@@ -71,10 +74,6 @@ CONTENT_TYPE = "application/cloudevents+json; charset=UTF-8"
 """The Kafka ``content-type`` header of a structured-mode CloudEvent (CloudEvents Kafka binding)."""
 
 HEADER_CONTENT_TYPE = "content-type"
-HEADER_ID = "ce_id"
-HEADER_TYPE = "ce_type"
-HEADER_VERSION = "ce_dataversion"
-HEADER_TENANT = "ce_tenant"
 
 Tenant = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_.-]{0,63}$")]
 """The organisation, as a short lower-case id, e.g. ``partena``."""
@@ -292,15 +291,10 @@ def decode(raw: bytes) -> Envelope:
 
 
 def event_headers(env: Envelope) -> list[tuple[str, bytes]]:
-    """Kafka headers that let routing and DLQ tools see what a message is without parsing it.
+    """The Kafka headers of a structured-mode CloudEvent: ``content-type`` alone.
 
-    They repeat payload attributes (the payload stays the truth); with the ``content-type`` of a
-    structured CloudEvent, CloudEvents SDKs read the payload and ignore the ``ce_`` copies.
+    Deliberately no ``ce_`` copies of the attributes (see the module docstring): with them, a
+    CloudEvents reader takes the message for binary mode. ``env`` is taken so that every producer calls
+    this one function, whatever it may carry later.
     """
-    return [
-        (HEADER_CONTENT_TYPE, CONTENT_TYPE.encode()),
-        (HEADER_ID, str(env.id).encode()),
-        (HEADER_TYPE, (TYPE_PREFIX + env.type).encode()),
-        (HEADER_VERSION, str(env.version).encode()),
-        (HEADER_TENANT, env.tenant.encode()),
-    ]
+    return [(HEADER_CONTENT_TYPE, CONTENT_TYPE.encode())]

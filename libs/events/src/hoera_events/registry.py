@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from uuid import UUID
 
-from hoera_events import alerts, callbacks, compensation, complaints, platform, surveys
+from hoera_events import alerts, callbacks, compensation, complaints, organisation, platform, surveys
 from hoera_events.base import Event
 
 TOPIC_PREFIX = "hoera."
@@ -30,6 +30,8 @@ TOPIC_PATTERN = re.compile(r"^hoera\.[a-z][a-z_]*(\.[a-z][a-z_]*)+\.v[1-9][0-9]*
 # Partition counts are hard to change later (a key moves to another partition and loses its order),
 # so they are sized for the busiest tenant mix up front: contacts and surveys are the volume
 # (tens of millions a year, DOMAIN.md "Scale"), complaints and the rest are a few percent of that.
+# These are the counts the topics really have: deploy scripts create them as registered (the local
+# stack too, unless HOERA_KAFKA_PARTITIONS caps them on a small machine), and the AsyncAPI states them.
 BUSY = 12
 QUIET = 6
 
@@ -54,8 +56,12 @@ class TopicSpec:
     """The model field whose value is the Kafka partition key (the aggregate id)."""
     producer: Service
     consumers: tuple[Service, ...]
-    """Who subscribes today (documentation and the AsyncAPI document; not enforced)."""
+    """The services that subscribe to the topic, exactly: the AsyncAPI document's receivers.
+    tests/integration/test_registry_matches_services.py compares it with what each service's app
+    subscribes to, both ways."""
     partitions: int
+    compacted: bool = False
+    """A snapshot per key (the latest wins): Kafka keeps the last record of each key for ever."""
 
     @property
     def type(self) -> str:
@@ -89,21 +95,35 @@ def _spec(
     producer: Service,
     consumers: Iterable[Service] = (),
     partitions: int = QUIET,
+    *,
+    compacted: bool = False,
 ) -> TopicSpec:
-    return TopicSpec(model, key_field, producer, tuple(consumers), partitions)
+    return TopicSpec(model, key_field, producer, tuple(consumers), partitions, compacted)
 
 
 S = Service
+EVERY_SERVICE = [S.intake, S.compensation, S.survey, S.alerts, S.callback]
 _SPECS: tuple[TopicSpec, ...] = (
+    # Tenants and their organisation (teams, deputies, absences, calendar): intake owns them, every
+    # service keeps a replica of the latest snapshot per tenant (hoera_kit.tenants), intake included.
+    _spec(organisation.TenantDefined, "tenant_id", S.intake, EVERY_SERVICE, 3, compacted=True),
+    _spec(organisation.OrganisationChanged, "tenant_id", S.intake, EVERY_SERVICE, 3, compacted=True),
     # The platform's inputs. A contact is keyed by its customer, so the survey service sees one
     # customer's contacts in order when it spends their contact budget (R21).
-    _spec(platform.ContactClosed, "customer_id", S.platform, [S.survey, S.callback, S.alerts], BUSY),
+    # Intake also records contacts, for first-contact resolution (R9).
+    _spec(
+        platform.ContactClosed,
+        "customer_id",
+        S.platform,
+        [S.intake, S.survey, S.callback, S.alerts],
+        BUSY,
+    ),
     _spec(platform.ComplaintReceived, "customer_id", S.platform, [S.intake]),
     # intake
     _spec(complaints.ComplaintRaised, "complaint_id", S.intake, [S.alerts, S.callback, S.compensation]),
-    _spec(complaints.ComplaintAcknowledged, "complaint_id", S.intake, [S.callback]),
-    _spec(complaints.ComplaintAssigned, "complaint_id", S.intake, [S.callback]),
-    _spec(complaints.ComplaintEscalated, "complaint_id", S.intake, [S.alerts]),
+    _spec(complaints.ComplaintAcknowledged, "complaint_id", S.intake),
+    _spec(complaints.ComplaintAssigned, "complaint_id", S.intake, [S.compensation]),
+    _spec(complaints.ComplaintEscalated, "complaint_id", S.intake),
     _spec(complaints.ComplaintSlaBreached, "complaint_id", S.intake, [S.alerts, S.callback]),
     _spec(
         complaints.ComplaintResolved,
@@ -111,9 +131,14 @@ _SPECS: tuple[TopicSpec, ...] = (
         S.intake,
         [S.alerts, S.callback, S.compensation],
     ),
-    _spec(complaints.ComplaintClosed, "complaint_id", S.intake, [S.survey, S.callback, S.alerts]),
-    _spec(complaints.ComplaintReopened, "complaint_id", S.intake, [S.callback, S.alerts]),
-    _spec(complaints.ComplaintDueDateChanged, "complaint_id", S.intake, [S.callback]),
+    _spec(
+        complaints.ComplaintClosed,
+        "complaint_id",
+        S.intake,
+        [S.survey, S.callback, S.alerts, S.compensation],
+    ),
+    _spec(complaints.ComplaintReopened, "complaint_id", S.intake, [S.callback]),
+    _spec(complaints.ComplaintDueDateChanged, "complaint_id", S.intake),
     _spec(
         complaints.CustomerMarkedDeceased,
         "customer_id",
@@ -129,23 +154,21 @@ _SPECS: tuple[TopicSpec, ...] = (
     # compensation: intake shows the proposals and decisions on the dossier's timeline (R1).
     _spec(compensation.CompensationProposed, "compensation_id", S.compensation, [S.intake]),
     _spec(compensation.CompensationApprovalRequested, "compensation_id", S.compensation, [S.intake]),
-    _spec(
-        compensation.CompensationApprovalEscalated, "compensation_id", S.compensation, [S.alerts, S.intake]
-    ),
-    _spec(compensation.CompensationDecided, "compensation_id", S.compensation, [S.intake, S.callback]),
+    _spec(compensation.CompensationApprovalEscalated, "compensation_id", S.compensation),
+    _spec(compensation.CompensationDecided, "compensation_id", S.compensation, [S.intake]),
     _spec(compensation.CustomerFlaggedForReview, "customer_id", S.compensation, [S.alerts]),
     # survey
     _spec(surveys.SurveyInvited, "survey_id", S.survey, [S.alerts], BUSY),
-    _spec(surveys.SurveySuppressed, "customer_id", S.survey, [S.alerts], BUSY),
+    _spec(surveys.SurveySuppressed, "customer_id", S.survey, (), BUSY),
     _spec(surveys.SurveyAnswered, "survey_id", S.survey, [S.alerts, S.callback], BUSY),
     # alerts
     _spec(alerts.AlertRaised, "alert_id", S.alerts, [S.callback]),
     _spec(alerts.AlertDelivered, "alert_id", S.alerts),
     _spec(alerts.AlertAcknowledged, "alert_id", S.alerts),
     # callback
-    _spec(callbacks.CallbackRequested, "callback_id", S.callback, [S.alerts]),
+    _spec(callbacks.CallbackRequested, "callback_id", S.callback),
     _spec(callbacks.CallbackClaimed, "callback_id", S.callback),
-    _spec(callbacks.CallbackCompleted, "callback_id", S.callback, [S.survey, S.alerts, S.intake]),
+    _spec(callbacks.CallbackCompleted, "callback_id", S.callback, [S.survey, S.intake]),
     _spec(callbacks.CallbackEscalated, "callback_id", S.callback),
 )
 
@@ -220,6 +243,14 @@ def topic_for(model: type[Event] | Event) -> str:
 def dlq_topic(topic: str) -> str:
     """The dead-letter twin of a topic, where its poison messages go."""
     return topic + DLQ_SUFFIX
+
+
+def topic_configs(topic: str) -> dict[str, str]:
+    """Broker settings a topic is created with beyond the defaults (compaction for snapshots)."""
+    for spec in _SPECS:
+        if spec.topic == topic and spec.compacted:
+            return {"cleanup.policy": "compact", "min.compaction.lag.ms": "60000"}
+    return {}
 
 
 def topics_to_create() -> list[tuple[str, int]]:

@@ -9,6 +9,7 @@ dead-lettered it gets a fresh chance (its poison record is keyed by offset, and 
 from __future__ import annotations
 
 import asyncio
+import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,6 +37,13 @@ class DeadLetter:
         return self.header("hoera-dlq-topic")
 
     def summary(self) -> dict[str, Any]:
+        # The type is read from the structured CloudEvent in the value (no ce_type header is sent);
+        # a letter is often poison, so a value that is not a JSON object simply has no type.
+        try:
+            message = json.loads(self.value)
+        except (ValueError, RecursionError):
+            message = None
+        event_type = message.get("type") if isinstance(message, dict) else None
         return {
             "partition": self.partition,
             "offset": self.offset,
@@ -44,7 +52,7 @@ class DeadLetter:
             f"@{self.header('hoera-dlq-offset')}",
             "consumer": self.header("hoera-dlq-consumer"),
             "at": self.header("hoera-dlq-at"),
-            "type": self.header("ce_type"),
+            "type": event_type if isinstance(event_type, str) else None,
             "value": self.value[:300].decode("utf-8", "replace"),
         }
 

@@ -39,6 +39,8 @@ log = logging.getLogger(__name__)
 
 Handler = Callable[[Conn, Envelope], Awaitable[None]]
 BatchHandler = Callable[[Conn, list[Envelope]], Awaitable[None]]
+Admit = Callable[["Record", Envelope], Awaitable[None]]
+"""Judges a decoded event before any handler sees it (its tenant, its signature): PoisonError refuses it."""
 
 # An event whose handler keeps failing for a reason that is not transient (a bug, a refused rule) is
 # tried this many times within one delivery before it is dead-lettered with its error.
@@ -176,6 +178,7 @@ class InboxConsumer:
         batch_handler: BatchHandler | None = None,
         shards: int = 16,
         max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES,
+        admit: Admit | None = None,
     ) -> None:
         if (handler is None) == (batch_handler is None):
             raise ValueError("give exactly one of handler or batch_handler")
@@ -187,13 +190,16 @@ class InboxConsumer:
         self.batch_handler = batch_handler
         self.shards = shards
         self.max_record_bytes = max_record_bytes
+        self.admit = admit
         self._tracer = trace.get_tracer("hoera_kit.inbox")
 
-    def _decode(self, records: Sequence[Record]) -> list[_Item]:
+    async def _decode(self, records: Sequence[Record]) -> list[_Item]:
         items = []
         for rec in records:
             try:
                 env = read_event(rec, max_bytes=self.max_record_bytes)
+                if self.admit is not None:
+                    await self.admit(rec, env)
                 items.append(_Item(rec, str(env.id), envelope=env))
             except Exception as exc:
                 if classify(exc) is not Fault.poison:
@@ -209,7 +215,7 @@ class InboxConsumer:
         if not records:
             return
         started = time.perf_counter()
-        items = self._decode(records)
+        items = await self._decode(records)
         try:
             await self._transaction(items)
         except Exception as exc:

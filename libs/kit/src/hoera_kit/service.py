@@ -31,19 +31,24 @@ from fastapi import FastAPI
 from faststream.kafka import KafkaBroker
 from hoera_events.base import Event
 from hoera_events.envelope import Envelope, make_envelope
-from hoera_events.registry import topic_for
+from hoera_events.registry import Service as Producer
+from hoera_events.registry import spec_for, topic_for
 
-from hoera_kit import db, deliveries, edges, metrics, migrations, openapi, outbox, telemetry
+from hoera_kit import db, deliveries, edges, metrics, migrations, openapi, outbox, signing, telemetry
+from hoera_kit import rules as rule_documents
 from hoera_kit.auth import TokenVerifier
 from hoera_kit.consumer import LagMonitor, Subscription
 from hoera_kit.db import Conn
+from hoera_kit.directory import CustomerDirectory, directory_from_settings
 from hoera_kit.errors import install_error_handlers
 from hoera_kit.health import health_router
-from hoera_kit.inbox import InboxConsumer
+from hoera_kit.inbox import InboxConsumer, Record
 from hoera_kit.loops import Background, Loop
 from hoera_kit.notify import Notifications
 from hoera_kit.retry import is_transient, retrying
+from hoera_kit.rules_api import rules_router
 from hoera_kit.settings import KitSettings
+from hoera_kit.tenants import ORGANISATIONS_TOPIC, TENANTS_TOPIC, TenantRegistry
 from hoera_kit.timers import TimerHandler, TimerScanner
 
 log = logging.getLogger(__name__)
@@ -102,6 +107,9 @@ class Service(Generic[S]):
             )
         )
         self.notifications = Notifications(settings.dsn)
+        self.tenants = TenantRegistry(settings.kafka_bootstrap)
+        self._rules: rule_documents.RuleBook | None = None
+        self._directory: CustomerDirectory | None = None
         self._pool: asyncpg.Pool | None = None
         self._producer: Any = None
         self._timer_handlers: dict[str, TimerHandler] = {}
@@ -129,9 +137,40 @@ class Service(Generic[S]):
         return self._pool
 
     @property
+    def rules(self) -> rule_documents.RuleBook:
+        if self._rules is None:
+            raise RuntimeError(f"{self.name} declared no rule book (Service.rule_book)")
+        return self._rules
+
+    def rule_book(self, templates_dir: Path) -> rule_documents.RuleBook:
+        """The service's operator data (R8): per-tenant documents with versions, history, rollback, and
+        their admin routes under /admin/rules. Templates are checked at start (a broken one stops it)."""
+        if self._rules is not None:
+            raise RuntimeError("a service has one rule book")
+        book = rule_documents.RuleBook(templates_dir, template_of=self.tenants.template_of)
+        self._rules = book
+        self.notifications.on(rule_documents.NOTIFY_CHANNEL, book.forget)
+        self.api.include_router(rules_router(book))
+
+        async def check_templates() -> None:
+            book.check_templates()
+
+        self.on_start(check_templates)
+        return book
+
+    @property
+    def directory(self) -> CustomerDirectory:
+        """The platform's customer directory (one HTTP client for the process, closed at stop)."""
+        if self._directory is None:
+            self._directory = directory_from_settings(self.settings)
+        return self._directory
+
+    @property
     def subscriptions(self) -> list[tuple[str, list[str]]]:
-        """(consumer group, topics) of every registered consumer: what the service reads."""
-        return [(sub.group, list(sub.topics)) for sub in self._subscriptions]
+        """(consumer group, topics) of everything the service reads: its consumers, and the replica of
+        the tenants and organisations (read whole, without a group)."""
+        replica = ("(tenant registry)", [TENANTS_TOPIC, ORGANISATIONS_TOPIC])
+        return [replica, *((sub.group, list(sub.topics)) for sub in self._subscriptions)]
 
     def consumer(
         self,
@@ -154,6 +193,7 @@ class Service(Generic[S]):
                 batch_handler=fn if batch else None,
                 shards=self.settings.outbox_shards,
                 max_record_bytes=self.settings.max_record_bytes,
+                admit=self._admit if self.settings.admit_tenants else None,
             )
             sub = Subscription(
                 inbox,
@@ -253,6 +293,12 @@ class Service(Generic[S]):
             senders[deliveries.Channel.sms] = deliveries.SmsSender(s.sms_gateway_url)
         return senders
 
+    async def _admit(self, record: Record, env: Envelope) -> None:
+        """An event is for a tenant defined here; a platform's event carries that tenant's signature."""
+        tenant = await self.tenants.require(env.tenant)
+        if spec_for(env.type, env.version).producer is Producer.platform:
+            signing.verify(record.value or b"", record.headers or [], tenant.platform_keys, env.tenant)
+
     async def _delivery_state(self, conn: asyncpg.Connection, record: deliveries.DeliveryRecord) -> None:
         for hook in self._delivery_hooks:
             await hook(conn, record)
@@ -313,6 +359,7 @@ class Service(Generic[S]):
         )
         self._producer = outbox.make_producer(s.kafka_bootstrap)
         await self._retry_start("Kafka (producer)", self._producer.start)
+        await self._retry_start("Kafka (tenants)", self.tenants.catch_up)
         for hook in self._start_hooks:
             await hook()
         self.relay = self.relay_class(
@@ -339,6 +386,7 @@ class Service(Generic[S]):
         )
         bg = self.background
         bg.start("listen", self.notifications.run)
+        bg.start("tenants", self.tenants.run)
         bg.loop(
             Loop("outbox relay", self.relay.step, interval_s=s.outbox_poll_interval_s, wake=self._relay_wake)
         )
@@ -412,6 +460,11 @@ class Service(Generic[S]):
             await self.lag.close()
         if self.delivery_worker is not None:
             await self.delivery_worker.aclose()
+        await self.tenants.close()
+        close = getattr(self._directory, "aclose", None)
+        if close is not None:
+            with suppress(Exception):
+                await close()
         if self._producer is not None:
             with suppress(Exception):
                 await asyncio.wait_for(self._producer.stop(), timeout=grace)

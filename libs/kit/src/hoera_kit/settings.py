@@ -109,6 +109,12 @@ class KitSettings(BaseSettings):
         description="largest Kafka record value a consumer decodes; a larger one is dead-lettered unread",
     )
 
+    admit_tenants: bool = Field(
+        default=False,
+        description="refuse events for tenants not defined here, and platform events without the tenant's "
+        "platform signature (hoera_kit.signing)",
+    )
+
     # Shutdown and liveness of the background work
     shutdown_grace_s: float = Field(
         default=8.0,

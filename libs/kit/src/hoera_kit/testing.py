@@ -293,3 +293,123 @@ async def browser() -> AsyncIterator[Any]:
             yield instance
         finally:
             await instance.close()
+
+
+# ---- tenants and the platform's signature -----------------------------------------------------------
+# What intake would publish for a tenant, and how a test publishes as the contact-centre platform does:
+# services accept events only for tenants they know, and platform events only with the tenant's
+# platform signature (hoera_kit.signing).
+
+TEST_TENANTS = ("demo", "acme")
+TEST_PLATFORM_KID = "test-platform"
+
+
+def test_platform_key() -> Any:
+    """The test platform's Ed25519 key: fixed, so every test process signs alike (never in production)."""
+    import hashlib
+
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    return Ed25519PrivateKey.from_private_bytes(hashlib.sha256(b"hoera test platform").digest())
+
+
+def platform_headers(value: bytes, headers: list[tuple[str, bytes]] | None = None) -> list[tuple[str, bytes]]:
+    """The headers a platform record needs: its own plus the signature of its value."""
+    from hoera_kit.signing import signature_header
+
+    return [*(headers or []), signature_header(value, test_platform_key(), TEST_PLATFORM_KID)]
+
+
+def test_organisation(tenant: str = "demo") -> Any:
+    """The demo organisation: two teams, their supervisors and a deputy, management, a back office."""
+    from hoera_events.organisation import Organisation, Person, Team
+
+    def person(pid: str, name: str, lang: str) -> Person:
+        local = name.lower().replace(" ", ".").replace("(", "").replace(")", "")
+        return Person(id=pid, name=name, email=f"{local}@{tenant}.staff.hoera.test", language=lang)
+
+    return Organisation(
+        people=[
+            person("sup-sara", "Sara Janssens", "nl"),
+            person("sup-dirk", "Dirk Claes", "nl"),
+            person("sup-marc", "Marc Lambert", "fr"),
+            person("mgmt-lena", "Lena Wouters", "en"),
+            person("back-office", "Back office", "nl"),
+            person("agent-anna", "Anna Peeters", "nl"),
+            person("agent-luc", "Luc Dubois", "fr"),
+        ],
+        teams=[
+            Team(
+                id="team-nl-1",
+                name="Klantendienst NL 1",
+                language="nl",
+                supervisor="sup-sara",
+                deputies=["sup-dirk"],
+                members=["agent-anna"],
+            ),
+            Team(
+                id="team-fr-1",
+                name="Service clientèle FR 1",
+                language="fr",
+                supervisor="sup-marc",
+                members=["agent-luc"],
+            ),
+        ],
+        management=["mgmt-lena"],
+        back_office="back-office",
+    )
+
+
+async def define_tenant(
+    tenant: str = "demo",
+    *,
+    template: str = "nl",
+    organisation: Any = None,
+    active: bool = True,
+    bootstrap: str | None = None,
+) -> None:
+    """Publish a tenant's definition and organisation as intake does (the compacted topics)."""
+    from datetime import UTC, datetime
+
+    from aiokafka import AIOKafkaProducer
+    from hoera_events.envelope import encode, event_headers, make_envelope
+    from hoera_events.organisation import OrganisationChanged, PlatformKey, TenantDefined
+    from hoera_events.registry import topic_for
+
+    from hoera_kit.signing import public_key_of
+
+    now = datetime.now(UTC)
+    definition = TenantDefined(
+        tenant_id=tenant,
+        name=f"{tenant.title()} (test)",
+        template=template,
+        language=template,
+        mail_from=f"{tenant.title()} <no-reply@{tenant}.hoera.test>",
+        platform_keys=[PlatformKey(kid=TEST_PLATFORM_KID, public_key=public_key_of(test_platform_key()))],
+        active=active,
+        defined_at=now,
+    )
+    org = OrganisationChanged(
+        tenant_id=tenant,
+        version=1,
+        organisation=organisation if organisation is not None else test_organisation(tenant),
+        changed_at=now,
+    )
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap or kafka_bootstrap(), acks="all")
+    await producer.start()
+    try:
+        for event in (definition, org):
+            env = make_envelope(event, producer="intake", tenant=tenant, key=tenant)
+            await producer.send_and_wait(
+                topic_for(event), encode(env), key=tenant.encode(), headers=event_headers(env)
+            )
+    finally:
+        await producer.stop()
+
+
+@pytest.fixture(scope="session")
+async def test_tenants() -> tuple[str, ...]:
+    """The tenants "demo" and "acme", defined once per test session (for services started in tests)."""
+    for tenant, template in zip(TEST_TENANTS, ("nl", "fr"), strict=True):
+        await define_tenant(tenant, template=template)
+    return TEST_TENANTS
