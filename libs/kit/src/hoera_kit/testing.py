@@ -304,7 +304,7 @@ TEST_TENANTS = ("demo", "acme")
 TEST_PLATFORM_KID = "test-platform"
 
 
-def test_platform_key() -> Any:
+def platform_signing_key() -> Any:
     """The test platform's Ed25519 key: fixed, so every test process signs alike (never in production)."""
     import hashlib
 
@@ -317,10 +317,10 @@ def platform_headers(value: bytes, headers: list[tuple[str, bytes]] | None = Non
     """The headers a platform record needs: its own plus the signature of its value."""
     from hoera_kit.signing import signature_header
 
-    return [*(headers or []), signature_header(value, test_platform_key(), TEST_PLATFORM_KID)]
+    return [*(headers or []), signature_header(value, platform_signing_key(), TEST_PLATFORM_KID)]
 
 
-def test_organisation(tenant: str = "demo") -> Any:
+def demo_organisation(tenant: str = "demo") -> Any:
     """The demo organisation: two teams, their supervisors and a deputy, management, a back office."""
     from hoera_events.organisation import Organisation, Person, Team
 
@@ -385,14 +385,14 @@ async def define_tenant(
         template=template,
         language=template,
         mail_from=f"{tenant.title()} <no-reply@{tenant}.hoera.test>",
-        platform_keys=[PlatformKey(kid=TEST_PLATFORM_KID, public_key=public_key_of(test_platform_key()))],
+        platform_keys=[PlatformKey(kid=TEST_PLATFORM_KID, public_key=public_key_of(platform_signing_key()))],
         active=active,
         defined_at=now,
     )
     org = OrganisationChanged(
         tenant_id=tenant,
         version=1,
-        organisation=organisation if organisation is not None else test_organisation(tenant),
+        organisation=organisation if organisation is not None else demo_organisation(tenant),
         changed_at=now,
     )
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap or kafka_bootstrap(), acks="all")

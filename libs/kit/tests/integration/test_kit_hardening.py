@@ -67,7 +67,12 @@ def _poisons() -> list[tuple[str, bytes | None, bytes, list[tuple[str, bytes]]]]
         ("NUL in the key", b"p-key\x00", good, []),
         ("key not UTF-8", b"\xff\xfe", good, []),
         ("NUL byte in the value", b"p-nul", good.replace(b'"data":{', b'"data":{"x\x00":1,', 1), []),
-        ("escaped NUL in a field", b"p-esc", good.replace(b'"data":{', b'"data":{"note":"a\\u0000b",', 1), []),
+        (
+            "escaped NUL in a field",
+            b"p-esc",
+            good.replace(b'"data":{', b'"data":{"note":"a\\u0000b",', 1),
+            [],
+        ),
         ("unknown type", b"p-type", good.replace(b'"type":"hoera.', b'"type":"hoera.no_such.', 1), []),
         ("unknown version", b"p-version", good.replace(b'"dataversion":1', b'"dataversion":99', 1), []),
         ("not JSON", b"p-text", b"x", []),
@@ -196,7 +201,9 @@ async def test_a_failing_partition_is_rewound_and_retried_while_the_others_go_on
                 await conn.close()
             after = await eventually(seen_ids, lambda ids: {stuck_id, behind_id} <= ids, timeout=60)
             ready = await eventually(lambda: http.get("/readyz"), lambda r: r.status_code == 200, timeout=30)
-        order = [r["event_id"] for r in await _fetch(fresh_db, "select event_id from probe_seen order by seq")]
+        order = [
+            r["event_id"] for r in await _fetch(fresh_db, "select event_id from probe_seen order by seq")
+        ]
     finally:
         await producer.stop()
         probe.stop()

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import socket
 import threading
-import warnings
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
@@ -17,7 +16,7 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
-from fastapi import Depends, FastAPI, HTTPException, WebSocket
+from fastapi import Depends, FastAPI, HTTPException
 from hoera_kit.auth import (
     DEMO_USERS,
     AuthError,
@@ -25,7 +24,6 @@ from hoera_kit.auth import (
     Principal,
     Role,
     TokenVerifier,
-    current_principal_from_query_or_header,
     ensure_team_access,
     ensure_tenant,
     mint_demo_tokens,
@@ -42,7 +40,6 @@ AUDIENCE = "hoera"
 
 Approver = Annotated[Principal, Depends(require_roles(Role.approver))]
 Supervisor = Annotated[Principal, Depends(require_roles(Role.supervisor))]
-StreamViewer = Annotated[Principal, Depends(current_principal_from_query_or_header)]
 
 
 @pytest.fixture(autouse=True)
@@ -120,20 +117,6 @@ def build_app(verifier: TokenVerifier) -> FastAPI:
     async def catalogue(tenant: str, principal: CurrentPrincipal) -> dict[str, str]:
         ensure_tenant(principal, tenant, what="catalogue")
         return {"tenant": tenant}
-
-    @app.get("/stream")
-    async def stream(principal: StreamViewer) -> dict[str, str]:
-        return {"subject": principal.subject}
-
-    @app.post("/stream")
-    async def post_stream(principal: StreamViewer) -> dict[str, str]:
-        return {"subject": principal.subject}
-
-    @app.websocket("/ws")
-    async def live(websocket: WebSocket, principal: StreamViewer) -> None:
-        await websocket.accept()
-        await websocket.send_text(principal.subject)
-        await websocket.close()
 
     return app
 
@@ -423,51 +406,23 @@ def test_a_principal_leads_only_as_a_supervisor_of_the_team() -> None:
     assert supervisor.has_role(Role.agent, Role.supervisor) and not agent.has_role(Role.admin)
 
 
-# --- Tokens in the query string: live pages only --------------------------------------------------
+# --- Never a token in a URL ------------------------------------------------------------------------
 
 
-async def test_an_event_stream_accepts_the_token_in_the_query_string(
-    client: httpx.AsyncClient,
-) -> None:
-    response = await client.get("/stream", params={"token": token()})
+async def test_a_token_in_the_query_string_is_not_a_credential(client: httpx.AsyncClient) -> None:
+    for path in ("/me", "/approvals"):
+        response = await client.get(path, params={"token": token(roles=("approver",))})
 
-    assert response.status_code == 200
-    assert response.json() == {"subject": "agent-anna"}
+        assert response.status_code == 401, path
 
 
-async def test_an_ordinary_route_ignores_a_token_in_the_query_string(
-    client: httpx.AsyncClient,
-) -> None:
-    response = await client.get("/me", params={"token": token()})
+def test_the_query_token_dependencies_are_gone_from_the_kit() -> None:
+    import inspect
 
-    assert response.status_code == 401
+    from hoera_kit import auth
 
-
-async def test_a_token_in_the_query_string_is_refused_for_a_post(
-    client: httpx.AsyncClient,
-) -> None:
-    response = await client.post("/stream", params={"token": token()})
-
-    assert response.status_code == 401
-    assert "only for GET" in response.json()["detail"]
-
-
-def test_a_websocket_accepts_the_token_in_the_query_string_and_closes_without_one() -> None:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        from fastapi.testclient import TestClient
-        from starlette.websockets import WebSocketDisconnect
-
-    app = build_app(TokenVerifier.from_settings(dev_settings()))
-    with TestClient(app) as test_client:
-        with test_client.websocket_connect(f"/ws?token={token()}") as websocket:
-            greeting = websocket.receive_text()
-        with pytest.raises(WebSocketDisconnect) as refused:  # noqa: SIM117
-            with test_client.websocket_connect("/ws") as websocket:
-                websocket.receive_text()
-
-    assert greeting == "agent-anna"
-    assert refused.value.code == 1008
+    assert not hasattr(auth, "current_principal_from_query_or_header")
+    assert "allow_query_token" not in inspect.signature(require_roles).parameters
 
 
 # --- Asymmetric keys: PEM and JWKS ----------------------------------------------------------------
