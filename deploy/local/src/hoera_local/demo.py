@@ -372,14 +372,15 @@ def print_where_to_look() -> None:
     tokens = mint_demo_tokens(KitSettings(service_name="demo"))
     print("\n=== Hoera is up ===", flush=True)
     print(f"  mail sink (every e-mail sent):   http://127.0.0.1:{cfg.smtp_web_port}/")
-    print(f"  supervisor dashboard (sup-sara): http://127.0.0.1:8104/dashboard?token={tokens['sup-sara']}")
-    print(f"  callback agent page (agent-anna): http://127.0.0.1:8105/agent?token={tokens['agent-anna']}")
+    # Sign-in pages only: a token in a URL would end up in history, logs and traces.
+    print("  supervisor dashboard: http://127.0.0.1:8104/dashboard/sign-in  (paste sup-sara's token below)")
+    print("  callback agent page:  http://127.0.0.1:8105/agent/sign-in      (paste agent-anna's token below)")
     print("  survey invitations follow a contact after the delay in the survey rules (seed: 10 minutes)")
     print(
         "  APIs (OpenAPI): intake :8101/docs  compensation :8102/docs  survey :8103/docs"
         "  alerts :8104/docs  callback :8105/docs"
     )
-    print("  demo users' tokens (Authorization: Bearer <token>):")
+    print("  demo users' tokens (paste one on a sign-in page, or send it as Authorization: Bearer <token>):")
     for user in DEMO_USERS:
         print(
             f"    {user.subject:<18} {','.join(sorted(str(r) for r in user.roles)):<22} "

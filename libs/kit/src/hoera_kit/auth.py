@@ -21,6 +21,10 @@ Routes declare what they need as `Annotated` aliases, so their signatures read a
         ensure_team_access(principal, alert.team_id, supervisor_scope=True, what="alert")
 
 with `Supervisor = Annotated[Principal, Depends(require_roles(Role.supervisor))]` in its api.py.
+
+A token is never read from a URL, where access logs, browser history and trace attributes would keep
+it: APIs take the `Authorization` header, staff pages and their live streams a session cookie
+(hoera_kit.sessions).
 """
 
 # No `from __future__ import annotations`: require_roles builds its dependency's annotation from a
@@ -42,7 +46,7 @@ from cryptography.hazmat.primitives.asymmetric.ec import (
 )
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey, RSAPublicKey
-from fastapi import Depends, HTTPException, Query, Request, Security, WebSocketException, status
+from fastapi import Depends, HTTPException, Request, Security, WebSocketException, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
@@ -336,7 +340,7 @@ def _bearer_token(connection: HTTPConnection) -> str | None:
     return token.strip()
 
 
-def _for_connection(connection: HTTPConnection, exc: HTTPException) -> Exception:
+def for_connection(connection: HTTPConnection, exc: HTTPException) -> Exception:
     """A websocket cannot answer with an HTTP status; it closes with a policy violation instead."""
     if connection.scope["type"] == "websocket":
         return WebSocketException(code=status.WS_1008_POLICY_VIOLATION, reason=str(exc.detail))
@@ -356,62 +360,28 @@ async def current_principal(
 
 CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
 
-_QUERY_TOKEN_METHODS: Final = frozenset({"GET", "HEAD"})
 
-
-async def current_principal_from_query_or_header(
-    connection: HTTPConnection,
-    token: Annotated[
-        str | None,
-        Query(
-            description="The bearer token, for event streams and websockets only: a browser's "
-            "EventSource and WebSocket cannot set an Authorization header."
-        ),
-    ] = None,
-) -> Principal:
-    """As current_principal, also accepting `?token=` on GET streams and websockets.
-
-    A token in a URL ends up in access logs and browser history, so only routes that need it (live
-    pages) use this dependency, and only for reads: another method with a query token is refused.
-    The header wins when both are given.
-    """
-    try:
-        bearer = _bearer_token(connection)
-        if bearer is None and token is not None:
-            if connection.scope["type"] == "http" and connection.scope["method"] not in (
-                _QUERY_TOKEN_METHODS
-            ):
-                raise AuthError("a token in the query string is accepted only for GET streams")
-            bearer = token
-        if bearer is None:
-            raise AuthError("missing bearer token", missing=True)
-        return await _verifier(connection).verify_async(bearer)
-    except HTTPException as exc:
-        raise _for_connection(connection, exc) from exc
-
-
-def require_roles(*roles: Role | str, allow_query_token: bool = False) -> Callable[..., Awaitable[Principal]]:
+def require_roles(*roles: Role | str) -> Callable[..., Awaitable[Principal]]:
     """A dependency that yields the principal when they hold one of the roles, else 403.
 
     Admin passes only when listed: an administrator configures the platform, they do not approve
-    compensations or read supervisors' alerts by virtue of being admin. With allow_query_token the
-    token may come from `?token=` (see current_principal_from_query_or_header).
+    compensations or read supervisors' alerts by virtue of being admin. The token comes from the
+    `Authorization` header only; pages and their live streams use sessions (hoera_kit.sessions).
     """
     if not roles:
         raise ValueError("require_roles needs at least one role")
     needed = tuple(Role(role) for role in roles)
     names = ", ".join(role.value for role in needed)
-    source = current_principal_from_query_or_header if allow_query_token else current_principal
 
     async def _require_roles(
-        connection: HTTPConnection, principal: Annotated[Principal, Depends(source)]
+        connection: HTTPConnection, principal: Annotated[Principal, Depends(current_principal)]
     ) -> Principal:
         if not principal.has_role(*needed):
             refused = HTTPException(
                 status_code=status.HTTP_403_FORBIDDEN,
                 detail=f"requires one of the roles: {names}",
             )
-            raise _for_connection(connection, refused)
+            raise for_connection(connection, refused)
         return principal
 
     return _require_roles

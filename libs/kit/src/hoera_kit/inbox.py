@@ -27,7 +27,7 @@ from typing import Any, Protocol
 
 import asyncpg
 from hoera_events.envelope import Envelope, decode
-from hoera_events.registry import dlq_topic
+from hoera_events.registry import all_topics, dlq_topic, spec_for
 from opentelemetry import propagate, trace
 from opentelemetry.trace import Link
 
@@ -147,6 +147,9 @@ def poison_reason(record: Record, *, max_bytes: int) -> str | None:
     return None
 
 
+_REGISTERED = frozenset(spec.topic for spec in all_topics())
+
+
 def read_event(record: Record, *, max_bytes: int = DEFAULT_MAX_RECORD_BYTES) -> Envelope:
     """The record's event, or PoisonError/EventDecodeError saying why it can never be one."""
     reason = poison_reason(record, max_bytes=max_bytes)
@@ -162,6 +165,9 @@ def read_event(record: Record, *, max_bytes: int = DEFAULT_MAX_RECORD_BYTES) -> 
         where = _has_nul(json.loads(value))
         if where is not None:
             raise PoisonError(f"{where}: text holds a NUL character")
+    if record.topic in _REGISTERED and spec_for(env.type, env.version).topic != record.topic:
+        # A valid event on the wrong topic would reach a handler written for another type.
+        raise PoisonError(f"a {env.type} v{env.version} event does not belong on {record.topic}")
     return env
 
 

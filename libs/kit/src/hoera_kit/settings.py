@@ -109,6 +109,11 @@ class KitSettings(BaseSettings):
         description="largest Kafka record value a consumer decodes; a larger one is dead-lettered unread",
     )
 
+    session_cookie_secure: bool | None = Field(
+        default=None,
+        description="mark staff session cookies Secure always (a TLS-ending proxy in front); unset: "
+        "always outside development and test, else only for requests that came over https",
+    )
     admit_tenants: bool = Field(
         default=False,
         description="refuse events for tenants not defined here, and platform events without the tenant's "
@@ -136,6 +141,12 @@ class KitSettings(BaseSettings):
     @property
     def is_dev(self) -> bool:
         return self.environment in (Environment.development, Environment.test)
+
+    @property
+    def secure_cookies(self) -> bool:
+        if self.session_cookie_secure is not None:
+            return self.session_cookie_secure
+        return not self.is_dev
 
     @property
     def dsn(self) -> str:

@@ -580,7 +580,10 @@ def test_demo_tokens_are_refused_outside_development() -> None:
         mint_demo_tokens(production)
 
 
-def test_the_token_command_prints_a_line_per_demo_user(capsys: pytest.CaptureFixture[str]) -> None:
+def test_the_token_command_prints_a_line_per_demo_user(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("HOERA_ENVIRONMENT", "development")  # the command must be told, as a service
     code = token_command(["--demo"])
 
     lines = capsys.readouterr().out.splitlines()
@@ -592,8 +595,9 @@ def test_the_token_command_prints_a_line_per_demo_user(capsys: pytest.CaptureFix
 
 
 def test_the_token_command_mints_a_token_for_the_given_subject(
-    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    monkeypatch.setenv("HOERA_ENVIRONMENT", "development")
     argv = ["--sub", "sup-x", "--role", "supervisor", "--role", "approver"]
     argv += ["--team", "team-a", "--team", "team-b", "--lang", "fr", "--tenant", "acme"]
 

@@ -20,7 +20,7 @@ it recovers (R24), management is informed of new complaints and SLA breaches (R4
 abuse flags (R15); supervisors acknowledge alerts and follow their teams live (R25)."""
 
 
-def create_app(settings: AlertsSettings | None = None) -> Service:
+def create_app(settings: AlertsSettings | None = None) -> Service[AlertsSettings]:
     s = settings or AlertsSettings()
     svc = Service(
         s,

@@ -1,10 +1,11 @@
 """R25: the supervisors' live dashboard and alert pages (server-rendered, nl/fr/en).
 
-A browser's EventSource cannot send an Authorization header, so these GET routes also accept the
-bearer token as `?token=` (the kit's allow_query_token); the acknowledgement itself is a JSON POST
-with the header. The live stream sends the re-rendered figures and alerts as HTML, so the page
-needs no client-side templating. Every route checks that the supervisor leads the team (404
-otherwise), the stream included.
+Supervisors sign in on /dashboard/sign-in and the kit's staff session (hoera_kit.sessions) carries
+them from there: a cookie, which the browser's EventSource sends with the live stream as well, so no
+URL ever holds a token. The acknowledgement is a plain form POST with the session's CSRF value. The
+live stream sends the re-rendered figures and alerts as HTML, so the page needs no client-side
+templating. Every route checks that the supervisor leads the team (404 otherwise), the stream
+included.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import signal
 import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import urlencode
@@ -23,24 +24,56 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
 from hoera_events.surveys import AgentAttribute
-from hoera_kit.auth import Principal, Role, require_roles
+from hoera_kit.auth import Principal, Role
+from hoera_kit.errors import Refusal
+from hoera_kit.sessions import (
+    CSRF_FIELD,
+    SignedForm,
+    SignInView,
+    StaffSession,
+    StaffSessions,
+)
 from jinja2 import Environment, FileSystemLoader, select_autoescape
+from pydantic import ValidationError
 
 from hoera_alerts import handlers, store
-from hoera_alerts.api import App, led_teams
+from hoera_alerts.api import AcknowledgementIn, App, led_teams
 from hoera_alerts.domain import Organisation
-from hoera_alerts.handlers import TeamDashboard, TrendPoint
+from hoera_alerts.handlers import Alerts, TeamDashboard, TrendPoint
 from hoera_alerts.live import LiveHub
 
 PAGES = Path(__file__).parent / "pages"
 LANGUAGES = ("nl", "fr", "en")
 TEXTS: dict[str, dict[str, Any]] = json.loads((PAGES / "texts.json").read_text())
 KEEP_ALIVE_S = 15.0
+NO_STORE = {"Cache-Control": "no-store"}
 
-router = APIRouter(tags=["dashboard"])
+# Pages are not part of the OpenAPI document: they take a session cookie, not a bearer token, and
+# answer HTML; GET /teams/{team_id}/dashboard is the documented JSON twin.
+router = APIRouter(tags=["dashboard"], include_in_schema=False)
 _env = Environment(loader=FileSystemLoader(PAGES), autoescape=select_autoescape(["html"]), enable_async=False)
 
-LiveSupervisor = Annotated[Principal, Depends(require_roles(Role.supervisor, allow_query_token=True))]
+
+def _sign_in_page(request: Request, view: SignInView, status_code: int) -> Response:
+    page = Page(view.lang)
+    html = page.render(
+        "sign_in.html",
+        view=view,
+        query=view.query,
+        note=view.note.value if view.note else None,
+        problem=view.note is not None and view.note.is_problem,
+    )
+    return HTMLResponse(html, status_code=status_code)
+
+
+SESSIONS = StaffSessions(
+    service="alerts", roles=(Role.supervisor,), home="/dashboard", render_sign_in=_sign_in_page
+)
+router.include_router(SESSIONS.router())
+
+SupervisorPage = Annotated[StaffSession, Depends(SESSIONS.page)]
+SupervisorForm = Annotated[SignedForm, Depends(SESSIONS.form)]
+SupervisorStream = Annotated[StaffSession, Depends(SESSIONS.stream)]
 Lang = Annotated[str | None, Query(pattern="^(nl|fr|en)$", description="page language")]
 
 
@@ -120,22 +153,28 @@ def charts(d: TeamDashboard, t: dict[str, Any]) -> list[Chart]:
 
 
 class Page:
-    """What every template needs: the language's words, links that keep the token and language."""
+    """What every template needs: the language's words, links that keep the language (and never a
+    token), and, once signed in, the session's CSRF value for the forms."""
 
-    def __init__(self, request: Request, principal: Principal, lang: str | None, org: Organisation) -> None:
-        self.lang = lang or principal.language or "en"
-        if self.lang not in LANGUAGES:
-            self.lang = "en"
+    def __init__(
+        self, lang: str | None, *, session: StaffSession | None = None, org: Organisation | None = None
+    ) -> None:
+        chosen = lang or (session.principal.language if session else None) or "en"
+        self.lang = chosen if chosen in LANGUAGES else "en"
         self.t = TEXTS[self.lang]
-        self.token = request.query_params.get("token")
+        self.session = session
         self.org = org
 
+    @classmethod
+    def of(cls, session: StaffSession, lang: str | None, org: Organisation) -> Page:
+        return cls(lang, session=session, org=org)
+
     def query(self, **overrides: str) -> str:
-        params = {"token": self.token, "lang": self.lang, **overrides}
+        params = {"lang": self.lang, **overrides}
         return urlencode({k: v for k, v in params.items() if v})
 
     def local(self, moment: datetime | None) -> str:
-        if moment is None:
+        if moment is None or self.org is None:
             return ""
         return moment.astimezone(self.org.zone).strftime("%Y-%m-%d %H:%M")
 
@@ -148,17 +187,21 @@ class Page:
         )
 
     def render(self, template: str, **context: Any) -> str:
-        return _env.get_template(template).render(
-            lang=self.lang,
-            t=self.t,
-            token=self.token,
-            query=self.query,
-            local=self.local,
-            reading=self.reading,
-            number=_number,
-            percent=_percent,
-            **context,
-        )
+        principal = self.session.principal if self.session else None
+        values: dict[str, Any] = {
+            "lang": self.lang,
+            "t": self.t,
+            "query": self.query,
+            "local": self.local,
+            "reading": self.reading,
+            "number": _number,
+            "percent": _percent,
+            "csrf_field": CSRF_FIELD,
+            "csrf": self.session.csrf if self.session else None,
+            "who": (principal.name or principal.subject) if principal else None,
+            "sign_out": SESSIONS.sign_out_path,
+        }
+        return _env.get_template(template).render({**values, **context})
 
     def live(self, d: TeamDashboard) -> str:
         return self.render("_live.html", d=d, charts=charts(d, self.t))
@@ -197,27 +240,26 @@ def _server_stopping() -> bool:
 
 
 @router.get("/dashboard", summary="The teams I lead", response_class=HTMLResponse)
-async def teams_page(request: Request, principal: LiveSupervisor, app: App, lang: Lang = None) -> Response:
+async def teams_page(session: SupervisorPage, app: App, lang: Lang = None) -> Response:
     async with app.svc.pool.acquire() as conn:
         org = await app.rules.organisation(conn)
-    page = Page(request, principal, lang, org)
-    teams = _teams(principal, org)
+    page = Page.of(session, lang, org)
+    teams = _teams(session.principal, org)
     if len(teams) == 1:
         return RedirectResponse(f"/dashboard/teams/{teams[0]['id']}?{page.query()}", status_code=303)
-    return HTMLResponse(page.render("teams.html", teams=teams))
+    return HTMLResponse(page.render("teams.html", teams=teams), headers=NO_STORE)
 
 
 @router.get(
     "/dashboard/teams/{team_id}", summary="A team's live dashboard (R25)", response_class=HTMLResponse
 )
-async def team_page(
-    team_id: str, request: Request, principal: LiveSupervisor, app: App, lang: Lang = None
-) -> HTMLResponse:
+async def team_page(team_id: str, session: SupervisorPage, app: App, lang: Lang = None) -> HTMLResponse:
+    principal = session.principal
     led_teams(principal, team_id)
     async with app.svc.pool.acquire() as conn:
         org = await app.rules.organisation(conn)
         d = await handlers.team_dashboard(app, conn, principal.tenant, team_id)
-    page = Page(request, principal, lang, org)
+    page = Page.of(session, lang, org)
     stream_url = f"/dashboard/teams/{team_id}/stream?{page.query()}"
     return HTMLResponse(
         page.render(
@@ -227,7 +269,7 @@ async def team_page(
             teams=_teams(principal, org),
             stream_url=stream_url,
         ),
-        headers={"Cache-Control": "no-store"},
+        headers=NO_STORE,
     )
 
 
@@ -237,14 +279,17 @@ async def team_page(
     response_class=StreamingResponse,
 )
 async def team_stream(
-    team_id: str, request: Request, principal: LiveSupervisor, app: App, hub: Hub, lang: Lang = None
+    team_id: str, session: SupervisorStream, app: App, hub: Hub, lang: Lang = None
 ) -> StreamingResponse:
+    principal = session.principal
     led_teams(principal, team_id)  # 404 before a single byte of the team is sent
     async with app.svc.pool.acquire() as conn:
         org = await app.rules.organisation(conn)
-    page = Page(request, principal, lang, org)
+    page = Page.of(session, lang, org)
     tenant = principal.tenant
-    max_s = app.settings.live_stream_max_s
+    # The stream ends with the session's token at the latest; the browser's reconnection is then
+    # refused (401), and the page sends the supervisor to sign in again.
+    max_s = min(app.settings.live_stream_max_s, (session.expires_at - datetime.now(UTC)).total_seconds())
 
     async def events() -> AsyncIterator[str]:
         loop = asyncio.get_running_loop()
@@ -280,13 +325,69 @@ async def team_stream(
     response_class=HTMLResponse,
 )
 async def alert_page(
-    alert_id: uuid.UUID, request: Request, principal: LiveSupervisor, app: App, lang: Lang = None
+    alert_id: uuid.UUID, session: SupervisorPage, app: App, lang: Lang = None
+) -> HTMLResponse:
+    return await _alert_page(app, session, alert_id, lang)
+
+
+@router.post(
+    "/dashboard/alerts/{alert_id}/acknowledgement",
+    summary="Record what I did about an alert, from its page (R23)",
+    response_class=HTMLResponse,
+)
+async def acknowledge_from_page(alert_id: uuid.UUID, posted: SupervisorForm, app: App) -> Response:
+    """The form's answer: back to the alert's page (303), or the page again with what was wrong."""
+    form = posted.form
+    lang = form.get("lang")
+    lang = lang if lang in LANGUAGES else None
+    entered = {
+        k: v for k in ("action", "root_cause_department", "note") if (v := (form.get(k) or "").strip())
+    }
+    try:
+        body = AcknowledgementIn.model_validate(entered)
+    except ValidationError as exc:
+        field = str(exc.errors()[0]["loc"][0]) if exc.errors() and exc.errors()[0]["loc"] else None
+        return await _alert_page(
+            app, posted.session, alert_id, lang, error=_refusal_key(422, field), entered=entered
+        )
+    try:
+        async with app.svc.pool.acquire() as conn, conn.transaction():
+            await handlers.acknowledge(
+                app, conn, posted.principal, alert_id, body.action, body.note, body.root_cause_department
+            )
+    except Refusal as exc:
+        if exc.status in (403, 404):
+            raise  # as on the page itself: nothing of another team's alert is shown
+        return await _alert_page(
+            app, posted.session, alert_id, lang, error=_refusal_key(exc.status, exc.field), entered=entered
+        )
+    page = Page(lang, session=posted.session)
+    return RedirectResponse(f"/dashboard/alerts/{alert_id}?{page.query()}", status_code=303, headers=NO_STORE)
+
+
+def _refusal_key(status: int, field: str | None) -> tuple[str, int]:
+    """The text that says what was wrong, in the page's language, and the status to answer with."""
+    if status == 409:
+        return "ack_conflict", 409
+    if field == "root_cause_department":
+        return "ack_department", 422
+    return "ack_invalid", 422
+
+
+async def _alert_page(
+    app: Alerts,
+    session: StaffSession,
+    alert_id: uuid.UUID,
+    lang: str | None,
+    *,
+    error: tuple[str, int] | None = None,
+    entered: dict[str, str] | None = None,
 ) -> HTMLResponse:
     async with app.svc.pool.acquire() as conn:
-        alert = handlers.visible_alert(principal, await store.get_alert(conn, alert_id))
+        alert = handlers.visible_alert(session.principal, await store.get_alert(conn, alert_id))
         recipients = await store.recipients_of(conn, alert_id)
         org = await app.rules.organisation(conn)
-    page = Page(request, principal, lang, org)
+    page = Page.of(session, lang, org)
     team = org.team(alert.team_id)
     return HTMLResponse(
         page.render(
@@ -295,8 +396,11 @@ async def alert_page(
             team_name=team.name if team else alert.team_id,
             recipients=recipients,
             scores=_scores(alert),
+            error=page.t[error[0]] if error else None,
+            entered=entered or {},
         ),
-        headers={"Cache-Control": "no-store"},
+        status_code=error[1] if error else 200,
+        headers=NO_STORE,
     )
 
 

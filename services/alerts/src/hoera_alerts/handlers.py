@@ -73,7 +73,7 @@ def _now() -> datetime:
 class Alerts:
     """What every use case needs: the service (outbox, pool, settings) and the operator data."""
 
-    svc: Service
+    svc: Service[AlertsSettings]
     rules: RuleStore
 
     @property

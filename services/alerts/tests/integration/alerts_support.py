@@ -3,8 +3,11 @@ database, events published the way the other services publish them, tokens, rule
 
 from __future__ import annotations
 
+import html
+import re
 import uuid
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -90,6 +93,13 @@ ANNA = token("agent-anna", Role.agent, teams=("team-nl-1",), lang="nl")
 ADMIN = token("admin-ops", Role.admin, lang="en")
 
 
+def form_value(page: str, name: str) -> str:
+    """The value of a page's (hidden) form field."""
+    found = re.search(rf'name="{name}" value="([^"]*)"', page)
+    assert found is not None, f"no {name} field on the page"
+    return html.unescape(found.group(1))
+
+
 def bearer(tok: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {tok}"}
 
@@ -128,6 +138,17 @@ class AlertsService:
 
     def http(self) -> httpx.AsyncClient:
         return httpx.AsyncClient(base_url=self.url, timeout=10)
+
+    @asynccontextmanager
+    async def signed_in(self, tok: str) -> AsyncIterator[httpx.AsyncClient]:
+        """A client that signed in on the dashboard's sign-in page as a browser does."""
+        async with self.http() as http:
+            form = await http.get("/dashboard/sign-in")
+            signed_in = await http.post(
+                "/dashboard/sign-in", data={"csrf": form_value(form.text, "csrf"), "token": tok}
+            )
+            assert signed_in.status_code == 303, signed_in.text
+            yield http
 
     async def publish(
         self, event: Event, *, envelope: Envelope | None = None, key: str | None = None

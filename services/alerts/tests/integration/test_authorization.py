@@ -14,6 +14,7 @@ from alerts_support import (
     AlertsService,
     bearer,
     events_about,
+    form_value,
     token,
     unhappy_answer,
     wait_for_mails,
@@ -37,14 +38,14 @@ async def nl_alert(alerts: AlertsService) -> uuid.UUID:
 async def test_a_supervisor_of_another_team_cannot_read_the_alert(
     alerts: AlertsService, nl_alert: uuid.UUID
 ) -> None:
-    async with alerts.http() as http:
+    async with alerts.signed_in(MARC) as http:
         theirs = await http.get(f"/alerts/{nl_alert}", headers=bearer(MARC))
         nothing = await http.get(f"/alerts/{uuid.uuid4()}", headers=bearer(MARC))
-        page = await http.get(f"/dashboard/alerts/{nl_alert}", params={"token": MARC})
+        page = await http.get(f"/dashboard/alerts/{nl_alert}")
         listed = await http.get("/alerts", params={"team_id": "team-nl-1"}, headers=bearer(MARC))
         own = await http.get("/alerts", headers=bearer(MARC))
         figures = await http.get("/teams/team-nl-1/dashboard", headers=bearer(MARC))
-        dashboard = await http.get("/dashboard/teams/team-nl-1", params={"token": MARC})
+        dashboard = await http.get("/dashboard/teams/team-nl-1")
     assert theirs.status_code == 404
     assert theirs.json() == {"detail": "alert not found"} == nothing.json()
     assert page.status_code == 404 and "puinhoop" not in page.text
@@ -58,13 +59,18 @@ async def test_a_supervisor_of_another_team_cannot_read_the_alert(
 async def test_a_supervisor_of_another_team_cannot_acknowledge_the_alert(
     alerts: AlertsService, nl_alert: uuid.UUID
 ) -> None:
-    async with alerts.http() as http:
+    async with alerts.signed_in(MARC) as http:
         refused = await http.post(
             f"/alerts/{nl_alert}/acknowledgement",
             json={"action": "no_action_needed"},
             headers=bearer(MARC),
         )
+        csrf = form_value((await http.get("/dashboard/teams/team-fr-1")).text, "csrf")
+        from_page = await http.post(
+            f"/dashboard/alerts/{nl_alert}/acknowledgement", data={"csrf": csrf, "action": "no_action_needed"}
+        )
     assert refused.status_code == 404
+    assert from_page.status_code == 404
     rows = await alerts.fetch("select status, acknowledged_by from alerts where alert_id = $1", nl_alert)
     assert [(r["status"], r["acknowledged_by"]) for r in rows] == [("open", None)]
 
@@ -73,8 +79,8 @@ async def test_a_supervisor_of_another_team_cannot_subscribe_to_its_live_stream(
     alerts: AlertsService,
 ) -> None:
     async with (
-        alerts.http() as http,
-        http.stream("GET", "/dashboard/teams/team-nl-1/stream", params={"token": MARC}) as resp,
+        alerts.signed_in(MARC) as http,
+        http.stream("GET", "/dashboard/teams/team-nl-1/stream") as resp,
     ):
         body = await resp.aread()
     assert resp.status_code == 404
@@ -84,8 +90,8 @@ async def test_a_supervisor_of_another_team_cannot_subscribe_to_its_live_stream(
 
 async def test_the_teams_own_supervisor_receives_the_live_stream(alerts: AlertsService) -> None:
     async with (
-        alerts.http() as http,
-        http.stream("GET", "/dashboard/teams/team-nl-1/stream", params={"token": SARA}) as resp,
+        alerts.signed_in(SARA) as http,
+        http.stream("GET", "/dashboard/teams/team-nl-1/stream") as resp,
     ):
         assert resp.status_code == 200
         assert resp.headers["content-type"].startswith("text/event-stream")
@@ -100,16 +106,33 @@ async def test_the_teams_own_supervisor_receives_the_live_stream(alerts: AlertsS
 async def test_agents_admins_and_strangers_are_refused(alerts: AlertsService, nl_alert: uuid.UUID) -> None:
     async with alerts.http() as http:
         agent = await http.get(f"/alerts/{nl_alert}", headers=bearer(ANNA))
-        agent_stream = await http.get("/dashboard/teams/team-nl-1/stream", params={"token": ANNA})
+        agent_signs_in = await http.post(
+            "/dashboard/sign-in",
+            data={"csrf": form_value((await http.get("/dashboard/sign-in")).text, "csrf"), "token": ANNA},
+        )
         admin = await http.get(f"/alerts/{nl_alert}", headers=bearer(ADMIN))
         nobody = await http.get(f"/alerts/{nl_alert}")
-        # A token in the query string is for GET streams and pages only, never for a change.
-        query_post = await http.post(
+        nobody_stream = await http.get("/dashboard/teams/team-nl-1/stream")
+    assert (agent.status_code, agent_signs_in.status_code, admin.status_code) == (403, 403, 403)
+    assert "hoera-alerts-session" not in agent_signs_in.headers.get("set-cookie", "")
+    assert (nobody.status_code, nobody_stream.status_code) == (401, 401)
+
+
+async def test_no_route_takes_a_token_from_the_query_string(
+    alerts: AlertsService, nl_alert: uuid.UUID
+) -> None:
+    async with alerts.http() as http:
+        page = await http.get(f"/dashboard/alerts/{nl_alert}", params={"token": SARA, "lang": "nl"})
+        stream = await http.get("/dashboard/teams/team-nl-1/stream", params={"token": SARA})
+        api = await http.get(f"/alerts/{nl_alert}", params={"token": SARA})
+        change = await http.post(
             f"/alerts/{nl_alert}/acknowledgement", params={"token": SARA}, json={"action": "coached"}
         )
-    assert (agent.status_code, agent_stream.status_code, admin.status_code) == (403, 403, 403)
-    assert nobody.status_code == 401
-    assert query_post.status_code == 401
+    assert page.status_code == 303 and page.headers["location"].startswith("/dashboard/sign-in?")
+    assert "token" not in page.headers["location"] and SARA not in page.headers["location"]
+    assert (stream.status_code, api.status_code, change.status_code) == (401, 401, 401)
+    rows = await alerts.fetch("select status from alerts where alert_id = $1", nl_alert)
+    assert [r["status"] for r in rows] == ["open"]
 
 
 async def test_the_teams_supervisor_acknowledges_once_with_what_they_did(
@@ -171,10 +194,10 @@ async def test_a_missing_or_malformed_alert_id_is_a_clear_4xx(alerts: AlertsServ
 
 async def test_the_dashboard_lists_only_the_teams_the_supervisor_leads(alerts: AlertsService) -> None:
     lena = token("mgmt-lena", Role.supervisor, teams=("team-nl-1", "team-fr-1"), lang="en")
-    async with alerts.http() as http:
-        both = await http.get("/dashboard", params={"token": lena})
-        one = await http.get("/dashboard", params={"token": MARC})
+    async with alerts.signed_in(lena) as lenas, alerts.signed_in(MARC) as marcs:
+        both = await lenas.get("/dashboard")
+        one = await marcs.get("/dashboard")
     assert both.status_code == 200
     assert "Klantendienst NL 1" in both.text and "Service clientèle FR 1" in both.text
     assert one.status_code == 303
-    assert one.headers["location"].startswith("/dashboard/teams/team-fr-1?")
+    assert one.headers["location"] == "/dashboard/teams/team-fr-1?lang=fr"

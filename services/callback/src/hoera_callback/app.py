@@ -18,7 +18,7 @@ from hoera_callback.settings import CallbackSettings
 MIGRATIONS = Path(__file__).resolve().parents[2] / "migrations"
 
 
-def create_app(settings: CallbackSettings | None = None) -> Service:
+def create_app(settings: CallbackSettings | None = None) -> Service[CallbackSettings]:
     s = settings or CallbackSettings()
     svc = Service(
         s,

@@ -2,12 +2,10 @@
 
 Server-rendered, no JavaScript: real forms and buttons, so it works from the keyboard.
 
-Sign-in: the page is opened with the kit's bearer token in `?token=` (GET only, as the kit allows for
-pages that cannot set a header); each form carries the same token in a hidden field, so a POST never
-has it in its URL and no cookie is needed (a cross-site form cannot know the token, which also makes
-the forms safe against request forgery). After a POST the browser is sent back to the GET page
-(303), and the pages are served with `Referrer-Policy: no-referrer` and `Cache-Control: no-store` so
-the token does not leak through links or caches.
+Sign-in: agents sign in on /agent/sign-in and the kit's staff session (hoera_kit.sessions) carries
+them from there, in a cookie; no URL, link or form holds a token. Each form posts the session's CSRF
+value. After a POST the browser is sent back to the GET page (303); the pages are served with
+`Referrer-Policy: no-referrer` and `Cache-Control: no-store`.
 """
 
 from __future__ import annotations
@@ -18,14 +16,22 @@ from datetime import datetime
 from functools import cache
 from pathlib import Path
 from typing import Annotated, Any
-from urllib.parse import parse_qs, urlencode
+from urllib.parse import urlencode
 from uuid import UUID
 from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from hoera_kit.auth import AuthError, Principal, Role, TokenVerifier, require_roles
+from hoera_kit.auth import Principal, Role
 from hoera_kit.errors import DomainError
+from hoera_kit.sessions import (
+    CSRF_FIELD,
+    PostedForm,
+    SignedForm,
+    SignInView,
+    StaffSession,
+    StaffSessions,
+)
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from pydantic import ValidationError
 
@@ -46,8 +52,6 @@ HEADERS = {
     "X-Content-Type-Options": "nosniff",
 }
 
-PageWorker = Annotated[Principal, Depends(require_roles(*WORKER_ROLES, allow_query_token=True))]
-
 
 def _callbacks(request: Request) -> CallbackApp:
     app: CallbackApp = request.app.state.callbacks
@@ -65,11 +69,11 @@ def _texts() -> dict[str, dict[str, Any]]:
     return texts
 
 
-def _language(requested: str | None, principal: Principal, request: Request) -> str:
+def _language(requested: str | None, principal: Principal | None, request: Request) -> str:
     codes = [code for code, _ in LANGUAGES]
     if requested in codes:
         return requested
-    if principal.language in codes:
+    if principal is not None and principal.language in codes:
         return principal.language
     for part in request.headers.get("accept-language", "").split(","):
         primary = part.split(";")[0].strip().lower()[:2]
@@ -78,22 +82,48 @@ def _language(requested: str | None, principal: Principal, request: Request) -> 
     return "nl"
 
 
-def _page_url(token: str, lang: str, msg: str | None = None, **extra: str) -> str:
-    query = {"token": token, "lang": lang, **({"msg": msg} if msg else {}), **extra}
+def _page_url(lang: str, msg: str | None = None, **extra: str) -> str:
+    query = {"lang": lang, **({"msg": msg} if msg else {}), **extra}
     return f"/agent?{urlencode(query)}"
+
+
+def _sign_in_page(request: Request, view: SignInView, status_code: int) -> Response:
+    lang = _language(view.lang, None, request)
+    html = (
+        _environment()
+        .get_template("sign_in.html")
+        .render(
+            lang=lang,
+            t=_texts()[lang],
+            languages=LANGUAGES,
+            page_url=lambda code: f"{view.action}?{view.query(lang=code)}",
+            view=view,
+            csrf_field=CSRF_FIELD,
+            note=view.note.value if view.note else None,
+            problem=view.note is not None and view.note.is_problem,
+        )
+    )
+    return HTMLResponse(html, status_code=status_code, headers=HEADERS)
+
+
+SESSIONS = StaffSessions(service="callback", roles=WORKER_ROLES, home="/agent", render_sign_in=_sign_in_page)
+router.include_router(SESSIONS.router())
+
+AgentPage = Annotated[StaffSession, Depends(SESSIONS.page)]
+AgentForm = Annotated[SignedForm, Depends(SESSIONS.form)]
 
 
 async def _render(
     request: Request,
-    principal: Principal,
+    session: StaffSession,
     *,
-    token: str,
     lang: str,
     message: str | None = None,
     error: str | None = None,
     status_code: int = 200,
 ) -> HTMLResponse:
     app = _callbacks(request)
+    principal = session.principal
     current: CallbackDetail | None = None
     async with app.pool.acquire() as conn:
         rules = await app.rules.current(conn)
@@ -113,9 +143,11 @@ async def _render(
             lang=lang,
             t=_texts()[lang],
             languages=LANGUAGES,
-            page_url=lambda code: _page_url(token, code),
+            page_url=lambda code: _page_url(code),
             who=principal.name or principal.subject,
-            token=token,
+            csrf_field=CSRF_FIELD,
+            csrf=session.csrf,
+            sign_out=SESSIONS.sign_out_path,
             message=message,
             error=error,
             current=current,
@@ -131,48 +163,17 @@ async def _render(
 @router.get("/agent", response_class=HTMLResponse)
 async def agent_page(
     request: Request,
-    principal: PageWorker,
-    token: Annotated[str, Query()],
+    session: AgentPage,
     lang: Annotated[str | None, Query()] = None,
     msg: Annotated[str | None, Query(max_length=40)] = None,
     at: Annotated[str | None, Query(max_length=40)] = None,
 ) -> HTMLResponse:
-    language = _language(lang, principal, request)
+    language = _language(lang, session.principal, request)
     texts = _texts()[language]
     message = texts.get(f"msg_{msg}") if msg else None
     if message and msg == "retry" and at:
         message = f"{message} {at}"
-    return await _render(request, principal, token=token, lang=language, message=message)
-
-
-class _Form:
-    """A posted application/x-www-form-urlencoded body, read without python-multipart."""
-
-    def __init__(self, fields: dict[str, list[str]]) -> None:
-        self.fields = fields
-
-    def get(self, name: str) -> str | None:
-        values = self.fields.get(name)
-        return values[0] if values else None
-
-
-async def _form(request: Request) -> _Form:
-    kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if kind != "application/x-www-form-urlencoded":
-        raise HTTPException(status.HTTP_415_UNSUPPORTED_MEDIA_TYPE, "expected a form (x-www-form-urlencoded)")
-    body = (await request.body()).decode("utf-8", errors="replace")
-    return _Form(parse_qs(body, keep_blank_values=True, max_num_fields=20))
-
-
-async def _form_principal(request: Request, form: _Form) -> tuple[Principal, str]:
-    token = form.get("token")
-    if not token:
-        raise AuthError("missing token: open the page from your sign-in link", missing=True)
-    verifier: TokenVerifier = request.app.state.token_verifier
-    principal = await verifier.verify_async(token)
-    if not principal.has_role(*WORKER_ROLES):
-        raise HTTPException(status.HTTP_403_FORBIDDEN, "requires one of the roles: agent, supervisor")
-    return principal, token
+    return await _render(request, session, lang=language, message=message)
 
 
 class _Invalid(Exception):
@@ -185,7 +186,7 @@ class _Invalid(Exception):
 
 Done = tuple[str, dict[str, str]] | None
 """What a page action reports: a message key and its parameters, or None for the default."""
-Action = Callable[[Principal, _Form], Awaitable[Done]]
+Action = Callable[[Principal, PostedForm], Awaitable[Done]]
 
 
 def _refusal_text(texts: dict[str, Any], status_code: int, field: str | None, detail: str) -> str:
@@ -196,30 +197,25 @@ def _refusal_text(texts: dict[str, Any], status_code: int, field: str | None, de
     return str(texts[key]) if key else detail
 
 
-async def _post(request: Request, act: Action, *, ok_msg: str) -> Response:
-    form = await _form(request)
-    principal, token = await _form_principal(request, form)
-    lang = _language(form.get("lang"), principal, request)
+async def _post(request: Request, posted: SignedForm, act: Action, *, ok_msg: str) -> Response:
+    session, form = posted.session, posted.form
+    lang = _language(form.get("lang"), session.principal, request)
     texts = _texts()[lang]
     try:
-        done = await act(principal, form)
+        done = await act(session.principal, form)
     except DomainError as exc:
         error = _refusal_text(texts, exc.status, exc.field, exc.message)
-        return await _render(request, principal, token=token, lang=lang, error=error, status_code=exc.status)
+        return await _render(request, session, lang=lang, error=error, status_code=exc.status)
     except HTTPException as exc:
         error = _refusal_text(texts, exc.status_code, None, str(exc.detail))
-        return await _render(
-            request, principal, token=token, lang=lang, error=error, status_code=exc.status_code
-        )
+        return await _render(request, session, lang=lang, error=error, status_code=exc.status_code)
     except _Invalid as exc:
-        return await _render(
-            request, principal, token=token, lang=lang, error=texts[exc.key], status_code=422
-        )
+        return await _render(request, session, lang=lang, error=texts[exc.key], status_code=422)
     msg, params = done if done else (ok_msg, {})
-    return RedirectResponse(_page_url(token, lang, msg, **params), status_code=303, headers=HEADERS)
+    return RedirectResponse(_page_url(lang, msg, **params), status_code=303, headers=HEADERS)
 
 
-def _claim_id(form: _Form) -> UUID | None:
+def _claim_id(form: PostedForm) -> UUID | None:
     value = form.get("claim_id")
     try:
         return UUID(value) if value else None
@@ -228,35 +224,35 @@ def _claim_id(form: _Form) -> UUID | None:
 
 
 @router.post("/agent/next")
-async def take_next(request: Request) -> Response:
-    async def act(principal: Principal, form: _Form) -> Done:
+async def take_next(request: Request, posted: AgentForm) -> Response:
+    async def act(principal: Principal, form: PostedForm) -> Done:
         taken = await handlers.take_next(_callbacks(request), principal)
         return None if taken else ("empty", {})
 
-    return await _post(request, act, ok_msg="claimed")
+    return await _post(request, posted, act, ok_msg="claimed")
 
 
 @router.post("/agent/callbacks/{callback_id}/claim")
-async def claim(request: Request, callback_id: UUID) -> Response:
-    async def act(principal: Principal, form: _Form) -> Done:
+async def claim(request: Request, callback_id: UUID, posted: AgentForm) -> Response:
+    async def act(principal: Principal, form: PostedForm) -> Done:
         await handlers.claim_chosen(_callbacks(request), principal, callback_id)
         return None
 
-    return await _post(request, act, ok_msg="claimed")
+    return await _post(request, posted, act, ok_msg="claimed")
 
 
 @router.post("/agent/callbacks/{callback_id}/release")
-async def release(request: Request, callback_id: UUID) -> Response:
-    async def act(principal: Principal, form: _Form) -> Done:
+async def release(request: Request, callback_id: UUID, posted: AgentForm) -> Response:
+    async def act(principal: Principal, form: PostedForm) -> Done:
         await handlers.release(_callbacks(request), principal, callback_id, _claim_id(form))
         return None
 
-    return await _post(request, act, ok_msg="released")
+    return await _post(request, posted, act, ok_msg="released")
 
 
 @router.post("/agent/callbacks/{callback_id}/outcome")
-async def record_outcome(request: Request, callback_id: UUID) -> Response:
-    async def act(principal: Principal, form: _Form) -> Done:
+async def record_outcome(request: Request, callback_id: UUID, posted: AgentForm) -> Response:
+    async def act(principal: Principal, form: PostedForm) -> Done:
         try:
             command = OutcomeCommand(
                 outcome=AgentOutcome(form.get("outcome") or ""),
@@ -274,4 +270,4 @@ async def record_outcome(request: Request, callback_id: UUID) -> Response:
             return "retry", {"at": result.retry_at.astimezone(zone).strftime("%Y-%m-%d %H:%M")}
         return None
 
-    return await _post(request, act, ok_msg="recorded")
+    return await _post(request, posted, act, ok_msg="recorded")

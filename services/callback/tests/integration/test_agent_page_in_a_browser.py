@@ -1,5 +1,7 @@
-"""The agent page in a real headless Chromium: take the next callback from the keyboard, read its
-context, record "closed positively", and the callback leaves the queue (R26-R28)."""
+"""The agent page in a real headless Chromium: sign in, take the next callback from the keyboard, read
+its context, record "closed positively", and the callback leaves the queue (R26-R28). The session
+lives in a cookie: no URL the browser visits holds a token, and a form posted without the session's
+CSRF value changes nothing."""
 
 from __future__ import annotations
 
@@ -77,9 +79,29 @@ async def test_an_agent_takes_the_next_callback_reads_the_context_and_closes_it_
         cid = listed.json()[0]["callback"]["callback_id"]
 
         page = await browser.new_page(locale="nl-BE")
+        visited: list[str] = []
+        page.on("request", lambda request: visited.append(request.url))
         agent_token = token("agent-anna", "agent", teams=[team], lang="nl")
-        await page.goto(f"{proc.url}/agent?token={agent_token}")
+
+        # Without a session the page sends the browser to sign in, in the browser's language.
+        await page.goto(f"{proc.url}/agent")
+        assert page.url.startswith(f"{proc.url}/agent/sign-in?")
         assert await page.locator("html").get_attribute("lang") == "nl"
+        await page.get_by_label("Toegangstoken").fill(agent_token)
+        async with page.expect_navigation():
+            await page.get_by_label("Toegangstoken").press("Enter")
+        assert page.url == f"{proc.url}/agent"
+        assert await page.locator("html").get_attribute("lang") == "nl"
+        assert await page.locator(f'#queue tr[data-callback-id="{cid}"]').count() == 1
+
+        # Taking it with a form posted without the CSRF value (as another site's page would) fails.
+        forged = await page.request.post(f"{proc.url}/agent/next", form={"lang": "nl"}, max_redirects=0)
+        assert forged.status == 403
+        [queued] = await fetch(
+            fresh_db, "select status from callbacks where callback_id = $1", uuid.UUID(cid)
+        )
+        assert queued["status"] == "queued"
+        await page.reload()
         assert await page.locator(f'#queue tr[data-callback-id="{cid}"]').count() == 1
 
         # The take-next button has the focus: Enter takes the next callback, no mouse needed.
@@ -125,8 +147,16 @@ async def test_an_agent_takes_the_next_callback_reads_the_context_and_closes_it_
         assert note["note"] == "Terugbetaling uitgelegd, klant tevreden."
 
         # The same page in French, for a colleague of Partenamut.
-        await page.goto(f"{proc.url}/agent?token={agent_token}&lang=fr")
+        await page.get_by_role("link", name="Français").click()
         assert await page.get_by_role("button", name="Prendre le suivant").is_visible()
+
+        # Signing out ends the session: the page asks to sign in again.
+        async with page.expect_navigation():
+            await page.get_by_role("button", name="Se déconnecter").click()
+        assert await page.locator("#sign-in-note").inner_text() == "Vous êtes déconnecté."
+        await page.goto(f"{proc.url}/agent")
+        assert page.url.startswith(f"{proc.url}/agent/sign-in?")
+        assert not [url for url in visited if "token=" in url or agent_token in url]
         await page.close()
     finally:
         proc.stop()

@@ -13,7 +13,7 @@ import asyncpg
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "support"))
-from callback_support import Running, StartService, bearer, token
+from callback_support import Running, StartService, agent_page, bearer, form_value, token
 
 pytestmark = pytest.mark.integration
 
@@ -76,7 +76,7 @@ async def test_bad_outcomes_and_other_teams_are_refused_and_write_nothing(
         f"/callbacks/{cid}/outcome", json={"outcome": "sold_a_car"}, headers=holder
     )
     assert unknown.status_code == 422
-    assert unknown.json()["errors"][0]["field"] == "outcome"
+    assert unknown.json()["errors"][0]["field"] == "body.outcome"
     assert "closed_positively" in unknown.json()["detail"], "the answer lists the outcomes that exist"
 
     final_by_hand = await running.http.post(
@@ -93,7 +93,7 @@ async def test_bad_outcomes_and_other_teams_are_refused_and_write_nothing(
     too_long = await running.http.post(
         f"/callbacks/{cid}/outcome", json={"outcome": "closed_positively", "note": "x" * 2001}, headers=holder
     )
-    assert too_long.status_code == 422 and too_long.json()["errors"][0]["field"] == "note"
+    assert too_long.status_code == 422 and too_long.json()["errors"][0]["field"] == "body.note"
 
     stale = await running.http.post(
         f"/callbacks/{cid}/outcome",
@@ -145,10 +145,21 @@ async def test_roles_decide_who_works_the_queue_and_who_changes_the_rules(
         headers=agent,
     )
     assert (into_other_team.status_code, into_other_team.json()["field"]) == (403, "team_id")
-    page_without_token = await running.http.post(
+    page_without_session = await running.http.post(
         "/agent/next", content="lang=nl", headers={"content-type": "application/x-www-form-urlencoded"}
     )
-    assert page_without_token.status_code == 401
+    assert page_without_session.status_code == 303
+    assert page_without_session.headers["location"].startswith("/agent/sign-in?")
+    platform_signs_in = await running.http.post(
+        "/agent/sign-in",
+        data={
+            "csrf": form_value((await running.http.get("/agent/sign-in")).text, "csrf"),
+            "token": token("p", "platform"),
+        },
+    )
+    assert platform_signs_in.status_code == 403 and "hoera-callback-session" not in str(
+        platform_signs_in.headers
+    )
 
 
 async def test_a_bad_rules_document_is_refused_naming_the_field_and_a_good_one_is_audited(
@@ -163,7 +174,7 @@ async def test_a_bad_rules_document_is_refused_naming_the_field_and_a_good_one_i
     bad = {**current["rules"], "priority": {**current["rules"]["priority"], "weights": {"nps_detractor": -5}}}
     refused = await running.http.put("/rules", json=bad, headers=admin)
     assert refused.status_code == 422
-    assert refused.json()["errors"][0]["field"] == "priority.weights.nps_detractor"
+    assert refused.json()["errors"][0]["field"] == "body.priority.weights.nps_detractor"
     unknown_field = await running.http.put(
         "/rules", json={**current["rules"], "lease_minutes": 5}, headers=admin
     )
@@ -205,27 +216,38 @@ async def test_the_agent_page_refuses_in_the_agents_language_and_writes_nothing(
     team = f"team-{uuid.uuid4().hex[:8]}"
     cid = await _held_callback(running, team, "agent-holder")
     before = await _written(running)
-    form = {"content-type": "application/x-www-form-urlencoded"}
     colleague = token("agent-colleague", "agent", teams=[team], lang="fr")
+    holder = token("agent-holder", "agent", teams=[team], lang="nl")
+    outsider = token("agent-outsider", "agent", teams=["team-elsewhere"], lang="en")
 
-    taken_over = await running.http.post(
-        f"/agent/callbacks/{cid}/outcome",
-        content=f"token={colleague}&outcome=closed_positively",
-        headers=form,
-    )
+    async with agent_page(running, colleague) as (http, csrf):
+        taken_over = await http.post(
+            f"/agent/callbacks/{cid}/outcome", data={"csrf": csrf, "outcome": "closed_positively"}
+        )
     assert taken_over.status_code == 409
     assert "Ce rappel n'est pas (ou plus) réservé pour vous." in html.unescape(taken_over.text)
     assert '<html lang="fr">' in taken_over.text
 
-    holder = token("agent-holder", "agent", teams=[team], lang="nl")
-    tampered = await running.http.post(
-        f"/agent/callbacks/{cid}/outcome", content=f"token={holder}&outcome=sold_a_car", headers=form
-    )
+    async with agent_page(running, holder) as (http, csrf):
+        tampered = await http.post(
+            f"/agent/callbacks/{cid}/outcome", data={"csrf": csrf, "outcome": "sold_a_car"}
+        )
+        without_csrf = await http.post(
+            f"/agent/callbacks/{cid}/outcome", data={"outcome": "closed_positively"}
+        )
+        wrong_csrf = await http.post(
+            f"/agent/callbacks/{cid}/outcome", data={"csrf": csrf[::-1], "outcome": "closed_positively"}
+        )
+        released_without_csrf = await http.post(f"/agent/callbacks/{cid}/release", data={"claim_id": ""})
     assert tampered.status_code == 422 and "Kies een uitkomst uit de lijst." in tampered.text
-    outsider = token("agent-outsider", "agent", teams=["team-elsewhere"], lang="en")
-    elsewhere = await running.http.post(
-        f"/agent/callbacks/{cid}/claim", content=f"token={outsider}", headers=form
+    assert (without_csrf.status_code, wrong_csrf.status_code, released_without_csrf.status_code) == (
+        403,
+        403,
+        403,
     )
+
+    async with agent_page(running, outsider) as (http, csrf):
+        elsewhere = await http.post(f"/agent/callbacks/{cid}/claim", data={"csrf": csrf})
     assert elsewhere.status_code == 404
     assert "This callback is not in your team's queue." in html.unescape(elsewhere.text)
     assert await _written(running) == before

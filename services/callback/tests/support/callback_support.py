@@ -4,10 +4,12 @@ published as the platform and the other services would."""
 
 from __future__ import annotations
 
+import html
 import json
+import re
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
-from contextlib import AsyncExitStack
+from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -43,6 +45,27 @@ def token(subject: str, *roles: str, teams: Iterable[str] = (), lang: str | None
 
 def bearer(subject: str, *roles: str, teams: Iterable[str] = ()) -> dict[str, str]:
     return {"Authorization": f"Bearer {token(subject, *roles, teams=teams)}"}
+
+
+def form_value(page: str, name: str) -> str:
+    """The value of a page's (hidden) form field."""
+    found = re.search(rf'name="{name}" value="([^"]*)"', page)
+    assert found is not None, f"no {name} field on the page"
+    return html.unescape(found.group(1))
+
+
+@asynccontextmanager
+async def agent_page(running: Running, tok: str) -> AsyncIterator[tuple[httpx.AsyncClient, str]]:
+    """A client signed in on the agent page as a browser does, and the CSRF value its forms post."""
+    transport = httpx.ASGITransport(app=running.svc.api)
+    async with httpx.AsyncClient(transport=transport, base_url="http://callback") as http:
+        form = await http.get("/agent/sign-in")
+        signed_in = await http.post(
+            "/agent/sign-in", data={"csrf": form_value(form.text, "csrf"), "token": tok}
+        )
+        assert signed_in.status_code == 303, signed_in.text
+        page = await http.get("/agent")
+        yield http, form_value(page.text, "csrf")
 
 
 def write_rules(folder: Path, **changes: Any) -> Path:

@@ -16,22 +16,20 @@ from hoera_events.common import Code, Currency, CustomerId, Language, Money
 from hoera_events.compensation import CompensationKind
 from hoera_kit.auth import Principal, Role, require_roles
 from hoera_kit.errors import DomainError
-from hoera_kit.service import Service
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StringConstraints
 
 from hoera_compensation import domain, handlers, rules, store
-from hoera_compensation.domain import AbuseWatchRule, ApprovalDeadline, CatalogueEntry, Verdict
-from hoera_compensation.settings import CompensationSettings
+from hoera_compensation.domain import AbuseWatchRule, ApprovalDeadline, CatalogueEntry, ReviewAct, Verdict
 
 router = APIRouter()
 
 
-def _service(request: Request) -> Service:
-    svc: Service = request.app.state.service
+def _service(request: Request) -> handlers.CompensationService:
+    svc: handlers.CompensationService = request.app.state.service
     return svc
 
 
-Svc = Annotated[Service, Depends(_service)]
+Svc = Annotated[handlers.CompensationService, Depends(_service)]
 Reader = Annotated[Principal, Depends(require_roles(Role.agent, Role.supervisor, Role.approver, Role.admin))]
 Proposer = Annotated[Principal, Depends(require_roles(Role.agent, Role.supervisor))]
 CaseWorker = Annotated[Principal, Depends(require_roles(Role.agent, Role.supervisor, Role.approver))]
@@ -201,18 +199,31 @@ class AbuseWatchView(BaseModel):
     threshold: int
     window_days: int
     flagged_since: datetime | None
+    clearing_asked_by: str | None
+    """Who asked to clear the flag; it stays until an approver other than them confirms (R15)."""
+    cleared_by: list[str]
+    """Who cleared the customer's last flag (the one who asked, the approver who confirmed) while
+    that clearing is all that keeps the customer unflagged: neither decides their money (R15)."""
     message: str
 
     @classmethod
     def of(cls, w: handlers.CustomerWatch) -> AbuseWatchView:
         n, rule = w.watch.financial_compensations, w.rule
+        cleared_by = sorted(domain.clearers(w.watch, rule))
+        asked_by = w.watch.clearing_asked_by if w.flagged else None
         if w.flagged:
             message = (
                 f"Flagged for review (R15): {n} financial compensations within {rule.window_days} days"
-                + ("; a financial proposal goes to an approver" if rule.flagged_needs_approval else "")
+                "; a financial proposal goes to an approver"
+                + (f"; {asked_by} asked to clear the flag, an approver confirms" if asked_by else "")
             )
         else:
             message = f"{n} of {rule.threshold} financial compensations within {rule.window_days} days"
+            if cleared_by:
+                message += (
+                    f"; flag cleared on review by {' and '.join(cleared_by)}"
+                    ", who do not decide this customer's money"
+                )
         return cls(
             customer_id=w.customer_id,
             flagged=w.flagged,
@@ -221,6 +232,8 @@ class AbuseWatchView(BaseModel):
             threshold=rule.threshold,
             window_days=rule.window_days,
             flagged_since=w.watch.open_flag_since if w.flagged else None,
+            clearing_asked_by=asked_by,
+            cleared_by=cleared_by,
             message=message,
         )
 
@@ -251,6 +264,8 @@ class ComplaintView(BaseModel):
     status: str
     root_cause_department: str | None
     about_deceased: bool
+    """R10: about a deceased customer; no longer once intake withdrew a mistaken mark after the
+    complaint was raised."""
 
 
 class ComplaintCompensationView(BaseModel):
@@ -267,7 +282,8 @@ class ComplaintCompensationView(BaseModel):
     """The caller's own mandate (R14)."""
     abuse_watch: AbuseWatchView
     deceased_owner_agent_id: str | None
-    """R10: the customer died; this agent owns all contact with the bereaved."""
+    """R10: the customer died; this agent owns all contact with the bereaved. Empty again once intake
+    withdraws a mistaken mark."""
 
 
 class DecisionIn(_In):
@@ -278,6 +294,16 @@ class DecisionIn(_In):
 
 class ReviewIn(_In):
     note: Reason
+    """What the review found (asking), or why the approver agrees or not (answering)."""
+
+
+class FlagReviewView(BaseModel):
+    """One act of clearing a flag (R15, four eyes): the audit trail."""
+
+    act: ReviewAct
+    by: str
+    at: datetime
+    note: str
 
 
 class FlagView(BaseModel):
@@ -289,11 +315,22 @@ class FlagView(BaseModel):
     latest_complaint_id: uuid.UUID | None
     ended_at: datetime | None
     end_reason: str | None
+    """reviewed (cleared by two persons), or window_passed (too few compensations left in it)."""
     reviewed_by: str | None
+    """Who reviewed the customer and asked to clear the flag (pending while the flag is open)."""
+    reviewed_at: datetime | None
     review_note: str | None
+    confirmed_by: str | None
+    """The approver, another person, who confirmed the clearing (four eyes); the flag ended then. A
+    flag cleared before clearing took two persons has none."""
+    confirmed_at: datetime | None
+    confirmation_note: str | None
+    reviews: list[FlagReviewView]
+    """Every act of clearing this flag, refused requests included, oldest first."""
 
     @classmethod
-    def of(cls, f: store.Flag) -> FlagView:
+    def of(cls, record: handlers.FlagRecord) -> FlagView:
+        f = record.flag
         return cls(
             customer_id=f.customer_id,
             flagged_at=f.flagged_at,
@@ -304,7 +341,14 @@ class FlagView(BaseModel):
             ended_at=f.ended_at,
             end_reason=f.end_reason,
             reviewed_by=f.reviewed_by,
+            reviewed_at=f.reviewed_at,
             review_note=f.review_note,
+            confirmed_by=f.confirmed_by,
+            confirmed_at=f.confirmed_at,
+            confirmation_note=f.confirmation_note,
+            reviews=[
+                FlagReviewView(act=ReviewAct(r.act), by=r.actor, at=r.at, note=r.note) for r in record.reviews
+            ],
         )
 
 
@@ -382,7 +426,7 @@ async def read_complaint_compensation(
             team_id=c.team_id,
             status=c.status,
             root_cause_department=c.root_cause_department,
-            about_deceased=c.about_deceased,
+            about_deceased=f.deceased.about_deceased(c.about_deceased, c.raised_at),
         ),
         next_step=_next_step(f.apology is not None, live),
         catalogue=f.entry,
@@ -391,7 +435,7 @@ async def read_complaint_compensation(
         compensations=[CompensationView.of(x) for x in f.compensations],
         mandate=f.mandate,
         abuse_watch=AbuseWatchView.of(f.watch),
-        deceased_owner_agent_id=f.deceased_owner,
+        deceased_owner_agent_id=f.deceased.owner,
     )
 
 
@@ -429,6 +473,10 @@ async def record_damage(svc: Svc, who: Proposer, complaint_id: ComplaintPath, bo
     tags=["complaints"],
     status_code=status.HTTP_201_CREATED,
     summary="R11 step 2: propose a compensation; decided at once within the mandate (R14)",
+    description="Within the proposer's mandate the proposal is the decision. It goes to an approver "
+    "instead when it is above the mandate (R14), when it is money for a customer flagged for review, "
+    "whatever the amount (R15), or when it is money the proposer would decide on the strength of their "
+    "own clearing of the customer's flag (R15, four eyes); `approval.reason` says which.",
     responses={
         409: {"description": "No apology yet, no damage recorded, or a compensation exists already"},
         422: {"description": "A bad amount, currency, gesture or catalogue entry; the field is named"},
@@ -473,7 +521,10 @@ async def list_approvals(
     tags=["approvals"],
     summary="Approve or reject a compensation above the mandate, with a reason (R14)",
     responses={
-        403: {"description": "The approver requested it (four eyes)"},
+        403: {
+            "description": "The approver requested it (four eyes, R14), or, for money, cleared the "
+            "customer's flag that nothing but their clearing keeps down (four eyes, R15)"
+        },
         409: {"description": "Decided already"},
     },
 )
@@ -499,10 +550,42 @@ async def read_abuse_watch(svc: Svc, who: CaseWorker, customer_id: CustomerId) -
 @router.post(
     "/customers/{customer_id}/abuse-watch/review",
     tags=["abuse watch"],
-    summary="Close the customer's flag episode after a review (R15)",
+    status_code=status.HTTP_202_ACCEPTED,
+    summary="Ask to clear the customer's flag after a review; an approver confirms (R15, four eyes)",
+    description="A supervisor or an approver reviewed the flagged customer and asks to clear the "
+    "flag, with what the review found. The flag stays (a financial proposal for the customer still "
+    "goes to an approver) until an approver other than the one who asked confirms it with "
+    "`POST .../review/approve`, or refuses it with `.../review/reject`. Whoever asked or confirmed "
+    "then decides none of the customer's financial compensation while their clearing is all that keeps "
+    "the customer unflagged: such a proposal goes to an approver, and they cannot approve one.",
+    responses={
+        404: {"description": "The customer is not flagged for review"},
+        409: {"description": "Someone asked already; an approver answers that request first"},
+    },
 )
-async def review_abuse_flag(svc: Svc, who: Reviewer, customer_id: CustomerId, body: ReviewIn) -> FlagView:
-    return FlagView.of(await handlers.review_flag(svc, who, customer_id, note=body.note))
+async def ask_to_clear_abuse_flag(
+    svc: Svc, who: Reviewer, customer_id: CustomerId, body: ReviewIn
+) -> FlagView:
+    return FlagView.of(await handlers.ask_clearing(svc, who, customer_id, note=body.note))
+
+
+@router.post(
+    "/customers/{customer_id}/abuse-watch/review/{verdict}",
+    tags=["abuse watch"],
+    summary="Confirm or refuse the request to clear a flag: another approver (R15, four eyes)",
+    description="`approve` clears the flag: the episode ends as reviewed, recording both persons "
+    "and their notes. `reject` leaves the flag open and takes the request off it, so it can be asked "
+    "again; both stay in the flag's `reviews`.",
+    responses={
+        403: {"description": "The approver asked to clear it (four eyes), or is not an approver"},
+        404: {"description": "The customer is not flagged for review"},
+        409: {"description": "Nobody asked to clear the flag"},
+    },
+)
+async def decide_abuse_flag_clearing(
+    svc: Svc, who: Approver, customer_id: CustomerId, verdict: Verdict, body: ReviewIn
+) -> FlagView:
+    return FlagView.of(await handlers.decide_clearing(svc, who, customer_id, verdict, note=body.note))
 
 
 @router.get("/flags", tags=["abuse watch"], summary="Customers flagged for review (R15)")
@@ -512,9 +595,7 @@ async def list_flags(
     open_only: Annotated[bool, Query(alias="open")] = True,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> list[FlagView]:
-    async with svc.pool.acquire() as conn:
-        found = await store.flags(conn, who.tenant, open_only=open_only, limit=limit)
-    return [FlagView.of(f) for f in found]
+    return [FlagView.of(f) for f in await handlers.flags(svc, who, open_only=open_only, limit=limit)]
 
 
 # ---- R16: the cost ledger ---------------------------------------------------------------------------
@@ -558,8 +639,7 @@ async def _ledger(
     until: Annotated[date | None, Query(alias="to", description="Exclusive; default tomorrow")] = None,
     kind: CompensationKind | None = None,
 ) -> LedgerView:
-    settings = svc.settings
-    zone = settings.timezone if isinstance(settings, CompensationSettings) else "UTC"
+    zone = svc.settings.timezone
     today = datetime.now(ZoneInfo(zone)).date()
     until = until or today + timedelta(days=1)
     since = since or until - timedelta(days=366)

@@ -27,7 +27,7 @@ TAGS = [
 ]
 
 
-def create_app(settings: CompensationSettings | None = None) -> Service:
+def create_app(settings: CompensationSettings | None = None) -> handlers.CompensationService:
     s = settings or CompensationSettings()
     svc = Service(
         s,
@@ -44,7 +44,7 @@ def create_app(settings: CompensationSettings | None = None) -> Service:
     return svc
 
 
-def _seed_rules_at_start(svc: Service, rules_dir: Path) -> None:
+def _seed_rules_at_start(svc: handlers.CompensationService, rules_dir: Path) -> None:
     """Run the seeding inside the kit's lifespan, once the pool exists, before serving requests."""
     kit_lifespan = svc.api.router.lifespan_context
 

@@ -7,9 +7,9 @@ from hoera_events.complaints import (
     ComplaintClosed,
     ComplaintRaised,
     ComplaintResolved,
+    CustomerDeceasedMarkWithdrawn,
     CustomerMarkedDeceased,
 )
-from hoera_kit.service import Service
 
 from hoera_compensation import handlers
 
@@ -19,10 +19,11 @@ INTAKE_EVENTS = (
     ComplaintResolved,
     ComplaintClosed,
     CustomerMarkedDeceased,
+    CustomerDeceasedMarkWithdrawn,
 )
 
 
-def register(svc: Service) -> None:
+def register(svc: handlers.CompensationService) -> None:
     # One consumer (one group) for the complaint's life: each event is handled in the kit's inbox
     # transaction, exactly once per event id, so a redelivery changes nothing.
     svc.consumer(*INTAKE_EVENTS, name="complaints")(handlers.learn_from_intake)

@@ -21,7 +21,16 @@ from zoneinfo import ZoneInfo
 
 from hoera_events.common import Code, Currency, Language, Money
 from hoera_events.compensation import CompensationKind
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StringConstraints, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
 
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
 Cents = Annotated[StrictInt, Field(ge=0, le=100_000_000)]
@@ -227,7 +236,19 @@ class AbuseWatchRule(BaseModel):
     threshold: Annotated[StrictInt, Field(ge=1, le=1000)] = 2
     window_days: Annotated[StrictInt, Field(ge=1, le=3660)] = 365
     flagged_needs_approval: StrictBool = True
-    """While a customer is flagged, even a small financial proposal goes to an approver."""
+    """R15: while a customer is flagged, even a small financial proposal goes to an approver. Always
+    true: the flag is the second pair of eyes on the customer's money, so an operator cannot switch it
+    off; the field stays so that rule documents naming it still load."""
+
+    @field_validator("flagged_needs_approval")
+    @classmethod
+    def _always_to_an_approver(cls, value: bool) -> bool:
+        if not value:
+            raise ValueError(
+                "R15: while a customer is flagged, a financial proposal always goes to an approver; "
+                "this cannot be switched off"
+            )
+        return value
 
 
 @dataclass(frozen=True)
@@ -238,6 +259,11 @@ class Watch:
     """Granted financial compensations within the window."""
     total: Money | None
     open_flag_since: datetime | None
+    clearing_asked_by: str | None = None
+    """Who asked to clear the open flag, waiting for an approver to confirm or refuse."""
+    cleared_by: frozenset[str] = frozenset()
+    """When the latest flag episode ended on review and none is open: the two persons who cleared it
+    (the one who asked, the approver who confirmed)."""
 
 
 class Episode(StrEnum):
@@ -260,6 +286,88 @@ def next_episode(watch: Watch, rule: AbuseWatchRule) -> Episode:
 
 def is_flagged(watch: Watch, rule: AbuseWatchRule) -> bool:
     return watch.open_flag_since is not None and watch.financial_compensations >= rule.threshold
+
+
+def clearers(watch: Watch, rule: AbuseWatchRule) -> frozenset[str]:
+    """R15, four eyes: the persons whose review is all that keeps the customer unflagged right now
+    (their episode was the latest and the window still holds enough compensations for a flag). Money
+    for the customer decided by one of them would rest on their own word: someone else decides it."""
+    if watch.open_flag_since is None and watch.financial_compensations >= rule.threshold:
+        return watch.cleared_by
+    return frozenset()
+
+
+class ReviewAct(StrEnum):
+    """R15, four eyes: what a person did about clearing a flag (its audit trail)."""
+
+    asked = "asked"
+    """A supervisor or an approver reviewed the customer and asks to clear the flag."""
+    confirmed = "confirmed"
+    """An approver other than the one who asked agrees: the flag ends."""
+    refused = "refused"
+    """An approver other than the one who asked disagrees: the flag stays, and may be asked again."""
+
+
+def check_clearing_request(asked_by: str | None) -> None:
+    """R15: one request to clear a flag at a time; an approver answers it before another is made."""
+    if asked_by is not None:
+        raise Refused(
+            f"{asked_by} asked to clear this flag already; an approver confirms or refuses that first",
+            why=Why.conflict,
+        )
+
+
+def check_clearing_confirmer(confirmer: str, asked_by: str | None) -> None:
+    """R15, four eyes: a flag is cleared only when an approver other than the person who asked
+    confirms. The approver, not a second supervisor: the flag is what sends the customer's money to
+    an approver (R14's senior role), so only that role may give its control up, and a peer supervisor
+    answers for the same team's figures as the one who asked."""
+    if asked_by is None:
+        raise Refused(
+            "nobody asked to clear this flag: a supervisor or an approver reviews the customer and "
+            "asks first (POST /customers/{customer_id}/abuse-watch/review)",
+            why=Why.conflict,
+        )
+    if confirmer == asked_by:
+        raise Refused(
+            "you asked to clear this flag: another approver confirms or refuses it (four eyes, R15)",
+            why=Why.forbidden,
+        )
+
+
+# ---- R10: a deceased customer ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DeceasedMark:
+    """R10: the latest deceased mark and the latest withdrawal of one, as intake reported them.
+    They arrive on two topics in either order, so both are kept and compared when read."""
+
+    owner_agent_id: str | None
+    """The one named contact person for the bereaved, from the latest mark."""
+    marked_at: datetime | None
+    withdrawn_at: datetime | None
+
+    @property
+    def in_force(self) -> bool:
+        """A withdrawal undoes the marks before it, never a newer one; it follows the mark it
+        withdraws, so at the same instant the withdrawal wins."""
+        return self.marked_at is not None and (
+            self.withdrawn_at is None or self.marked_at > self.withdrawn_at
+        )
+
+    @property
+    def owner(self) -> str | None:
+        return self.owner_agent_id if self.in_force else None
+
+    def about_deceased(self, raised_about_deceased: bool, raised_at: datetime | None) -> bool:
+        """Whether a complaint is about a deceased customer now. Intake raised it so while the
+        customer was marked (or the platform said so); withdrawing the mark clears that on every
+        complaint of the customer raised before, unless a newer mark stands again. A complaint whose
+        raise has not arrived counts as raised before."""
+        if not raised_about_deceased or self.in_force or self.withdrawn_at is None:
+            return raised_about_deceased
+        return raised_at is not None and raised_at > self.withdrawn_at
 
 
 # ---- R11-R12: apology, damage and proposal ---------------------------------------------------------
@@ -293,6 +401,8 @@ class Situation:
     mandate: Money | None
     flagged: bool
     rule: AbuseWatchRule
+    proposer_cleared_the_flag: bool = False
+    """The proposer is one of the customer's ``clearers`` (R15, four eyes)."""
 
 
 @dataclass(frozen=True)
@@ -333,8 +443,12 @@ def assess_proposal(request: ProposalRequest, situation: Situation) -> Proposal:
         reason = f"your mandate is in {s.mandate.currency.value}, the amount in {amount.currency.value}"
     elif not within_mandate(amount, s.mandate):
         reason = f"{show(amount)} is above your mandate of {show(s.mandate)} (R14)"
-    elif request.kind is CompensationKind.financial and s.flagged and s.rule.flagged_needs_approval:
+    elif request.kind is CompensationKind.financial and s.flagged:
         reason = "the customer is flagged for review (R15)"
+    elif request.kind is CompensationKind.financial and s.proposer_cleared_the_flag:
+        reason = (
+            "you cleared this customer's flag for review: another person decides their money (four eyes, R15)"
+        )
     else:
         return Proposal(request.kind, amount, gesture, text, Route.decide)
     return Proposal(request.kind, amount, gesture, text, Route.approval, approval_reason=reason)
@@ -429,12 +543,27 @@ class Verdict(StrEnum):
     reject = "reject"
 
 
-def check_approver(approver: str, requested_by: str, status: str) -> None:
-    """R14: the approver is another person than the requester (four eyes), and decides once."""
+def check_approver(
+    approver: str,
+    requested_by: str,
+    status: str,
+    *,
+    kind: CompensationKind | None = None,
+    clearers: frozenset[str] = frozenset(),
+) -> None:
+    """R14: the approver is another person than the requester (four eyes), and decides once. R15:
+    for money, nor one of the persons whose review keeps the customer unflagged (``clearers``):
+    whoever cleared the flag does not then decide the money it lets through."""
     if status != "awaiting_approval":
         raise Refused(f"this compensation is already {status}; it is decided once", why=Why.conflict)
     if approver == requested_by:
         raise Refused(
             "you requested this compensation: another approver must decide it (four eyes, R14)",
+            why=Why.forbidden,
+        )
+    if kind is CompensationKind.financial and approver in clearers:
+        raise Refused(
+            "you cleared this customer's flag for review: another approver decides their money "
+            "(four eyes, R15)",
             why=Why.forbidden,
         )

@@ -1,13 +1,15 @@
 """Use cases: open a transaction, load, ask the domain, save state and outbox events, commit.
 
 Routing, in one place:
-    intake's complaint events      -> learn_from_intake      (consumers.py)
+    intake's complaint events      -> learn_from_intake      (consumers.py; R10: the deceased mark
+                                                               and its withdrawal too)
     POST   .../apology              -> record_apology
     POST   .../damage               -> record_damage
     POST   .../proposals            -> propose               (R11-R15)
     POST   /approvals/{id}/approve  -> decide_approval       (R14, four eyes)
     timer  approval deadline        -> approval_overdue      (R14 with R3: escalate)
-    POST   .../abuse-watch/review   -> review_flag           (R15)
+    POST   .../abuse-watch/review   -> ask_clearing          (R15, four eyes: the first person)
+    POST   .../review/{verdict}     -> decide_clearing       (R15, four eyes: an approver answers)
 """
 
 from __future__ import annotations
@@ -17,7 +19,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from zoneinfo import ZoneInfo
 
 import asyncpg
 from hoera_events.common import Language, Money
@@ -36,6 +37,7 @@ from hoera_events.complaints import (
     ComplaintClosed,
     ComplaintRaised,
     ComplaintResolved,
+    CustomerDeceasedMarkWithdrawn,
     CustomerMarkedDeceased,
 )
 from hoera_events.envelope import Envelope
@@ -59,6 +61,8 @@ from hoera_compensation.domain import (
 )
 from hoera_compensation.settings import CompensationSettings
 
+CompensationService = Service[CompensationSettings]
+
 APPROVAL_DEADLINE_TIMER = "compensation.approval_deadline"
 _STATUS = {Why.invalid: 422, Why.conflict: 409, Why.forbidden: 403}
 
@@ -74,11 +78,6 @@ def _rules_refusals() -> Iterator[None]:
 
 def _now() -> datetime:
     return datetime.now(UTC)
-
-
-def _zone(svc: Service) -> ZoneInfo:
-    s = svc.settings
-    return s.zone if isinstance(s, CompensationSettings) else ZoneInfo("UTC")
 
 
 # ---- what the service learns from intake -------------------------------------------------------
@@ -97,6 +96,8 @@ async def learn_from_intake(conn: Conn, env: Envelope) -> None:
         await store.learn_closed(conn, env.tenant, data)
     elif isinstance(data, CustomerMarkedDeceased):
         await store.learn_deceased(conn, env.tenant, data)
+    elif isinstance(data, CustomerDeceasedMarkWithdrawn):
+        await store.learn_deceased_withdrawn(conn, env.tenant, data)
 
 
 # ---- loading with the caller's rights ------------------------------------------------------------
@@ -137,7 +138,7 @@ async def _entry_for(conn: Conn, complaint: store.Complaint, code: str | None) -
 
 
 async def record_apology(
-    svc: Service,
+    svc: CompensationService,
     who: Principal,
     complaint_id: uuid.UUID,
     *,
@@ -179,7 +180,12 @@ async def record_apology(
 
 
 async def record_damage(
-    svc: Service, who: Principal, complaint_id: uuid.UUID, *, amount: Money, description: str | None
+    svc: CompensationService,
+    who: Principal,
+    complaint_id: uuid.UUID,
+    *,
+    amount: Money,
+    description: str | None,
 ) -> store.Damage:
     async with svc.pool.acquire() as conn, conn.transaction():
         await _complaint_for(conn, who, complaint_id, lock=True)
@@ -217,7 +223,7 @@ async def _watch(conn: Conn, tenant: str, customer_id: str, rule: AbuseWatchRule
 
 
 async def _after_financial_grant(
-    svc: Service,
+    svc: CompensationService,
     conn: Conn,
     c: store.Compensation,
     rule: AbuseWatchRule,
@@ -268,7 +274,7 @@ class Proposed:
 
 
 async def propose(
-    svc: Service,
+    svc: CompensationService,
     who: Principal,
     complaint_id: uuid.UUID,
     request: ProposalRequest,
@@ -289,9 +295,7 @@ async def propose(
         await store.lock_customer(conn, complaint.tenant, complaint.customer_id)
         watch = await _watch(conn, complaint.tenant, complaint.customer_id, rule, now)
         if domain.next_episode(watch, rule) is Episode.end:
-            await store.end_flag(
-                conn, complaint.tenant, complaint.customer_id, at=now, reason="window_passed"
-            )
+            await store.end_flag(conn, complaint.tenant, complaint.customer_id, at=now)
             watch = await _watch(conn, complaint.tenant, complaint.customer_id, rule, now)
         with _rules_refusals():
             proposal = domain.assess_proposal(
@@ -305,11 +309,12 @@ async def propose(
                     mandate=mandate,
                     flagged=domain.is_flagged(watch, rule),
                     rule=rule,
+                    proposer_cleared_the_flag=who.subject in domain.clearers(watch, rule),
                 ),
             )
         to_approval = proposal.route is Route.approval
         deadline = (
-            domain.approval_deadline(now, await rules.approval_deadline(conn), _zone(svc))
+            domain.approval_deadline(now, await rules.approval_deadline(conn), svc.settings.zone)
             if to_approval
             else None
         )
@@ -397,7 +402,11 @@ async def propose(
 
 
 async def _emit_decided(
-    svc: Service, conn: Conn, c: store.Compensation, complaint: store.Complaint, outcome: CompensationOutcome
+    svc: CompensationService,
+    conn: Conn,
+    c: store.Compensation,
+    complaint: store.Complaint,
+    outcome: CompensationOutcome,
 ) -> None:
     await svc.emit(
         conn,
@@ -424,7 +433,7 @@ async def _emit_decided(
 
 
 async def decide_approval(
-    svc: Service,
+    svc: CompensationService,
     who: Principal,
     compensation_id: uuid.UUID,
     verdict: Verdict,
@@ -441,11 +450,19 @@ async def decide_approval(
         complaint = await store.complaint(conn, found.complaint_id, lock=True)
         current = await store.compensation(conn, compensation_id, lock=True)
         assert complaint is not None and current is not None
-        with _rules_refusals():
-            domain.check_approver(who.subject, current.proposed_by, current.status)
         rule = await rules.abuse_watch(conn)
-        if verdict is Verdict.approve:
-            await store.lock_customer(conn, complaint.tenant, complaint.customer_id)
+        # The customer's lock before reading who cleared their flag: a clearing confirmed at this
+        # moment is seen, and an approval counts in the watch before the next grant does.
+        await store.lock_customer(conn, complaint.tenant, complaint.customer_id)
+        watch = await _watch(conn, complaint.tenant, complaint.customer_id, rule, now)
+        with _rules_refusals():
+            domain.check_approver(
+                who.subject,
+                current.proposed_by,
+                current.status,
+                kind=CompensationKind(current.kind),
+                clearers=domain.clearers(watch, rule),
+            )
         decided = await store.record_decision(
             conn,
             compensation_id,
@@ -463,7 +480,7 @@ async def decide_approval(
     return decided
 
 
-async def approval_overdue(svc: Service, conn: Conn, timer: timers.Timer) -> None:
+async def approval_overdue(svc: CompensationService, conn: Conn, timer: timers.Timer) -> None:
     """R14 with R3: a request nobody decided by its deadline is escalated, once; it stays open."""
     c = await store.compensation(conn, uuid.UUID(timer.key), lock=True)
     if c is None or c.status != "awaiting_approval" or c.escalated_at is not None:
@@ -506,10 +523,10 @@ class ComplaintFile:
     entry: CatalogueEntry | None
     mandate: Money | None
     watch: CustomerWatch
-    deceased_owner: str | None
+    deceased: domain.DeceasedMark
 
 
-async def complaint_file(svc: Service, who: Principal, complaint_id: uuid.UUID) -> ComplaintFile:
+async def complaint_file(svc: CompensationService, who: Principal, complaint_id: uuid.UUID) -> ComplaintFile:
     async with svc.pool.acquire() as conn:
         complaint = await _complaint_for(conn, who, complaint_id)
         rule = await rules.abuse_watch(conn)
@@ -531,25 +548,78 @@ async def complaint_file(svc: Service, who: Principal, complaint_id: uuid.UUID) 
                 await _watch(conn, complaint.tenant, complaint.customer_id, rule, _now()),
                 rule,
             ),
-            deceased_owner=await store.deceased_owner(conn, complaint.tenant, complaint.customer_id),
+            deceased=await store.deceased_mark(conn, complaint.tenant, complaint.customer_id),
         )
 
 
-async def customer_watch(svc: Service, who: Principal, customer_id: str) -> CustomerWatch:
+async def customer_watch(svc: CompensationService, who: Principal, customer_id: str) -> CustomerWatch:
     async with svc.pool.acquire() as conn:
         rule = await rules.abuse_watch(conn)
         return CustomerWatch(customer_id, await _watch(conn, who.tenant, customer_id, rule, _now()), rule)
 
 
-async def review_flag(svc: Service, who: Principal, customer_id: str, *, note: str) -> store.Flag:
-    """R15: a person looked at the flagged customer; the episode ends (a next grant may open one)."""
-    async with svc.pool.acquire() as conn, conn.transaction():
-        await store.lock_customer(conn, who.tenant, customer_id)
-        flag = await store.end_flag(
-            conn, who.tenant, customer_id, at=_now(), reason="reviewed", reviewed_by=who.subject, note=note
-        )
+# ---- R15: clearing a flag takes two persons ---------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FlagRecord:
+    """A flag episode with its clearing's audit trail (who asked, who confirmed or refused, notes)."""
+
+    flag: store.Flag
+    reviews: list[store.FlagReview]
+
+
+async def _open_flag(conn: Conn, tenant: str, customer_id: str) -> store.Flag:
+    """The customer's open flag, under the customer's lock. One the window no longer holds enough
+    compensations for is not there to clear (the next proposal ends it as window_passed)."""
+    await store.lock_customer(conn, tenant, customer_id)
+    rule = await rules.abuse_watch(conn)
+    watch = await _watch(conn, tenant, customer_id, rule, _now())
+    flag = await store.open_flag(conn, tenant, customer_id) if domain.is_flagged(watch, rule) else None
     if flag is None:
         raise DomainError(
             f"customer {customer_id} is not flagged for review", status=404, field="customer_id"
         )
     return flag
+
+
+async def _record(conn: Conn, flag: store.Flag) -> FlagRecord:
+    return FlagRecord(flag, (await store.reviews_of(conn, [flag.flag_id]))[flag.flag_id])
+
+
+async def ask_clearing(
+    svc: CompensationService, who: Principal, customer_id: str, *, note: str
+) -> FlagRecord:
+    """R15: a supervisor or an approver reviewed the flagged customer and asks to clear the flag. The
+    flag stays open (a financial proposal still goes to an approver) until an approver other than
+    them confirms (decide_clearing)."""
+    async with svc.pool.acquire() as conn, conn.transaction():
+        flag = await _open_flag(conn, who.tenant, customer_id)
+        with _rules_refusals():
+            domain.check_clearing_request(flag.reviewed_by)
+        flag = await store.record_review(
+            conn, flag, domain.ReviewAct.asked, by=who.subject, at=_now(), note=note
+        )
+        return await _record(conn, flag)
+
+
+async def decide_clearing(
+    svc: CompensationService, who: Principal, customer_id: str, verdict: Verdict, *, note: str
+) -> FlagRecord:
+    """R15, four eyes: an approver other than the one who asked confirms (the episode ends as
+    reviewed, and neither of the two then decides this customer's money: domain.clearers) or refuses
+    (the flag stays, and may be asked about again)."""
+    async with svc.pool.acquire() as conn, conn.transaction():
+        flag = await _open_flag(conn, who.tenant, customer_id)
+        with _rules_refusals():
+            domain.check_clearing_confirmer(who.subject, flag.reviewed_by)
+        act = domain.ReviewAct.confirmed if verdict is Verdict.approve else domain.ReviewAct.refused
+        flag = await store.record_review(conn, flag, act, by=who.subject, at=_now(), note=note)
+        return await _record(conn, flag)
+
+
+async def flags(svc: CompensationService, who: Principal, *, open_only: bool, limit: int) -> list[FlagRecord]:
+    async with svc.pool.acquire() as conn:
+        found = await store.flags(conn, who.tenant, open_only=open_only, limit=limit)
+        reviews = await store.reviews_of(conn, [f.flag_id for f in found])
+    return [FlagRecord(f, reviews[f.flag_id]) for f in found]

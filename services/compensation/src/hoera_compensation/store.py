@@ -15,11 +15,12 @@ from hoera_events.complaints import (
     ComplaintClosed,
     ComplaintRaised,
     ComplaintResolved,
+    CustomerDeceasedMarkWithdrawn,
     CustomerMarkedDeceased,
 )
 from hoera_kit.db import Conn
 
-from hoera_compensation.domain import Watch
+from hoera_compensation.domain import DeceasedMark, ReviewAct, Watch
 
 
 def _money(cents: int | None, currency: str | None) -> Money | None:
@@ -50,7 +51,9 @@ class Complaint(_Row):
     status: str
     root_cause_department: str | None
     about_deceased: bool
+    """As intake's events said; domain.DeceasedMark.about_deceased says what holds now (R10)."""
     correlation_id: uuid.UUID | None
+    raised_at: datetime | None = None
 
 
 async def learn_raised(conn: Conn, tenant: str, e: ComplaintRaised, correlation_id: uuid.UUID) -> None:
@@ -140,17 +143,38 @@ async def learn_closed(conn: Conn, tenant: str, e: ComplaintClosed) -> None:
 
 
 async def learn_deceased(conn: Conn, tenant: str, e: CustomerMarkedDeceased) -> None:
+    """R10: the latest mark wins (a late older one changes nothing); a withdrawal is kept beside it."""
     await conn.execute(
         """
         insert into deceased_customers (tenant, customer_id, owner_agent_id, marked_at)
         values ($1, $2, $3, $4)
         on conflict (tenant, customer_id) do update set
             owner_agent_id = excluded.owner_agent_id, marked_at = excluded.marked_at
+        where deceased_customers.marked_at is null or deceased_customers.marked_at < excluded.marked_at
         """,
         tenant,
         e.customer_id,
         e.owner_agent_id,
         e.marked_at,
+    )
+
+
+async def learn_deceased_withdrawn(conn: Conn, tenant: str, e: CustomerDeceasedMarkWithdrawn) -> None:
+    """R10: the latest withdrawal wins; whether it undoes the mark is decided on reading
+    (domain.DeceasedMark), so the two may arrive in either order."""
+    await conn.execute(
+        """
+        insert into deceased_customers (tenant, customer_id, withdrawn_at, withdrawn_by)
+        values ($1, $2, $3, $4)
+        on conflict (tenant, customer_id) do update set
+            withdrawn_at = excluded.withdrawn_at, withdrawn_by = excluded.withdrawn_by
+        where deceased_customers.withdrawn_at is null
+           or deceased_customers.withdrawn_at < excluded.withdrawn_at
+        """,
+        tenant,
+        e.customer_id,
+        e.withdrawn_at,
+        e.withdrawn_by,
     )
 
 
@@ -161,13 +185,18 @@ async def complaint(conn: Conn, complaint_id: uuid.UUID, *, lock: bool = False) 
     return Complaint.of(row) if row else None
 
 
-async def deceased_owner(conn: Conn, tenant: str, customer_id: str) -> str | None:
-    value = await conn.fetchval(
-        "select owner_agent_id from deceased_customers where tenant = $1 and customer_id = $2",
+async def deceased_mark(conn: Conn, tenant: str, customer_id: str) -> DeceasedMark:
+    row = await conn.fetchrow(
+        "select owner_agent_id, marked_at, withdrawn_at from deceased_customers "
+        "where tenant = $1 and customer_id = $2",
         tenant,
         customer_id,
     )
-    return str(value) if value is not None else None
+    if row is None:
+        return DeceasedMark(owner_agent_id=None, marked_at=None, withdrawn_at=None)
+    return DeceasedMark(
+        owner_agent_id=row["owner_agent_id"], marked_at=row["marked_at"], withdrawn_at=row["withdrawn_at"]
+    )
 
 
 # ---- apology and damage ----------------------------------------------------------------------------
@@ -414,18 +443,30 @@ async def watch(conn: Conn, tenant: str, customer_id: str, *, window_days: int, 
         select (select count(*) from grants) as n,
                (select total from totals) as total,
                (select currency from totals) as currency,
-               (select flagged_at from customer_flags
-                 where tenant = $1 and customer_id = $2 and ended_at is null) as open_since
+               latest.flagged_at, latest.ended_at, latest.end_reason, latest.reviewed_by,
+               latest.confirmed_by
+        from (select 1) one
+        left join lateral (
+            select * from customer_flags where tenant = $1 and customer_id = $2
+            order by flag_id desc limit 1
+        ) latest on true
         """,
         tenant,
         customer_id,
         now - timedelta(days=window_days),
     )
-    assert row is not None  # an aggregate always has a row
+    assert row is not None  # one row, whatever the customer has
+    open_since = row["flagged_at"] if row["flagged_at"] is not None and row["ended_at"] is None else None
+    cleared = row["ended_at"] is not None and row["end_reason"] == "reviewed"
     return Watch(
         financial_compensations=int(row["n"]),
         total=_money(row["total"], row["currency"]),
-        open_flag_since=row["open_since"],
+        open_flag_since=open_since,
+        clearing_asked_by=row["reviewed_by"] if open_since is not None else None,
+        # A flag cleared alone before four eyes has no confirmer: its reviewer still counts.
+        cleared_by=frozenset(
+            p for p in (row["reviewed_by"], row["confirmed_by"]) if cleared and p is not None
+        ),
     )
 
 
@@ -443,7 +484,13 @@ class Flag(_Row):
     ended_at: datetime | None
     end_reason: str | None
     reviewed_by: str | None
+    """R15: who reviewed the customer and asked to clear the flag (pending while the flag is open)."""
     review_note: str | None
+    reviewed_at: datetime | None = None
+    confirmed_by: str | None = None
+    """The approver who confirmed the clearing (four eyes); the flag ended then."""
+    confirmed_at: datetime | None = None
+    confirmation_note: str | None = None
 
 
 async def start_flag(
@@ -477,29 +524,90 @@ async def start_flag(
     return bool(status.endswith(" 1"))
 
 
-async def end_flag(
-    conn: Conn,
-    tenant: str,
-    customer_id: str,
-    *,
-    at: datetime,
-    reason: str,
-    reviewed_by: str | None = None,
-    note: str | None = None,
-) -> Flag | None:
+async def end_flag(conn: Conn, tenant: str, customer_id: str, *, at: datetime) -> Flag | None:
+    """The window no longer holds enough compensations: the episode ends by itself (a clearing
+    asked meanwhile is moot and stays recorded in flag_reviews)."""
     row = await conn.fetchrow(
         """
-        update customer_flags set ended_at = $3, end_reason = $4, reviewed_by = $5, review_note = $6
+        update customer_flags set ended_at = $3, end_reason = 'window_passed'
         where tenant = $1 and customer_id = $2 and ended_at is null returning *
         """,
         tenant,
         customer_id,
         at,
-        reason,
-        reviewed_by,
-        note,
     )
     return Flag.of(row) if row else None
+
+
+async def open_flag(conn: Conn, tenant: str, customer_id: str) -> Flag | None:
+    row = await conn.fetchrow(
+        "select * from customer_flags where tenant = $1 and customer_id = $2 and ended_at is null for update",
+        tenant,
+        customer_id,
+    )
+    return Flag.of(row) if row else None
+
+
+async def record_review(conn: Conn, flag: Flag, act: ReviewAct, *, by: str, at: datetime, note: str) -> Flag:
+    """Write one act of the clearing on the flag and in its audit trail, in the caller's transaction
+    (which holds the customer's lock): asked sets the pending request, refused clears it, confirmed
+    ends the episode as reviewed."""
+    where = " where flag_id = $1 and ended_at is null returning *"
+    if act is ReviewAct.asked:
+        row = await conn.fetchrow(
+            "update customer_flags set reviewed_by = $2, reviewed_at = $3, review_note = $4" + where,
+            flag.flag_id,
+            by,
+            at,
+            note,
+        )
+    elif act is ReviewAct.refused:
+        row = await conn.fetchrow(
+            "update customer_flags set reviewed_by = null, reviewed_at = null, review_note = null" + where,
+            flag.flag_id,
+        )
+    else:
+        row = await conn.fetchrow(
+            "update customer_flags set confirmed_by = $2, confirmed_at = $3, confirmation_note = $4, "
+            "ended_at = $3, end_reason = 'reviewed'" + where,
+            flag.flag_id,
+            by,
+            at,
+            note,
+        )
+    assert row is not None, "the caller holds the customer's lock and saw the flag open"
+    await conn.execute(
+        "insert into flag_reviews (flag_id, tenant, customer_id, act, actor, at, note) "
+        "values ($1, $2, $3, $4, $5, $6, $7)",
+        flag.flag_id,
+        flag.tenant,
+        flag.customer_id,
+        act.value,
+        by,
+        at,
+        note,
+    )
+    return Flag.of(row)
+
+
+@dataclass(frozen=True)
+class FlagReview(_Row):
+    flag_id: int
+    act: str
+    actor: str
+    at: datetime
+    note: str
+
+
+async def reviews_of(conn: Conn, flag_ids: list[int]) -> dict[int, list[FlagReview]]:
+    """The audit trail of each flag's clearing, oldest act first."""
+    rows = await conn.fetch(
+        "select * from flag_reviews where flag_id = any($1::bigint[]) order by flag_id, id", flag_ids
+    )
+    found: dict[int, list[FlagReview]] = {i: [] for i in flag_ids}
+    for r in rows:
+        found[r["flag_id"]].append(FlagReview.of(r))
+    return found
 
 
 async def flags(conn: Conn, tenant: str, *, open_only: bool, limit: int) -> list[Flag]:

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "support"))
-from compensation_support import AGENT, APPROVER, Running, customer
+from compensation_support import AGENT, APPROVER, SUPERVISOR, Running, customer
 
 pytestmark = pytest.mark.integration
 
@@ -40,6 +40,8 @@ async def test_the_second_financial_compensation_flags_the_customer_once(running
         "threshold": 2,
         "window_days": 365,
         "flagged_since": None,
+        "clearing_asked_by": None,
+        "cleared_by": [],
         "message": "1 of 2 financial compensations within 365 days",
     }
     assert (await running.events_about(who)).count(FLAGGED) == 0
@@ -97,10 +99,18 @@ async def test_after_a_review_the_next_grant_opens_a_new_episode(running: Runnin
     r = await running.http.post(
         f"/customers/{who}/abuse-watch/review",
         json={"note": "Two different hospital stays"},
-        headers=APPROVER,
+        headers=SUPERVISOR,
+    )
+    assert r.status_code == 202, r.text
+    r = await running.http.post(
+        f"/customers/{who}/abuse-watch/review/approve", json={"note": "Agreed"}, headers=APPROVER
     )
     assert r.status_code == 200, r.text
-    assert (r.json()["end_reason"], r.json()["reviewed_by"]) == ("reviewed", "appr-eva")
+    assert (r.json()["end_reason"], r.json()["reviewed_by"], r.json()["confirmed_by"]) == (
+        "reviewed",
+        "sup-sara",
+        "appr-eva",
+    )
     assert (await running.http.get(f"/customers/{who}/abuse-watch", headers=AGENT)).json()["flagged"] is False
 
     third = await grant(running, who)

@@ -37,13 +37,13 @@ async def nothing_written(running: Running, complaint: uuid.UUID, *, damage: boo
 @pytest.mark.parametrize(
     ("amount", "field", "says"),
     [
-        ({"amount_cents": -500, "currency": "EUR"}, "amount.amount_cents", "greater than 0"),
-        ({"amount_cents": 125.5, "currency": "EUR"}, "amount.amount_cents", "valid integer"),
-        ({"amount_cents": 12500.0, "currency": "EUR"}, "amount.amount_cents", "valid integer"),
-        ({"amount_cents": "12500", "currency": "EUR"}, "amount.amount_cents", "valid integer"),
-        ({"amount_cents": 12500, "currency": "XEU"}, "amount.currency", "EUR"),
-        ({"amount_cents": 12500}, "amount.currency", "required"),
-        ({"amount_eur": 125}, "amount.amount_cents", "required"),
+        ({"amount_cents": -500, "currency": "EUR"}, "body.amount.amount_cents", "greater than 0"),
+        ({"amount_cents": 125.5, "currency": "EUR"}, "body.amount.amount_cents", "valid integer"),
+        ({"amount_cents": 12500.0, "currency": "EUR"}, "body.amount.amount_cents", "valid integer"),
+        ({"amount_cents": "12500", "currency": "EUR"}, "body.amount.amount_cents", "valid integer"),
+        ({"amount_cents": 12500, "currency": "XEU"}, "body.amount.currency", "EUR"),
+        ({"amount_cents": 12500}, "body.amount.currency", "required"),
+        ({"amount_eur": 125}, "body.amount.amount_cents", "required"),
     ],
 )
 async def test_a_bad_amount_is_refused_naming_the_field_and_nothing_is_written(
@@ -203,4 +203,4 @@ async def test_approving_one_s_own_request_is_refused_and_writes_nothing(running
 async def test_an_approval_without_a_reason_is_refused(running: Running) -> None:
     r = await running.http.post(f"/approvals/{uuid.uuid4()}/approve", json={"reason": " "}, headers=APPROVER)
     assert r.status_code == 422
-    assert r.json()["errors"][0]["field"] == "reason"
+    assert r.json()["errors"][0]["field"] == "body.reason"

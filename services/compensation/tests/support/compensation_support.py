@@ -55,8 +55,10 @@ def headers(
 AGENT = headers("agent-anna", "agent")
 AGENT_2 = headers("agent-bert", "agent")
 SUPERVISOR = headers("sup-sara", "supervisor")
+SUPERVISOR_2 = headers("sup-stijn", "supervisor")
 APPROVER = headers("appr-eva", "approver", teams=())
 APPROVER_2 = headers("appr-jan", "approver", teams=())
+APPROVER_3 = headers("appr-kim", "approver", teams=())
 ADMIN = headers("admin-ops", "admin", teams=())
 PLATFORM = headers("contact-platform", "platform", teams=())
 
@@ -122,6 +124,35 @@ class Running:
                 headers=who,
             )
             assert r.status_code == 201, r.text
+
+    async def propose_money(
+        self,
+        customer_id: str,
+        cents: int = 2000,
+        *,
+        who: dict[str, str] = AGENT,
+        category: str = "refund.late",
+    ) -> dict[str, Any]:
+        """A new complaint of the customer, apologised for, with a damage, and a financial proposal
+        of that amount by who; returns the proposal's answer."""
+        complaint = await self.complaint(customer_id, category=category)
+        await self.ready_to_propose(complaint, damage_cents=cents, who=who)
+        r = await self.http.post(
+            f"/complaints/{complaint}/proposals",
+            json={"kind": "financial", "amount": {"amount_cents": cents, "currency": "EUR"}},
+            headers=who,
+        )
+        assert r.status_code == 201, r.text
+        answer: dict[str, Any] = r.json()
+        return answer
+
+    async def flagged_customer(self) -> str:
+        """A customer flagged for review (R15): two financial compensations granted by an agent."""
+        who = customer()
+        await self.propose_money(who)
+        second = await self.propose_money(who)
+        assert second["abuse_watch"]["flagged"] is True, second
+        return who
 
     async def fetchval(self, sql: str, *args: Any) -> Any:
         async with self.svc.pool.acquire() as conn:

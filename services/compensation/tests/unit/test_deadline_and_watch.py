@@ -1,12 +1,14 @@
-"""R14's approval deadline in business days, and R15's flag episodes."""
+"""R14's approval deadline in business days, and R15's flag episodes and their clearing by two persons."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+import pytest
 from hoera_compensation import domain
-from hoera_compensation.domain import AbuseWatchRule, ApprovalDeadline, Episode, Watch
+from hoera_compensation.domain import AbuseWatchRule, ApprovalDeadline, Episode, Refused, Watch, Why
 from hoera_events.common import Money
 from hypothesis import given
 from hypothesis import strategies as st
@@ -73,3 +75,29 @@ def test_an_episode_starts_only_at_or_above_the_threshold_without_an_open_flag(
     episode = domain.next_episode(w, rule)
     assert (episode is Episode.start) == (n >= threshold and not open_flag)
     assert (episode is Episode.end) == (n < threshold and open_flag)
+
+
+def test_the_clearing_binds_its_two_persons_only_while_it_is_all_that_keeps_the_customer_unflagged() -> None:
+    rule = AbuseWatchRule(threshold=2)
+    both = frozenset({"sup-sara", "appr-eva"})
+    cleared = replace(watch(2), cleared_by=both)
+    assert domain.clearers(cleared, rule) == both
+    # Too few compensations left in the window: the customer would not be flagged anyway.
+    assert domain.clearers(replace(cleared, financial_compensations=1), rule) == frozenset()
+    # A new episode is open: its approvers decide, whoever cleared the last one.
+    since = datetime(2025, 3, 3, tzinfo=UTC)
+    assert domain.clearers(replace(cleared, open_flag_since=since), rule) == frozenset()
+
+
+def test_a_flag_is_cleared_by_an_approver_other_than_the_one_who_asked() -> None:
+    domain.check_clearing_request(None)
+    with pytest.raises(Refused) as twice:
+        domain.check_clearing_request("sup-sara")
+    assert twice.value.why is Why.conflict
+    with pytest.raises(Refused) as unasked:
+        domain.check_clearing_confirmer("appr-eva", None)
+    assert unasked.value.why is Why.conflict
+    with pytest.raises(Refused) as own:
+        domain.check_clearing_confirmer("appr-eva", "appr-eva")
+    assert own.value.why is Why.forbidden
+    domain.check_clearing_confirmer("appr-eva", "sup-sara")

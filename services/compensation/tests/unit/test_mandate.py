@@ -117,7 +117,21 @@ def test_a_mandate_in_another_currency_sends_the_amount_to_an_approver() -> None
 
 def test_a_flagged_customer_s_financial_compensation_goes_to_an_approver_even_within_the_mandate() -> None:
     assert domain.assess_proposal(financial(100), situation(30000, flagged=True)).route is Route.approval
-    lenient = Situation(
-        **{**situation(30000, flagged=True).__dict__, "rule": AbuseWatchRule(flagged_needs_approval=False)}
-    )
-    assert domain.assess_proposal(financial(100), lenient).route is Route.decide
+    assert domain.assess_proposal(financial(100), situation(30000)).route is Route.decide
+
+
+def test_an_operator_cannot_let_a_flagged_customer_s_money_skip_the_approver() -> None:
+    with pytest.raises(ValueError, match="cannot be switched off"):
+        AbuseWatchRule(flagged_needs_approval=False)
+
+
+@given(cents=st.integers(1, 30000), cleared=st.booleans(), flagged=st.booleans())
+def test_who_cleared_the_flag_never_decides_the_customer_s_money_alone(
+    cents: int, cleared: bool, flagged: bool
+) -> None:
+    s = situation(30000, flagged=flagged)
+    s = Situation(**{**s.__dict__, "proposer_cleared_the_flag": cleared})
+    proposal = domain.assess_proposal(financial(cents), s)
+    assert (proposal.route is Route.approval) == (cleared or flagged)
+    if cleared and not flagged:
+        assert "you cleared this customer's flag" in (proposal.approval_reason or "")

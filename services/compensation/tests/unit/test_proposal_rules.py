@@ -163,6 +163,22 @@ def test_the_approver_cannot_be_the_requester_and_decides_once() -> None:
     domain.check_approver("appr-eva", "agent-anna", "awaiting_approval")
 
 
+def test_an_approver_who_cleared_the_customer_s_flag_does_not_decide_their_money() -> None:
+    clearers = frozenset({"sup-sara", "appr-eva"})
+    with pytest.raises(Refused) as cleared:
+        domain.check_approver(
+            "appr-eva", "agent-anna", "awaiting_approval", kind=CompensationKind.financial, clearers=clearers
+        )
+    assert cleared.value.why is Why.forbidden
+    domain.check_approver(
+        "appr-jan", "agent-anna", "awaiting_approval", kind=CompensationKind.financial, clearers=clearers
+    )
+    # The flag is about money: a gesture is not decided on the strength of clearing it.
+    domain.check_approver(
+        "appr-eva", "agent-anna", "awaiting_approval", kind=CompensationKind.emotional, clearers=clearers
+    )
+
+
 def test_money_is_shown_without_floats() -> None:
     assert domain.show(Money.eur(30000)) == "EUR 300.00"
     assert domain.show(Money.eur(5)) == "EUR 0.05"

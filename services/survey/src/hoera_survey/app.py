@@ -22,7 +22,7 @@ DESCRIPTION = (
 )
 
 
-def create_app(settings: SurveySettings | None = None) -> Service:
+def create_app(settings: SurveySettings | None = None) -> Service[SurveySettings]:
     s = settings or SurveySettings()
     rules.seed_documents(s.survey_rules_dir)  # a broken seed stops the service here, by name
     svc = Service(
@@ -46,7 +46,7 @@ def create_app(settings: SurveySettings | None = None) -> Service:
     return svc
 
 
-def _seed_rules_at_start(svc: Service, settings: SurveySettings) -> None:
+def _seed_rules_at_start(svc: Service[SurveySettings], settings: SurveySettings) -> None:
     """R8: the seed files become the rules' first version when the database has none."""
     started = svc.api.router.lifespan_context
 
