@@ -5,7 +5,7 @@ SHELL := /bin/bash
 UV ?= $(shell command -v uv 2>/dev/null || echo $(HOME)/.local/bin/uv)
 LOCAL := $(UV) run --frozen hoera-local
 PYTEST_ARGS ?=
-TEST_PATHS := libs deploy/local services tests/integration tests/e2e
+TEST_PATHS := libs deploy/local services tests/integration tests/contract tests/e2e
 FAULT_PATHS := tests/faults
 
 .PHONY: help install system-deps up down clean test test-faults test-fast lint format bench schemas
@@ -48,7 +48,7 @@ test-fast: install ## unit tests only (no infrastructure)
 lint: install ## ruff check, ruff format --check, mypy
 	$(UV) run --frozen ruff check .
 	$(UV) run --frozen ruff format --check .
-	$(UV) run --frozen mypy libs/events/src libs/kit/src deploy/local/src $(wildcard services/*/src)
+	$(UV) run --frozen mypy libs/events/src libs/kit/src libs/devkit/src deploy/local/src $(wildcard services/*/src)
 
 format: $(UV) ## apply ruff's formatting and fixes
 	$(UV) run ruff format .

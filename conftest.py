@@ -1,3 +1,3 @@
 """Root test configuration: the kit's test plugin (real Kafka and PostgreSQL of deploy/local)."""
 
-pytest_plugins = ["hoera_kit.testing"]
+pytest_plugins = ["hoera_devkit.testing"]

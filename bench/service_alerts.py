@@ -22,14 +22,15 @@ import asyncpg
 import httpx
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from hoera_alerts.domain import unhappy_alert_id
+from hoera_devkit.smtp_sink import MailStore, SmtpSink
+from hoera_devkit.testing import ServiceProcess
+from hoera_devkit.tokens import mint_token
 from hoera_events.common import Channel, Language
 from hoera_events.envelope import decode, encode, make_envelope
 from hoera_events.registry import topic_for
 from hoera_events.surveys import AgentAttribute, SurveyAnswered, SurveyTrigger
-from hoera_kit.auth import Role, mint_token
+from hoera_kit.auth import Role
 from hoera_kit.settings import DEV_ISSUER, DEV_SIGNING_SECRET
-from hoera_kit.smtp_sink import MailStore, SmtpSink
-from hoera_kit.testing import ServiceProcess
 
 from bench.common import Figure, Report, bootstrap, percentile, pg_dsn, rate
 

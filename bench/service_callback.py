@@ -16,7 +16,7 @@ import httpx
 from hoera_callback.app import create_app
 from hoera_callback.rules import DEFAULT_RULES_DIR, RULES_FILE
 from hoera_callback.settings import CallbackSettings
-from hoera_kit.auth import mint_token
+from hoera_devkit.tokens import mint_token
 from hoera_kit.settings import DEV_ISSUER, DEV_SIGNING_SECRET
 
 from bench.common import Figure, Report, percentile, pg_dsn, rate

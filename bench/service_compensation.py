@@ -18,12 +18,12 @@ from datetime import UTC, date, datetime
 import asyncpg
 import httpx
 from hoera_compensation import store
+from hoera_devkit.testing import ServiceProcess
+from hoera_devkit.tokens import mint_token
 from hoera_events.common import Channel, Language
 from hoera_events.complaints import ComplaintRaised
-from hoera_kit.auth import mint_token
 from hoera_kit.db import create_pool
 from hoera_kit.settings import DEV_ISSUER, DEV_SIGNING_SECRET
-from hoera_kit.testing import ServiceProcess
 
 from bench.common import Figure, Report, percentile, pg_dsn, rate
 

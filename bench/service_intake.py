@@ -21,16 +21,16 @@ from typing import Any
 import asyncpg
 import httpx
 from aiokafka import AIOKafkaProducer
+from hoera_devkit.smtp_sink import MailStore, SmtpSink
+from hoera_devkit.testing import ServiceProcess
+from hoera_devkit.tokens import mint_token
 from hoera_events.common import Channel, Language
 from hoera_events.envelope import encode, make_envelope
 from hoera_events.platform import ComplaintReceived
 from hoera_intake import consumers
 from hoera_intake.app import create_app
 from hoera_intake.settings import IntakeSettings
-from hoera_kit.auth import mint_token
 from hoera_kit.settings import DEV_ISSUER, DEV_SIGNING_SECRET
-from hoera_kit.smtp_sink import MailStore, SmtpSink
-from hoera_kit.testing import ServiceProcess
 
 from bench.ceilings import make_topic
 from bench.common import Figure, Report, bootstrap, percentile, pg_dsn, rate

@@ -47,15 +47,16 @@ import httpx
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
 from hoera_alerts.domain import unhappy_alert_id
+from hoera_devkit.smtp_sink import MailStore, SmtpSink
+from hoera_devkit.testing import ServiceProcess, create_database, drop_database, pg_dsn
+from hoera_devkit.tokens import mint_token
 from hoera_events.common import Channel, Language
 from hoera_events.envelope import encode, make_envelope
 from hoera_events.platform import ComplaintReceived, ContactClosed
 from hoera_events.registry import topic_for
 from hoera_events.surveys import SurveyAnswered
-from hoera_kit.auth import Role, mint_token
+from hoera_kit.auth import Role
 from hoera_kit.settings import DEV_ISSUER, DEV_SIGNING_SECRET, KitSettings
-from hoera_kit.smtp_sink import MailStore, SmtpSink
-from hoera_kit.testing import ServiceProcess, create_database, drop_database, pg_dsn
 
 from bench import ceilings
 from bench.common import RESULTS, Figure, Report, bootstrap, percentile

@@ -10,7 +10,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from hoera_kit.testing import ServiceProcess, create_database, drop_database, free_port, pg_dsn
+from hoera_devkit.testing import ServiceProcess, create_database, drop_database, free_port, pg_dsn
 
 SERVICES = ("intake", "compensation", "survey", "alerts", "callback")
 

@@ -24,12 +24,12 @@ from typing import Any, TypeVar
 
 import httpx
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from hoera_devkit.testing import kafka_bootstrap, mail_text, mails
+from hoera_devkit.tokens import DEMO_USERS, mint_token
 from hoera_events.base import Event
 from hoera_events.envelope import Envelope, EventDecodeError, decode, encode, event_headers, make_envelope
 from hoera_events.registry import all_topics, topic_for
-from hoera_kit.auth import DEMO_USERS, mint_token
 from hoera_kit.settings import DEV_ISSUER, DEV_SIGNING_SECRET
-from hoera_kit.testing import kafka_bootstrap, mail_text, mails
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceRequest,
     ExportTraceServiceResponse,

@@ -44,13 +44,14 @@ import uvicorn
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
+from hoera_devkit.smtp_sink import MailStore, SmtpSink, web_app
+from hoera_devkit.testing import eventually, free_port, kafka_bootstrap
+from hoera_devkit.tokens import mint_token
 from hoera_events.envelope import Envelope, decode, encode, make_envelope
 from hoera_events.platform import ComplaintReceived, ContactClosed
 from hoera_events.registry import all_topics, dlq_topic, topic_for
-from hoera_kit.auth import Role, mint_token
+from hoera_kit.auth import Role
 from hoera_kit.settings import DEV_ISSUER, DEV_SIGNING_SECRET
-from hoera_kit.smtp_sink import MailStore, SmtpSink, web_app
-from hoera_kit.testing import eventually, free_port, kafka_bootstrap
 from hoera_local.demo import Customers, DemoSettings, Ledger, Platform
 
 from tests.conftest import System, running_system

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import pytest
 from aiokafka import AIOKafkaProducer, TopicPartition
-from hoera_kit.testing import eventually
+from hoera_devkit.testing import eventually
 from hoera_local import config, kafka, ready
 
 from tests.faults.conftest import CONTACT_TOPIC, FaultRun, StreamPlan, Verdict, fault_run

@@ -8,8 +8,8 @@ import asyncpg
 import pytest
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
+from hoera_devkit.testing import create_topics, kafka_bootstrap, pg_dsn, read_topic, unique_topic
 from hoera_events.registry import all_topics, dlq_topic
-from hoera_kit.testing import create_topics, kafka_bootstrap, pg_dsn, read_topic, unique_topic
 
 pytestmark = pytest.mark.integration
 

@@ -22,9 +22,9 @@ import asyncpg
 import httpx
 import pytest
 from aiokafka import AIOKafkaProducer
+from hoera_devkit.testing import define_tenant, eventually, kafka_bootstrap, platform_headers, read_topic
 from hoera_events.envelope import encode, event_headers, make_envelope
 from hoera_events.registry import Service, TopicSpec, all_topics, dlq_topic
-from hoera_kit.testing import define_tenant, eventually, kafka_bootstrap, platform_headers, read_topic
 
 from tests.conftest import SERVICES, System, running_system
 

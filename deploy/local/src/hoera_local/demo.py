@@ -273,7 +273,7 @@ class Agents:
     now and then so that an approver decides (R14)."""
 
     def __init__(self, settings: DemoSettings, ledger: Ledger) -> None:
-        from hoera_kit.auth import mint_demo_tokens
+        from hoera_devkit.tokens import mint_demo_tokens
         from hoera_kit.settings import KitSettings
 
         self.s = settings
@@ -365,7 +365,7 @@ class Agents:
 
 
 def print_where_to_look() -> None:
-    from hoera_kit.auth import DEMO_USERS, mint_demo_tokens
+    from hoera_devkit.tokens import DEMO_USERS, mint_demo_tokens
     from hoera_kit.settings import KitSettings
 
     cfg = load()

@@ -29,7 +29,7 @@ def infra_procfile(cfg: LocalConfig) -> Path:
             lines.append(f"kafka{node.node_id}: {_py()} -m hoera_local.cli kafka-node {node.node_id}")
     if not cfg.pg_external:
         lines.append(f"postgres: {_py()} -m hoera_local.cli postgres")
-    lines.append(f"smtp: {_py()} -m hoera_kit.smtp_sink")
+    lines.append(f"smtp: {_py()} -m hoera_devkit.smtp_sink")
     path = cfg.run_dir / "Procfile.infra"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("\n".join(lines) + "\n")

@@ -29,11 +29,9 @@ it: APIs take the `Authorization` header, staff pages and their live streams a s
 
 # No `from __future__ import annotations`: require_roles builds its dependency's annotation from a
 # local variable, which FastAPI could not resolve from a string.
-import argparse
-import sys
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+import re
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Annotated, Any, Final, Self
 
@@ -48,7 +46,6 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey, RSAPublicKey
 from fastapi import Depends, HTTPException, Request, Security, WebSocketException, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import HTTPConnection
 
@@ -61,6 +58,9 @@ class Role(StrEnum):
     supervisor = "supervisor"
     approver = "approver"
     admin = "admin"
+    """Administers their own tenant: its rules (R8) and its organisation."""
+    operator = "operator"
+    """Runs the platform: creates and changes tenants. Crosses tenants, never reads their data."""
 
 
 SUPPORTED_LANGUAGES: Final = ("nl", "fr", "en")
@@ -139,7 +139,7 @@ def _load_public_key(pem: str) -> PublicKey:
     return key
 
 
-def _algorithms_for(key: PublicKey | PrivateKey) -> tuple[str, ...]:
+def algorithms_for(key: PublicKey | PrivateKey) -> tuple[str, ...]:
     """The signature algorithms a key verifies, so a token cannot pick a weaker or different one."""
     if isinstance(key, RSAPublicKey | RSAPrivateKey):
         return _RSA_ALGORITHMS
@@ -165,21 +165,30 @@ def _language(value: object) -> str | None:
     return primary if primary in SUPPORTED_LANGUAGES else None
 
 
+# The ids a subject, team and tenant become in Hoera's events and tables (hoera_events.common): a
+# token whose claims cannot be such ids is refused here, not by a database or an event model later.
+ID_PATTERN: Final = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$")
+TENANT_PATTERN: Final = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
+
+
 def principal_from_claims(claims: Mapping[str, Any], *, default_tenant: str) -> Principal:
     """Map verified claims onto a Principal (signature and standard claims are checked already)."""
     subject = claims.get("sub")
-    if not isinstance(subject, str) or not subject:
-        raise AuthError("malformed token: the sub claim must be a non-empty string")
+    if not isinstance(subject, str) or not ID_PATTERN.match(subject):
+        raise AuthError("malformed token: the sub claim must be an id (letters, digits, . _ : -)")
     tenant = claims.get("tenant", default_tenant)
-    if not isinstance(tenant, str) or not tenant:
-        raise AuthError("malformed token: the tenant claim must be a non-empty string")
+    if not isinstance(tenant, str) or not TENANT_PATTERN.match(tenant):
+        raise AuthError("malformed token: the tenant claim must be a tenant id")
+    teams = _string_list(claims, "teams")
+    if any(not ID_PATTERN.match(team) for team in teams):
+        raise AuthError("malformed token: a team in the teams claim is not an id")
     name = claims.get("name")
     return Principal(
         subject=subject,
         roles=frozenset(
             _ROLES_BY_NAME[role] for role in _string_list(claims, "roles") if role in _ROLES_BY_NAME
         ),
-        teams=frozenset(_string_list(claims, "teams")),
+        teams=frozenset(teams),
         tenant=tenant,
         name=name if isinstance(name, str) and name else None,
         language=_language(claims.get("lang")),
@@ -263,7 +272,7 @@ class TokenVerifier:
             and self._public_key is not None
             and (self._jwks is None or not header.get("kid"))
         ):
-            key, algorithms = self._public_key, _algorithms_for(self._public_key)
+            key, algorithms = self._public_key, algorithms_for(self._public_key)
         elif algorithm in _ASYMMETRIC_ALGORITHMS and self._jwks is not None:
             key = self._jwks_key(token)
             algorithms = (key.algorithm_name,)
@@ -319,7 +328,7 @@ class TokenVerifier:
 
 _bearer = HTTPBearer(
     auto_error=False,
-    description="A JWT from the identity provider (in development: `hoera-kit token`).",
+    description="A JWT from the identity provider (in development: `hoera-dev token`).",
 )
 
 
@@ -355,7 +364,22 @@ async def current_principal(
     token = credentials.credentials if credentials is not None else _bearer_token(request)
     if token is None:
         raise AuthError("missing bearer token", missing=True)
-    return await _verifier(request).verify_async(token)
+    principal = await _verifier(request).verify_async(token)
+    await ensure_known_tenant(request, principal)
+    return principal
+
+
+async def ensure_known_tenant(connection: HTTPConnection, principal: Principal) -> None:
+    """A token for a tenant this deployment does not serve is no credential here (an operator's is:
+    operators create tenants)."""
+    service = getattr(connection.app.state, "service", None)
+    settings = getattr(connection.app.state, "settings", None)
+    if service is None or not getattr(settings, "admit_tenants", False) or principal.has_role(Role.operator):
+        return
+    if service.tenants.tenant(principal.tenant) is None:
+        await service.tenants.catch_up()
+        if service.tenants.tenant(principal.tenant) is None:
+            raise AuthError(f"tenant {principal.tenant!r} is not served here")
 
 
 CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
@@ -420,173 +444,3 @@ def ensure_tenant(principal: Principal, tenant: str, *, what: str = "object") ->
     """
     if principal.tenant != tenant:
         raise _not_found(what)
-
-
-# --- Tokens for development and demos -------------------------------------------------------------
-
-
-def _load_private_key(pem: str) -> PrivateKey:
-    data = pem.replace("\\n", "\n").strip().encode()
-    key = serialization.load_pem_private_key(data, password=None)
-    if not isinstance(key, RSAPrivateKey | EllipticCurvePrivateKey | Ed25519PrivateKey):
-        raise ValueError(f"unsupported private key type {type(key).__name__}")
-    return key
-
-
-def mint_token(
-    *,
-    subject: str,
-    roles: Iterable[Role | str],
-    teams: Iterable[str] = (),
-    tenant: str = "demo",
-    name: str | None = None,
-    language: str | None = None,
-    ttl_seconds: int = DEFAULT_TTL_SECONDS,
-    secret: str | None = None,
-    private_key: str | None = None,
-    algorithm: str | None = None,
-    key_id: str | None = None,
-    issuer: str,
-    audience: str,
-    now: datetime | None = None,
-) -> str:
-    """Sign a token as an identity provider would: with an HS256 secret or a PEM private key.
-
-    For development, demos and tests; in production the organisation's identity provider does it.
-    """
-    if (secret is None) == (private_key is None):
-        raise ValueError("give exactly one of secret and private_key")
-    issued = (now or datetime.now(UTC)).astimezone(UTC)
-    claims: dict[str, Any] = {
-        "sub": subject,
-        "iss": issuer,
-        "aud": audience,
-        "iat": int(issued.timestamp()),
-        "exp": int((issued + timedelta(seconds=ttl_seconds)).timestamp()),
-        "roles": [str(role) for role in roles],
-        "teams": list(teams),
-        "tenant": tenant,
-    }
-    if name is not None:
-        claims["name"] = name
-    if language is not None:
-        claims["lang"] = language
-    headers = {"kid": key_id} if key_id else None
-    if secret is not None:
-        return jwt.encode(claims, secret, algorithm=algorithm or "HS256", headers=headers)
-    assert private_key is not None
-    key = _load_private_key(private_key)
-    return jwt.encode(claims, key, algorithm=algorithm or _algorithms_for(key)[0], headers=headers)
-
-
-@dataclass(frozen=True, slots=True)
-class DemoUser:
-    subject: str
-    roles: tuple[Role, ...]
-    teams: tuple[str, ...] = ()
-    name: str | None = None
-    language: str | None = None
-
-
-DEMO_USERS: Final[tuple[DemoUser, ...]] = (
-    DemoUser("contact-platform", (Role.platform,), name="Contact platform"),
-    DemoUser("agent-anna", (Role.agent,), ("team-nl-1",), "Anna Peeters", "nl"),
-    DemoUser("agent-luc", (Role.agent,), ("team-fr-1",), "Luc Dubois", "fr"),
-    DemoUser("sup-sara", (Role.supervisor,), ("team-nl-1",), "Sara Janssens", "nl"),
-    DemoUser("sup-marc", (Role.supervisor,), ("team-fr-1",), "Marc Lambert", "fr"),
-    DemoUser("sup-dirk", (Role.supervisor,), ("team-nl-1",), "Dirk Claes (deputy)", "nl"),
-    DemoUser("appr-eva", (Role.approver,), (), "Eva Maes", "nl"),
-    DemoUser("admin-ops", (Role.admin,), (), "Operations", "en"),
-    DemoUser("mgmt-lena", (Role.supervisor,), ("team-nl-1", "team-fr-1"), "Lena Wouters", "en"),
-)
-
-
-def _dev_secret(settings: KitSettings) -> str:
-    if not settings.is_dev:
-        raise RuntimeError(
-            f"tokens are minted here only in development and test, not in {settings.environment}; "
-            "the organisation's identity provider issues them"
-        )
-    secret: str | None = settings.signing_secret
-    if secret is None:
-        raise RuntimeError("no HS256 key: set HOERA_JWT_SECRET or unset the JWKS URL and public key")
-    return secret
-
-
-def mint_demo_tokens(settings: KitSettings, *, ttl_seconds: int = DEFAULT_TTL_SECONDS) -> dict[str, str]:
-    """A token per demo user (by subject), signed with the development key; refused outside dev."""
-    secret = _dev_secret(settings)
-    return {
-        user.subject: mint_token(
-            subject=user.subject,
-            roles=user.roles,
-            teams=user.teams,
-            tenant=settings.tenant,
-            name=user.name,
-            language=user.language,
-            ttl_seconds=ttl_seconds,
-            secret=secret,
-            issuer=settings.jwt_issuer,
-            audience=settings.jwt_audience,
-        )
-        for user in DEMO_USERS
-    }
-
-
-def _token_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="hoera-kit token",
-        description="Print tokens signed with the local key (development and test only).",
-    )
-    who = parser.add_mutually_exclusive_group(required=True)
-    who.add_argument("--demo", action="store_true", help="one line per demo user: name role token")
-    who.add_argument("--sub", help="the subject of a single token")
-    parser.add_argument("--role", action="append", default=[], choices=[r.value for r in Role])
-    parser.add_argument("--team", action="append", default=[], help="a team id; repeatable")
-    parser.add_argument("--tenant", help="the organisation (default: HOERA_TENANT)")
-    parser.add_argument("--name", help="display name")
-    parser.add_argument("--lang", choices=SUPPORTED_LANGUAGES)
-    parser.add_argument("--ttl", type=int, default=DEFAULT_TTL_SECONDS, help="seconds (8 h)")
-    return parser
-
-
-def token_command(argv: list[str]) -> int:
-    """`hoera-kit token --demo`, or `--sub X --role R [--team T]...`; returns the exit code."""
-    parser = _token_parser()
-    try:
-        args = parser.parse_args(argv)
-    except SystemExit as exc:
-        return exc.code if isinstance(exc.code, int) else 2
-    if args.sub is not None and not args.role:
-        parser.print_usage(sys.stderr)
-        print("hoera-kit token: --sub needs at least one --role", file=sys.stderr)
-        return 2
-    if args.ttl <= 0:
-        print("hoera-kit token: --ttl must be positive", file=sys.stderr)
-        return 2
-    try:
-        settings = KitSettings(service_name="cli")
-        secret = _dev_secret(settings)
-    except (ValidationError, RuntimeError) as exc:
-        print(f"hoera-kit token: {exc}", file=sys.stderr)
-        return 1
-    if args.demo:
-        tokens = mint_demo_tokens(settings, ttl_seconds=args.ttl)
-        for user in DEMO_USERS:
-            print(user.subject, ",".join(user.roles), tokens[user.subject])
-        return 0
-    print(
-        mint_token(
-            subject=args.sub,
-            roles=args.role,
-            teams=args.team,
-            tenant=args.tenant or settings.tenant,
-            name=args.name,
-            language=args.lang,
-            ttl_seconds=args.ttl,
-            secret=secret,
-            issuer=settings.jwt_issuer,
-            audience=settings.jwt_audience,
-        )
-    )
-    return 0

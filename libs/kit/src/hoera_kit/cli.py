@@ -1,4 +1,4 @@
-"""hoera-kit: migrations, dead-letter topics and development tokens, for operators and developers.
+"""hoera-kit: migrations, dead-letter topics and parked outbox rows, for operators.
 
 hoera-kit migrate SERVICE [--dir services/SERVICE/migrations] [--check]
 hoera-kit dlq list TOPIC.dlq [--limit N]
@@ -29,10 +29,6 @@ def _service_dir(service: str, given: str | None) -> Path | None:
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    if argv[:1] == ["token"]:
-        from hoera_kit.auth import token_command
-
-        return token_command(argv[1:])
     parser = argparse.ArgumentParser(
         prog="hoera-kit", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )

@@ -83,4 +83,8 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         detail = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
+        if exc.status_code == 400:
+            # FastAPI's "There was an error parsing the body": a body that cannot be read is a body
+            # that does not fit its schema, answered like every other one.
+            return error_response(422, f"body: {detail}", field="body")
         return error_response(exc.status_code, detail, headers=dict(exc.headers or {}))

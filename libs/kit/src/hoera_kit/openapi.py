@@ -6,7 +6,8 @@ gets what it can really answer:
 
 - 413 and 422 everywhere: the edge guard reads every request's body and query (hoera_kit.edges);
 - 401 and 403 where the operation takes a bearer token (403: a role it does not hold);
-- 404 where a path names an object (unknown, or another team's or tenant's: the same answer);
+- 404 where a path names an object, and on every secured operation (a team or object filter the
+  caller may not see answers as an unknown one would);
 - 409 for a secured operation that changes something (a rule refusing the current state);
 and every error response's content is `ErrorBody`.
 """
@@ -59,16 +60,20 @@ def truthful(schema: dict[str, Any]) -> dict[str, Any]:
         responses: dict[str, Any] = op.setdefault("responses", {})
         statuses = {"413", "422"}
         if op.get("security"):
-            statuses |= {"401", "403"}
+            statuses |= {"401", "403", "404"}
             if method in _MUTATING:
                 statuses.add("409")
         if any(p.get("in") == "path" for p in op.get("parameters", [])):
             statuses.add("404")
         for status in statuses:
             responses.setdefault(status, {"description": _DESCRIPTIONS[status]})
+        html = "text/html" in responses.get("200", {}).get("content", {})
         for status, response in responses.items():
             if status.startswith(("4", "5")):
-                response["content"] = _error_content()
+                # A page answers its errors as a page; an API as ErrorBody.
+                response["content"] = (
+                    {"text/html": {"schema": {"type": "string"}}} if html else _error_content()
+                )
                 if status in _DESCRIPTIONS and response.get("description") in ("", "Validation Error"):
                     response["description"] = _DESCRIPTIONS[status]
     schemas = schema["components"]["schemas"]

@@ -49,7 +49,7 @@ from fastapi import APIRouter, HTTPException, Request, Response, WebSocketExcept
 from fastapi.responses import RedirectResponse
 from starlette.requests import HTTPConnection
 
-from hoera_kit.auth import AuthError, Principal, Role, TokenVerifier, for_connection
+from hoera_kit.auth import AuthError, Principal, Role, TokenVerifier, ensure_known_tenant, for_connection
 from hoera_kit.refusals import Forbidden, Refusal
 
 CSRF_FIELD: Final = "csrf"
@@ -304,6 +304,7 @@ class StaffSessions:
         if len(token.encode()) > MAX_TOKEN_BYTES:
             raise AuthError("token too long to keep in a session cookie")
         principal = await _verifier(request).verify_async(token)
+        await ensure_known_tenant(request, principal)
         if not principal.has_role(*self.roles):
             raise Forbidden(f"requires one of the roles: {', '.join(self.roles)}")
         expires_at = _token_expiry(token)
@@ -325,6 +326,7 @@ class StaffSessions:
             return None, False
         try:
             principal = await _verifier(connection).verify_async(token)
+            await ensure_known_tenant(connection, principal)
         except AuthError:
             return None, True
         session = StaffSession(

@@ -19,6 +19,7 @@ import asyncpg
 import hoera_kit
 import httpx
 import pytest
+from hoera_devkit.smtp_sink import MailStore, SmtpSink, web_app
 from hoera_kit import deliveries
 from hoera_kit.db import create_pool
 from hoera_kit.deliveries import (
@@ -32,11 +33,10 @@ from hoera_kit.deliveries import (
 )
 from hoera_kit.loops import Loop
 from hoera_kit.notify import Notifications
-from hoera_kit.smtp_sink import MailStore, SmtpSink, web_app
 
 pytestmark = pytest.mark.integration
 
-from hoera_kit.testing import pg_dsn  # noqa: E402
+from hoera_devkit.testing import pg_dsn  # noqa: E402
 
 ADMIN_DSN = os.environ.get("HOERA_TEST_PG_ADMIN_DSN", pg_dsn())
 MIGRATION = Path(hoera_kit.__file__).parent / "migrations" / "kit_0003_deliveries.sql"

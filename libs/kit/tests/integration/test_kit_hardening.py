@@ -15,12 +15,12 @@ import asyncpg
 import httpx
 import pytest
 from aiokafka import AIOKafkaProducer
+from hoera_devkit.testing import create_topics, eventually, kafka_bootstrap, read_topic, unique_topic
 from hoera_events.envelope import decode, encode, make_envelope
 from hoera_events.registry import dlq_topic
 from hoera_kit import migrations, outbox
 from hoera_kit.db import create_pool
 from hoera_kit.outbox import OutboxRelay, make_producer
-from hoera_kit.testing import create_topics, eventually, kafka_bootstrap, read_topic, unique_topic
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "support"))
 from probe_app import MIGRATIONS, ProbeSettings, contact_event, create_app

@@ -10,16 +10,16 @@ import asyncpg
 import httpx
 import pytest
 from aiokafka import AIOKafkaProducer
-from hoera_events.envelope import encode, make_envelope
-from hoera_events.registry import dlq_topic
-from hoera_kit import dlq, migrations
-from hoera_kit.testing import (
+from hoera_devkit.testing import (
     ServiceProcess,
     create_topics,
     eventually,
     kafka_bootstrap,
     unique_topic,
 )
+from hoera_events.envelope import encode, make_envelope
+from hoera_events.registry import dlq_topic
+from hoera_kit import dlq, migrations
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "support"))
 from probe_app import MIGRATIONS, ProbeSettings, contact_event, create_app

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import httpx
 import pytest
+from hoera_devkit.testing import create_topics, eventually, unique_topic
 from hoera_events.registry import dlq_topic
-from hoera_kit.testing import create_topics, eventually, unique_topic
 from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor

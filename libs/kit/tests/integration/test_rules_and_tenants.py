@@ -10,6 +10,7 @@ from typing import Any
 
 import asyncpg
 import pytest
+from hoera_devkit.testing import define_tenant, kafka_bootstrap, platform_headers, platform_signing_key
 from hoera_events.envelope import encode, make_envelope
 from hoera_events.platform import ContactClosed
 from hoera_kit import migrations, signing
@@ -18,7 +19,6 @@ from hoera_kit.refusals import Conflict, Invalid
 from hoera_kit.retry import PoisonError
 from hoera_kit.rules import RuleBook
 from hoera_kit.tenants import TenantRegistry, UnknownTenant
-from hoera_kit.testing import define_tenant, kafka_bootstrap, platform_headers, platform_signing_key
 from pydantic import BaseModel, Field
 
 pytestmark = pytest.mark.integration

@@ -17,8 +17,8 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from fastapi import Depends, FastAPI, HTTPException
+from hoera_devkit.tokens import DEMO_USERS, mint_demo_tokens, mint_token, token_command
 from hoera_kit.auth import (
-    DEMO_USERS,
     AuthError,
     CurrentPrincipal,
     Principal,
@@ -26,10 +26,7 @@ from hoera_kit.auth import (
     TokenVerifier,
     ensure_team_access,
     ensure_tenant,
-    mint_demo_tokens,
-    mint_token,
     require_roles,
-    token_command,
 )
 from hoera_kit.settings import DEV_ISSUER, DEV_SIGNING_SECRET, Environment, KitSettings
 from hypothesis import given, settings

@@ -7,7 +7,6 @@ import re
 import warnings
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
-from types import SimpleNamespace
 from typing import Annotated, Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -15,7 +14,8 @@ import httpx
 import pytest
 from fastapi import Depends, FastAPI, Request, Response, WebSocket
 from fastapi.responses import HTMLResponse
-from hoera_kit.auth import Role, TokenVerifier, mint_token
+from hoera_devkit.tokens import mint_token
+from hoera_kit.auth import Role, TokenVerifier
 from hoera_kit.errors import install_error_handlers
 from hoera_kit.sessions import (
     SignedForm,
@@ -78,11 +78,9 @@ Stream = Annotated[StaffSession, Depends(SESSIONS.stream)]
 def build_app(**settings: Any) -> tuple[FastAPI, list[str]]:
     """A page, a form that records what it was told, a stream and a websocket behind sessions."""
     app = FastAPI()
-    app.state.token_verifier = TokenVerifier.from_settings(
-        KitSettings(service_name="test", environment=Environment.test)
-    )
-    if settings:
-        app.state.settings = SimpleNamespace(**settings)
+    kit_settings = KitSettings(service_name="test", environment=Environment.test, **settings)
+    app.state.token_verifier = TokenVerifier.from_settings(kit_settings)
+    app.state.settings = kit_settings
     install_error_handlers(app)
     app.include_router(SESSIONS.router())
     done: list[str] = []

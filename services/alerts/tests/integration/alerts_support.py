@@ -15,6 +15,9 @@ from typing import Any
 import asyncpg
 import httpx
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from hoera_devkit.testing import ServiceProcess, eventually, kafka_bootstrap, mails, read_topic
+from hoera_devkit.testing import mail_text as sink_mail_text
+from hoera_devkit.tokens import mint_token
 from hoera_events.base import Event
 from hoera_events.common import Channel, Language
 from hoera_events.compensation import CustomerFlaggedForReview
@@ -28,10 +31,8 @@ from hoera_events.envelope import Envelope, decode, encode, make_envelope
 from hoera_events.platform import ContactClosed
 from hoera_events.registry import topic_for
 from hoera_events.surveys import AgentAttribute, SurveyAnswered, SurveyInvited, SurveyTrigger
-from hoera_kit.auth import Role, mint_token
+from hoera_kit.auth import Role
 from hoera_kit.settings import DEV_ISSUER, DEV_SIGNING_SECRET
-from hoera_kit.testing import ServiceProcess, eventually, kafka_bootstrap, mails, read_topic
-from hoera_kit.testing import mail_text as sink_mail_text
 
 CONSUMERS: dict[str, list[type[Event]]] = {
     "feedback": [SurveyAnswered, SurveyInvited, ContactClosed],

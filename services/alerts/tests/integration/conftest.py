@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 from aiokafka import AIOKafkaProducer
-from hoera_kit.testing import ServiceProcess, create_database, drop_database, kafka_bootstrap, pg_dsn
+from hoera_devkit.testing import ServiceProcess, create_database, drop_database, kafka_bootstrap, pg_dsn
 
 sys.path.insert(0, str(Path(__file__).parent))
 from alerts_support import AlertsService, skip_history

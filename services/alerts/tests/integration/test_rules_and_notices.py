@@ -22,12 +22,12 @@ from alerts_support import (
     wait_for_mails,
 )
 from hoera_alerts.domain import notice_alert_id
+from hoera_devkit.testing import eventually
 from hoera_events.alerts import AlertKind, AlertRaised, Severity
 from hoera_events.common import Channel, Language, Money
 from hoera_events.compensation import CustomerFlaggedForReview, FlagReason
 from hoera_events.complaints import ComplaintRaised, ComplaintResolved, ComplaintSlaBreached
 from hoera_kit.auth import Role
-from hoera_kit.testing import eventually
 
 pytestmark = pytest.mark.integration
 

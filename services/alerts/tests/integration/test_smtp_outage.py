@@ -12,8 +12,8 @@ import pytest
 from aiokafka import AIOKafkaProducer
 from alerts_support import AlertsService, skip_history, unhappy_answer
 from hoera_alerts.domain import unhappy_alert_id
-from hoera_kit.smtp_sink import MailStore, SmtpSink
-from hoera_kit.testing import ServiceProcess, create_database, drop_database, eventually, pg_dsn
+from hoera_devkit.smtp_sink import MailStore, SmtpSink
+from hoera_devkit.testing import ServiceProcess, create_database, drop_database, eventually, pg_dsn
 
 pytestmark = pytest.mark.integration
 

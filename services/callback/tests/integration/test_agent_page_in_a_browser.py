@@ -13,10 +13,10 @@ from typing import Any
 
 import httpx
 import pytest
+from hoera_devkit.testing import ServiceProcess, eventually
 from hoera_events.common import Channel, Language
 from hoera_events.platform import ContactClosed
 from hoera_events.surveys import ContactMeRequest, SurveyAnswered, SurveyTrigger
-from hoera_kit.testing import ServiceProcess, eventually
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "support"))
 from callback_support import bearer, envelope, fetch, process_env, publish, token, write_rules

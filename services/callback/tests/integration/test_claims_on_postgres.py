@@ -15,10 +15,10 @@ import asyncpg
 import httpx
 import pytest
 from hoera_callback.domain import QueueEntry, Status, queue_key
+from hoera_devkit.testing import read_topic
 from hoera_events.callbacks import CallbackClaimed
 from hoera_events.envelope import decode
 from hoera_events.registry import topic_for
-from hoera_kit.testing import read_topic
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "support"))
 from callback_support import StartService, bearer

@@ -12,6 +12,7 @@ from typing import Any
 
 import httpx
 import pytest
+from hoera_devkit.testing import ServiceProcess, eventually, read_topic
 from hoera_events.alerts import AlertKind, AlertRaised, Severity
 from hoera_events.callbacks import CallbackRequested
 from hoera_events.common import Channel, Language, PreferredMoment
@@ -19,7 +20,6 @@ from hoera_events.complaints import ComplaintClosed, ComplaintRaised, ComplaintS
 from hoera_events.platform import ContactClosed
 from hoera_events.registry import topic_for
 from hoera_events.surveys import AgentAttribute, ContactMeRequest, SurveyAnswered, SurveyTrigger
-from hoera_kit.testing import ServiceProcess, eventually, read_topic
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "support"))
 from callback_support import bearer, decoded, envelope, fetch, process_env, publish, write_rules

@@ -13,9 +13,9 @@ from typing import Any
 
 import httpx
 import pytest
+from hoera_devkit.testing import eventually
 from hoera_events.complaints import CustomerDeceasedMarkWithdrawn, CustomerMarkedDeceased
 from hoera_events.envelope import Envelope
-from hoera_kit.testing import eventually
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "support"))
 from callback_support import Running, StartService, bearer, envelope, fetch, publish

@@ -13,11 +13,11 @@ from typing import Any
 
 import httpx
 import pytest
+from hoera_devkit.testing import ServiceProcess, eventually, read_topic
 from hoera_events.callbacks import CallbackCompleted, CallbackEscalated
 from hoera_events.common import Channel, Language
 from hoera_events.registry import topic_for
 from hoera_events.surveys import ContactMeRequest, SurveyAnswered, SurveyTrigger
-from hoera_kit.testing import ServiceProcess, eventually, read_topic
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "support"))
 from callback_support import bearer, decoded, envelope, fetch, process_env, publish, write_rules

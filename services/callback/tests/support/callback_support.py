@@ -21,13 +21,13 @@ from aiokafka import AIOKafkaProducer
 from hoera_callback.app import create_app
 from hoera_callback.rules import DEFAULT_RULES_DIR, RULES_FILE
 from hoera_callback.settings import CallbackSettings
+from hoera_devkit.testing import kafka_bootstrap
+from hoera_devkit.tokens import mint_token
 from hoera_events.base import Event
 from hoera_events.envelope import Envelope, decode, encode, event_headers, make_envelope
 from hoera_events.registry import topic_for
-from hoera_kit.auth import mint_token
 from hoera_kit.service import Service
 from hoera_kit.settings import DEV_ISSUER, DEV_SIGNING_SECRET
-from hoera_kit.testing import kafka_bootstrap
 
 
 def token(subject: str, *roles: str, teams: Iterable[str] = (), lang: str | None = None) -> str:

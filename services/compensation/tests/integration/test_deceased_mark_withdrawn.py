@@ -12,10 +12,10 @@ from typing import Any
 
 import pytest
 from aiokafka import AIOKafkaProducer
+from hoera_devkit.testing import eventually, kafka_bootstrap
 from hoera_events.complaints import CustomerDeceasedMarkWithdrawn, CustomerMarkedDeceased
 from hoera_events.envelope import encode, make_envelope
 from hoera_events.registry import topic_for
-from hoera_kit.testing import eventually, kafka_bootstrap
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "support"))
 from compensation_support import AGENT, Running, customer, raised

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from aiokafka import AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
+from hoera_devkit.testing import eventually, kafka_bootstrap, read_topic
 from hoera_events.common import Language
 from hoera_events.compensation import (
     CompensationApprovalEscalated,
@@ -20,7 +21,6 @@ from hoera_events.compensation import (
 )
 from hoera_events.envelope import Envelope, decode, encode, make_envelope
 from hoera_events.registry import topic_for
-from hoera_kit.testing import eventually, kafka_bootstrap, read_topic
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "support"))
 from compensation_support import ADMIN, AGENT, APPROVER, Running, customer, raised, resolved

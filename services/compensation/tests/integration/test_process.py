@@ -7,7 +7,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from hoera_kit.testing import ServiceProcess
+from hoera_devkit.testing import ServiceProcess
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "support"))
 from compensation_support import AGENT

@@ -14,13 +14,13 @@ import pytest
 from hoera_compensation import handlers
 from hoera_compensation.app import create_app
 from hoera_compensation.settings import CompensationSettings
+from hoera_devkit.testing import create_database, drop_database, pg_dsn
+from hoera_devkit.tokens import mint_token
 from hoera_events.common import Channel, Language
 from hoera_events.complaints import ComplaintRaised, ComplaintResolved
 from hoera_events.envelope import Envelope, make_envelope
-from hoera_kit.auth import mint_token
 from hoera_kit.service import Service
 from hoera_kit.settings import DEV_ISSUER, DEV_SIGNING_SECRET
-from hoera_kit.testing import create_database, drop_database, pg_dsn
 
 TEAM = "team-nl-1"
 

@@ -13,15 +13,15 @@ from typing import Any
 import asyncpg
 import httpx
 import pytest
+from hoera_devkit.testing import read_topic
+from hoera_devkit.tokens import mint_token
 from hoera_events.base import Event
 from hoera_events.envelope import Envelope, decode
 from hoera_events.registry import topic_for
 from hoera_intake.app import create_app
 from hoera_intake.settings import IntakeSettings
-from hoera_kit.auth import mint_token
 from hoera_kit.service import Service
 from hoera_kit.settings import DEV_ISSUER, DEV_SIGNING_SECRET
-from hoera_kit.testing import read_topic
 
 
 def bearer(

@@ -7,11 +7,11 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
+from hoera_devkit.testing import ServiceProcess, create_database, drop_database, kafka_bootstrap, pg_dsn
 from hoera_events.callbacks import CallbackCompleted
 from hoera_events.complaints import ComplaintClosed
 from hoera_events.platform import ContactClosed
 from hoera_events.registry import topic_for
-from hoera_kit.testing import ServiceProcess, create_database, drop_database, kafka_bootstrap, pg_dsn
 
 from .support import auth, immediate_triggers
 

@@ -11,14 +11,14 @@ from typing import Any
 
 import httpx
 from aiokafka import AIOKafkaProducer
+from hoera_devkit.testing import eventually, kafka_bootstrap, mails, read_topic
+from hoera_devkit.tokens import mint_token
 from hoera_events.common import Channel, Language
 from hoera_events.envelope import Envelope, decode, encode, make_envelope
 from hoera_events.platform import ContactClosed
 from hoera_events.registry import topic_for
-from hoera_kit.auth import mint_token
 from hoera_kit.service import Service
 from hoera_kit.settings import DEV_ISSUER, DEV_SIGNING_SECRET
-from hoera_kit.testing import eventually, kafka_bootstrap, mails, read_topic
 from hoera_survey import rules
 from hoera_survey.app import create_app
 from hoera_survey.settings import SurveySettings

@@ -7,9 +7,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hoera_devkit.testing import ServiceProcess, mail_text
 from hoera_events.common import Language
 from hoera_events.surveys import SurveyAnswered
-from hoera_kit.testing import ServiceProcess, mail_text
 
 from .support import contact_closed, envelope, events_of, link_in, mail_to, publish, unique
 

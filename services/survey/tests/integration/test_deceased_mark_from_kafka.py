@@ -10,9 +10,9 @@ from typing import Any
 import asyncpg
 import httpx
 import pytest
+from hoera_devkit.testing import ServiceProcess, eventually
 from hoera_events.complaints import CustomerDeceasedMarkWithdrawn, CustomerMarkedDeceased
 from hoera_events.surveys import SurveyInvited
-from hoera_kit.testing import ServiceProcess, eventually
 
 from .support import auth, contact_closed, envelope, events_of, publish, unique
 

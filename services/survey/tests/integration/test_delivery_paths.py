@@ -8,9 +8,9 @@ from typing import Any
 
 import httpx
 import pytest
+from hoera_devkit.testing import eventually
 from hoera_kit.directory import CustomerContact
 from hoera_kit.service import Service
-from hoera_kit.testing import eventually
 from hoera_survey import handlers
 from hoera_survey import rules as survey_rules
 

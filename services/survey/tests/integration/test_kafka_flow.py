@@ -8,11 +8,11 @@ from datetime import UTC, datetime
 
 import httpx
 import pytest
+from hoera_devkit.testing import ServiceProcess, mail_text
 from hoera_events.callbacks import CallbackCompleted, CallbackOutcome
 from hoera_events.common import Channel, Language
 from hoera_events.complaints import ComplaintClosed
 from hoera_events.surveys import SurveyAnswered, SurveyInvited, SurveySuppressed
-from hoera_kit.testing import ServiceProcess, mail_text
 
 from .support import auth, contact_closed, envelope, events_of, link_in, mail_to, publish, unique
 

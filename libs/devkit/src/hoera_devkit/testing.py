@@ -375,7 +375,6 @@ async def define_tenant(
     from hoera_events.envelope import encode, event_headers, make_envelope
     from hoera_events.organisation import OrganisationChanged, PlatformKey, TenantDefined
     from hoera_events.registry import topic_for
-
     from hoera_kit.signing import public_key_of
 
     now = datetime.now(UTC)
