@@ -10,7 +10,15 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from hoera_devkit.testing import ServiceProcess, create_database, drop_database, free_port, pg_dsn
+from hoera_devkit.testing import (
+    TEST_TENANTS,
+    ServiceProcess,
+    create_database,
+    define_tenant,
+    drop_database,
+    free_port,
+    pg_dsn,
+)
 
 SERVICES = ("intake", "compensation", "survey", "alerts", "callback")
 
@@ -43,6 +51,8 @@ def system_env(ports: dict[str, int]) -> dict[str, str]:
 async def running_system(log_dir: Path, *, extra_env: dict[str, str] | None = None) -> AsyncIterator[System]:
     """Start the five services as processes on fresh databases; stop them and drop the databases."""
     group_prefix = f"e2e-{uuid.uuid4().hex[:8]}"
+    for tenant, template in zip(TEST_TENANTS, ("nl", "fr"), strict=True):
+        await define_tenant(tenant, template=template)
     databases = {s: await create_database(f"e2e_{s}") for s in SERVICES}
     ports = {s: free_port() for s in SERVICES}
     common = system_env(ports)

@@ -25,6 +25,7 @@ from typing import Any, TypeVar
 import httpx
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from hoera_devkit.testing import kafka_bootstrap, mail_text, mails
+from hoera_devkit.testing import platform_headers as signed_record_headers
 from hoera_devkit.tokens import DEMO_USERS, mint_token
 from hoera_events.base import Event
 from hoera_events.envelope import Envelope, EventDecodeError, decode, encode, event_headers, make_envelope
@@ -213,8 +214,13 @@ class Publisher:
 
     async def publish(self, event: Event, *, producer: str = "platform") -> Envelope:
         env = make_envelope(event, producer=producer, tenant=TENANT)
+        value = encode(env)
+        # The platform signs what it publishes for a tenant (hoera_kit.signing).
         await self._producer.send_and_wait(
-            topic_for(event), encode(env), key=env.key.encode(), headers=event_headers(env)
+            topic_for(event),
+            value,
+            key=env.key.encode(),
+            headers=signed_record_headers(value, event_headers(env)),
         )
         return env
 

@@ -45,7 +45,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
 from hoera_devkit.smtp_sink import MailStore, SmtpSink, web_app
-from hoera_devkit.testing import eventually, free_port, kafka_bootstrap
+from hoera_devkit.testing import eventually, free_port, kafka_bootstrap, platform_headers
 from hoera_devkit.tokens import mint_token
 from hoera_events.envelope import Envelope, decode, encode, make_envelope
 from hoera_events.platform import ComplaintReceived, ContactClosed
@@ -91,7 +91,10 @@ async def publish_until_acknowledged(producer: AIOKafkaProducer, topic: str, val
     attempt = 0
     while True:
         try:
-            return await asyncio.wait_for(producer.send_and_wait(topic, value, key=key), 15)
+            # Signed as the platform signs for its tenant (hoera_kit.signing); poison is signed too,
+            # so it is refused for what it is, not for a missing signature.
+            headers = platform_headers(value) if value is not None else []
+            return await asyncio.wait_for(producer.send_and_wait(topic, value, key=key, headers=headers), 15)
         except (KafkaError, TimeoutError):
             attempt += 1
             await asyncio.sleep(min(2.0, 0.2 * attempt))

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -41,6 +41,8 @@ DEFAULT_TEMPLATE = "nl"
 
 Check = Callable[[Any], Sequence[tuple[str, str]]]
 """Extra checks beyond the model's own: (field, problem) pairs; any makes the write a 422."""
+OnChange = Callable[[Conn, "Versioned[Any]"], Awaitable[None]]
+"""Runs in the transaction of every write (an owner publishing the new document as an event)."""
 
 
 class RuleProblem(Invalid):
@@ -59,6 +61,7 @@ class RuleDocument(Generic[M]):
     model: type[M]
     description: str
     check: Check | None = None
+    on_change: OnChange | None = None
 
     def validate(self, document: Any) -> M:
         try:
@@ -112,11 +115,17 @@ class RuleBook:
 
     # ---- declaring ----------------------------------------------------------------------------
     def document(
-        self, name: str, model: type[M], *, description: str, check: Check | None = None
+        self,
+        name: str,
+        model: type[M],
+        *,
+        description: str,
+        check: Check | None = None,
+        on_change: OnChange | None = None,
     ) -> RuleDocument[M]:
         if name in self._documents:
             raise ValueError(f"rule document {name} is declared twice")
-        doc = RuleDocument(name, model, description, check)
+        doc = RuleDocument(name, model, description, check, on_change)
         self._documents[name] = doc
         return doc
 
@@ -271,7 +280,12 @@ class RuleBook:
         await conn.execute("select pg_notify($1, $2)", NOTIFY_CHANNEL, f"{tenant}/{doc.name}")
         self._cache.pop((tenant, doc.name), None)
         assert row is not None
-        return Versioned(doc.name, tenant, expected_version + 1, value, row["changed_at"], changed_by, reason)
+        written = Versioned(
+            doc.name, tenant, expected_version + 1, value, row["changed_at"], changed_by, reason
+        )
+        if doc.on_change is not None:
+            await doc.on_change(conn, written)
+        return written
 
     async def rollback(
         self,

@@ -47,6 +47,10 @@ class TenantRegistry:
         found = self._tenants.get(tenant_id)
         return found if found is not None and found.active else None
 
+    def definition(self, tenant_id: str) -> TenantDefined | None:
+        """The latest definition, active or not (for the owner comparing it with its own)."""
+        return self._tenants.get(tenant_id)
+
     def template_of(self, tenant_id: str) -> str | None:
         found = self._tenants.get(tenant_id)
         return found.template.value if found is not None else None
