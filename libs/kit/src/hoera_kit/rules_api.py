@@ -7,8 +7,6 @@ version with an old document. The JSON Schema of each document is served for the
 operator console.
 """
 
-from __future__ import annotations
-
 from datetime import datetime
 from typing import Annotated, Any
 

@@ -128,6 +128,7 @@ class Service(Generic[S]):
         self.delivery_worker: deliveries.DeliveryWorker | None = None
         self.lag: LagMonitor | None = None
         self.started = asyncio.Event()
+        self._server: uvicorn.Server | None = None
 
     # ---- what a service registers -------------------------------------------------------------
     @property
@@ -260,7 +261,7 @@ class Service(Generic[S]):
         await outbox.add(conn, list(envelopes), shards=self.settings.outbox_shards)
 
     def run(self) -> None:
-        uvicorn.run(
+        config = uvicorn.Config(
             self.api,
             host=self.settings.http_host,
             port=self.settings.http_port,
@@ -269,6 +270,17 @@ class Service(Generic[S]):
             # In-flight requests get the grace period; the lifespan's own stop gets it again after.
             timeout_graceful_shutdown=max(1, int(self.settings.shutdown_grace_s / 2)),
         )
+        self._server = uvicorn.Server(config)
+        self._server.run()
+
+    async def _exit_during_start(self) -> None:
+        """uvicorn notes SIGTERM but waits for the start to finish first; a start that waits for an
+        unreachable database would then never end. This ends it: the waits raise ShuttingDown."""
+        # uvicorn exposes a flag, not an event, for the signal it caught: polled while starting only.
+        while self._server is not None and not self._server.should_exit:  # noqa: ASYNC110
+            await asyncio.sleep(0.1)
+        if self._server is not None:
+            self.background.stopping.set()
 
     # ---- wiring --------------------------------------------------------------------------------
     @property
@@ -338,7 +350,17 @@ class Service(Generic[S]):
         telemetry.setup_logging(self.name, level=s.log_level, json_logs=s.log_json)
         telemetry.setup_tracing(self.name)
         self.background = Background(grace_s=s.shutdown_grace_s)
+        watcher = asyncio.create_task(self._exit_during_start(), name="exit during start")
+        try:
+            await self._start(s)
+        except BaseException:
+            # A start that fails (or is told to stop) releases what it already holds.
+            await self.stop()
+            raise
+        finally:
+            watcher.cancel()
 
+    async def _start(self, s: S) -> None:
         async def _migrate() -> None:
             if s.migrate_on_start:
                 applied = await asyncio.to_thread(migrations.apply, s.dsn, self.migrations_dir)

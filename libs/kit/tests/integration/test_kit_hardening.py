@@ -336,3 +336,65 @@ async def test_a_service_starts_and_stops_fifty_times_under_traffic_without_a_ha
     assert leaks == [0] * 50, "every connection is released when the service stops"
     assert total == len(sent) + len(emitted), "nothing lost across fifty restarts"
     assert repeats == 0, "nothing done twice"
+
+
+async def test_sigterm_while_the_database_is_unreachable_at_start_ends_the_process(tmp_path: Path) -> None:
+    unreachable = "postgresql://hoera:hoera@127.0.0.1:9/nowhere"
+    probe = ProbeProcess(unreachable, unique_topic("hoera.test.probe")).start(tmp_path)
+    try:
+        await eventually(
+            lambda: asyncio.sleep(0, probe.log().count("not reachable yet")), lambda n: n >= 2, timeout=30
+        )
+        assert probe.proc is not None
+        probe.proc.terminate()
+        code = await asyncio.to_thread(probe.proc.wait, 20)  # a hang fails here
+    finally:
+        probe.kill()
+    assert code is not None
+
+
+async def test_sigterm_under_load_finishes_the_work_in_hand_and_loses_nothing(
+    fresh_db: str, probe_topic: str, tmp_path: Path
+) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap(), acks="all")
+    await producer.start()
+    sent: list[uuid.UUID] = []
+    emitted: list[str] = []
+    probe = ProbeProcess(fresh_db, probe_topic).start(tmp_path, HOERA_SHUTDOWN_GRACE_S="6")
+    try:
+        probe.wait_ready()
+        async with httpx.AsyncClient(base_url=probe.url, timeout=10) as http:
+            for n in range(300):
+                event_id, raw = _valid(f"load-{n % 11}")
+                sent.append(event_id)
+                await producer.send(probe_topic, raw, key=f"load-{n % 11}".encode())
+                if n % 30 == 0:
+                    resp = await http.post("/things", json={"key": f"load-{n}", "count": 5})
+                    emitted += resp.json()["event_ids"]
+        await producer.flush()
+        assert probe.proc is not None
+        probe.proc.terminate()  # while the batches are being worked
+        code = await asyncio.to_thread(probe.proc.wait, 20)
+        restarted = ProbeProcess(fresh_db, probe_topic, port=probe.port).start(tmp_path)
+        try:
+            restarted.wait_ready()
+            seen = await eventually(
+                lambda: _count(fresh_db, "select count(distinct event_id) from probe_seen"),
+                lambda n: n >= len(sent) + len(emitted),
+                timeout=60,
+            )
+            twice = await _count(
+                fresh_db,
+                "select count(*) from (select event_id from probe_seen group by event_id "
+                "having count(*) > 1) as t",
+            )
+        finally:
+            restarted.stop()
+    finally:
+        await producer.stop()
+        probe.kill()
+    # uvicorn re-raises the SIGTERM it handled once it has shut down, so a clean exit reads -15.
+    assert code in (0, -15), code
+    assert probe.log_path is not None and "Application shutdown complete" in probe.log_path.read_text()
+    assert seen == len(sent) + len(emitted), "nothing lost"
+    assert twice == 0, "nothing done twice"
