@@ -6,15 +6,12 @@ is the ceiling the figure is a ratio to."""
 from __future__ import annotations
 
 import asyncio
-import tempfile
 import time
 import uuid
-from pathlib import Path
 
 import asyncpg
 import httpx
 from hoera_callback.app import create_app
-from hoera_callback.rules import DEFAULT_RULES_DIR, RULES_FILE
 from hoera_callback.settings import CallbackSettings
 from hoera_devkit.tokens import mint_token
 from hoera_kit.settings import DEV_ISSUER, DEV_SIGNING_SECRET
@@ -59,14 +56,11 @@ async def _bench(report: Report, items: int, livez_requests: int) -> None:
     admin = await asyncpg.connect(pg_dsn())
     await admin.execute(f'create database "{name}"')
     await admin.close()
-    rules_dir = Path(tempfile.mkdtemp(prefix="callback-rules-"))
-    (rules_dir / RULES_FILE).write_text((DEFAULT_RULES_DIR / RULES_FILE).read_text())
     settings = CallbackSettings(
         database_url=pg_dsn(name),
         environment="test",
         consumer_group_prefix=f"bench-{uuid.uuid4().hex[:8]}",
         consumer_start="end",
-        rules_dir=rules_dir,
         pool_max_size=AGENTS,
         log_json=False,
         log_level="WARNING",

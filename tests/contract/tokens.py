@@ -35,6 +35,7 @@ _SUBJECTS = {
     Role.supervisor: "sup-sara",
     Role.approver: "appr-eva",
     Role.admin: "admin-ops",
+    Role.operator: "platform-operator",
 }
 _OTHER_TEAM_SUBJECTS = {**_SUBJECTS, Role.agent: "agent-luc", Role.supervisor: "sup-marc"}
 

@@ -363,8 +363,9 @@ async def _callback(http: httpx.AsyncClient, w: World, admin: dict[str, str]) ->
     _ok(await http.post(f"{url}/callbacks/{worked['callback_id']}/claim", headers=bram), 200)
     outcome = {"outcome": "closed_positively", "note": "contract matrix"}
     _ok(await http.post(f"{url}/callbacks/{worked['callback_id']}/outcome", json=outcome, headers=bram), 200)
-    current = _ok(await http.get(f"{url}/rules", headers=admin), 200)
-    _ok(await http.put(f"{url}/rules", json=current["rules"], headers=admin))
+    current = _ok(await http.get(f"{url}/admin/rules/queue", headers=admin), 200)
+    change = {"document": current["document"], "expected_version": current["version"], "reason": "matrix"}
+    _ok(await http.put(f"{url}/admin/rules/queue", json=change, headers=admin))
 
 
 def compact(body: Any) -> str:

@@ -1,5 +1,6 @@
-"""Callback: agents and supervisors work their own teams' queues (another team's callback answers
-404, as one that does not exist); admins read everything and change the rules (R8, R26-R29)."""
+"""Callback: agents and supervisors work their own teams' queues (another team's callback or queue
+answers 404, as one that does not exist); admins read their organisation's queues and figures and
+change its rule documents through the kit's /admin/rules routes (R8, R26-R29)."""
 
 from __future__ import annotations
 
@@ -8,14 +9,15 @@ from typing import Any
 from hoera_kit.auth import Role
 
 from ..matrix import Access, Call, Isolation, Probe, Reach, anyone
-from ..tokens import TEAM, bearer
+from ..tokens import TEAM, bearer, caller_headers
 from .common import HEALTH
 
 WORKERS = anyone((Role.agent, Role.supervisor), Reach.team)
 READERS = {Role.agent: Reach.team, Role.supervisor: Reach.team, Role.admin: Reach.all}
-RULES_READERS = anyone((Role.supervisor, Role.admin))
 ADMIN = anyone((Role.admin,))
 CALLBACK = Probe("callback", lambda c: f"/callbacks/{c.world.callback_id}", Role.agent)
+DOCUMENT = "queue"
+RULES = Probe("callback", lambda c: f"/admin/rules/{DOCUMENT}", Role.admin)
 
 
 def _callback(call: Call) -> dict[str, str]:
@@ -35,9 +37,26 @@ def _on_callback(body: dict[str, Any] | None, why: str) -> Access:
 
 
 async def _current(call: Call) -> Any:
-    resp = await call.http.get(call.world.url("callback", "/rules"), headers=bearer(Role.admin))
+    """An admin's own organisation's document as they read it (a valid change for their tenant, which
+    must never land in the fixture tenant's); the fixture tenant's for everyone else."""
+    reader = caller_headers(call.role, call.scope) if call.role is Role.admin else bearer(Role.admin)
+    resp = await call.http.get(call.world.url("callback", f"/admin/rules/{DOCUMENT}"), headers=reader)
     assert resp.status_code == 200, resp.text
-    return resp.json()["rules"]
+    return resp.json()
+
+
+async def _rewrite(call: Call) -> dict[str, Any]:
+    current = await _current(call)
+    return {"document": current["document"], "expected_version": current["version"], "reason": "matrix"}
+
+
+async def _rollback(call: Call) -> dict[str, Any]:
+    current = await _current(call)
+    return {"to_version": 0, "expected_version": current["version"], "reason": "matrix"}
+
+
+def _document(call: Call) -> dict[str, str]:
+    return {"name": DOCUMENT}
 
 
 TABLE: dict[tuple[str, str], Access] = {
@@ -89,23 +108,45 @@ TABLE: dict[tuple[str, str], Access] = {
         secrets=lambda w, s: ["agent-bram"],
         why="R29: agents their own rows, supervisors their teams', admins all",
     ),
-    ("GET", "/rules"): Access(
-        roles=RULES_READERS,
-        tenant=Isolation.data,
-        secrets=lambda w, s: [w.admin],
-        why="R8: the organisation's own rules",
-    ),
-    ("PUT", "/rules"): Access(
+    ("GET", "/admin/rules"): Access(
         roles=ADMIN,
         tenant=Isolation.data,
-        body=_current,
-        state=Probe("callback", lambda c: "/rules", Role.admin),
-        why="R8: an admin changes their own organisation's rules",
-    ),
-    ("GET", "/rules/history"): Access(
-        roles=RULES_READERS,
-        tenant=Isolation.data,
         secrets=lambda w, s: [w.admin],
-        why="R8: the organisation's own rule history",
+        why="R8: the organisation's own rule documents",
+    ),
+    ("GET", "/admin/rules/{name}"): Access(
+        roles=ADMIN,
+        tenant=Isolation.data,
+        path=_document,
+        secrets=lambda w, s: [w.admin],
+        why="R8: the organisation's own lead time, lease and retries",
+    ),
+    ("GET", "/admin/rules/{name}/schema"): Access(
+        roles=ADMIN,
+        path=_document,
+        why="R8: the form of a document, the same for every organisation",
+    ),
+    ("PUT", "/admin/rules/{name}"): Access(
+        roles=ADMIN,
+        tenant=Isolation.data,
+        path=_document,
+        body=_rewrite,
+        state=RULES,
+        why="R8: an admin changes their own organisation's documents, never another's",
+    ),
+    ("GET", "/admin/rules/{name}/history"): Access(
+        roles=ADMIN,
+        tenant=Isolation.data,
+        path=_document,
+        secrets=lambda w, s: [w.admin],
+        why="R8: the organisation's own history",
+    ),
+    ("POST", "/admin/rules/{name}/rollback"): Access(
+        roles=ADMIN,
+        tenant=Isolation.data,
+        path=_document,
+        body=_rollback,
+        state=RULES,
+        why="R8: an admin rolls back their own organisation's documents, never another's",
     ),
 }

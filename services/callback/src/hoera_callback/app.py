@@ -1,18 +1,15 @@
-"""The composition root: settings, routes, consumers, timers, rules seeding."""
+"""The composition root: settings, rule documents, routes, consumers and timers."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 
-from fastapi import FastAPI
-from hoera_kit.directory import directory_from_settings
+from hoera_kit.db import Conn
 from hoera_kit.service import Service
+from hoera_kit.timers import Timer
 
-from hoera_callback import api, consumers, handlers, web
-from hoera_callback.handlers import CallbackApp
-from hoera_callback.rules import RuleStore
+from hoera_callback import api, consumers, handlers, rules, web
+from hoera_callback.handlers import Deps
 from hoera_callback.settings import CallbackSettings
 
 MIGRATIONS = Path(__file__).resolve().parents[2] / "migrations"
@@ -29,25 +26,25 @@ def create_app(settings: CallbackSettings | None = None) -> Service[CallbackSett
         openapi_tags=[
             {"name": "queue", "description": "callbacks, claims and outcomes"},
             {"name": "figures", "description": "work per agent and team per week"},
-            {"name": "rules", "description": "operator data (R8)"},
+            {
+                "name": "rules",
+                "description": "operator data (R8): the queue, priority and triggers documents",
+            },
         ],
     )
-    app = CallbackApp(svc=svc, rules=RuleStore(s.rules_dir), directory=directory_from_settings(s))
-    svc.api.state.callbacks = app
+    rules.declare(svc.rule_book(rules.TEMPLATES))
+    deps = Deps(svc)
+    svc.api.state.deps = deps
     svc.api.include_router(api.router)
     svc.api.include_router(web.router)
-    consumers.register(app)
-    svc.timer(handlers.LEAD_TIME_TIMER)(handlers.lead_time_missed(app))
-    svc.timer(handlers.RETRY_TIMER)(handlers.retry_due)
+    consumers.register(svc, deps)
 
-    started = svc.api.router.lifespan_context
+    @svc.timer(handlers.LEAD_TIME_TIMER)
+    async def lead_time(conn: Conn, timer: Timer) -> None:
+        await handlers.lead_time_missed(deps, conn, timer)
 
-    @asynccontextmanager
-    async def lifespan(api: FastAPI) -> AsyncIterator[None]:
-        async with started(api):
-            async with svc.pool.acquire() as conn:
-                await app.rules.seed(conn)  # R8: the seed file, only into an empty table
-            yield
+    @svc.timer(handlers.RETRY_TIMER)
+    async def retry(conn: Conn, timer: Timer) -> None:
+        await handlers.retry_due(deps, conn, timer)
 
-    svc.api.router.lifespan_context = lifespan
     return svc

@@ -20,17 +20,17 @@ from hoera_events.envelope import Envelope
 from hoera_events.platform import ContactClosed
 from hoera_events.surveys import SurveyAnswered
 from hoera_kit.db import Conn
+from hoera_kit.service import Service
 
 from hoera_callback import handlers
-from hoera_callback.handlers import CallbackApp
+from hoera_callback.handlers import Deps
+from hoera_callback.settings import CallbackSettings
 
 
-def register(app: CallbackApp) -> None:
-    svc = app.svc
-
+def register(svc: Service[CallbackSettings], deps: Deps) -> None:
     @svc.consumer(ContactClosed, name="contacts")
     async def contacts(conn: Conn, env: Envelope) -> None:
-        await handlers.contact_closed(app, conn, env)
+        await handlers.contact_closed(deps, conn, env)
 
     @svc.consumer(
         ComplaintRaised,
@@ -42,16 +42,16 @@ def register(app: CallbackApp) -> None:
         name="complaints",
     )
     async def complaints(conn: Conn, env: Envelope) -> None:
-        await handlers.complaint_event(app, conn, env)
+        await handlers.complaint_event(deps, conn, env)
 
     @svc.consumer(CustomerDeceasedMarkWithdrawn, name="deceased-withdrawn")
     async def deceased_mark_withdrawn(conn: Conn, env: Envelope) -> None:
-        await handlers.deceased_mark_withdrawn(app, conn, env)
+        await handlers.deceased_mark_withdrawn(deps, conn, env)
 
     @svc.consumer(SurveyAnswered, name="surveys")
     async def surveys(conn: Conn, env: Envelope) -> None:
-        await handlers.survey_answered(app, conn, env)
+        await handlers.survey_answered(deps, conn, env)
 
     @svc.consumer(AlertRaised, name="alerts")
     async def alerts(conn: Conn, env: Envelope) -> None:
-        await handlers.alert_raised(app, conn, env)
+        await handlers.alert_raised(deps, conn, env)

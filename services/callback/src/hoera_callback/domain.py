@@ -11,13 +11,16 @@ Handlers load the facts, ask these functions and save what they answer.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from datetime import UTC, date, datetime, timedelta
+from datetime import datetime, timedelta
 from enum import IntEnum, StrEnum
-from typing import Annotated, Any, Self
+from typing import Annotated, Any
 from uuid import UUID
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, field_validator, model_validator
+from hoera_events.common import Language
+from hoera_events.organisation import Organisation
+from hoera_kit.calendar import BusinessCalendar, Span
+from hoera_kit.refusals import Conflict, Invalid
+from pydantic import BaseModel, ConfigDict, Field, PlainSerializer
 
 
 class _Frozen(BaseModel):
@@ -28,70 +31,30 @@ def _in_order(values: frozenset[Any]) -> list[Any]:
     return sorted(values)
 
 
-# Sets are written sorted, so the same rules always read the same (the audit compares documents).
+# Sets are written sorted, so the same rules always read the same (the history compares documents).
 InOrder = PlainSerializer(_in_order, return_type=list)
 
 
-# ---- business calendar (R28: lead times and retries count business days) --------------------------
+# ---- dates (R28): every one on the tenant's business calendar (hoera_kit.calendar) ---------------
+# One named function per date rule, each taking (calendar, start, rule), so a cross-service property
+# test can hold them to the calendar's promises (never sooner than the span, monotonic in the start).
 
 
-class Duration(_Frozen):
-    """A span of business days, then seconds (seconds are for tests and short operator targets)."""
-
-    business_days: Annotated[int, Field(ge=0, le=60)] = 0
-    seconds: Annotated[int, Field(ge=0, le=60 * 86400)] = 0
-
-    @model_validator(mode="after")
-    def _not_empty(self) -> Self:
-        if self.business_days == 0 and self.seconds == 0:
-            raise ValueError("a duration needs business_days or seconds above zero")
-        return self
+def callback_due_at(calendar: BusinessCalendar, requested_at: datetime, lead_time: Span) -> datetime:
+    """R28: the queue's lead-time target, the moment the first attempt is due. Counted from the first
+    business moment at or after the request: a request on Friday evening is due a business day after
+    Monday's opening, never sooner than one made on Monday morning."""
+    return calendar.after(requested_at, lead_time)
 
 
-class BusinessCalendar(_Frozen):
-    """Which days count as working days, in the organisation's time zone."""
-
-    timezone: str = "Europe/Brussels"
-    working_days: Annotated[frozenset[Annotated[int, Field(ge=1, le=7)]], InOrder] = frozenset(
-        {1, 2, 3, 4, 5}
-    )
-    """ISO weekdays: 1 is Monday, 7 is Sunday."""
-    holidays: Annotated[frozenset[date], InOrder] = frozenset()
-
-    @field_validator("timezone")
-    @classmethod
-    def _known_zone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError) as exc:
-            raise ValueError(f"unknown time zone {value!r}") from exc
-        return value
-
-    @field_validator("working_days")
-    @classmethod
-    def _some_working_day(cls, value: frozenset[int]) -> frozenset[int]:
-        if not value:
-            raise ValueError("at least one working day is needed")
-        return value
-
-    def is_business_day(self, day: date) -> bool:
-        return day.isoweekday() in self.working_days and day not in self.holidays
+def next_attempt_at(calendar: BusinessCalendar, not_reached_at: datetime, wait: Span) -> datetime:
+    """R28: when an unreachable customer is tried again: the schedule's wait after this attempt, on
+    the business calendar (nobody calls a customer back on a Sunday or a public holiday)."""
+    return calendar.after(not_reached_at, wait)
 
 
-def add_duration(start: datetime, span: Duration, calendar: BusinessCalendar) -> datetime:
-    """The moment `span` after `start`: whole business days keep the local wall-clock time (a
-    request at 16:00 on Friday is due 16:00 on Monday), then the seconds are added."""
-    if start.tzinfo is None:
-        raise ValueError("start must be timezone-aware")
-    zone = ZoneInfo(calendar.timezone)
-    local = start.astimezone(zone)
-    day, left = local.date(), span.business_days
-    while left > 0:
-        day += timedelta(days=1)
-        if calendar.is_business_day(day):
-            left -= 1
-    moved = datetime.combine(day, local.time(), tzinfo=zone) if span.business_days else local
-    return (moved + timedelta(seconds=span.seconds)).astimezone(UTC)
+def _nonzero(span: Span) -> bool:
+    return bool(span.business_days or span.seconds)
 
 
 # ---- priority (R29: churn-risk signals raise it; the reasons are kept and shown) -----------------
@@ -137,11 +100,12 @@ class PriorityRules(_Frozen):
     )
     """Signals that make the callback a retention case (the event's churn_risk flag)."""
 
-    @model_validator(mode="after")
-    def _levels_in_order(self) -> Self:
-        if self.urgent_from < self.high_from:
-            raise ValueError("urgent_from must not be below high_from")
-        return self
+
+def priority_problems(rules: PriorityRules) -> list[tuple[str, str]]:
+    """R8: what the priority document's fields cannot say together (the kit answers 422)."""
+    if rules.urgent_from < rules.high_from:
+        return [("urgent_from", "must not be below high_from")]
+    return []
 
 
 class CustomerFacts(_Frozen):
@@ -254,53 +218,27 @@ def lease_end(claimed_at: datetime, lease_seconds: int) -> datetime:
     return claimed_at + timedelta(seconds=lease_seconds)
 
 
-class RefusalReason(StrEnum):
-    not_open = "not_open"
-    not_claimed = "not_claimed"
-    held_by_other = "held_by_other"
-    lease_lapsed = "lease_lapsed"
-    stale_claim = "stale_claim"
-
-
-class Refusal(Exception):
-    """A rule refused the command; handlers turn it into a 409 with this message."""
-
-    def __init__(self, reason: RefusalReason, message: str) -> None:
-        super().__init__(message)
-        self.reason = reason
-        self.message = message
-
-
-class InvalidInput(ValueError):
-    """A value the rules do not accept; handlers turn it into a 422 naming the field."""
-
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(message)
-        self.field = field
-        self.message = message
-
-
 def check_may_claim(entry: QueueEntry, agent: str, now: datetime) -> None:
     """A chosen callback can be claimed when it is claimable, or re-taken by its own holder."""
     if entry.status not in (Status.queued, Status.claimed):
-        raise Refusal(RefusalReason.not_open, f"this callback is {entry.status.value}, not in the queue")
+        raise Conflict(f"this callback is {entry.status.value}, not in the queue")
     if lease_active(entry, now) and entry.claimed_by != agent:
-        raise Refusal(RefusalReason.held_by_other, "another agent holds this callback")
+        raise Conflict("another agent holds this callback")
 
 
 def check_may_record(entry: QueueEntry, agent: str, claim_id: UUID | None, now: datetime) -> None:
     """Only the agent who holds an unexpired lease records an outcome: once the lease lapses the
     callback may be someone else's, so the first holder's late outcome is refused (R26)."""
     if entry.status not in (Status.queued, Status.claimed):
-        raise Refusal(RefusalReason.not_open, f"this callback is {entry.status.value}, not in the queue")
+        raise Conflict(f"this callback is {entry.status.value}, not in the queue")
     if entry.status is Status.queued or entry.claimed_by is None:
-        raise Refusal(RefusalReason.not_claimed, "claim this callback before recording an outcome")
+        raise Conflict("claim this callback before recording an outcome")
     if entry.claimed_by != agent:
-        raise Refusal(RefusalReason.held_by_other, "another agent holds this callback")
+        raise Conflict("another agent holds this callback")
     if not lease_active(entry, now):
-        raise Refusal(RefusalReason.lease_lapsed, "your claim on this callback lapsed; take it again")
+        raise Conflict("your claim on this callback lapsed; take it again")
     if claim_id is not None and claim_id != entry.claim_id:
-        raise Refusal(RefusalReason.stale_claim, "this claim was replaced by a newer one")
+        raise Conflict("this claim was replaced by a newer one", field="claim_id")
 
 
 # ---- a customer marked deceased (R10) -------------------------------------------------------------
@@ -378,14 +316,33 @@ REACHED = frozenset(
 """Outcomes of a conversation: the customer was reached."""
 
 
-class RetryRules(_Frozen):
-    """R28: the waits between attempts; three attempts over two business days is two one-day waits."""
+class QueueRules(_Frozen):
+    """Operator data (R8): the queue's lead-time target, how long a claim holds and the retries."""
 
-    delays: Annotated[list[Duration], Field(max_length=10)]
+    lead_time: Span
+    """R28: from the request to the first attempt."""
+    lease_seconds: Annotated[int, Field(ge=1, le=86_400)]
+    """R26: how long a claim holds before the callback returns to the queue."""
+    retries: Annotated[list[Span], Field(max_length=10)]
+    """R28: the waits between attempts at an unreachable customer; two one-day waits are three
+    attempts over two business days."""
 
     @property
     def max_attempts(self) -> int:
-        return len(self.delays) + 1
+        return len(self.retries) + 1
+
+
+def queue_problems(rules: QueueRules) -> list[tuple[str, str]]:
+    """R8: a lead time or a wait of nothing would call before anyone could (the kit answers 422)."""
+    problems = []
+    if not _nonzero(rules.lead_time):
+        problems.append(("lead_time", "give business_days or seconds above zero"))
+    problems += [
+        (f"retries.{i}", "give business_days or seconds above zero")
+        for i, wait in enumerate(rules.retries)
+        if not _nonzero(wait)
+    ]
+    return problems
 
 
 class OutcomeDecision(_Frozen):
@@ -399,7 +356,7 @@ def decide_outcome(
     *,
     attempt: int,
     at: datetime,
-    retry: RetryRules,
+    retries: Sequence[Span],
     calendar: BusinessCalendar,
     note: str | None = None,
 ) -> OutcomeDecision:
@@ -408,25 +365,25 @@ def decide_outcome(
     if attempt < 1:
         raise ValueError("attempts count from 1")
     if recorded is AgentOutcome.other and not (note and note.strip()):
-        raise InvalidInput("note", "an outcome of 'other' needs a note saying what happened")
+        raise Invalid("an outcome of 'other' needs a note saying what happened", field="note")
     if recorded is not AgentOutcome.not_reachable:
         return OutcomeDecision(outcome=Outcome(recorded.value), final=True)
-    if attempt <= len(retry.delays):
+    if attempt <= len(retries):
         return OutcomeDecision(
             outcome=Outcome.not_reachable,
             final=False,
-            retry_at=add_duration(at, retry.delays[attempt - 1], calendar),
+            retry_at=next_attempt_at(calendar, at, retries[attempt - 1]),
         )
     return OutcomeDecision(outcome=Outcome.unreachable_final, final=True)
 
 
 def retry_schedule(
-    first_attempt_at: datetime, retry: RetryRules, calendar: BusinessCalendar
+    first_attempt_at: datetime, retries: Sequence[Span], calendar: BusinessCalendar
 ) -> list[datetime]:
     """When each attempt falls if every one of them is answered 'not reachable' at once."""
     times = [first_attempt_at]
-    for delay in retry.delays:
-        times.append(add_duration(times[-1], delay, calendar))
+    for wait in retries:
+        times.append(next_attempt_at(calendar, times[-1], wait))
     return times
 
 
@@ -448,18 +405,20 @@ class ComplaintTrigger(StrEnum):
     reopened = "reopened"
 
 
-class ComplaintTriggers(_Frozen):
-    """Operator data (R8): which complaint moments put the customer in the callback queue."""
+class TriggerRules(_Frozen):
+    """Operator data (R8): which complaint moments and survey answers put a customer in the queue."""
 
     sla_breached: bool = True
     reopened: bool = True
-    raised_categories: frozenset[Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_.-]{0,63}$")]] = frozenset()
+    raised_categories: Annotated[
+        frozenset[Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_.-]{0,63}$")]], InOrder
+    ] = frozenset()
     """Categories whose new complaints always get a call (e.g. "deceased.handling")."""
+    unhappy_smiley_callback: bool = False
+    """Also queue a call for an unhappy smiley without an explicit "please contact me" (R19, R23)."""
 
 
-def complaint_wants_callback(
-    trigger: ComplaintTrigger, category: str | None, rules: ComplaintTriggers
-) -> bool:
+def complaint_wants_callback(trigger: ComplaintTrigger, category: str | None, rules: TriggerRules) -> bool:
     if trigger is ComplaintTrigger.sla_breached:
         return rules.sla_breached
     if trigger is ComplaintTrigger.reopened:
@@ -476,6 +435,25 @@ def survey_wants_callback(
     if unhappy_smiley_callback and satisfaction is not None and satisfaction <= unhappy_max_smiley:
         return Source.unhappy_smiley
     return None
+
+
+# ---- which queue (R26): the organisation's teams -------------------------------------------------
+
+
+def queue_team(org: Organisation, named: str | None, language: str) -> str | None:
+    """The team whose queue a callback joins: the one its cause names, else the organisation's first
+    team that speaks the customer's language, else its first team; None when it has no teams yet."""
+    if named:
+        return named
+    speaking = [t.id for t in org.teams if t.language.value == language]
+    candidates = speaking or [t.id for t in org.teams]
+    return candidates[0] if candidates else None
+
+
+def callback_language(requested: str | None, tenant_language: Language) -> Language:
+    """The customer's language where the event names one we speak, else the organisation's (R22)."""
+    known = {lang.value: lang for lang in Language}
+    return known.get(requested or "", tenant_language)
 
 
 # ---- the read model's complaint status (R27) -----------------------------------------------------

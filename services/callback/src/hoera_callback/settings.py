@@ -1,14 +1,11 @@
-"""The callback service's settings: the kit's (prefix HOERA_) plus where the seed rules live."""
+"""The callback service's settings: the kit's (prefix HOERA_) and its own port."""
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from hoera_kit.settings import KitSettings
 from pydantic import Field, model_validator
-
-from hoera_callback.rules import DEFAULT_RULES_DIR
 
 DEFAULT_PORT = 8105
 
@@ -16,10 +13,6 @@ DEFAULT_PORT = 8105
 class CallbackSettings(KitSettings):
     service_name: str = "callback"
     http_port: int = Field(default=DEFAULT_PORT, ge=1, le=65535)
-    rules_dir: Path = Field(
-        default=DEFAULT_RULES_DIR,
-        description="folder of callback_rules.json, seeded into the database when it has no rules yet",
-    )
 
     @model_validator(mode="before")
     @classmethod

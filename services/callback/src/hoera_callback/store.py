@@ -120,20 +120,26 @@ async def by_ref(conn: Conn, tenant: str, request_ref: str) -> Callback | None:
     )
 
 
-async def get(conn: Conn, callback_id: UUID, *, for_update: bool = False) -> Callback | None:
+async def get(conn: Conn, tenant: str, callback_id: UUID, *, for_update: bool = False) -> Callback | None:
     lock = " for update" if for_update else ""
     return _callback(
-        await conn.fetchrow(f"select {_COLUMNS} from callbacks c where callback_id = $1{lock}", callback_id)
+        await conn.fetchrow(
+            f"select {_COLUMNS} from callbacks c where tenant = $1 and callback_id = $2{lock}",
+            tenant,
+            callback_id,
+        )
     )
 
 
 async def get_at(
-    conn: Conn, callback_id: UUID, *, for_update: bool = False
+    conn: Conn, tenant: str, callback_id: UUID, *, for_update: bool = False
 ) -> tuple[Callback, datetime] | tuple[None, None]:
     """The callback and the database's now(), in one round trip: the lease is judged by that clock."""
     lock = " for update" if for_update else ""
     row = await conn.fetchrow(
-        f"select {_COLUMNS}, now() as db_now from callbacks c where callback_id = $1{lock}", callback_id
+        f"select {_COLUMNS}, now() as db_now from callbacks c where tenant = $1 and callback_id = $2{lock}",
+        tenant,
+        callback_id,
     )
     if row is None:
         return None, None
@@ -190,11 +196,14 @@ async def claim_next(
     return _callback(row)
 
 
-async def claim(conn: Conn, callback_id: UUID, *, agent: str, claim_id: UUID, lease_seconds: int) -> Callback:
+async def claim(
+    conn: Conn, tenant: str, callback_id: UUID, *, agent: str, claim_id: UUID, lease_seconds: int
+) -> Callback:
     row = await conn.fetchrow(
-        f"update callbacks c set status = 'claimed', claimed_by = $2, claim_id = $3, claimed_at = now(), "
-        f"lease_until = now() + make_interval(secs => $4), updated_at = now() "
-        f"where callback_id = $1 returning {_COLUMNS}",
+        f"update callbacks c set status = 'claimed', claimed_by = $3, claim_id = $4, claimed_at = now(), "
+        f"lease_until = now() + make_interval(secs => $5), updated_at = now() "
+        f"where tenant = $1 and callback_id = $2 returning {_COLUMNS}",
+        tenant,
         callback_id,
         agent,
         claim_id,
@@ -203,23 +212,27 @@ async def claim(conn: Conn, callback_id: UUID, *, agent: str, claim_id: UUID, le
     return _returned(row)
 
 
-async def release(conn: Conn, callback_id: UUID) -> Callback:
+async def release(conn: Conn, tenant: str, callback_id: UUID) -> Callback:
     return _returned(
         await conn.fetchrow(
             "update callbacks c set status = 'queued', claimed_by = null, claim_id = null, "
             "claimed_at = null, lease_until = null, updated_at = now() "
-            f"where callback_id = $1 returning {_COLUMNS}",
+            f"where tenant = $1 and callback_id = $2 returning {_COLUMNS}",
+            tenant,
             callback_id,
         )
     )
 
 
-async def finish(conn: Conn, callback_id: UUID, *, outcome: str, agent: str, at: datetime) -> Callback:
+async def finish(
+    conn: Conn, tenant: str, callback_id: UUID, *, outcome: str, agent: str, at: datetime
+) -> Callback:
     return _returned(
         await conn.fetchrow(
-            "update callbacks c set status = 'done', outcome = $2, completed_at = $3, completed_by = $4, "
+            "update callbacks c set status = 'done', outcome = $3, completed_at = $4, completed_by = $5, "
             "claimed_by = null, claim_id = null, claimed_at = null, lease_until = null, retry_at = null, "
-            f"updated_at = now() where callback_id = $1 returning {_COLUMNS}",
+            f"updated_at = now() where tenant = $1 and callback_id = $2 returning {_COLUMNS}",
+            tenant,
             callback_id,
             outcome,
             at,
@@ -228,12 +241,15 @@ async def finish(conn: Conn, callback_id: UUID, *, outcome: str, agent: str, at:
     )
 
 
-async def wait_for_retry(conn: Conn, callback_id: UUID, *, outcome: str, retry_at: datetime) -> Callback:
+async def wait_for_retry(
+    conn: Conn, tenant: str, callback_id: UUID, *, outcome: str, retry_at: datetime
+) -> Callback:
     return _returned(
         await conn.fetchrow(
-            "update callbacks c set status = 'waiting_retry', outcome = $2, retry_at = $3, "
+            "update callbacks c set status = 'waiting_retry', outcome = $3, retry_at = $4, "
             "claimed_by = null, claim_id = null, claimed_at = null, lease_until = null, updated_at = now() "
-            f"where callback_id = $1 returning {_COLUMNS}",
+            f"where tenant = $1 and callback_id = $2 returning {_COLUMNS}",
+            tenant,
             callback_id,
             outcome,
             retry_at,
@@ -241,26 +257,33 @@ async def wait_for_retry(conn: Conn, callback_id: UUID, *, outcome: str, retry_a
     )
 
 
-async def requeue_for_attempt(conn: Conn, callback_id: UUID, attempt: int) -> None:
+async def requeue_for_attempt(conn: Conn, tenant: str, callback_id: UUID, attempt: int) -> None:
     await conn.execute(
-        "update callbacks set status = 'queued', attempt = $2, retry_at = null, updated_at = now() "
-        "where callback_id = $1",
+        "update callbacks set status = 'queued', attempt = $3, retry_at = null, updated_at = now() "
+        "where tenant = $1 and callback_id = $2",
+        tenant,
         callback_id,
         attempt,
     )
 
 
-async def mark_escalated(conn: Conn, callback_id: UUID, at: datetime) -> None:
+async def mark_escalated(conn: Conn, tenant: str, callback_id: UUID, at: datetime) -> None:
     await conn.execute(
-        "update callbacks set escalated_at = $2, updated_at = now() where callback_id = $1", callback_id, at
+        "update callbacks set escalated_at = $3, updated_at = now() where tenant = $1 and callback_id = $2",
+        tenant,
+        callback_id,
+        at,
     )
 
 
-async def withdraw(conn: Conn, callback_id: UUID, *, reason: WithdrawnReason, at: datetime) -> None:
+async def withdraw(
+    conn: Conn, tenant: str, callback_id: UUID, *, reason: WithdrawnReason, at: datetime
+) -> None:
     await conn.execute(
-        "update callbacks set status = 'withdrawn', withdrawn_at = $2, withdrawn_reason = $3, "
+        "update callbacks set status = 'withdrawn', withdrawn_at = $3, withdrawn_reason = $4, "
         "claimed_by = null, claim_id = null, claimed_at = null, lease_until = null, retry_at = null, "
-        "updated_at = now() where callback_id = $1",
+        "updated_at = now() where tenant = $1 and callback_id = $2",
+        tenant,
         callback_id,
         at,
         reason.value,
@@ -268,11 +291,19 @@ async def withdraw(conn: Conn, callback_id: UUID, *, reason: WithdrawnReason, at
 
 
 async def set_priority(
-    conn: Conn, callback_id: UUID, *, level: str, score: int, reasons: list[str], churn_risk: bool
+    conn: Conn,
+    tenant: str,
+    callback_id: UUID,
+    *,
+    level: str,
+    score: int,
+    reasons: list[str],
+    churn_risk: bool,
 ) -> None:
     await conn.execute(
-        "update callbacks set priority = $2, priority_score = $3, priority_reasons = $4, churn_risk = $5, "
-        "updated_at = now() where callback_id = $1",
+        "update callbacks set priority = $3, priority_score = $4, priority_reasons = $5, churn_risk = $6, "
+        "updated_at = now() where tenant = $1 and callback_id = $2",
+        tenant,
         callback_id,
         level,
         score,
@@ -339,7 +370,7 @@ class OutcomeRow(BaseModel):
     recorded_at: datetime
 
 
-async def insert_outcome(conn: Conn, row: OutcomeRow, *, tenant: str) -> None:
+async def insert_outcome(conn: Conn, tenant: str, row: OutcomeRow) -> None:
     await conn.execute(
         "insert into callback_outcomes (callback_id, attempt, tenant, team_id, agent_id, outcome, reached, "
         "note, retry_at, recorded_at) values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
@@ -356,19 +387,22 @@ async def insert_outcome(conn: Conn, row: OutcomeRow, *, tenant: str) -> None:
     )
 
 
-async def outcomes_of(conn: Conn, callback_ids: list[UUID]) -> list[OutcomeRow]:
+async def outcomes_of(conn: Conn, tenant: str, callback_ids: list[UUID]) -> list[OutcomeRow]:
     rows = await conn.fetch(
         "select callback_id, attempt, agent_id, team_id, outcome, reached, note, retry_at, recorded_at "
-        "from callback_outcomes where callback_id = any($1::uuid[]) order by recorded_at",
+        "from callback_outcomes where tenant = $1 and callback_id = any($2::uuid[]) order by recorded_at",
+        tenant,
         callback_ids,
     )
     return [OutcomeRow.model_validate(dict(r)) for r in rows]
 
 
-async def has_outcome(conn: Conn, callback_id: UUID) -> bool:
+async def has_outcome(conn: Conn, tenant: str, callback_id: UUID) -> bool:
     return bool(
         await conn.fetchval(
-            "select exists (select 1 from callback_outcomes where callback_id = $1)", callback_id
+            "select exists (select 1 from callback_outcomes where tenant = $1 and callback_id = $2)",
+            tenant,
+            callback_id,
         )
     )
 
@@ -533,9 +567,14 @@ async def mark_customer(conn: Conn, tenant: str, customer_id: str, column: str, 
     )
 
 
-async def lock_deceased_mark(conn: Conn, tenant: str, customer_id: str) -> DeceasedMark:
-    """R10: the customer's deceased mark, its row locked until the transaction ends (created on first
-    use), so a mark and its withdrawal decided at once on two consumers see each other."""
+async def lock_customer(conn: Conn, tenant: str, customer_id: str) -> DeceasedMark:
+    """Lock the customer's row until the transaction ends (created on first use) and return their
+    deceased mark (R10), so a mark and its withdrawal decided at once see each other.
+
+    The lock order of the service: a transaction that locks or changes a customer's callbacks locks
+    the customer here first, then the callbacks (by id). A mark withdrawing every open callback and an
+    outcome moving the customer's other callbacks up therefore queue behind each other instead of
+    each holding what the other waits for."""
     row = await conn.fetchrow(
         "insert into ctx_customers (tenant, customer_id) values ($1, $2) "
         "on conflict (tenant, customer_id) do update set customer_id = excluded.customer_id "
@@ -694,7 +733,7 @@ async def weekly_lead_times(
         with o as (
             select (date_trunc('week', o.recorded_at at time zone $6))::date as week, o.team_id, o.agent_id,
                    extract(epoch from o.recorded_at - c.requested_at)::float8 as lead_s
-            from callback_outcomes o join callbacks c using (callback_id)
+            from callback_outcomes o join callbacks c using (tenant, callback_id)
             where o.attempt = 1 and o.tenant = $1 and o.recorded_at >= $4 and o.recorded_at < $5
               and ($2::text[] is null or o.team_id = any($2::text[]))
               and ($3::text is null or o.agent_id = $3)

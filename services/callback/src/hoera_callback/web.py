@@ -18,12 +18,11 @@ from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import urlencode
 from uuid import UUID
-from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from hoera_kit.auth import Principal, Role
-from hoera_kit.errors import DomainError
+from hoera_kit.refusals import Refusal
 from hoera_kit.sessions import (
     CSRF_FIELD,
     PostedForm,
@@ -37,7 +36,8 @@ from pydantic import ValidationError
 
 from hoera_callback import handlers
 from hoera_callback.domain import AgentOutcome
-from hoera_callback.handlers import CallbackApp, CallbackDetail, OutcomeCommand
+from hoera_callback.handlers import CallbackDetail, Deps, OutcomeCommand
+from hoera_callback.rules import QUEUE
 
 router = APIRouter(include_in_schema=False)
 
@@ -53,9 +53,9 @@ HEADERS = {
 }
 
 
-def _callbacks(request: Request) -> CallbackApp:
-    app: CallbackApp = request.app.state.callbacks
-    return app
+def _deps(request: Request) -> Deps:
+    deps: Deps = request.app.state.deps
+    return deps
 
 
 @cache
@@ -122,16 +122,16 @@ async def _render(
     error: str | None = None,
     status_code: int = 200,
 ) -> HTMLResponse:
-    app = _callbacks(request)
+    deps = _deps(request)
     principal = session.principal
     current: CallbackDetail | None = None
-    async with app.pool.acquire() as conn:
-        rules = await app.rules.current(conn)
-    held = await handlers.held(app, principal)
+    async with deps.transaction() as conn:
+        rules = await deps.rules.get(conn, principal.tenant, QUEUE)
+    held = await handlers.held(deps, principal)
     if held is not None:
-        current = await handlers.detail(app, principal, held.callback_id)
-    queue = await handlers.queue(app, principal, team_id=None, limit=100)
-    zone = ZoneInfo(rules.calendar.timezone)
+        current = await handlers.detail(deps, principal, held.callback_id)
+    queue = await handlers.queue(deps, principal, team_id=None, limit=100)
+    zone = deps.tenants.calendar(principal.tenant).zone
 
     def when(moment: datetime | None) -> str:
         return moment.astimezone(zone).strftime("%Y-%m-%d %H:%M") if moment else "–"
@@ -153,7 +153,7 @@ async def _render(
             current=current,
             queue=queue,
             outcomes=[o.value for o in AgentOutcome],
-            max_attempts=rules.retry.max_attempts,
+            max_attempts=rules.max_attempts,
             when=when,
         )
     )
@@ -203,12 +203,9 @@ async def _post(request: Request, posted: SignedForm, act: Action, *, ok_msg: st
     texts = _texts()[lang]
     try:
         done = await act(session.principal, form)
-    except DomainError as exc:
+    except Refusal as exc:
         error = _refusal_text(texts, exc.status, exc.field, exc.message)
         return await _render(request, session, lang=lang, error=error, status_code=exc.status)
-    except HTTPException as exc:
-        error = _refusal_text(texts, exc.status_code, None, str(exc.detail))
-        return await _render(request, session, lang=lang, error=error, status_code=exc.status_code)
     except _Invalid as exc:
         return await _render(request, session, lang=lang, error=texts[exc.key], status_code=422)
     msg, params = done if done else (ok_msg, {})
@@ -226,7 +223,7 @@ def _claim_id(form: PostedForm) -> UUID | None:
 @router.post("/agent/next")
 async def take_next(request: Request, posted: AgentForm) -> Response:
     async def act(principal: Principal, form: PostedForm) -> Done:
-        taken = await handlers.take_next(_callbacks(request), principal)
+        taken = await handlers.take_next(_deps(request), principal)
         return None if taken else ("empty", {})
 
     return await _post(request, posted, act, ok_msg="claimed")
@@ -235,7 +232,7 @@ async def take_next(request: Request, posted: AgentForm) -> Response:
 @router.post("/agent/callbacks/{callback_id}/claim")
 async def claim(request: Request, callback_id: UUID, posted: AgentForm) -> Response:
     async def act(principal: Principal, form: PostedForm) -> Done:
-        await handlers.claim_chosen(_callbacks(request), principal, callback_id)
+        await handlers.claim_chosen(_deps(request), principal, callback_id)
         return None
 
     return await _post(request, posted, act, ok_msg="claimed")
@@ -244,7 +241,7 @@ async def claim(request: Request, callback_id: UUID, posted: AgentForm) -> Respo
 @router.post("/agent/callbacks/{callback_id}/release")
 async def release(request: Request, callback_id: UUID, posted: AgentForm) -> Response:
     async def act(principal: Principal, form: PostedForm) -> Done:
-        await handlers.release(_callbacks(request), principal, callback_id, _claim_id(form))
+        await handlers.release(_deps(request), principal, callback_id, _claim_id(form))
         return None
 
     return await _post(request, posted, act, ok_msg="released")
@@ -262,11 +259,10 @@ async def record_outcome(request: Request, callback_id: UUID, posted: AgentForm)
         except ValueError as exc:  # pydantic's ValidationError is a ValueError too
             field = "note" if isinstance(exc, ValidationError) and "note" in str(exc) else "outcome"
             raise _Invalid(f"err_{field}") from exc
-        app = _callbacks(request)
-        result = await handlers.record_outcome(app, principal, callback_id, command)
+        deps = _deps(request)
+        result = await handlers.record_outcome(deps, principal, callback_id, command)
         if result.retry_at is not None:
-            async with app.pool.acquire() as conn:
-                zone = ZoneInfo((await app.rules.current(conn)).calendar.timezone)
+            zone = deps.tenants.calendar(principal.tenant).zone
             return "retry", {"at": result.retry_at.astimezone(zone).strftime("%Y-%m-%d %H:%M")}
         return None
 

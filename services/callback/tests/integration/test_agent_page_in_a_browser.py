@@ -19,7 +19,7 @@ from hoera_events.platform import ContactClosed
 from hoera_events.surveys import ContactMeRequest, SurveyAnswered, SurveyTrigger
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "support"))
-from callback_support import bearer, envelope, fetch, process_env, publish, token, write_rules
+from callback_support import bearer, envelope, fetch, process_env, publish, token
 
 pytestmark = [pytest.mark.integration, pytest.mark.browser]
 
@@ -27,14 +27,12 @@ COMMENT = "Ik wacht nog altijd op mijn terugbetaling van de kinesist."
 
 
 async def test_an_agent_takes_the_next_callback_reads_the_context_and_closes_it_positively(
-    fresh_db: str, tmp_path: Path, browser: Any, artifacts_dir: Path
+    fresh_db: str, test_tenants: tuple[str, ...], browser: Any, artifacts_dir: Path
 ) -> None:
     team, customer = f"team-{uuid.uuid4().hex[:8]}", f"CUST-{uuid.uuid4().hex[:10]}"
     contact_id = f"CNT-{uuid.uuid4().hex[:8]}"
     now = datetime.now(UTC)
-    proc = ServiceProcess(
-        "hoera_callback", env=process_env(fresh_db, write_rules(tmp_path / "rules"))
-    ).start()
+    proc = ServiceProcess("hoera_callback", env=process_env(fresh_db)).start()
     try:
         await proc.wait_ready()
         await publish(

@@ -1,5 +1,6 @@
 """Refused with a clear 4xx, nothing written: an outcome on a callback someone else holds, an unknown
-outcome, another team's callback, a bad rules document (R8); and who may do what."""
+outcome, another team's callback or queue, a request_ref of another request, a bad rule document (R8);
+and who may do what."""
 
 from __future__ import annotations
 
@@ -35,8 +36,7 @@ async def _written(running: Running) -> dict[str, Any]:
                 "select count(*) from kit_outbox where topic = 'hoera.callback.completed.v1'"
             ),
             "timers": await conn.fetchval("select count(*) from kit_timers where kind = 'callback.retry'"),
-            "rules": await conn.fetchval("select version from callback_rules"),
-            "audit": await conn.fetchval("select count(*) from callback_rules_audit"),
+            "rule versions": await conn.fetchval("select count(*) from kit_rule_versions"),
         }
     finally:
         await conn.close()
@@ -137,14 +137,23 @@ async def test_roles_decide_who_works_the_queue_and_who_changes_the_rules(
     platform = bearer("contact-platform", "platform")
     assert (await running.http.get("/callbacks", headers=platform)).status_code == 403
     agent = bearer("agent-a", "agent", teams=[team])
-    assert (await running.http.put("/rules", json={}, headers=agent)).status_code == 403
-    assert (await running.http.get("/rules", headers=agent)).status_code == 403
+    supervisor = bearer("sup-s", "supervisor", teams=[team])
+    for who in (agent, supervisor):
+        assert (await running.http.put("/admin/rules/queue", json={}, headers=who)).status_code == 403
+        assert (await running.http.get("/admin/rules/queue", headers=who)).status_code == 403
+    before = await _written(running)
     into_other_team = await running.http.post(
         "/callbacks",
         json={"customer_id": "CUST-1", "team_id": "team-elsewhere", "language": "nl"},
         headers=agent,
     )
-    assert (into_other_team.status_code, into_other_team.json()["field"]) == (403, "team_id")
+    assert (into_other_team.status_code, into_other_team.json()["detail"]) == (404, "team not found"), (
+        "another team's queue is answered like one that does not exist"
+    )
+    other_queue = await running.http.get("/callbacks", params={"team_id": "team-elsewhere"}, headers=agent)
+    other_figures = await running.http.get("/figures", params={"team_id": "team-elsewhere"}, headers=agent)
+    assert (other_queue.status_code, other_figures.status_code) == (404, 404)
+    assert await _written(running) == before
     page_without_session = await running.http.post(
         "/agent/next", content="lang=nl", headers={"content-type": "application/x-www-form-urlencoded"}
     )
@@ -162,37 +171,82 @@ async def test_roles_decide_who_works_the_queue_and_who_changes_the_rules(
     )
 
 
-async def test_a_bad_rules_document_is_refused_naming_the_field_and_a_good_one_is_audited(
+async def test_a_request_ref_of_another_customer_is_refused_and_a_true_repeat_answers_the_first(
+    start_service: StartService,
+) -> None:
+    running = await start_service()
+    team = f"team-{uuid.uuid4().hex[:8]}"
+    agent = bearer("agent-a", "agent", teams=[team])
+    first = {"customer_id": "CUST-ONE", "team_id": team, "language": "nl", "request_ref": "desk-17"}
+    made = await running.http.post("/callbacks", json=first, headers=agent)
+    assert made.status_code == 201, made.text
+    before = await _written(running)
+
+    someone_else = await running.http.post(
+        "/callbacks", json={**first, "customer_id": "CUST-TWO"}, headers=agent
+    )
+    assert (someone_else.status_code, someone_else.json()["field"]) == (409, "request_ref")
+    assert "CUST-ONE" not in someone_else.text and made.json()["callback_id"] not in someone_else.text
+    assert await _written(running) == before
+
+    again = await running.http.post("/callbacks", json=first, headers=agent)
+    assert (again.status_code, again.json()["callback_id"]) == (200, made.json()["callback_id"])
+    assert await _written(running) == before
+
+
+async def test_a_bad_rule_document_is_refused_naming_the_field_and_a_good_one_is_kept_with_its_history(
     start_service: StartService,
 ) -> None:
     running = await start_service()
     admin = bearer("admin-ops", "admin")
-    current = (await running.http.get("/rules", headers=admin)).json()
-    assert current["version"] == 1
+    listed = (await running.http.get("/admin/rules", headers=admin)).json()
+    assert sorted(d["name"] for d in listed) == ["priority", "queue", "triggers"]
+    assert {d["version"] for d in listed} == {0}, "a new tenant reads its template"
+    current = (await running.http.get("/admin/rules/queue", headers=admin)).json()
     before = await _written(running)
 
-    bad = {**current["rules"], "priority": {**current["rules"]["priority"], "weights": {"nps_detractor": -5}}}
-    refused = await running.http.put("/rules", json=bad, headers=admin)
-    assert refused.status_code == 422
-    assert refused.json()["errors"][0]["field"] == "body.priority.weights.nps_detractor"
+    def change(document: dict[str, Any], expected: int = 0) -> dict[str, Any]:
+        return {"document": document, "expected_version": expected, "reason": "test"}
+
+    doc = current["document"]
+    refused = await running.http.put(
+        "/admin/rules/queue", json=change({**doc, "lease_seconds": 0}), headers=admin
+    )
+    assert (refused.status_code, refused.json()["field"]) == (422, "lease_seconds")
+    nothing = await running.http.put(
+        "/admin/rules/queue", json=change({**doc, "lead_time": {"seconds": 0}}), headers=admin
+    )
+    assert (nothing.status_code, nothing.json()["field"]) == (422, "lead_time")
+    backwards = await running.http.put(
+        "/admin/rules/priority",
+        json=change(
+            {
+                **(await running.http.get("/admin/rules/priority", headers=admin)).json()["document"],
+                "high_from": 50,
+                "urgent_from": 10,
+            }
+        ),
+        headers=admin,
+    )
+    assert (backwards.status_code, backwards.json()["field"]) == (422, "urgent_from")
     unknown_field = await running.http.put(
-        "/rules", json={**current["rules"], "lease_minutes": 5}, headers=admin
+        "/admin/rules/queue", json=change({**doc, "lease_minutes": 5}), headers=admin
     )
     assert unknown_field.status_code == 422 and "lease_minutes" in unknown_field.json()["detail"]
     assert await _written(running) == before, "nothing half-applied"
 
-    good = {**current["rules"], "lease_seconds": 600}
-    changed = await running.http.put("/rules", json=good, headers=admin)
-    assert changed.status_code == 200 and changed.json()["version"] == 2
-    history = (
-        await running.http.get("/rules/history", headers=bearer("sup-s", "supervisor", teams=["t"]))
-    ).json()
-    assert history[0] == {
-        **history[0],
-        "version": 2,
-        "changed_by": "admin-ops",
-        "changed_fields": ["lease_seconds"],
-    }
+    changed = await running.http.put(
+        "/admin/rules/queue", json=change({**doc, "lease_seconds": 600}), headers=admin
+    )
+    assert changed.status_code == 200 and changed.json()["version"] == 1
+    stale = await running.http.put(
+        "/admin/rules/queue", json=change({**doc, "lease_seconds": 900}), headers=admin
+    )
+    assert (stale.status_code, stale.json()["field"]) == (409, "expected_version")
+    history = (await running.http.get("/admin/rules/queue/history", headers=admin)).json()
+    assert [(h["version"], h["changed_by"], h["changes"]) for h in history] == [
+        (1, "admin-ops", [{"path": "lease_seconds", "before": 1800, "after": 600}])
+    ]
 
     team = f"team-{uuid.uuid4().hex[:8]}"
     await running.http.post(

@@ -87,7 +87,7 @@ def _ours(records: list[Any], ids: list[str]) -> list[Any]:
 async def test_a_lapsed_lease_returns_the_callback_and_the_first_holder_can_no_longer_record(
     start_service: StartService,
 ) -> None:
-    running = await start_service(lease_seconds=1)
+    running = await start_service(queue={"lease_seconds": 1})
     team = f"team-{uuid.uuid4().hex[:8]}"
     [cid] = await _fill(running.http, team, 1)
     first, second = (

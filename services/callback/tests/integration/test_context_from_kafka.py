@@ -22,7 +22,7 @@ from hoera_events.registry import topic_for
 from hoera_events.surveys import AgentAttribute, ContactMeRequest, SurveyAnswered, SurveyTrigger
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "support"))
-from callback_support import bearer, decoded, envelope, fetch, process_env, publish, write_rules
+from callback_support import bearer, decoded, envelope, fetch, process_env, publish
 
 pytestmark = pytest.mark.integration
 
@@ -30,7 +30,7 @@ COMMENT = "Vriendelijk, maar ik wacht nog altijd op mijn terugbetaling."
 
 
 async def test_events_of_survey_intake_and_alerts_build_the_context_and_a_repeated_answer_gives_one_callback(
-    fresh_db: str, tmp_path: Path
+    fresh_db: str, test_tenants: tuple[str, ...]
 ) -> None:
     team, customer = f"team-{uuid.uuid4().hex[:8]}", f"CUST-{uuid.uuid4().hex[:10]}"
     contact_id, survey_id, complaint_id, old_complaint = (
@@ -41,9 +41,7 @@ async def test_events_of_survey_intake_and_alerts_build_the_context_and_a_repeat
     )
     alert_id = uuid.uuid4()
     now = datetime.now(UTC)
-    proc = ServiceProcess(
-        "hoera_callback", env=process_env(fresh_db, write_rules(tmp_path / "rules"))
-    ).start()
+    proc = ServiceProcess("hoera_callback", env=process_env(fresh_db)).start()
     try:
         await proc.wait_ready()
         answer = SurveyAnswered(

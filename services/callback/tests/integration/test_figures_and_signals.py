@@ -106,7 +106,7 @@ async def test_a_deceased_customers_callbacks_leave_the_queue_and_no_new_one_is_
 ) -> None:
     """R10: nobody phones to ask for someone who died."""
     running = await start_service()
-    app = running.svc.api.state.callbacks
+    deps = running.svc.api.state.deps
     team = f"team-{uuid.uuid4().hex[:8]}"
     sup = bearer("sup-sara", "supervisor", teams=[team])
     created = await running.http.post(
@@ -120,8 +120,8 @@ async def test_a_deceased_customers_callbacks_leave_the_queue_and_no_new_one_is_
         producer="intake",
         tenant="demo",
     )
-    async with app.pool.acquire() as conn, conn.transaction():
-        await handlers.complaint_event(app, conn, died)
+    async with deps.transaction() as conn:
+        await handlers.complaint_event(deps, conn, died)
 
     assert (await running.http.get("/callbacks", headers=sup)).json() == []
     assert (await running.http.get(f"/callbacks/{cid}", headers=sup)).json()["callback"][
@@ -133,6 +133,6 @@ async def test_a_deceased_customers_callbacks_leave_the_queue_and_no_new_one_is_
     assert (again.status_code, again.json()["field"]) == (409, "customer_id")
     conn = await asyncpg.connect(running.dsn)
     try:
-        assert await conn.fetch("select kind from kit_timers where key = $1", cid) == []
+        assert await conn.fetch("select kind from kit_timers where key = $1", f"demo/{cid}") == []
     finally:
         await conn.close()

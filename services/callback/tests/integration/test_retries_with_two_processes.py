@@ -20,30 +20,27 @@ from hoera_events.registry import topic_for
 from hoera_events.surveys import ContactMeRequest, SurveyAnswered, SurveyTrigger
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "support"))
-from callback_support import bearer, decoded, envelope, fetch, process_env, publish, write_rules
+from callback_support import bearer, change_rules, decoded, envelope, fetch, process_env, publish
 
 pytestmark = pytest.mark.integration
 
 
-async def test_retries_are_scheduled_and_fire_once_with_two_processes(fresh_db: str, tmp_path: Path) -> None:
-    rules = write_rules(
-        tmp_path / "rules",
-        lead_time={"seconds": 2},
-        retry={"delays": [{"seconds": 1}, {"seconds": 1}]},
-    )
+async def test_retries_are_scheduled_and_fire_once_with_two_processes(
+    fresh_db: str, test_tenants: tuple[str, ...]
+) -> None:
     group = f"test-{uuid.uuid4().hex[:8]}"
-    one = ServiceProcess(
-        "hoera_callback", env=process_env(fresh_db, rules), group_prefix=group, name="cb-one"
-    )
-    two = ServiceProcess(
-        "hoera_callback", env=process_env(fresh_db, rules), group_prefix=group, name="cb-two"
-    )
+    one = ServiceProcess("hoera_callback", env=process_env(fresh_db), group_prefix=group, name="cb-one")
+    two = ServiceProcess("hoera_callback", env=process_env(fresh_db), group_prefix=group, name="cb-two")
     team, customer = f"team-{uuid.uuid4().hex[:8]}", f"CUST-{uuid.uuid4().hex[:10]}"
     agent = bearer("agent-anna", "agent", teams=[team])
     try:
         one.start()
         two.start()
         await asyncio.gather(one.wait_ready(), two.wait_ready())
+        async with httpx.AsyncClient(base_url=one.url, timeout=10) as admin:
+            await change_rules(
+                admin, "queue", lead_time={"seconds": 2}, retries=[{"seconds": 1}, {"seconds": 1}]
+            )
         await publish(
             envelope(
                 SurveyAnswered(
@@ -94,13 +91,13 @@ async def test_retries_are_scheduled_and_fire_once_with_two_processes(fresh_db: 
         fired = await fetch(
             fresh_db,
             "select kind, due_at, fired_by from kit_timers_fired where key = $1 order by fired_at",
-            str(cid),
+            f"demo/{cid}",
         )
         assert [f["kind"] for f in fired] == ["callback.lead_time", "callback.retry", "callback.retry"]
         assert len({f["due_at"] for f in fired if f["kind"] == "callback.retry"}) == 2, (
             "each retry fired once"
         )
-        assert await fetch(fresh_db, "select 1 from kit_timers where key = $1", str(cid)) == []
+        assert await fetch(fresh_db, "select 1 from kit_timers where key = $1", f"demo/{cid}") == []
 
         completed = await read_topic(
             topic_for(CallbackCompleted),

@@ -1,9 +1,10 @@
-"""R28: outcomes from a fixed list, unreachable customers retried on a schedule in business days, then
-closed as unreachable; only the holder of a running lease records (R26)."""
+"""R28: outcomes from a fixed list, unreachable customers retried on a schedule in business days on the
+tenant's calendar, then closed as unreachable; only the holder of a running lease records (R26)."""
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -11,85 +12,96 @@ import pytest
 from hoera_callback.domain import (
     REACHED,
     AgentOutcome,
-    BusinessCalendar,
-    Duration,
-    InvalidInput,
     Outcome,
     QueueEntry,
-    Refusal,
-    RefusalReason,
-    RetryRules,
+    QueueRules,
     Status,
-    add_duration,
+    callback_due_at,
     check_may_claim,
     check_may_record,
     decide_outcome,
+    next_attempt_at,
+    queue_problems,
     retry_schedule,
 )
 from hoera_events.callbacks import CallbackOutcome
-from hypothesis import given
+from hoera_events.organisation import CalendarRules
+from hoera_kit.calendar import BusinessCalendar, Span
+from hoera_kit.refusals import Conflict, Invalid
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 BRUSSELS = ZoneInfo("Europe/Brussels")
-CALENDAR = BusinessCalendar(holidays=frozenset({date(2025, 4, 21)}))  # Easter Monday
+CALENDAR = BusinessCalendar(CalendarRules())  # Belgium's public holidays, 08:00-18:00 on weekdays
 NOW = datetime(2025, 3, 4, 10, 0, tzinfo=UTC)
 
-durations = (
-    st.tuples(st.integers(0, 5), st.integers(0, 3 * 86400))
-    .filter(lambda t: t[0] or t[1])
-    .map(lambda t: Duration(business_days=t[0], seconds=t[1]))
+spans = st.one_of(
+    st.integers(1, 5).map(Span.days),
+    st.integers(1, 3 * 86400).map(lambda s: Span(seconds=s)),
 )
 moments = st.datetimes(
-    min_value=datetime(2024, 1, 1), max_value=datetime(2027, 12, 31), timezones=st.just(UTC)
+    min_value=datetime(2024, 1, 1), max_value=datetime(2031, 12, 31), timezones=st.just(UTC)
 )
 calendars = st.builds(
-    BusinessCalendar,
-    working_days=st.frozensets(st.integers(1, 7), min_size=1),
-    holidays=st.frozensets(st.dates(min_value=date(2024, 1, 1), max_value=date(2028, 3, 1)), max_size=20),
+    lambda workdays, closed: BusinessCalendar(CalendarRules(workdays=sorted(workdays), closed_days=closed)),
+    st.frozensets(st.integers(1, 7), min_size=1),
+    st.lists(st.dates(min_value=date(2024, 1, 1), max_value=date(2032, 3, 1)), max_size=20),
 )
 
 
-@given(moments, durations, calendars)
-def test_a_duration_always_lands_later_and_business_days_land_on_a_business_day(
-    start: datetime, span: Duration, calendar: BusinessCalendar
+@settings(deadline=None)  # a calendar loads its country's holidays on first use
+@given(moments, spans, calendars)
+def test_a_lead_time_or_a_wait_always_lands_later_and_business_days_land_in_business_hours(
+    start: datetime, span: Span, calendar: BusinessCalendar
 ) -> None:
-    end = add_duration(start, span, calendar)
-    assert end > start
-    if span.business_days and not span.seconds:
-        zone = ZoneInfo(calendar.timezone)
-        day = end.astimezone(zone).date()
-        assert calendar.is_business_day(day)
-        between = [
-            start.astimezone(zone).date() + timedelta(days=i)
-            for i in range(1, (day - start.astimezone(zone).date()).days + 1)
-        ]
-        assert sum(calendar.is_business_day(d) for d in between) == span.business_days
+    for rule in (callback_due_at, next_attempt_at):
+        end = rule(calendar, start, span)
+        assert end > start
+        if span.business_days:
+            assert calendar.is_business_day(calendar.local_date(end))
+            assert (
+                calendar.opening(calendar.local_date(end))
+                <= end
+                <= calendar.closing(calendar.local_date(end))
+            )
+
+
+@given(moments, moments, spans)
+def test_a_later_request_is_never_due_sooner(first: datetime, second: datetime, span: Span) -> None:
+    early, late = sorted((first, second))
+    assert callback_due_at(CALENDAR, early, span) <= callback_due_at(CALENDAR, late, span)
 
 
 def test_one_business_day_from_friday_afternoon_is_monday_afternoon_and_skips_easter_monday() -> None:
     friday = datetime(2025, 3, 7, 16, 0, tzinfo=BRUSSELS)
-    assert add_duration(friday, Duration(business_days=1), CALENDAR) == datetime(
-        2025, 3, 10, 16, 0, tzinfo=BRUSSELS
-    )
+    assert callback_due_at(CALENDAR, friday, Span.days(1)) == datetime(2025, 3, 10, 16, 0, tzinfo=BRUSSELS)
     before_easter = datetime(2025, 4, 18, 9, 0, tzinfo=BRUSSELS)  # Friday before Easter Monday
-    assert add_duration(before_easter, Duration(business_days=1), CALENDAR) == datetime(
+    assert callback_due_at(CALENDAR, before_easter, Span.days(1)) == datetime(
         2025, 4, 22, 9, 0, tzinfo=BRUSSELS
     )
 
 
+def test_a_request_on_friday_evening_counts_from_monday_morning() -> None:
+    friday_evening = datetime(2025, 3, 7, 20, 30, tzinfo=BRUSSELS)
+    monday_morning = datetime(2025, 3, 10, 8, 0, tzinfo=BRUSSELS)
+    assert callback_due_at(CALENDAR, friday_evening, Span.days(1)) == callback_due_at(
+        CALENDAR, monday_morning, Span.days(1)
+    )
+
+
 @given(
-    st.lists(durations, max_size=6),
+    st.lists(spans, max_size=6),
     st.sampled_from([o for o in AgentOutcome if o is not AgentOutcome.not_reachable]),
     moments,
 )
 def test_not_reachable_is_retried_once_per_planned_wait_then_closed_as_unreachable(
-    delays: list[Duration], final: AgentOutcome, at: datetime
+    delays: list[Span], final: AgentOutcome, at: datetime
 ) -> None:
-    retry = RetryRules(delays=delays)
+    retry = QueueRules(lead_time=Span.days(1), lease_seconds=60, retries=delays)
     attempt, moment, decisions = 1, at, []
     while True:
         decision = decide_outcome(
-            AgentOutcome.not_reachable, attempt=attempt, at=moment, retry=retry, calendar=CALENDAR
+            AgentOutcome.not_reachable, attempt=attempt, at=moment, retries=retry.retries, calendar=CALENDAR
         )
         decisions.append(decision)
         if decision.final:
@@ -103,23 +115,24 @@ def test_not_reachable_is_retried_once_per_planned_wait_then_closed_as_unreachab
     assert decisions[-1].retry_at is None
     # Any other outcome closes the callback at once, whatever attempt it is.
     for n in range(1, retry.max_attempts + 1):
-        other = decide_outcome(final, attempt=n, at=at, retry=retry, calendar=CALENDAR, note="said so")
+        other = decide_outcome(
+            final, attempt=n, at=at, retries=retry.retries, calendar=CALENDAR, note="said so"
+        )
         assert other.final and other.retry_at is None and other.outcome.value == final.value
 
 
-@given(st.lists(durations, min_size=1, max_size=6), moments)
+@given(st.lists(spans, min_size=1, max_size=6), moments)
 def test_the_retry_schedule_is_increasing_and_has_one_time_per_attempt(
-    delays: list[Duration], at: datetime
+    delays: list[Span], at: datetime
 ) -> None:
-    times = retry_schedule(at, RetryRules(delays=delays), CALENDAR)
+    times = retry_schedule(at, delays, CALENDAR)
     assert len(times) == len(delays) + 1
     assert times == sorted(times) and len(set(times)) == len(times)
 
 
-def test_three_attempts_over_two_business_days_from_the_seed_rules() -> None:
-    retry = RetryRules(delays=[Duration(business_days=1), Duration(business_days=1)])
+def test_three_attempts_over_two_business_days_from_the_dutch_template() -> None:
     thursday = datetime(2025, 3, 6, 11, 0, tzinfo=BRUSSELS)
-    assert retry_schedule(thursday, retry, CALENDAR) == [
+    assert retry_schedule(thursday, [Span.days(1), Span.days(1)], CALENDAR) == [
         thursday,
         datetime(2025, 3, 7, 11, 0, tzinfo=BRUSSELS),
         datetime(2025, 3, 10, 11, 0, tzinfo=BRUSSELS),
@@ -127,10 +140,17 @@ def test_three_attempts_over_two_business_days_from_the_seed_rules() -> None:
 
 
 def test_other_needs_a_note() -> None:
-    retry = RetryRules(delays=[])
-    with pytest.raises(InvalidInput) as refused:
-        decide_outcome(AgentOutcome.other, attempt=1, at=NOW, retry=retry, calendar=CALENDAR, note="  ")
-    assert refused.value.field == "note"
+    with pytest.raises(Invalid) as refused:
+        decide_outcome(AgentOutcome.other, attempt=1, at=NOW, retries=[], calendar=CALENDAR, note="  ")
+    assert (refused.value.status, refused.value.field) == (422, "note")
+
+
+def test_a_lead_time_or_a_wait_of_nothing_is_refused_naming_it() -> None:
+    rules = QueueRules(lead_time=Span(), lease_seconds=60, retries=[Span.days(1), Span(seconds=0)])
+    assert queue_problems(rules) == [
+        ("lead_time", "give business_days or seconds above zero"),
+        ("retries.1", "give business_days or seconds above zero"),
+    ]
 
 
 def test_the_outcomes_are_the_event_contracts_outcomes() -> None:
@@ -154,26 +174,29 @@ def _held(by: str, *, lease_s: int) -> QueueEntry:
 def test_only_the_holder_of_a_running_lease_records_an_outcome() -> None:
     held = _held("agent-a", lease_s=60)
     check_may_record(held, "agent-a", held.claim_id, NOW)
-    with pytest.raises(Refusal) as other:
-        check_may_record(held, "agent-b", None, NOW)
-    assert other.value.reason is RefusalReason.held_by_other
-    with pytest.raises(Refusal) as lapsed:
-        check_may_record(_held("agent-a", lease_s=-1), "agent-a", None, NOW)
-    assert lapsed.value.reason is RefusalReason.lease_lapsed
-    with pytest.raises(Refusal) as stale:
-        check_may_record(held, "agent-a", uuid.uuid4(), NOW)
-    assert stale.value.reason is RefusalReason.stale_claim
-    queued = held.model_copy(update={"status": Status.queued, "claimed_by": None})
-    with pytest.raises(Refusal) as unclaimed:
-        check_may_record(queued, "agent-a", None, NOW)
-    assert unclaimed.value.reason is RefusalReason.not_claimed
+    refusals: dict[str, Callable[[], None]] = {
+        "another agent holds this callback": lambda: check_may_record(held, "agent-b", None, NOW),
+        "your claim on this callback lapsed; take it again": lambda: check_may_record(
+            _held("agent-a", lease_s=-1), "agent-a", None, NOW
+        ),
+        "this claim was replaced by a newer one": lambda: check_may_record(
+            held, "agent-a", uuid.uuid4(), NOW
+        ),
+        "claim this callback before recording an outcome": lambda: check_may_record(
+            held.model_copy(update={"status": Status.queued, "claimed_by": None}), "agent-a", None, NOW
+        ),
+    }
+    for message, attempt in refusals.items():
+        with pytest.raises(Conflict) as refused:
+            attempt()
+        assert (refused.value.status, refused.value.message) == (409, message)
 
 
 def test_a_callback_held_by_another_agent_cannot_be_claimed_until_the_lease_lapses() -> None:
-    with pytest.raises(Refusal):
+    with pytest.raises(Conflict):
         check_may_claim(_held("agent-a", lease_s=60), "agent-b", NOW)
     check_may_claim(_held("agent-a", lease_s=-1), "agent-b", NOW)
     done = _held("agent-a", lease_s=60).model_copy(update={"status": Status.done})
-    with pytest.raises(Refusal) as refused:
+    with pytest.raises(Conflict) as refused:
         check_may_claim(done, "agent-a", NOW)
-    assert refused.value.reason is RefusalReason.not_open
+    assert refused.value.message == "this callback is done, not in the queue"

@@ -1,5 +1,5 @@
-"""R26: what puts a customer in the queue; R27: a complaint's status from events in any order; R8: the
-rules document is validated whole, naming the bad field."""
+"""R26: what puts a customer in the queue, and whose queue; R27: a complaint's status from events in any
+order; R8: the rule documents and their templates are validated whole, naming the bad field."""
 
 from __future__ import annotations
 
@@ -12,18 +12,23 @@ from hoera_callback.domain import (
     ComplaintFacts,
     ComplaintState,
     ComplaintTrigger,
-    ComplaintTriggers,
     PriorityRules,
     Signal,
     Source,
+    TriggerRules,
+    callback_language,
     complaint_state,
     complaint_wants_callback,
     customer_facts,
+    queue_team,
     sla_breach_open,
     survey_wants_callback,
 )
-from hoera_callback.rules import DEFAULT_RULES_DIR, RULES_FILE, CallbackRules, read_seed
-from pydantic import ValidationError
+from hoera_callback.rules import DOCUMENTS, PRIORITY, QUEUE, TEMPLATES, TRIGGERS
+from hoera_devkit.testing import demo_organisation
+from hoera_events.common import Language
+from hoera_events.organisation import Organisation
+from hoera_kit.rules import RuleBook, RuleProblem
 
 T0 = datetime(2025, 3, 3, 9, 0, tzinfo=UTC)
 
@@ -45,7 +50,7 @@ def test_please_contact_me_always_queues_and_an_unhappy_smiley_only_where_the_ru
 
 
 def test_complaint_moments_queue_a_callback_as_the_rules_say() -> None:
-    rules = ComplaintTriggers(
+    rules = TriggerRules(
         sla_breached=True, reopened=False, raised_categories=frozenset({"deceased.handling"})
     )
     assert complaint_wants_callback(ComplaintTrigger.sla_breached, "refund.late", rules)
@@ -94,41 +99,64 @@ def test_repeated_complaints_count_only_within_the_window() -> None:
     assert facts.recent_complaints == 2
 
 
-def test_the_seed_rules_are_valid() -> None:
-    rules = read_seed(DEFAULT_RULES_DIR)
-    assert rules.retry.max_attempts == 3
-    assert rules.lead_time.business_days == 1
-    assert rules.team_for(None, "fr") == "team-fr-1"
-    assert rules.team_for("team-x", "fr") == "team-x"
+def _template(template: str, name: str) -> dict[str, object]:
+    loaded: dict[str, object] = json.loads((TEMPLATES / template / f"{name}.json").read_text())
+    return loaded
+
+
+def test_both_templates_have_every_document_and_they_are_valid() -> None:
+    book = RuleBook(TEMPLATES)
+    for doc in DOCUMENTS:
+        book.document(doc.name, doc.model, description=doc.description, check=doc.check)
+    book.check_templates()
+    assert book.templates() == ["fr", "nl"]
+    for template in book.templates():
+        assert {p.stem for p in (TEMPLATES / template).iterdir()} == {d.name for d in DOCUMENTS}
+    nl, fr = book.template_document(QUEUE, "nl"), book.template_document(QUEUE, "fr")
+    assert (nl.max_attempts, nl.lead_time.business_days) == (3, 1)
+    assert fr.lead_time.business_days > nl.lead_time.business_days, "a larger insurer, a longer target"
+    assert book.template_document(TRIGGERS, "fr").unhappy_smiley_callback
+
+
+def test_a_callback_joins_the_team_its_cause_names_else_one_speaking_the_customers_language() -> None:
+    org = demo_organisation()
+    assert queue_team(org, "team-x", "fr") == "team-x"
+    assert queue_team(org, None, "fr") == "team-fr-1"
+    assert queue_team(org, None, "nl") == "team-nl-1"
+    assert queue_team(org, None, "en") == "team-nl-1", "nobody speaks English: the first team"
+    assert queue_team(Organisation(), None, "nl") is None
+    assert callback_language("fr", Language.nl) is Language.fr
+    assert callback_language(None, Language.fr) is Language.fr
+    assert callback_language("de", Language.nl) is Language.nl
 
 
 @pytest.mark.parametrize(
-    ("change", "field"),
+    ("name", "change", "field"),
     [
-        ({"lease_seconds": 0}, "lease_seconds"),
-        ({"lead_time": {"business_days": 0}}, "lead_time"),
-        ({"priority": {"weights": {"nps_detractor": -1}}}, "priority.weights.nps_detractor"),
-        ({"priority": {"weights": {}, "high_from": 50, "urgent_from": 10}}, "priority"),
-        ({"calendar": {"timezone": "Mars/Olympus"}}, "calendar.timezone"),
-        ({"default_team_by_language": {"nl": "team-nl-1"}}, "default_team_by_language"),
-        ({"retry": {"delays": [{"hours": 3}]}}, "retry.delays.0.hours"),
+        ("queue", {"lease_seconds": 0}, "lease_seconds"),
+        ("queue", {"lead_time": {"business_days": 0}}, "lead_time"),
+        ("queue", {"retries": [{"hours": 3}]}, "retries.0.hours"),
+        ("queue", {"lead_time": {"business_days": 1, "seconds": 60}}, "lead_time"),
+        ("priority", {"weights": {"nps_detractor": -1}}, "weights.nps_detractor"),
+        ("priority", {"weights": {}, "high_from": 50, "urgent_from": 10}, "urgent_from"),
+        ("triggers", {"raised_categories": ["Not A Code"]}, "raised_categories"),
+        ("triggers", {"calendar": {"timezone": "Mars/Olympus"}}, "calendar"),
     ],
 )
-def test_a_bad_rules_document_is_refused_naming_the_field(change: dict[str, object], field: str) -> None:
-    body = json.loads((DEFAULT_RULES_DIR / RULES_FILE).read_text())
-    body.update(change)
-    with pytest.raises(ValidationError) as refused:
-        CallbackRules.model_validate(body)
-    located = {".".join(str(p) for p in e["loc"]) for e in refused.value.errors()}
-    assert any(loc == field or loc.startswith(field + ".") or field.startswith(loc) for loc in located), (
-        located
-    )
+def test_a_bad_rule_document_is_refused_naming_the_field(
+    name: str, change: dict[str, object], field: str
+) -> None:
+    doc = next(d for d in DOCUMENTS if d.name == name)
+    with pytest.raises(RuleProblem) as refused:
+        doc.validate({**_template("nl", name), **change})
+    assert refused.value.status == 422
+    located = [f for f, _ in refused.value.problems]
+    assert any(loc == field or loc.startswith(field + ".") for loc in located), located
 
 
-def test_the_same_rules_always_serialize_the_same_so_the_audit_names_only_real_changes() -> None:
-    body = json.loads((DEFAULT_RULES_DIR / RULES_FILE).read_text())
+def test_the_same_rules_always_serialize_the_same_so_the_history_names_only_real_changes() -> None:
+    body = _template("fr", "priority")
     shuffled = json.loads(json.dumps(body))
-    shuffled["calendar"]["holidays"].reverse()
-    shuffled["priority"]["churn_signals"].reverse()
-    first, second = CallbackRules.model_validate(body), CallbackRules.model_validate(shuffled)
+    shuffled["churn_signals"].reverse()
+    first, second = PRIORITY.validate(body), PRIORITY.validate(shuffled)
     assert first.model_dump_json() == second.model_dump_json()

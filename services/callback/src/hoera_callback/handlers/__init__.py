@@ -1,5 +1,6 @@
-"""Use cases of the callback queue. Each opens (or joins) a transaction, loads, asks the domain and
-saves state with its outbox events; consumers, timers and HTTP routes only call these.
+"""Use cases of the callback queue: functions taking `deps` first. Each opens a transaction (or joins
+the consumer's or timer's), loads, asks the domain and saves state with its outbox events; consumers,
+timers and HTTP routes only turn wire input into a call of one of these.
 
 requests    R26: a request becomes one callback (idempotent), priority from the signals (R29)
 claims      R26: take next or a chosen one under a lease; release
@@ -8,8 +9,10 @@ read_model  R27: other services' events into our own tables
 views       the queue, the context panel, the figures
 """
 
+from hoera_kit.deps import ServiceDeps
+
 from hoera_callback.handlers.claims import claim_chosen, held, release, take_next
-from hoera_callback.handlers.common import LEAD_TIME_TIMER, RETRY_TIMER, CallbackApp
+from hoera_callback.handlers.common import LEAD_TIME_TIMER, RETRY_TIMER
 from hoera_callback.handlers.outcomes import (
     OutcomeCommand,
     OutcomeResult,
@@ -24,7 +27,7 @@ from hoera_callback.handlers.read_model import (
     deceased_mark_withdrawn,
     survey_answered,
 )
-from hoera_callback.handlers.requests import NewRequest, request_by_agent, request_callback
+from hoera_callback.handlers.requests import ManualRequest, NewRequest, request_by_agent, request_callback
 from hoera_callback.handlers.views import (
     CallbackContext,
     CallbackDetail,
@@ -34,13 +37,22 @@ from hoera_callback.handlers.views import (
     figures,
     queue,
 )
+from hoera_callback.settings import CallbackSettings
+
+
+class Deps(ServiceDeps[CallbackSettings]):
+    """The callback service's parts as its use cases see them: transactions, the clock, the tenants'
+    organisations and calendars, the rule documents, the platform's customer directory (phone
+    numbers are asked for at the moment of need, never stored) and the outbox."""
+
 
 __all__ = [
     "LEAD_TIME_TIMER",
     "RETRY_TIMER",
-    "CallbackApp",
     "CallbackContext",
     "CallbackDetail",
+    "Deps",
+    "ManualRequest",
     "NewRequest",
     "OutcomeCommand",
     "OutcomeResult",

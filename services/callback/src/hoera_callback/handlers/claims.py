@@ -3,22 +3,27 @@ agents never hold the same callback, and one that is walked away from returns to
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
 from uuid import UUID, uuid4
 
 from hoera_events.callbacks import CallbackClaimed
 from hoera_kit.auth import Principal
 from hoera_kit.db import Conn
-from hoera_kit.errors import DomainError
+from hoera_kit.refusals import Conflict
 
 from hoera_callback import store
 from hoera_callback.domain import Status, check_may_claim, lease_active
-from hoera_callback.handlers.common import CallbackApp, rules_say_no, visible
+from hoera_callback.handlers.common import visible
+from hoera_callback.rules import QUEUE
 from hoera_callback.store import Callback
 
+if TYPE_CHECKING:
+    from hoera_callback.handlers import Deps
 
-async def _claimed(app: CallbackApp, conn: Conn, callback: Callback) -> None:
+
+async def _claimed(deps: Deps, conn: Conn, callback: Callback) -> None:
     assert callback.claimed_by and callback.claimed_at and callback.lease_until
-    await app.svc.emit(
+    await deps.emit(
         conn,
         CallbackClaimed(
             callback_id=callback.callback_id,
@@ -32,20 +37,20 @@ async def _claimed(app: CallbackApp, conn: Conn, callback: Callback) -> None:
     )
 
 
-async def held(app: CallbackApp, principal: Principal) -> Callback | None:
+async def held(deps: Deps, principal: Principal) -> Callback | None:
     """The callback the agent holds under a running lease, if any."""
-    async with app.pool.acquire() as conn:
+    async with deps.transaction() as conn:
         return await store.held_by(conn, principal.tenant, principal.subject)
 
 
-async def take_next(app: CallbackApp, principal: Principal) -> Callback | None:
+async def take_next(deps: Deps, principal: Principal) -> Callback | None:
     """The agent's current callback if they hold one, else the next of their teams' queue."""
-    async with app.pool.acquire() as conn, conn.transaction():
+    async with deps.transaction() as conn:
         await store.lock_agent(conn, principal.tenant, principal.subject)
-        held = await store.held_by(conn, principal.tenant, principal.subject)
-        if held is not None:
-            return held
-        rules = await app.rules.current(conn)
+        holding = await store.held_by(conn, principal.tenant, principal.subject)
+        if holding is not None:
+            return holding
+        rules = await deps.rules.get(conn, principal.tenant, QUEUE)
         callback = await store.claim_next(
             conn,
             tenant=principal.tenant,
@@ -55,43 +60,44 @@ async def take_next(app: CallbackApp, principal: Principal) -> Callback | None:
             lease_seconds=rules.lease_seconds,
         )
         if callback is not None:
-            await _claimed(app, conn, callback)
+            await _claimed(deps, conn, callback)
         return callback
 
 
-async def claim_chosen(app: CallbackApp, principal: Principal, callback_id: UUID) -> Callback:
+async def claim_chosen(deps: Deps, principal: Principal, callback_id: UUID) -> Callback:
     """Claim one chosen callback (R26): refused while another agent's lease on it runs."""
-    async with app.pool.acquire() as conn, conn.transaction():
+    async with deps.transaction() as conn:
         await store.lock_agent(conn, principal.tenant, principal.subject)
-        held = await store.held_by(conn, principal.tenant, principal.subject)
-        found, now = await store.get_at(conn, callback_id, for_update=True)
+        holding = await store.held_by(conn, principal.tenant, principal.subject)
+        found, now = await store.get_at(conn, principal.tenant, callback_id, for_update=True)
         callback = visible(principal, found)
         assert now is not None
-        with rules_say_no():
-            check_may_claim(callback.entry(), principal.subject, now)
+        check_may_claim(callback.entry(), principal.subject, now)
         if lease_active(callback.entry(), now):
             return callback  # already the caller's
-        if held is not None:
-            raise DomainError(
-                f"you already hold callback {held.callback_id}: record its outcome or release it first",
-                status=409,
+        if holding is not None:
+            raise Conflict(
+                f"you already hold callback {holding.callback_id}: record its outcome or release it first"
             )
-        rules = await app.rules.current(conn)
+        rules = await deps.rules.get(conn, principal.tenant, QUEUE)
         claimed = await store.claim(
-            conn, callback_id, agent=principal.subject, claim_id=uuid4(), lease_seconds=rules.lease_seconds
+            conn,
+            principal.tenant,
+            callback_id,
+            agent=principal.subject,
+            claim_id=uuid4(),
+            lease_seconds=rules.lease_seconds,
         )
-        await _claimed(app, conn, claimed)
+        await _claimed(deps, conn, claimed)
         return claimed
 
 
-async def release(
-    app: CallbackApp, principal: Principal, callback_id: UUID, claim_id: UUID | None
-) -> Callback:
+async def release(deps: Deps, principal: Principal, callback_id: UUID, claim_id: UUID | None) -> Callback:
     """The holder gives the callback back to the queue (e.g. the customer asked for a later call)."""
-    async with app.pool.acquire() as conn, conn.transaction():
-        callback = visible(principal, await store.get(conn, callback_id, for_update=True))
+    async with deps.transaction() as conn:
+        callback = visible(principal, await store.get(conn, principal.tenant, callback_id, for_update=True))
         if callback.status is not Status.claimed or callback.claimed_by != principal.subject:
-            raise DomainError("you do not hold this callback", status=409)
+            raise Conflict("you do not hold this callback")
         if claim_id is not None and claim_id != callback.claim_id:
-            raise DomainError("this claim was replaced by a newer one", status=409, field="claim_id")
-        return await store.release(conn, callback_id)
+            raise Conflict("this claim was replaced by a newer one", field="claim_id")
+        return await store.release(conn, principal.tenant, callback_id)

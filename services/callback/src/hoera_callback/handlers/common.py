@@ -1,22 +1,15 @@
-"""What every use case shares: the service's parts, refusals as clear 4xx answers, team scope."""
+"""What every use case shares: the timers' names and keys, and team scope (another team's callback is
+answered exactly like one that does not exist)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
 from typing import Annotated
+from uuid import UUID
 
-import asyncpg
-from hoera_kit.auth import Principal, ensure_team_access
-from hoera_kit.directory import CustomerDirectory
-from hoera_kit.errors import DomainError, NotFound
-from hoera_kit.service import Service
+from hoera_kit.auth import Principal, Role
+from hoera_kit.refusals import NotFound
 from pydantic import Field
 
-from hoera_callback.domain import InvalidInput, Refusal
-from hoera_callback.rules import RuleStore
-from hoera_callback.settings import CallbackSettings
 from hoera_callback.store import Callback
 
 LEAD_TIME_TIMER = "callback.lead_time"
@@ -27,34 +20,29 @@ RETRY_TIMER = "callback.retry"
 Note = Annotated[str, Field(max_length=2000)]
 
 
-@dataclass(frozen=True)
-class CallbackApp:
-    """The parts of the running service that the use cases need."""
-
-    svc: Service[CallbackSettings]
-    rules: RuleStore
-    directory: CustomerDirectory
-    """The platform's customer directory: phone numbers are asked for at the moment of need."""
-
-    @property
-    def pool(self) -> asyncpg.Pool:
-        return self.svc.pool
+def timer_key(tenant: str, callback_id: UUID) -> str:
+    """A callback's timers carry its tenant, so the handler that fires reads it in that tenant only."""
+    return f"{tenant}/{callback_id}"
 
 
-@contextmanager
-def rules_say_no() -> Iterator[None]:
-    """The domain's refusals become the kit's clear 4xx answers (the transaction rolls back)."""
-    try:
-        yield
-    except Refusal as exc:
-        raise DomainError(exc.message, status=409) from exc
-    except InvalidInput as exc:
-        raise DomainError(exc.message, status=422, field=exc.field) from exc
+def from_timer_key(key: str) -> tuple[str, UUID]:
+    tenant, _, callback_id = key.partition("/")
+    return tenant, UUID(callback_id)
+
+
+def sees_team(principal: Principal, team_id: str) -> bool:
+    """Admins see every team of their organisation; agents and supervisors the teams they work in."""
+    return principal.has_role(Role.admin) or principal.in_team(team_id)
+
+
+def ensure_sees_team(principal: Principal, team_id: str, *, what: str = "team") -> None:
+    """404, as for a team that does not exist: a 403 would confirm to the caller that it does."""
+    if not sees_team(principal, team_id):
+        raise NotFound(what)
 
 
 def visible(principal: Principal, callback: Callback | None) -> Callback:
     """404 for a callback of another organisation or team, exactly as for one that does not exist."""
-    if callback is None or callback.tenant != principal.tenant:
+    if callback is None or callback.tenant != principal.tenant or not sees_team(principal, callback.team_id):
         raise NotFound("callback")
-    ensure_team_access(principal, callback.team_id, what="callback")
     return callback

@@ -4,6 +4,7 @@ a callback that missed its lead-time target."""
 from __future__ import annotations
 
 from datetime import datetime
+from typing import TYPE_CHECKING
 from uuid import UUID
 
 from hoera_events.callbacks import CallbackCompleted, CallbackEscalated, CallbackOutcome, CallbackPriority
@@ -27,13 +28,17 @@ from hoera_callback.domain import (
 from hoera_callback.handlers.common import (
     LEAD_TIME_TIMER,
     RETRY_TIMER,
-    CallbackApp,
     Note,
-    rules_say_no,
+    from_timer_key,
+    timer_key,
     visible,
 )
 from hoera_callback.handlers.requests import refresh_priorities
+from hoera_callback.rules import QUEUE
 from hoera_callback.store import Callback, OutcomeRow
+
+if TYPE_CHECKING:
+    from hoera_callback.handlers import Deps
 
 
 class OutcomeCommand(BaseModel):
@@ -50,27 +55,37 @@ class OutcomeResult(BaseModel):
     retry_at: datetime | None = None
 
 
+async def _lock_after_customer(conn: Conn, found: Callback) -> tuple[Callback, datetime]:
+    """The callback locked after its customer (the service's lock order, store.lock_customer): an
+    outcome that moves the customer's other callbacks up must not hold this row while it waits for
+    the customer, as a deceased mark takes the customer first and then every callback."""
+    await store.lock_customer(conn, found.tenant, found.customer_id)
+    locked, now = await store.get_at(conn, found.tenant, found.callback_id, for_update=True)
+    assert locked is not None and now is not None, "callbacks are never deleted"
+    return locked, now
+
+
 async def record_outcome(
-    app: CallbackApp, principal: Principal, callback_id: UUID, cmd: OutcomeCommand
+    deps: Deps, principal: Principal, callback_id: UUID, cmd: OutcomeCommand
 ) -> OutcomeResult:
-    async with app.pool.acquire() as conn, conn.transaction():
-        found, now = await store.get_at(conn, callback_id, for_update=True)
-        callback = visible(principal, found)
-        assert now is not None
-        rules = await app.rules.current(conn)
-        with rules_say_no():
-            check_may_record(callback.entry(), principal.subject, cmd.claim_id, now)
-            decision = decide_outcome(
-                cmd.outcome,
-                attempt=callback.attempt,
-                at=now,
-                retry=rules.retry,
-                calendar=rules.calendar,
-                note=cmd.note,
-            )
+    async with deps.transaction() as conn:
+        # Another team's callback is refused before anything of its customer is locked.
+        found = visible(principal, await store.get(conn, principal.tenant, callback_id))
+        callback, now = await _lock_after_customer(conn, found)
+        queue = await deps.rules.get(conn, callback.tenant, QUEUE)
+        check_may_record(callback.entry(), principal.subject, cmd.claim_id, now)
+        decision = decide_outcome(
+            cmd.outcome,
+            attempt=callback.attempt,
+            at=now,
+            retries=queue.retries,
+            calendar=deps.tenants.calendar(callback.tenant),
+            note=cmd.note,
+        )
         note = cmd.note.strip() if cmd.note and cmd.note.strip() else None
         await store.insert_outcome(
             conn,
+            callback.tenant,
             OutcomeRow(
                 callback_id=callback_id,
                 attempt=callback.attempt,
@@ -82,28 +97,31 @@ async def record_outcome(
                 retry_at=decision.retry_at,
                 recorded_at=now,
             ),
-            tenant=callback.tenant,
         )
+        key = timer_key(callback.tenant, callback_id)
         if callback.attempt == 1:
-            await timers.cancel(conn, LEAD_TIME_TIMER, str(callback_id))
+            await timers.cancel(conn, LEAD_TIME_TIMER, key)
         if decision.final:
             updated = await store.finish(
-                conn, callback_id, outcome=decision.outcome.value, agent=principal.subject, at=now
+                conn,
+                callback.tenant,
+                callback_id,
+                outcome=decision.outcome.value,
+                agent=principal.subject,
+                at=now,
             )
         else:
             assert decision.retry_at is not None
             updated = await store.wait_for_retry(
-                conn, callback_id, outcome=decision.outcome.value, retry_at=decision.retry_at
+                conn, callback.tenant, callback_id, outcome=decision.outcome.value, retry_at=decision.retry_at
             )
-            await timers.schedule(
-                conn, RETRY_TIMER, str(callback_id), decision.retry_at, {"attempt": callback.attempt}
-            )
+            await timers.schedule(conn, RETRY_TIMER, key, decision.retry_at, {"attempt": callback.attempt})
         if decision.outcome is Outcome.considering_leaving:
             await store.mark_customer(
                 conn, callback.tenant, callback.customer_id, "considering_leaving_at", now
             )
-            await refresh_priorities(conn, callback.tenant, callback.customer_id, rules)
-        await app.svc.emit(
+            await refresh_priorities(deps, conn, callback.tenant, callback.customer_id)
+        await deps.emit(
             conn,
             CallbackCompleted(
                 callback_id=callback_id,
@@ -123,43 +141,43 @@ async def record_outcome(
         return OutcomeResult(callback=updated, outcome=decision.outcome, retry_at=decision.retry_at)
 
 
-async def retry_due(conn: Conn, timer: Timer) -> None:
+async def retry_due(deps: Deps, conn: Conn, timer: Timer) -> None:
     """R28: the next attempt at an unreachable customer goes back into the queue."""
-    callback = await store.get(conn, UUID(timer.key), for_update=True)
+    tenant, callback_id = from_timer_key(timer.key)
+    callback = await store.get(conn, tenant, callback_id, for_update=True)
     if callback is None or callback.status is not Status.waiting_retry:
         return
     if callback.attempt != timer.payload.get("attempt"):
         return  # a timer of an attempt that is no longer the current one
-    await store.requeue_for_attempt(conn, callback.callback_id, callback.attempt + 1)
+    await store.requeue_for_attempt(conn, tenant, callback_id, callback.attempt + 1)
 
 
-def lead_time_missed(app: CallbackApp) -> timers.TimerHandler:
-    async def escalate(conn: Conn, timer: Timer) -> None:
-        """R28 (and R3): nobody tried this callback by its target, so it rises in the queue and the
-        escalation is published for the team's supervisor."""
-        callback, now = await store.get_at(conn, UUID(timer.key), for_update=True)
-        if callback is None or callback.status not in OPEN_STATUSES or callback.escalated_at is not None:
-            return
-        if await store.has_outcome(conn, callback.callback_id):
-            return
-        assert now is not None
-        await store.mark_escalated(conn, callback.callback_id, now)
-        rules = await app.rules.current(conn)
-        await refresh_priorities(conn, callback.tenant, callback.customer_id, rules)
-        escalated = await store.get(conn, callback.callback_id)
-        assert escalated is not None
-        await app.svc.emit(
-            conn,
-            CallbackEscalated(
-                callback_id=escalated.callback_id,
-                customer_id=escalated.customer_id,
-                due_at=escalated.due_at,
-                escalated_at=now,
-                priority=CallbackPriority(escalated.priority),
-                team_id=escalated.team_id,
-                churn_risk=escalated.churn_risk,
-            ),
-            tenant=escalated.tenant,
-        )
-
-    return escalate
+async def lead_time_missed(deps: Deps, conn: Conn, timer: Timer) -> None:
+    """R28 (and R3): nobody tried this callback by its target, so it rises in the queue and the
+    escalation is published for the team's supervisor."""
+    tenant, callback_id = from_timer_key(timer.key)
+    found = await store.get(conn, tenant, callback_id)
+    if found is None:
+        return
+    callback, now = await _lock_after_customer(conn, found)
+    if callback.status not in OPEN_STATUSES or callback.escalated_at is not None:
+        return
+    if await store.has_outcome(conn, tenant, callback_id):
+        return
+    await store.mark_escalated(conn, tenant, callback_id, now)
+    await refresh_priorities(deps, conn, tenant, callback.customer_id)
+    escalated = await store.get(conn, tenant, callback_id)
+    assert escalated is not None
+    await deps.emit(
+        conn,
+        CallbackEscalated(
+            callback_id=escalated.callback_id,
+            customer_id=escalated.customer_id,
+            due_at=escalated.due_at,
+            escalated_at=now,
+            priority=CallbackPriority(escalated.priority),
+            team_id=escalated.team_id,
+            churn_risk=escalated.churn_risk,
+        ),
+        tenant=tenant,
+    )

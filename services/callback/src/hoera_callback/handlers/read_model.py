@@ -3,7 +3,9 @@ some of them put a customer in the queue (R26) or move their callbacks up or dow
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import datetime
+from typing import TYPE_CHECKING, Any
 
 from hoera_events.alerts import AlertRaised
 from hoera_events.common import Channel
@@ -32,13 +34,16 @@ from hoera_callback.domain import (
     survey_wants_callback,
     withdraw_deceased_mark,
 )
-from hoera_callback.handlers.common import LEAD_TIME_TIMER, RETRY_TIMER, CallbackApp
+from hoera_callback.handlers.common import LEAD_TIME_TIMER, RETRY_TIMER, timer_key
 from hoera_callback.handlers.requests import NewRequest, refresh_priorities, request_callback
-from hoera_callback.rules import CallbackRules
+from hoera_callback.rules import PRIORITY, TRIGGERS
 from hoera_callback.store import AlertRow, ComplaintRow, ContactRow, SurveyRow
 
+if TYPE_CHECKING:
+    from hoera_callback.handlers import Deps
 
-async def contact_closed(app: CallbackApp, conn: Conn, env: Envelope) -> None:
+
+async def contact_closed(deps: Deps, conn: Conn, env: Envelope) -> None:
     event = env.data_as(ContactClosed)
     await store.upsert_contact(
         conn,
@@ -58,7 +63,7 @@ async def contact_closed(app: CallbackApp, conn: Conn, env: Envelope) -> None:
     )
 
 
-async def survey_answered(app: CallbackApp, conn: Conn, env: Envelope) -> None:
+async def survey_answered(deps: Deps, conn: Conn, env: Envelope) -> None:
     event = env.data_as(SurveyAnswered)
     await store.upsert_survey(
         conn,
@@ -83,12 +88,13 @@ async def survey_answered(app: CallbackApp, conn: Conn, env: Envelope) -> None:
             contact_me=event.contact_me is not None,
         ),
     )
-    rules = await app.rules.current(conn)
+    triggers = await deps.rules.get(conn, env.tenant, TRIGGERS)
+    priority = await deps.rules.get(conn, env.tenant, PRIORITY)
     source = survey_wants_callback(
         contact_me=event.contact_me is not None,
         satisfaction=event.satisfaction,
-        unhappy_smiley_callback=rules.unhappy_smiley_callback,
-        unhappy_max_smiley=rules.priority.unhappy_max_smiley,
+        unhappy_smiley_callback=triggers.unhappy_smiley_callback,
+        unhappy_max_smiley=priority.unhappy_max_smiley,
     )
     if source is not None:
         wish = event.contact_me
@@ -97,7 +103,7 @@ async def survey_answered(app: CallbackApp, conn: Conn, env: Envelope) -> None:
             earlier = await store.contact(conn, env.tenant, event.contact_id)
             reason = earlier.reason_code if earlier else None
         await request_callback(
-            app,
+            deps,
             conn,
             NewRequest(
                 tenant=env.tenant,
@@ -119,10 +125,10 @@ async def survey_answered(app: CallbackApp, conn: Conn, env: Envelope) -> None:
             ),
             cause=env,
         )
-    await refresh_priorities(conn, env.tenant, event.customer_id, rules)
+    await refresh_priorities(deps, conn, env.tenant, event.customer_id)
 
 
-async def alert_raised(app: CallbackApp, conn: Conn, env: Envelope) -> None:
+async def alert_raised(deps: Deps, conn: Conn, env: Envelope) -> None:
     event = env.data_as(AlertRaised)
     if event.customer_id is None:
         return  # a team's threshold alert: not about one customer's story
@@ -146,19 +152,20 @@ async def alert_raised(app: CallbackApp, conn: Conn, env: Envelope) -> None:
 
 
 async def _complaint_callback(
-    app: CallbackApp,
+    deps: Deps,
     conn: Conn,
     env: Envelope,
     row: ComplaintRow,
-    rules: CallbackRules,
     trigger: ComplaintTrigger,
     ref: str,
     at: datetime,
 ) -> None:
-    if not complaint_wants_callback(trigger, row.category, rules.complaint_triggers):
+    """R26: some complaint moments put the customer in the queue, where the tenant's rules say so."""
+    triggers = await deps.rules.get(conn, env.tenant, TRIGGERS)
+    if not complaint_wants_callback(trigger, row.category, triggers):
         return
     await request_callback(
-        app,
+        deps,
         conn,
         NewRequest(
             tenant=env.tenant,
@@ -166,7 +173,7 @@ async def _complaint_callback(
             customer_id=row.customer_id,
             team_id=row.team_id,
             source=Source.complaint,
-            language=row.language or rules.default_language.value,
+            language=row.language,
             requested_at=at,
             complaint_id=row.complaint_id,
             contact_id=row.contact_id,
@@ -177,143 +184,137 @@ async def _complaint_callback(
     )
 
 
-async def complaint_event(app: CallbackApp, conn: Conn, env: Envelope) -> None:
+async def _upsert(conn: Conn, env: Envelope, data: Any, fields: dict[str, Any]) -> ComplaintRow:
+    return await store.upsert_complaint(conn, env.tenant, data.complaint_id, data.customer_id, fields)
+
+
+async def _raised(deps: Deps, conn: Conn, env: Envelope, data: ComplaintRaised) -> None:
+    row = await _upsert(
+        conn,
+        env,
+        data,
+        {
+            "category": data.category,
+            "language": data.language.value,
+            "team_id": data.team_id,
+            "agent_id": data.agent_id,
+            "contact_id": data.contact_id,
+            "due_date": data.due_date,
+            "raised_at": data.raised_at,
+        },
+    )
+    if not data.about_deceased:  # R10: a complaint about a deceased customer never calls them
+        ref = f"complaint:{row.complaint_id}:raised"
+        await _complaint_callback(deps, conn, env, row, ComplaintTrigger.raised, ref, data.raised_at)
+
+
+async def _breached(deps: Deps, conn: Conn, env: Envelope, data: ComplaintSlaBreached) -> None:
+    row = await _upsert(
+        conn,
+        env,
+        data,
+        {
+            "category": data.category,
+            "team_id": data.team_id,
+            "agent_id": data.agent_id,
+            "due_date": data.due_date,
+            "breached_at": data.breached_at,
+        },
+    )
+    ref = f"complaint:{row.complaint_id}:sla_breached:{data.due_date.isoformat()}"
+    await _complaint_callback(deps, conn, env, row, ComplaintTrigger.sla_breached, ref, data.breached_at)
+
+
+async def _resolved(deps: Deps, conn: Conn, env: Envelope, data: ComplaintResolved) -> None:
+    await _upsert(
+        conn,
+        env,
+        data,
+        {
+            "category": data.category,
+            "team_id": data.team_id,
+            "agent_id": data.agent_id,
+            "resolved_at": data.resolved_at,
+            "root_cause_department": data.root_cause_department,
+            "first_contact_resolution": data.first_contact_resolution,
+        },
+    )
+
+
+async def _closed(deps: Deps, conn: Conn, env: Envelope, data: ComplaintClosed) -> None:
+    await _upsert(
+        conn,
+        env,
+        data,
+        {
+            "category": data.category,
+            "language": data.language.value,
+            "team_id": data.team_id,
+            "agent_id": data.agent_id,
+            "closed_at": data.closed_at,
+        },
+    )
+
+
+async def _reopened(deps: Deps, conn: Conn, env: Envelope, data: ComplaintReopened) -> None:
+    row = await _upsert(
+        conn,
+        env,
+        data,
+        {
+            "team_id": data.team_id,
+            "agent_id": data.agent_id,
+            "due_date": data.due_date,
+            "reopened_at": data.reopened_at,
+        },
+    )
+    ref = f"complaint:{row.complaint_id}:reopened:{data.reopened_at.isoformat()}"
+    await _complaint_callback(deps, conn, env, row, ComplaintTrigger.reopened, ref, data.reopened_at)
+
+
+ComplaintMoment = Callable[["Deps", Conn, Envelope, Any], Awaitable[None]]
+Moment = ComplaintRaised | ComplaintSlaBreached | ComplaintResolved | ComplaintClosed | ComplaintReopened
+_MOMENTS: dict[type[Moment], ComplaintMoment] = {
+    ComplaintRaised: _raised,
+    ComplaintSlaBreached: _breached,
+    ComplaintResolved: _resolved,
+    ComplaintClosed: _closed,
+    ComplaintReopened: _reopened,
+}
+
+
+async def complaint_event(deps: Deps, conn: Conn, env: Envelope) -> None:
     """Complaint facts for the context panel (R27) and the churn signals (R29); some complaint
-    moments put the customer in the queue, where the rules say so (R26)."""
+    moments put the customer in the queue (R26). A deceased mark withdraws their callbacks (R10)."""
     data = env.data
-    rules = await app.rules.current(conn)
     if isinstance(data, CustomerMarkedDeceased):
         await customer_died(conn, env.tenant, data)
-        return
-    if isinstance(data, ComplaintRaised):
-        row = await store.upsert_complaint(
-            conn,
-            env.tenant,
-            data.complaint_id,
-            data.customer_id,
-            {
-                "category": data.category,
-                "language": data.language.value,
-                "team_id": data.team_id,
-                "agent_id": data.agent_id,
-                "contact_id": data.contact_id,
-                "due_date": data.due_date,
-                "raised_at": data.raised_at,
-            },
-        )
-        if not data.about_deceased:
-            await _complaint_callback(
-                app,
-                conn,
-                env,
-                row,
-                rules,
-                ComplaintTrigger.raised,
-                f"complaint:{row.complaint_id}:raised",
-                data.raised_at,
-            )
-    elif isinstance(data, ComplaintSlaBreached):
-        row = await store.upsert_complaint(
-            conn,
-            env.tenant,
-            data.complaint_id,
-            data.customer_id,
-            {
-                "category": data.category,
-                "team_id": data.team_id,
-                "agent_id": data.agent_id,
-                "due_date": data.due_date,
-                "breached_at": data.breached_at,
-            },
-        )
-        await _complaint_callback(
-            app,
-            conn,
-            env,
-            row,
-            rules,
-            ComplaintTrigger.sla_breached,
-            f"complaint:{row.complaint_id}:sla_breached:{data.due_date.isoformat()}",
-            data.breached_at,
-        )
-    elif isinstance(data, ComplaintResolved):
-        await store.upsert_complaint(
-            conn,
-            env.tenant,
-            data.complaint_id,
-            data.customer_id,
-            {
-                "category": data.category,
-                "team_id": data.team_id,
-                "agent_id": data.agent_id,
-                "resolved_at": data.resolved_at,
-                "root_cause_department": data.root_cause_department,
-                "first_contact_resolution": data.first_contact_resolution,
-            },
-        )
-    elif isinstance(data, ComplaintClosed):
-        await store.upsert_complaint(
-            conn,
-            env.tenant,
-            data.complaint_id,
-            data.customer_id,
-            {
-                "category": data.category,
-                "language": data.language.value,
-                "team_id": data.team_id,
-                "agent_id": data.agent_id,
-                "closed_at": data.closed_at,
-            },
-        )
-    elif isinstance(data, ComplaintReopened):
-        row = await store.upsert_complaint(
-            conn,
-            env.tenant,
-            data.complaint_id,
-            data.customer_id,
-            {
-                "team_id": data.team_id,
-                "agent_id": data.agent_id,
-                "due_date": data.due_date,
-                "reopened_at": data.reopened_at,
-            },
-        )
-        await _complaint_callback(
-            app,
-            conn,
-            env,
-            row,
-            rules,
-            ComplaintTrigger.reopened,
-            f"complaint:{row.complaint_id}:reopened:{data.reopened_at.isoformat()}",
-            data.reopened_at,
-        )
-    else:
-        return
-    await refresh_priorities(conn, env.tenant, data.customer_id, rules)
+    elif isinstance(data, Moment):
+        await _MOMENTS[type(data)](deps, conn, env, data)
+        await refresh_priorities(deps, conn, env.tenant, data.customer_id)
 
 
 async def customer_died(conn: Conn, tenant: str, event: CustomerMarkedDeceased) -> None:
     """R10: nobody calls a deceased customer back; their open callbacks leave the queue."""
-    mark = mark_deceased(await store.lock_deceased_mark(conn, tenant, event.customer_id), event.marked_at)
+    mark = mark_deceased(await store.lock_customer(conn, tenant, event.customer_id), event.marked_at)
     await store.save_deceased_mark(conn, tenant, event.customer_id, mark)
     if not mark.deceased:
         return  # a mark older than its withdrawal, arrived late: the customer is not deceased
     for callback in await store.open_of_customer(conn, tenant, event.customer_id, for_update=True):
         await store.withdraw(
-            conn, callback.callback_id, reason=WithdrawnReason.customer_deceased, at=event.marked_at
+            conn, tenant, callback.callback_id, reason=WithdrawnReason.customer_deceased, at=event.marked_at
         )
-        await timers.cancel(conn, LEAD_TIME_TIMER, str(callback.callback_id))
-        await timers.cancel(conn, RETRY_TIMER, str(callback.callback_id))
+        await timers.cancel(conn, LEAD_TIME_TIMER, timer_key(tenant, callback.callback_id))
+        await timers.cancel(conn, RETRY_TIMER, timer_key(tenant, callback.callback_id))
 
 
-async def deceased_mark_withdrawn(app: CallbackApp, conn: Conn, env: Envelope) -> None:
+async def deceased_mark_withdrawn(deps: Deps, conn: Conn, env: Envelope) -> None:
     """R10: a mistaken deceased mark withdrawn: the customer may be called back again, so new
     requests are accepted. Callbacks withdrawn because of the mark stay withdrawn (their moment has
     passed, and calling out of the blue after such a mistake is a person's decision); they keep
     their reason and show among the customer's earlier callbacks on the next one's context panel."""
     event = env.data_as(CustomerDeceasedMarkWithdrawn)
-    mark = await store.lock_deceased_mark(conn, env.tenant, event.customer_id)
+    mark = await store.lock_customer(conn, env.tenant, event.customer_id)
     await store.save_deceased_mark(
         conn, env.tenant, event.customer_id, withdraw_deceased_mark(mark, event.withdrawn_at)
     )

@@ -1,19 +1,20 @@
-"""R26: a reason to call a customer back becomes one callback, with a lead-time target and a
-priority from the churn-risk signals (R29) that the read model holds."""
+"""R26: a reason to call a customer back becomes one callback, with a lead-time target on the tenant's
+business calendar and a priority from the churn-risk signals (R29) that the read model holds."""
 
 from __future__ import annotations
 
 from datetime import datetime
+from typing import TYPE_CHECKING, Annotated
 from uuid import UUID, uuid4
 
 from hoera_events.callbacks import CallbackPriority, CallbackRequested, CallbackSource
-from hoera_events.common import Channel, Language, PreferredMoment
+from hoera_events.common import Channel, Code, CustomerId, Language, PreferredMoment, TeamId
 from hoera_events.envelope import Envelope
 from hoera_kit import timers
 from hoera_kit.auth import Principal
 from hoera_kit.db import Conn
-from hoera_kit.errors import DomainError
-from pydantic import BaseModel
+from hoera_kit.refusals import Conflict
+from pydantic import BaseModel, ConfigDict, Field
 
 from hoera_callback import store
 from hoera_callback.domain import (
@@ -21,13 +22,18 @@ from hoera_callback.domain import (
     PriorityRules,
     Source,
     Status,
-    add_duration,
     assess_priority,
+    callback_due_at,
+    callback_language,
     customer_facts,
+    queue_team,
 )
-from hoera_callback.handlers.common import LEAD_TIME_TIMER, CallbackApp, Note, visible
-from hoera_callback.rules import CallbackRules
+from hoera_callback.handlers.common import LEAD_TIME_TIMER, Note, ensure_sees_team, timer_key, visible
+from hoera_callback.rules import PRIORITY, QUEUE
 from hoera_callback.store import Callback
+
+if TYPE_CHECKING:
+    from hoera_callback.handlers import Deps
 
 
 class NewRequest(BaseModel):
@@ -39,7 +45,7 @@ class NewRequest(BaseModel):
     customer_id: str
     team_id: str | None = None
     source: Source
-    language: str
+    language: str | None
     requested_at: datetime
     preferred_channel: Channel = Channel.phone
     preferred_moment: PreferredMoment | None = None
@@ -53,6 +59,37 @@ class NewRequest(BaseModel):
     satisfaction: int | None = None
     request_note: Note | None = None
     requested_by: str | None = None
+
+
+class ManualRequest(BaseModel):
+    """An agent or supervisor puts a customer in their team's queue (source "agent")."""
+
+    customer_id: CustomerId
+    team_id: TeamId
+    language: Language
+    reason_code: Code | None = None
+    note: Note | None = None
+    complaint_id: UUID | None = None
+    preferred_channel: Channel = Channel.phone
+    preferred_moment: PreferredMoment | None = None
+    request_ref: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$")] | None = None
+    """Your own reference: sending the same one again for the same customer adds nothing; sending it
+    for another customer or team is refused (409)."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "customer_id": "CUST-0012345",
+                    "team_id": "team-nl-1",
+                    "language": "nl",
+                    "reason_code": "refund.status",
+                    "note": "Asked at the desk to be called about the refund",
+                    "request_ref": "desk-2025-03-03-17",
+                }
+            ]
+        }
+    )
 
 
 async def load_facts(
@@ -71,24 +108,35 @@ async def load_facts(
     )
 
 
+def tenant_language(deps: Deps, tenant: str) -> Language:
+    """The organisation's main language (R22); Dutch for a tenant this replica has not been told of."""
+    defined = deps.tenants.tenant(tenant)
+    return defined.language if defined is not None else Language.nl
+
+
 async def request_callback(
-    app: CallbackApp, conn: Conn, req: NewRequest, *, cause: Envelope | None = None
+    deps: Deps, conn: Conn, req: NewRequest, *, cause: Envelope | None = None
 ) -> Callback | None:
     """R26: one callback per request, whatever number of times it is delivered; None for a customer
     who died (R10: nobody calls to ask for them)."""
-    rules = await app.rules.current(conn)
-    # Locked, so a mark decided at the same moment either sees this callback (and withdraws it)
-    # or is seen here.
-    if (await store.lock_deceased_mark(conn, req.tenant, req.customer_id)).deceased:
+    # Locked first (the service's lock order, store.lock_customer), so a mark decided at the same
+    # moment either sees this callback and withdraws it, or is seen here.
+    if (await store.lock_customer(conn, req.tenant, req.customer_id)).deceased:
         return None
     existing = await store.by_ref(conn, req.tenant, req.request_ref)
     if existing is not None:
         return existing
-    now = await store.db_now(conn)
-    facts = await load_facts(conn, req.tenant, req.customer_id, rules.priority, now)
-    assessment = assess_priority(facts, rules.priority)
-    language = req.language if req.language in {lang.value for lang in Language} else rules.default_language
-    due_at = add_duration(req.requested_at, rules.lead_time, rules.calendar)
+    queue_rules = await deps.rules.get(conn, req.tenant, QUEUE)
+    priority = await deps.rules.get(conn, req.tenant, PRIORITY)
+    language = callback_language(req.language, tenant_language(deps, req.tenant))
+    team = queue_team(deps.tenants.organisation(req.tenant), req.team_id, language.value)
+    if team is None:
+        # Refused, so the kit retries the event and then dead-letters it with this reason: a request
+        # is never dropped without a trace.
+        raise Conflict(f"tenant {req.tenant} has no team yet whose queue could take this callback")
+    facts = await load_facts(conn, req.tenant, req.customer_id, priority, deps.now())
+    assessment = assess_priority(facts, priority)
+    due_at = callback_due_at(deps.tenants.calendar(req.tenant), req.requested_at, queue_rules.lead_time)
     callback = await store.insert_callback(
         conn,
         {
@@ -96,9 +144,9 @@ async def request_callback(
             "tenant": req.tenant,
             "request_ref": req.request_ref,
             "customer_id": req.customer_id,
-            "team_id": rules.team_for(req.team_id, language),
+            "team_id": team,
             "source": req.source.value,
-            "language": language,
+            "language": language.value,
             "preferred_channel": req.preferred_channel.value,
             "preferred_moment": req.preferred_moment.value if req.preferred_moment else None,
             "preferred_at": req.preferred_at,
@@ -122,8 +170,8 @@ async def request_callback(
     )
     if callback is None:  # another replica inserted the same request a moment ago
         return await store.by_ref(conn, req.tenant, req.request_ref)
-    await timers.schedule(conn, LEAD_TIME_TIMER, str(callback.callback_id), due_at)
-    await app.svc.emit(
+    await timers.schedule(conn, LEAD_TIME_TIMER, timer_key(req.tenant, callback.callback_id), due_at)
+    await deps.emit(
         conn,
         CallbackRequested(
             callback_id=callback.callback_id,
@@ -152,24 +200,26 @@ async def request_callback(
     return callback
 
 
-async def refresh_priorities(conn: Conn, tenant: str, customer_id: str, rules: CallbackRules) -> None:
+async def refresh_priorities(deps: Deps, conn: Conn, tenant: str, customer_id: str) -> None:
     """R29: a new signal (a breach, a detractor score, "considering leaving") moves the customer's
     open callbacks up the queue, and a resolved breach moves them back."""
-    # No row locks for reading: most refreshes change nothing, and a lock would make claimers skip
-    # the row for the length of this transaction (SKIP LOCKED).
-    open_callbacks = await store.open_of_customer(conn, tenant, customer_id)
-    if not open_callbacks:
+    # Most customers have no open callback: only those who do are locked (customer first, then the
+    # callbacks, store.lock_customer), and claimers never wait on the customer's row.
+    if not await store.open_of_customer(conn, tenant, customer_id):
         return
-    now = await store.db_now(conn)
-    facts = await load_facts(conn, tenant, customer_id, rules.priority, now)
+    await store.lock_customer(conn, tenant, customer_id)
+    open_callbacks = await store.open_of_customer(conn, tenant, customer_id)
+    priority = await deps.rules.get(conn, tenant, PRIORITY)
+    facts = await load_facts(conn, tenant, customer_id, priority, deps.now())
     for callback in open_callbacks:
         assessment = assess_priority(
-            facts.model_copy(update={"lead_time_missed": callback.escalated_at is not None}), rules.priority
+            facts.model_copy(update={"lead_time_missed": callback.escalated_at is not None}), priority
         )
         reasons = [r.value for r in assessment.reasons]
         if (assessment.score, reasons) != (callback.priority_score, callback.priority_reasons):
             await store.set_priority(
                 conn,
+                tenant,
                 callback.callback_id,
                 level=assessment.level.name,
                 score=assessment.score,
@@ -178,47 +228,40 @@ async def refresh_priorities(conn: Conn, tenant: str, customer_id: str, rules: C
             )
 
 
-async def request_by_agent(
-    app: CallbackApp,
-    principal: Principal,
-    *,
-    customer_id: str,
-    team_id: str,
-    language: Language,
-    reason_code: str | None,
-    note: str | None,
-    complaint_id: UUID | None,
-    preferred_channel: Channel,
-    preferred_moment: PreferredMoment | None,
-    request_ref: str | None,
-) -> tuple[Callback, bool]:
-    """An agent or supervisor puts a customer in their team's queue by hand; (callback, created)."""
-    if not principal.in_team(team_id):
-        raise DomainError("you can only add callbacks to a team you work in", status=403, field="team_id")
-    ref = f"agent:{request_ref}" if request_ref else f"agent:{uuid4()}"
-    async with app.pool.acquire() as conn, conn.transaction():
+async def request_by_agent(deps: Deps, principal: Principal, cmd: ManualRequest) -> tuple[Callback, bool]:
+    """An agent or supervisor puts a customer in their team's queue by hand; (callback, created).
+
+    Another team's queue answers 404 like every object of another team. A reference already used
+    for another customer or team is a 409: it names another request, never this one."""
+    ensure_sees_team(principal, cmd.team_id)
+    ref = f"agent:{cmd.request_ref}" if cmd.request_ref else f"agent:{uuid4()}"
+    async with deps.transaction() as conn:
         before = await store.by_ref(conn, principal.tenant, ref)
         callback = await request_callback(
-            app,
+            deps,
             conn,
             NewRequest(
                 tenant=principal.tenant,
                 request_ref=ref,
-                customer_id=customer_id,
-                team_id=team_id,
+                customer_id=cmd.customer_id,
+                team_id=cmd.team_id,
                 source=Source.agent,
-                language=language.value,
-                requested_at=await store.db_now(conn),
-                preferred_channel=preferred_channel,
-                preferred_moment=preferred_moment,
-                complaint_id=complaint_id,
-                reason_code=reason_code,
-                request_note=note,
+                language=cmd.language.value,
+                requested_at=deps.now(),
+                preferred_channel=cmd.preferred_channel,
+                preferred_moment=cmd.preferred_moment,
+                complaint_id=cmd.complaint_id,
+                reason_code=cmd.reason_code,
+                request_note=cmd.note,
                 requested_by=principal.subject,
             ),
         )
         if callback is None:
-            raise DomainError(
-                "this customer is marked deceased: no callbacks (R10)", status=409, field="customer_id"
+            raise Conflict("this customer is marked deceased: no callbacks (R10)", field="customer_id")
+        if (callback.customer_id, callback.team_id) != (cmd.customer_id, cmd.team_id):
+            # Raised in the transaction, so nothing of this request stays written.
+            raise Conflict(
+                "this request_ref was already used for another request: choose a new one",
+                field="request_ref",
             )
         return visible(principal, callback), before is None

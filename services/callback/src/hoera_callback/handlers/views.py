@@ -4,11 +4,10 @@ agent and team per week (R26, R28)."""
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from uuid import UUID
-from zoneinfo import ZoneInfo
 
-from hoera_kit.auth import Principal, Role, ensure_team_access
+from hoera_kit.auth import Principal, Role
 from hoera_kit.db import Conn
 from pydantic import BaseModel
 
@@ -21,8 +20,11 @@ from hoera_callback.domain import (
     lease_active,
     sla_breach_open,
 )
-from hoera_callback.handlers.common import CallbackApp, visible
+from hoera_callback.handlers.common import ensure_sees_team, visible
 from hoera_callback.store import AlertRow, Callback, ComplaintRow, ContactRow, OutcomeRow, SurveyRow
+
+if TYPE_CHECKING:
+    from hoera_callback.handlers import Deps
 
 
 class QueueItem(BaseModel):
@@ -33,13 +35,11 @@ class QueueItem(BaseModel):
     """Held by the caller under a running lease."""
 
 
-async def queue(
-    app: CallbackApp, principal: Principal, *, team_id: str | None, limit: int
-) -> list[QueueItem]:
+async def queue(deps: Deps, principal: Principal, *, team_id: str | None, limit: int) -> list[QueueItem]:
     if team_id is not None:
-        ensure_team_access(principal, team_id, what="team")
+        ensure_sees_team(principal, team_id)
     teams = [team_id] if team_id else (None if principal.has_role(Role.admin) else sorted(principal.teams))
-    async with app.pool.acquire() as conn:
+    async with deps.transaction() as conn:
         now = await store.db_now(conn)
         callbacks = await store.queue(conn, tenant=principal.tenant, teams=teams, limit=limit)
     return [
@@ -115,7 +115,9 @@ async def load_context(conn: Conn, callback: Callback) -> CallbackContext:
     ]
     complaints.sort(key=lambda c: c.state is not ComplaintState.open)
     earlier = await store.earlier_of_customer(conn, tenant, customer, callback.callback_id)
-    outcomes = await store.outcomes_of(conn, [callback.callback_id, *(e.callback_id for e in earlier)])
+    outcomes = await store.outcomes_of(
+        conn, tenant, [callback.callback_id, *(e.callback_id for e in earlier)]
+    )
     topic = callback.reason_code or (contact.reason_code if contact else None)
     if topic is None and callback.complaint_id:
         topic = next((c.category for c in complaints if c.complaint_id == callback.complaint_id), None)
@@ -133,9 +135,9 @@ async def load_context(conn: Conn, callback: Callback) -> CallbackContext:
     )
 
 
-async def detail(app: CallbackApp, principal: Principal, callback_id: UUID) -> CallbackDetail:
-    async with app.pool.acquire() as conn:
-        found, now = await store.get_at(conn, callback_id)
+async def detail(deps: Deps, principal: Principal, callback_id: UUID) -> CallbackDetail:
+    async with deps.transaction() as conn:
+        found, now = await store.get_at(conn, principal.tenant, callback_id)
         callback = visible(principal, found)
         assert now is not None
         context = await load_context(conn, callback)
@@ -143,7 +145,7 @@ async def detail(app: CallbackApp, principal: Principal, callback_id: UUID) -> C
     reach = None
     if mine:
         # Contact details stay with the platform (events carry ids): asked at the moment of need.
-        reached = await app.directory.lookup(callback.tenant, callback.customer_id)
+        reached = await deps.directory.lookup(callback.tenant, callback.customer_id)
         reach = CustomerReach(phone=reached.phone, email=reached.email) if reached else None
     return CallbackDetail(
         callback=callback,
@@ -175,11 +177,12 @@ class WeekFigures(BaseModel):
 
 
 async def figures(
-    app: CallbackApp, principal: Principal, *, weeks: int, team_id: str | None, agent_id: str | None
+    deps: Deps, principal: Principal, *, weeks: int, team_id: str | None, agent_id: str | None
 ) -> list[WeekFigures]:
-    """Per agent and team per week. Agents see their own rows; supervisors their teams; admin all."""
+    """Per agent and team per week, weeks beginning on Monday in the organisation's time zone.
+    Agents see their own rows; supervisors their teams; admins their organisation's."""
     if team_id is not None:
-        ensure_team_access(principal, team_id, what="team")
+        ensure_sees_team(principal, team_id)
     if principal.has_role(Role.admin):
         teams = [team_id] if team_id else None
     else:
@@ -187,10 +190,9 @@ async def figures(
     own_rows_only = not principal.has_role(Role.supervisor, Role.admin)
     if own_rows_only:
         agent_id = principal.subject
-    async with app.pool.acquire() as conn:
-        rules = await app.rules.current(conn)
-        zone = ZoneInfo(rules.calendar.timezone)
-        now = await store.db_now(conn)
+    zone = deps.tenants.calendar(principal.tenant).zone
+    async with deps.transaction() as conn:
+        now = deps.now()
         today = now.astimezone(zone).date()
         monday = today - timedelta(days=today.weekday()) - timedelta(weeks=weeks - 1)
         since = datetime.combine(monday, time(0), tzinfo=zone).astimezone(UTC)
@@ -200,7 +202,7 @@ async def figures(
             "agent": agent_id,
             "since": since,
             "until": now + timedelta(seconds=1),
-            "tz": rules.calendar.timezone,
+            "tz": zone.key,
         }
         work = await store.weekly_work(conn, **args)
         leads = await store.weekly_lead_times(conn, **args)
