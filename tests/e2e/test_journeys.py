@@ -459,7 +459,7 @@ async def test_a_deceased_customer_gets_no_survey_and_nothing_addressed_to_them(
     # The agent's marking over HTTP finds the case marked (one named owner).
     marking = await http.post(
         f"{urls['intake']}/customers/{customer}/deceased",
-        json={"owner_agent_id": "agent-anna", "team_id": "team-nl-1"},
+        json={"owner_agent_id": "agent-anna", "team_id": "team-nl-1", "reason": "a relative phoned"},
         headers=anna,
     )
     assert marking.status_code in (200, 201), marking.text

@@ -21,7 +21,7 @@ root causes (R7), first-contact resolution (R9), deceased customers (R10), and t
 change without a release (R8)."""
 
 
-def create_app(settings: IntakeSettings | None = None) -> Service:
+def create_app(settings: IntakeSettings | None = None) -> Service[IntakeSettings]:
     s = settings or IntakeSettings()
     svc = Service(
         s,

@@ -15,15 +15,16 @@ from hoera_kit.db import Conn
 from hoera_kit.service import Service
 
 from hoera_intake.handlers import Intake, NewComplaint
+from hoera_intake.settings import IntakeSettings
 
 
-def register(svc: Service, intake: Intake) -> None:
+def register(svc: Service[IntakeSettings], intake: Intake) -> None:
     platform_complaints(svc, intake)
     platform_contacts(svc, intake)
     dossier_events(svc, intake)
 
 
-def platform_complaints(svc: Service, intake: Intake, *, topic: str | None = None) -> None:
+def platform_complaints(svc: Service[IntakeSettings], intake: Intake, *, topic: str | None = None) -> None:
     """topic: read the platform's complaints from another topic (the benchmark's own)."""
 
     @svc.consumer(topic or ComplaintReceived, name="platform-complaints", batch=True)
@@ -49,7 +50,7 @@ def platform_complaints(svc: Service, intake: Intake, *, topic: str | None = Non
             await intake.submit(conn, cmd, actor=env.producer, via="kafka", strict=False, cause=env)
 
 
-def platform_contacts(svc: Service, intake: Intake) -> None:
+def platform_contacts(svc: Service[IntakeSettings], intake: Intake) -> None:
     @svc.consumer(ContactClosed, name="platform-contacts", batch=True)
     async def contacts_closed(conn: Conn, envelopes: list[Envelope]) -> None:
         for env in envelopes:
@@ -59,7 +60,7 @@ def platform_contacts(svc: Service, intake: Intake) -> None:
             )
 
 
-def dossier_events(svc: Service, intake: Intake) -> None:
+def dossier_events(svc: Service[IntakeSettings], intake: Intake) -> None:
     @svc.consumer(
         CompensationProposed,
         CompensationApprovalRequested,

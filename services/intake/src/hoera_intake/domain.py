@@ -4,7 +4,8 @@ escalated to, who a customer message goes to. No I/O; handlers load, ask these, 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import uuid
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
@@ -422,3 +423,69 @@ def address_customer(
 def named_owner(agent_id: str | None, team_lead: str | None) -> str | None:
     """R10: the agent who learnt of the death owns the case; else the team's lead."""
     return agent_id or team_lead
+
+
+# ---- R10: who may mark a customer deceased, and putting a mistaken marking right ---------------------
+
+
+def sees_customer(
+    my_teams: Collection[str], open_teams: Collection[str | None], known_teams: Collection[str]
+) -> bool:
+    """R10: marking moves every open complaint of the customer, so the caller must work in (or lead)
+    the team of each of them; a customer without open complaints is the caller's when one of their
+    teams has dealt with them. Anyone else is told the customer is unknown, as for one that does not
+    exist, so another team's customers cannot be probed. A complaint without a team is anyone's (R1)."""
+    if open_teams:
+        return all(team is None or team in my_teams for team in open_teams)
+    return any(team in my_teams for team in known_teams)
+
+
+def case_team(
+    requested: str | None, open_teams: Collection[str | None], my_teams: Collection[str]
+) -> str | None:
+    """R10: the team of a deceased customer's case: the one named; else the one team of the open
+    complaints; else the caller's only team. None: ambiguous, the caller must name it."""
+    if requested is not None:
+        return requested
+    teams = {team for team in open_teams if team is not None}
+    if len(teams) == 1:
+        return teams.pop()
+    if not teams and len(my_teams) == 1:
+        return next(iter(my_teams))
+    return None
+
+
+@dataclass(frozen=True)
+class Move:
+    """A complaint that changed hands with a marking (R10), or back with its withdrawal."""
+
+    complaint_id: uuid.UUID
+    from_agent_id: str | None
+    from_team_id: str | None
+    to_agent_id: str
+    to_team_id: str | None
+
+
+@dataclass(frozen=True)
+class Holding:
+    """Where a complaint stands now."""
+
+    status: Status
+    agent_id: str | None
+    team_id: str | None
+
+
+def undo_moves(moves: Iterable[Move], now: Mapping[uuid.UUID, Holding], owner: str) -> list[Move]:
+    """R10, a mistaken marking withdrawn: each complaint it moved goes back to its previous owner
+    where the move still stands: not closed, still with the case's owner (a complaint handed on
+    since stays where someone put it), and with an owner to go back to (an unassigned complaint
+    stays with the owner rather than with nobody)."""
+    back = []
+    for move in moves:
+        held = now.get(move.complaint_id)
+        if held is None or held.status is Status.closed or held.agent_id != owner:
+            continue
+        if move.from_agent_id is None:
+            continue
+        back.append(Move(move.complaint_id, owner, held.team_id, move.from_agent_id, move.from_team_id))
+    return back

@@ -27,6 +27,7 @@ from hoera_events.complaints import (
     ComplaintReopened,
     ComplaintResolved,
     ComplaintSlaBreached,
+    CustomerDeceasedMarkWithdrawn,
     CustomerMarkedDeceased,
     DueDateChangeReason,
     EscalationStep,
@@ -45,6 +46,7 @@ from hoera_intake import domain, store
 from hoera_intake.domain import Status
 from hoera_intake.notices import Notices, format_date
 from hoera_intake.rules import RuleBook, RulesStore
+from hoera_intake.settings import IntakeSettings
 from hoera_intake.store import Complainant, Complaint, StoredResponse
 
 T = TypeVar("T")
@@ -80,6 +82,14 @@ class Dossier:
     timeline: list[asyncpg.Record]
 
 
+def _people_of(book: RuleBook, team_id: str) -> set[str]:
+    """Everyone of a team in the rules: its lead, deputy and members."""
+    team = book.team(team_id)
+    if team is None:
+        return set()
+    return {p.agent_id for p in (team.lead, team.deputy, *team.members) if p is not None}
+
+
 def request_hash(body: Any) -> str:
     return hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode()).hexdigest()
 
@@ -87,7 +97,7 @@ def request_hash(body: Any) -> str:
 class Intake:
     def __init__(
         self,
-        svc: Service,
+        svc: Service[IntakeSettings],
         directory: CustomerDirectory,
         base_url: str,
         *,
@@ -239,7 +249,8 @@ class Intake:
         sla = category.sla.for_channel(cmd.channel) if category else book.default_sla()
         now = self.now()
         plan = domain.plan_sla(sla, cmd.received_at, book.calendar)
-        deceased = await store.get_deceased(conn, cmd.tenant, cmd.customer_id)
+        # Held until commit: a marking withdrawn meanwhile waits, so it sees this complaint and clears it.
+        deceased = await store.get_deceased(conn, cmd.tenant, cmd.customer_id, lock="key share")
         team_id = (
             cmd.team_id
             or (category.default_team if category else None)
@@ -346,6 +357,7 @@ class Intake:
                 complaint=c,
                 contact_id=c.contact_id,
                 next_of_kin_email=kin,
+                reason="the platform handed over a complaint about a deceased customer",
                 cause=cause,
             )
         # R2: the acknowledgement; ComplaintAcknowledged follows once it is delivered.
@@ -389,6 +401,7 @@ class Intake:
                 complaint=None,
                 contact_id=contact.contact_id,
                 next_of_kin_email=None,
+                reason="the platform reported a contact about a deceased customer",
                 cause=cause,
             )
         return True
@@ -476,6 +489,7 @@ class Intake:
                 complaint=c,
                 contact_id=c.contact_id,
                 next_of_kin_email=None,
+                reason="a complaint about a deceased customer was assigned",
                 cause=None,
             )
         await store.save_complaint(conn, c)
@@ -762,6 +776,23 @@ class Intake:
 
     # ---- R10: deceased customers ----------------------------------------------------------------
 
+    async def _ensure_sees_customer(
+        self,
+        conn: Conn,
+        principal: Principal,
+        customer_id: str,
+        held: list[Complaint],
+        case_team: str | None,
+    ) -> None:
+        """R10: the customer is the caller's only when every open complaint is of their teams (or,
+        without open ones, when one of their teams has dealt with them); else 404, word for word
+        the answer about a customer nobody knows."""
+        known = await store.customer_teams(conn, principal.tenant, customer_id)
+        if case_team is not None:
+            known.add(case_team)
+        if not domain.sees_customer(principal.teams, [c.team_id for c in held], known):
+            raise NotFound("customer")
+
     async def mark_deceased(
         self,
         conn: Conn,
@@ -772,31 +803,63 @@ class Intake:
         team_id: str | None,
         complaint_id: uuid.UUID | None,
         next_of_kin_email: str | None,
+        reason: str,
     ) -> tuple[store.Deceased, bool]:
-        existing = await store.get_deceased(conn, principal.tenant, customer_id)
-        if existing is not None:
-            return existing, False
+        """R10 by an agent or supervisor: only for a customer whose complaints are of the caller's
+        teams, to an owner of the case's team, with a reason. Marking again answers the marking in
+        force (False)."""
+        tenant = principal.tenant
+        await store.lock_customer(conn, tenant, customer_id)
+        held = await store.open_complaints_of(conn, tenant, customer_id)
+        existing = await store.get_deceased(conn, tenant, customer_id)
         complaint = None
         if complaint_id is not None:
-            complaint = await self._load(conn, principal.tenant, complaint_id)
+            complaint = next((c for c in held if c.id == complaint_id), None)
+            complaint = complaint or await self._load(conn, tenant, complaint_id)
             if complaint.customer_id != customer_id:
                 raise DomainError(
                     f"complaint {complaint.ref} is not about customer {customer_id}",
                     status=422,
                     field="complaint_id",
                 )
+        moving = held
+        if complaint is not None and all(c.id != complaint.id for c in held):
+            moving = [*held, complaint]
+        await self._ensure_sees_customer(
+            conn, principal, customer_id, moving, existing.team_id if existing else None
+        )
+        if existing is not None:
+            return existing, False
+        team = domain.case_team(team_id, [c.team_id for c in moving], principal.teams)
+        if team is None:
+            raise DomainError(
+                "the customer's complaints are in several teams: name the case's team",
+                status=422,
+                field="team_id",
+            )
+        if not principal.in_team(team):
+            raise DomainError(
+                f"the case goes to one of your teams; {team} is not one of yours", status=403, field="team_id"
+            )
         book = await self.rules.book(conn)
+        if owner_agent_id not in _people_of(book, team):
+            raise DomainError(
+                f"{owner_agent_id} is not in team {team} (the team rules): the owner must be",
+                status=422,
+                field="owner_agent_id",
+            )
         marked = await self._mark_deceased(
             conn,
             book,
-            principal.tenant,
+            tenant,
             customer_id,
             owner_agent_id,
-            team_id,
+            team,
             principal.subject,
             complaint=complaint,
             contact_id=None,
             next_of_kin_email=next_of_kin_email,
+            reason=reason,
             cause=None,
         )
         assert marked is not None
@@ -815,10 +878,12 @@ class Intake:
         complaint: Complaint | None,
         contact_id: str | None,
         next_of_kin_email: str | None,
+        reason: str,
         cause: Envelope | None,
     ) -> store.Deceased | None:
         """R10: one named owner for the case; every open complaint of the customer goes to them and
-        CustomerMarkedDeceased tells the other services to stop surveys and proactive contact."""
+        CustomerMarkedDeceased tells the other services to stop surveys and proactive contact. The
+        audit and each dossier's timeline keep who moved what from whom, and why."""
         now = self.now()
         if owner is None:
             if complaint is not None:
@@ -839,6 +904,7 @@ class Intake:
             complaint_id=complaint.id if complaint else None,
             contact_id=contact_id,
             next_of_kin_email=next_of_kin_email,
+            reason=reason,
         )
         if not await store.insert_deceased(conn, tenant, marked):
             return await store.get_deceased(conn, tenant, customer_id)
@@ -857,15 +923,20 @@ class Intake:
         others = await store.open_complaints_of(conn, tenant, customer_id)
         if complaint is not None and all(o.id != complaint.id for o in others):
             others.append(complaint)
+        moved: list[domain.Move] = []
         for c in others:
             live = complaint if complaint is not None and c.id == complaint.id else c
             live.about_deceased = True
-            await store.add_timeline(
-                conn, live.id, "customer_marked_deceased", actor, None, {"owner_agent_id": owner}
-            )
+            detail: dict[str, Any] = {"owner_agent_id": owner}
             if live.agent_id != owner:
-                previous, live.agent_id = live.agent_id, owner
-                live.team_id = team_id or live.team_id
+                move = domain.Move(live.id, live.agent_id, live.team_id, owner, team_id or live.team_id)
+                moved.append(move)
+                live.agent_id, live.team_id = owner, move.to_team_id
+                detail |= {
+                    "team_id": live.team_id,
+                    "previous_agent_id": move.from_agent_id,
+                    "previous_team_id": move.from_team_id,
+                }
                 if live.team_id is not None:
                     await self._emit(
                         conn,
@@ -877,15 +948,97 @@ class Intake:
                             team_id=live.team_id,
                             assigned_at=now,
                             reason=AssignmentReason.manual,
-                            previous_agent_id=previous,
+                            previous_agent_id=move.from_agent_id,
                         ),
                         cause,
                     )
+            await store.add_timeline(conn, live.id, "customer_marked_deceased", actor, reason, detail)
             if live is not complaint:
                 await store.save_complaint(conn, live)
         if complaint is not None:
             await store.save_complaint(conn, complaint)
+        await store.add_deceased_audit(
+            conn,
+            tenant,
+            store.DeceasedAudit(customer_id, "marked", actor, now, reason, owner, team_id, moved),
+        )
         return marked
+
+    async def withdraw_deceased(
+        self, conn: Conn, principal: Principal, customer_id: str, *, reason: str
+    ) -> tuple[store.DeceasedAudit, bool]:
+        """R10, a mistaken marking withdrawn by a supervisor of the case's team: the complaints it
+        moved go back where the move still stands, nothing is addressed to the next of kin any more,
+        and CustomerDeceasedMarkWithdrawn lets the other services reach the customer again.
+        Withdrawing again answers the withdrawal (False)."""
+        tenant = principal.tenant
+        await store.lock_customer(conn, tenant, customer_id)
+        # The marking first: a complaint it is routing right now commits before we read the complaints.
+        marked = await store.get_deceased(conn, tenant, customer_id, lock="update")
+        case = await store.deceased_case_complaints(conn, tenant, customer_id)
+        last = await store.last_deceased_audit(conn, tenant, customer_id)
+        case_team = marked.team_id if marked else last.team_id if last else None
+        held = [c for c in case if c.status is not Status.closed]
+        await self._ensure_sees_customer(conn, principal, customer_id, held, case_team)
+        if case_team is not None and not principal.leads(case_team):
+            raise NotFound("customer")
+        if marked is None:
+            if last is not None and last.action == "withdrawn":
+                return last, False
+            raise DomainError(f"customer {customer_id} is not marked deceased", field="customer_id")
+        owner, now = marked.owner_agent_id, self.now()
+        moves = last.moved if last is not None and last.action == "marked" else []
+        where = {c.id: domain.Holding(c.status, c.agent_id, c.team_id) for c in case}
+        back = {m.complaint_id: m for m in domain.undo_moves(moves, where, owner)}
+        for c in case:
+            c.about_deceased = False
+            detail: dict[str, Any] = {"owner_agent_id": owner}
+            move = back.get(c.id)
+            if move is not None:
+                c.agent_id, c.team_id = move.to_agent_id, move.to_team_id
+                detail |= {"agent_id": c.agent_id, "team_id": c.team_id, "previous_agent_id": owner}
+                if c.team_id is not None:
+                    await self._emit(
+                        conn,
+                        c,
+                        ComplaintAssigned(
+                            complaint_id=c.id,
+                            customer_id=c.customer_id,
+                            agent_id=move.to_agent_id,
+                            team_id=c.team_id,
+                            assigned_at=now,
+                            reason=AssignmentReason.manual,
+                            previous_agent_id=owner,
+                        ),
+                        None,
+                    )
+            await store.add_timeline(
+                conn, c.id, "customer_deceased_mark_withdrawn", principal.subject, reason, detail
+            )
+            await store.save_complaint(conn, c)
+        await store.delete_deceased(conn, tenant, customer_id)
+        entry = store.DeceasedAudit(
+            customer_id,
+            "withdrawn",
+            principal.subject,
+            now,
+            reason,
+            owner,
+            marked.team_id,
+            list(back.values()),
+        )
+        await store.add_deceased_audit(conn, tenant, entry)
+        await self.svc.emit(
+            conn,
+            CustomerDeceasedMarkWithdrawn(
+                customer_id=customer_id,
+                withdrawn_by=principal.subject,
+                withdrawn_at=now,
+                team_id=marked.team_id,
+            ),
+            tenant=tenant,
+        )
+        return entry, True
 
     # ---- R3: the SLA timers ---------------------------------------------------------------------
 

@@ -6,12 +6,12 @@ import base64
 import uuid
 from dataclasses import dataclass, fields
 from datetime import date, datetime
-from typing import Any
+from typing import Any, Literal
 
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
 
-from hoera_intake.domain import SlaPlan, SlaUnit, Status
+from hoera_intake.domain import Move, SlaPlan, SlaUnit, Status
 
 Conn = asyncpg.Connection | PoolConnectionProxy
 
@@ -138,11 +138,46 @@ async def by_platform_ref(conn: Conn, tenant: str, platform_ref: str) -> Complai
 async def open_complaints_of(conn: Conn, tenant: str, customer_id: str) -> list[Complaint]:
     rows = await conn.fetch(
         f"select {', '.join(_COLUMNS)} from complaints where tenant = $1 and customer_id = $2 "
-        "and status <> 'closed' order by raised_at for update",
+        "and status <> 'closed' order by raised_at, id for update",
         tenant,
         customer_id,
     )
     return [_complaint(r) for r in rows]
+
+
+async def deceased_case_complaints(conn: Conn, tenant: str, customer_id: str) -> list[Complaint]:
+    """The customer's complaints a withdrawn marking touches, locked: the open ones and every one
+    flagged about a deceased customer (a closed one may be reopened, and must then reach the customer)."""
+    rows = await conn.fetch(
+        f"select {', '.join(_COLUMNS)} from complaints where tenant = $1 and customer_id = $2 "
+        "and (status <> 'closed' or about_deceased) order by raised_at, id for update",
+        tenant,
+        customer_id,
+    )
+    return [_complaint(r) for r in rows]
+
+
+async def customer_teams(conn: Conn, tenant: str, customer_id: str) -> set[str]:
+    """The teams that have dealt with the customer: their complaints' and their contacts'."""
+    rows = await conn.fetch(
+        "select team_id from complaints where tenant = $1 and customer_id = $2 and team_id is not null "
+        "union select team_id from contacts where tenant = $1 and customer_id = $2",
+        tenant,
+        customer_id,
+    )
+    return {r["team_id"] for r in rows}
+
+
+_CUSTOMER_LOCK = 0x1A7E
+"""The first key of intake's per-customer advisory locks (the second is a hash of tenant and customer)."""
+
+
+async def lock_customer(conn: Conn, tenant: str, customer_id: str) -> None:
+    """Until the transaction ends: marking a customer deceased, withdrawing it and routing a new
+    complaint of theirs take turns, so none of them acts on a marking another is changing."""
+    await conn.execute(
+        "select pg_advisory_xact_lock($1, hashtext($2))", _CUSTOMER_LOCK, f"{tenant}/{customer_id}"
+    )
 
 
 async def open_work(conn: Conn, tenant: str, agent_ids: list[str]) -> dict[str, int]:
@@ -243,52 +278,54 @@ async def step_durations(
     since: datetime,
     until: datetime,
     *,
-    team_id: str | None,
+    teams: list[str] | None,
     category: str | None,
 ) -> list[asyncpg.Record]:
-    """R6: p50/p90 seconds per status, category and team of the periods that ended in [since, until)."""
+    """R6: p50/p90 seconds per status, category and team of the periods that ended in [since, until),
+    of the teams given (None: every team, and periods without a team)."""
     return await conn.fetch(
         "select status, category, team_id, count(*) as periods, "
         "percentile_cont(0.5) within group (order by extract(epoch from ended_at - started_at)) as p50, "
         "percentile_cont(0.9) within group (order by extract(epoch from ended_at - started_at)) as p90 "
         "from status_periods where tenant = $1 and ended_at >= $2 and ended_at < $3 "
-        "and ($4::text is null or team_id = $4) and ($5::text is null or category = $5) "
+        "and ($4::text[] is null or team_id = any($4)) and ($5::text is null or category = $5) "
         "group by status, category, team_id order by status, category, team_id nulls last",
         tenant,
         since,
         until,
-        team_id,
+        teams,
         category,
     )
 
 
 async def fcr(
-    conn: Conn, tenant: str, since: datetime, until: datetime, *, bucket: str, team_id: str | None
+    conn: Conn, tenant: str, since: datetime, until: datetime, *, bucket: str, teams: list[str] | None
 ) -> tuple[list[asyncpg.Record], list[asyncpg.Record]]:
     """R9: complaints resolved at first contact, and contacts the platform marked resolved first time,
-    per period bucket (day, week, month; Brussels calendar) and team."""
+    per period bucket (day, week, month; Brussels calendar) and team, of the teams given (None: every
+    team, and complaints without a team)."""
     complaints = await conn.fetch(
         "select date_trunc($4, resolved_at, 'Europe/Brussels')::date as period, team_id, "
         "count(*) as resolved, count(*) filter (where first_contact_resolution) as first_contact "
         "from complaints where tenant = $1 and resolved_at >= $2 and resolved_at < $3 "
-        "and ($5::text is null or team_id = $5) group by 1, 2 order by 1, 2 nulls last",
+        "and ($5::text[] is null or team_id = any($5)) group by 1, 2 order by 1, 2 nulls last",
         tenant,
         since,
         until,
         bucket,
-        team_id,
+        teams,
     )
     contacts = await conn.fetch(
         "select date_trunc($4, closed_at, 'Europe/Brussels')::date as period, team_id, "
         "count(*) filter (where first_contact_resolved is not null) as reported, "
         "count(*) filter (where first_contact_resolved) as first_contact "
         "from contacts where tenant = $1 and closed_at >= $2 and closed_at < $3 "
-        "and ($5::text is null or team_id = $5) group by 1, 2 order by 1, 2",
+        "and ($5::text[] is null or team_id = any($5)) group by 1, 2 order by 1, 2",
         tenant,
         since,
         until,
         bucket,
-        team_id,
+        teams,
     )
     return complaints, contacts
 
@@ -388,12 +425,18 @@ class Deceased:
     complaint_id: uuid.UUID | None
     contact_id: str | None
     next_of_kin_email: str | None
+    reason: str = ""
 
 
-async def get_deceased(conn: Conn, tenant: str, customer_id: str) -> Deceased | None:
+async def get_deceased(
+    conn: Conn, tenant: str, customer_id: str, *, lock: Literal["update", "key share"] | None = None
+) -> Deceased | None:
+    """lock: "key share" keeps the marking from being withdrawn until the transaction ends (a new
+    complaint routed by it); "update" withdraws it (waits for those, and keeps new ones waiting)."""
     row = await conn.fetchrow(
         "select customer_id, owner_agent_id, team_id, marked_at, marked_by, complaint_id, contact_id, "
-        "next_of_kin_email from deceased_customers where tenant = $1 and customer_id = $2",
+        "next_of_kin_email, reason from deceased_customers where tenant = $1 and customer_id = $2"
+        + (f" for {lock}" if lock else ""),
         tenant,
         customer_id,
     )
@@ -403,8 +446,8 @@ async def get_deceased(conn: Conn, tenant: str, customer_id: str) -> Deceased | 
 async def insert_deceased(conn: Conn, tenant: str, d: Deceased) -> bool:
     inserted = await conn.fetchval(
         "insert into deceased_customers (tenant, customer_id, owner_agent_id, team_id, marked_at, "
-        "marked_by, complaint_id, contact_id, next_of_kin_email) "
-        "values ($1, $2, $3, $4, $5, $6, $7, $8, $9) on conflict do nothing returning true",
+        "marked_by, complaint_id, contact_id, next_of_kin_email, reason) "
+        "values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) on conflict do nothing returning true",
         tenant,
         d.customer_id,
         d.owner_agent_id,
@@ -414,6 +457,7 @@ async def insert_deceased(conn: Conn, tenant: str, d: Deceased) -> bool:
         d.complaint_id,
         d.contact_id,
         d.next_of_kin_email,
+        d.reason,
     )
     return bool(inserted)
 
@@ -425,6 +469,80 @@ async def change_deceased_owner(conn: Conn, tenant: str, customer_id: str, owner
         customer_id,
         owner,
     )
+
+
+async def delete_deceased(conn: Conn, tenant: str, customer_id: str) -> None:
+    """A withdrawn marking is gone (with the next of kin's address it held); the audit keeps its story."""
+    await conn.execute(
+        "delete from deceased_customers where tenant = $1 and customer_id = $2", tenant, customer_id
+    )
+
+
+@dataclass(frozen=True)
+class DeceasedAudit:
+    """One marking or withdrawal (R10): who, when, why, and which complaints changed hands."""
+
+    customer_id: str
+    action: str
+    """marked or withdrawn"""
+    actor: str
+    at: datetime
+    reason: str
+    owner_agent_id: str
+    team_id: str | None
+    moved: list[Move]
+
+
+def _move_json(m: Move) -> dict[str, Any]:
+    return {
+        "complaint_id": str(m.complaint_id),
+        "from_agent_id": m.from_agent_id,
+        "from_team_id": m.from_team_id,
+        "to_agent_id": m.to_agent_id,
+        "to_team_id": m.to_team_id,
+    }
+
+
+def _audit(row: asyncpg.Record) -> DeceasedAudit:
+    values = dict(row)
+    values["moved"] = [
+        Move(
+            complaint_id=uuid.UUID(m["complaint_id"]),
+            from_agent_id=m["from_agent_id"],
+            from_team_id=m["from_team_id"],
+            to_agent_id=m["to_agent_id"],
+            to_team_id=m["to_team_id"],
+        )
+        for m in values["moved"]
+    ]
+    return DeceasedAudit(**values)
+
+
+async def add_deceased_audit(conn: Conn, tenant: str, a: DeceasedAudit) -> None:
+    await conn.execute(
+        "insert into deceased_audit (tenant, customer_id, action, actor, at, reason, owner_agent_id, "
+        "team_id, moved) values ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        tenant,
+        a.customer_id,
+        a.action,
+        a.actor,
+        a.at,
+        a.reason,
+        a.owner_agent_id,
+        a.team_id,
+        [_move_json(m) for m in a.moved],
+    )
+
+
+async def last_deceased_audit(conn: Conn, tenant: str, customer_id: str) -> DeceasedAudit | None:
+    """The customer's latest marking or withdrawal."""
+    row = await conn.fetchrow(
+        "select customer_id, action, actor, at, reason, owner_agent_id, team_id, moved from deceased_audit "
+        "where tenant = $1 and customer_id = $2 order by id desc limit 1",
+        tenant,
+        customer_id,
+    )
+    return _audit(row) if row else None
 
 
 # ---- idempotent HTTP edges --------------------------------------------------------------------------

@@ -10,8 +10,8 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
+from hoera_devkit.testing import eventually
 from hoera_kit.directory import CustomerContact
-from hoera_kit.testing import eventually
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "support"))
 from intake_support import (
@@ -157,12 +157,17 @@ async def test_a_deceased_customer_gets_one_named_owner_and_nothing_is_addressed
     first = (await running.submit(customer_id=who, agent_id="agent-chris"))["complaint_id"]
     marked = await running.http.post(
         f"/customers/{who}/deceased",
-        json={"owner_agent_id": "agent-anna", "team_id": "team-nl-1", "next_of_kin_email": "kin@example.be"},
+        json={
+            "owner_agent_id": "agent-anna",
+            "team_id": "team-nl-1",
+            "next_of_kin_email": "kin@example.be",
+            "reason": "The customer's son phoned to tell us",
+        },
         headers=ANNA,
     )
     assert marked.status_code == 201 and marked.json()["owner_agent_id"] == "agent-anna"
     again = await running.http.post(
-        f"/customers/{who}/deceased", json={"owner_agent_id": "agent-bram"}, headers=ANNA
+        f"/customers/{who}/deceased", json={"owner_agent_id": "agent-bram", "reason": "again"}, headers=ANNA
     )
     assert again.status_code == 200 and again.json()["owner_agent_id"] == "agent-anna"
 
@@ -210,7 +215,7 @@ async def test_an_operator_changes_a_category_with_validation_and_an_audit_trail
         headers=ADMIN,
     )
     assert bad.status_code == 422
-    assert {e["field"] for e in bad.json()["errors"]} == {"categories.0.sla"}
+    assert {e["field"] for e in bad.json()["errors"]} == {"body.categories.0.sla"}
     versions = {
         r["kind"]: r["version"] for r in (await running.http.get("/admin/rules", headers=ADMIN)).json()
     }

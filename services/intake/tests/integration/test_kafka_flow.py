@@ -18,6 +18,7 @@ import asyncpg
 import httpx
 import pytest
 from aiokafka import AIOKafkaProducer
+from hoera_devkit.testing import ServiceProcess, eventually, kafka_bootstrap, mail_text, mails
 from hoera_events.common import Channel, Language
 from hoera_events.compensation import CompensationProposed
 from hoera_events.complaints import (
@@ -30,7 +31,6 @@ from hoera_events.complaints import (
 from hoera_events.envelope import encode, make_envelope
 from hoera_events.platform import ComplaintReceived, ContactClosed
 from hoera_events.registry import topic_for
-from hoera_kit.testing import ServiceProcess, eventually, kafka_bootstrap, mail_text, mails
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "support"))
 from intake_support import (

@@ -20,5 +20,7 @@ Staff = Annotated[Principal, Depends(require_roles(Role.agent, Role.supervisor, 
 """R1: every employee of the organisation reads every dossier."""
 Worker = Annotated[Principal, Depends(require_roles(Role.agent, Role.supervisor))]
 """Agents and supervisors work on their own teams' dossiers."""
+Supervisor = Annotated[Principal, Depends(require_roles(Role.supervisor))]
+"""Supervisors (and deputies) of the teams in their token: they undo what agents may not."""
 Management = Annotated[Principal, Depends(require_roles(Role.supervisor, Role.admin))]
 Admin = Annotated[Principal, Depends(require_roles(Role.admin))]

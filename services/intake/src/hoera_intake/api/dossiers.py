@@ -10,7 +10,7 @@ from hoera_kit.db import Conn
 from hoera_kit.errors import DomainError
 
 from hoera_intake import store
-from hoera_intake.api.deps import Staff, Uses, Worker
+from hoera_intake.api.deps import Staff, Supervisor, Uses, Worker
 from hoera_intake.api.models import (
     Assignment,
     Closing,
@@ -21,10 +21,13 @@ from hoera_intake.api.models import (
     DossierView,
     DueDateChange,
     Label,
+    MarkWithdrawal,
+    MovedComplaint,
     Note,
     Reopening,
     Resolution,
     Step,
+    WithdrawalView,
 )
 from hoera_intake.domain import Status
 
@@ -238,6 +241,48 @@ async def reopen(
     return await intake.atomically(work)
 
 
+CustomerPath = Annotated[CustomerId, Path(description="The customer's id", examples=["CUST-0012345"])]
+_DECEASED: dict[int | str, dict[str, Any]] = {
+    403: {"description": "not an agent or supervisor, or the case's team (`team_id`) is not one of yours"},
+    404: {
+        "description": "no such customer, or one with an open complaint of a team you are not in "
+        "(the same answer: another team's customers cannot be probed)"
+    },
+    422: {
+        "description": "a field is missing or wrong (named): no reason, an owner who is not in the "
+        "case's team, a complaint of another customer, complaints in several teams and no `team_id`"
+    },
+}
+
+
+def _deceased_view(d: store.Deceased) -> DeceasedView:
+    return DeceasedView(
+        customer_id=d.customer_id,
+        owner_agent_id=d.owner_agent_id,
+        team_id=d.team_id,
+        marked_at=d.marked_at,
+        marked_by=d.marked_by,
+        complaint_id=d.complaint_id,
+        has_next_of_kin=d.next_of_kin_email is not None,
+        reason=d.reason,
+    )
+
+
+def _withdrawal_view(a: store.DeceasedAudit) -> WithdrawalView:
+    return WithdrawalView(
+        customer_id=a.customer_id,
+        withdrawn_at=a.at,
+        withdrawn_by=a.actor,
+        reason=a.reason,
+        owner_agent_id=a.owner_agent_id,
+        team_id=a.team_id,
+        restored=[
+            MovedComplaint(complaint_id=m.complaint_id, agent_id=m.to_agent_id, team_id=m.to_team_id)
+            for m in a.moved
+        ],
+    )
+
+
 @router.post(
     "/customers/{customer_id}/deceased",
     status_code=201,
@@ -245,14 +290,20 @@ async def reopen(
     summary="Mark a customer deceased",
     description="R10: one named owner takes every open complaint of the customer; messages go to the "
     "next of kin or are held; CustomerMarkedDeceased stops surveys and proactive contact elsewhere. "
-    "Marking again answers the first marking (200).",
-    responses={200: {"model": DeceasedView, "description": "marked before"}, **_ACTING},
+    "Only for a customer whose open complaints are all of your teams (without open complaints: one "
+    "your team has dealt with); any other customer answers 404, as an unknown one does. The owner "
+    "must be in the case's team (`team_id`, one of yours), and the complaints move to that team. "
+    "The `reason` is kept in the audit and on each moved dossier's timeline, with the owners the "
+    "complaints had. Marking again answers the marking in force (200) and changes nothing. A "
+    "supervisor of the team can withdraw a mistaken marking (`POST .../deceased/withdraw`).",
+    responses={
+        201: {"description": "marked: the open complaints moved to the owner, the marking audited"},
+        200: {"model": DeceasedView, "description": "marked before: the marking in force, nothing changed"},
+        **_DECEASED,
+    },
 )
 async def mark_deceased(
-    customer_id: Annotated[CustomerId, Path(examples=["CUST-0012345"])],
-    body: DeceasedReport,
-    principal: Worker,
-    intake: Uses,
+    customer_id: CustomerPath, body: DeceasedReport, principal: Worker, intake: Uses
 ) -> Any:
     async def work(conn: Conn) -> JSONResponse:
         d, created = await intake.mark_deceased(
@@ -263,16 +314,39 @@ async def mark_deceased(
             team_id=body.team_id,
             complaint_id=body.complaint_id,
             next_of_kin_email=body.next_of_kin_email,
+            reason=body.reason,
         )
-        view = DeceasedView(
-            customer_id=d.customer_id,
-            owner_agent_id=d.owner_agent_id,
-            team_id=d.team_id,
-            marked_at=d.marked_at,
-            marked_by=d.marked_by,
-            complaint_id=d.complaint_id,
-            has_next_of_kin=d.next_of_kin_email is not None,
-        )
+        view = _deceased_view(d)
+        return JSONResponse(view.model_dump(mode="json"), status_code=201 if created else 200)
+
+    return await intake.atomically(work)
+
+
+@router.post(
+    "/customers/{customer_id}/deceased/withdraw",
+    status_code=201,
+    response_model=WithdrawalView,
+    summary="Withdraw a mistaken deceased marking (supervisor)",
+    description="R10, undone by a supervisor of the case's team: each complaint the marking moved "
+    "goes back to its previous owner and team where it is still open and still with the case's "
+    "owner; nothing is addressed to the next of kin any more; the `reason` is kept in the audit and "
+    "on each dossier's timeline; CustomerDeceasedMarkWithdrawn lets the other services reach the "
+    "customer again. Withdrawing again answers the withdrawal (200) and changes nothing.",
+    responses={
+        201: {"description": "withdrawn: `restored` lists the complaints that went back to their owner"},
+        200: {"model": WithdrawalView, "description": "withdrawn before: that withdrawal, nothing changed"},
+        403: {"description": "not a supervisor (an agent cannot withdraw a marking)"},
+        404: {"description": "no such customer, or one of a team you do not lead (the same answer)"},
+        409: {"description": "the customer is not marked deceased"},
+        422: {"description": "no reason or one over 500 characters, or a customer id that is not an id"},
+    },
+)
+async def withdraw_deceased(
+    customer_id: CustomerPath, body: MarkWithdrawal, principal: Supervisor, intake: Uses
+) -> Any:
+    async def work(conn: Conn) -> JSONResponse:
+        withdrawal, created = await intake.withdraw_deceased(conn, principal, customer_id, reason=body.reason)
+        view = _withdrawal_view(withdrawal)
         return JSONResponse(view.model_dump(mode="json"), status_code=201 if created else 200)
 
     return await intake.atomically(work)

@@ -1,12 +1,14 @@
-"""Management's figures: step durations (R6) and first-contact resolution (R9)."""
+"""Management's figures: step durations (R6) and first-contact resolution (R9), of the teams a
+supervisor leads (an administrator's: every team)."""
 
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 from hoera_events.common import TeamId
-from hoera_kit.errors import DomainError
+from hoera_kit.auth import Principal, Role
+from hoera_kit.errors import DomainError, NotFound
 from pydantic import AwareDatetime
 
 from hoera_intake import store
@@ -15,6 +17,23 @@ from hoera_intake.api.models import FcrFigures, FcrRow, StepDuration, StepDurati
 from hoera_intake.domain import Status
 
 router = APIRouter(prefix="/figures", tags=["figures"])
+
+TeamFilter = Annotated[
+    TeamId | None,
+    Query(
+        description="One team (a supervisor: one you lead, else 404); default: every team you may see",
+        examples=["team-nl-1"],
+    ),
+]
+_SCOPED: dict[int | str, dict[str, Any]] = {
+    403: {"description": "not a supervisor or administrator"},
+    404: {"description": "`team_id` names a team you do not lead"},
+    422: {"description": "a period or filter is wrong (named)"},
+}
+SCOPE = (
+    " A supervisor sees the teams they lead only (those in their token); an administrator sees "
+    "every team, and the complaints without one."
+)
 
 Since = Annotated[
     AwareDatetime | None,
@@ -48,6 +67,19 @@ def _period(since: datetime | None, until: datetime | None) -> tuple[datetime, d
     return start, end
 
 
+def _teams(principal: Principal, team_id: str | None) -> list[str] | None:
+    """The teams whose figures the caller may read (None: all). A team filter naming a team the
+    supervisor does not lead answers 404, as alerts and callback do: figures of another team are
+    not theirs to know of."""
+    if principal.has_role(Role.admin):
+        return [team_id] if team_id else None
+    if team_id is not None:
+        if not principal.leads(team_id):
+            raise NotFound("team")
+        return [team_id]
+    return sorted(t for t in principal.teams if principal.leads(t))
+
+
 def _rate(part: int, whole: int) -> float | None:
     return round(part / whole, 4) if whole else None
 
@@ -57,21 +89,21 @@ def _rate(part: int, whole: int) -> float | None:
     response_model=StepDurations,
     summary="Time spent in each step (R6)",
     description="p50 and p90 seconds spent in each status, per category and team, over the status "
-    "periods that ended in the period: where complaints wait, and on whom.",
+    "periods that ended in the period: where complaints wait, and on whom." + SCOPE,
+    responses=_SCOPED,
 )
 async def step_durations(
     principal: Management,
     intake: Uses,
     since: Since = None,
     until: Until = None,
-    team_id: Annotated[TeamId | None, Query(examples=["team-nl-1"])] = None,
+    team_id: TeamFilter = None,
     category: Annotated[str | None, Query(max_length=64, examples=["refund.late"])] = None,
 ) -> StepDurations:
     start, end = _period(since, until)
+    teams = _teams(principal, team_id)
     async with intake.svc.pool.acquire() as conn:
-        rows = await store.step_durations(
-            conn, principal.tenant, start, end, team_id=team_id, category=category
-        )
+        rows = await store.step_durations(conn, principal.tenant, start, end, teams=teams, category=category)
     return StepDurations(
         since=start,
         until=end,
@@ -94,7 +126,8 @@ async def step_durations(
     response_model=FcrFigures,
     summary="First-contact resolution rate (R9)",
     description="Per day, week or month and team: the share of resolved complaints that the first "
-    "contact resolved, and the share of the platform's contacts it marked resolved first time.",
+    "contact resolved, and the share of the platform's contacts it marked resolved first time." + SCOPE,
+    responses=_SCOPED,
 )
 async def first_contact_resolution(
     principal: Management,
@@ -102,12 +135,13 @@ async def first_contact_resolution(
     since: Since = None,
     until: Until = None,
     bucket: Bucket = Bucket.month,
-    team_id: Annotated[TeamId | None, Query(examples=["team-nl-1"])] = None,
+    team_id: TeamFilter = None,
 ) -> FcrFigures:
     start, end = _period(since, until)
+    teams = _teams(principal, team_id)
     async with intake.svc.pool.acquire() as conn:
         complaints, contacts = await store.fcr(
-            conn, principal.tenant, start, end, bucket=bucket.value, team_id=team_id
+            conn, principal.tenant, start, end, bucket=bucket.value, teams=teams
         )
     rows: dict[tuple[object, str | None], FcrRow] = {}
     for r in complaints:

@@ -240,6 +240,11 @@ class Reopening(_In):
     note: Text | None = None
 
 
+MAX_REASON = 500
+Reason = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_REASON)]
+"""Why, in the actor's words: kept in the audit and on each dossier's timeline."""
+
+
 class DeceasedReport(_In):
     model_config = ConfigDict(
         extra="forbid",
@@ -250,15 +255,22 @@ class DeceasedReport(_In):
                     "owner_agent_id": "agent-anna",
                     "team_id": "team-nl-1",
                     "next_of_kin_email": "daughter@example.be",
+                    "reason": "The customer's daughter phoned: her father died on 2 March.",
                 }
             ]
         },
     )
     owner_agent_id: AgentId
-    """R10: the one named contact person for the bereaved."""
+    """R10: the one named contact person for the bereaved; a member, lead or deputy of the case's
+    team (the team rules)."""
     team_id: TeamId | None = None
+    """The case's team, one of yours; may be left out when the customer's open complaints are all of
+    one team (or you are in one team only). The open complaints move to it."""
     complaint_id: uuid.UUID | None = None
+    """The complaint in which the death became known, if any."""
     next_of_kin_email: Email | None = None
+    reason: Reason
+    """How the death became known: kept in the audit and on every moved dossier's timeline."""
 
 
 class DeceasedView(BaseModel):
@@ -269,6 +281,39 @@ class DeceasedView(BaseModel):
     marked_by: str
     complaint_id: uuid.UUID | None
     has_next_of_kin: bool
+    reason: str
+
+
+class MarkWithdrawal(_In):
+    model_config = ConfigDict(
+        extra="forbid",
+        frozen=True,
+        json_schema_extra={
+            "examples": [{"reason": "Wrong customer: the death concerns a namesake, CUST-0012346."}]
+        },
+    )
+    reason: Reason
+    """Why the marking was a mistake: kept in the audit and on every dossier's timeline."""
+
+
+class MovedComplaint(BaseModel):
+    complaint_id: uuid.UUID
+    agent_id: str
+    """The owner it went back to."""
+    team_id: str | None
+
+
+class WithdrawalView(BaseModel):
+    customer_id: str
+    withdrawn_at: datetime
+    withdrawn_by: str
+    reason: str
+    owner_agent_id: str
+    """The named owner the case had."""
+    team_id: str | None
+    restored: list[MovedComplaint]
+    """The complaints that went back to the owner they had before the marking (the others were
+    closed or handed on since, or had no owner before, and stay where they are)."""
 
 
 # ---- views ------------------------------------------------------------------------------------------
@@ -344,7 +389,8 @@ class TimelineEntry(BaseModel):
     at: datetime
     what: str
     """raised, assigned, note, status_changed, sla_paused, due_date_changed, reminder, escalated,
-    sla_breached, resolved, closed, reopened, message_queued, message_held, delivery_sent, ..."""
+    sla_breached, resolved, closed, reopened, customer_marked_deceased, customer_deceased_mark_withdrawn,
+    message_queued, message_held, delivery_sent, ..."""
     who: str
     why: str | None
     detail: dict[str, Any]
