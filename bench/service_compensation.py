@@ -85,10 +85,12 @@ async def _prepare(dsn: str, n: int) -> list[uuid.UUID]:
                 await store.learn_raised(conn, "demo", event, uuid.uuid4())
                 await store.add_apology(
                     conn,
-                    store.Apology(event.complaint_id, "nl", "Sorry", "refund-late", "bench-agent", now),
+                    store.Apology(
+                        "demo", event.complaint_id, "nl", "Sorry", "refund-late", "bench-agent", now
+                    ),
                 )
                 await store.put_damage(
-                    conn, store.Damage(event.complaint_id, 5000, "EUR", None, "bench-agent", now)
+                    conn, store.Damage("demo", event.complaint_id, 5000, "EUR", None, "bench-agent", now)
                 )
                 ids.append(event.complaint_id)
     finally:

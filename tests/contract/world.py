@@ -252,15 +252,25 @@ async def _complaints(http: httpx.AsyncClient, w: World) -> None:
 
 async def _compensation_rules(http: httpx.AsyncClient, w: World, admin: dict[str, str]) -> None:
     url = w.urls["compensation"]
-    watch = {"threshold": 1, "window_days": 365, "flagged_needs_approval": True}
-    _ok(await http.put(f"{url}/admin/abuse-watch", json=watch, headers=admin))
-    _ok(await http.put(f"{url}/admin/approval-deadline", json={"business_days": 3}, headers=admin))
-    limit = {"limit": {"amount_cents": 51234, "currency": "EUR"}}
-    _ok(await http.put(f"{url}/admin/mandates/supervisor", json=limit, headers=admin))
-    entry = _ok(await http.get(f"{url}/catalogue/refund-late", headers=bearer(Role.agent)), 200)
-    for code in (w.catalogue_entry, w.retired_entry):
-        mine = {**entry, "code": code, "categories": [w.category]}
-        _ok(await http.put(f"{url}/admin/catalogue/{code}", json=mine, headers=admin))
+
+    async def change(name: str, edit: Callable[[dict[str, Any]], dict[str, Any]]) -> None:
+        current = _ok(await http.get(f"{url}/admin/rules/{name}", headers=admin), 200)
+        body = {
+            "document": edit(current["document"]),
+            "expected_version": current["version"],
+            "reason": "contract matrix",
+        }
+        _ok(await http.put(f"{url}/admin/rules/{name}", json=body, headers=admin))
+
+    def planted(catalogue: dict[str, Any]) -> dict[str, Any]:
+        late = next(e for e in catalogue["entries"] if e["code"] == "refund-late")
+        mine = {**late, "code": w.catalogue_entry, "categories": [w.category]}
+        return {"entries": [*catalogue["entries"], mine]}
+
+    await change("abuse-watch", lambda _: {"threshold": 1, "window_days": 365})
+    await change("approval-deadline", lambda _: {"business_days": 3})
+    await change("mandates", lambda d: {**d, "supervisor": {"amount_cents": 51234, "currency": "EUR"}})
+    await change("catalogue", planted)
 
 
 # ---- survey ---------------------------------------------------------------------------------------------

@@ -1,5 +1,6 @@
 """Compensation: the agent's path on their team's complaints (R11-R14), approvers across teams, the
-abuse watch (R15), the ledger (R16) and the operators' rules (R8), each within one organisation."""
+abuse watch (R15), the ledger (R16) and the organisation's rule documents (R8: read by every role,
+changed by its admin through the kit's /admin/rules routes), each within one organisation."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from typing import Any
 from hoera_kit.auth import Role
 
 from ..matrix import Access, Call, Isolation, Probe, Reach, anyone
-from ..tokens import Scope, bearer
+from ..tokens import Scope, caller_headers
 from .common import HEALTH
 
 READERS = anyone((Role.agent, Role.supervisor, Role.approver, Role.admin))
@@ -43,22 +44,42 @@ def _on_complaint(body: dict[str, Any], why: str) -> Access:
     )
 
 
-async def _catalogue_entry(call: Call) -> dict[str, Any]:
-    code = call.world.catalogue_entry
+RULE = "abuse-watch"
+"""The rule document the matrix writes and rolls back (the world set its threshold to 1)."""
+WATCH = Probe("compensation", lambda c: "/rules/abuse-watch", Role.agent)
+
+
+async def _caller_s_rule(call: Call) -> dict[str, Any]:
+    """The caller's own organisation's current abuse-watch document and version, as they read it
+    (a caller who may not read it writes against the template's version 0)."""
     resp = await call.http.get(
-        call.world.url("compensation", f"/catalogue/{code}"), headers=bearer(Role.agent)
+        call.world.url("compensation", f"/admin/rules/{RULE}"), headers=caller_headers(call.role, call.scope)
     )
-    assert resp.status_code == 200, resp.text
-    entry: dict[str, Any] = resp.json()
-    if call.scope is not Scope.own:
-        entry["title"] = {**entry["title"], "en": f"{call.scope.value} wrote this"}
-    return entry
+    if resp.status_code != 200:
+        return {"version": 0, "document": {"threshold": 1, "window_days": 365}}
+    found: dict[str, Any] = resp.json()
+    return found
 
 
-def _per_scope(own: dict[str, Any], other: dict[str, Any]) -> Any:
-    """The fixture tenant's value for its own admin; another value for another tenant's, so a write
-    of theirs that lands in the fixture tenant's rules shows."""
-    return lambda call: own if call.scope is Scope.own else other
+async def _rule_write(call: Call) -> dict[str, Any]:
+    """The fixture tenant's admin writes its document as it is; another tenant's admin another one,
+    so a write of theirs that lands in the fixture tenant's rules shows."""
+    current = await _caller_s_rule(call)
+    document = (
+        current["document"] if call.scope is not Scope.other_tenant else {"threshold": 7, "window_days": 30}
+    )
+    return {"document": document, "expected_version": current["version"], "reason": "contract matrix"}
+
+
+async def _rule_rollback(call: Call) -> dict[str, Any]:
+    """Back to the version that is current (a new version with the same document)."""
+    current = await _caller_s_rule(call)
+    version = current["version"]
+    return {"to_version": version, "expected_version": version, "reason": "contract matrix"}
+
+
+def _rule_path(name: str) -> Any:
+    return lambda call: {"name": name}
 
 
 TABLE: dict[tuple[str, str], Access] = {
@@ -120,7 +141,20 @@ TABLE: dict[tuple[str, str], Access] = {
         path=lambda call: {"customer_id": _flagged(call)},
         body=lambda call: {"note": "Matrix: reviewed, nothing wrong."},
         state=Probe("compensation", lambda c: f"/customers/{_flagged(c)}/abuse-watch", Role.approver),
-        why="R15: a reviewer ends a flag of their own organisation",
+        why="R15: a reviewer asks to clear a flag",
+    ),
+    ("POST", "/customers/{customer_id}/abuse-watch/review/{verdict}"): Access(
+        roles=APPROVERS,
+        tenant=Isolation.data,
+        # The supervisor's flagged customer: the approver who answers is never the one who asked.
+        path=lambda call: {"customer_id": call.world.flagged[Role.supervisor], "verdict": "reject"},
+        body=lambda call: {"note": "Matrix: a second look, not cleared."},
+        state=Probe(
+            "compensation",
+            lambda c: f"/customers/{c.world.flagged[Role.supervisor]}/abuse-watch",
+            Role.approver,
+        ),
+        why="R15, four eyes: an approver of the organisation answers a request to clear a flag",
     ),
     ("GET", "/flags"): Access(
         roles=REVIEWERS,
@@ -162,53 +196,45 @@ TABLE: dict[tuple[str, str], Access] = {
         secrets=lambda w, s: ['"threshold":1,'],
         why="R15: the organisation's own watch (world: threshold 1, the seed says 2)",
     ),
-    ("PUT", "/admin/catalogue/{code}"): Access(
-        roles=ADMIN,
-        tenant=Isolation.data,
-        path=lambda call: {"code": call.world.catalogue_entry},
-        body=_catalogue_entry,
-        state=Probe("compensation", lambda c: f"/catalogue/{c.world.catalogue_entry}", Role.agent),
-        why="R8, R13: an admin writes their own organisation's catalogue",
-    ),
-    ("DELETE", "/admin/catalogue/{code}"): Access(
-        roles=ADMIN,
-        tenant=Isolation.object,
-        path=lambda call: {"code": call.world.retired_entry},
-        state=Probe("compensation", lambda c: f"/catalogue/{c.world.retired_entry}", Role.agent),
-        why="R8, R13: an admin retires an entry of their own organisation's catalogue",
-    ),
-    ("PUT", "/admin/mandates/{role}"): Access(
-        roles=ADMIN,
-        tenant=Isolation.data,
-        path=lambda call: {"role": "agent"},
-        body=_per_scope(
-            {"limit": {"amount_cents": 30000, "currency": "EUR"}},
-            {"limit": {"amount_cents": 39999, "currency": "EUR"}},
-        ),
-        state=Probe("compensation", lambda c: "/rules/mandates", Role.agent),
-        why="R14: an admin sets their own organisation's mandates",
-    ),
-    ("PUT", "/admin/approval-deadline"): Access(
-        roles=ADMIN,
-        tenant=Isolation.data,
-        body=_per_scope({"business_days": 3}, {"business_days": 5}),
-        state=Probe("compensation", lambda c: "/rules/approval-deadline", Role.agent),
-        why="R14: an admin sets their own organisation's deadline",
-    ),
-    ("PUT", "/admin/abuse-watch"): Access(
-        roles=ADMIN,
-        tenant=Isolation.data,
-        body=_per_scope(
-            {"threshold": 1, "window_days": 365, "flagged_needs_approval": True},
-            {"threshold": 7, "window_days": 30, "flagged_needs_approval": False},
-        ),
-        state=Probe("compensation", lambda c: "/rules/abuse-watch", Role.agent),
-        why="R15: an admin sets their own organisation's watch",
-    ),
-    ("GET", "/admin/audit"): Access(
+    ("GET", "/admin/rules"): Access(
         roles=ADMIN,
         tenant=Isolation.data,
         secrets=lambda w, s: [w.admin],
-        why="R8: the organisation's own audit trail",
+        why="R8: an admin lists their own organisation's rule documents",
+    ),
+    ("GET", "/admin/rules/{name}"): Access(
+        roles=ADMIN,
+        tenant=Isolation.data,
+        path=_rule_path("catalogue"),
+        secrets=lambda w, s: [w.catalogue_entry, w.admin],
+        why="R8, R13: an admin reads their own organisation's catalogue",
+    ),
+    ("GET", "/admin/rules/{name}/schema"): Access(
+        roles=ADMIN,
+        path=_rule_path("catalogue"),
+        why="R8: the shape of a document, the same for every organisation",
+    ),
+    ("GET", "/admin/rules/{name}/history"): Access(
+        roles=ADMIN,
+        tenant=Isolation.data,
+        path=_rule_path("catalogue"),
+        secrets=lambda w, s: [w.catalogue_entry, w.admin],
+        why="R8: who changed their own organisation's catalogue, from what to what",
+    ),
+    ("PUT", "/admin/rules/{name}"): Access(
+        roles=ADMIN,
+        tenant=Isolation.data,
+        path=_rule_path(RULE),
+        body=_rule_write,
+        state=WATCH,
+        why="R8, R15: an admin changes their own organisation's rules, never another's",
+    ),
+    ("POST", "/admin/rules/{name}/rollback"): Access(
+        roles=ADMIN,
+        tenant=Isolation.data,
+        path=_rule_path(RULE),
+        body=_rule_rollback,
+        state=WATCH,
+        why="R8: an admin rolls back their own organisation's rules, never another's",
     ),
 }

@@ -49,6 +49,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import HTTPConnection
 
+from hoera_kit.refusals import NotFound
 from hoera_kit.settings import KitSettings
 
 
@@ -417,8 +418,8 @@ def require_roles(*roles: Role | str) -> Callable[..., Awaitable[Principal]]:
 # let them probe for it. Pass the `what` of the route's own not-found answer so both read alike.
 
 
-def _not_found(what: str) -> HTTPException:
-    return HTTPException(status_code=status.HTTP_404_NOT_FOUND, detail=f"{what} not found")
+def _not_found(what: str) -> NotFound:
+    return NotFound(what)
 
 
 def ensure_team_access(

@@ -26,8 +26,8 @@ class NotFound(Refusal):
 
     status = 404
 
-    def __init__(self, what: str) -> None:
-        super().__init__(f"{what} not found")
+    def __init__(self, what: str, *, field: str | None = None) -> None:
+        super().__init__(f"{what} not found", field=field)
 
 
 class Conflict(Refusal):

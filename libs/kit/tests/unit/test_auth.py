@@ -28,6 +28,8 @@ from hoera_kit.auth import (
     ensure_tenant,
     require_roles,
 )
+from hoera_kit.errors import install_error_handlers
+from hoera_kit.refusals import NotFound
 from hoera_kit.settings import DEV_ISSUER, DEV_SIGNING_SECRET, Environment, KitSettings
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -79,6 +81,7 @@ def bearer(value: str) -> dict[str, str]:
 
 def build_app(verifier: TokenVerifier) -> FastAPI:
     app = FastAPI()
+    install_error_handlers(app)
     app.state.token_verifier = verifier
 
     @app.get("/me")
@@ -366,10 +369,10 @@ async def test_a_supervisor_reads_the_alerts_of_the_team_they_lead_and_no_other(
 def test_an_agent_of_a_team_does_not_see_its_supervisor_scoped_objects() -> None:
     agent = as_principal(Role.agent, teams=("team-nl-1",))
 
-    with pytest.raises(HTTPException) as refused:
+    with pytest.raises(NotFound) as refused:
         ensure_team_access(agent, "team-nl-1", supervisor_scope=True)
 
-    assert refused.value.status_code == 404
+    assert refused.value.status == 404
 
 
 async def test_an_admin_passes_every_team_check(client: httpx.AsyncClient) -> None:

@@ -1,42 +1,49 @@
 """HTTP routes: the agent's path (catalogue, apology, damage, proposal), the approver's queue, the
-abuse watch, the cost ledger and the operators' admin API. Each route turns wire input into a call
-of a handler and the handler's result into a view; the rules live in domain.py."""
+abuse watch, the cost ledger and the reads of the organisation's rules. Each route turns wire input
+into a call of a handler and the handler's result into a view; the rules live in domain.py. The
+tenant is the token's: nothing here takes it from a path, a query or a body. Operators change the
+rule documents through the kit's /admin/rules routes (hoera_kit.rules_api)."""
 
 from __future__ import annotations
 
 import csv
 import io
 import uuid
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from typing import Annotated, Literal
-from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response, status
 from hoera_events.common import Code, Currency, CustomerId, Language, Money
 from hoera_events.compensation import CompensationKind
 from hoera_kit.auth import Principal, Role, require_roles
-from hoera_kit.errors import DomainError
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StringConstraints
 
 from hoera_compensation import domain, handlers, rules, store
-from hoera_compensation.domain import AbuseWatchRule, ApprovalDeadline, CatalogueEntry, ReviewAct, Verdict
+from hoera_compensation.domain import (
+    AbuseWatchRule,
+    ApprovalDeadline,
+    CatalogueEntry,
+    ProposerRole,
+    ReviewAct,
+    Verdict,
+)
+from hoera_compensation.handlers import Deps
 
 router = APIRouter()
 
 
-def _service(request: Request) -> handlers.CompensationService:
-    svc: handlers.CompensationService = request.app.state.service
-    return svc
+def _deps(request: Request) -> Deps:
+    deps: Deps = request.app.state.deps
+    return deps
 
 
-Svc = Annotated[handlers.CompensationService, Depends(_service)]
+Uses = Annotated[Deps, Depends(_deps)]
 Reader = Annotated[Principal, Depends(require_roles(Role.agent, Role.supervisor, Role.approver, Role.admin))]
 Proposer = Annotated[Principal, Depends(require_roles(Role.agent, Role.supervisor))]
 CaseWorker = Annotated[Principal, Depends(require_roles(Role.agent, Role.supervisor, Role.approver))]
 Approver = Annotated[Principal, Depends(require_roles(Role.approver))]
 Reviewer = Annotated[Principal, Depends(require_roles(Role.approver, Role.supervisor))]
 Management = Annotated[Principal, Depends(require_roles(Role.supervisor, Role.approver, Role.admin))]
-Admin = Annotated[Principal, Depends(require_roles(Role.admin))]
 ComplaintPath = Annotated[uuid.UUID, Path(description="The complaint, as intake raised it")]
 Note = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=1000)]
 Reason = Annotated[str, StringConstraints(strip_whitespace=True, min_length=3, max_length=1000)]
@@ -268,6 +275,34 @@ class ComplaintView(BaseModel):
     complaint was raised."""
 
 
+class GestureText(BaseModel):
+    code: str
+    label: str
+    value_cents: int | None
+
+
+class CustomerTexts(BaseModel):
+    """R13, R22: what the catalogue entry says to the customer, in the customer's language (the
+    complaint's; the organisation's until that is known)."""
+
+    language: Language
+    title: str
+    apology: str
+    gestures: list[GestureText]
+
+    @classmethod
+    def of(cls, entry: CatalogueEntry, language: Language) -> CustomerTexts:
+        return cls(
+            language=language,
+            title=entry.title.in_(language),
+            apology=entry.apology.in_(language),
+            gestures=[
+                GestureText(code=g.code, label=g.label.in_(language), value_cents=g.value_cents)
+                for g in entry.gestures
+            ],
+        )
+
+
 class ComplaintCompensationView(BaseModel):
     """Everything an agent needs on one screen: the catalogue's answer, the apology, the damage,
     the compensations so far, their own mandate and the abuse watch."""
@@ -275,6 +310,9 @@ class ComplaintCompensationView(BaseModel):
     complaint: ComplaintView
     next_step: NextStep
     catalogue: CatalogueEntry | None
+    """The organisation's catalogue entry for the complaint (R13), every language."""
+    for_customer: CustomerTexts | None
+    """The entry's words for the customer, in the customer's language (R22)."""
     apology: ApologyView | None
     damage: DamageView | None
     compensations: list[CompensationView]
@@ -379,7 +417,7 @@ def _damage_view(d: store.Damage) -> DamageView:
 
 @router.get("/catalogue", tags=["catalogue"], summary="Search the catalogue of common complaints (R13)")
 async def search_catalogue(
-    svc: Svc,
+    deps: Uses,
     who: Reader,
     q: Annotated[
         str | None,
@@ -389,18 +427,12 @@ async def search_catalogue(
         str | None, Query(max_length=64, description="A complaint type or its prefix", examples=["refund"])
     ] = None,
 ) -> list[CatalogueEntry]:
-    async with svc.pool.acquire() as conn:
-        entries = await rules.catalogue(conn)
-    return domain.search_catalogue(entries, q=q, category=category)
+    return await handlers.catalogue(deps, who, q=q, category=category)
 
 
 @router.get("/catalogue/{code}", tags=["catalogue"], summary="One catalogue entry")
-async def read_catalogue_entry(svc: Svc, who: Reader, code: str) -> CatalogueEntry:
-    async with svc.pool.acquire() as conn:
-        entry = await rules.catalogue_entry(conn, code)
-    if entry is None:
-        raise DomainError(f"catalogue entry {code} not found", status=404, field="code")
-    return entry
+async def read_catalogue_entry(deps: Uses, who: Reader, code: Code) -> CatalogueEntry:
+    return await handlers.catalogue_entry(deps, who, code)
 
 
 # ---- R11-R15: the agent's path ------------------------------------------------------------------
@@ -412,9 +444,9 @@ async def read_catalogue_entry(svc: Svc, who: Reader, code: str) -> CatalogueEnt
     summary="The compensation file of a complaint: answer, apology, damage, mandate, abuse watch",
 )
 async def read_complaint_compensation(
-    svc: Svc, who: CaseWorker, complaint_id: ComplaintPath
+    deps: Uses, who: CaseWorker, complaint_id: ComplaintPath
 ) -> ComplaintCompensationView:
-    f = await handlers.complaint_file(svc, who, complaint_id)
+    f = await handlers.complaint_file(deps, who, complaint_id)
     c = f.complaint
     live = next((x for x in f.compensations if x.status != "rejected"), None)
     return ComplaintCompensationView(
@@ -430,6 +462,7 @@ async def read_complaint_compensation(
         ),
         next_step=_next_step(f.apology is not None, live),
         catalogue=f.entry,
+        for_customer=CustomerTexts.of(f.entry, f.customer_language) if f.entry else None,
         apology=_apology_view(f.apology, f.entry, who.language) if f.apology else None,
         damage=_damage_view(f.damage) if f.damage else None,
         compensations=[CompensationView.of(x) for x in f.compensations],
@@ -446,11 +479,11 @@ async def read_complaint_compensation(
     summary="R11 step 1: record the apology",
 )
 async def record_apology(
-    svc: Svc, who: Proposer, complaint_id: ComplaintPath, body: ApologyIn | None = None
+    deps: Uses, who: Proposer, complaint_id: ComplaintPath, body: ApologyIn | None = None
 ) -> ApologyView:
     body = body or ApologyIn()
     apology, entry = await handlers.record_apology(
-        svc, who, complaint_id, text=body.text, language=body.language, catalogue_entry=body.catalogue_entry
+        deps, who, complaint_id, text=body.text, language=body.language, catalogue_entry=body.catalogue_entry
     )
     return _apology_view(apology, entry, who.language)
 
@@ -461,9 +494,9 @@ async def record_apology(
     status_code=status.HTTP_201_CREATED,
     summary="R12: record the customer's real financial damage",
 )
-async def record_damage(svc: Svc, who: Proposer, complaint_id: ComplaintPath, body: DamageIn) -> DamageView:
+async def record_damage(deps: Uses, who: Proposer, complaint_id: ComplaintPath, body: DamageIn) -> DamageView:
     damage = await handlers.record_damage(
-        svc, who, complaint_id, amount=body.amount.money(), description=body.description
+        deps, who, complaint_id, amount=body.amount.money(), description=body.description
     )
     return _damage_view(damage)
 
@@ -482,7 +515,7 @@ async def record_damage(svc: Svc, who: Proposer, complaint_id: ComplaintPath, bo
         422: {"description": "A bad amount, currency, gesture or catalogue entry; the field is named"},
     },
 )
-async def propose(svc: Svc, who: Proposer, complaint_id: ComplaintPath, body: ProposalIn) -> ProposalResult:
+async def propose(deps: Uses, who: Proposer, complaint_id: ComplaintPath, body: ProposalIn) -> ProposalResult:
     request = domain.ProposalRequest(
         kind=body.kind,
         amount=body.amount.money() if body.amount else None,
@@ -490,7 +523,7 @@ async def propose(svc: Svc, who: Proposer, complaint_id: ComplaintPath, body: Pr
         gesture_text=body.gesture_text,
     )
     done = await handlers.propose(
-        svc, who, complaint_id, request, catalogue_entry=body.catalogue_entry, note=body.note
+        deps, who, complaint_id, request, catalogue_entry=body.catalogue_entry, note=body.note
     )
     return ProposalResult(
         compensation=CompensationView.of(done.compensation),
@@ -504,15 +537,14 @@ async def propose(svc: Svc, who: Proposer, complaint_id: ComplaintPath, body: Pr
 
 @router.get("/approvals", tags=["approvals"], summary="Approval requests, the open ones first")
 async def list_approvals(
-    svc: Svc,
+    deps: Uses,
     who: Approver,
     state: Annotated[
         Literal["awaiting_approval", "approved", "rejected"] | None, Query(alias="status")
     ] = "awaiting_approval",
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> list[CompensationView]:
-    async with svc.pool.acquire() as conn:
-        items = await store.approvals(conn, who.tenant, status=state, limit=limit)
+    items = await handlers.approvals(deps, who, status=state, limit=limit)
     return [CompensationView.of(c) for c in items]
 
 
@@ -529,10 +561,10 @@ async def list_approvals(
     },
 )
 async def decide_approval(
-    svc: Svc, who: Approver, compensation_id: uuid.UUID, verdict: Verdict, body: DecisionIn
+    deps: Uses, who: Approver, compensation_id: uuid.UUID, verdict: Verdict, body: DecisionIn
 ) -> CompensationView:
     decided = await handlers.decide_approval(
-        svc, who, compensation_id, verdict, reason=body.reason, reason_code=body.reason_code
+        deps, who, compensation_id, verdict, reason=body.reason, reason_code=body.reason_code
     )
     return CompensationView.of(decided)
 
@@ -543,8 +575,8 @@ async def decide_approval(
 @router.get(
     "/customers/{customer_id}/abuse-watch", tags=["abuse watch"], summary="A customer's abuse watch (R15)"
 )
-async def read_abuse_watch(svc: Svc, who: CaseWorker, customer_id: CustomerId) -> AbuseWatchView:
-    return AbuseWatchView.of(await handlers.customer_watch(svc, who, customer_id))
+async def read_abuse_watch(deps: Uses, who: CaseWorker, customer_id: CustomerId) -> AbuseWatchView:
+    return AbuseWatchView.of(await handlers.customer_watch(deps, who, customer_id))
 
 
 @router.post(
@@ -564,9 +596,9 @@ async def read_abuse_watch(svc: Svc, who: CaseWorker, customer_id: CustomerId) -
     },
 )
 async def ask_to_clear_abuse_flag(
-    svc: Svc, who: Reviewer, customer_id: CustomerId, body: ReviewIn
+    deps: Uses, who: Reviewer, customer_id: CustomerId, body: ReviewIn
 ) -> FlagView:
-    return FlagView.of(await handlers.ask_clearing(svc, who, customer_id, note=body.note))
+    return FlagView.of(await handlers.ask_clearing(deps, who, customer_id, note=body.note))
 
 
 @router.post(
@@ -583,19 +615,19 @@ async def ask_to_clear_abuse_flag(
     },
 )
 async def decide_abuse_flag_clearing(
-    svc: Svc, who: Approver, customer_id: CustomerId, verdict: Verdict, body: ReviewIn
+    deps: Uses, who: Approver, customer_id: CustomerId, verdict: Verdict, body: ReviewIn
 ) -> FlagView:
-    return FlagView.of(await handlers.decide_clearing(svc, who, customer_id, verdict, note=body.note))
+    return FlagView.of(await handlers.decide_clearing(deps, who, customer_id, verdict, note=body.note))
 
 
 @router.get("/flags", tags=["abuse watch"], summary="Customers flagged for review (R15)")
 async def list_flags(
-    svc: Svc,
+    deps: Uses,
     who: Reviewer,
     open_only: Annotated[bool, Query(alias="open")] = True,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> list[FlagView]:
-    return [FlagView.of(f) for f in await handlers.flags(svc, who, open_only=open_only, limit=limit)]
+    return [FlagView.of(f) for f in await handlers.flags(deps, who, open_only=open_only, limit=limit)]
 
 
 # ---- R16: the cost ledger ---------------------------------------------------------------------------
@@ -629,7 +661,7 @@ class LedgerView(BaseModel):
 
 
 async def _ledger(
-    svc: Svc,
+    deps: Uses,
     who: Management,
     group_by: Annotated[
         list[GroupBy], Query(description="Repeat for several", examples=[["period", "category"]])
@@ -639,33 +671,23 @@ async def _ledger(
     until: Annotated[date | None, Query(alias="to", description="Exclusive; default tomorrow")] = None,
     kind: CompensationKind | None = None,
 ) -> LedgerView:
-    zone = svc.settings.timezone
-    today = datetime.now(ZoneInfo(zone)).date()
-    until = until or today + timedelta(days=1)
-    since = since or until - timedelta(days=366)
-    if since >= until:
-        raise DomainError("from must be before to", status=422, field="from")
-    # Supervisors see the costs of the teams they lead; approvers and admins the organisation's.
-    teams = None if who.has_role(Role.approver, Role.admin) else sorted(who.teams)
-    async with svc.pool.acquire() as conn:
-        rows = await store.ledger(
-            conn,
-            who.tenant,
-            group_by=list(group_by),
-            period=period,
-            since=since,
-            until=until,
-            zone=zone,
-            teams=teams,
-            kind=kind.value if kind else None,
-        )
+    found = await handlers.ledger(
+        deps,
+        who,
+        group_by=list(group_by),
+        period=period,
+        since=since,
+        until=until,
+        kind=kind.value if kind else None,
+    )
+    rows = found.rows
     totals: dict[str, int] = {}
     for r in rows:
         if r.currency:
             totals[r.currency] = totals.get(r.currency, 0) + r.total_cents
     return LedgerView(
-        since=since,
-        until=until,
+        since=found.since,
+        until=found.until,
         group_by=[g for g in store.LEDGER_GROUPS if g in group_by],
         period=period,
         lines=[
@@ -722,107 +744,27 @@ async def read_ledger_csv(ledger: Ledger) -> Response:
     )
 
 
-# ---- R8: the operators' admin API ---------------------------------------------------------------
-
-
-class MandateIn(_In):
-    limit: Money
+# ---- R8: the organisation's rules, read (changed through /admin/rules) ---------------------------
 
 
 class MandateView(BaseModel):
-    role: rules.ProposerRole
+    role: ProposerRole
     limit: Money
 
 
 @router.get("/rules/mandates", tags=["rules"], summary="The mandates of your organisation (R14)")
-async def read_mandates(svc: Svc, who: Reader) -> list[MandateView]:
-    async with svc.pool.acquire() as conn:
-        found = await rules.mandates(conn, who.tenant)
-    return [MandateView(role=rules.ProposerRole(r), limit=m) for r, m in sorted(found.items())]
+async def read_mandates(deps: Uses, who: Reader) -> list[MandateView]:
+    found: domain.Mandates = await handlers.rule(deps, who, rules.MANDATES)
+    return [MandateView(role=ProposerRole(r), limit=m) for r, m in sorted(found.by_role().items())]
 
 
 @router.get("/rules/approval-deadline", tags=["rules"], summary="How long approvers have (R14)")
-async def read_approval_deadline(svc: Svc, who: Reader) -> ApprovalDeadline:
-    async with svc.pool.acquire() as conn:
-        return await rules.approval_deadline(conn)
+async def read_approval_deadline(deps: Uses, who: Reader) -> ApprovalDeadline:
+    found: ApprovalDeadline = await handlers.rule(deps, who, rules.APPROVAL_DEADLINE)
+    return found
 
 
 @router.get("/rules/abuse-watch", tags=["rules"], summary="When a customer is flagged (R15)")
-async def read_abuse_watch_rule(svc: Svc, who: Reader) -> AbuseWatchRule:
-    async with svc.pool.acquire() as conn:
-        return await rules.abuse_watch(conn)
-
-
-@router.put(
-    "/admin/catalogue/{code}", tags=["admin"], summary="Create or replace a catalogue entry (R8, R13)"
-)
-async def put_catalogue_entry(
-    svc: Svc, who: Admin, code: str, entry: CatalogueEntry, response: Response
-) -> CatalogueEntry:
-    if entry.code != code:
-        raise DomainError(
-            f"code {entry.code!r} in the body differs from {code!r} in the path", status=422, field="code"
-        )
-    async with svc.pool.acquire() as conn, conn.transaction():
-        created = await rules.put_entry(conn, entry, by=who.subject)
-    response.status_code = status.HTTP_201_CREATED if created else status.HTTP_200_OK
-    return entry
-
-
-@router.delete(
-    "/admin/catalogue/{code}",
-    tags=["admin"],
-    status_code=status.HTTP_204_NO_CONTENT,
-    summary="Retire a catalogue entry (kept for history)",
-)
-async def retire_catalogue_entry(svc: Svc, who: Admin, code: str) -> Response:
-    async with svc.pool.acquire() as conn, conn.transaction():
-        await rules.retire_entry(conn, code, by=who.subject)
-    return Response(status_code=status.HTTP_204_NO_CONTENT)
-
-
-@router.put(
-    "/admin/mandates/{role}", tags=["admin"], summary="Set a role's mandate in your organisation (R14)"
-)
-async def put_mandate(svc: Svc, who: Admin, role: rules.ProposerRole, body: MandateIn) -> MandateView:
-    async with svc.pool.acquire() as conn, conn.transaction():
-        await rules.put_mandate(conn, who.tenant, role, body.limit, by=who.subject)
-    return MandateView(role=role, limit=body.limit)
-
-
-@router.put("/admin/approval-deadline", tags=["admin"], summary="Set how long approvers have (R14)")
-async def put_approval_deadline(svc: Svc, who: Admin, body: ApprovalDeadline) -> ApprovalDeadline:
-    async with svc.pool.acquire() as conn, conn.transaction():
-        await rules.put_policy(conn, rules.APPROVAL_DEADLINE, body, by=who.subject)
-    return body
-
-
-@router.put("/admin/abuse-watch", tags=["admin"], summary="Set when a customer is flagged (R15)")
-async def put_abuse_watch(svc: Svc, who: Admin, body: AbuseWatchRule) -> AbuseWatchRule:
-    async with svc.pool.acquire() as conn, conn.transaction():
-        await rules.put_policy(conn, rules.ABUSE_WATCH, body, by=who.subject)
-    return body
-
-
-class AuditView(BaseModel):
-    id: int
-    what: str
-    key: str
-    action: str
-    before: object | None
-    after: object | None
-    changed_by: str
-    changed_at: datetime
-
-
-@router.get("/admin/audit", tags=["admin"], summary="Who changed which rule, from what to what (R8)")
-async def read_audit_trail(
-    svc: Svc,
-    who: Admin,
-    what: Literal["catalogue", "mandate", "policy"] | None = None,
-    key: str | None = None,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-) -> list[AuditView]:
-    async with svc.pool.acquire() as conn:
-        rows = await rules.audit_trail(conn, what=what, key=key, limit=limit)
-    return [AuditView(**r) for r in rows]
+async def read_abuse_watch_rule(deps: Uses, who: Reader) -> AbuseWatchRule:
+    found: AbuseWatchRule = await handlers.rule(deps, who, rules.ABUSE_WATCH)
+    return found

@@ -1,14 +1,12 @@
-"""The composition root: settings, the kit's Service, routes, consumers, the approval timer, and the
-operator data seeded at start (R8)."""
+"""The composition root: settings, the kit's Service, the rule book, routes, consumers and the
+approval timer, with the one `Deps` every handler takes."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from functools import partial
 from pathlib import Path
 
-from fastapi import FastAPI
+from hoera_kit.deps import Clock
 from hoera_kit.service import Service
 
 from hoera_compensation import api, consumers, handlers, rules
@@ -22,36 +20,29 @@ TAGS = [
     {"name": "approvals", "description": "R14: above the mandate an approver decides"},
     {"name": "abuse watch", "description": "R15: customers who keep receiving financial compensation"},
     {"name": "ledger", "description": "R16: what compensation costs"},
-    {"name": "rules", "description": "R8: the operator data, read"},
-    {"name": "admin", "description": "R8: the operator data, changed with an audit trail"},
+    {
+        "name": "rules",
+        "description": "R8: the organisation's rule documents, read (changed under /admin/rules)",
+    },
 ]
 
 
-def create_app(settings: CompensationSettings | None = None) -> handlers.CompensationService:
+def create_app(
+    settings: CompensationSettings | None = None, *, clock: Clock | None = None
+) -> Service[CompensationSettings]:
     s = settings or CompensationSettings()
     svc = Service(
         s,
         title="Hoera compensation",
         description="Apology first, a proposal from the catalogue, the agent's mandate with approval "
-        "above it, the abuse watch and the cost ledger (R11-R16).",
+        "above it, the abuse watch and the cost ledger (R11-R16), per organisation.",
         migrations_dir=MIGRATIONS,
         openapi_tags=TAGS,
     )
+    deps = handlers.Deps(svc, clock=clock)
+    svc.api.state.deps = deps
+    rules.declare(svc.rule_book(rules.TEMPLATES))
     svc.api.include_router(api.router)
-    consumers.register(svc)
-    svc.timer(handlers.APPROVAL_DEADLINE_TIMER)(partial(handlers.approval_overdue, svc))
-    _seed_rules_at_start(svc, s.rules_dir)
+    consumers.register(svc, deps)
+    svc.timer(handlers.APPROVAL_DEADLINE_TIMER)(partial(handlers.approval_overdue, deps))
     return svc
-
-
-def _seed_rules_at_start(svc: handlers.CompensationService, rules_dir: Path) -> None:
-    """Run the seeding inside the kit's lifespan, once the pool exists, before serving requests."""
-    kit_lifespan = svc.api.router.lifespan_context
-
-    @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        async with kit_lifespan(app):
-            await rules.seed(svc.pool, rules_dir)
-            yield
-
-    svc.api.router.lifespan_context = lifespan

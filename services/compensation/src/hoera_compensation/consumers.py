@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 from hoera_events.complaints import (
     ComplaintAssigned,
     ComplaintClosed,
@@ -10,8 +12,10 @@ from hoera_events.complaints import (
     CustomerDeceasedMarkWithdrawn,
     CustomerMarkedDeceased,
 )
+from hoera_kit.service import Service
 
 from hoera_compensation import handlers
+from hoera_compensation.settings import CompensationSettings
 
 INTAKE_EVENTS = (
     ComplaintRaised,
@@ -23,7 +27,7 @@ INTAKE_EVENTS = (
 )
 
 
-def register(svc: handlers.CompensationService) -> None:
+def register(svc: Service[CompensationSettings], deps: handlers.Deps) -> None:
     # One consumer (one group) for the complaint's life: each event is handled in the kit's inbox
     # transaction, exactly once per event id, so a redelivery changes nothing.
-    svc.consumer(*INTAKE_EVENTS, name="complaints")(handlers.learn_from_intake)
+    svc.consumer(*INTAKE_EVENTS, name="complaints")(partial(handlers.learn_from_intake, deps))

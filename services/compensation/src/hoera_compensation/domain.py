@@ -1,9 +1,13 @@
 """The compensation rules (R11-R16), pure: values in, decisions out; no I/O, no framework.
 
-Handlers load what a rule needs (the complaint's apology and damage, the catalogue entry, the
-caller's mandate, the customer's abuse watch), ask a function here, and save what it decides. A
-refusal is a ``Refused`` naming the field and whether the request is wrong (``Why.invalid``), comes
-at the wrong moment (``Why.conflict``) or is not the caller's to make (``Why.forbidden``).
+Handlers load what a rule needs (the complaint's apology and damage, the tenant's catalogue entry,
+the caller's mandate, the customer's abuse watch, the tenant's business calendar), ask a function
+here, and save what it decides. A refusal is one of the kit's framework-free refusals naming the
+field: the request is wrong (``Invalid``, 422), comes at the wrong moment (``Conflict``, 409) or is
+not the caller's to make (``Forbidden``, 403).
+
+The rule documents an operator changes (R8) are modelled here too (``Catalogue``, ``Mandates``,
+``ApprovalDeadline``, ``AbuseWatchRule``); rules.py declares them to the kit's rule book.
 
 The vocabulary (money, currencies, the compensation kinds and outcomes) is the event contracts'
 own, so a decision here reads the same as the event it becomes.
@@ -17,10 +21,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Annotated, Self
-from zoneinfo import ZoneInfo
 
 from hoera_events.common import Code, Currency, Language, Money
 from hoera_events.compensation import CompensationKind
+from hoera_kit.calendar import BusinessCalendar, Span
+from hoera_kit.refusals import Conflict, Forbidden, Invalid
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -28,31 +33,11 @@ from pydantic import (
     StrictBool,
     StrictInt,
     StringConstraints,
-    field_validator,
     model_validator,
 )
 
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
 Cents = Annotated[StrictInt, Field(ge=0, le=100_000_000)]
-
-
-class Why(StrEnum):
-    invalid = "invalid"
-    """The request itself is wrong (a value, a field): 422."""
-    conflict = "conflict"
-    """The request is fine but the complaint is not in a state that allows it: 409."""
-    forbidden = "forbidden"
-    """The caller may not do this (four eyes): 403."""
-
-
-class Refused(Exception):
-    """A rule refused; the message says why in a sentence an agent understands."""
-
-    def __init__(self, message: str, *, why: Why = Why.invalid, field: str | None = None) -> None:
-        super().__init__(message)
-        self.message = message
-        self.why = why
-        self.field = field
 
 
 def show(money: Money) -> str:
@@ -175,6 +160,35 @@ def search_catalogue(
     return sorted(found, key=lambda e: e.code)
 
 
+class Catalogue(BaseModel):
+    """R13: the organisation's catalogue of its most common complaints (operator data, R8). An entry
+    taken out is gone from the current version and kept in the document's history; compensations
+    keep naming its code."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    entries: Annotated[list[CatalogueEntry], Field(min_length=1, max_length=500)]
+
+    def entry(self, code: str) -> CatalogueEntry | None:
+        return next((e for e in self.entries if e.code == code), None)
+
+    def for_category(self, category: str) -> CatalogueEntry | None:
+        """The answer for a complaint category (the first by code when several answer it)."""
+        return next((e for e in sorted(self.entries, key=lambda e: e.code) if category in e.categories), None)
+
+
+def catalogue_document_problems(catalogue: Catalogue) -> list[tuple[str, str]]:
+    """R8: what is wrong with an operator's catalogue, field by field (empty when it is sound)."""
+    problems: list[tuple[str, str]] = []
+    seen: set[str] = set()
+    for i, entry in enumerate(catalogue.entries):
+        if entry.code in seen:
+            problems.append((f"entries.{i}.code", f"code {entry.code} is used by another entry"))
+        seen.add(entry.code)
+        problems += [(f"entries.{i}.{field}", problem) for field, problem in catalogue_problems(entry)]
+    return problems
+
+
 # ---- R14: the mandate -----------------------------------------------------------------------------
 
 
@@ -193,6 +207,35 @@ def within_mandate(amount: Money, mandate: Money | None) -> bool:
     )
 
 
+class ProposerRole(StrEnum):
+    """The roles that propose compensations and so have a mandate (R14); approvers decide above it."""
+
+    agent = "agent"
+    supervisor = "supervisor"
+
+
+class Mandates(BaseModel):
+    """R14: how much each proposing role of the organisation may grant alone (operator data, R8)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    agent: Money
+    """EUR 300.00 at a Dutch-speaking insurer modelled on Partena (seed 000)."""
+    supervisor: Money
+
+    def by_role(self) -> dict[str, Money]:
+        return {role.value: getattr(self, role.value) for role in ProposerRole}
+
+
+def mandates_problems(mandates: Mandates) -> list[tuple[str, str]]:
+    """R8: one currency for every role, so the highest of a person's mandates is a comparison of
+    amounts (mandate_for)."""
+    currencies = {m.currency for m in mandates.by_role().values()}
+    if len(currencies) > 1:
+        return [("supervisor.currency", "every role's mandate is in the same currency")]
+    return []
+
+
 class ApprovalDeadline(BaseModel):
     """How long an approver has before an approval request is escalated (operator data, R8)."""
 
@@ -208,47 +251,38 @@ class ApprovalDeadline(BaseModel):
             raise ValueError("give exactly one of business_days and seconds")
         return self
 
+    @property
+    def span(self) -> Span:
+        if self.seconds is not None:
+            return Span(seconds=self.seconds)
+        return Span.days(self.business_days or 0)
 
-def approval_deadline(requested_at: datetime, rule: ApprovalDeadline, zone: ZoneInfo) -> datetime:
-    """R14 with R3: the moment an undecided approval is escalated. Business days skip Saturday and
-    Sunday in the organisation's calendar, at the same local time (public holidays are not known)."""
-    if rule.seconds is not None:
-        return requested_at + timedelta(seconds=rule.seconds)
-    local = requested_at.astimezone(zone)
-    day = local.date()
-    left = rule.business_days or 0
-    while left:
-        day += timedelta(days=1)
-        if day.weekday() < 5:
-            left -= 1
-    naive = datetime.combine(day, local.time().replace(tzinfo=None))
-    return naive.replace(tzinfo=zone).astimezone(requested_at.tzinfo)
+
+def approval_deadline(calendar: BusinessCalendar, start: datetime, rule: ApprovalDeadline) -> datetime:
+    """R14 with R3: the moment an undecided approval request is escalated. Business days follow the
+    tenant's business calendar (workdays, opening hours, public and operator holidays): counted from
+    the first business moment at or after the request, at the same local time of day."""
+    return calendar.after(start, rule.span)
 
 
 # ---- R15: the abuse watch -------------------------------------------------------------------------
 
 
 class AbuseWatchRule(BaseModel):
-    """R15: N financial compensations within a window flag the customer for review."""
+    """R15: N financial compensations within a window flag the customer for review. While a customer
+    is flagged, a financial proposal always goes to an approver, whatever its amount: that is what
+    the flag is for, so it is not a setting (a document that names a switch for it is refused)."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     threshold: Annotated[StrictInt, Field(ge=1, le=1000)] = 2
     window_days: Annotated[StrictInt, Field(ge=1, le=3660)] = 365
-    flagged_needs_approval: StrictBool = True
-    """R15: while a customer is flagged, even a small financial proposal goes to an approver. Always
-    true: the flag is the second pair of eyes on the customer's money, so an operator cannot switch it
-    off; the field stays so that rule documents naming it still load."""
 
-    @field_validator("flagged_needs_approval")
-    @classmethod
-    def _always_to_an_approver(cls, value: bool) -> bool:
-        if not value:
-            raise ValueError(
-                "R15: while a customer is flagged, a financial proposal always goes to an approver; "
-                "this cannot be switched off"
-            )
-        return value
+
+def watch_window_start(now: datetime, rule: AbuseWatchRule) -> datetime:
+    """R15: the abuse watch looks back `window_days` elapsed days (a year: the same names recurring),
+    not business days; grants decided after this moment count."""
+    return now - timedelta(days=rule.window_days)
 
 
 @dataclass(frozen=True)
@@ -311,9 +345,8 @@ class ReviewAct(StrEnum):
 def check_clearing_request(asked_by: str | None) -> None:
     """R15: one request to clear a flag at a time; an approver answers it before another is made."""
     if asked_by is not None:
-        raise Refused(
-            f"{asked_by} asked to clear this flag already; an approver confirms or refuses that first",
-            why=Why.conflict,
+        raise Conflict(
+            f"{asked_by} asked to clear this flag already; an approver confirms or refuses that first"
         )
 
 
@@ -323,15 +356,13 @@ def check_clearing_confirmer(confirmer: str, asked_by: str | None) -> None:
     an approver (R14's senior role), so only that role may give its control up, and a peer supervisor
     answers for the same team's figures as the one who asked."""
     if asked_by is None:
-        raise Refused(
+        raise Conflict(
             "nobody asked to clear this flag: a supervisor or an approver reviews the customer and "
-            "asks first (POST /customers/{customer_id}/abuse-watch/review)",
-            why=Why.conflict,
+            "asks first (POST /customers/{customer_id}/abuse-watch/review)"
         )
     if confirmer == asked_by:
-        raise Refused(
-            "you asked to clear this flag: another approver confirms or refuses it (four eyes, R15)",
-            why=Why.forbidden,
+        raise Forbidden(
+            "you asked to clear this flag: another approver confirms or refuses it (four eyes, R15)"
         )
 
 
@@ -368,6 +399,24 @@ class DeceasedMark:
         if not raised_about_deceased or self.in_force or self.withdrawn_at is None:
             return raised_about_deceased
         return raised_at is not None and raised_at > self.withdrawn_at
+
+
+# ---- who sees a complaint, in which language ------------------------------------------------------
+
+
+def sees_complaint(roles: Iterable[str], teams: Iterable[str], team_id: str | None) -> bool:
+    """Approvers are the back office of every team; agents and supervisors work on their own teams'
+    complaints (and on those of no team yet)."""
+    return team_id is None or "approver" in set(roles) or team_id in set(teams)
+
+
+def customer_language(complaint_language: str | None, organisation_language: str | None) -> Language:
+    """R22: the customer reads the catalogue's words in the language of their complaint; until that is
+    known (the raise has not arrived), in the organisation's own language."""
+    for candidate in (complaint_language, organisation_language):
+        if candidate is not None and candidate in Language.__members__:
+            return Language(candidate)
+    return Language.nl
 
 
 # ---- R11-R12: apology, damage and proposal ---------------------------------------------------------
@@ -420,17 +469,13 @@ def assess_proposal(request: ProposalRequest, situation: Situation) -> Proposal:
     the catalogue, decided at once within the mandate, otherwise sent to an approver."""
     s = situation
     if not s.apologised:
-        raise Refused(
+        raise Conflict(
             "R11: apologise first: record the apology before proposing a compensation",
-            why=Why.conflict,
             field="apology",
         )
     if s.live_compensation is not None:
         state = "waiting for an approver" if s.live_compensation == "awaiting_approval" else "granted"
-        raise Refused(
-            f"this complaint already has a compensation ({state}); one compensation per complaint",
-            why=Why.conflict,
-        )
+        raise Conflict(f"this complaint already has a compensation ({state}); one compensation per complaint")
     if request.kind is CompensationKind.emotional:
         amount, gesture, text = _emotional(request, s)
     else:
@@ -456,12 +501,12 @@ def assess_proposal(request: ProposalRequest, situation: Situation) -> Proposal:
 
 def _emotional(request: ProposalRequest, s: Situation) -> tuple[Money | None, str | None, str | None]:
     if request.amount is not None:
-        raise Refused(
+        raise Invalid(
             "an emotional compensation has no amount; its value comes from the catalogue's gesture",
             field="amount",
         )
     if (request.gesture is None) == (request.gesture_text is None):
-        raise Refused(
+        raise Invalid(
             "choose a gesture from the catalogue or describe one in gesture_text (one of the two)",
             field="gesture",
         )
@@ -471,7 +516,7 @@ def _emotional(request: ProposalRequest, s: Situation) -> tuple[Money | None, st
     if gesture is None:
         offered = ", ".join(g.code for g in s.entry.gestures) if s.entry else ""
         where = f"catalogue entry {s.entry.code}" if s.entry else f"category {s.category}"
-        raise Refused(
+        raise Invalid(
             f"gesture {request.gesture!r} is not in the {where}"
             + (f" (offered: {offered})" if offered else "; describe it in gesture_text"),
             field="gesture",
@@ -487,38 +532,37 @@ def _emotional(request: ProposalRequest, s: Situation) -> tuple[Money | None, st
 def _financial(request: ProposalRequest, s: Situation) -> Money:
     amount = request.amount
     if request.gesture is not None or request.gesture_text is not None:
-        raise Refused(
+        raise Invalid(
             "a financial compensation has no gesture; propose an emotional one apart", field="gesture"
         )
     if amount is None:
-        raise Refused("a financial compensation needs an amount", field="amount")
+        raise Invalid("a financial compensation needs an amount", field="amount")
     if amount.amount_cents <= 0:
-        raise Refused("a financial compensation is more than 0 cents", field="amount.amount_cents")
+        raise Invalid("a financial compensation is more than 0 cents", field="amount.amount_cents")
     if s.entry is None:
-        raise Refused(
+        raise Invalid(
             f"no catalogue entry answers category {s.category}: choose one with catalogue_entry (R13)",
             field="catalogue_entry",
         )
     maximum = s.entry.maximum
     if maximum is None:
-        raise Refused(
+        raise Invalid(
             f"catalogue entry {s.entry.code} allows no financial compensation (R12, R13)",
             field="kind",
         )
     if s.damage is None:
-        raise Refused(
+        raise Conflict(
             "R12: financial compensation only for real financial damage: record the damage first",
-            why=Why.conflict,
             field="damage",
         )
     for bound, what in ((s.damage, "the recorded damage"), (maximum, f"the maximum of {s.entry.code}")):
         if amount.currency != bound.currency:
-            raise Refused(
+            raise Invalid(
                 f"currency {amount.currency.value} differs from {what} in {bound.currency.value}",
                 field="amount.currency",
             )
         if amount.amount_cents > bound.amount_cents:
-            raise Refused(
+            raise Invalid(
                 f"{show(amount)} exceeds {what} ({show(bound)})",
                 field="amount.amount_cents",
             )
@@ -528,9 +572,8 @@ def _financial(request: ProposalRequest, s: Situation) -> Money:
 def damage_change_allowed(live_compensation: str | None) -> None:
     """The damage bounds the compensation (R12); once one is granted or waiting, it stays put."""
     if live_compensation is not None:
-        raise Refused(
+        raise Conflict(
             "the damage cannot change while the complaint has a granted or pending compensation",
-            why=Why.conflict,
             field="damage",
         )
 
@@ -555,15 +598,11 @@ def check_approver(
     for money, nor one of the persons whose review keeps the customer unflagged (``clearers``):
     whoever cleared the flag does not then decide the money it lets through."""
     if status != "awaiting_approval":
-        raise Refused(f"this compensation is already {status}; it is decided once", why=Why.conflict)
+        raise Conflict(f"this compensation is already {status}; it is decided once")
     if approver == requested_by:
-        raise Refused(
-            "you requested this compensation: another approver must decide it (four eyes, R14)",
-            why=Why.forbidden,
-        )
+        raise Forbidden("you requested this compensation: another approver must decide it (four eyes, R14)")
     if kind is CompensationKind.financial and approver in clearers:
-        raise Refused(
+        raise Forbidden(
             "you cleared this customer's flag for review: another approver decides their money "
-            "(four eyes, R15)",
-            why=Why.forbidden,
+            "(four eyes, R15)"
         )

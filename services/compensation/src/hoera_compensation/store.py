@@ -1,11 +1,14 @@
 """The compensation service's SQL: its read model of complaints, apologies, damages, compensations
-(which are also the approval items), the abuse watch's flag episodes and the cost ledger."""
+(which are also the approval items), the abuse watch's flag episodes and the cost ledger.
+
+Every table holds one tenant's rows beside the others': the tenant is part of every key and every
+query names it, so an id another tenant's platform also sends never reaches this tenant's row."""
 
 from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, fields
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from typing import Any, Self
 
 import asyncpg
@@ -63,7 +66,7 @@ async def learn_raised(conn: Conn, tenant: str, e: ComplaintRaised, correlation_
         insert into complaints (complaint_id, tenant, customer_id, category, language, team_id,
                                 agent_id, raised_at, about_deceased, correlation_id)
         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
-        on conflict (complaint_id) do update set
+        on conflict (tenant, complaint_id) do update set
             language = excluded.language,
             team_id = coalesce(complaints.team_id, excluded.team_id),
             agent_id = coalesce(complaints.agent_id, excluded.agent_id),
@@ -89,7 +92,9 @@ async def learn_assigned(conn: Conn, tenant: str, e: ComplaintAssigned) -> None:
     # Without the category the complaint cannot be booked; an assignment before the raise waits
     # for the raise, which carries the team too.
     await conn.execute(
-        "update complaints set team_id = $2, agent_id = $3, updated_at = now() where complaint_id = $1",
+        "update complaints set team_id = $3, agent_id = $4, updated_at = now() "
+        "where tenant = $1 and complaint_id = $2",
+        tenant,
         e.complaint_id,
         e.team_id,
         e.agent_id,
@@ -103,7 +108,7 @@ async def learn_resolved(conn: Conn, tenant: str, e: ComplaintResolved) -> None:
         insert into complaints (complaint_id, tenant, customer_id, category, team_id, agent_id,
                                 status, root_cause_department, resolved_at)
         values ($1, $2, $3, $4, $5, $6, 'resolved', $7, $8)
-        on conflict (complaint_id) do update set
+        on conflict (tenant, complaint_id) do update set
             root_cause_department = excluded.root_cause_department,
             resolved_at = excluded.resolved_at,
             status = case when complaints.status = 'closed' then 'closed' else 'resolved' end,
@@ -127,7 +132,7 @@ async def learn_closed(conn: Conn, tenant: str, e: ComplaintClosed) -> None:
         insert into complaints (complaint_id, tenant, customer_id, category, language, team_id,
                                 agent_id, status, closed_at, about_deceased)
         values ($1, $2, $3, $4, $5, $6, $7, 'closed', $8, $9)
-        on conflict (complaint_id) do update set
+        on conflict (tenant, complaint_id) do update set
             status = 'closed', closed_at = excluded.closed_at, updated_at = now()
         """,
         e.complaint_id,
@@ -178,10 +183,12 @@ async def learn_deceased_withdrawn(conn: Conn, tenant: str, e: CustomerDeceasedM
     )
 
 
-async def complaint(conn: Conn, complaint_id: uuid.UUID, *, lock: bool = False) -> Complaint | None:
+async def complaint(
+    conn: Conn, tenant: str, complaint_id: uuid.UUID, *, lock: bool = False
+) -> Complaint | None:
     # The row lock serialises everything decided about one complaint (two agents at once).
-    sql = "select * from complaints where complaint_id = $1" + (" for update" if lock else "")
-    row = await conn.fetchrow(sql, complaint_id)
+    sql = "select * from complaints where tenant = $1 and complaint_id = $2" + (" for update" if lock else "")
+    row = await conn.fetchrow(sql, tenant, complaint_id)
     return Complaint.of(row) if row else None
 
 
@@ -204,6 +211,7 @@ async def deceased_mark(conn: Conn, tenant: str, customer_id: str) -> DeceasedMa
 
 @dataclass(frozen=True)
 class Apology(_Row):
+    tenant: str
     complaint_id: uuid.UUID
     language: str
     text: str
@@ -212,15 +220,18 @@ class Apology(_Row):
     apologised_at: datetime
 
 
-async def apology(conn: Conn, complaint_id: uuid.UUID) -> Apology | None:
-    row = await conn.fetchrow("select * from apologies where complaint_id = $1", complaint_id)
+async def apology(conn: Conn, tenant: str, complaint_id: uuid.UUID) -> Apology | None:
+    row = await conn.fetchrow(
+        "select * from apologies where tenant = $1 and complaint_id = $2", tenant, complaint_id
+    )
     return Apology.of(row) if row else None
 
 
 async def add_apology(conn: Conn, a: Apology) -> None:
     await conn.execute(
-        "insert into apologies (complaint_id, language, text, catalogue_entry, apologised_by, "
-        "apologised_at) values ($1, $2, $3, $4, $5, $6)",
+        "insert into apologies (tenant, complaint_id, language, text, catalogue_entry, apologised_by, "
+        "apologised_at) values ($1, $2, $3, $4, $5, $6, $7)",
+        a.tenant,
         a.complaint_id,
         a.language,
         a.text,
@@ -232,6 +243,7 @@ async def add_apology(conn: Conn, a: Apology) -> None:
 
 @dataclass(frozen=True)
 class Damage(_Row):
+    tenant: str
     complaint_id: uuid.UUID
     amount_cents: int
     currency: str
@@ -244,21 +256,25 @@ class Damage(_Row):
         return Money(amount_cents=self.amount_cents, currency=Currency(self.currency))
 
 
-async def damage(conn: Conn, complaint_id: uuid.UUID) -> Damage | None:
-    row = await conn.fetchrow("select * from damages where complaint_id = $1", complaint_id)
+async def damage(conn: Conn, tenant: str, complaint_id: uuid.UUID) -> Damage | None:
+    row = await conn.fetchrow(
+        "select * from damages where tenant = $1 and complaint_id = $2", tenant, complaint_id
+    )
     return Damage.of(row) if row else None
 
 
 async def put_damage(conn: Conn, d: Damage) -> None:
     await conn.execute(
         """
-        insert into damages (complaint_id, amount_cents, currency, description, recorded_by, recorded_at)
-        values ($1, $2, $3, $4, $5, $6)
-        on conflict (complaint_id) do update set
+        insert into damages (tenant, complaint_id, amount_cents, currency, description, recorded_by,
+                             recorded_at)
+        values ($1, $2, $3, $4, $5, $6, $7)
+        on conflict (tenant, complaint_id) do update set
             amount_cents = excluded.amount_cents, currency = excluded.currency,
             description = excluded.description, recorded_by = excluded.recorded_by,
             recorded_at = excluded.recorded_at
         """,
+        d.tenant,
         d.complaint_id,
         d.amount_cents,
         d.currency,
@@ -278,16 +294,18 @@ class Progress:
     damage: Money | None
 
 
-async def progress(conn: Conn, complaint_id: uuid.UUID) -> Progress:
+async def progress(conn: Conn, tenant: str, complaint_id: uuid.UUID) -> Progress:
     row = await conn.fetchrow(
         """
         select a.complaint_id is not null as apologised, a.catalogue_entry, c.status,
                d.amount_cents, d.currency
-        from (select $1::uuid as id) k
-        left join apologies a on a.complaint_id = k.id
-        left join damages d on d.complaint_id = k.id
-        left join compensations c on c.complaint_id = k.id and c.status <> 'rejected'
+        from (select $1::text as tenant, $2::uuid as id) k
+        left join apologies a on a.tenant = k.tenant and a.complaint_id = k.id
+        left join damages d on d.tenant = k.tenant and d.complaint_id = k.id
+        left join compensations c
+            on c.tenant = k.tenant and c.complaint_id = k.id and c.status <> 'rejected'
         """,
+        tenant,
         complaint_id,
     )
     assert row is not None
@@ -352,28 +370,37 @@ async def add_compensation(conn: Conn, c: Compensation) -> None:
     )
 
 
-async def compensation(conn: Conn, compensation_id: uuid.UUID, *, lock: bool = False) -> Compensation | None:
-    sql = "select * from compensations where compensation_id = $1" + (" for update" if lock else "")
-    row = await conn.fetchrow(sql, compensation_id)
+async def compensation(
+    conn: Conn, tenant: str, compensation_id: uuid.UUID, *, lock: bool = False
+) -> Compensation | None:
+    sql = "select * from compensations where tenant = $1 and compensation_id = $2" + (
+        " for update" if lock else ""
+    )
+    row = await conn.fetchrow(sql, tenant, compensation_id)
     return Compensation.of(row) if row else None
 
 
-async def live_compensation(conn: Conn, complaint_id: uuid.UUID) -> Compensation | None:
+async def live_compensation(conn: Conn, tenant: str, complaint_id: uuid.UUID) -> Compensation | None:
     row = await conn.fetchrow(
-        "select * from compensations where complaint_id = $1 and status <> 'rejected'", complaint_id
+        "select * from compensations where tenant = $1 and complaint_id = $2 and status <> 'rejected'",
+        tenant,
+        complaint_id,
     )
     return Compensation.of(row) if row else None
 
 
-async def compensations_of(conn: Conn, complaint_id: uuid.UUID) -> list[Compensation]:
+async def compensations_of(conn: Conn, tenant: str, complaint_id: uuid.UUID) -> list[Compensation]:
     rows = await conn.fetch(
-        "select * from compensations where complaint_id = $1 order by proposed_at", complaint_id
+        "select * from compensations where tenant = $1 and complaint_id = $2 order by proposed_at",
+        tenant,
+        complaint_id,
     )
     return [Compensation.of(r) for r in rows]
 
 
 async def record_decision(
     conn: Conn,
+    tenant: str,
     compensation_id: uuid.UUID,
     *,
     status: str,
@@ -384,10 +411,11 @@ async def record_decision(
 ) -> Compensation:
     row = await conn.fetchrow(
         """
-        update compensations set status = $2, decided_by = $3, decided_at = $4,
-            decision_reason = $5, reason_code = $6
-        where compensation_id = $1 returning *
+        update compensations set status = $3, decided_by = $4, decided_at = $5,
+            decision_reason = $6, reason_code = $7
+        where tenant = $1 and compensation_id = $2 returning *
         """,
+        tenant,
         compensation_id,
         status,
         decided_by,
@@ -399,9 +427,12 @@ async def record_decision(
     return Compensation.of(row)
 
 
-async def mark_escalated(conn: Conn, compensation_id: uuid.UUID, at: datetime) -> None:
+async def mark_escalated(conn: Conn, tenant: str, compensation_id: uuid.UUID, at: datetime) -> None:
     await conn.execute(
-        "update compensations set escalated_at = $2 where compensation_id = $1", compensation_id, at
+        "update compensations set escalated_at = $3 where tenant = $1 and compensation_id = $2",
+        tenant,
+        compensation_id,
+        at,
     )
 
 
@@ -429,7 +460,9 @@ async def lock_customer(conn: Conn, tenant: str, customer_id: str) -> None:
     await conn.execute("select pg_advisory_xact_lock(hashtextextended($1, 15))", f"{tenant}\x1f{customer_id}")
 
 
-async def watch(conn: Conn, tenant: str, customer_id: str, *, window_days: int, now: datetime) -> Watch:
+async def watch(conn: Conn, tenant: str, customer_id: str, *, since: datetime) -> Watch:
+    """The customer's financial grants decided after `since` (domain.watch_window_start) and their
+    latest flag episode."""
     row = await conn.fetchrow(
         """
         with grants as (
@@ -453,7 +486,7 @@ async def watch(conn: Conn, tenant: str, customer_id: str, *, window_days: int, 
         """,
         tenant,
         customer_id,
-        now - timedelta(days=window_days),
+        since,
     )
     assert row is not None  # one row, whatever the customer has
     open_since = row["flagged_at"] if row["flagged_at"] is not None and row["ended_at"] is None else None
@@ -552,10 +585,11 @@ async def record_review(conn: Conn, flag: Flag, act: ReviewAct, *, by: str, at: 
     """Write one act of the clearing on the flag and in its audit trail, in the caller's transaction
     (which holds the customer's lock): asked sets the pending request, refused clears it, confirmed
     ends the episode as reviewed."""
-    where = " where flag_id = $1 and ended_at is null returning *"
+    where = " where tenant = $1 and flag_id = $2 and ended_at is null returning *"
     if act is ReviewAct.asked:
         row = await conn.fetchrow(
-            "update customer_flags set reviewed_by = $2, reviewed_at = $3, review_note = $4" + where,
+            "update customer_flags set reviewed_by = $3, reviewed_at = $4, review_note = $5" + where,
+            flag.tenant,
             flag.flag_id,
             by,
             at,
@@ -564,12 +598,14 @@ async def record_review(conn: Conn, flag: Flag, act: ReviewAct, *, by: str, at: 
     elif act is ReviewAct.refused:
         row = await conn.fetchrow(
             "update customer_flags set reviewed_by = null, reviewed_at = null, review_note = null" + where,
+            flag.tenant,
             flag.flag_id,
         )
     else:
         row = await conn.fetchrow(
-            "update customer_flags set confirmed_by = $2, confirmed_at = $3, confirmation_note = $4, "
-            "ended_at = $3, end_reason = 'reviewed'" + where,
+            "update customer_flags set confirmed_by = $3, confirmed_at = $4, confirmation_note = $5, "
+            "ended_at = $4, end_reason = 'reviewed'" + where,
+            flag.tenant,
             flag.flag_id,
             by,
             at,
@@ -599,10 +635,12 @@ class FlagReview(_Row):
     note: str
 
 
-async def reviews_of(conn: Conn, flag_ids: list[int]) -> dict[int, list[FlagReview]]:
+async def reviews_of(conn: Conn, tenant: str, flag_ids: list[int]) -> dict[int, list[FlagReview]]:
     """The audit trail of each flag's clearing, oldest act first."""
     rows = await conn.fetch(
-        "select * from flag_reviews where flag_id = any($1::bigint[]) order by flag_id, id", flag_ids
+        "select * from flag_reviews where tenant = $1 and flag_id = any($2::bigint[]) order by flag_id, id",
+        tenant,
+        flag_ids,
     )
     found: dict[int, list[FlagReview]] = {i: [] for i in flag_ids}
     for r in rows:
@@ -662,7 +700,7 @@ async def ledger(
     rows = await conn.fetch(
         f"""
         select {selected} c.currency, count(*) as n, coalesce(sum(c.amount_cents), 0)::bigint as total
-        from compensations c join complaints k on k.complaint_id = c.complaint_id
+        from compensations c join complaints k on k.tenant = c.tenant and k.complaint_id = c.complaint_id
         where c.tenant = $1 and c.status in ('granted', 'approved')
           and c.decided_at >= ($2::date)::timestamp at time zone $5
           and c.decided_at < ($3::date)::timestamp at time zone $5

@@ -78,7 +78,8 @@ async def test_one_cent_above_the_mandate_goes_to_an_approver_who_approves_with_
     assert compensation["approval"]["deadline_at"] is not None
     assert r.json()["next_step"] == "awaiting_approval"
     assert await running.events_about(cid) == [REQUESTED, PROPOSED]
-    assert await running.fetchval("select count(*) from kit_timers where key = $1", cid) == 1
+    timer = await running.fetchval("select payload from kit_timers where key = $1", cid)
+    assert timer == {"tenant": "demo", "compensation_id": cid}
 
     queue = (await running.http.get("/approvals", headers=APPROVER)).json()
     assert cid in [item["compensation_id"] for item in queue]

@@ -12,7 +12,6 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "support"))
 from compensation_support import (
-    ADMIN,
     AGENT,
     APPROVER,
     APPROVER_2,
@@ -223,14 +222,15 @@ async def test_someone_else_decides_within_their_mandate_after_the_clearing_and_
 
 async def test_an_operator_cannot_let_a_flagged_customer_s_money_skip_the_approver(running: Running) -> None:
     before = (await running.http.get("/rules/abuse-watch", headers=AGENT)).json()
-    r = await running.http.put(
-        "/admin/abuse-watch",
-        json={"threshold": 2, "window_days": 365, "flagged_needs_approval": False},
-        headers=ADMIN,
-    )
-    assert r.status_code == 422, r.text
-    assert "cannot be switched off" in r.text
+    versions = await running.fetchval("select count(*) from kit_rule_versions")
+    for switch in (False, True):
+        r = await running.write_rule(
+            "abuse-watch", {"threshold": 2, "window_days": 365, "flagged_needs_approval": switch}
+        )
+        assert r.status_code == 422, r.text
+        assert r.json()["field"] == "flagged_needs_approval"
     assert (await running.http.get("/rules/abuse-watch", headers=AGENT)).json() == before
+    assert await running.fetchval("select count(*) from kit_rule_versions") == versions
 
 
 async def test_a_note_with_a_nul_character_is_refused_and_nothing_is_written(running: Running) -> None:

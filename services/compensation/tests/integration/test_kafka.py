@@ -19,11 +19,11 @@ from hoera_events.compensation import (
     CompensationDecided,
     CustomerFlaggedForReview,
 )
-from hoera_events.envelope import Envelope, decode, encode, make_envelope
+from hoera_events.envelope import Envelope, EventDecodeError, decode, encode, make_envelope
 from hoera_events.registry import topic_for
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "support"))
-from compensation_support import ADMIN, AGENT, APPROVER, Running, customer, raised, resolved
+from compensation_support import AGENT, APPROVER, Running, customer, raised, resolved
 
 pytestmark = pytest.mark.integration
 
@@ -61,8 +61,11 @@ async def records_of(model: type[Any], match: Any, *, count: int = 1) -> list[En
     def matching(records: list[Any]) -> list[Envelope]:
         envs = []
         for r in records:
-            env = decode(r.value)
-            if match(env.data):
+            try:
+                env = decode(r.value or b"")
+            except (EventDecodeError, RecursionError):
+                continue  # other suites' poison on the shared topic
+            if isinstance(env.data, model) and match(env.data):
                 envs.append(env)
         return envs
 
@@ -162,8 +165,8 @@ async def test_a_second_financial_compensation_within_the_window_flags_the_custo
 
 
 async def test_an_approval_left_undecided_past_its_deadline_is_escalated(running: Running) -> None:
-    r = await running.http.put("/admin/approval-deadline", json={"seconds": 1}, headers=ADMIN)
-    assert r.status_code == 200
+    r = await running.write_rule("approval-deadline", {"seconds": 1})
+    assert r.status_code == 200, r.text
     try:
         complaint = await running.complaint(category=HOSPITAL)
         await running.ready_to_propose(complaint, damage_cents=80000)
@@ -174,7 +177,7 @@ async def test_an_approval_left_undecided_past_its_deadline_is_escalated(running
         )
         cid = uuid.UUID(r.json()["compensation"]["compensation_id"])
     finally:
-        await running.http.put("/admin/approval-deadline", json={"business_days": 2}, headers=ADMIN)
+        await running.write_rule("approval-deadline", {"business_days": 2})
 
     [escalated] = await records_of(CompensationApprovalEscalated, lambda d: d.compensation_id == cid)
     data = escalated.data_as(CompensationApprovalEscalated)

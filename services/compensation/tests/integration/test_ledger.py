@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from hoera_devkit.testing import define_tenant
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "support"))
 from compensation_support import Running, customer, headers, raised, resolved
@@ -19,7 +20,9 @@ pytestmark = pytest.mark.integration
 
 
 async def booked(running: Running, tenant: str) -> None:
-    """Three granted compensations in two teams, one rejected (not a cost), one resolved by root cause."""
+    """Three granted compensations in two teams, one rejected (not a cost), one resolved by root cause,
+    in a tenant of its own (defined as intake does), so that no other test's costs count."""
+    await define_tenant(tenant)
     nl_agent = headers("agent-nl", "agent", teams=("team-nl-1",), tenant=tenant)
     fr_agent = headers("agent-fr", "agent", teams=("team-fr-1",), tenant=tenant)
     approver = headers("appr-x", "approver", teams=(), tenant=tenant)

@@ -1,4 +1,4 @@
-"""`python -m hoera_compensation` as its own process: migrates, seeds the operator data, serves."""
+"""`python -m hoera_compensation` as its own process: migrates, checks its rule templates, serves."""
 
 from __future__ import annotations
 
@@ -15,8 +15,11 @@ from compensation_support import AGENT
 pytestmark = pytest.mark.integration
 
 
-async def test_the_service_starts_as_a_process_with_its_seeded_catalogue(fresh_db: str) -> None:
-    process = ServiceProcess("hoera_compensation", env={"HOERA_DATABASE_URL": fresh_db}).start()
+async def test_the_service_starts_as_a_process_and_serves_the_tenant_s_template_catalogue(
+    fresh_db: str, test_tenants: tuple[str, ...]
+) -> None:
+    env = {"HOERA_DATABASE_URL": fresh_db, "HOERA_ADMIT_TENANTS": "true"}
+    process = ServiceProcess("hoera_compensation", env=env).start()
     try:
         await process.wait_ready()
         async with httpx.AsyncClient(base_url=process.url) as http:

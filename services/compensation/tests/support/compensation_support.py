@@ -1,5 +1,7 @@
 """Test support for the compensation service: the service in-process (its FastAPI app over ASGI, its
-Kafka broker and relay, real PostgreSQL), tokens, and intake's complaints made known."""
+Kafka broker and relay, real PostgreSQL) admitting only defined tenants, tokens of two tenants ("demo"
+from the Dutch-speaking template, "acme" from the French-speaking one), intake's complaints made
+known, and rule documents written as an administrator does."""
 
 from __future__ import annotations
 
@@ -23,6 +25,7 @@ from hoera_kit.service import Service
 from hoera_kit.settings import DEV_ISSUER, DEV_SIGNING_SECRET
 
 TEAM = "team-nl-1"
+ACME_TEAM = "team-fr-1"
 
 # Every event the service writes to its outbox is copied here by a trigger, in the same transaction:
 # a refused request must leave nothing behind, and the relay deletes what it publishes.
@@ -62,14 +65,28 @@ APPROVER_3 = headers("appr-kim", "approver", teams=())
 ADMIN = headers("admin-ops", "admin", teams=())
 PLATFORM = headers("contact-platform", "platform", teams=())
 
+# Tenant "acme": another organisation, whose agent works in a team of the same name as demo's other
+# team, and whose callers hold every role demo's do.
+ACME_AGENT = headers("agent-luc", "agent", teams=(ACME_TEAM,), tenant="acme")
+ACME_SUPERVISOR = headers("sup-marc", "supervisor", teams=(ACME_TEAM,), tenant="acme")
+ACME_APPROVER = headers("appr-eva", "approver", teams=(), tenant="acme")
+ACME_ADMIN = headers("admin-ops", "admin", teams=(), tenant="acme")
+ACME = {"agent": ACME_AGENT, "supervisor": ACME_SUPERVISOR, "approver": ACME_APPROVER, "admin": ACME_ADMIN}
 
-def raised(customer_id: str, *, category: str = "refund.late", team_id: str | None = TEAM) -> ComplaintRaised:
+
+def raised(
+    customer_id: str,
+    *,
+    category: str = "refund.late",
+    team_id: str | None = TEAM,
+    language: Language = Language.nl,
+) -> ComplaintRaised:
     return ComplaintRaised(
         complaint_id=uuid.uuid4(),
         customer_id=customer_id,
         channel=Channel.phone,
         category=category,
-        language=Language.nl,
+        language=language,
         raised_at=datetime.now(UTC),
         due_date=date.today(),
         team_id=team_id,
@@ -95,22 +112,47 @@ def customer() -> str:
 
 @dataclass
 class Running:
-    svc: Service
+    svc: Service[CompensationSettings]
     http: httpx.AsyncClient
     dsn: str
+
+    @property
+    def deps(self) -> handlers.Deps:
+        deps: handlers.Deps = self.svc.api.state.deps
+        return deps
 
     async def learn(self, *events: Any, tenant: str = "demo") -> list[Envelope]:
         """Make intake's events known the way the consumer does (for tests of the HTTP edge)."""
         envs = [make_envelope(e, producer="intake", tenant=tenant) for e in events]
         async with self.svc.pool.acquire() as conn, conn.transaction():
             for env in envs:
-                await handlers.learn_from_intake(conn, env)
+                await handlers.learn_from_intake(self.deps, conn, env)
         return envs
 
-    async def complaint(self, customer_id: str | None = None, **kw: Any) -> uuid.UUID:
+    async def complaint(
+        self, customer_id: str | None = None, *, tenant: str = "demo", **kw: Any
+    ) -> uuid.UUID:
         event = raised(customer_id or customer(), **kw)
-        await self.learn(event)
+        await self.learn(event, tenant=tenant)
         return event.complaint_id
+
+    async def rule(self, name: str, *, admin: dict[str, str] = ADMIN) -> dict[str, Any]:
+        """The organisation's rule document as its administrator reads it (with its version)."""
+        r = await self.http.get(f"/admin/rules/{name}", headers=admin)
+        assert r.status_code == 200, r.text
+        found: dict[str, Any] = r.json()
+        return found
+
+    async def write_rule(
+        self, name: str, document: dict[str, Any], *, admin: dict[str, str] = ADMIN, reason: str = "test"
+    ) -> httpx.Response:
+        """Change a rule document as an administrator does: against its current version, with a reason."""
+        current = await self.rule(name, admin=admin)
+        return await self.http.put(
+            f"/admin/rules/{name}",
+            json={"document": document, "expected_version": current["version"], "reason": reason},
+            headers=admin,
+        )
 
     async def ready_to_propose(
         self, complaint_id: uuid.UUID, *, damage_cents: int | None = None, who: dict[str, str] = AGENT
@@ -173,18 +215,22 @@ def settings_for(dsn: str, **overrides: Any) -> CompensationSettings:
         "database_url": dsn,
         "environment": "test",
         "consumer_group_prefix": f"test-{uuid.uuid4().hex[:8]}",
+        # The topics' history is other runs' traffic (tenants long gone): a test reads what it sends.
+        "consumer_start": "end",
         "log_json": False,
         "log_level": "WARNING",
         "outbox_poll_interval_s": 0.1,
         "timer_poll_interval_s": 0.1,
         "pool_max_size": 20,
+        # Only tenants defined on the tenants topic are served (test_tenants defines demo and acme).
+        "admit_tenants": True,
         **overrides,
     }
     return CompensationSettings(**values)
 
 
 @pytest.fixture(scope="module")
-async def running() -> AsyncIterator[Running]:
+async def running(test_tenants: tuple[str, ...]) -> AsyncIterator[Running]:
     name = await create_database("compensation")
     dsn = pg_dsn(name)
     svc = create_app(settings_for(dsn))

@@ -1,8 +1,8 @@
-"""R14 on its boundary: the mandate is inclusive, for every role limit (seeded and arbitrary)."""
+"""R14 on its boundary: the mandate is inclusive, for every role limit of every template and any
+limit at all."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
@@ -10,6 +10,7 @@ from hoera_compensation import domain
 from hoera_compensation.domain import (
     AbuseWatchRule,
     CatalogueEntry,
+    Mandates,
     ProposalRequest,
     Route,
     Situation,
@@ -19,10 +20,18 @@ from hoera_events.common import Currency, Money
 from hoera_events.compensation import CompensationKind
 from hypothesis import given
 from hypothesis import strategies as st
+from pydantic import ValidationError
 
-RULES = Path(__file__).parents[2] / "rules"
-SEEDED = json.loads((RULES / "mandates.json").read_text())["mandates"]
-SEEDED_LIMITS = sorted({(m["role"], m["limit"]["amount_cents"]) for m in SEEDED})
+TEMPLATES = Path(__file__).parents[2] / "rules" / "templates"
+
+
+def template(name: str) -> Mandates:
+    return Mandates.model_validate_json((TEMPLATES / name / "mandates.json").read_text())
+
+
+SEEDED_LIMITS = sorted(
+    {(role, limit.amount_cents) for name in ("nl", "fr") for role, limit in template(name).by_role().items()}
+)
 TEXTS = Texts(nl="x", fr="x", en="x")
 BIG = 10_000_000
 
@@ -57,8 +66,9 @@ def financial(cents: int) -> ProposalRequest:
     return ProposalRequest(kind=CompensationKind.financial, amount=Money.eur(cents))
 
 
-def test_the_seeded_agent_mandate_is_eur_300() -> None:
-    assert ("agent", 30000) in SEEDED_LIMITS
+def test_an_agent_decides_eur_300_at_a_dutch_speaking_insurer_and_eur_150_at_a_french_one() -> None:
+    assert template("nl").agent == Money.eur(30000)
+    assert template("fr").agent == Money.eur(15000)
 
 
 @pytest.mark.parametrize(("role", "limit"), SEEDED_LIMITS)
@@ -120,9 +130,19 @@ def test_a_flagged_customer_s_financial_compensation_goes_to_an_approver_even_wi
     assert domain.assess_proposal(financial(100), situation(30000)).route is Route.decide
 
 
-def test_an_operator_cannot_let_a_flagged_customer_s_money_skip_the_approver() -> None:
-    with pytest.raises(ValueError, match="cannot be switched off"):
-        AbuseWatchRule(flagged_needs_approval=False)
+def test_a_rule_document_offering_to_let_a_flagged_customer_s_money_skip_the_approver_is_refused() -> None:
+    for value in (False, True):
+        with pytest.raises(ValidationError) as refused:
+            AbuseWatchRule.model_validate(
+                {"threshold": 2, "window_days": 365, "flagged_needs_approval": value}
+            )
+        assert refused.value.errors()[0]["loc"] == ("flagged_needs_approval",)
+
+
+def test_every_role_s_mandate_is_in_one_currency() -> None:
+    mixed = Mandates(agent=Money.eur(30000), supervisor=Money(amount_cents=50000, currency=Currency.CHF))
+    assert [f for f, _ in domain.mandates_problems(mixed)] == ["supervisor.currency"]
+    assert domain.mandates_problems(template("nl")) == []
 
 
 @given(cents=st.integers(1, 30000), cleared=st.booleans(), flagged=st.booleans())
