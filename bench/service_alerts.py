@@ -195,10 +195,16 @@ async def _run(report: Report, n: int) -> None:
         # Management's notices of other traffic (new complaints) wait for a digest, so this
         # measures the answer-to-supervisor path alone.
         async with httpx.AsyncClient(base_url=service.url) as http:
+            admin = {"Authorization": f"Bearer {_admin_token()}"}
+            current = (await http.get("/admin/rules/notices", headers=admin)).json()
             resp = await http.put(
                 "/admin/rules/notices",
-                json={"management": "digest", "digest_every_seconds": 3600},
-                headers={"Authorization": f"Bearer {_admin_token()}"},
+                json={
+                    "document": {**current["document"], "management": "digest", "digest_every": {"seconds": 3600}},
+                    "expected_version": current["version"],
+                    "reason": "bench: digests only",
+                },
+                headers=admin,
             )
             resp.raise_for_status()
         await _raw_ceiling(report, producer, sink, min(n, 300))

@@ -291,9 +291,11 @@ async def _survey(http: httpx.AsyncClient, w: World, admin: dict[str, str]) -> N
 
 
 async def _alerts_rules(http: httpx.AsyncClient, w: World, admin: dict[str, str]) -> None:
-    url = w.urls["alerts"]
-    organisation = _ok(await http.get(f"{url}/admin/rules/organisation", headers=admin), 200)
-    _ok(await http.put(f"{url}/admin/rules/organisation", json=organisation["body"], headers=admin))
+    url = f"{w.urls['alerts']}/admin/rules/links"
+    current = _ok(await http.get(url, headers=admin), 200)
+    document = {"recording_url_template": f"https://platform.hoera.test/{w.category}/{{recording_ref}}"}
+    change = {"document": document, "expected_version": current["version"], "reason": "contract matrix"}
+    _ok(await http.put(url, json=change, headers=admin))
 
 
 async def _unhappy_answer(http: httpx.AsyncClient, w: World) -> None:

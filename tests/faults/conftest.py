@@ -235,7 +235,7 @@ async def consumers_by_topic(bootstrap: str, group_prefix: str) -> dict[str, set
 
 def _unhappy_rule() -> dict[str, Any]:
     """The alerts service's seed rule (R23), so the expectation follows the operator's data."""
-    return dict(json.loads((ROOT / "services/alerts/rules/unhappy.json").read_text()))
+    return dict(json.loads((ROOT / "services/alerts/rules/templates/nl/unhappy.json").read_text()))
 
 
 def is_unhappy(answer: dict[str, Any], rule: dict[str, Any]) -> bool:

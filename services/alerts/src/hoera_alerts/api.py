@@ -1,6 +1,7 @@
-"""HTTP API: a supervisor's alerts and acknowledgements (R23), a team's figures (R25), and the
-operator data (R8) for administrators. A supervisor sees only the teams they lead: every route that
-names an alert or a team checks it and answers 404, as for something that does not exist."""
+"""HTTP API: a supervisor's alerts and acknowledgements (R23) and a team's figures (R25); the kit adds
+the operator data (R8) under /admin/rules. A supervisor sees only the teams they lead in their own
+tenant: every route that names an alert or a team checks it and answers 404, as for something that
+does not exist. Routes only turn the request into a call of a use case (handlers.py)."""
 
 from __future__ import annotations
 
@@ -11,28 +12,26 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Depends, Query, Request
 from hoera_events.alerts import AlertAction, AlertKind, Severity
 from hoera_events.common import Code
-from hoera_kit.auth import Principal, Role, ensure_team_access, require_roles
+from hoera_kit.auth import Principal, Role, require_roles
 from pydantic import BaseModel, ConfigDict, Field
 
 from hoera_alerts import handlers, store
 from hoera_alerts.domain import AlertStatus, Figures
-from hoera_alerts.handlers import Alerts, RootCauseFigure, TeamDashboard, TrendPoint
-from hoera_alerts.rules import DOCUMENTS, StoredRule
+from hoera_alerts.handlers import AlertView, Deps, RootCauseFigure, TeamDashboard, TrendPoint
 
 router = APIRouter()
 
 Supervisor = Annotated[Principal, Depends(require_roles(Role.supervisor))]
-Admin = Annotated[Principal, Depends(require_roles(Role.admin))]
 # One alert: its team's supervisor, or for alerts without a team (abuse flags) the back office.
 AlertReader = Annotated[Principal, Depends(require_roles(Role.supervisor, Role.approver, Role.admin))]
 
 
-def alerts_app(request: Request) -> Alerts:
-    app: Alerts = request.app.state.alerts
-    return app
+def _deps(request: Request) -> Deps:
+    deps: Deps = request.app.state.deps
+    return deps
 
 
-App = Annotated[Alerts, Depends(alerts_app)]
+Uses = Annotated[Deps, Depends(_deps)]
 
 
 # --- views ------------------------------------------------------------------------------------------
@@ -157,28 +156,7 @@ class DashboardOut(BaseModel):
         )
 
 
-class RuleOut(BaseModel):
-    name: str
-    version: int
-    changed_by: str
-    changed_at: datetime
-    body: dict[str, Any]
-
-    @classmethod
-    def of(cls, r: StoredRule) -> RuleOut:
-        return cls(**r.__dict__)
-
-
 # --- supervisors ------------------------------------------------------------------------------------
-
-
-def led_teams(principal: Principal, team_id: str | None) -> list[str]:
-    """The teams a request may read: the one asked for if the principal leads it (else 404), or
-    every team they lead."""
-    if team_id is not None:
-        ensure_team_access(principal, team_id, supervisor_scope=True, what="team")
-        return [team_id]
-    return sorted(principal.teams)
 
 
 @router.get(
@@ -188,24 +166,23 @@ def led_teams(principal: Principal, team_id: str | None) -> list[str]:
 )
 async def list_alerts(
     principal: Supervisor,
-    app: App,
+    deps: Uses,
     team_id: Annotated[str | None, Query(description="one team you lead; default: all of them")] = None,
     status: Annotated[list[AlertStatus] | None, Query(description="default: open and acknowledged")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> list[AlertOut]:
-    teams = led_teams(principal, team_id)
     statuses = status or [AlertStatus.open, AlertStatus.acknowledged]
-    async with app.svc.pool.acquire() as conn:
-        alerts = await store.list_alerts(conn, principal.tenant, teams, statuses, limit=limit)
+    alerts = await handlers.list_alerts(deps, principal, team_id, statuses, limit)
     return [AlertOut.of(a) for a in alerts]
 
 
+def _out(view: AlertView) -> AlertOut:
+    return AlertOut.of(view.alert, view.recipients)
+
+
 @router.get("/alerts/{alert_id}", summary="One alert, with who was told", tags=["alerts"])
-async def read_alert(alert_id: uuid.UUID, principal: AlertReader, app: App) -> AlertOut:
-    async with app.svc.pool.acquire() as conn:
-        alert = handlers.visible_alert(principal, await store.get_alert(conn, alert_id))
-        recipients = await store.recipients_of(conn, alert_id)
-    return AlertOut.of(alert, recipients)
+async def read_alert(alert_id: uuid.UUID, principal: AlertReader, deps: Uses) -> AlertOut:
+    return _out(await handlers.read_alert(deps, principal, alert_id))
 
 
 @router.post(
@@ -221,15 +198,13 @@ async def read_alert(alert_id: uuid.UUID, principal: AlertReader, app: App) -> A
 async def acknowledge(
     alert_id: uuid.UUID,
     principal: AlertReader,
-    app: App,
+    deps: Uses,
     body: Annotated[AcknowledgementIn, Body()],
 ) -> AlertOut:
-    async with app.svc.pool.acquire() as conn, conn.transaction():
-        alert = await handlers.acknowledge(
-            app, conn, principal, alert_id, body.action, body.note, body.root_cause_department
-        )
-        recipients = await store.recipients_of(conn, alert_id)
-    return AlertOut.of(alert, recipients)
+    view = await handlers.acknowledge(
+        deps, principal, alert_id, body.action, body.note, body.root_cause_department
+    )
+    return _out(view)
 
 
 @router.get(
@@ -237,56 +212,6 @@ async def acknowledge(
     summary="A team's figures, trends, root-cause split and alerts (R25)",
     tags=["dashboard"],
 )
-async def team_dashboard(team_id: str, principal: Supervisor, app: App) -> DashboardOut:
-    led_teams(principal, team_id)
-    async with app.svc.pool.acquire() as conn:
-        dashboard = await handlers.team_dashboard(app, conn, principal.tenant, team_id)
-    return DashboardOut.of(dashboard)
-
-
-# --- operator data (R8) -------------------------------------------------------------------------------
-
-
-@router.get("/admin/rules", summary="Every rule document and its version", tags=["rules"])
-async def list_rules(principal: Admin, app: App) -> list[RuleOut]:
-    async with app.svc.pool.acquire() as conn:
-        return [RuleOut.of(await app.rules.current(conn, name)) for name in DOCUMENTS]
-
-
-@router.get("/admin/rules/{name}", summary="One rule document", tags=["rules"])
-async def read_rule(name: str, principal: Admin, app: App) -> RuleOut:
-    async with app.svc.pool.acquire() as conn:
-        return RuleOut.of(await app.rules.current(conn, name))
-
-
-@router.put(
-    "/admin/rules/{name}",
-    summary="Replace a rule document (validated whole; a 422 names the bad field)",
-    tags=["rules"],
-    responses={422: {"description": "invalid; `field` names the first bad field; nothing saved"}},
-)
-async def change_rule(
-    name: str,
-    principal: Admin,
-    app: App,
-    body: Annotated[
-        dict[str, Any],
-        Body(
-            examples=[
-                {"absences": [{"person": "sup-sara", "first_day": "2025-07-01", "last_day": "2025-07-21"}]}
-            ]
-        ),
-    ],
-) -> RuleOut:
-    async with app.svc.pool.acquire() as conn, conn.transaction():
-        return RuleOut.of(await app.rules.change(conn, name, body, principal.subject))
-
-
-@router.get(
-    "/admin/rules/{name}/history",
-    summary="Every saved version of a rule document: who changed what, when",
-    tags=["rules"],
-)
-async def rule_history(name: str, principal: Admin, app: App) -> list[RuleOut]:
-    async with app.svc.pool.acquire() as conn:
-        return [RuleOut.of(r) for r in await app.rules.history(conn, name)]
+async def team_dashboard(team_id: str, principal: Supervisor, deps: Uses) -> DashboardOut:
+    handlers.led_teams(principal, team_id)
+    return DashboardOut.of(await handlers.team_dashboard(deps, principal.tenant, team_id))

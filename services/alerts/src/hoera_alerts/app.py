@@ -1,4 +1,4 @@
-"""The composition root: the kit's Service, the operator data, the routes, consumers and live hub."""
+"""The composition root: the kit's Service, the rule documents, the routes, consumers and live hub."""
 
 from __future__ import annotations
 
@@ -6,18 +6,19 @@ from pathlib import Path
 
 from hoera_kit.service import Service
 
-from hoera_alerts import api, consumers, dashboard, handlers
-from hoera_alerts.handlers import Alerts, TeamDashboard
+from hoera_alerts import api, consumers, dashboard, handlers, rules
+from hoera_alerts.handlers import Deps, TeamDashboard
 from hoera_alerts.live import LiveHub
-from hoera_alerts.rules import RuleStore
 from hoera_alerts.settings import AlertsSettings
+from hoera_alerts.store import LIVE_CHANNEL
 
 MIGRATIONS = Path(__file__).resolve().parents[2] / "migrations"
 
 DESCRIPTION = """Every unhappy smiley e-mails the supervisor of the agent's team at once (R23; the deputy
 when the supervisor is absent, R3), a team's rolling satisfaction below its level raises one alert until
 it recovers (R24), management is informed of new complaints and SLA breaches (R4) and the back office of
-abuse flags (R15); supervisors acknowledge alerts and follow their teams live (R25)."""
+abuse flags (R15); supervisors acknowledge alerts and follow their teams live (R25). Each tenant's own
+organisation, calendar and rule documents decide."""
 
 
 def create_app(settings: AlertsSettings | None = None) -> Service[AlertsSettings]:
@@ -30,18 +31,21 @@ def create_app(settings: AlertsSettings | None = None) -> Service[AlertsSettings
         openapi_tags=[
             {"name": "alerts", "description": "alerts of the teams a supervisor leads (R23, R24)"},
             {"name": "dashboard", "description": "the live supervisor dashboard (R25)"},
-            {"name": "rules", "description": "operator data, for administrators (R8)"},
+            {"name": "rules", "description": "the tenant's operator data, for its administrators (R8)"},
         ],
     )
-    app = Alerts(svc=svc, rules=RuleStore(s.alerts_rules_dir))
+    rules.declare(svc.rule_book(rules.TEMPLATES))
+    deps = Deps(svc)
 
     async def read_dashboard(tenant: str, team_id: str) -> TeamDashboard:
-        async with svc.pool.acquire() as conn:
-            return await handlers.team_dashboard(app, conn, tenant, team_id)
+        return await handlers.team_dashboard(deps, tenant, team_id)
 
-    svc.api.state.alerts = app
-    svc.api.state.live = LiveHub(s.dsn, read_dashboard, debounce_s=s.live_debounce_s)
+    hub: LiveHub[TeamDashboard] = LiveHub(read_dashboard, debounce_s=s.live_debounce_s)
+    svc.notifications.on(LIVE_CHANNEL, hub.on_notify)
+    svc.on_stop(hub.close)
+    svc.api.state.deps = deps
+    svc.api.state.live = hub
     svc.api.include_router(api.router)
     svc.api.include_router(dashboard.router)
-    consumers.register(app)
+    consumers.register(deps)
     return svc

@@ -17,16 +17,16 @@ from hoera_kit.deliveries import DeliveryRecord
 from hoera_kit.timers import Timer
 
 from hoera_alerts import handlers
-from hoera_alerts.handlers import DIGEST_TIMER, Alerts
+from hoera_alerts.handlers import DIGEST_TIMER, Deps
 
 
-def register(app: Alerts) -> None:
-    svc = app.svc
+def register(deps: Deps) -> None:
+    svc = deps.svc
 
     # The busy topics, in batches: one transaction per Kafka batch is where throughput comes from.
     @svc.consumer(SurveyAnswered, SurveyInvited, ContactClosed, name="feedback", batch=True)
     async def feedback(conn: Conn, envelopes: list[Envelope]) -> None:
-        await handlers.record_feedback(app, conn, envelopes)
+        await handlers.record_feedback(deps, conn, envelopes)
 
     @svc.consumer(
         ComplaintRaised,
@@ -37,12 +37,12 @@ def register(app: Alerts) -> None:
         name="complaints",
     )
     async def complaints(conn: Conn, envelope: Envelope) -> None:
-        await handlers.record_complaint(app, conn, envelope)
+        await handlers.record_complaint(deps, conn, envelope)
 
     @svc.timer(DIGEST_TIMER)
     async def digest(conn: Conn, timer: Timer) -> None:
-        await handlers.send_digest(app, conn, str(timer.payload["tenant"]))
+        await handlers.send_digest(deps, conn, str(timer.payload["tenant"]))
 
     @svc.on_delivery_state
     async def delivered(conn: Conn, record: DeliveryRecord) -> None:
-        await handlers.delivery_changed(app, conn, record)
+        await handlers.delivery_changed(deps, conn, record)

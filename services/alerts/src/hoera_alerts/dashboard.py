@@ -5,14 +5,14 @@ them from there: a cookie, which the browser's EventSource sends with the live s
 URL ever holds a token. The acknowledgement is a plain form POST with the session's CSRF value. The
 live stream sends the re-rendered figures and alerts as HTML, so the page needs no client-side
 templating. Every route checks that the supervisor leads the team (404 otherwise), the stream
-included.
+included; team names and times are the supervisor's tenant's (its organisation and calendar). A
+stream ends when the service stops (LiveHub.close) or after HOERA_LIVE_STREAM_MAX_S.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-import signal
 import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
@@ -23,9 +23,11 @@ from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
+from hoera_events.organisation import Organisation
 from hoera_events.surveys import AgentAttribute
 from hoera_kit.auth import Principal, Role
-from hoera_kit.errors import Refusal
+from hoera_kit.calendar import BusinessCalendar
+from hoera_kit.refusals import Refusal
 from hoera_kit.sessions import (
     CSRF_FIELD,
     SignedForm,
@@ -37,9 +39,9 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from pydantic import ValidationError
 
 from hoera_alerts import handlers, store
-from hoera_alerts.api import AcknowledgementIn, App, led_teams
-from hoera_alerts.domain import Organisation
-from hoera_alerts.handlers import Alerts, TeamDashboard, TrendPoint
+from hoera_alerts.api import AcknowledgementIn, Uses
+from hoera_alerts.domain import team_name
+from hoera_alerts.handlers import Deps, TeamDashboard, TrendPoint
 from hoera_alerts.live import LiveHub
 
 PAGES = Path(__file__).parent / "pages"
@@ -157,26 +159,30 @@ class Page:
     token), and, once signed in, the session's CSRF value for the forms."""
 
     def __init__(
-        self, lang: str | None, *, session: StaffSession | None = None, org: Organisation | None = None
+        self,
+        lang: str | None,
+        *,
+        session: StaffSession | None = None,
+        calendar: BusinessCalendar | None = None,
     ) -> None:
         chosen = lang or (session.principal.language if session else None) or "en"
         self.lang = chosen if chosen in LANGUAGES else "en"
         self.t = TEXTS[self.lang]
         self.session = session
-        self.org = org
+        self.calendar = calendar
 
     @classmethod
-    def of(cls, session: StaffSession, lang: str | None, org: Organisation) -> Page:
-        return cls(lang, session=session, org=org)
+    def of(cls, deps: Deps, session: StaffSession, lang: str | None) -> Page:
+        return cls(lang, session=session, calendar=deps.tenants.calendar(session.principal.tenant))
 
     def query(self, **overrides: str) -> str:
         params = {"lang": self.lang, **overrides}
         return urlencode({k: v for k, v in params.items() if v})
 
     def local(self, moment: datetime | None) -> str:
-        if moment is None or self.org is None:
+        if moment is None or self.calendar is None:
             return ""
-        return moment.astimezone(self.org.zone).strftime("%Y-%m-%d %H:%M")
+        return moment.astimezone(self.calendar.zone).strftime("%Y-%m-%d %H:%M")
 
     def reading(self, reading: dict[str, Any]) -> str:
         text: str = self.t["reading"]
@@ -216,11 +222,7 @@ def _percent(value: float | None) -> str:
 
 
 def _teams(principal: Principal, org: Organisation) -> list[dict[str, str]]:
-    out = []
-    for team_id in sorted(principal.teams):
-        team = org.team(team_id)
-        out.append({"id": team_id, "name": team.name if team else team_id})
-    return out
+    return [{"id": team, "name": team_name(org, team)} for team in handlers.led_teams(principal, None)]
 
 
 def _sse(event: str, data: str) -> str:
@@ -228,23 +230,13 @@ def _sse(event: str, data: str) -> str:
     return f"event: {event}\n" + "".join(f"data: {line}\n" for line in lines) + "\n"
 
 
-def _server_stopping() -> bool:
-    """True once uvicorn began to shut down. It waits for open responses before it stops the app,
-    so an open stream must notice by itself; uvicorn's SIGTERM handler is a bound method of its
-    Server, whose should_exit says so."""
-    server = getattr(signal.getsignal(signal.SIGTERM), "__self__", None)
-    return bool(getattr(server, "should_exit", False))
-
-
 # --- routes -----------------------------------------------------------------------------------------------
 
 
 @router.get("/dashboard", summary="The teams I lead", response_class=HTMLResponse)
-async def teams_page(session: SupervisorPage, app: App, lang: Lang = None) -> Response:
-    async with app.svc.pool.acquire() as conn:
-        org = await app.rules.organisation(conn)
-    page = Page.of(session, lang, org)
-    teams = _teams(session.principal, org)
+async def teams_page(session: SupervisorPage, deps: Uses, lang: Lang = None) -> Response:
+    page = Page.of(deps, session, lang)
+    teams = _teams(session.principal, deps.tenants.organisation(session.principal.tenant))
     if len(teams) == 1:
         return RedirectResponse(f"/dashboard/teams/{teams[0]['id']}?{page.query()}", status_code=303)
     return HTMLResponse(page.render("teams.html", teams=teams), headers=NO_STORE)
@@ -253,20 +245,18 @@ async def teams_page(session: SupervisorPage, app: App, lang: Lang = None) -> Re
 @router.get(
     "/dashboard/teams/{team_id}", summary="A team's live dashboard (R25)", response_class=HTMLResponse
 )
-async def team_page(team_id: str, session: SupervisorPage, app: App, lang: Lang = None) -> HTMLResponse:
+async def team_page(team_id: str, session: SupervisorPage, deps: Uses, lang: Lang = None) -> HTMLResponse:
     principal = session.principal
-    led_teams(principal, team_id)
-    async with app.svc.pool.acquire() as conn:
-        org = await app.rules.organisation(conn)
-        d = await handlers.team_dashboard(app, conn, principal.tenant, team_id)
-    page = Page.of(session, lang, org)
+    handlers.led_teams(principal, team_id)
+    d = await handlers.team_dashboard(deps, principal.tenant, team_id)
+    page = Page.of(deps, session, lang)
     stream_url = f"/dashboard/teams/{team_id}/stream?{page.query()}"
     return HTMLResponse(
         page.render(
             "dashboard.html",
             d=d,
             charts=charts(d, page.t),
-            teams=_teams(principal, org),
+            teams=_teams(principal, deps.tenants.organisation(principal.tenant)),
             stream_url=stream_url,
         ),
         headers=NO_STORE,
@@ -279,33 +269,29 @@ async def team_page(team_id: str, session: SupervisorPage, app: App, lang: Lang 
     response_class=StreamingResponse,
 )
 async def team_stream(
-    team_id: str, session: SupervisorStream, app: App, hub: Hub, lang: Lang = None
+    team_id: str, session: SupervisorStream, deps: Uses, hub: Hub, lang: Lang = None
 ) -> StreamingResponse:
     principal = session.principal
-    led_teams(principal, team_id)  # 404 before a single byte of the team is sent
-    async with app.svc.pool.acquire() as conn:
-        org = await app.rules.organisation(conn)
-    page = Page.of(session, lang, org)
+    handlers.led_teams(principal, team_id)  # 404 before a single byte of the team is sent
+    page = Page.of(deps, session, lang)
     tenant = principal.tenant
     # The stream ends with the session's token at the latest; the browser's reconnection is then
     # refused (401), and the page sends the supervisor to sign in again.
-    max_s = min(app.settings.live_stream_max_s, (session.expires_at - datetime.now(UTC)).total_seconds())
+    max_s = min(deps.settings.live_stream_max_s, (session.expires_at - datetime.now(UTC)).total_seconds())
 
     async def events() -> AsyncIterator[str]:
         loop = asyncio.get_running_loop()
         ends = loop.time() + max_s
         yield "retry: 1000\n\n"
-        async with hub.subscribe(tenant, team_id) as queue:
+        async with hub.subscribe(tenant, team_id) as stream:
             # The current state first: whatever changed while the browser reconnected is in it.
-            async with app.svc.pool.acquire() as conn:
-                yield _sse("update", page.live(await handlers.team_dashboard(app, conn, tenant, team_id)))
+            yield _sse("update", page.live(await handlers.team_dashboard(deps, tenant, team_id)))
             quiet = 0.0
-            while loop.time() < ends and not _server_stopping():
-                try:
-                    d = await asyncio.wait_for(queue.get(), timeout=1.0)
-                except TimeoutError:
+            while loop.time() < ends and not stream.ended:
+                d = await stream.next(timeout=1.0)
+                if d is None:
                     quiet += 1.0
-                    if quiet >= KEEP_ALIVE_S:
+                    if quiet >= KEEP_ALIVE_S and not stream.ended:
                         quiet = 0.0
                         yield ": keep-alive\n\n"
                     continue
@@ -325,9 +311,9 @@ async def team_stream(
     response_class=HTMLResponse,
 )
 async def alert_page(
-    alert_id: uuid.UUID, session: SupervisorPage, app: App, lang: Lang = None
+    alert_id: uuid.UUID, session: SupervisorPage, deps: Uses, lang: Lang = None
 ) -> HTMLResponse:
-    return await _alert_page(app, session, alert_id, lang)
+    return await _alert_page(deps, session, alert_id, lang)
 
 
 @router.post(
@@ -335,7 +321,7 @@ async def alert_page(
     summary="Record what I did about an alert, from its page (R23)",
     response_class=HTMLResponse,
 )
-async def acknowledge_from_page(alert_id: uuid.UUID, posted: SupervisorForm, app: App) -> Response:
+async def acknowledge_from_page(alert_id: uuid.UUID, posted: SupervisorForm, deps: Uses) -> Response:
     """The form's answer: back to the alert's page (303), or the page again with what was wrong."""
     form = posted.form
     lang = form.get("lang")
@@ -348,18 +334,17 @@ async def acknowledge_from_page(alert_id: uuid.UUID, posted: SupervisorForm, app
     except ValidationError as exc:
         field = str(exc.errors()[0]["loc"][0]) if exc.errors() and exc.errors()[0]["loc"] else None
         return await _alert_page(
-            app, posted.session, alert_id, lang, error=_refusal_key(422, field), entered=entered
+            deps, posted.session, alert_id, lang, error=_refusal_key(422, field), entered=entered
         )
     try:
-        async with app.svc.pool.acquire() as conn, conn.transaction():
-            await handlers.acknowledge(
-                app, conn, posted.principal, alert_id, body.action, body.note, body.root_cause_department
-            )
+        await handlers.acknowledge(
+            deps, posted.principal, alert_id, body.action, body.note, body.root_cause_department
+        )
     except Refusal as exc:
         if exc.status in (403, 404):
             raise  # as on the page itself: nothing of another team's alert is shown
         return await _alert_page(
-            app, posted.session, alert_id, lang, error=_refusal_key(exc.status, exc.field), entered=entered
+            deps, posted.session, alert_id, lang, error=_refusal_key(exc.status, exc.field), entered=entered
         )
     page = Page(lang, session=posted.session)
     return RedirectResponse(f"/dashboard/alerts/{alert_id}?{page.query()}", status_code=303, headers=NO_STORE)
@@ -375,7 +360,7 @@ def _refusal_key(status: int, field: str | None) -> tuple[str, int]:
 
 
 async def _alert_page(
-    app: Alerts,
+    deps: Deps,
     session: StaffSession,
     alert_id: uuid.UUID,
     lang: str | None,
@@ -383,18 +368,16 @@ async def _alert_page(
     error: tuple[str, int] | None = None,
     entered: dict[str, str] | None = None,
 ) -> HTMLResponse:
-    async with app.svc.pool.acquire() as conn:
-        alert = handlers.visible_alert(session.principal, await store.get_alert(conn, alert_id))
-        recipients = await store.recipients_of(conn, alert_id)
-        org = await app.rules.organisation(conn)
-    page = Page.of(session, lang, org)
-    team = org.team(alert.team_id)
+    view = await handlers.read_alert(deps, session.principal, alert_id)
+    alert = view.alert
+    page = Page.of(deps, session, lang)
+    org = deps.tenants.organisation(session.principal.tenant)
     return HTMLResponse(
         page.render(
             "alert.html",
             a=alert,
-            team_name=team.name if team else alert.team_id,
-            recipients=recipients,
+            team_name=team_name(org, alert.team_id),
+            recipients=view.recipients,
             scores=_scores(alert),
             error=page.t[error[0]] if error else None,
             entered=entered or {},

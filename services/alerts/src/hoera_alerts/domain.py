@@ -1,8 +1,10 @@
-"""The alerts service's rules, pure: which answer is unhappy (R23), who is told (R23, R3), when a
-team's rolling satisfaction raises an alert and when it has recovered (R24), the dashboard's
-figures (R25), what a supervisor may record on an alert (R23, R7) and the text of each mail.
+"""The alerts service's rules, pure: which answer is unhappy (R23), who is told (R23, R3, R4, R15),
+when a team's rolling satisfaction raises an alert and when it has recovered (R24), the dashboard's
+figures and days (R25), when management's digest goes out (R4), what a supervisor may record on an
+alert (R23, R7) and the text of each mail.
 
-Operator data (R8) arrives here as the validated models below; rules.py loads and stores them.
+Operator data (R8) arrives here as the validated models below (rules.py declares them as the
+tenant's rule documents); the organisation and the business calendar are the tenant's, from the kit.
 """
 
 from __future__ import annotations
@@ -10,33 +12,24 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import Mapping
-from datetime import date, datetime
+from datetime import date, datetime, time, timedelta
+from email.errors import HeaderParseError
+from email.headerregistry import Address
 from enum import StrEnum
-from typing import Annotated, Self
+from typing import Annotated
 from urllib.parse import quote
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+import hoera_kit.organisation as organisation
 from hoera_events.alerts import AlertAction, AlertKind, RecipientRole
-from hoera_events.common import (
-    AgentId,
-    Channel,
-    Code,
-    Language,
-    Money,
-    NpsScore,
-    Smiley,
-    TeamId,
-)
+from hoera_events.common import Channel, Code, Language, Money, NpsScore, Smiley
+from hoera_events.organisation import Organisation, Person
 from hoera_events.surveys import AgentAttribute, SurveyAnswered
-from pydantic import (
-    BaseModel,
-    ConfigDict,
-    Field,
-    StringConstraints,
-    ValidationInfo,
-    field_validator,
-    model_validator,
-)
+from hoera_kit.calendar import BusinessCalendar, Span
+from hoera_kit.refusals import Conflict, Invalid
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+
+Problems = list[tuple[str, str]]
+"""What a rule document's check finds wrong: (field, problem) pairs; any refuses the write (422)."""
 
 
 class Rule(BaseModel):
@@ -104,142 +97,64 @@ def notice_alert_id(tenant: str, kind: AlertKind, *parts: object) -> uuid.UUID:
     return uuid.uuid5(uuid.NAMESPACE_URL, f"hoera:alerts:{tenant}:{kind.value}:{tail}")
 
 
-# --- the organisation: teams, supervisors, deputies, absences (R23, R3) -------------------------------
-
-EmailAddress = Annotated[
-    str, StringConstraints(pattern=r"^[^@\s<>\"]+@[^@\s<>\"]+\.[^@\s<>\"]+$", max_length=254)
-]
-Name = Annotated[str, StringConstraints(min_length=1, max_length=120, pattern=r"^[^\r\n<>\"]+$")]
-
-
-class Person(Rule):
-    """An employee who receives alerts: a supervisor, deputy, manager or the back office."""
-
-    id: AgentId
-    name: Name
-    email: EmailAddress
-    language: Language
-
-    @property
-    def address(self) -> str:
-        return f"{self.name} <{self.email}>"
-
-
-class Team(Rule):
-    id: TeamId
-    name: Name
-    supervisor: AgentId
-    deputies: tuple[AgentId, ...] = ()
-    """Who stands in, in this order, when the supervisor is absent (R3)."""
-
-
-class Organisation(Rule):
-    """Who leads which team and who is told what. Operator data (R8)."""
-
-    timezone: str = "Europe/Brussels"
-    """The organisation's calendar: absences are whole days in it."""
-    people: tuple[Person, ...]
-    teams: tuple[Team, ...]
-    management: tuple[AgentId, ...] = ()
-    """Informed of new complaints and SLA breaches (R4)."""
-    back_office: Person
-    """Told of customers flagged by the abuse watch (R15), and of unhappy answers of unknown teams."""
-
-    @field_validator("timezone")
-    @classmethod
-    def _known_timezone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError) as exc:
-            raise ValueError(f"unknown time zone {value!r}") from exc
-        return value
-
-    @model_validator(mode="after")
-    def _references_resolve(self) -> Self:
-        ids = [p.id for p in self.people]
-        if len(ids) != len(set(ids)):
-            raise ValueError("people: every person id must be unique")
-        teams = [t.id for t in self.teams]
-        if len(teams) != len(set(teams)):
-            raise ValueError("teams: every team id must be unique")
-        known = set(ids)
-        for i, team in enumerate(self.teams):
-            for j, who in enumerate((team.supervisor, *team.deputies)):
-                if who not in known:
-                    where = "supervisor" if j == 0 else f"deputies.{j - 1}"
-                    raise ValueError(f"teams.{i}.{where}: {who!r} is not one of the people")
-        for i, who in enumerate(self.management):
-            if who not in known:
-                raise ValueError(f"management.{i}: {who!r} is not one of the people")
-        return self
-
-    @property
-    def zone(self) -> ZoneInfo:
-        return ZoneInfo(self.timezone)
-
-    def person(self, person_id: str) -> Person | None:
-        return next((p for p in self.people if p.id == person_id), None)
-
-    def team(self, team_id: str | None) -> Team | None:
-        return next((t for t in self.teams if t.id == team_id), None)
-
-    def local_day(self, moment: datetime) -> date:
-        return moment.astimezone(self.zone).date()
-
-
-class Absence(Rule):
-    person: AgentId
-    first_day: date
-    last_day: date
-    """Inclusive."""
-    note: Annotated[str, Field(max_length=200)] | None = None
-
-    @model_validator(mode="after")
-    def _ordered(self) -> Self:
-        if self.last_day < self.first_day:
-            raise ValueError("last_day: must not be before first_day")
-        return self
-
-
-class AbsenceCalendar(Rule):
-    """R3: who is away when, so work goes to a deputy instead of getting stuck."""
-
-    absences: tuple[Absence, ...] = ()
-
-    def is_absent(self, person_id: str, day: date) -> bool:
-        return any(a.person == person_id and a.first_day <= day <= a.last_day for a in self.absences)
-
-    def unknown_people(self, organisation: Organisation) -> list[tuple[int, str]]:
-        known = {p.id for p in organisation.people}
-        return [(i, a.person) for i, a in enumerate(self.absences) if a.person not in known]
+# --- who is told: the tenant's organisation (R23, R3, R4, R15) ------------------------------------
+# The organisation (people, teams, ordered deputies, management, back office, absences) is the
+# tenant's, owned by intake and replicated by the kit; hoera_kit.organisation answers who stands in,
+# the same way in every service.
 
 
 class Recipient(Rule):
     person: Person
     role: RecipientRole
     deputy_for: Person | None = None
-    """The absent supervisor, when a deputy stands in (R3)."""
+    """The absent supervisor, when someone stands in for them (R3)."""
 
 
-def team_lead_on(
-    team: Team | None, organisation: Organisation, calendar: AbsenceCalendar, day: date
-) -> Recipient:
-    """R23, R3: the team's supervisor, or the first deputy who is present when they are absent.
+def team_recipient(org: Organisation, team_id: str | None, day: date) -> Recipient | None:
+    """R23, R3: whoever acts for the team's supervisor on `day`, as hoera_kit.organisation.stand_in
+    decides it for every service: the supervisor, else the first deputy who is present, else the
+    first of management who is.
 
-    When everyone who leads the team is away the supervisor still gets it (it waits in their
-    inbox, and the alert stays open on the dashboard for whoever leads the team); an answer of a
-    team nobody configured goes to the back office, so it is never lost.
+    When everyone is away the supervisor still gets it (it waits in their inbox, and the alert stays
+    open on the dashboard for whoever leads the team); an answer of a team the organisation does not
+    know goes to the back office, so it is never lost. None: the organisation names nobody at all.
     """
-    supervisor = organisation.person(team.supervisor) if team else None
+    team = organisation.team(org, team_id) if team_id is not None else None
+    supervisor = organisation.person(org, team.supervisor) if team is not None else None
     if team is None or supervisor is None:
-        return Recipient(person=organisation.back_office, role=RecipientRole.back_office)
-    if not calendar.is_absent(supervisor.id, day):
+        return back_office(org)
+    chosen = organisation.stand_in(org, team.id, day)
+    if chosen is None or chosen.id == supervisor.id:
         return Recipient(person=supervisor, role=RecipientRole.supervisor)
-    for deputy_id in team.deputies:
-        deputy = organisation.person(deputy_id)
-        if deputy is not None and not calendar.is_absent(deputy.id, day):
-            return Recipient(person=deputy, role=RecipientRole.deputy, deputy_for=supervisor)
-    return Recipient(person=supervisor, role=RecipientRole.supervisor)
+    role = RecipientRole.deputy if chosen.id in team.deputies else RecipientRole.management
+    return Recipient(person=chosen, role=role, deputy_for=supervisor)
+
+
+def back_office(org: Organisation) -> Recipient | None:
+    """R15: the tenant's back office, who reviews customers flagged by the abuse watch."""
+    person = organisation.person(org, org.back_office) if org.back_office is not None else None
+    return Recipient(person=person, role=RecipientRole.back_office) if person is not None else None
+
+
+def management(org: Organisation) -> list[Recipient]:
+    """R4: the tenant's management, informed of new complaints and SLA breaches."""
+    found = (organisation.person(org, who) for who in org.management)
+    return [Recipient(person=p, role=RecipientRole.management) for p in found if p is not None]
+
+
+def team_name(org: Organisation, team_id: str | None) -> str:
+    team = organisation.team(org, team_id) if team_id is not None else None
+    return team.name if team is not None else (team_id or "-")
+
+
+def mailbox(person: Person) -> str:
+    """The To: of a mail, "Name <address>"; the name is quoted as a header needs, and an address
+    the mail library cannot read is sent to bare."""
+    name = " ".join(person.name.split())
+    try:
+        return str(Address(display_name=name, addr_spec=person.email))
+    except (ValueError, IndexError, HeaderParseError):
+        return person.email
 
 
 # --- R24: threshold alerts with hysteresis ---------------------------------------------------------
@@ -264,11 +179,12 @@ class ThresholdRule(Rule):
     min_answers: Annotated[int, Field(ge=1, le=100_000)] = 5
     """Fewer answers than this say nothing yet: no alert, no recovery."""
 
-    @model_validator(mode="after")
-    def _recovery_above_alert(self) -> Self:
-        if self.recovered_at < self.alert_below:
-            raise ValueError("recovered_at: must be at least alert_below")
-        return self
+
+def threshold_problems(rule: ThresholdRule) -> Problems:
+    """R24: recovery lies at or above the alert level, or the alert would never re-arm."""
+    if rule.recovered_at < rule.alert_below:
+        return [("recovered_at", f"must be at least alert_below ({rule.alert_below:g})")]
+    return []
 
 
 class ThresholdState(Rule):
@@ -372,6 +288,29 @@ class DashboardRule(Rule):
     period_days: Annotated[int, Field(ge=1, le=366)] = 30
     """The figures cover this many days up to now."""
     trend_days: Annotated[int, Field(ge=2, le=120)] = 14
+    """The trend shows this many days of the tenant's calendar, today included."""
+
+
+class DashboardWindow(Rule):
+    since: datetime
+    """The figures count from here."""
+    days: tuple[date, ...]
+    """The trend's days, oldest first, in the tenant's time zone."""
+    trend_since: datetime
+    """The first moment of the trend's first day."""
+
+
+def dashboard_window(calendar: BusinessCalendar, start: datetime, rule: DashboardRule) -> DashboardWindow:
+    """R25: the figures cover the `period_days` before `start`; the trend the last `trend_days`
+    days of the tenant's calendar up to the day of `start`, each a whole day in its time zone (an
+    answer given at 00:30 in Brussels counts for that day, not for the day before in UTC)."""
+    today = calendar.local_date(start)
+    days = tuple(today - timedelta(days=n) for n in reversed(range(rule.trend_days)))
+    return DashboardWindow(
+        since=start - timedelta(days=rule.period_days),
+        days=days,
+        trend_since=datetime.combine(days[0], time(0), calendar.zone),
+    )
 
 
 class NoticeMode(StrEnum):
@@ -385,7 +324,21 @@ class NoticeRule(Rule):
     """R4: how management hears of new complaints and SLA breaches (informed, not asked to act)."""
 
     management: NoticeMode = NoticeMode.immediate
-    digest_every_seconds: Annotated[int, Field(ge=1, le=7 * 86_400)] = 3600
+    digest_every: Span = Span(seconds=3600)
+    """How long after the first notice it carries a digest goes out: seconds, or business days."""
+
+
+def notice_problems(rule: NoticeRule) -> Problems:
+    if not (rule.digest_every.seconds or rule.digest_every.business_days):
+        return [("digest_every", "give at least one second or one business day")]
+    return []
+
+
+def digest_due(calendar: BusinessCalendar, start: datetime, rule: NoticeRule) -> datetime:
+    """R4: when management's digest of the notices since `start` (its first) goes out: `digest_every`
+    later, and then at the tenant's next business moment, because management reads it at work (the
+    notices of a night or a weekend wait for the morning, in one digest)."""
+    return calendar.next_business_moment(calendar.after(start, rule.digest_every))
 
 
 # --- R23, R7: closing the loop ----------------------------------------------------------------------
@@ -406,13 +359,6 @@ def status_of_new(kind: AlertKind) -> AlertStatus:
     return AlertStatus.open if kind in ACTIONABLE else AlertStatus.info
 
 
-class AcknowledgementRefused(ValueError):
-    def __init__(self, message: str, *, field: str | None = None, conflict: bool = False) -> None:
-        super().__init__(message)
-        self.field = field
-        self.conflict = conflict
-
-
 def check_acknowledgement(
     status: AlertStatus,
     action: AlertAction,
@@ -420,13 +366,13 @@ def check_acknowledgement(
 ) -> None:
     """R23, R7: only an open alert is acknowledged, once; blaming another department names it."""
     if status is AlertStatus.info:
-        raise AcknowledgementRefused("this alert is for information only", conflict=True)
+        raise Conflict("this alert is for information only")
     if status is AlertStatus.acknowledged:
-        raise AcknowledgementRefused("this alert is acknowledged already", conflict=True)
+        raise Conflict("this alert is acknowledged already")
     if action is AlertAction.other_department_at_fault and root_cause_department is None:
-        raise AcknowledgementRefused("name the department at fault", field="root_cause_department")
+        raise Invalid("name the department at fault", field="root_cause_department")
     if action is not AlertAction.other_department_at_fault and root_cause_department is not None:
-        raise AcknowledgementRefused(
+        raise Invalid(
             "a department at fault goes with the action other_department_at_fault",
             field="root_cause_department",
         )
@@ -473,6 +419,7 @@ def fill(template: str, values: Mapping[str, str]) -> str:
 
 
 Subject = Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=r"^[^\r\n]+$")]
+Name = Annotated[str, StringConstraints(min_length=1, max_length=120, pattern=r"^[^\r\n<>\"]+$")]
 
 
 class MailTemplate(Rule):
@@ -500,22 +447,6 @@ class MailTexts(Rule):
     abuse_flag: InLanguages
     digest: InLanguages
 
-    @field_validator("*")
-    @classmethod
-    def _known_placeholders(cls, value: InLanguages, info: ValidationInfo) -> InLanguages:
-        allowed = PLACEHOLDERS[str(info.field_name)]
-        for language in Language:
-            template = value.get(language)
-            for part in ("subject", "body"):
-                unknown = placeholders_in(getattr(template, part)) - allowed
-                if unknown:
-                    raise ValueError(
-                        f"{language.value}.{part}: unknown placeholder "
-                        f"{', '.join('{' + u + '}' for u in sorted(unknown))}; "
-                        f"known: {', '.join(sorted(allowed))}"
-                    )
-        return value
-
     def of(self, kind: str) -> InLanguages:
         texts: InLanguages = getattr(self, kind)
         return texts
@@ -528,22 +459,16 @@ class Labels(Rule):
     effort: Name
     nps: Name
     attributes: dict[AgentAttribute, Name]
+    """One for every attribute (checked with the document: text_problems)."""
     channels: dict[Channel, Name] = Field(default_factory=dict)
     """The contact's channel in words; a missing one is shown as its code."""
     no_comment: Name
     no_recording: Name
     deputy_note: Annotated[str, StringConstraints(max_length=300)]
-    """Shown to a deputy; may use {supervisor_name}."""
+    """Shown to whoever stands in for an absent supervisor; may use {supervisor_name}."""
     window_answers: Name
     """e.g. "the last {n} answers"."""
     window_hours: Name
-
-    @model_validator(mode="after")
-    def _every_attribute(self) -> Self:
-        missing = [a.value for a in AgentAttribute if a not in self.attributes]
-        if missing:
-            raise ValueError(f"attributes: no label for {', '.join(missing)}")
-        return self
 
 
 class Texts(Rule):
@@ -552,13 +477,46 @@ class Texts(Rule):
     mails: MailTexts
     labels: dict[Language, Labels]
 
-    @field_validator("labels")
-    @classmethod
-    def _every_language(cls, value: dict[Language, Labels]) -> dict[Language, Labels]:
-        missing = [lang.value for lang in Language if lang not in value]
+
+LABEL_PLACEHOLDERS: Mapping[str, frozenset[str]] = {
+    "deputy_note": frozenset({"supervisor_name"}),
+    "window_answers": frozenset({"n"}),
+    "window_hours": frozenset({"n"}),
+}
+
+
+def _unknown(text: str, allowed: frozenset[str]) -> str | None:
+    unknown = placeholders_in(text) - allowed
+    if not unknown:
+        return None
+    known = ", ".join("{" + a + "}" for a in sorted(allowed)) or "none"
+    return f"unknown placeholder {', '.join('{' + u + '}' for u in sorted(unknown))}; known: {known}"
+
+
+def text_problems(texts: Texts) -> Problems:
+    """R8, R22: every mail and label exists in nl, fr and en, and uses only the placeholders its
+    mail fills in (a typo would reach the supervisor as "{custmer_id}")."""
+    problems: Problems = []
+    for kind, allowed in PLACEHOLDERS.items():
+        for language in Language:
+            template = texts.mails.of(kind).get(language)
+            for part in ("subject", "body"):
+                problem = _unknown(getattr(template, part), allowed)
+                if problem:
+                    problems.append((f"mails.{kind}.{language.value}.{part}", problem))
+    for language in Language:
+        labels = texts.labels.get(language)
+        if labels is None:
+            problems.append((f"labels.{language.value}", "missing: every label exists in nl, fr and en"))
+            continue
+        missing = [a.value for a in AgentAttribute if a not in labels.attributes]
         if missing:
-            raise ValueError(f"no labels for {', '.join(missing)}")
-        return value
+            problems.append((f"labels.{language.value}.attributes", f"no label for {', '.join(missing)}"))
+        for name, allowed in LABEL_PLACEHOLDERS.items():
+            problem = _unknown(getattr(labels, name), allowed)
+            if problem:
+                problems.append((f"labels.{language.value}.{name}", problem))
+    return problems
 
 
 class Links(Rule):
@@ -640,5 +598,6 @@ def money_text(money: Money) -> str:
     return f"{money.currency.value} {money.amount_cents // 100}.{money.amount_cents % 100:02d}"
 
 
-def local_time(moment: datetime, organisation: Organisation) -> str:
-    return moment.astimezone(organisation.zone).strftime("%Y-%m-%d %H:%M")
+def local_time(moment: datetime, calendar: BusinessCalendar) -> str:
+    """A moment as the tenant reads it: in its time zone."""
+    return moment.astimezone(calendar.zone).strftime("%Y-%m-%d %H:%M")

@@ -1,23 +1,26 @@
-"""Use cases: each runs in the caller's transaction (a consumer's inbox, a timer, a delivery's
-outcome or an HTTP request), decides with the domain, and saves state, mails (the kit's deliveries)
-and events (the outbox) together.
+"""Use cases: each takes `deps` first, runs in the caller's transaction (a consumer's inbox, a timer,
+a delivery's outcome) or opens its own (an HTTP request), decides with the domain, and saves state,
+mails (the kit's deliveries) and events (the outbox) together. Every decision is the event's or the
+caller's tenant's: its rule documents, its organisation, its calendar.
 
     feedback answered/invited/contact closed   → record_feedback   (R23 unhappy smiley, R24, R25)
     complaint raised/breached/resolved/closed  → record_complaint  (R4 notices, R7 root cause)
     customer flagged for review                → record_complaint  (R15 back office)
     timer notices.digest                       → send_digest       (R4 as a digest)
     delivery sent / given up                   → delivery_changed  (AlertDelivered)
-    POST /alerts/{id}/acknowledgement          → acknowledge       (closing the loop, R23, R7)
+    GET /alerts, GET /alerts/{id}              → list_alerts, read_alert
+    POST /alerts/{id}/acknowledgement, its page → acknowledge      (closing the loop, R23, R7)
+    a team's dashboard, its page and stream    → team_dashboard    (R25)
 """
 
 from __future__ import annotations
 
+import logging
 import math
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
-from fastapi import HTTPException
 from hoera_events.alerts import (
     AlertAcknowledged,
     AlertAction,
@@ -31,6 +34,7 @@ from hoera_events.alerts import (
     ThresholdReading,
 )
 from hoera_events.common import Channel as ContactChannel
+from hoera_events.common import Language
 from hoera_events.compensation import CustomerFlaggedForReview
 from hoera_events.complaints import (
     ComplaintClosed,
@@ -39,69 +43,76 @@ from hoera_events.complaints import (
     ComplaintSlaBreached,
 )
 from hoera_events.envelope import Envelope, make_envelope
+from hoera_events.organisation import Organisation
 from hoera_events.platform import ContactClosed
 from hoera_events.surveys import SurveyAnswered, SurveyInvited
 from hoera_kit import deliveries, timers
-from hoera_kit.auth import Principal, Role, ensure_team_access, ensure_tenant
+from hoera_kit.auth import Principal, Role
+from hoera_kit.calendar import BusinessCalendar
 from hoera_kit.db import Conn
 from hoera_kit.deliveries import Channel, DeliveryRecord, DeliveryState, OutgoingMessage
-from hoera_kit.errors import DomainError, NotFound
-from hoera_kit.service import Service
+from hoera_kit.deps import ServiceDeps
+from hoera_kit.refusals import Forbidden, NotFound
 
-from hoera_alerts import domain, store
-from hoera_alerts.domain import (
-    AcknowledgementRefused,
-    AlertStatus,
-    Figures,
-    Finding,
-    NoticeMode,
-    Person,
-    Recipient,
-    status_of_new,
-)
-from hoera_alerts.rules import RuleBook, RuleStore
+from hoera_alerts import domain, rules, store
+from hoera_alerts.domain import AlertStatus, Figures, Finding, NoticeMode, Recipient, status_of_new
+from hoera_alerts.rules import TenantRules
 from hoera_alerts.settings import AlertsSettings
+
+log = logging.getLogger(__name__)
 
 DIGEST_TIMER = "notices.digest"
 
 
-def _now() -> datetime:
-    return datetime.now(UTC)
+class Deps(ServiceDeps[AlertsSettings]):
+    """The kit's container (transaction, clock, tenants, rules, emit) and the alerts' own links."""
+
+    def act_link(self, alert_id: uuid.UUID, language: Language) -> str:
+        return f"{self.settings.base_url}/dashboard/alerts/{alert_id}?lang={language.value}"
+
+    async def emit_many(self, conn: Conn, envelopes: list[Envelope]) -> None:
+        await self.svc.emit_many(conn, envelopes)
 
 
 @dataclass(frozen=True)
-class Alerts:
-    """What every use case needs: the service (outbox, pool, settings) and the operator data."""
+class Tenant:
+    """One tenant's rules, organisation and calendar, read once for a use case."""
 
-    svc: Service[AlertsSettings]
-    rules: RuleStore
+    id: str
+    rules: TenantRules
+    org: Organisation
+    calendar: BusinessCalendar
 
-    @property
-    def settings(self) -> AlertsSettings:
-        settings = self.svc.settings
-        assert isinstance(settings, AlertsSettings)
-        return settings
 
-    def act_link(self, alert_id: uuid.UUID, person: Person) -> str:
-        return f"{self.settings.base_url}/dashboard/alerts/{alert_id}?lang={person.language.value}"
+async def _tenant(deps: Deps, conn: Conn, tenant: str) -> Tenant:
+    return Tenant(
+        id=tenant,
+        rules=await rules.read(deps.rules, conn, tenant),
+        org=deps.tenants.organisation(tenant),
+        calendar=deps.tenants.calendar(tenant),
+    )
 
 
 # --- mails ----------------------------------------------------------------------------------------------
 
 
-async def _mail(
-    conn: Conn,
-    alert: store.NewAlert,
-    recipient: Recipient,
-    mail: domain.MailText,
-) -> store.RecipientRow:
-    """Recorded with the alert (the kit's deliveries send it, retry it and keep its state)."""
+async def _tell(
+    deps: Deps, conn: Conn, t: Tenant, alert: store.NewAlert, recipient: Recipient | None
+) -> list[store.RecipientRow]:
+    """The alert's mail to one person, recorded with the alert (the kit's deliveries send it,
+    retry it and keep its state). Nobody to tell: the alert waits on the dashboard alone."""
+    if recipient is None:
+        log.warning("alert %s of tenant %s: the organisation names nobody to tell", alert.alert_id, t.id)
+        return []
     person = recipient.person
+    mail = domain.compose(
+        t.rules.texts, alert.kind.value, person.language, _values(deps, t, alert, recipient)
+    )
     delivery = await deliveries.enqueue(
         conn,
         OutgoingMessage(
             channel=Channel.email,
-            recipient=person.address,
+            recipient=domain.mailbox(person),
             subject=mail.subject,
             body_text=mail.body,
             language=person.language.value,
@@ -110,103 +121,81 @@ async def _mail(
             tenant=alert.tenant,
         ),
     )
-    return store.RecipientRow(
+    row = store.RecipientRow(
+        tenant=alert.tenant,
         alert_id=alert.alert_id,
         recipient_id=person.id,
         role=recipient.role,
         deputy_for=recipient.deputy_for.id if recipient.deputy_for else None,
         delivery_id=delivery.id,
     )
+    return [row]
 
 
-def _common_values(
-    app: Alerts, book: RuleBook, alert: store.NewAlert, recipient: Recipient
-) -> dict[str, str]:
-    team = book.organisation.team(alert.team_id)
-    labels = book.texts.labels[recipient.person.language]
-    return {
+def _values(deps: Deps, t: Tenant, alert: store.NewAlert, recipient: Recipient) -> dict[str, str]:
+    """A mail's placeholders: the alert's own facts (kept in details) in the recipient's language."""
+    labels = t.rules.texts.labels[recipient.person.language]
+    values = {
         "recipient_name": recipient.person.name,
         "team_id": alert.team_id or "-",
-        "team_name": team.name if team else (alert.team_id or "-"),
-        "act_link": app.act_link(alert.alert_id, recipient.person),
+        "team_name": domain.team_name(t.org, alert.team_id),
+        "act_link": deps.act_link(alert.alert_id, recipient.person.language),
         "deputy_note": domain.deputy_note(labels, recipient),
     }
-
-
-def _values(app: Alerts, book: RuleBook, alert: store.NewAlert, recipient: Recipient) -> dict[str, str]:
-    """A mail's placeholders: the alert's own facts (kept in details) in the recipient's language."""
-    values = _common_values(app, book, alert, recipient)
     facts: dict[str, str] = dict(alert.details.get("values", {}))
     values.update(facts)
-    labels = book.texts.labels[recipient.person.language]
     if "channel" in facts:
         values["channel"] = domain.channel_text(labels, ContactChannel(facts["channel"]))
+    for moment in ("answered_at", "raised_at", "breached_at"):
+        at = datetime.fromisoformat(facts[moment]) if moment in facts else None
+        if at is not None and at.tzinfo is not None:  # kept in UTC, read in the tenant's time zone
+            values[moment] = domain.local_time(at, t.calendar)
     if alert.kind is AlertKind.unhappy_smiley:
-        values["answers"] = _answers_text(alert, labels)
+        answer = SurveyAnswered.model_validate(alert.details["answer"])
+        findings = tuple(Finding.model_validate(f) for f in alert.details.get("findings", []))
+        values["answers"] = domain.answers_block(answer, labels, findings)
         comment = alert.details.get("comment")
         values["comment"] = comment if comment else labels.no_comment
         values["recording_link"] = alert.details.get("recording_link") or labels.no_recording
-        values["answered_at"] = domain.local_time(
-            datetime.fromisoformat(facts["answered_at"]), book.organisation
-        )
     elif alert.kind is AlertKind.threshold:
-        values["window"] = domain.window_text(labels, book.threshold)
+        values["window"] = domain.window_text(labels, t.rules.threshold)
     return values
 
 
-def _answers_text(alert: store.NewAlert, labels: domain.Labels) -> str:
-    answer = SurveyAnswered.model_validate(alert.details["answer"])
-    findings = tuple(Finding.model_validate(f) for f in alert.details.get("findings", []))
-    return domain.answers_block(answer, labels, findings)
-
-
-async def _tell(
-    app: Alerts, conn: Conn, book: RuleBook, alert: store.NewAlert, recipient: Recipient
-) -> store.RecipientRow:
-    values = _values(app, book, alert, recipient)
-    mail = domain.compose(book.texts, alert.kind.value, recipient.person.language, values)
-    return await _mail(conn, alert, recipient, mail)
-
-
 def _raised(
-    app: Alerts, alert: store.NewAlert, cause: Envelope | None, reading: ThresholdReading | None = None
+    deps: Deps, alert: store.NewAlert, cause: Envelope | None, reading: ThresholdReading | None = None
 ) -> Envelope:
     """The AlertRaised envelope, as Service.emit would make it, for writing a batch at once."""
     return make_envelope(
-        _raised_event(alert, reading),
-        producer=app.svc.name,
+        AlertRaised(
+            alert_id=alert.alert_id,
+            kind=alert.kind,
+            severity=alert.severity,
+            raised_at=alert.raised_at,
+            # R15: notices for the back office are about no team (the event's contract says so).
+            team_id=None if alert.kind is AlertKind.abuse_flag else alert.team_id,
+            agent_id=alert.agent_id,
+            customer_id=alert.customer_id,
+            complaint_id=alert.complaint_id,
+            survey_id=alert.survey_id,
+            contact_id=alert.contact_id,
+            satisfaction=alert.satisfaction,
+            reading=reading,
+            recording_ref=alert.recording_ref,
+        ),
+        producer=deps.svc.name,
         tenant=alert.tenant,
         correlation_id=(cause.correlation_id or cause.id) if cause else None,
         causation_id=cause.id if cause else None,
     )
 
 
-def _raised_event(alert: store.NewAlert, reading: ThresholdReading | None = None) -> AlertRaised:
-    return AlertRaised(
-        alert_id=alert.alert_id,
-        kind=alert.kind,
-        severity=alert.severity,
-        raised_at=alert.raised_at,
-        # R15: notices for the back office are about no team (the event's contract says so).
-        team_id=None if alert.kind is AlertKind.abuse_flag else alert.team_id,
-        agent_id=alert.agent_id,
-        customer_id=alert.customer_id,
-        complaint_id=alert.complaint_id,
-        survey_id=alert.survey_id,
-        contact_id=alert.contact_id,
-        satisfaction=alert.satisfaction,
-        reading=reading,
-        recording_ref=alert.recording_ref,
-    )
-
-
 # --- R23, R24, R25: survey answers, invitations, contacts -----------------------------------------------
 
 
-async def record_feedback(app: Alerts, conn: Conn, envelopes: list[Envelope]) -> None:
+async def record_feedback(deps: Deps, conn: Conn, envelopes: list[Envelope]) -> None:
     """Count what the dashboard shows; an unhappy answer mails the team's lead at once (R23) and
     the team's rolling CSAT is assessed (R24). A Kafka batch is written in a few statements."""
-    book = await app.rules.book(conn)
     touched: set[tuple[str, str | None]] = set()
     invited = [(e.tenant, e.data) for e in envelopes if isinstance(e.data, SurveyInvited)]
     if invited:
@@ -218,36 +207,45 @@ async def record_feedback(app: Alerts, conn: Conn, envelopes: list[Envelope]) ->
         touched |= {(t, c.team_id) for t, c in contacts}
     answered = [e for e in envelopes if isinstance(e.data, SurveyAnswered)]
     if answered:
-        findings = {e.id: domain.unhappy_findings(e.data_as(SurveyAnswered), book.unhappy) for e in answered}
-        fresh = await store.insert_answers(
-            conn, [(e.tenant, e.data_as(SurveyAnswered), bool(findings[e.id])) for e in answered]
-        )
-        unhappy: list[tuple[Envelope, store.NewAlert, Recipient]] = []
-        assessed: set[tuple[str, str]] = set()
-        for env in answered:
-            answer = env.data_as(SurveyAnswered)
-            if answer.survey_id not in fresh:
-                continue  # the survey was answered before: counted and alerted then
-            fresh.discard(answer.survey_id)  # the same answer twice in one batch counts once
-            touched.add((env.tenant, answer.team_id))
-            if findings[env.id]:
-                unhappy.append(_unhappy_alert(book, env, answer, findings[env.id]))
-            if answer.team_id is not None and answer.satisfaction is not None:
-                assessed.add((env.tenant, answer.team_id))
-        await _raise_unhappy(app, conn, book, unhappy)
-        for tenant, team_id in sorted(assessed):
-            await _assess_threshold(app, conn, book, tenant, team_id, answered[-1])
+        touched |= await _record_answers(deps, conn, answered)
     await store.touch_many(conn, touched)
 
 
+async def _record_answers(deps: Deps, conn: Conn, answered: list[Envelope]) -> set[tuple[str, str | None]]:
+    tenants = {name: await _tenant(deps, conn, name) for name in sorted({e.tenant for e in answered})}
+    findings = {
+        e.id: domain.unhappy_findings(e.data_as(SurveyAnswered), tenants[e.tenant].rules.unhappy)
+        for e in answered
+    }
+    fresh = await store.insert_answers(
+        conn, [(e.tenant, e.data_as(SurveyAnswered), bool(findings[e.id])) for e in answered]
+    )
+    touched: set[tuple[str, str | None]] = set()
+    unhappy: list[tuple[Envelope, store.NewAlert, Recipient | None]] = []
+    assessed: dict[tuple[str, str], Envelope] = {}
+    for env in answered:
+        answer = env.data_as(SurveyAnswered)
+        if (env.tenant, answer.survey_id) not in fresh:
+            continue  # the survey was answered before: counted and alerted then
+        fresh.discard((env.tenant, answer.survey_id))  # the same answer twice in one batch counts once
+        touched.add((env.tenant, answer.team_id))
+        if findings[env.id]:
+            unhappy.append(_unhappy_alert(deps, tenants[env.tenant], env, answer, findings[env.id]))
+        if answer.team_id is not None and answer.satisfaction is not None:
+            assessed[(env.tenant, answer.team_id)] = env
+    await _raise_unhappy(deps, conn, tenants, unhappy)
+    for (tenant, team_id), cause in sorted(assessed.items(), key=lambda item: item[0]):
+        await _assess_threshold(deps, conn, tenants[tenant], team_id, cause)
+    return touched
+
+
 def _unhappy_alert(
-    book: RuleBook, env: Envelope, answer: SurveyAnswered, findings: tuple[Finding, ...]
-) -> tuple[Envelope, store.NewAlert, Recipient]:
-    """R23: the alert of an unhappy answer, for the supervisor of the agent's team (or the
-    deputy, R3), with what the customer answered and wrote."""
-    org = book.organisation
-    now = _now()
-    recipient = domain.team_lead_on(org.team(answer.team_id), org, book.absences, org.local_day(now))
+    deps: Deps, t: Tenant, env: Envelope, answer: SurveyAnswered, findings: tuple[Finding, ...]
+) -> tuple[Envelope, store.NewAlert, Recipient | None]:
+    """R23: the alert of an unhappy answer, for whoever acts for the supervisor of the agent's team
+    today (R3), with what the customer answered and wrote."""
+    now = deps.now()
+    recipient = domain.team_recipient(t.org, answer.team_id, t.calendar.local_date(now))
     alert = store.NewAlert(
         alert_id=domain.unhappy_alert_id(env.tenant, answer.survey_id),
         tenant=env.tenant,
@@ -267,7 +265,7 @@ def _unhappy_alert(
             "answer": answer.model_dump(mode="json"),
             "findings": [f.model_dump() for f in findings],
             "comment": answer.comment.strip() if answer.has_comment and answer.comment else None,
-            "recording_link": book.links.recording(env.tenant, answer.recording_ref, answer.contact_id),
+            "recording_link": t.rules.links.recording(env.tenant, answer.recording_ref, answer.contact_id),
             "values": {
                 "agent_id": answer.agent_id or "-",
                 "contact_id": answer.contact_id or "-",
@@ -282,10 +280,10 @@ def _unhappy_alert(
 
 
 async def _raise_unhappy(
-    app: Alerts,
+    deps: Deps,
     conn: Conn,
-    book: RuleBook,
-    unhappy: list[tuple[Envelope, store.NewAlert, Recipient]],
+    tenants: dict[str, Tenant],
+    unhappy: list[tuple[Envelope, store.NewAlert, Recipient | None]],
 ) -> None:
     """R23 at once: the alerts, their mails and their events, in the consumer's transaction."""
     if not unhappy:
@@ -296,24 +294,22 @@ async def _raise_unhappy(
     for env, alert, recipient in unhappy:
         if alert.alert_id not in new:
             continue  # raised before, for the same answer under another event id
-        told.append(await _tell(app, conn, book, alert, recipient))
-        events.append(_raised(app, alert, env))
+        told += await _tell(deps, conn, tenants[alert.tenant], alert, recipient)
+        events.append(_raised(deps, alert, env))
     await store.add_recipients(conn, told)
-    await app.svc.emit_many(conn, events)
+    await deps.emit_many(conn, events)
 
 
-async def _assess_threshold(
-    app: Alerts, conn: Conn, book: RuleBook, tenant: str, team_id: str, cause: Envelope
-) -> None:
+async def _assess_threshold(deps: Deps, conn: Conn, t: Tenant, team_id: str, cause: Envelope) -> None:
     """R24: one alert when the team's rolling CSAT drops below the level, none again until it
     recovered (the state is locked per team, so replicas decide one after another)."""
-    rule = book.threshold
-    state = await store.lock_threshold_state(conn, tenant, team_id)
-    now = _now()
-    rolling = await store.rolling_satisfaction(conn, tenant, team_id, rule, now)
+    rule = t.rules.threshold
+    state = await store.lock_threshold_state(conn, t.id, team_id)
+    now = deps.now()
+    rolling = await store.rolling_satisfaction(conn, t.id, team_id, rule, now)
     value = domain.csat(rolling.satisfaction_sum, rolling.answers)
     assessment = domain.assess_threshold(state, value, rolling.answers, rule)
-    await store.save_threshold_state(conn, tenant, team_id, assessment.state, value, rolling.answers)
+    await store.save_threshold_state(conn, t.id, team_id, assessment.state, value, rolling.answers)
     if not assessment.fire or value is None:
         return
     if rule.window_kind is domain.WindowKind.hours:
@@ -328,10 +324,9 @@ async def _assess_threshold(
         window_days=window_days,
         sample_size=rolling.answers,
     )
-    org = book.organisation
     alert = store.NewAlert(
         alert_id=uuid.uuid4(),
-        tenant=tenant,
+        tenant=t.id,
         kind=AlertKind.threshold,
         severity=Severity.critical,
         status=status_of_new(AlertKind.threshold),
@@ -348,23 +343,21 @@ async def _assess_threshold(
         },
     )
     await store.insert_alerts(conn, [alert])
-    recipient = domain.team_lead_on(org.team(team_id), org, book.absences, org.local_day(now))
-    await store.add_recipients(conn, [await _tell(app, conn, book, alert, recipient)])
-    await app.svc.emit_many(conn, [_raised(app, alert, cause, reading)])
+    recipient = domain.team_recipient(t.org, team_id, t.calendar.local_date(now))
+    await store.add_recipients(conn, await _tell(deps, conn, t, alert, recipient))
+    await deps.emit_many(conn, [_raised(deps, alert, cause, reading)])
 
 
 # --- R4, R7, R15: complaints and abuse flags --------------------------------------------------------------
 
 
-async def record_complaint(app: Alerts, conn: Conn, env: Envelope) -> None:
+async def record_complaint(deps: Deps, conn: Conn, env: Envelope) -> None:
     data = env.data
-    book = await app.rules.book(conn)
     if isinstance(data, ComplaintRaised):
         await store.complaint_raised(conn, env.tenant, data)
         await _notice(
-            app,
+            deps,
             conn,
-            book,
             env,
             store.NewAlert(
                 alert_id=domain.notice_alert_id(env.tenant, AlertKind.complaint_new, data.complaint_id),
@@ -372,7 +365,7 @@ async def record_complaint(app: Alerts, conn: Conn, env: Envelope) -> None:
                 kind=AlertKind.complaint_new,
                 severity=Severity.info,
                 status=status_of_new(AlertKind.complaint_new),
-                raised_at=_now(),
+                raised_at=deps.now(),
                 team_id=data.team_id,
                 agent_id=data.agent_id,
                 customer_id=data.customer_id,
@@ -384,7 +377,7 @@ async def record_complaint(app: Alerts, conn: Conn, env: Envelope) -> None:
                         "customer_id": data.customer_id,
                         "category": data.category,
                         "channel": data.channel.value,
-                        "raised_at": domain.local_time(data.raised_at, book.organisation),
+                        "raised_at": data.raised_at.isoformat(),
                         "due_date": data.due_date.isoformat(),
                     }
                 },
@@ -392,9 +385,8 @@ async def record_complaint(app: Alerts, conn: Conn, env: Envelope) -> None:
         )
     elif isinstance(data, ComplaintSlaBreached):
         await _notice(
-            app,
+            deps,
             conn,
-            book,
             env,
             store.NewAlert(
                 alert_id=domain.notice_alert_id(
@@ -404,7 +396,7 @@ async def record_complaint(app: Alerts, conn: Conn, env: Envelope) -> None:
                 kind=AlertKind.sla_breach,
                 severity=Severity.info,
                 status=status_of_new(AlertKind.sla_breach),
-                raised_at=_now(),
+                raised_at=deps.now(),
                 team_id=data.team_id,
                 agent_id=data.agent_id,
                 customer_id=data.customer_id,
@@ -415,7 +407,7 @@ async def record_complaint(app: Alerts, conn: Conn, env: Envelope) -> None:
                         "customer_id": data.customer_id,
                         "category": data.category,
                         "due_date": data.due_date.isoformat(),
-                        "breached_at": domain.local_time(data.breached_at, book.organisation),
+                        "breached_at": data.breached_at.isoformat(),
                     }
                 },
             ),
@@ -427,39 +419,34 @@ async def record_complaint(app: Alerts, conn: Conn, env: Envelope) -> None:
         await store.complaint_closed(conn, env.tenant, data)
         await store.touch(conn, env.tenant, data.team_id)
     elif isinstance(data, CustomerFlaggedForReview):
-        await _flag_for_back_office(app, conn, book, env, data)
+        await _flag_for_back_office(deps, conn, env, data)
 
 
-async def _notice(app: Alerts, conn: Conn, book: RuleBook, env: Envelope, alert: store.NewAlert) -> None:
-    """R4: management is informed (not asked to act), at once or in the next digest."""
+async def _notice(deps: Deps, conn: Conn, env: Envelope, alert: store.NewAlert) -> None:
+    """R4: the tenant's management is informed (not asked to act), at once or in the next digest."""
     if not await store.insert_alerts(conn, [alert]):
         return
-    if book.notices.management is NoticeMode.immediate:
-        told = [
-            await _tell(app, conn, book, alert, Recipient(person=p, role=RecipientRole.management))
-            for p in _management(book)
-        ]
+    t = await _tenant(deps, conn, alert.tenant)
+    if t.rules.notices.management is NoticeMode.immediate:
+        told: list[store.RecipientRow] = []
+        for recipient in domain.management(t.org):
+            told += await _tell(deps, conn, t, alert, recipient)
         await store.add_recipients(conn, told)
     else:
-        await store.queue_notice(conn, alert.alert_id, alert.tenant)
+        await store.queue_notice(conn, alert.tenant, alert.alert_id)
         key = f"digest:{alert.tenant}"
         # Scheduling again would move the timer: the digest goes out a period after its first notice.
         if await timers.pending(conn, DIGEST_TIMER, key) is None:
-            due = _now() + timedelta(seconds=book.notices.digest_every_seconds)
+            due = domain.digest_due(t.calendar, deps.now(), t.rules.notices)
             await timers.schedule(conn, DIGEST_TIMER, key, due, {"tenant": alert.tenant})
-    await app.svc.emit_many(conn, [_raised(app, alert, env)])
+    await deps.emit_many(conn, [_raised(deps, alert, env)])
     await store.touch(conn, alert.tenant, alert.team_id)
 
 
-def _management(book: RuleBook) -> list[Person]:
-    org = book.organisation
-    return [p for p in (org.person(m) for m in org.management) if p is not None]
-
-
 async def _flag_for_back_office(
-    app: Alerts, conn: Conn, book: RuleBook, env: Envelope, flag: CustomerFlaggedForReview
+    deps: Deps, conn: Conn, env: Envelope, flag: CustomerFlaggedForReview
 ) -> None:
-    """R15: the abuse watch's flag goes to the back office, who reviews the customer."""
+    """R15: the abuse watch's flag goes to the tenant's back office, who reviews the customer."""
     alert = store.NewAlert(
         alert_id=domain.notice_alert_id(
             env.tenant, AlertKind.abuse_flag, flag.customer_id, flag.flagged_at.isoformat()
@@ -468,7 +455,7 @@ async def _flag_for_back_office(
         kind=AlertKind.abuse_flag,
         severity=Severity.warning,
         status=status_of_new(AlertKind.abuse_flag),
-        raised_at=_now(),
+        raised_at=deps.now(),
         # Kept out of team dashboards: the back office reviews it, not the team's supervisor.
         team_id=None,
         customer_id=flag.customer_id,
@@ -486,29 +473,29 @@ async def _flag_for_back_office(
     )
     if not await store.insert_alerts(conn, [alert]):
         return
-    recipient = Recipient(person=book.organisation.back_office, role=RecipientRole.back_office)
-    await store.add_recipients(conn, [await _tell(app, conn, book, alert, recipient)])
-    await app.svc.emit_many(conn, [_raised(app, alert, env)])
+    t = await _tenant(deps, conn, env.tenant)
+    await store.add_recipients(conn, await _tell(deps, conn, t, alert, domain.back_office(t.org)))
+    await deps.emit_many(conn, [_raised(deps, alert, env)])
 
 
-async def send_digest(app: Alerts, conn: Conn, tenant: str) -> None:
+async def send_digest(deps: Deps, conn: Conn, tenant: str) -> None:
     """R4 as a digest: one mail per manager listing the notices queued since the last one."""
     notices = await store.take_pending_notices(conn, tenant)
     if not notices:
         return
-    book = await app.rules.book(conn)
+    t = await _tenant(deps, conn, tenant)
     digest_id = uuid.uuid4()
-    for person in _management(book):
-        recipient = Recipient(person=person, role=RecipientRole.management)
+    for recipient in domain.management(t.org):
+        person = recipient.person
         lines = [
             "- "
             + domain.compose(
-                book.texts, n.kind.value, person.language, _values(app, book, n, recipient)
+                t.rules.texts, n.kind.value, person.language, _values(deps, t, n, recipient)
             ).subject
             for n in notices
         ]
         mail = domain.compose(
-            book.texts,
+            t.rules.texts,
             "digest",
             person.language,
             {"recipient_name": person.name, "count": str(len(notices)), "items": "\n".join(lines)},
@@ -517,7 +504,7 @@ async def send_digest(app: Alerts, conn: Conn, tenant: str) -> None:
             conn,
             OutgoingMessage(
                 channel=Channel.email,
-                recipient=person.address,
+                recipient=domain.mailbox(person),
                 subject=mail.subject,
                 body_text=mail.body,
                 language=person.language.value,
@@ -529,7 +516,7 @@ async def send_digest(app: Alerts, conn: Conn, tenant: str) -> None:
         await store.add_recipients(
             conn,
             [
-                store.RecipientRow(n.alert_id, person.id, RecipientRole.management, None, delivery.id)
+                store.RecipientRow(tenant, n.alert_id, person.id, RecipientRole.management, None, delivery.id)
                 for n in notices
             ],
         )
@@ -538,16 +525,16 @@ async def send_digest(app: Alerts, conn: Conn, tenant: str) -> None:
 # --- deliveries -----------------------------------------------------------------------------------------
 
 
-async def delivery_changed(app: Alerts, conn: Conn, record: DeliveryRecord) -> None:
+async def delivery_changed(deps: Deps, conn: Conn, record: DeliveryRecord) -> None:
     """AlertDelivered once the mail server accepted the mail (for each alert a digest carried)."""
     if record.state is DeliveryState.given_up:
-        await store.mark_given_up(conn, record.id)
+        await store.mark_given_up(conn, record.tenant, record.id)
         return
     if record.state is not DeliveryState.sent:
         return
-    at = record.sent_at or _now()
-    delivered = await store.mark_delivered(conn, record.id, at)
-    await app.svc.emit_many(
+    at = record.sent_at or deps.now()
+    delivered = await store.mark_delivered(conn, record.tenant, record.id, at)
+    await deps.emit_many(
         conn,
         [
             make_envelope(
@@ -560,7 +547,7 @@ async def delivery_changed(app: Alerts, conn: Conn, record: DeliveryRecord) -> N
                     team_id=d.team_id,
                     deputy_for=d.deputy_for,
                 ),
-                producer=app.svc.name,
+                producer=deps.svc.name,
                 tenant=d.tenant,
             )
             for d in delivered
@@ -568,71 +555,104 @@ async def delivery_changed(app: Alerts, conn: Conn, record: DeliveryRecord) -> N
     )
 
 
-# --- closing the loop (R23, R7) -------------------------------------------------------------------------
+# --- what a supervisor may see (R23, R25) ------------------------------------------------------------------
+
+
+def led_teams(principal: Principal, team_id: str | None) -> list[str]:
+    """The teams a request may read: the one asked for if the principal leads it (else 404, as for
+    a team that does not exist), or every team they lead. The tenant is the token's."""
+    if team_id is not None:
+        if not principal.leads(team_id):
+            raise NotFound("team")
+        return [team_id]
+    return sorted(team for team in principal.teams if principal.leads(team))
 
 
 def visible_alert(principal: Principal, alert: store.StoredAlert | None) -> store.StoredAlert:
-    """404 for an alert of another organisation or of a team the principal does not lead, exactly
-    as for one that does not exist (nothing leaks)."""
-    if alert is None:
+    """404 for an alert of a team the principal does not lead, exactly as for one that does not
+    exist (another tenant's alert is not even read: every query names the principal's tenant)."""
+    if alert is None or alert.tenant != principal.tenant:
         raise NotFound("alert")
-    ensure_tenant(principal, alert.tenant, what="alert")
     if alert.team_id is None:
         # Abuse flags and other notices without a team are the back office's (approvers) and admins'.
         if not principal.has_role(Role.approver, Role.admin):
             raise NotFound("alert")
         return alert
     if not principal.has_role(Role.supervisor):
-        raise HTTPException(403, "requires one of the roles: supervisor")
-    ensure_team_access(principal, alert.team_id, supervisor_scope=True, what="alert")
+        raise Forbidden("requires one of the roles: supervisor")
+    if not principal.leads(alert.team_id):
+        raise NotFound("alert")
     return alert
 
 
+@dataclass(frozen=True)
+class AlertView:
+    alert: store.StoredAlert
+    recipients: list[store.RecipientView]
+
+
+async def list_alerts(
+    deps: Deps, principal: Principal, team_id: str | None, statuses: list[AlertStatus], limit: int
+) -> list[store.StoredAlert]:
+    teams = led_teams(principal, team_id)
+    async with deps.transaction() as conn:
+        return await store.list_alerts(conn, principal.tenant, teams, statuses, limit=limit)
+
+
+async def read_alert(deps: Deps, principal: Principal, alert_id: uuid.UUID) -> AlertView:
+    async with deps.transaction() as conn:
+        alert = visible_alert(principal, await store.get_alert(conn, principal.tenant, alert_id))
+        return AlertView(alert, await store.recipients_of(conn, principal.tenant, alert_id))
+
+
+# --- closing the loop (R23, R7) -------------------------------------------------------------------------
+
+
 async def acknowledge(
-    app: Alerts,
-    conn: Conn,
+    deps: Deps,
     principal: Principal,
     alert_id: uuid.UUID,
     action: AlertAction,
     note: str | None,
     root_cause_department: str | None,
-) -> store.StoredAlert:
-    alert = visible_alert(principal, await store.get_alert(conn, alert_id, for_update=True))
-    if (
-        alert.status is AlertStatus.acknowledged
-        and alert.acknowledged_by == principal.subject
-        and alert.action == action.value
-        and alert.root_cause_department == root_cause_department
-    ):
-        return alert  # the same acknowledgement sent again (a double click, a retry)
-    try:
+) -> AlertView:
+    tenant = principal.tenant
+    async with deps.transaction() as conn:
+        alert = visible_alert(principal, await store.get_alert(conn, tenant, alert_id, for_update=True))
+        if (
+            alert.status is AlertStatus.acknowledged
+            and alert.acknowledged_by == principal.subject
+            and alert.action == action.value
+            and alert.root_cause_department == root_cause_department
+        ):
+            # The same acknowledgement sent again (a double click, a retry).
+            return AlertView(alert, await store.recipients_of(conn, tenant, alert_id))
         domain.check_acknowledgement(alert.status, action, root_cause_department)
-    except AcknowledgementRefused as exc:
-        raise DomainError(str(exc), status=409 if exc.conflict else 422, field=exc.field) from exc
-    now = _now()
-    updated = await store.acknowledge(
-        conn,
-        alert_id,
-        by=principal.subject,
-        at=now,
-        action=action.value,
-        note=note,
-        root_cause_department=root_cause_department,
-    )
-    await app.svc.emit(
-        conn,
-        AlertAcknowledged(
-            alert_id=alert_id,
-            acknowledged_by=principal.subject,
-            action=action,
-            acknowledged_at=now,
-            team_id=alert.team_id,
+        now = deps.now()
+        updated = await store.acknowledge(
+            conn,
+            tenant,
+            alert_id,
+            by=principal.subject,
+            at=now,
+            action=action.value,
+            note=note,
             root_cause_department=root_cause_department,
-        ),
-        tenant=alert.tenant,
-    )
-    await store.touch(conn, alert.tenant, alert.team_id)
-    return updated
+        )
+        await deps.emit(
+            conn,
+            AlertAcknowledged(
+                alert_id=alert_id,
+                acknowledged_by=principal.subject,
+                action=action,
+                acknowledged_at=now,
+                team_id=alert.team_id,
+                root_cause_department=root_cause_department,
+            ),
+            tenant=tenant,
+        )
+        await store.touch(conn, tenant, alert.team_id)
+        return AlertView(updated, await store.recipients_of(conn, tenant, alert_id))
 
 
 # --- R25: what a team's dashboard shows ------------------------------------------------------------------
@@ -668,19 +688,22 @@ class TeamDashboard:
     generated_at: datetime
 
 
-async def team_dashboard(app: Alerts, conn: Conn, tenant: str, team_id: str) -> TeamDashboard:
-    org = await app.rules.organisation(conn)
-    rule = await app.rules.dashboard(conn)
-    now = _now()
-    since = now - timedelta(days=rule.period_days)
-    counts = await store.counts(conn, tenant, team_id, since)
-    trend_since = datetime.combine(
-        org.local_day(now) - timedelta(days=rule.trend_days - 1), datetime.min.time(), org.zone
-    )
-    by_day = {d.day: d for d in await store.daily(conn, tenant, team_id, trend_since, org.timezone)}
+async def team_dashboard(deps: Deps, tenant: str, team_id: str) -> TeamDashboard:
+    """R25: the team's figures, trend, root-cause split and alerts, in the tenant's calendar."""
+    calendar = deps.tenants.calendar(tenant)
+    now = deps.now()
+    async with deps.transaction() as conn:
+        rule = await deps.rules.get(conn, tenant, rules.DASHBOARD)
+        window = domain.dashboard_window(calendar, now, rule)
+        counts = await store.counts(conn, tenant, team_id, window.since)
+        daily = await store.daily(conn, tenant, team_id, window.trend_since, calendar.rules.timezone)
+        by_root_cause = await store.by_root_cause(conn, tenant, team_id, window.since)
+        open_alerts = await store.list_alerts(conn, tenant, [team_id], [AlertStatus.open], limit=50)
+        acknowledged = await store.list_alerts(conn, tenant, [team_id], [AlertStatus.acknowledged], limit=20)
+        open_count = await store.count_open(conn, tenant, team_id)
+    by_day = {d.day: d for d in daily}
     trend = []
-    for i in range(rule.trend_days):
-        day = trend_since.date() + timedelta(days=i)
+    for day in window.days:
         d = by_day.get(day)
         trend.append(
             TrendPoint(
@@ -690,25 +713,23 @@ async def team_dashboard(app: Alerts, conn: Conn, tenant: str, team_id: str) -> 
                 answers=d.satisfaction_n if d else 0,
             )
         )
-    root_causes = [
-        RootCauseFigure(
-            department=r.department,
-            csat=domain.csat(r.satisfaction_sum, r.satisfaction_n),
-            answers=r.satisfaction_n,
-        )
-        for r in await store.by_root_cause(conn, tenant, team_id, since)
-    ]
-    team = org.team(team_id)
     return TeamDashboard(
         tenant=tenant,
         team_id=team_id,
-        team_name=team.name if team else team_id,
+        team_name=domain.team_name(deps.tenants.organisation(tenant), team_id),
         period_days=rule.period_days,
         figures=domain.figures(counts),
         trend=trend,
-        root_causes=root_causes,
-        open_alerts=await store.list_alerts(conn, tenant, [team_id], [AlertStatus.open], limit=50),
-        acknowledged=await store.list_alerts(conn, tenant, [team_id], [AlertStatus.acknowledged], limit=20),
-        open_count=await store.count_open(conn, tenant, team_id),
+        root_causes=[
+            RootCauseFigure(
+                department=r.department,
+                csat=domain.csat(r.satisfaction_sum, r.satisfaction_n),
+                answers=r.satisfaction_n,
+            )
+            for r in by_root_cause
+        ],
+        open_alerts=open_alerts,
+        acknowledged=acknowledged,
+        open_count=open_count,
         generated_at=now,
     )

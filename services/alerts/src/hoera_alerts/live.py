@@ -1,10 +1,12 @@
 """R25 live: a per-team broadcast to the dashboards open on this replica.
 
-The consumers and the API say "team X changed" with PostgreSQL NOTIFY inside their transaction
-(store.touch), so the word goes out only after the commit, never for a rollback, and reaches every
-replica, whichever one consumed the event. Each replica holds one LISTEN connection while somebody
-watches; on a word it waits a moment (a Kafka batch touches a team many times), reads the team's
-dashboard once and hands it to every stream of that team on this replica.
+The consumers and the API say "team X of tenant T changed" with PostgreSQL NOTIFY inside their
+transaction (store.touch), so the word goes out only after the commit, never for a rollback, and
+reaches every replica, whichever one consumed the event. The kit holds the one LISTEN connection of
+the process (hoera_kit.notify) and hands each word to `on_notify`; on a word the hub waits a moment
+(a Kafka batch touches a team many times), reads the team's dashboard once and offers it to every
+stream of that team on this replica. When the service stops, `close` ends the refreshes and every
+stream (the pages' browsers then reconnect, to another replica).
 """
 
 from __future__ import annotations
@@ -16,65 +18,76 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, Generic, TypeVar
 
-import asyncpg
-from hoera_kit.retry import backoff_delay
-
-from hoera_alerts.store import LIVE_CHANNEL
-
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 TeamKey = tuple[str, str]  # (tenant, team)
 
 
+class Stream(Generic[T]):
+    """One open dashboard: always the team's latest state (an older one not yet sent is dropped)."""
+
+    def __init__(self) -> None:
+        self._latest: T | None = None
+        self._ready = asyncio.Event()
+        self.ended = False
+
+    def offer(self, value: T) -> None:
+        self._latest = value
+        self._ready.set()
+
+    def end(self) -> None:
+        self.ended = True
+        self._ready.set()
+
+    async def next(self, timeout: float) -> T | None:
+        """The latest state, or None when nothing changed within `timeout` or the stream ended."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._ready.wait(), timeout)
+        self._ready.clear()
+        value, self._latest = self._latest, None
+        return None if self.ended else value
+
+
 class LiveHub(Generic[T]):
-    def __init__(
-        self,
-        dsn: str,
-        read: Callable[[str, str], Awaitable[T]],
-        *,
-        debounce_s: float = 0.25,
-    ) -> None:
-        self.dsn = dsn
+    def __init__(self, read: Callable[[str, str], Awaitable[T]], *, debounce_s: float = 0.25) -> None:
         self.read = read
         self.debounce_s = debounce_s
-        self._streams: dict[TeamKey, set[asyncio.Queue[T]]] = {}
+        self._streams: dict[TeamKey, set[Stream[T]]] = {}
         self._refreshing: dict[TeamKey, asyncio.Task[None]] = {}
-        self._listener: asyncio.Task[None] | None = None
-        self.listening = asyncio.Event()
+        """The refresh of a team that has not started reading yet (a new word joins it)."""
+        self._tasks: set[asyncio.Task[None]] = set()
+        """Every refresh still running, reading or not (what close ends)."""
+        self.closed = False
 
     @contextlib.asynccontextmanager
-    async def subscribe(self, tenant: str, team_id: str) -> AsyncIterator[asyncio.Queue[T]]:
-        """A queue that always holds the team's latest dashboard (older ones are dropped)."""
+    async def subscribe(self, tenant: str, team_id: str) -> AsyncIterator[Stream[T]]:
         key = (tenant, team_id)
-        queue: asyncio.Queue[T] = asyncio.Queue(maxsize=1)
-        self._streams.setdefault(key, set()).add(queue)
-        if self._listener is None or self._listener.done():
-            self._listener = asyncio.create_task(self._listen(), name="alerts-live-listener")
+        stream: Stream[T] = Stream()
+        if self.closed:
+            stream.end()
+        self._streams.setdefault(key, set()).add(stream)
         try:
-            yield queue
+            yield stream
         finally:
             streams = self._streams.get(key)
             if streams is not None:
-                streams.discard(queue)
+                streams.discard(stream)
                 if not streams:
                     del self._streams[key]
-            if not self._streams and self._listener is not None:
-                self._listener.cancel()
-                self._listener = None
-                self.listening.clear()
 
     def watched(self) -> list[TeamKey]:
         return list(self._streams)
 
-    async def close(self) -> None:
-        for task in [*self._refreshing.values(), *([self._listener] if self._listener else [])]:
-            task.cancel()
-        self._streams.clear()
-
-    def _on_notify(self, conn: object, pid: int, channel: str, payload: object) -> None:
+    def on_notify(self, payload: str) -> None:
+        """A NOTIFY on the live channel. Empty: the kit listens again after losing its connection,
+        so whatever changed meanwhile is read again for every watched team."""
+        if not payload:
+            for key in self.watched():
+                self.changed(key)
+            return
         try:
-            word: dict[str, Any] = json.loads(str(payload))
+            word: dict[str, Any] = json.loads(payload)
             key = (str(word["tenant"]), str(word["team"]))
         except (ValueError, KeyError, TypeError):
             log.warning("live: ignoring a malformed notification %r", payload)
@@ -82,8 +95,11 @@ class LiveHub(Generic[T]):
         self.changed(key)
 
     def changed(self, key: TeamKey) -> None:
-        if key in self._streams and key not in self._refreshing:
-            self._refreshing[key] = asyncio.create_task(self._refresh(key))
+        if not self.closed and key in self._streams and key not in self._refreshing:
+            task = asyncio.create_task(self._refresh(key), name=f"live {key}")
+            self._refreshing[key] = task
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
 
     async def _refresh(self, key: TeamKey) -> None:
         try:
@@ -93,46 +109,22 @@ class LiveHub(Generic[T]):
             if key not in self._streams:
                 return
             snapshot = await self.read(*key)
-            for queue in list(self._streams.get(key, ())):
-                with contextlib.suppress(asyncio.QueueEmpty):
-                    queue.get_nowait()
-                queue.put_nowait(snapshot)
+            for stream in list(self._streams.get(key, ())):
+                stream.offer(snapshot)
         except Exception:
             log.exception("live: refreshing %s failed", key)
         finally:
             if self._refreshing.get(key) is asyncio.current_task():
                 del self._refreshing[key]
 
-    async def _listen(self) -> None:
-        failures = 0
-        while True:
-            try:
-                conn = await asyncpg.connect(self.dsn)
-            except Exception as exc:
-                delay = backoff_delay(failures, base=0.2, cap=5.0)
-                failures += 1
-                log.warning("live: cannot listen yet (%r); retry in %.1fs", exc, delay)
-                await asyncio.sleep(delay)
-                continue
-            try:
-                lost = asyncio.Event()
-                conn.add_termination_listener(lambda _c, lost=lost: lost.set())
-                await conn.add_listener(LIVE_CHANNEL, self._on_notify)
-                failures = 0
-                self.listening.set()
-                # Whatever changed while nobody listened: every watched team is read again.
-                for key in self.watched():
-                    self.changed(key)
-                while not lost.is_set():
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(lost.wait(), timeout=5.0)
-                    if not lost.is_set():
-                        await conn.fetchval("select 1", timeout=5)
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                log.warning("live: listener lost (%r); listening again", exc)
-            finally:
-                self.listening.clear()
-                with contextlib.suppress(Exception):
-                    await asyncio.shield(conn.close(timeout=2))
+    async def close(self) -> None:
+        """The service stops: no refresh runs on (the pool closes next) and every stream ends."""
+        self.closed = True
+        tasks = list(self._tasks)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        self._refreshing.clear()
+        for streams in self._streams.values():
+            for stream in streams:
+                stream.end()

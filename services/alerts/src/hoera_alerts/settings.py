@@ -2,20 +2,13 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from hoera_kit.settings import KitSettings
 from pydantic import Field
-
-RULES_DIR = Path(__file__).resolve().parents[2] / "rules"
 
 
 class AlertsSettings(KitSettings):
     service_name: str = "alerts"
     http_port: int = Field(default=8104, ge=1, le=65535)
-    alerts_rules_dir: Path = Field(
-        default=RULES_DIR, description="where the rule seeds are read from when the database has none"
-    )
     live_stream_max_s: float = Field(
         default=300.0,
         gt=0,

@@ -1,4 +1,6 @@
-"""The alerts service's SQL: its own tables only (migrations/0001_alerts.sql)."""
+"""The alerts service's SQL: its own tables only (migrations/). Every row belongs to a tenant: the
+tenant is part of every key and every statement names it, so one organisation's ids (a survey, a
+complaint, an alert) never reach another's rows."""
 
 from __future__ import annotations
 
@@ -28,14 +30,16 @@ LIVE_CHANNEL = "hoera_alerts_live"
 # --- facts the dashboard counts ---------------------------------------------------------------------
 
 
-async def insert_answers(conn: Conn, rows: list[tuple[str, SurveyAnswered, bool]]) -> set[uuid.UUID]:
-    """The first answer of each survey is kept; returns the surveys that were new."""
+async def insert_answers(
+    conn: Conn, rows: list[tuple[str, SurveyAnswered, bool]]
+) -> set[tuple[str, uuid.UUID]]:
+    """The first answer of each survey is kept; returns the (tenant, survey) that were new."""
     inserted = await conn.fetch(
         "insert into answers (survey_id, tenant, team_id, agent_id, contact_id, complaint_id, "
         "answered_at, satisfaction, effort, nps, unhappy) "
         "select * from unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], "
         "$6::uuid[], $7::timestamptz[], $8::smallint[], $9::smallint[], $10::smallint[], "
-        "$11::boolean[]) on conflict (survey_id) do nothing returning survey_id",
+        "$11::boolean[]) on conflict (tenant, survey_id) do nothing returning tenant, survey_id",
         [a.survey_id for _, a, _ in rows],
         [t for t, _, _ in rows],
         [a.team_id for _, a, _ in rows],
@@ -48,14 +52,14 @@ async def insert_answers(conn: Conn, rows: list[tuple[str, SurveyAnswered, bool]
         [a.nps for _, a, _ in rows],
         [u for _, _, u in rows],
     )
-    return {r["survey_id"] for r in inserted}
+    return {(r["tenant"], r["survey_id"]) for r in inserted}
 
 
 async def insert_invitations(conn: Conn, rows: list[tuple[str, SurveyInvited]]) -> None:
     await conn.execute(
         "insert into invitations (survey_id, tenant, team_id, invited_at) "
         "select * from unnest($1::uuid[], $2::text[], $3::text[], $4::timestamptz[]) "
-        "on conflict (survey_id) do nothing",
+        "on conflict (tenant, survey_id) do nothing",
         [i.survey_id for _, i in rows],
         [t for t, _ in rows],
         [i.team_id for _, i in rows],
@@ -79,7 +83,7 @@ async def insert_contacts(conn: Conn, rows: list[tuple[str, ContactClosed]]) -> 
 async def complaint_raised(conn: Conn, tenant: str, e: ComplaintRaised) -> None:
     await conn.execute(
         "insert into complaints (complaint_id, tenant, team_id, category, raised_at) "
-        "values ($1, $2, $3, $4, $5) on conflict (complaint_id) do update set "
+        "values ($1, $2, $3, $4, $5) on conflict (tenant, complaint_id) do update set "
         "team_id = coalesce(complaints.team_id, excluded.team_id), category = excluded.category, "
         "raised_at = excluded.raised_at",
         e.complaint_id,
@@ -95,7 +99,7 @@ async def complaint_resolved(conn: Conn, tenant: str, e: ComplaintResolved) -> N
     await conn.execute(
         "insert into complaints (complaint_id, tenant, team_id, category, root_cause_department, "
         "first_contact_resolution, resolved_at) values ($1, $2, $3, $4, $5, $6, $7) "
-        "on conflict (complaint_id) do update set "
+        "on conflict (tenant, complaint_id) do update set "
         "team_id = coalesce(excluded.team_id, complaints.team_id), "
         "root_cause_department = excluded.root_cause_department, "
         "first_contact_resolution = excluded.first_contact_resolution, "
@@ -113,7 +117,7 @@ async def complaint_resolved(conn: Conn, tenant: str, e: ComplaintResolved) -> N
 async def complaint_closed(conn: Conn, tenant: str, e: ComplaintClosed) -> None:
     await conn.execute(
         "insert into complaints (complaint_id, tenant, team_id, category, closed_at) "
-        "values ($1, $2, $3, $4, $5) on conflict (complaint_id) do update set "
+        "values ($1, $2, $3, $4, $5) on conflict (tenant, complaint_id) do update set "
         "team_id = coalesce(excluded.team_id, complaints.team_id), closed_at = excluded.closed_at",
         e.complaint_id,
         tenant,
@@ -156,7 +160,8 @@ class StoredAlert(NewAlert):
 
 async def insert_alerts(conn: Conn, alerts: list[NewAlert]) -> set[uuid.UUID]:
     """The alerts that were new; one that exists already (the same answer or notice seen again)
-    is left as it is."""
+    is left as it is. An alert id is unique across tenants (domain.unhappy_alert_id and
+    notice_alert_id include the tenant), so the ids alone say which were new."""
     if not alerts:
         return set()
     rows = await conn.fetch(
@@ -167,7 +172,7 @@ async def insert_alerts(conn: Conn, alerts: list[NewAlert]) -> set[uuid.UUID]:
         "$6::text[], $7::text[], $8::text[], $9::uuid[], $10::uuid[], $11::text[], $12::smallint[], "
         "$13::text[], $14::text[], $15::timestamptz[]) "
         "as u(a, t, k, sev, st, team, agent, cust, compl, surv, cont, sat, rec, d, at) "
-        "on conflict (alert_id) do nothing returning alert_id",
+        "on conflict (tenant, alert_id) do nothing returning alert_id",
         [a.alert_id for a in alerts],
         [a.tenant for a in alerts],
         [a.kind.value for a in alerts],
@@ -213,9 +218,13 @@ def _alert(row: Any) -> StoredAlert:
     )
 
 
-async def get_alert(conn: Conn, alert_id: uuid.UUID, *, for_update: bool = False) -> StoredAlert | None:
+async def get_alert(
+    conn: Conn, tenant: str, alert_id: uuid.UUID, *, for_update: bool = False
+) -> StoredAlert | None:
     lock = " for update" if for_update else ""
-    row = await conn.fetchrow(f"select * from alerts where alert_id = $1{lock}", alert_id)
+    row = await conn.fetchrow(
+        f"select * from alerts where tenant = $1 and alert_id = $2{lock}", tenant, alert_id
+    )
     return _alert(row) if row else None
 
 
@@ -250,6 +259,7 @@ async def count_open(conn: Conn, tenant: str, team_id: str) -> int:
 
 async def acknowledge(
     conn: Conn,
+    tenant: str,
     alert_id: uuid.UUID,
     *,
     by: str,
@@ -260,13 +270,15 @@ async def acknowledge(
 ) -> StoredAlert:
     row = await conn.fetchrow(
         "update alerts set status = 'acknowledged', acknowledged_by = $2, acknowledged_at = $3, "
-        "action = $4, note = $5, root_cause_department = $6 where alert_id = $1 returning *",
+        "action = $4, note = $5, root_cause_department = $6 where tenant = $7 and alert_id = $1 "
+        "returning *",
         alert_id,
         by,
         at,
         action,
         note,
         root_cause_department,
+        tenant,
     )
     assert row is not None
     return _alert(row)
@@ -276,6 +288,7 @@ async def acknowledge(
 class RecipientRow:
     """Who was told about an alert, through which delivery."""
 
+    tenant: str
     alert_id: uuid.UUID
     recipient_id: str
     role: RecipientRole
@@ -287,14 +300,15 @@ async def add_recipients(conn: Conn, rows: list[RecipientRow]) -> None:
     if not rows:
         return
     await conn.execute(
-        "insert into alert_recipients (alert_id, recipient_id, role, deputy_for, delivery_id) "
-        "select * from unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::uuid[]) "
-        "on conflict (alert_id, recipient_id) do nothing",
+        "insert into alert_recipients (tenant, alert_id, recipient_id, role, deputy_for, delivery_id) "
+        "select * from unnest($6::text[], $1::uuid[], $2::text[], $3::text[], $4::text[], $5::uuid[]) "
+        "on conflict (tenant, alert_id, recipient_id) do nothing",
         [r.alert_id for r in rows],
         [r.recipient_id for r in rows],
         [r.role.value for r in rows],
         [r.deputy_for for r in rows],
         [r.delivery_id for r in rows],
+        [r.tenant for r in rows],
     )
 
 
@@ -308,18 +322,20 @@ class Delivered:
     deputy_for: str | None
 
 
-async def mark_delivered(conn: Conn, delivery_id: uuid.UUID, at: datetime) -> list[Delivered]:
+async def mark_delivered(conn: Conn, tenant: str, delivery_id: uuid.UUID, at: datetime) -> list[Delivered]:
     """The alerts a delivery carried, marked delivered once (a digest carries several); their
     teams' dashboards are told in the same statement."""
     rows = await conn.fetch(
         "with done as (update alert_recipients r set delivered_at = $2 from alerts a "
-        "where r.delivery_id = $1 and r.delivered_at is null and a.alert_id = r.alert_id "
+        "where r.tenant = $4 and r.delivery_id = $1 and r.delivered_at is null "
+        "and a.tenant = r.tenant and a.alert_id = r.alert_id "
         "returning r.alert_id, a.tenant, a.team_id, r.recipient_id, r.role, r.deputy_for) "
         "select done.*, case when team_id is not null then pg_notify($3, "
         "json_build_object('tenant', tenant, 'team', team_id)::text) end from done",
         delivery_id,
         at,
         LIVE_CHANNEL,
+        tenant,
     )
     return [
         Delivered(
@@ -334,8 +350,12 @@ async def mark_delivered(conn: Conn, delivery_id: uuid.UUID, at: datetime) -> li
     ]
 
 
-async def mark_given_up(conn: Conn, delivery_id: uuid.UUID) -> None:
-    await conn.execute("update alert_recipients set given_up = true where delivery_id = $1", delivery_id)
+async def mark_given_up(conn: Conn, tenant: str, delivery_id: uuid.UUID) -> None:
+    await conn.execute(
+        "update alert_recipients set given_up = true where tenant = $1 and delivery_id = $2",
+        tenant,
+        delivery_id,
+    )
 
 
 @dataclass(frozen=True)
@@ -347,10 +367,11 @@ class RecipientView:
     given_up: bool
 
 
-async def recipients_of(conn: Conn, alert_id: uuid.UUID) -> list[RecipientView]:
+async def recipients_of(conn: Conn, tenant: str, alert_id: uuid.UUID) -> list[RecipientView]:
     rows = await conn.fetch(
         "select recipient_id, role, deputy_for, delivered_at, given_up from alert_recipients "
-        "where alert_id = $1 order by recipient_id",
+        "where tenant = $1 and alert_id = $2 order by recipient_id",
+        tenant,
         alert_id,
     )
     return [
@@ -368,7 +389,7 @@ async def recipients_of(conn: Conn, alert_id: uuid.UUID) -> list[RecipientView]:
 # --- R4 digests ------------------------------------------------------------------------------------------
 
 
-async def queue_notice(conn: Conn, alert_id: uuid.UUID, tenant: str) -> None:
+async def queue_notice(conn: Conn, tenant: str, alert_id: uuid.UUID) -> None:
     await conn.execute(
         "insert into pending_notices (alert_id, tenant) values ($1, $2) on conflict do nothing",
         alert_id,
@@ -378,8 +399,9 @@ async def queue_notice(conn: Conn, alert_id: uuid.UUID, tenant: str) -> None:
 
 async def take_pending_notices(conn: Conn, tenant: str) -> list[StoredAlert]:
     rows = await conn.fetch(
-        "with taken as (delete from pending_notices where tenant = $1 returning alert_id) "
-        "select a.* from alerts a join taken t using (alert_id) order by a.raised_at, a.alert_id",
+        "with taken as (delete from pending_notices where tenant = $1 returning tenant, alert_id) "
+        "select a.* from alerts a join taken t using (tenant, alert_id) "
+        "order by a.raised_at, a.alert_id",
         tenant,
     )
     return [_alert(r) for r in rows]
@@ -469,7 +491,7 @@ async def counts(conn: Conn, tenant: str, team_id: str, since: datetime) -> Coun
     )
     invited = await conn.fetchrow(
         "select count(*) as n, count(a.survey_id) as answered from invitations i "
-        "left join answers a using (survey_id) "
+        "left join answers a using (tenant, survey_id) "
         "where i.tenant = $1 and i.team_id = $2 and i.invited_at >= $3",
         tenant,
         team_id,
@@ -556,7 +578,7 @@ async def by_root_cause(conn: Conn, tenant: str, team_id: str, since: datetime) 
     rows = await conn.fetch(
         "select c.root_cause_department as dep, count(a.satisfaction) as sn, "
         "coalesce(sum(a.satisfaction), 0) as ss from answers a "
-        "left join complaints c on c.complaint_id = a.complaint_id "
+        "left join complaints c on c.tenant = a.tenant and c.complaint_id = a.complaint_id "
         "where a.tenant = $1 and a.team_id = $2 and a.answered_at >= $3 "
         "and a.satisfaction is not null group by 1 order by 2 desc, 1 nulls last",
         tenant,

@@ -10,6 +10,7 @@ from alerts_support import (
     ADMIN,
     ANNA,
     MARC,
+    NL,
     SARA,
     AlertsService,
     bearer,
@@ -17,7 +18,6 @@ from alerts_support import (
     form_value,
     token,
     unhappy_answer,
-    wait_for_mails,
 )
 from hoera_alerts.domain import unhappy_alert_id
 from hoera_events.alerts import AlertAcknowledged, AlertAction
@@ -30,8 +30,8 @@ pytestmark = pytest.mark.integration
 async def nl_alert(alerts: AlertsService) -> uuid.UUID:
     answer = unhappy_answer("team-nl-1", comment="Geheim: mijn dossier is een puinhoop.")
     await alerts.publish(answer)
-    alert_id = unhappy_alert_id("demo", answer.survey_id)
-    await wait_for_mails(f"alert:{alert_id}:")
+    alert_id = unhappy_alert_id(NL, answer.survey_id)
+    await alerts.wait_for_mails(f"alert:{alert_id}:")
     return alert_id
 
 

@@ -6,7 +6,6 @@ posted without the session's CSRF value changes nothing."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -17,22 +16,10 @@ from hoera_kit.auth import Role
 pytestmark = [pytest.mark.integration, pytest.mark.browser]
 
 
-@pytest.fixture
-async def browser_team(alerts: AlertsService) -> AsyncIterator[str]:
-    """A team only this test writes to, led by sup-sara, so the figures it sees are its own."""
-    team_id = f"team-b-{uuid.uuid4().hex[:8]}"
-    org = await alerts.rule("organisation")
-    team = {"id": team_id, "name": "Klantendienst Browser", "supervisor": "sup-sara"}
-    assert (await alerts.put_rule("organisation", {**org, "teams": [*org["teams"], team]})).status_code == 200
-    yield team_id
-    org = await alerts.rule("organisation")
-    org["teams"] = [t for t in org["teams"] if t["id"] != team_id]
-    await alerts.put_rule("organisation", org)
-
-
 async def test_a_new_unhappy_answer_appears_live_on_the_dashboard(
-    alerts: AlertsService, browser_team: str, browser: Any, artifacts_dir: Path
+    alerts: AlertsService, browser: Any, artifacts_dir: Path
 ) -> None:
+    browser_team = "team-browser"  # a team of the tenant's organisation only this test writes to
     sara = token("sup-sara", Role.supervisor, teams=(browser_team,), lang="nl")
     page = await browser.new_page(viewport={"width": 1200, "height": 1300})
     visited: list[str] = []

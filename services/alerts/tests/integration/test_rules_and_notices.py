@@ -4,22 +4,21 @@ dashboard's split by root cause."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
 from alerts_support import (
     ADMIN,
+    FR,
+    NL,
     SARA,
     AlertsService,
+    address,
     bearer,
     events_about,
-    mail_text,
-    mails_with_key,
     token,
     unhappy_answer,
-    wait_for_mails,
 )
 from hoera_alerts.domain import notice_alert_id
 from hoera_devkit.testing import eventually
@@ -52,59 +51,54 @@ def raised(team_id: str = "team-nl-1") -> ComplaintRaised:
 async def test_a_bad_rule_change_is_refused_naming_the_field_and_nothing_is_saved(
     alerts: AlertsService,
 ) -> None:
-    before = await alerts.rule("organisation")
-    body: Any = {**before, "teams": [{**before["teams"][0], "supervisor": "sup-ghost"}]}
+    before = await alerts.read_rule("threshold")
+    texts = await alerts.rule("texts")
+    texts["mails"]["unhappy_smiley"]["nl"]["subject"] += " {customer_email}"
     async with alerts.http() as http:
-        refused = await alerts.put_rule("organisation", body)
-        not_admin = await http.put("/admin/rules/organisation", json=before, headers=bearer(SARA))
-        unknown = await alerts.put_rule("horoscope", {})
-        absent_stranger = await alerts.put_rule(
-            "absences",
-            {"absences": [{"person": "sup-ghost", "first_day": "2025-01-01", "last_day": "2025-01-02"}]},
+        crossed = await alerts.put_rule("threshold", {**before["document"], "recovered_at": 1.0})
+        placeholder = await alerts.put_rule("texts", texts)
+        not_admin = await http.put(
+            "/admin/rules/threshold",
+            json={"document": before["document"], "expected_version": before["version"], "reason": "x"},
+            headers=bearer(SARA),
         )
-        history = await http.get("/admin/rules/organisation/history", headers=bearer(ADMIN))
-    assert refused.status_code == 422
-    assert refused.json()["field"] == "teams.0.supervisor"
-    assert "sup-ghost" in refused.json()["detail"]
+        stale = await http.put(
+            "/admin/rules/threshold",
+            json={"document": before["document"], "expected_version": before["version"] + 7, "reason": "x"},
+            headers=bearer(ADMIN),
+        )
+        unknown = await http.get("/admin/rules/organisation", headers=bearer(ADMIN))
+    assert crossed.status_code == 422 and crossed.json()["field"] == "recovered_at"
+    assert placeholder.status_code == 422
+    assert placeholder.json()["field"] == "mails.unhappy_smiley.nl.subject"
+    assert "customer_email" in placeholder.json()["detail"]
     assert not_admin.status_code == 403
+    assert stale.status_code == 409 and stale.json()["field"] == "expected_version"
+    # Teams, deputies and absences are the tenant's organisation now, not a document of alerts.
     assert unknown.status_code == 404
-    assert absent_stranger.status_code == 422 and absent_stranger.json()["field"] == "absences.0.person"
-    assert await alerts.rule("organisation") == before
-    assert all(v["changed_by"] in ("seed", "admin-ops") for v in history.json())
+    assert await alerts.read_rule("threshold") == before
 
 
-async def test_a_rule_change_is_kept_with_who_made_it(alerts: AlertsService) -> None:
-    before = await alerts.rule("dashboard")
-    changed = await alerts.put_rule("dashboard", {**before, "trend_days": 21})
-    try:
-        assert changed.status_code == 200
-        assert changed.json()["changed_by"] == "admin-ops"
-        async with alerts.http() as http:
-            history = (await http.get("/admin/rules/dashboard/history", headers=bearer(ADMIN))).json()
-        assert history[0]["version"] == changed.json()["version"]
-        assert history[0]["body"]["trend_days"] == 21
-        assert history[-1]["changed_by"] == "seed"
-    finally:
-        await alerts.put_rule("dashboard", before)
+async def test_a_rule_change_is_kept_with_who_made_it_and_why(alerts: AlertsService) -> None:
+    before = await alerts.read_rule("dashboard")
+    changed = await alerts.put_rule(
+        "dashboard", {**before["document"], "trend_days": 21}, reason="three weeks of trend"
+    )
+    assert changed.status_code == 200
+    assert (changed.json()["changed_by"], changed.json()["version"]) == ("admin-ops", before["version"] + 1)
+    async with alerts.http() as http:
+        history = (await http.get("/admin/rules/dashboard/history", headers=bearer(ADMIN))).json()
+    assert history[0]["version"] == changed.json()["version"]
+    assert history[0]["reason"] == "three weeks of trend"
+    assert {"path": "trend_days", "before": before["document"]["trend_days"], "after": 21} in history[0][
+        "changes"
+    ]
 
 
 # --- R24 ----------------------------------------------------------------------------------------------
 
-
-@pytest.fixture
-async def own_team(alerts: AlertsService) -> AsyncIterator[str]:
-    """A team of this test only (led by sup-sara), so nobody else's answers move its figures."""
-    team_id = f"team-t-{uuid.uuid4().hex[:8]}"
-    org = await alerts.rule("organisation")
-    added = {
-        **org,
-        "teams": [*org["teams"], {"id": team_id, "name": f"Test {team_id}", "supervisor": "sup-sara"}],
-    }
-    assert (await alerts.put_rule("organisation", added)).status_code == 200
-    yield team_id
-    org = await alerts.rule("organisation")
-    org["teams"] = [t for t in org["teams"] if t["id"] != team_id]
-    await alerts.put_rule("organisation", org)
+THRESHOLD_TEAM = "team-threshold"
+ROOT_CAUSE_TEAM = "team-root-cause"
 
 
 async def _answers(alerts: AlertsService, team_id: str, satisfaction: int, n: int, when: datetime) -> None:
@@ -136,10 +130,8 @@ async def _threshold_alerts(alerts: AlertsService, team_id: str) -> list[Any]:
     )
 
 
-async def test_a_team_below_its_level_is_alerted_once_until_it_recovered(
-    alerts: AlertsService, own_team: str
-) -> None:
-    rule = await alerts.rule("threshold")
+async def test_a_team_below_its_level_is_alerted_once_until_it_recovered(alerts: AlertsService) -> None:
+    own_team = THRESHOLD_TEAM
     tight = {
         "window_kind": "answers",
         "window_size": 4,
@@ -147,6 +139,7 @@ async def test_a_team_below_its_level_is_alerted_once_until_it_recovered(
         "recovered_at": 7.0,
         "min_answers": 3,
     }
+    before = await alerts.rule("threshold")
     assert (await alerts.put_rule("threshold", tight)).status_code == 200
     try:
         start = datetime.now(UTC)
@@ -161,22 +154,21 @@ async def test_a_team_below_its_level_is_alerted_once_until_it_recovered(
         assert len(found) == 2
 
         first = found[0]["alert_id"]
-        sent = await wait_for_mails(f"alert:{first}:")
-        assert [m["to"] for m in sent] == [["sara.janssens@staff.hoera.test"]]
+        sent = await alerts.wait_for_mails(f"alert:{first}:")
+        assert [m["to"] for m in sent] == [[address(NL, "sara.janssens")]]
         assert sent[0]["subject"] == f"Tevredenheid van team Test {own_team} gedaald tot 0.0/10"
         event = (await events_about(AlertRaised, first, 1))[0].data
         assert isinstance(event, AlertRaised) and event.reading is not None
         assert (event.kind, event.reading.value, event.reading.sample_size) == (AlertKind.threshold, 0.0, 3)
     finally:
-        await alerts.put_rule("threshold", rule)
+        await alerts.put_rule("threshold", before, reason="as it was")
 
 
 # --- R7, R25 --------------------------------------------------------------------------------------------
 
 
-async def test_the_dashboard_splits_satisfaction_by_the_department_at_fault(
-    alerts: AlertsService, own_team: str
-) -> None:
+async def test_the_dashboard_splits_satisfaction_by_the_department_at_fault(alerts: AlertsService) -> None:
+    own_team = ROOT_CAUSE_TEAM
     complaint = raised(own_team)
     await alerts.publish(complaint)
     await alerts.publish(
@@ -220,47 +212,50 @@ async def test_management_is_informed_of_a_new_complaint_and_an_sla_breach(alert
         team_id="team-nl-1",
     )
     await alerts.publish(breach)
-    new_id = notice_alert_id("demo", AlertKind.complaint_new, complaint.complaint_id)
-    breach_id = notice_alert_id("demo", AlertKind.sla_breach, complaint.complaint_id, complaint.due_date)
+    new_id = notice_alert_id(NL, AlertKind.complaint_new, complaint.complaint_id)
+    breach_id = notice_alert_id(NL, AlertKind.sla_breach, complaint.complaint_id, complaint.due_date)
 
-    new = await wait_for_mails(f"alert:{new_id}:")
-    late = await wait_for_mails(f"alert:{breach_id}:")
-    assert [m["to"] for m in new] == [["lena.wouters@staff.hoera.test"]]
+    new = await alerts.wait_for_mails(f"alert:{new_id}:")
+    late = await alerts.wait_for_mails(f"alert:{breach_id}:")
+    assert [m["to"] for m in new] == [[address(NL, "lena.wouters")]]
     assert new[0]["subject"] == f"New complaint {complaint.complaint_id} (refund.late)"
     assert late[0]["subject"] == f"Promised date missed for complaint {complaint.complaint_id} (refund.late)"
-    assert "No action is asked of you" in await mail_text(new[0]["id"])
+    assert "No action is asked of you" in await alerts.mail_text(new[0]["id"])
     event = (await events_about(AlertRaised, new_id, 1))[0].data
     assert isinstance(event, AlertRaised)
     assert (event.kind, event.severity) == (AlertKind.complaint_new, Severity.info)
 
 
 async def test_management_can_get_one_digest_instead(alerts: AlertsService) -> None:
-    rule = await alerts.rule("notices")
-    assert (
-        await alerts.put_rule("notices", {"management": "digest", "digest_every_seconds": 2})
-    ).status_code == 200
+    """The French-speaking tenant's management reads a digest (its template's choice; the period is
+    shortened here): both notices in one mail, none on its own."""
+    digest = {"management": "digest", "digest_every": {"seconds": 2}}
+    before = await alerts.rule("notices", tenant=FR)
+    assert (await alerts.put_rule("notices", digest, tenant=FR)).status_code == 200
     try:
         complaints = [raised(), raised("team-fr-1")]
         for c in complaints:
-            await alerts.publish(c)
-        ids = [notice_alert_id("demo", AlertKind.complaint_new, c.complaint_id) for c in complaints]
+            await alerts.publish(c, tenant=FR)
+        ids = [notice_alert_id(FR, AlertKind.complaint_new, c.complaint_id) for c in complaints]
 
-        async def digests_with_ours() -> list[str]:
+        async def digests_with_ours() -> list[tuple[dict[str, Any], str]]:
             found = []
-            for m in await mails_with_key("digest:"):
-                text = await mail_text(m["id"])
+            for m in await alerts.mails_with_key("digest:"):
+                text = await alerts.mail_text(m["id"])
                 if any(str(c.complaint_id) in text for c in complaints):
-                    found.append(text)
+                    found.append((m, text))
             return found
 
-        texts = await eventually(digests_with_ours, lambda ts: len(ts) >= 1)
-        assert len(texts) == 1, "both complaints in one digest"
-        assert all(str(c.complaint_id) in texts[0] for c in complaints)
-        assert "Digest:" in texts[0]
+        digests = await eventually(digests_with_ours, lambda ds: len(ds) >= 1)
+        assert len(digests) == 1, "both complaints in one digest"
+        mail, text = digests[0]
+        assert mail["to"] == [address(FR, "lena.wouters")]
+        assert all(str(c.complaint_id) in text for c in complaints)
+        assert "Daily digest:" in text  # the French-speaking template's words, in Lena's English
         for alert_id in ids:
-            assert await mails_with_key(f"alert:{alert_id}:") == []
+            assert await alerts.mails_with_key(f"alert:{alert_id}:") == []
     finally:
-        await alerts.put_rule("notices", rule)
+        await alerts.put_rule("notices", before, tenant=FR, reason="as it was")
 
 
 async def test_a_customer_flagged_for_review_is_told_to_the_back_office(alerts: AlertsService) -> None:
@@ -274,10 +269,10 @@ async def test_a_customer_flagged_for_review_is_told_to_the_back_office(alerts: 
         team_id="team-nl-1",
     )
     await alerts.publish(flag)
-    alert_id = notice_alert_id("demo", AlertKind.abuse_flag, flag.customer_id, flag.flagged_at.isoformat())
-    sent = await wait_for_mails(f"alert:{alert_id}:")
-    assert [m["to"] for m in sent] == [["backoffice@staff.hoera.test"]]
-    text = await mail_text(sent[0]["id"])
+    alert_id = notice_alert_id(NL, AlertKind.abuse_flag, flag.customer_id, flag.flagged_at.isoformat())
+    sent = await alerts.wait_for_mails(f"alert:{alert_id}:")
+    assert [m["to"] for m in sent] == [[address(NL, "back.office")]]
+    text = await alerts.mail_text(sent[0]["id"])
     assert flag.customer_id in text and "EUR 610.50" in text and "Content-Language: nl" in text
     event = (await events_about(AlertRaised, alert_id, 1))[0].data
     assert isinstance(event, AlertRaised) and event.team_id is None

@@ -1,23 +1,25 @@
 """R23, R3 on the real Kafka, PostgreSQL and SMTP sink: an unhappy answer e-mails the team's
-supervisor (or the deputy) once, in their language, with what the customer answered and wrote."""
+supervisor (or whoever stands in) of the answer's tenant once, in their language, with what the
+customer answered and wrote."""
 
 from __future__ import annotations
 
-import asyncio
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from alerts_support import (
+    NL,
     AlertsService,
+    address,
     events_about,
-    mail_text,
-    mails_with_key,
+    organisation,
     unhappy_answer,
-    wait_for_mails,
 )
 from hoera_alerts.domain import unhappy_alert_id
+from hoera_devkit.testing import define_tenant
 from hoera_events.alerts import AlertDelivered, AlertKind, AlertRaised, RecipientRole
 from hoera_events.envelope import make_envelope
+from hoera_events.organisation import Absence
 from hoera_events.surveys import AgentAttribute
 
 pytestmark = pytest.mark.integration
@@ -35,12 +37,12 @@ async def test_an_unhappy_answer_mails_the_team_supervisor_once_in_their_languag
         comment="Personne ne m'a rappelé, trois fois promis.",
     )
     await alerts.publish(answer)
-    alert_id = unhappy_alert_id("demo", answer.survey_id)
+    alert_id = unhappy_alert_id(NL, answer.survey_id)
 
-    sent = await wait_for_mails(f"alert:{alert_id}:")
-    assert [m["to"] for m in sent] == [["marc.lambert@staff.hoera.test"]]
+    sent = await alerts.wait_for_mails(f"alert:{alert_id}:")
+    assert [m["to"] for m in sent] == [[address(NL, "marc.lambert")]]
     assert sent[0]["idempotency_key"] == f"alert:{alert_id}:sup-marc"
-    text = await mail_text(sent[0]["id"])
+    text = await alerts.mail_text(sent[0]["id"])
     assert "Content-Language: fr" in text
     assert f"Client mécontent du contact {answer.contact_id} (agent agent-anna)" in sent[0]["subject"]
     assert "Bonjour Marc Lambert" in text
@@ -77,8 +79,8 @@ async def test_an_unhappy_answer_mails_the_team_supervisor_once_in_their_languag
 async def test_the_same_answer_delivered_twice_mails_once(alerts: AlertsService) -> None:
     answer = unhappy_answer("team-nl-1")
     first = await alerts.publish(answer)
-    alert_id = unhappy_alert_id("demo", answer.survey_id)
-    await wait_for_mails(f"alert:{alert_id}:")
+    alert_id = unhappy_alert_id(NL, answer.survey_id)
+    await alerts.wait_for_mails(f"alert:{alert_id}:")
 
     await alerts.publish(answer, envelope=first)  # Kafka redelivers the very same event
     # The survey service publishes the same answer again under a new event id (a retry).
@@ -87,11 +89,11 @@ async def test_the_same_answer_delivered_twice_mails_once(alerts: AlertsService)
     marker = unhappy_answer("team-nl-1")
     await alerts.publish(
         marker,
-        envelope=make_envelope(marker, producer="test", tenant="demo", key=str(answer.survey_id)),
+        envelope=make_envelope(marker, producer="test", tenant=NL, key=str(answer.survey_id)),
     )
-    await wait_for_mails(f"alert:{unhappy_alert_id('demo', marker.survey_id)}:")
+    await alerts.wait_for_mails(f"alert:{unhappy_alert_id(NL, marker.survey_id)}:")
 
-    assert len(await mails_with_key(f"alert:{alert_id}:")) == 1
+    assert len(await alerts.mails_with_key(f"alert:{alert_id}:")) == 1
     rows = await alerts.fetch("select count(*) as n from alerts where survey_id = $1", answer.survey_id)
     assert rows[0]["n"] == 1
 
@@ -104,46 +106,36 @@ async def test_a_happy_answer_mails_nobody(alerts: AlertsService) -> None:
     marker = unhappy_answer("team-nl-1")
     await alerts.publish(
         marker,
-        envelope=make_envelope(marker, producer="test", tenant="demo", key=str(happy.survey_id)),
+        envelope=make_envelope(marker, producer="test", tenant=NL, key=str(happy.survey_id)),
     )
-    await wait_for_mails(f"alert:{unhappy_alert_id('demo', marker.survey_id)}:")
-    assert await mails_with_key(f"alert:{unhappy_alert_id('demo', happy.survey_id)}:") == []
+    await alerts.wait_for_mails(f"alert:{unhappy_alert_id(NL, marker.survey_id)}:")
+    assert await alerts.mails_with_key(f"alert:{unhappy_alert_id(NL, happy.survey_id)}:") == []
     counted = await alerts.fetch("select unhappy from answers where survey_id = $1", happy.survey_id)
     assert [r["unhappy"] for r in counted] == [False]
 
 
 async def test_the_deputy_gets_it_while_the_supervisor_is_absent(alerts: AlertsService) -> None:
+    """R3: the tenant's organisation says sup-sara is away today; her first deputy is told."""
+    tenant = "alerts-absent"
     today = datetime.now(UTC).date()
-    calendar = {
-        "absences": [
-            {
-                "person": "sup-sara",
-                "first_day": (today - timedelta(days=1)).isoformat(),
-                "last_day": (today + timedelta(days=1)).isoformat(),
-                "note": "holiday",
-            }
-        ]
-    }
-    assert (await alerts.put_rule("absences", calendar)).status_code == 200
-    try:
-        answer = unhappy_answer("team-nl-1", comment="Ik wacht al weken.")
-        await alerts.publish(answer)
-        alert_id = unhappy_alert_id("demo", answer.survey_id)
-        sent = await wait_for_mails(f"alert:{alert_id}:")
-        assert [m["to"] for m in sent] == [["dirk.claes@staff.hoera.test"]]
-        text = await mail_text(sent[0]["id"])
-        assert "Content-Language: nl" in text
-        assert "Dag Dirk Claes" in text
-        assert "vervanger van Sara Janssens" in text
-        assert "Ik wacht al weken." in text
-        delivered = await events_about(AlertDelivered, alert_id, 1)
-        event = delivered[0].data
-        assert isinstance(event, AlertDelivered)
-        assert (event.recipient_id, event.recipient_role, event.deputy_for) == (
-            "sup-dirk",
-            RecipientRole.deputy,
-            "sup-sara",
-        )
-    finally:
-        assert (await alerts.put_rule("absences", {"absences": []})).status_code == 200
-    await asyncio.sleep(0)
+    away = Absence(person="sup-sara", starts_on=today - timedelta(days=1), ends_on=today + timedelta(days=1))
+    await define_tenant(tenant, organisation=organisation(tenant, absences=[away]))
+
+    answer = unhappy_answer("team-nl-1", comment="Ik wacht al weken.")
+    await alerts.publish(answer, tenant=tenant)
+    alert_id = unhappy_alert_id(tenant, answer.survey_id)
+    sent = await alerts.wait_for_mails(f"alert:{alert_id}:")
+    assert [m["to"] for m in sent] == [[address(tenant, "dirk.claes")]]
+    text = await alerts.mail_text(sent[0]["id"])
+    assert "Content-Language: nl" in text
+    assert "Dag Dirk Claes" in text
+    assert "vervanger van Sara Janssens" in text
+    assert "Ik wacht al weken." in text
+    delivered = await events_about(AlertDelivered, alert_id, 1)
+    event = delivered[0].data
+    assert isinstance(event, AlertDelivered)
+    assert (event.recipient_id, event.recipient_role, event.deputy_for) == (
+        "sup-dirk",
+        RecipientRole.deputy,
+        "sup-sara",
+    )

@@ -15,7 +15,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 SEED = UnhappyRule.model_validate(
-    json.loads((Path(__file__).parents[2] / "rules" / "unhappy.json").read_text())
+    json.loads((Path(__file__).parents[2] / "rules" / "templates" / "nl" / "unhappy.json").read_text())
 )
 SMILEYS = [None, 1, 2, 3, 4, 5]
 NPS = [None, *range(11)]
