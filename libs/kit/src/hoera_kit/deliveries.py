@@ -108,9 +108,12 @@ class OutgoingMessage(BaseModel):
     reference: str = Field(min_length=1, max_length=512, description="e.g. complaint:<uuid>")
     headers: dict[str, str] = Field(default_factory=dict)
     tenant: str = Field(min_length=1)
+    sender: str | None = Field(
+        default=None, max_length=400, description="From: the tenant's mail_from; None: the deployment's"
+    )
     max_attempts: int | None = Field(default=None, ge=1, description="None: the worker's limit")
 
-    @field_validator("recipient", "subject", "language", "idempotency_key", "reference")
+    @field_validator("recipient", "subject", "language", "idempotency_key", "reference", "sender")
     @classmethod
     def _no_header_injection(cls, value: str | None) -> str | None:
         return None if value is None else _one_line(value)
@@ -151,6 +154,7 @@ class DeliveryRecord:
     reference: str
     headers: dict[str, str]
     tenant: str
+    sender: str | None
     state: DeliveryState
     attempts: int
     max_attempts: int | None
@@ -166,7 +170,7 @@ class DeliveryRecord:
 # headers as text: the module works on any connection, with or without the pool's jsonb codec.
 _COLUMNS = (
     "id, idempotency_key, channel, recipient, subject, body_text, body_html, language, reference, "
-    "headers::text as headers, tenant, state, attempts, max_attempts, next_attempt_at, "
+    "headers::text as headers, tenant, sender, state, attempts, max_attempts, next_attempt_at, "
     "last_attempt_at, last_error, provider_id, created_at, updated_at, sent_at"
 )
 _RETRYABLE = "state in ('pending', 'failed')"
@@ -185,6 +189,7 @@ def _record(row: asyncpg.Record) -> DeliveryRecord:
         reference=row["reference"],
         headers=json.loads(row["headers"]),
         tenant=row["tenant"],
+        sender=row["sender"],
         state=DeliveryState(row["state"]),
         attempts=row["attempts"],
         max_attempts=row["max_attempts"],
@@ -205,8 +210,8 @@ async def enqueue(conn: Conn, msg: OutgoingMessage) -> DeliveryRecord:
     """
     row = await conn.fetchrow(
         "insert into kit_deliveries (idempotency_key, channel, recipient, subject, body_text, "
-        "body_html, language, reference, headers, tenant, max_attempts) "
-        "values ($1, $2, $3, $4, $5, $6, $7, $8, $9::text::jsonb, $10, $11) "
+        "body_html, language, reference, headers, tenant, max_attempts, sender) "
+        "values ($1, $2, $3, $4, $5, $6, $7, $8, $9::text::jsonb, $10, $11, $12) "
         f"on conflict (idempotency_key) do nothing returning {_COLUMNS}",
         msg.idempotency_key,
         msg.channel.value,
@@ -219,6 +224,7 @@ async def enqueue(conn: Conn, msg: OutgoingMessage) -> DeliveryRecord:
         json.dumps(msg.headers),
         msg.tenant,
         msg.max_attempts,
+        msg.sender,
     )
     if row is None:
         existing = await by_idempotency_key(conn, msg.idempotency_key)
@@ -314,7 +320,7 @@ def build_email(
 ) -> EmailMessage:
     """Plain text, with an HTML alternative when there is one; UTF-8 throughout."""
     mail = EmailMessage()
-    mail["From"] = mail_from
+    mail["From"] = msg.sender or mail_from
     mail["To"] = msg.recipient
     mail["Subject"] = msg.subject
     mail["Date"] = format_datetime(now or datetime.now(UTC))

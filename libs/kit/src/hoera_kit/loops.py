@@ -31,7 +31,7 @@ def _any_fault(exc: BaseException) -> bool:
     return isinstance(exc, Exception)
 
 
-async def wait_any(stop: asyncio.Event, seconds: float, *events: asyncio.Event) -> None:
+async def wait_any(stop: asyncio.Event, seconds: float | None, *events: asyncio.Event) -> None:
     """Sleep for seconds, or less when stop or any of events is set."""
     waiters = [asyncio.ensure_future(e.wait()) for e in (stop, *events)]
     try:

@@ -128,7 +128,10 @@ class Service(Generic[S]):
         self.delivery_worker: deliveries.DeliveryWorker | None = None
         self.lag: LagMonitor | None = None
         self.started = asyncio.Event()
+        self.stopping = asyncio.Event()
+        """Set as soon as the process is told to stop (SIGTERM): live streams end on it."""
         self._server: uvicorn.Server | None = None
+        self._watcher: asyncio.Task[None] | None = None
 
     # ---- what a service registers -------------------------------------------------------------
     @property
@@ -273,14 +276,20 @@ class Service(Generic[S]):
         self._server = uvicorn.Server(config)
         self._server.run()
 
-    async def _exit_during_start(self) -> None:
-        """uvicorn notes SIGTERM but waits for the start to finish first; a start that waits for an
-        unreachable database would then never end. This ends it: the waits raise ShuttingDown."""
-        # uvicorn exposes a flag, not an event, for the signal it caught: polled while starting only.
+    async def _watch_exit(self) -> None:
+        """Turn uvicorn's SIGTERM flag into `stopping` at once.
+
+        uvicorn notes the signal but waits for the start to finish, and then for open requests (a live
+        stream never ends by itself) before the app's own stop runs: a start waiting for an unreachable
+        database would never end, and live streams would hold the shutdown for the whole grace period.
+        Set here, `stopping` ends the start's waits (ShuttingDown) and tells streams to close."""
+        # uvicorn exposes a flag, not an event, for the signal it caught: polled, cheaply.
         while self._server is not None and not self._server.should_exit:  # noqa: ASYNC110
             await asyncio.sleep(0.1)
         if self._server is not None:
-            self.background.stopping.set()
+            self.stopping.set()
+            if not self.started.is_set():
+                self.background.stopping.set()
 
     # ---- wiring --------------------------------------------------------------------------------
     @property
@@ -350,15 +359,14 @@ class Service(Generic[S]):
         telemetry.setup_logging(self.name, level=s.log_level, json_logs=s.log_json)
         telemetry.setup_tracing(self.name)
         self.background = Background(grace_s=s.shutdown_grace_s)
-        watcher = asyncio.create_task(self._exit_during_start(), name="exit during start")
+        self.stopping = asyncio.Event()
+        self._watcher = asyncio.create_task(self._watch_exit(), name="exit watch")
         try:
             await self._start(s)
         except BaseException:
             # A start that fails (or is told to stop) releases what it already holds.
             await self.stop()
             raise
-        finally:
-            watcher.cancel()
 
     async def _start(self, s: S) -> None:
         async def _migrate() -> None:
@@ -466,6 +474,9 @@ class Service(Generic[S]):
     async def stop(self) -> None:
         """Stop within the grace period, releasing every connection (see the module docstring)."""
         grace = self.settings.shutdown_grace_s
+        self.stopping.set()
+        if self._watcher is not None:
+            self._watcher.cancel()
         self.background.stopping.set()
         with suppress(Exception):
             # Waits (up to the grace period) for the batch in hand, then closes the consumers.

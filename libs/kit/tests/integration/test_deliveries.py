@@ -39,7 +39,10 @@ pytestmark = pytest.mark.integration
 from hoera_devkit.testing import pg_dsn  # noqa: E402
 
 ADMIN_DSN = os.environ.get("HOERA_TEST_PG_ADMIN_DSN", pg_dsn())
-MIGRATION = Path(hoera_kit.__file__).parent / "migrations" / "kit_0003_deliveries.sql"
+MIGRATIONS = [
+    Path(hoera_kit.__file__).parent / "migrations" / name
+    for name in ("kit_0003_deliveries.sql", "kit_0006_delivery_sender.sql")
+]
 MAIL_FROM = "Hoera <no-reply@hoera.local>"
 
 
@@ -61,7 +64,8 @@ async def dsn() -> AsyncIterator[str]:
     url = f"{ADMIN_DSN.rsplit('/', 1)[0]}/{name}"
     conn = await asyncpg.connect(url)
     try:
-        await conn.execute(MIGRATION.read_text())
+        for migration in MIGRATIONS:
+            await conn.execute(migration.read_text())
         # What a service's on_state_change writes: its timeline, say.
         await conn.execute(
             "create table delivery_timeline (delivery_id uuid not null, state text not null, "

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
+from hoera_kit.loops import wait_any
 from hoera_kit.service import Service
 
 from hoera_alerts import api, consumers, dashboard, handlers, rules
@@ -42,6 +44,16 @@ def create_app(settings: AlertsSettings | None = None) -> Service[AlertsSettings
 
     hub: LiveHub[TeamDashboard] = LiveHub(read_dashboard, debounce_s=s.live_debounce_s)
     svc.notifications.on(LIVE_CHANNEL, hub.on_notify)
+
+    async def end_streams_when_stopping(stop: asyncio.Event) -> None:
+        # At SIGTERM already: open streams would otherwise hold uvicorn's shutdown for its grace period.
+        await wait_any(stop, None, svc.stopping)
+        await hub.close()
+
+    @svc.on_start
+    async def follow_the_stop() -> None:
+        svc.background.start("live streams", end_streams_when_stopping)
+
     svc.on_stop(hub.close)
     svc.api.state.deps = deps
     svc.api.state.live = hub
