@@ -282,9 +282,13 @@ async def _survey(http: httpx.AsyncClient, w: World, admin: dict[str, str]) -> N
     w.customer = f"CUST-{w.run}-P"
     platform = bearer(Role.platform, subject=w.platform)
     _ok(await http.put(f"{url}/customers/{w.opted_out_customer}/opt-out", headers=platform))
-    current = _ok(await http.get(f"{url}/rules", headers=admin), 200)
-    caps = next(r["document"] for r in current if r["name"] == "caps")
-    _ok(await http.put(f"{url}/rules/caps", json=caps, headers=admin))
+    current = _ok(await http.get(f"{url}/admin/rules/caps", headers=admin), 200)
+    change = {
+        "document": current["document"],
+        "expected_version": current["version"],
+        "reason": "contract matrix",
+    }
+    _ok(await http.put(f"{url}/admin/rules/caps", json=change, headers=admin))
 
 
 # ---- alerts ---------------------------------------------------------------------------------------------

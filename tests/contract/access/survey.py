@@ -1,5 +1,6 @@
 """Survey: management's figures (R20, R21), the platform's contact budget and opt-outs (R21, R30),
-the operators' rules (R8) and the customer's page, opened by a signed link without a login."""
+the operators' rule documents (R8, the kit's /admin/rules) and survey-link keys, and the customer's
+page, opened by a signed link without a login."""
 
 from __future__ import annotations
 
@@ -15,7 +16,10 @@ from .common import HEALTH
 ANALYSTS = {Role.supervisor: Reach.team, Role.admin: Reach.all}
 CALLERS = anyone((Role.platform, Role.admin))
 ADMIN = anyone((Role.admin,))
-RULES = Probe("survey", lambda c: "/rules", Role.admin)
+DOCUMENT = "caps"
+"""The rule document the world's admin changed (its history names them)."""
+RULES = Probe("survey", lambda c: f"/admin/rules/{DOCUMENT}", Role.admin)
+KEYS = Probe("survey", lambda c: "/admin/link-keys", Role.admin)
 SURVEY = str(uuid.UUID(int=0x5E1))
 """A survey id nobody was invited to: the page must answer it (404) without a login."""
 
@@ -24,23 +28,27 @@ def _standing(customer: str) -> Probe:
     return Probe("survey", lambda c: f"/customers/{getattr(c.world, customer)}", Role.platform)
 
 
-def _current(name: str) -> Any:
-    async def body(call: Call) -> Any:
-        resp = await call.http.get(call.world.url("survey", "/rules"), headers=bearer(Role.admin))
-        assert resp.status_code == 200, resp.text
-        return next(r["document"] for r in resp.json() if r["name"] == name)
-
-    return body
-
-
-def _rule_change(name: str) -> Access:
-    return Access(
-        roles=ADMIN,
-        tenant=Isolation.data,
-        body=_current(name),
-        state=RULES,
-        why="R8: an admin changes their own organisation's survey rules",
+async def _current(call: Call) -> Any:
+    resp = await call.http.get(
+        call.world.url("survey", f"/admin/rules/{DOCUMENT}"), headers=bearer(Role.admin)
     )
+    assert resp.status_code == 200, resp.text
+    return resp.json()
+
+
+async def _rewrite(call: Call) -> dict[str, Any]:
+    """The fixture tenant's current document, written back against its version."""
+    current = await _current(call)
+    return {"document": current["document"], "expected_version": current["version"], "reason": "matrix"}
+
+
+async def _rollback(call: Call) -> dict[str, Any]:
+    current = await _current(call)
+    return {"to_version": 0, "expected_version": current["version"], "reason": "matrix"}
+
+
+def _document(call: Call) -> dict[str, str]:
+    return {"name": DOCUMENT}
 
 
 def _page(**extra: Any) -> Access:
@@ -90,19 +98,60 @@ TABLE: dict[tuple[str, str], Access] = {
         state=_standing("opted_out_customer"),
         why="R21: an opt-in in the caller's own organisation",
     ),
-    ("GET", "/rules"): Access(roles=ADMIN, tenant=Isolation.data, why="R8: the organisation's own rules"),
-    ("GET", "/rules/{name}/audit"): Access(
+    ("GET", "/admin/rules"): Access(
         roles=ADMIN,
         tenant=Isolation.data,
-        path=lambda call: {"name": "caps"},
         secrets=lambda w, s: [w.admin],
-        why="R8: the organisation's own audit trail",
+        why="R8: the organisation's own rule documents",
     ),
-    ("PUT", "/rules/caps"): _rule_change("caps"),
-    ("PUT", "/rules/triggers"): _rule_change("triggers"),
-    ("PUT", "/rules/texts"): _rule_change("texts"),
+    ("GET", "/admin/rules/{name}"): Access(
+        roles=ADMIN,
+        tenant=Isolation.data,
+        path=_document,
+        secrets=lambda w, s: [w.admin],
+        why="R8: the organisation's own caps, triggers and texts",
+    ),
+    ("GET", "/admin/rules/{name}/schema"): Access(
+        roles=ADMIN,
+        path=_document,
+        why="R8: the shape a document must fit (the same for every organisation)",
+    ),
+    ("PUT", "/admin/rules/{name}"): Access(
+        roles=ADMIN,
+        tenant=Isolation.data,
+        path=_document,
+        body=_rewrite,
+        state=RULES,
+        why="R8: an admin changes their own organisation's survey rules",
+    ),
+    ("GET", "/admin/rules/{name}/history"): Access(
+        roles=ADMIN,
+        tenant=Isolation.data,
+        path=_document,
+        secrets=lambda w, s: [w.admin],
+        why="R8: the organisation's own history",
+    ),
+    ("POST", "/admin/rules/{name}/rollback"): Access(
+        roles=ADMIN,
+        tenant=Isolation.data,
+        path=_document,
+        body=_rollback,
+        state=RULES,
+        why="R8: an admin rolls back their own organisation's survey rules",
+    ),
+    ("GET", "/admin/link-keys"): Access(
+        roles=ADMIN,
+        tenant=Isolation.data,
+        why="the organisation's own survey-link keys (ids and dates; the keys never leave the service)",
+    ),
+    ("POST", "/admin/link-keys/rotation"): Access(
+        roles=ADMIN,
+        tenant=Isolation.data,
+        state=KEYS,
+        why="an admin rotates their own organisation's survey-link keys",
+    ),
     ("GET", "/s/{survey_id}"): _page(query=lambda call: {"t": "not-a-link-token"}),
     ("POST", "/s/{survey_id}"): _page(form=lambda call: {"t": "not-a-link-token", "satisfaction": "5"}),
-    ("GET", "/s/{survey_id}/thanks"): _page(),
+    ("GET", "/s/{survey_id}/thanks"): _page(query=lambda call: {"t": "not-a-link-token"}),
     ("POST", "/s/{survey_id}/opt-out"): _page(form=lambda call: {"t": "not-a-link-token"}),
 }

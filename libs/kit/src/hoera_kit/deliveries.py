@@ -154,7 +154,6 @@ class DeliveryRecord:
     reference: str
     headers: dict[str, str]
     tenant: str
-    sender: str | None
     state: DeliveryState
     attempts: int
     max_attempts: int | None
@@ -165,6 +164,8 @@ class DeliveryRecord:
     created_at: datetime
     updated_at: datetime
     sent_at: datetime | None
+    sender: str | None = None
+    """The tenant's mailbox this delivery goes out from; None: the tenant's (or the deployment's) default."""
 
 
 # headers as text: the module works on any connection, with or without the pool's jsonb codec.
@@ -377,7 +378,10 @@ class SmtpSender:
         timeout: float = 10,
         *,
         message_id_domain: str = "hoera",
+        sender_of: Callable[[str], str | None] | None = None,
     ) -> None:
+        """sender_of(tenant): the mailbox a tenant's mail comes from (its mail_from); None: mail_from."""
+        self.sender_of = sender_of or (lambda _tenant: None)
         self.host = host
         self.port = port
         self.mail_from = mail_from
@@ -388,8 +392,11 @@ class SmtpSender:
         self.message_id_domain = message_id_domain
         self._envelope_from = _address(mail_from)
 
+    def _from(self, msg: DeliveryRecord | OutgoingMessage) -> str:
+        return msg.sender or self.sender_of(msg.tenant) or self.mail_from
+
     def build(self, msg: DeliveryRecord | OutgoingMessage) -> EmailMessage:
-        return build_email(msg, mail_from=self.mail_from, message_id_domain=self.message_id_domain)
+        return build_email(msg, mail_from=self._from(msg), message_id_domain=self.message_id_domain)
 
     async def send(self, msg: DeliveryRecord) -> str | None:
         rcpt = _address(msg.recipient)
@@ -397,7 +404,7 @@ class SmtpSender:
         try:
             await aiosmtplib.send(
                 mail,
-                sender=self._envelope_from,
+                sender=_address(self._from(msg)),
                 recipients=[rcpt],
                 hostname=self.host,
                 port=self.port,

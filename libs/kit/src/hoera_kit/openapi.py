@@ -67,12 +67,18 @@ def truthful(schema: dict[str, Any]) -> dict[str, Any]:
             statuses.add("404")
         for status in statuses:
             responses.setdefault(status, {"description": _DESCRIPTIONS[status]})
-        html = "text/html" in responses.get("200", {}).get("content", {})
+        html = any(
+            "text/html" in r.get("content", {})
+            for code, r in responses.items()
+            if code.startswith(("2", "3"))
+        )
         for status, response in responses.items():
             if status.startswith(("4", "5")):
-                # A page answers its errors as a page; an API as ErrorBody.
+                # A page answers its own refusals as a page; the edge guard's (413, 422) are ErrorBody.
                 response["content"] = (
-                    {"text/html": {"schema": {"type": "string"}}} if html else _error_content()
+                    {"text/html": {"schema": {"type": "string"}}, **_error_content()}
+                    if html
+                    else _error_content()
                 )
                 if status in _DESCRIPTIONS and response.get("description") in ("", "Validation Error"):
                     response["description"] = _DESCRIPTIONS[status]

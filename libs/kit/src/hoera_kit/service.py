@@ -307,6 +307,7 @@ class Service(Generic[S]):
                 username=s.smtp_username,
                 password=s.smtp_password.get_secret_value() if s.smtp_password else None,
                 starttls=s.smtp_starttls,
+                sender_of=self._mail_from_of,
             ),
             deliveries.Channel.webhook: deliveries.WebhookSender(),
         }
@@ -319,6 +320,11 @@ class Service(Generic[S]):
         tenant = await self.tenants.require(env.tenant)
         if spec_for(env.type, env.version).producer is Producer.platform:
             signing.verify(record.value or b"", record.headers or [], tenant.platform_keys, env.tenant)
+
+    def _mail_from_of(self, tenant: str) -> str | None:
+        """Mail goes out in the name of the tenant it is for."""
+        found = self.tenants.tenant(tenant)
+        return found.mail_from if found is not None else None
 
     async def _delivery_state(self, conn: asyncpg.Connection, record: deliveries.DeliveryRecord) -> None:
         for hook in self._delivery_hooks:

@@ -1,24 +1,26 @@
 """The survey service's HTTP API: figures (R20), suppressions (R21), the contact budget for proactive
-messages (R30), opt-outs, and the operator's rules with their audit trail (R8).
+messages (R30), opt-outs, and the survey links' signing keys. Every route works in the caller's own
+organisation: the tenant comes from the token, never from the request.
 
-The customer's survey page is in survey_page.py: it has no login, only the signed link.
+The operator's rules (R8) are the kit's /admin/rules routes (hoera_kit.rules_api); the customer's
+survey page is in survey_page.py: it has no login, only the signed link.
 """
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
-from typing import Annotated, Any, Literal
+from datetime import datetime, timedelta
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Body, Depends, Path, Query, Request
 from hoera_events.common import CustomerId
 from hoera_kit.auth import Principal, Role, require_roles
-from hoera_kit.errors import DomainError
+from hoera_kit.refusals import Invalid
 from pydantic import BaseModel, Field
 
-from hoera_survey import domain, handlers, rules, store
+from hoera_survey import domain, handlers
 from hoera_survey.domain import Allow
 from hoera_survey.handlers import Deps
-from hoera_survey.store import Segment
+from hoera_survey.store import KeyRow, Segment
 
 router = APIRouter()
 
@@ -38,14 +40,14 @@ Until = Annotated[datetime | None, Query(description="until (exclusive); default
 CustomerPath = Annotated[CustomerId, Path(description="the platform's customer id")]
 
 
-def _period(since: datetime | None, until: datetime | None) -> tuple[datetime, datetime]:
-    end = until or datetime.now(UTC)
+def _period(deps: Deps, since: datetime | None, until: datetime | None) -> tuple[datetime, datetime]:
+    end = until or deps.now()
     start = since or end - timedelta(days=30)
     for name, value in (("since", start), ("until", end)):
         if value.tzinfo is None:
-            raise DomainError(f"{name} needs a time zone, e.g. 2025-03-01T00:00:00Z", status=422, field=name)
+            raise Invalid(f"{name} needs a time zone, e.g. 2025-03-01T00:00:00Z", field=name)
     if start >= end:
-        raise DomainError("since must be before until", status=422, field="since")
+        raise Invalid("since must be before until", field="since")
     return start, end
 
 
@@ -137,20 +139,11 @@ async def figures(
     until: Until = None,
     segment: Annotated[Segment | None, Query(description="break down by this segment")] = None,
 ) -> FiguresReport:
-    start, end = _period(since, until)
+    start, end = _period(deps, since, until)
     teams = _teams(principal)
-    async with deps.svc.pool.acquire() as conn:
-        overall = await store.tallies(
-            conn, tenant=principal.tenant, since=start, until=end, segment=None, teams=teams
-        )
-        parts = (
-            await store.tallies(
-                conn, tenant=principal.tenant, since=start, until=end, segment=segment, teams=teams
-            )
-            if segment
-            else []
-        )
-    total = overall[0][1] if overall else domain.Tally()
+    total, parts = await handlers.figures(
+        deps, principal.tenant, since=start, until=end, segment=segment, teams=teams
+    )
     return FiguresReport(
         since=start,
         until=end,
@@ -187,11 +180,10 @@ class SuppressionReport(BaseModel):
 async def suppressions(
     principal: Analyst, deps: AppDeps, since: Since = None, until: Until = None
 ) -> SuppressionReport:
-    start, end = _period(since, until)
-    async with deps.svc.pool.acquire() as conn:
-        rows = await store.suppression_counts(
-            conn, tenant=principal.tenant, since=start, until=end, teams=_teams(principal)
-        )
+    start, end = _period(deps, since, until)
+    rows = await handlers.suppressions(
+        deps, principal.tenant, since=start, until=end, teams=_teams(principal)
+    )
     by_reason: dict[str, int] = {}
     for r in rows:
         by_reason[r["reason"]] = by_reason.get(r["reason"], 0) + int(r["n"])
@@ -238,7 +230,7 @@ async def proactive_contact(
     principal: Caller,
     deps: AppDeps,
 ) -> BudgetDecision:
-    async with deps.svc.pool.acquire() as conn, conn.transaction():
+    async with deps.transaction() as conn:
         verdict = await handlers.request_proactive_contact(
             deps, conn, principal.tenant, customer_id, request_body.reference
         )
@@ -260,8 +252,8 @@ class CustomerStanding(BaseModel):
 
 
 async def _standing(deps: Deps, tenant: str, customer_id: str) -> CustomerStanding:
-    async with deps.svc.pool.acquire() as conn:
-        row = await store.customer(conn, tenant, customer_id)
+    async with deps.transaction() as conn:
+        row = await handlers.standing(deps, conn, tenant, customer_id)
     return CustomerStanding(**row) if row else CustomerStanding(customer_id=customer_id)
 
 
@@ -276,7 +268,7 @@ async def customer(customer_id: CustomerPath, principal: Caller, deps: AppDeps) 
     summary="The customer wants no surveys (recorded by the platform or an operator)",
 )
 async def opt_out(customer_id: CustomerPath, principal: Caller, deps: AppDeps) -> CustomerStanding:
-    async with deps.svc.pool.acquire() as conn, conn.transaction():
+    async with deps.transaction() as conn:
         await handlers.opt_out(deps, conn, principal.tenant, customer_id, principal.subject)
     return await _standing(deps, principal.tenant, customer_id)
 
@@ -287,67 +279,59 @@ async def opt_out(customer_id: CustomerPath, principal: Caller, deps: AppDeps) -
     summary="The customer accepts surveys again",
 )
 async def opt_in(customer_id: CustomerPath, principal: Caller, deps: AppDeps) -> CustomerStanding:
-    async with deps.svc.pool.acquire() as conn, conn.transaction():
+    async with deps.transaction() as conn:
         await handlers.opt_in(deps, conn, principal.tenant, customer_id)
     return await _standing(deps, principal.tenant, customer_id)
 
 
-# --- rules (R8) -------------------------------------------------------------------------------------
-
-RuleName = Literal["caps", "triggers", "texts"]
+# --- the survey links' signing keys -------------------------------------------------------------------
 
 
-class RuleSetView(BaseModel):
-    name: RuleName
-    version: int
-    document: dict[str, Any]
+class LinkKeyView(BaseModel):
+    """One of the organisation's survey-link keys; the key itself never leaves the service."""
+
+    key_id: str = Field(description="the id every link signed with this key carries")
+    generation: int
+    state: Literal["signing", "verifying", "retired"] = Field(
+        description="signing: signs new links (and verifies); verifying: links signed before the last "
+        "rotation still work; retired: links signed with it no longer work"
+    )
+    created_at: datetime
+    created_by: str
+    retired_at: datetime | None = None
 
 
-class RuleChange(BaseModel):
-    version: int
-    changed_by: str
-    changed_at: datetime
-    document: dict[str, Any]
-    previous: dict[str, Any] | None = None
-
-
-@router.get("/rules", tags=["rules"], summary="Every rule set in force (R8)")
-async def all_rules(principal: Admin, deps: AppDeps) -> list[RuleSetView]:
-    async with deps.svc.pool.acquire() as conn:
-        current = await rules.load(conn, deps.settings.survey_rules_dir)
+def _key_views(rows: list[KeyRow]) -> list[LinkKeyView]:
+    newest = max((r.generation for r in rows), default=0)
     return [
-        RuleSetView(
-            name=name, version=current.versions[name], document=getattr(current, name).model_dump(mode="json")
+        LinkKeyView(
+            key_id=r.key_id,
+            generation=r.generation,
+            state="retired" if r.retired_at else "signing" if r.generation == newest else "verifying",
+            created_at=r.created_at,
+            created_by=r.created_by,
+            retired_at=r.retired_at,
         )
-        for name in ("caps", "triggers", "texts")
+        for r in rows
     ]
 
 
-@router.get("/rules/{name}/audit", tags=["rules"], summary="Who changed a rule set, when, from what to what")
-async def rules_audit(name: RuleName, principal: Admin, deps: AppDeps) -> list[RuleChange]:
-    async with deps.svc.pool.acquire() as conn:
-        return [RuleChange(**row) for row in await rules.audit_trail(conn, name)]
-
-
-async def _change(deps: Deps, name: RuleName, document: Any, principal: Principal) -> RuleSetView:
-    async with deps.svc.pool.acquire() as conn, conn.transaction():
-        await rules.load(conn, deps.settings.survey_rules_dir)  # the seed is the first version
-        version = await rules.change(conn, name, document, principal.subject)
-    return RuleSetView(name=name, version=version, document=document.model_dump(mode="json"))
-
-
-@router.put("/rules/caps", tags=["rules"], summary="Replace the fatigue caps (R21, R30)")
-async def put_caps(document: rules.CapsRules, principal: Admin, deps: AppDeps) -> RuleSetView:
-    return await _change(deps, "caps", document, principal)
-
-
-@router.put(
-    "/rules/triggers", tags=["rules"], summary="Replace the triggers: delays, channels, questions (R17)"
+@router.get(
+    "/admin/link-keys",
+    tags=["link keys"],
+    summary="The keys that sign my organisation's survey links (ids and dates, never the keys)",
 )
-async def put_triggers(document: rules.TriggerRules, principal: Admin, deps: AppDeps) -> RuleSetView:
-    return await _change(deps, "triggers", document, principal)
+async def link_keys(principal: Admin, deps: AppDeps) -> list[LinkKeyView]:
+    return _key_views(await handlers.link_keys(deps, principal.tenant))
 
 
-@router.put("/rules/texts", tags=["rules"], summary="Replace every text, in nl, fr and en (R22)")
-async def put_texts(document: rules.TextRules, principal: Admin, deps: AppDeps) -> RuleSetView:
-    return await _change(deps, "texts", document, principal)
+@router.post(
+    "/admin/link-keys/rotation",
+    tags=["link keys"],
+    summary="Rotate: a new key signs from now on; links signed with the previous one keep working",
+    description="Links signed with the key before the previous one stop working: rotate twice to end "
+    "every link sent so far (a key that may have leaked). 409 when another rotation won the race.",
+    status_code=201,
+)
+async def rotate_link_keys(principal: Admin, deps: AppDeps) -> list[LinkKeyView]:
+    return _key_views(await handlers.rotate_link_keys(deps, principal.tenant, principal.subject))

@@ -1,21 +1,24 @@
-"""The survey service's rules, pure: who may be asked, how, and what the answers add up to.
+"""The survey service's rules, pure: who may be asked, when, how, and what the answers add up to.
 
-No I/O here: handlers load the customer's standing, their contact history and the operator's rules,
-ask these functions, and save what they decide.
+No I/O here: handlers load the customer's standing, their contact history, the operator's rules and
+the tenant's business calendar, ask these functions, and save what they decide. The calendar
+(hoera_kit.calendar) is pure too: every date here is computed on it, so the survey promises the
+same days as every other service of the tenant.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, Protocol
 
 from hoera_events.common import Channel as ContactChannel
-from hoera_events.common import MessageChannel, PreferredMoment
+from hoera_events.common import Language, MessageChannel, PreferredMoment
 from hoera_events.surveys import AgentAttribute, SuppressionReason
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, StringConstraints
+from hoera_kit.calendar import BusinessCalendar, Span
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, StringConstraints, model_validator
 
 
 class BudgetKind(StrEnum):
@@ -96,6 +99,11 @@ def full_cap(caps: Iterable[Cap], history: Sequence[Spend], kind: BudgetKind, no
         if used >= cap.max_contacts:
             return cap
     return None
+
+
+def lookback(caps: Iterable[Cap]) -> timedelta:
+    """How far back the caps look: contacts older than this count for none of them."""
+    return timedelta(days=max((c.period_days for c in caps), default=1))
 
 
 def refused_by_standing(standing: Standing) -> Suppress | None:
@@ -207,6 +215,85 @@ def choose_delivery(
         if option.channel is preferred:
             return option
     return options[0] if options else None
+
+
+def survey_language(customer: str | None, contact: Language | None, organisation: Language) -> Language:
+    """R22: the customer's own language where the platform's directory records one we speak, else
+    the language the contact was held in, else the organisation's: the mail and the page speak it."""
+    if customer is not None:
+        code = customer.strip().lower()[:2]
+        if code in Language.__members__:
+            return Language(code)
+    return contact or organisation
+
+
+# --- when (R17): every moment on the tenant's business calendar ---------------------------------
+
+
+class SendWindow(BaseModel):
+    """R17: the hours of the day invitations go out, on the wall clock of the tenant's calendar:
+    as soon as possible after the contact, but nobody is asked about it at night."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    opens: time
+    closes: time
+    """Exclusive: an invitation due at or after it waits for the next day's opening."""
+    business_days_only: bool = False
+    """Wait over weekends, public holidays and the days the operator closes, too."""
+
+    @model_validator(mode="after")
+    def _local_and_ordered(self) -> SendWindow:
+        if self.opens.tzinfo is not None or self.closes.tzinfo is not None:
+            raise ValueError("opens and closes are local times of the tenant's calendar, without a zone")
+        if self.closes <= self.opens:
+            raise ValueError("closes must be after opens")
+        return self
+
+
+class InvitationTiming(Protocol):
+    """What a trigger's rule says about time (rules.TriggerRule has these)."""
+
+    @property
+    def delay_minutes(self) -> int: ...
+
+    @property
+    def send_window(self) -> SendWindow | None: ...
+
+    @property
+    def link_valid_for(self) -> Span: ...
+
+
+def invitation_moment(calendar: BusinessCalendar, start: datetime, rule: InvitationTiming) -> datetime:
+    """R17: when an invitation goes out: the rule's delay after `start` (the end of the contact),
+    then the first moment inside the rule's send window, on the tenant's calendar; without a
+    window, at once. Never before the delay has passed; monotonic in `start`."""
+    due = calendar.after(start, Span(seconds=rule.delay_minutes * 60))
+    window = rule.send_window
+    if window is None:
+        return due
+    day = calendar.local_date(due)
+    for _ in range(3660):  # ten years: a window that never opens is a broken calendar
+        if not window.business_days_only or calendar.is_business_day(day):
+            opens = datetime.combine(day, window.opens, calendar.zone).astimezone(UTC)
+            if due < opens:
+                return opens
+            if due < datetime.combine(day, window.closes, calendar.zone).astimezone(UTC):
+                return due
+        day += timedelta(days=1)
+    raise ValueError("the calendar has no business day in the next ten years")
+
+
+def link_expiry(calendar: BusinessCalendar, start: datetime, rule: InvitationTiming) -> datetime:
+    """R17: when an invitation's link sent at `start` stops working: at the end of the tenant's
+    local day on which `link_valid_for` after `start` falls, so that the date the invitation
+    promises ("this link works until 12/03") holds for the whole of that day."""
+    return calendar.end_of_day(calendar.local_date(calendar.after(start, rule.link_valid_for)))
+
+
+def link_last_day(calendar: BusinessCalendar, expires_at: datetime) -> date:
+    """The last day a link works, as the invitation names it (its expiry is that day's end)."""
+    return calendar.local_date(expires_at - timedelta(microseconds=1))
 
 
 # --- the answers ----------------------------------------------------------------------------------

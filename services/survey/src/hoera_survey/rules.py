@@ -1,29 +1,31 @@
-"""R8: the operator's data: fatigue caps, when and how each trigger is surveyed, and every text.
+"""R8: the operator's data, per tenant: fatigue caps, when and how each trigger is surveyed, and every
+text a customer reads.
 
-Three rule sets, each one JSON document validated by a model below: ``caps``, ``triggers`` and
-``texts``. They are seeded from ``services/survey/rules/<name>.json`` when the database has none, and
-changed afterwards only through the admin API, which validates the whole document (a 422 naming the
-bad field, nothing half-applied) and appends it, with who changed it, to the audit trail.
+Three rule documents, each validated whole by its model below: ``caps``, ``triggers`` and ``texts``.
+A tenant reads its template's documents (rules/templates/<nl|fr>/<name>.json: a Dutch-speaking and a
+French-speaking health insurer) until an administrator changes one through the kit's /admin/rules
+routes, which keep every version with who, when and why (hoera_kit.rules). Dates are computed on the
+tenant's business calendar and the sender of the mail is the tenant's own: both come from the tenant
+registry (intake owns them), so neither is a rule of this service.
 """
 
 from __future__ import annotations
 
-import json
 import string
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, Self
+from typing import Annotated, Any
 
 from hoera_events.callbacks import CallbackOutcome
 from hoera_events.common import Channel as ContactChannel
 from hoera_events.common import Language, MessageChannel, PreferredMoment
 from hoera_events.surveys import AgentAttribute, SurveyTrigger
-from hoera_kit.db import Conn
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, StringConstraints, model_validator
+from hoera_kit.calendar import Span
+from hoera_kit.rules import RuleBook, RuleDocument
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, StringConstraints
 
-from hoera_survey.domain import Cap, Question
+from hoera_survey.domain import Cap, Question, SendWindow
 
-RULES_DIR = Path(__file__).parents[2] / "rules"
+TEMPLATES = Path(__file__).resolve().parents[2] / "rules" / "templates"
 
 
 class _Rules(BaseModel):
@@ -33,14 +35,7 @@ class _Rules(BaseModel):
 class CapsRules(_Rules):
     """R21, R30: the customer's contact budget, shared by surveys and proactive messages."""
 
-    caps: list[Cap]
-
-    @model_validator(mode="after")
-    def _unique_names(self) -> Self:
-        names = [c.name for c in self.caps]
-        if len(names) != len(set(names)):
-            raise ValueError("caps: every cap needs its own name")
-        return self
+    caps: list[Cap] = Field(max_length=20)
 
 
 class TriggerRule(_Rules):
@@ -49,7 +44,10 @@ class TriggerRule(_Rules):
     enabled: bool = True
     delay_minutes: Annotated[StrictInt, Field(ge=0, le=7 * 24 * 60)]
     """Minutes after the contact (0: at once). Minutes, not days: asked while it is fresh (R17)."""
-    expiry_days: Annotated[StrictInt, Field(ge=1, le=90)] = 7
+    send_window: SendWindow | None = None
+    """The hours invitations go out, on the tenant's calendar; none: at any hour."""
+    link_valid_for: Span
+    """How long the link works after the invitation, on the tenant's calendar (to that day's end)."""
     channels: frozenset[ContactChannel] = frozenset(ContactChannel)
     """Contacts of these channels are surveyed; others are suppressed (channel_not_surveyed)."""
     delivery: dict[ContactChannel, MessageChannel] = Field(default_factory=dict)
@@ -59,18 +57,6 @@ class TriggerRule(_Rules):
     """The agent's qualities asked about when ``attributes`` is among the questions (R18)."""
     callback_outcomes: frozenset[CallbackOutcome] = frozenset({CallbackOutcome.closed_positively})
     """For callbacks only: the outcomes that earn a short recovery survey."""
-
-    @model_validator(mode="after")
-    def _sensible(self) -> Self:
-        if len(set(self.questions)) != len(self.questions):
-            raise ValueError("questions: each question at most once")
-        if len(set(self.attributes)) != len(self.attributes):
-            raise ValueError("attributes: each attribute at most once")
-        if Question.attributes in self.questions and not self.attributes:
-            raise ValueError("attributes: name at least one when the attributes question is asked")
-        if MessageChannel.letter in self.delivery.values():
-            raise ValueError("delivery: a letter is too slow for a survey; use email or sms")
-        return self
 
     def preferred_delivery(self, channel: ContactChannel) -> MessageChannel:
         return self.delivery.get(channel, MessageChannel.email)
@@ -88,6 +74,11 @@ class TriggerRules(_Rules):
 
 Text = Annotated[str, StringConstraints(min_length=1, max_length=2000, strip_whitespace=True)]
 FiveLabels = Annotated[list[Text], Field(min_length=5, max_length=5)]
+PLACEHOLDERS = {
+    "link": "the survey's signed link",
+    "expires_on": "the last day the link works (dd/mm/yyyy)",
+    "organisation": "the organisation's name, as the tenant is defined",
+}
 
 
 def _placeholders(text: str) -> set[str]:
@@ -98,7 +89,8 @@ def _placeholders(text: str) -> set[str]:
 
 
 class Texts(_Rules):
-    """Everything a customer reads, in one language (R22). Templates may use {link}, {expires_on}."""
+    """Everything a customer reads, in one language (R22). The mail and SMS may use the
+    placeholders {link}, {expires_on} and {organisation}; the body must carry {link}."""
 
     mail_subject: Text
     mail_body: Text
@@ -139,27 +131,6 @@ class Texts(_Rules):
     opt_out_label: Text
     opt_out_done: Text
 
-    @model_validator(mode="after")
-    def _complete(self) -> Self:
-        for field, allowed, required in (
-            ("mail_subject", {"expires_on"}, set()),
-            ("mail_body", {"link", "expires_on"}, {"link"}),
-            ("sms_body", {"link", "expires_on"}, {"link"}),
-        ):
-            used = _placeholders(getattr(self, field))
-            if unknown := used - allowed:
-                raise ValueError(f"{field}: unknown placeholder {sorted(unknown)}; allowed {sorted(allowed)}")
-            if missing := required - used:
-                raise ValueError(f"{field}: must contain {{{sorted(missing)[0]}}}")
-        for field, keys in (
-            ("attribute_names", set(AgentAttribute)),
-            ("moments", set(PreferredMoment)),
-            ("channels", set(ContactChannel)),
-        ):
-            if missing_keys := keys - set(getattr(self, field)):
-                raise ValueError(f"{field}: missing {sorted(missing_keys)}")
-        return self
-
 
 class TextRules(_Rules):
     """R22: Dutch, French and English, each complete."""
@@ -173,102 +144,97 @@ class TextRules(_Rules):
         return texts
 
 
-RULE_MODELS: dict[str, type[_Rules]] = {
-    "caps": CapsRules,
-    "triggers": TriggerRules,
-    "texts": TextRules,
-}
+# --- cross-field rules: each problem named by its field, all of them at once (a 422) ---------------
+
+Problems = list[tuple[str, str]]
 
 
-@dataclass(frozen=True)
-class RuleSet:
-    caps: CapsRules
-    triggers: TriggerRules
-    texts: TextRules
-    versions: dict[str, int]
+def caps_problems(doc: CapsRules) -> Problems:
+    """R21: each cap has its own name (the suppression reports count by it)."""
+    seen: set[str] = set()
+    problems: Problems = []
+    for i, cap in enumerate(doc.caps):
+        if cap.name in seen:
+            problems.append((f"caps.{i}.name", f"{cap.name!r} is already the name of another cap"))
+        seen.add(cap.name)
+    return problems
 
 
-def seed_documents(rules_dir: Path = RULES_DIR) -> dict[str, _Rules]:
-    """The seed files, validated: a broken seed stops the service at start, naming the file."""
-    docs: dict[str, _Rules] = {}
-    for name, model in RULE_MODELS.items():
-        path = rules_dir / f"{name}.json"
-        try:
-            docs[name] = model.model_validate(json.loads(path.read_text()))
-        except (OSError, ValueError) as exc:
-            raise RuntimeError(f"survey rules seed {path}: {exc}") from exc
-    return docs
+def trigger_problems(doc: TriggerRules) -> Problems:
+    """R17, R18: what one trigger's rule must agree with itself on."""
+    problems: Problems = []
+    for trigger in SurveyTrigger:
+        rule, at = doc.for_trigger(trigger), trigger.value
+        if len(set(rule.questions)) != len(rule.questions):
+            problems.append((f"{at}.questions", "each question at most once"))
+        if len(set(rule.attributes)) != len(rule.attributes):
+            problems.append((f"{at}.attributes", "each attribute at most once"))
+        if Question.attributes in rule.questions and not rule.attributes:
+            problems.append((f"{at}.attributes", "name at least one when the attributes question is asked"))
+        for channel, way in sorted(rule.delivery.items()):
+            if way is MessageChannel.letter:
+                problems.append(
+                    (f"{at}.delivery.{channel.value}", "a letter is too slow for a survey; use email or sms")
+                )
+        if not (rule.link_valid_for.business_days or rule.link_valid_for.seconds):
+            problems.append((f"{at}.link_valid_for", "a link must work for some time"))
+    return problems
 
 
-async def seed(conn: Conn, rules_dir: Path = RULES_DIR) -> list[str]:
-    """Insert the seed of every rule set the database lacks; returns the names seeded."""
-    seeded = []
-    for name, doc in seed_documents(rules_dir).items():
-        document = doc.model_dump(mode="json")
-        inserted = await conn.fetchval(
-            "insert into survey_rules (name, version, document, changed_by) values ($1, 1, $2, 'seed') "
-            "on conflict (name) do nothing returning name",
-            name,
-            document,
-        )
-        if inserted:
-            await conn.execute(
-                "insert into survey_rules_audit (name, version, document, changed_by) "
-                "values ($1, 1, $2, 'seed')",
-                name,
-                document,
-            )
-            seeded.append(name)
-    return seeded
+def text_problems(doc: TextRules) -> Problems:
+    """R22: every language complete, and the invitation's templates fill in."""
+    problems: Problems = []
+    for language in Language:
+        texts, at = doc.for_language(language), language.value
+        for field, required in (("mail_subject", set()), ("mail_body", {"link"}), ("sms_body", {"link"})):
+            try:
+                used = _placeholders(getattr(texts, field))
+            except ValueError as exc:
+                problems.append((f"{at}.{field}", str(exc)))
+                continue
+            if unknown := used - set(PLACEHOLDERS):
+                problems.append(
+                    (
+                        f"{at}.{field}",
+                        f"unknown placeholder {sorted(unknown)}; allowed {sorted(PLACEHOLDERS)}",
+                    )
+                )
+            if missing := required - used:
+                problems.append((f"{at}.{field}", f"must contain {{{sorted(missing)[0]}}}"))
+        for field, keys in (
+            ("attribute_names", set(AgentAttribute)),
+            ("moments", set(PreferredMoment)),
+            ("channels", set(ContactChannel)),
+        ):
+            if missing_keys := keys - set(getattr(texts, field)):
+                problems.append((f"{at}.{field}", f"missing {sorted(missing_keys)}"))
+    return problems
 
 
-async def load(conn: Conn, rules_dir: Path = RULES_DIR) -> RuleSet:
-    rows = await conn.fetch("select name, version, document from survey_rules")
-    if len(rows) < len(RULE_MODELS):
-        await seed(conn, rules_dir)
-        rows = await conn.fetch("select name, version, document from survey_rules")
-    by_name = {r["name"]: r for r in rows}
-    return RuleSet(
-        caps=CapsRules.model_validate(by_name["caps"]["document"]),
-        triggers=TriggerRules.model_validate(by_name["triggers"]["document"]),
-        texts=TextRules.model_validate(by_name["texts"]["document"]),
-        versions={name: r["version"] for name, r in by_name.items()},
-    )
+CAPS = RuleDocument(
+    "caps",
+    CapsRules,
+    "R21, R30: how many surveys and proactive messages one customer may get per period (rolling days)",
+    check=caps_problems,
+)
+TRIGGERS = RuleDocument(
+    "triggers",
+    TriggerRules,
+    "R17: per trigger (a closed contact, a closed complaint, a completed callback): whether it is "
+    "surveyed, the delay, the hours invitations go out, how long the link works, the channels and "
+    "the questions",
+    check=trigger_problems,
+)
+TEXTS = RuleDocument(
+    "texts",
+    TextRules,
+    "R22: every text of the invitation and the survey page, in Dutch, French and English",
+    check=text_problems,
+)
+DOCUMENTS: tuple[RuleDocument[Any], ...] = (CAPS, TRIGGERS, TEXTS)
 
 
-async def change(conn: Conn, name: str, document: _Rules, changed_by: str) -> int:
-    """Replace one rule set (already validated) and append it to the audit trail; the new version."""
-    previous = await conn.fetchrow(
-        "select version, document from survey_rules where name = $1 for update", name
-    )
-    version = (previous["version"] if previous else 0) + 1
-    body = document.model_dump(mode="json")
-    await conn.execute(
-        "insert into survey_rules (name, version, document, changed_by, changed_at) "
-        "values ($1, $2, $3, $4, now()) on conflict (name) do update set version = excluded.version, "
-        "document = excluded.document, changed_by = excluded.changed_by, changed_at = now()",
-        name,
-        version,
-        body,
-        changed_by,
-    )
-    await conn.execute(
-        "insert into survey_rules_audit (name, version, document, previous, changed_by) "
-        "values ($1, $2, $3, $4, $5)",
-        name,
-        version,
-        body,
-        previous["document"] if previous else None,
-        changed_by,
-    )
-    return version
-
-
-async def audit_trail(conn: Conn, name: str, limit: int = 100) -> list[dict[str, Any]]:
-    rows = await conn.fetch(
-        "select version, document, previous, changed_by, changed_at from survey_rules_audit "
-        "where name = $1 order by version desc, id desc limit $2",
-        name,
-        limit,
-    )
-    return [dict(r) for r in rows]
+def declare(book: RuleBook) -> None:
+    """Register the documents with the service's rule book (its admin routes then serve them)."""
+    for doc in DOCUMENTS:
+        book.document(doc.name, doc.model, description=doc.description, check=doc.check)

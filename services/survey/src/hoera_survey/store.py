@@ -1,4 +1,7 @@
-"""The survey service's SQL: its own tables only (migrations/0001_survey.sql)."""
+"""The survey service's SQL: its own tables only (migrations/). Every table holds one tenant's rows
+under a key that starts with the tenant, and every query names the tenant: a caller of one tenant
+can at worst find nothing of another's. The one lookup without a tenant is a link key's, by the id a
+link carries: it is how a link (which has no login) says which tenant it belongs to."""
 
 from __future__ import annotations
 
@@ -13,6 +16,7 @@ from hoera_events.surveys import SurveyTrigger
 from hoera_kit.db import Conn
 
 from hoera_survey.domain import Answer, BudgetKind, DeceasedMark, Spend, Standing, Suppress, Tally
+from hoera_survey.links import LinkKey
 
 
 class SurveyState(StrEnum):
@@ -88,9 +92,15 @@ async def insert_survey(conn: Conn, survey: SurveyRow) -> bool:
     return bool(inserted)
 
 
-async def get_survey(conn: Conn, survey_id: UUID, *, for_update: bool = False) -> SurveyRow | None:
+async def get_survey(
+    conn: Conn, tenant: str, survey_id: UUID, *, for_update: bool = False
+) -> SurveyRow | None:
     lock = " for update" if for_update else ""
-    row = await conn.fetchrow(f"select * from surveys where survey_id = $1{lock}", survey_id)
+    row = await conn.fetchrow(
+        f"select {', '.join(_SURVEY_COLUMNS)} from surveys where tenant = $1 and survey_id = $2{lock}",
+        tenant,
+        survey_id,
+    )
     return _survey(row) if row else None
 
 
@@ -151,17 +161,21 @@ async def spent_for(conn: Conn, tenant: str, kind: BudgetKind, reference: str) -
 
 async def mark_invited(
     conn: Conn,
+    tenant: str,
     survey_id: UUID,
     *,
+    language: Language,
     delivery_channel: MessageChannel,
     invited_at: datetime,
     expires_at: datetime,
     nonce: str,
 ) -> None:
     await conn.execute(
-        "update surveys set state = 'invited', delivery_channel = $2, invited_at = $3, "
-        "expires_at = $4, link_nonce = $5 where survey_id = $1",
+        "update surveys set state = 'invited', language = $3, delivery_channel = $4, invited_at = $5, "
+        "expires_at = $6, link_nonce = $7 where tenant = $1 and survey_id = $2",
+        tenant,
         survey_id,
+        language.value,
         delivery_channel.value,
         invited_at,
         expires_at,
@@ -169,8 +183,10 @@ async def mark_invited(
     )
 
 
-async def mark_suppressed(conn: Conn, survey_id: UUID) -> None:
-    await conn.execute("update surveys set state = 'suppressed' where survey_id = $1", survey_id)
+async def mark_suppressed(conn: Conn, tenant: str, survey_id: UUID) -> None:
+    await conn.execute(
+        "update surveys set state = 'suppressed' where tenant = $1 and survey_id = $2", tenant, survey_id
+    )
 
 
 async def add_suppression(
@@ -204,12 +220,15 @@ async def add_suppression(
     )
 
 
-async def consume_link(conn: Conn, survey_id: UUID, nonce: str, now: datetime) -> SurveyRow | None:
+async def consume_link(
+    conn: Conn, tenant: str, survey_id: UUID, nonce: str, now: datetime
+) -> SurveyRow | None:
     """The single use of a link: only one transaction can move an invited survey to answered."""
     row = await conn.fetchrow(
-        "update surveys set state = 'answered', answered_at = $3, link_nonce = null "
-        "where survey_id = $1 and state = 'invited' and link_nonce = $2 and expires_at > $3 "
-        "returning *",
+        "update surveys set state = 'answered', answered_at = $4, link_nonce = null "
+        "where tenant = $1 and survey_id = $2 and state = 'invited' and link_nonce = $3 "
+        f"and expires_at > $4 returning {', '.join(_SURVEY_COLUMNS)}",
+        tenant,
         survey_id,
         nonce,
         now,
@@ -218,11 +237,12 @@ async def consume_link(conn: Conn, survey_id: UUID, nonce: str, now: datetime) -
 
 
 async def add_answer(
-    conn: Conn, survey_id: UUID, answer: Answer, *, answered_at: datetime, language: Language
+    conn: Conn, tenant: str, survey_id: UUID, answer: Answer, *, answered_at: datetime, language: Language
 ) -> None:
     await conn.execute(
-        "insert into survey_answers (survey_id, answered_at, language, satisfaction, effort, nps, "
-        "attributes, comment, contact_me) values ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        "insert into survey_answers (tenant, survey_id, answered_at, language, satisfaction, effort, nps, "
+        "attributes, comment, contact_me) values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+        tenant,
         survey_id,
         answered_at,
         language.value,
@@ -348,7 +368,7 @@ async def tallies(
         "count(a.effort) as effort_answers, coalesce(sum(a.effort), 0) as effort_sum, "
         "count(a.nps) as nps_answers, count(*) filter (where a.nps >= 9) as promoters, "
         "count(*) filter (where a.nps <= 6) as detractors "
-        "from surveys s left join survey_answers a on a.survey_id = s.survey_id "
+        "from surveys s left join survey_answers a on a.tenant = s.tenant and a.survey_id = s.survey_id "
         "where s.tenant = $1 and s.invited_at >= $2 and s.invited_at < $3 "
         "and ($4::text[] is null or s.team_id = any($4::text[])) "
         "group by 1 order by 1 nulls last",
@@ -380,3 +400,74 @@ async def suppression_counts(
         teams,
     )
     return [dict(r) for r in rows]
+
+
+# --- the survey links' signing keys ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class KeyRow:
+    generation: int
+    key_id: str
+    created_at: datetime
+    created_by: str
+    retired_at: datetime | None
+
+
+async def link_key(conn: Conn, key_id: str) -> LinkKey | None:
+    """A key that is not retired, by the id a link carries (it names the link's tenant)."""
+    row = await conn.fetchrow(
+        "select tenant, key_id, secret from link_keys where key_id = $1 and secret is not null", key_id
+    )
+    return LinkKey(row["tenant"], row["key_id"], bytes(row["secret"])) if row else None
+
+
+async def newest_generation(conn: Conn, tenant: str) -> int:
+    generation: int = await conn.fetchval(
+        "select coalesce(max(generation), 0) from link_keys where tenant = $1", tenant
+    )
+    return generation
+
+
+async def signing_key(conn: Conn, tenant: str) -> LinkKey | None:
+    """The tenant's newest key: it signs every new link."""
+    row = await conn.fetchrow(
+        "select tenant, key_id, secret from link_keys where tenant = $1 and secret is not null "
+        "order by generation desc limit 1",
+        tenant,
+    )
+    return LinkKey(row["tenant"], row["key_id"], bytes(row["secret"])) if row else None
+
+
+async def add_link_key(conn: Conn, key: LinkKey, generation: int, created_by: str) -> bool:
+    """False when that generation exists already (another transaction made it first)."""
+    inserted = await conn.fetchval(
+        "insert into link_keys (tenant, generation, key_id, secret, created_by) values ($1, $2, $3, $4, $5) "
+        "on conflict (tenant, generation) do nothing returning true",
+        key.tenant,
+        generation,
+        key.key_id,
+        key.secret,
+        created_by,
+    )
+    return bool(inserted)
+
+
+async def retire_link_keys(conn: Conn, tenant: str, *, older_than: int, at: datetime) -> None:
+    """Destroy the secrets of the tenant's keys before generation `older_than`."""
+    await conn.execute(
+        "update link_keys set secret = null, retired_at = $3 "
+        "where tenant = $1 and generation < $2 and secret is not null",
+        tenant,
+        older_than,
+        at,
+    )
+
+
+async def link_keys(conn: Conn, tenant: str) -> list[KeyRow]:
+    rows = await conn.fetch(
+        "select generation, key_id, created_at, created_by, retired_at from link_keys where tenant = $1 "
+        "order by generation desc",
+        tenant,
+    )
+    return [KeyRow(**dict(r)) for r in rows]

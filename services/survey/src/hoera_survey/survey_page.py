@@ -1,37 +1,46 @@
 """The customer's face: the survey page behind a signed link (R18, R19, R22), no login.
 
-A link that does not work (tampered, for another survey, expired, already used) gets a friendly page
-in the customer's language with a 4xx status, and changes nothing.
+A link that does not work (tampered, for another survey, expired, already used, unknown, mangled)
+gets a friendly page in the customer's language with a 4xx status, and changes nothing. The link
+names its organisation's key, so the page, its questions and its texts are that organisation's.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Annotated, Any
-from urllib.parse import parse_qs
+from urllib.parse import quote, urlencode
 from uuid import UUID
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from hoera_events.common import Language
 from hoera_events.surveys import AgentAttribute
-from hoera_kit.db import Conn
+from hoera_kit.refusals import Refusal
+from hoera_kit.sessions import PostedForm, read_form
 from pydantic import ValidationError
 
-from hoera_survey import handlers, links, rules, store, views
+from hoera_survey import handlers, links, views
 from hoera_survey.domain import Answer, ContactMe
-from hoera_survey.handlers import Deps
-from hoera_survey.store import SurveyRow, SurveyState
+from hoera_survey.handlers import Deps, LinkCheck, Opened
+from hoera_survey.rules import TriggerRule
 
 router = APIRouter(tags=["survey page"])
 
-MAX_FORM_BYTES = 32_000
 _STATUS = {
     links.LinkProblem.tampered: 403,
     links.LinkProblem.other_survey: 403,
     links.LinkProblem.expired: 410,
     links.LinkProblem.used: 409,
     links.LinkProblem.unknown: 404,
+}
+_NOT_OURS: dict[int | str, dict[str, Any]] = {
+    403: {"description": "a link that is not ours, was changed, or is for another survey: a page saying so"},
+    404: {"description": "no such survey (or a mangled link): a page saying so"},
+}
+_PROBLEMS: dict[int | str, dict[str, Any]] = {
+    **_NOT_OURS,
+    409: {"description": "the survey was answered already (a link works once): a page saying so"},
+    410: {"description": "the link has expired: a page saying so"},
 }
 # The token is the customer's key: it must not leak through a Referer, a cache or a frame.
 _HEADERS = {
@@ -51,20 +60,30 @@ def _deps(request: Request) -> Deps:
 
 
 AppDeps = Annotated[Deps, Depends(_deps)]
-TokenParam = Annotated[str, Query(alias="t", max_length=512, description="the signed link token")]
-LangParam = Annotated[str | None, Query(max_length=8, description="nl, fr or en: the language switch")]
+SurveyPath = Annotated[str, Path(description="the survey's id (a UUID), as the link carries it")]
+TokenParam = Annotated[str, Query(alias="t", description="the signed link token")]
+LangParam = Annotated[str | None, Query(description="nl, fr or en: the language switch")]
 
 
 def _html(content: str, status: int = 200) -> HTMLResponse:
     return HTMLResponse(content, status_code=status, headers=_HEADERS)
 
 
-def _language(chosen: str | None, survey: SurveyRow | None, request: Request) -> Language:
-    """R22: the switch wins, then the customer's language, then the browser's, then Dutch."""
+def _survey_id(value: str) -> UUID | None:
+    """A mangled id (a link cut short in a mail) is an unknown survey, answered with its page."""
+    try:
+        return UUID(value)
+    except ValueError:
+        return None
+
+
+def _language(chosen: str | None, check: LinkCheck | None, request: Request) -> Language:
+    """R22: the switch wins, then the customer's language (else their organisation's), then the
+    browser's, then Dutch."""
     if chosen is not None and chosen in Language.__members__:
         return Language(chosen)
-    if survey is not None:
-        return survey.language
+    if check is not None and check.customer_language is not None:
+        return check.customer_language
     for part in request.headers.get("accept-language", "").split(","):
         code = part.split(";")[0].strip().lower()[:2]
         if code in Language.__members__:
@@ -72,35 +91,10 @@ def _language(chosen: str | None, survey: SurveyRow | None, request: Request) ->
     return Language.nl
 
 
-@dataclass(frozen=True)
-class _Opened:
-    survey: SurveyRow
-    claims: links.LinkClaims
-
-
-async def _open(
-    deps: Deps, conn: Conn, survey_id: UUID, token: str
-) -> tuple[_Opened | links.LinkProblem, SurveyRow | None]:
-    """The survey a link opens, or why it does not (checked against what was issued)."""
-    survey = await store.get_survey(conn, survey_id)
-    checked = links.verify(token, survey_id=survey_id, secret=deps.settings.link_secret, now=deps.now())
-    if isinstance(checked, links.LinkProblem):
-        return checked, survey
-    if survey is None or survey.state in (SurveyState.scheduled, SurveyState.suppressed):
-        return links.LinkProblem.unknown, survey
-    if survey.state is SurveyState.answered:
-        return links.LinkProblem.used, survey
-    if survey.link_nonce != checked.nonce:
-        return links.LinkProblem.tampered, survey
-    if survey.expires_at is None or survey.expires_at <= deps.now():
-        return links.LinkProblem.expired, survey
-    return _Opened(survey, checked), survey
-
-
 def _problem_page(
-    texts: rules.TextRules, problem: links.LinkProblem, language: Language, survey_id: UUID, token: str
+    check: LinkCheck, problem: links.LinkProblem, language: Language, path: str, token: str
 ) -> HTMLResponse:
-    t = texts.for_language(language)
+    t = check.texts.for_language(language)
     message = {
         links.LinkProblem.tampered: t.problem_tampered,
         links.LinkProblem.other_survey: t.problem_tampered,
@@ -109,35 +103,38 @@ def _problem_page(
         links.LinkProblem.unknown: t.problem_unknown,
     }[problem]
     page = views.message_page(
-        t,
-        language,
-        heading=t.problem_title,
-        message=message,
-        path=f"/s/{survey_id}",
-        params={"t": token},
+        t, language, heading=t.problem_title, message=message, path=path, params={"t": token}
     )
     return _html(page, _STATUS[problem])
 
 
+async def _unknown(
+    deps: Deps, survey_id: str, token: str, lang: str | None, request: Request
+) -> HTMLResponse:
+    async with deps.transaction() as conn:
+        check = await handlers.unknown_survey(deps, conn, token)
+    path = f"/s/{quote(survey_id, safe='')}"
+    return _problem_page(check, links.LinkProblem.unknown, _language(lang, check, request), path, token)
+
+
 def _render_form(
-    ruleset: rules.RuleSet,
-    survey: SurveyRow,
+    check: LinkCheck,
+    opened: Opened,
+    rule: TriggerRule,
     token: str,
     language: Language,
-    given: Answer | None = None,
+    *,
     error: bool = False,
 ) -> str:
-    rule = ruleset.triggers.for_trigger(survey.trigger)
-    t = ruleset.texts.for_language(language)
+    t = check.texts.for_language(language)
     return views.survey_page(
         t,
         language,
-        survey_id=survey.survey_id,
+        survey_id=opened.survey.survey_id,
         token=token,
-        trigger=survey.trigger,
+        trigger=opened.survey.trigger,
         questions=rule.questions,
         attributes=rule.attributes,
-        given=given,
         error=t.invalid_answer if error else None,
     )
 
@@ -146,36 +143,39 @@ def _render_form(
     "/s/{survey_id}",
     response_class=HTMLResponse,
     summary="The survey page a customer opens from the invitation's link",
-    responses={
-        403: {"description": "tampered link"},
-        409: {"description": "already answered"},
-        410: {"description": "expired link"},
-        404: {"description": "no such survey"},
-    },
+    responses=_PROBLEMS,
 )
 async def show_survey(
-    survey_id: UUID, request: Request, deps: AppDeps, t: TokenParam, lang: LangParam = None
+    survey_id: SurveyPath, request: Request, deps: AppDeps, t: TokenParam = "", lang: LangParam = None
 ) -> HTMLResponse:
-    async with deps.svc.pool.acquire() as conn:
-        opened, survey = await _open(deps, conn, survey_id, t)
-        ruleset = await rules.load(conn, deps.settings.survey_rules_dir)
-    language = _language(lang, survey, request)
-    if isinstance(opened, links.LinkProblem):
-        return _problem_page(ruleset.texts, opened, language, survey_id, t)
-    return _html(_render_form(ruleset, opened.survey, t, language))
+    sid = _survey_id(survey_id)
+    if sid is None:
+        return await _unknown(deps, survey_id, t, lang, request)
+    async with deps.transaction() as conn:
+        check = await handlers.open_link(deps, conn, sid, t)
+        opened = check.outcome
+        language = _language(lang, check, request)
+        if isinstance(opened, Opened):
+            rule = await handlers.trigger_rule(deps, conn, opened.survey)
+            return _html(_render_form(check, opened, rule, t, language))
+    return _problem_page(check, opened, language, f"/s/{survey_id}", t)
 
 
-def _field(form: dict[str, list[str]], name: str) -> str | None:
-    values = form.get(name)
-    return values[-1] if values else None
+async def _form(request: Request) -> PostedForm:
+    """The posted form, read by the kit (a repeated field counts by its first value). A body of any
+    other kind reads as an empty form: the page answers it as it answers a link without a token."""
+    try:
+        return await read_form(request)
+    except Refusal:
+        return PostedForm({})
 
 
-def _answer_from_form(form: dict[str, list[str]]) -> Answer:
+def _answer_from_form(form: PostedForm) -> Answer:
     """The form's fields as an Answer; a ValueError or ValidationError when one is not valid."""
 
     def one(name: str) -> str | None:
-        values = form.get(name)
-        return values[-1].strip() if values and values[-1].strip() else None
+        value = (form.get(name) or "").strip()
+        return value or None
 
     def number(name: str) -> int | None:
         value = one(name)
@@ -200,7 +200,7 @@ def _answer_from_form(form: dict[str, list[str]]) -> Answer:
             "effort": number("effort"),
             "nps": number("nps"),
             "attributes": attributes,
-            "comment": _field(form, "comment"),
+            "comment": form.get("comment"),
             "contact_me": contact_me,
         }
     )
@@ -213,42 +213,59 @@ def _answer_from_form(form: dict[str, list[str]]) -> Answer:
     status_code=303,
     responses={
         303: {"description": "recorded: see the thank-you page"},
-        422: {"description": "an answer out of range: the form again"},
+        **_PROBLEMS,
+        422: {"description": "an answer out of range: the form again, saying so"},
     },
 )
-async def submit_survey(survey_id: UUID, request: Request, deps: AppDeps) -> Response:
-    body = await request.body()
-    if len(body) > MAX_FORM_BYTES:
-        return _html("form too large", 413)
-    form = parse_qs(body.decode("utf-8", "replace"), keep_blank_values=True, max_num_fields=100)
-    token = _field(form, "t") or ""
-    lang = _field(form, "lang")
-    async with deps.svc.pool.acquire() as conn, conn.transaction():
-        opened, survey = await _open(deps, conn, survey_id, token)
-        ruleset = await rules.load(conn, deps.settings.survey_rules_dir)
-        language = _language(lang, survey, request)
-        if isinstance(opened, links.LinkProblem):
-            return _problem_page(ruleset.texts, opened, language, survey_id, token)
+async def submit_survey(survey_id: SurveyPath, request: Request, deps: AppDeps) -> Response:
+    form = await _form(request)
+    token = form.get("t") or ""
+    lang = form.get("lang")
+    sid = _survey_id(survey_id)
+    if sid is None:
+        return await _unknown(deps, survey_id, token, lang, request)
+    path = f"/s/{survey_id}"
+    async with deps.transaction() as conn:
+        check = await handlers.open_link(deps, conn, sid, token)
+        opened = check.outcome
+        language = _language(lang, check, request)
+        if not isinstance(opened, Opened):
+            return _problem_page(check, opened, language, path, token)
+        rule = await handlers.trigger_rule(deps, conn, opened.survey)
         try:
             answer = _answer_from_form(form)
         except (ValueError, ValidationError):
-            page = _render_form(ruleset, opened.survey, token, language, error=True)
-            return _html(page, 422)
-        recorded = await handlers.submit_answer(deps, conn, survey_id, opened.claims.nonce, answer, language)
+            return _html(_render_form(check, opened, rule, token, language, error=True), 422)
+        recorded = await handlers.submit_answer(
+            deps, conn, opened.survey.tenant, sid, opened.claims.nonce, answer, language
+        )
         if recorded is None:  # a double submit lost the race for the link
-            return _problem_page(ruleset.texts, links.LinkProblem.used, language, survey_id, token)
-    return RedirectResponse(f"/s/{survey_id}/thanks?lang={language.value}", status_code=303, headers=_HEADERS)
+            return _problem_page(check, links.LinkProblem.used, language, path, token)
+    thanks = f"{path}/thanks?{urlencode({'lang': language.value, 't': token})}"
+    return RedirectResponse(thanks, status_code=303, headers=_HEADERS)
 
 
-@router.get("/s/{survey_id}/thanks", response_class=HTMLResponse, summary="The thank-you page")
-async def thanks(survey_id: UUID, request: Request, deps: AppDeps, lang: LangParam = None) -> HTMLResponse:
-    async with deps.svc.pool.acquire() as conn:
-        survey = await store.get_survey(conn, survey_id)
-        ruleset = await rules.load(conn, deps.settings.survey_rules_dir)
-    language = _language(lang, survey, request)
-    t = ruleset.texts.for_language(language)
+@router.get(
+    "/s/{survey_id}/thanks",
+    response_class=HTMLResponse,
+    summary="The thank-you page after an answer (with the link that gave it)",
+    responses=_NOT_OURS,
+)
+async def thanks(
+    survey_id: SurveyPath, request: Request, deps: AppDeps, t: TokenParam = "", lang: LangParam = None
+) -> HTMLResponse:
+    sid = _survey_id(survey_id)
+    if sid is None:
+        return await _unknown(deps, survey_id, t, lang, request)
+    path = f"/s/{survey_id}/thanks"
+    async with deps.transaction() as conn:
+        check = await handlers.open_answered(deps, conn, sid, t)
+    language = _language(lang, check, request)
+    if not isinstance(check.outcome, Opened):
+        return _problem_page(check, check.outcome, language, path, t)
+    texts = check.texts.for_language(language)
     page = views.message_page(
-        t, language, heading=t.thanks_title, message=t.thanks_body, path=f"/s/{survey_id}/thanks", params={}
+        texts, language, heading=texts.thanks_title, message=texts.thanks_body, path=path, params={"t": t}
     )
     return _html(page)
 
@@ -257,28 +274,24 @@ async def thanks(survey_id: UUID, request: Request, deps: AppDeps, lang: LangPar
     "/s/{survey_id}/opt-out",
     response_class=HTMLResponse,
     summary="The customer asks for no more surveys (the link stays usable for this one)",
+    responses=_PROBLEMS,
 )
-async def opt_out(survey_id: UUID, request: Request, deps: AppDeps) -> HTMLResponse:
-    body = await request.body()
-    form = parse_qs(body[:MAX_FORM_BYTES].decode("utf-8", "replace"), max_num_fields=10)
-    token = _field(form, "t") or ""
-    lang = _field(form, "lang")
-    async with deps.svc.pool.acquire() as conn, conn.transaction():
-        opened, survey = await _open(deps, conn, survey_id, token)
-        ruleset = await rules.load(conn, deps.settings.survey_rules_dir)
-        language = _language(lang, survey, request)
-        if isinstance(opened, links.LinkProblem):
-            return _problem_page(ruleset.texts, opened, language, survey_id, token)
-        await handlers.opt_out(
-            deps, conn, opened.survey.tenant, opened.survey.customer_id, f"customer:survey:{survey_id}"
-        )
-    t = ruleset.texts.for_language(language)
+async def opt_out(survey_id: SurveyPath, request: Request, deps: AppDeps) -> HTMLResponse:
+    form = await _form(request)
+    token = form.get("t") or ""
+    lang = form.get("lang")
+    sid = _survey_id(survey_id)
+    if sid is None:
+        return await _unknown(deps, survey_id, token, lang, request)
+    path = f"/s/{survey_id}"
+    async with deps.transaction() as conn:
+        check = await handlers.open_link(deps, conn, sid, token)
+        language = _language(lang, check, request)
+        if not isinstance(check.outcome, Opened):
+            return _problem_page(check, check.outcome, language, path, token)
+        await handlers.opt_out_by_link(deps, conn, check.outcome)
+    t = check.texts.for_language(language)
     page = views.message_page(
-        t,
-        language,
-        heading=t.thanks_title,
-        message=t.opt_out_done,
-        path=f"/s/{survey_id}",
-        params={"t": token},
+        t, language, heading=t.thanks_title, message=t.opt_out_done, path=path, params={"t": token}
     )
     return _html(page)

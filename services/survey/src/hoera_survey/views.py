@@ -89,8 +89,9 @@ def message_page(
     )
 
 
-def invitation_html(t: Texts, language: Language, body_text: str, link: str) -> str:
+def invitation_html(t: Texts, language: Language, subject: str, body_text: str, link: str) -> str:
+    """The invitation's HTML part: the text's paragraphs, its link as a button."""
     paragraphs: list[Any] = [p.strip() for p in body_text.split("\n\n") if p.strip()]
     return _env.get_template("invitation_mail.html").render(
-        t=t, language=language.value, paragraphs=paragraphs, link=link
+        t=t, language=language.value, subject=subject, paragraphs=paragraphs, link=link
     )

@@ -13,7 +13,7 @@ from hoera_events.complaints import ComplaintClosed
 from hoera_events.platform import ContactClosed
 from hoera_events.registry import topic_for
 
-from .support import auth, immediate_triggers
+from .support import immediate_triggers, put_rules
 
 TRIGGER_TOPICS = [topic_for(m) for m in (ContactClosed, ComplaintClosed, CallbackCompleted)]
 
@@ -37,20 +37,26 @@ async def _start_at_the_end(group: str) -> None:
         await consumer.stop()
 
 
+@pytest.fixture(autouse=True)
+def tenants(test_tenants: tuple[str, ...]) -> tuple[str, ...]:
+    """Every test here runs with tenant admission on: demo and acme are defined once per session."""
+    return test_tenants
+
+
 @pytest.fixture(scope="session")
-async def survey_process() -> AsyncIterator[ServiceProcess]:
+async def survey_process(test_tenants: tuple[str, ...]) -> AsyncIterator[ServiceProcess]:
     """One survey process for the tests that drive it through Kafka, HTTP and the SMTP sink, with
-    its own database and no invitation delay."""
+    its own database, tenant admission on, and demo's invitations at once at any hour."""
     database = await create_database("survey")
-    process = ServiceProcess("hoera_survey", env={"HOERA_DATABASE_URL": pg_dsn(database)})
+    process = ServiceProcess(
+        "hoera_survey", env={"HOERA_DATABASE_URL": pg_dsn(database), "HOERA_ADMIT_TENANTS": "true"}
+    )
     await _start_at_the_end(f"{process.group_prefix}.survey.triggers")
     process.start()
     try:
         await process.wait_ready()
         async with httpx.AsyncClient(base_url=process.url) as http:
-            changed = await http.put(
-                "/rules/triggers", json=immediate_triggers().model_dump(mode="json"), headers=auth("admin")
-            )
+            changed = await put_rules(http, "triggers", immediate_triggers())
             assert changed.status_code == 200, changed.text
         yield process
     finally:

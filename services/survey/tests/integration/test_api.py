@@ -1,9 +1,11 @@
-"""The HTTP API: rules with validation and an audit trail (R8), figures by segment (R20), suppression
-counts (R21), the budget for proactive messages and opt-outs (R30); roles and team scope."""
+"""The HTTP API: the rule documents with validation, versions and history (R8), figures by segment
+(R20), suppression counts (R21), the budget for proactive messages and opt-outs (R30); roles and
+team scope."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from typing import Any
 
 import httpx
 import pytest
@@ -12,7 +14,16 @@ from hoera_kit.service import Service
 from hoera_survey import handlers
 from hoera_survey.domain import Answer
 
-from .support import auth, contact_closed, envelope, immediate_triggers, running, settings_for, unique
+from .support import (
+    auth,
+    contact_closed,
+    envelope,
+    immediate_triggers,
+    put_rules,
+    running,
+    settings_for,
+    unique,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -23,34 +34,46 @@ async def service(fresh_db: str) -> AsyncIterator[tuple[Service, httpx.AsyncClie
         yield svc, http
 
 
-async def test_rules_are_changed_by_an_admin_validated_whole_and_audited(
+async def test_the_rules_are_the_kit_documents_validated_whole_versioned_and_kept_in_a_history(
     service: tuple[Service, httpx.AsyncClient],
 ) -> None:
     _, http = service
-    current = {r["name"]: r for r in (await http.get("/rules", headers=auth("admin"))).json()}
-    assert current["caps"]["version"] == 1
-    triggers = current["triggers"]["document"]
+    admin = auth("admin")
+    listed = {r["name"]: r["version"] for r in (await http.get("/admin/rules", headers=admin)).json()}
+    assert listed == {"caps": 0, "triggers": 0, "texts": 0}  # demo reads its template (nl)
+    triggers = (await http.get("/admin/rules/triggers", headers=admin)).json()["document"]
+    assert triggers["contact_closed"]["send_window"] == {
+        "opens": "08:00:00",
+        "closes": "21:00:00",
+        "business_days_only": False,
+    }
+
+    async def put(name: str, document: Any, headers: dict[str, str] = admin) -> httpx.Response:
+        body = {"document": document, "expected_version": 0, "reason": "test"}
+        return await http.put(f"/admin/rules/{name}", json=body, headers=headers)
 
     bad = {**triggers, "contact_closed": {**triggers["contact_closed"], "delay_minutes": -5}}
-    refused = await http.put("/rules/triggers", json=bad, headers=auth("admin"))
-    assert refused.status_code == 422
-    assert refused.json()["errors"][0]["field"] == "body.contact_closed.delay_minutes"
-    texts = current["texts"]["document"]
+    refused = await put("triggers", bad)
+    assert refused.status_code == 422 and refused.json()["field"] == "contact_closed.delay_minutes"
+    no_attributes = {**triggers, "complaint_closed": {**triggers["complaint_closed"], "attributes": []}}
+    refused = await put("triggers", no_attributes)
+    assert refused.status_code == 422 and refused.json()["field"] == "complaint_closed.attributes"
+    texts = (await http.get("/admin/rules/texts", headers=admin)).json()["document"]
     no_link = {**texts, "fr": {**texts["fr"], "sms_body": "Merci !"}}
-    refused_texts = await http.put("/rules/texts", json=no_link, headers=auth("admin"))
-    assert refused_texts.status_code == 422 and "sms_body" in refused_texts.text
-    assert (await http.put("/rules/triggers", json=triggers, headers=auth("supervisor"))).status_code == 403
+    refused_texts = await put("texts", no_link)
+    assert refused_texts.status_code == 422 and refused_texts.json()["field"] == "fr.sms_body"
+    assert (await put("triggers", triggers, auth("supervisor"))).status_code == 403
 
-    changed = await http.put(
-        "/rules/triggers", json=immediate_triggers().model_dump(mode="json"), headers=auth("admin")
-    )
-    assert changed.status_code == 200 and changed.json()["version"] == 2
-    trail = (await http.get("/rules/triggers/audit", headers=auth("admin"))).json()
-    assert [(c["version"], c["changed_by"]) for c in trail] == [(2, "tester"), (1, "seed")]
-    assert trail[0]["previous"]["contact_closed"]["delay_minutes"] == 10
-    assert trail[0]["document"]["contact_closed"]["delay_minutes"] == 0
-    untouched = {r["name"]: r["version"] for r in (await http.get("/rules", headers=auth("admin"))).json()}
-    assert untouched == {"caps": 1, "triggers": 2, "texts": 1}
+    changed = await put("triggers", immediate_triggers())
+    assert changed.status_code == 200 and changed.json()["version"] == 1
+    stale = await put("triggers", triggers)
+    assert stale.status_code == 409 and stale.json()["field"] == "expected_version"
+    history = (await http.get("/admin/rules/triggers/history", headers=admin)).json()
+    assert [(h["version"], h["changed_by"]) for h in history] == [(1, "tester")]
+    changes = {c["path"]: (c["before"], c["after"]) for c in history[0]["changes"]}
+    assert changes["contact_closed.delay_minutes"] == (10, 0)
+    untouched = {r["name"]: r["version"] for r in (await http.get("/admin/rules", headers=admin)).json()}
+    assert untouched == {"caps": 0, "triggers": 1, "texts": 0}
 
 
 async def test_figures_give_the_response_rate_and_scores_by_segment_within_the_supervisors_teams(
@@ -58,9 +81,7 @@ async def test_figures_give_the_response_rate_and_scores_by_segment_within_the_s
 ) -> None:
     svc, http = service
     deps = svc.api.state.deps
-    await http.put(
-        "/rules/triggers", json=immediate_triggers().model_dump(mode="json"), headers=auth("admin")
-    )
+    assert (await put_rules(http, "triggers", immediate_triggers())).status_code == 200
     plan = [  # team, channel, language, age band, answer or None
         ("team-a", Channel.phone, Language.nl, AgeBand.from_70, Answer(satisfaction=5, effort=5, nps=10)),
         ("team-a", Channel.phone, Language.nl, AgeBand.from_70, Answer(satisfaction=4, effort=3, nps=6)),
@@ -78,7 +99,7 @@ async def test_figures_give_the_response_rate_and_scores_by_segment_within_the_s
             )
             if answer is not None:
                 assert await handlers.submit_answer(
-                    deps, conn, row["survey_id"], row["link_nonce"], answer, language
+                    deps, conn, "demo", row["survey_id"], row["link_nonce"], answer, language
                 )
 
     admin = (await http.get("/figures", params={"segment": "channel"}, headers=auth("admin"))).json()

@@ -16,12 +16,11 @@ import asyncpg
 import pytest
 from hoera_kit import migrations
 from hoera_kit.db import create_pool
-from hoera_kit.directory import DemoDirectory
 from hoera_kit.timers import Timer
 from hoera_survey import handlers
-from hoera_survey import rules as survey_rules
 from hoera_survey.app import create_app
 from hoera_survey.domain import Allow, BudgetKind, Cap
+from hoera_survey.rules import CAPS
 
 from .support import contact_closed, envelope, settings_for, unique
 
@@ -38,23 +37,26 @@ class World:
 @pytest.fixture
 async def world(fresh_db: str) -> AsyncIterator[World]:
     settings = settings_for(fresh_db)
-    svc = create_app(settings)  # not started: only its outbox writer (emit) is used
+    svc = create_app(settings)  # not started: its outbox writer, rule book and tenant replica are used
     await asyncio.to_thread(migrations.apply, fresh_db, svc.migrations_dir)
     pool = await create_pool(fresh_db, min_size=CONCURRENT + 2, max_size=CONCURRENT + 2)
     try:
-        yield World(pool, handlers.Deps(svc=svc, settings=settings, directory=DemoDirectory()))
+        yield World(pool, handlers.Deps(svc))
     finally:
+        await svc.tenants.close()
         await pool.close()
 
 
 async def _set_caps(world: World, *caps: Cap) -> None:
+    book = world.deps.rules
     async with world.pool.acquire() as conn, conn.transaction():
-        await survey_rules.load(conn)
-        await survey_rules.change(conn, "caps", survey_rules.CapsRules(caps=list(caps)), "test")
+        current = await book.read(conn, "demo", CAPS)
+        document = {"caps": [c.model_dump(mode="json") for c in caps]}
+        await book.write(conn, "demo", CAPS, document, expected_version=current.version, changed_by="test")
 
 
 async def _scheduled_surveys(world: World, customer: str, n: int) -> list[UUID]:
-    """n contacts of one customer closed; the seed's delay keeps each survey waiting on its timer."""
+    """n contacts of one customer closed; the template's delay keeps each survey waiting on its timer."""
     ids = []
     for _ in range(n):
         async with world.pool.acquire() as conn, conn.transaction():
@@ -74,7 +76,8 @@ async def _decide_all_at_once(world: World, survey_ids: list[UUID]) -> None:
         async with world.pool.acquire() as conn:
             await start.wait()  # every connection is held before any decision starts
             async with conn.transaction():
-                timer = Timer(0, handlers.INVITE_TIMER, str(survey_id), datetime.now(UTC), {}, 0)
+                key = handlers.timer_key("demo", survey_id)
+                timer = Timer(0, handlers.INVITE_TIMER, key, datetime.now(UTC), {}, 0)
                 await handlers.invitation_due(world.deps, conn, timer)
 
     tasks = [asyncio.create_task(decide(s)) for s in survey_ids]

@@ -12,9 +12,9 @@ from hoera_devkit.testing import eventually
 from hoera_kit.directory import CustomerContact
 from hoera_kit.service import Service
 from hoera_survey import handlers
-from hoera_survey import rules as survey_rules
+from hoera_survey.rules import TRIGGERS
 
-from .support import contact_closed, envelope, immediate_triggers, running, settings_for, unique
+from .support import contact_closed, envelope, immediate_triggers, running, settings_for, unique, write_rules
 
 pytestmark = pytest.mark.integration
 SMS_SINK = "http://127.0.0.1:8025/api/sms"
@@ -40,12 +40,16 @@ async def test_the_invitation_waits_for_the_rules_delay_on_a_durable_timer(
     service: tuple[Service, httpx.AsyncClient],
 ) -> None:
     svc, _ = service
+    at_any_hour = immediate_triggers()
+    at_any_hour["contact_closed"]["delay_minutes"] = 10
+    await write_rules(svc, TRIGGERS, at_any_hour)
     customer = unique("later")
-    await _close_contact(svc, customer)  # the seed rules: 10 minutes after the contact
+    await _close_contact(svc, customer)  # 10 minutes after the contact
     survey = await _survey(svc, customer)
     assert survey["state"] == "scheduled"
     async with svc.pool.acquire() as conn:
-        timer = await conn.fetchrow("select * from kit_timers where key = $1", str(survey["survey_id"]))
+        key = handlers.timer_key("demo", survey["survey_id"])
+        timer = await conn.fetchrow("select * from kit_timers where key = $1", key)
         assert (
             timer is not None and 9 * 60 < (timer["due_at"] - survey["requested_at"]).total_seconds() <= 600
         )
@@ -61,10 +65,9 @@ async def test_the_rules_can_prefer_sms_and_the_text_carries_the_link(
     service: tuple[Service, httpx.AsyncClient],
 ) -> None:
     svc, _ = service
-    doc = immediate_triggers().model_dump(mode="json")
+    doc = immediate_triggers()
     doc["contact_closed"]["delivery"]["phone"] = "sms"
-    async with svc.pool.acquire() as conn, conn.transaction():
-        await survey_rules.change(conn, "triggers", survey_rules.TriggerRules.model_validate(doc), "test")
+    await write_rules(svc, TRIGGERS, doc)
     customer = unique("sms")
     await _close_contact(svc, customer)
     survey = await _survey(svc, customer)
@@ -99,19 +102,17 @@ class _Directory:
     ],
 )
 async def test_the_directory_can_rule_an_invitation_out_and_says_why(
-    service: tuple[Service, httpx.AsyncClient], contact: CustomerContact | None, reason: str, detail: str
+    service: tuple[Service, httpx.AsyncClient],
+    contact: CustomerContact | None,
+    reason: str,
+    detail: str,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     svc, _ = service
-    deps = svc.api.state.deps
-    async with svc.pool.acquire() as conn, conn.transaction():
-        await survey_rules.change(conn, "triggers", immediate_triggers(), "test")
-    real = deps.directory
-    deps.directory = _Directory(contact)
-    try:
-        customer = unique("dir")
-        await _close_contact(svc, customer)
-    finally:
-        deps.directory = real
+    await write_rules(svc, TRIGGERS, immediate_triggers())
+    monkeypatch.setattr(svc, "_directory", _Directory(contact))  # the platform's answer, for this test
+    customer = unique("dir")
+    await _close_contact(svc, customer)
     assert (await _survey(svc, customer))["state"] == "suppressed"
     async with svc.pool.acquire() as conn:
         rows = await conn.fetch("select reason, detail from suppressions where customer_id = $1", customer)

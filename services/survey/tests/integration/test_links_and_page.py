@@ -14,10 +14,19 @@ import httpx
 import pytest
 from hoera_events.common import Language
 from hoera_kit.service import Service
-from hoera_survey import handlers, links
-from hoera_survey import rules as survey_rules
+from hoera_survey import handlers, links, store
+from hoera_survey.rules import TRIGGERS
 
-from .support import contact_closed, envelope, immediate_triggers, link_in, running, settings_for, unique
+from .support import (
+    contact_closed,
+    envelope,
+    immediate_triggers,
+    link_in,
+    running,
+    settings_for,
+    unique,
+    write_rules,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -25,8 +34,7 @@ pytestmark = pytest.mark.integration
 @pytest.fixture
 async def service(fresh_db: str) -> AsyncIterator[tuple[Service, httpx.AsyncClient]]:
     async with running(settings_for(fresh_db)) as (svc, http):
-        async with svc.pool.acquire() as conn, conn.transaction():
-            await survey_rules.change(conn, "triggers", immediate_triggers(), "test")
+        await write_rules(svc, TRIGGERS, immediate_triggers())
         yield svc, http
 
 
@@ -87,13 +95,13 @@ async def test_a_tampered_signature_is_refused_with_a_friendly_page_and_nothing_
 ) -> None:
     svc, http = service
     survey_id, path = await _invite(svc, Language.fr)
-    good = _token(path)
-    payload, signature = good.split(".")
+    key_id, payload, signature = _token(path).split(".")
     flipped = signature[:-2] + ("AA" if signature[-2:] != "AA" else "BB")
+    forged = f"{key_id}.{payload}.{flipped}"
     before = await _written(svc)
-    page = await http.get(f"/s/{survey_id}", params={"t": f"{payload}.{flipped}"})
-    post = await http.post(f"/s/{survey_id}", data={**ANSWER, "t": f"{payload}.{flipped}"})
-    opt_out = await http.post(f"/s/{survey_id}/opt-out", data={"t": f"{payload}.{flipped}"})
+    page = await http.get(f"/s/{survey_id}", params={"t": forged})
+    post = await http.post(f"/s/{survey_id}", data={**ANSWER, "t": forged})
+    opt_out = await http.post(f"/s/{survey_id}/opt-out", data={"t": forged})
     assert (page.status_code, post.status_code, opt_out.status_code) == (403, 403, 403)
     assert "Utilisez le lien de notre message" in page.text  # the customer's language, not a stack trace
     assert await _written(svc) == before
@@ -135,8 +143,8 @@ async def test_an_expired_link_is_refused_and_changes_nothing(
     svc, http = service
     survey_id, path = await _invite(svc)
     deps = svc.api.state.deps
-    real_now = deps.now
-    deps.now = lambda: real_now() + timedelta(days=8)  # the seed rules: links last 7 days
+    real_clock = deps.clock
+    deps.clock = lambda: real_clock() + timedelta(days=15)  # the template: 5 business days
     try:
         before = await _written(svc)
         page = await http.get(path)
@@ -145,7 +153,7 @@ async def test_an_expired_link_is_refused_and_changes_nothing(
         assert "verlopen" in page.text
         assert await _written(svc) == before
     finally:
-        deps.now = real_now
+        deps.clock = real_clock
 
 
 async def test_a_link_for_another_survey_is_refused_and_changes_neither(
@@ -161,19 +169,19 @@ async def test_a_link_for_another_survey_is_refused_and_changes_neither(
     assert await _written(svc) == before
 
 
-async def test_a_link_signed_with_the_secret_but_not_issued_is_refused(
+async def test_a_link_signed_with_the_tenants_key_but_not_issued_is_refused(
     service: tuple[Service, httpx.AsyncClient],
 ) -> None:
     svc, http = service
     survey_id, path = await _invite(svc)
     deps = svc.api.state.deps
-    claims = links.verify(_token(path), survey_id=survey_id, secret=deps.settings.link_secret, now=deps.now())
-    assert isinstance(claims, links.LinkClaims)
+    async with svc.pool.acquire() as conn:
+        key = await store.link_key(conn, links.key_id(_token(path)) or "")
+    claims = links.verify(_token(path), survey_id=survey_id, key=key, now=deps.now())
+    assert key is not None and isinstance(claims, links.LinkClaims)
     other_nonce = links.LinkClaims(survey_id, claims.expires_at, links.new_nonce())
     before = await _written(svc)
-    post = await http.post(
-        f"/s/{survey_id}", data={**ANSWER, "t": links.sign(other_nonce, deps.settings.link_secret)}
-    )
+    post = await http.post(f"/s/{survey_id}", data={**ANSWER, "t": links.sign(other_nonce, key)})
     assert post.status_code == 403
     assert await _written(svc) == before
 
@@ -223,3 +231,19 @@ async def test_opting_out_on_the_page_suppresses_the_next_survey(
     async with svc.pool.acquire() as conn:
         reasons = await conn.fetch("select reason from suppressions where customer_id = $1", customer)
     assert [r["reason"] for r in reasons] == ["opted_out"]
+
+
+async def test_a_mangled_link_and_a_thank_you_page_without_its_link_show_nothing_of_the_survey(
+    service: tuple[Service, httpx.AsyncClient],
+) -> None:
+    svc, http = service
+    survey_id, path = await _invite(svc, Language.fr)
+    cut_short = await http.get(f"/s/{str(survey_id)[:20]}", params={"t": _token(path)})
+    assert cut_short.status_code == 404
+    assert "We vinden deze vragenlijst niet" in cut_short.text  # the organisation's language: demo's
+    done = await http.post(f"/s/{survey_id}", data={"satisfaction": "5", "t": _token(path)})
+    assert done.status_code == 303
+    for guess in ({"lang": "fr"}, {"lang": "fr", "t": "AAAAAAAA.x.y"}):
+        refused = await http.get(f"/s/{survey_id}/thanks", params=guess)
+        assert refused.status_code == 403 and "Merci beaucoup" not in refused.text
+    assert "Merci beaucoup" in (await http.get(done.headers["location"])).text

@@ -1,0 +1,175 @@
+"""R18, R19, R22: the customer's side, reached by a signed link without a login. The link names its
+tenant's key, so the tenant comes from the link, never from what a caller types; the survey, its
+rule and every text are then read in that tenant only."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from hoera_events.common import Language
+from hoera_events.surveys import ContactMeRequest, SurveyAnswered
+from hoera_kit.db import Conn
+from hoera_kit.rules import DEFAULT_TEMPLATE
+
+from hoera_survey import links, store
+from hoera_survey.domain import Answer
+from hoera_survey.handlers.link_keys import link_key
+from hoera_survey.handlers.standing import opt_out
+from hoera_survey.handlers.tenants import organisation_of
+from hoera_survey.rules import TEXTS, TRIGGERS, TextRules, TriggerRule
+from hoera_survey.store import SurveyRow, SurveyState
+
+if TYPE_CHECKING:
+    from hoera_survey.handlers import Deps
+
+
+@dataclass(frozen=True)
+class Opened:
+    """A link that works: its survey, waiting for an answer."""
+
+    survey: SurveyRow
+    claims: links.LinkClaims
+
+
+@dataclass(frozen=True)
+class LinkCheck:
+    """What a link opens, or why it does not; with what the page needs to speak the customer's
+    language and the tenant's texts either way."""
+
+    outcome: Opened | links.LinkProblem
+    tenant: str | None
+    """The tenant whose key signed the link; None when no key of ours did."""
+    survey: SurveyRow | None
+    texts: TextRules
+    organisation_language: Language | None
+
+    @property
+    def customer_language(self) -> Language | None:
+        """R22: the language the survey was sent in (the customer's), else the organisation's."""
+        return self.survey.language if self.survey is not None else self.organisation_language
+
+
+async def _texts(deps: Deps, conn: Conn, tenant: str | None) -> tuple[TextRules, Language | None]:
+    if tenant is None:
+        # No tenant to speak for (a link no key of ours signed): the default template's words.
+        return deps.rules.template_document(TEXTS, DEFAULT_TEMPLATE), None
+    texts = await deps.rules.get(conn, tenant, TEXTS)
+    return texts, (await organisation_of(deps, tenant)).language
+
+
+async def open_link(deps: Deps, conn: Conn, survey_id: uuid.UUID, token: str) -> LinkCheck:
+    """The survey a link opens, or why it does not (checked against what was issued)."""
+    key = await link_key(deps, conn, token)
+    survey = await store.get_survey(conn, key.tenant, survey_id) if key is not None else None
+    outcome = _check(deps, token, survey_id, key, survey)
+    tenant = key.tenant if key is not None else None
+    texts, language = await _texts(deps, conn, tenant)
+    return LinkCheck(outcome, tenant, survey, texts, language)
+
+
+def _check(
+    deps: Deps, token: str, survey_id: uuid.UUID, key: links.LinkKey | None, survey: SurveyRow | None
+) -> Opened | links.LinkProblem:
+    checked = links.verify(token, survey_id=survey_id, key=key, now=deps.now())
+    if isinstance(checked, links.LinkProblem):
+        return checked
+    if survey is None or survey.state in (SurveyState.scheduled, SurveyState.suppressed):
+        return links.LinkProblem.unknown
+    if survey.state is SurveyState.answered:
+        return links.LinkProblem.used
+    if survey.link_nonce != checked.nonce:
+        return links.LinkProblem.tampered
+    if survey.expires_at is None or survey.expires_at <= deps.now():
+        return links.LinkProblem.expired
+    return Opened(survey, checked)
+
+
+async def open_answered(deps: Deps, conn: Conn, survey_id: uuid.UUID, token: str) -> LinkCheck:
+    """The thank-you page's check: the link is ours, for this survey, and the survey was answered."""
+    key = await link_key(deps, conn, token)
+    survey = await store.get_survey(conn, key.tenant, survey_id) if key is not None else None
+    outcome: Opened | links.LinkProblem = (
+        links.LinkProblem.tampered if key is None else links.LinkProblem.unknown
+    )
+    if survey is not None and survey.state is SurveyState.answered and survey.answered_at is not None:
+        # Checked at the moment it was used: a link answered in its last second still says thank you.
+        checked = links.verify(token, survey_id=survey_id, key=key, now=survey.answered_at)
+        outcome = checked if isinstance(checked, links.LinkProblem) else Opened(survey, checked)
+    tenant = key.tenant if key is not None else None
+    texts, language = await _texts(deps, conn, tenant)
+    return LinkCheck(outcome, tenant, survey, texts, language)
+
+
+async def unknown_survey(deps: Deps, conn: Conn, token: str) -> LinkCheck:
+    """A link whose survey id is mangled: unknown, in the words of the tenant whose key it names."""
+    key = await link_key(deps, conn, token)
+    tenant = key.tenant if key is not None else None
+    texts, language = await _texts(deps, conn, tenant)
+    return LinkCheck(links.LinkProblem.unknown, tenant, None, texts, language)
+
+
+async def trigger_rule(deps: Deps, conn: Conn, survey: SurveyRow) -> TriggerRule:
+    """What the survey asks: its trigger's rule in its tenant's documents."""
+    return (await deps.rules.get(conn, survey.tenant, TRIGGERS)).for_trigger(survey.trigger)
+
+
+async def submit_answer(
+    deps: Deps,
+    conn: Conn,
+    tenant: str,
+    survey_id: uuid.UUID,
+    nonce: str,
+    answer: Answer,
+    language: Language,
+) -> SurveyRow | None:
+    """R18, R19: store the answer and spend the link in one transaction; None if it was spent."""
+    now = deps.now()
+    survey = await store.consume_link(conn, tenant, survey_id, nonce, now)
+    if survey is None:
+        return None
+    rule = await trigger_rule(deps, conn, survey)
+    answer = answer.limited_to(rule.questions, rule.attributes)
+    await store.add_answer(conn, tenant, survey_id, answer, answered_at=now, language=language)
+    contact_me = (
+        ContactMeRequest(
+            preferred_channel=answer.contact_me.channel,
+            preferred_moment=answer.contact_me.moment,
+        )
+        if answer.contact_me
+        else None
+    )
+    await deps.emit(
+        conn,
+        SurveyAnswered(
+            survey_id=survey.survey_id,
+            customer_id=survey.customer_id,
+            trigger=survey.trigger,
+            channel=survey.channel,
+            language=language,
+            answered_at=now,
+            contact_id=survey.contact_id,
+            complaint_id=survey.complaint_id,
+            callback_id=survey.callback_id,
+            agent_id=survey.agent_id,
+            team_id=survey.team_id,
+            satisfaction=answer.satisfaction,
+            effort=answer.effort,
+            nps=answer.nps,
+            attributes=dict(answer.attributes),
+            comment=answer.comment,
+            contact_me=contact_me,
+            recording_ref=survey.recording_ref,
+            age_band=survey.age_band,
+        ),
+        tenant=survey.tenant,
+        correlation_id=survey.correlation_id,
+    )
+    return survey
+
+
+async def opt_out_by_link(deps: Deps, conn: Conn, opened: Opened) -> None:
+    """R21: the customer, on their survey's page, wants no more surveys (this link keeps working)."""
+    survey = opened.survey
+    await opt_out(deps, conn, survey.tenant, survey.customer_id, f"customer:survey:{survey.survey_id}")

@@ -1,0 +1,417 @@
+"""R17, R10, R21, R30: a trigger asks for a survey; when its moment comes, the customer is invited
+within their contact budget, or the survey is suppressed with its reason (never silently)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+import httpx
+from hoera_events.callbacks import CallbackCompleted
+from hoera_events.common import AgeBand, Channel, Language, MessageChannel
+from hoera_events.complaints import ComplaintClosed
+from hoera_events.envelope import Envelope
+from hoera_events.platform import ContactClosed
+from hoera_events.surveys import SuppressionReason, SurveyInvited, SurveySuppressed, SurveyTrigger
+from hoera_kit import deliveries, timers
+from hoera_kit.db import Conn
+from hoera_kit.directory import CustomerContact
+
+from hoera_survey import links, store, views
+from hoera_survey.domain import (
+    Allow,
+    BudgetKind,
+    Delivery,
+    Suppress,
+    TriggerFacts,
+    Verdict,
+    choose_delivery,
+    invitation_moment,
+    link_expiry,
+    link_last_day,
+    lookback,
+    may_contact,
+    screen_trigger,
+    survey_language,
+)
+from hoera_survey.handlers.link_keys import signing_key
+from hoera_survey.handlers.tenants import organisation_of
+from hoera_survey.rules import CAPS, TEXTS, TRIGGERS, Texts, TriggerRule, TriggerRules
+from hoera_survey.store import SurveyRow, SurveyState
+
+if TYPE_CHECKING:
+    from hoera_survey.handlers import Deps
+
+INVITE_TIMER = "survey.invite"
+"""Fires when a waiting survey's moment has come (the rules' delay and send window)."""
+_SURVEY_IDS = uuid.UUID("6b1d3c8e-2f7a-4c55-9e0b-5a4d3c2b1a09")
+
+
+def timer_key(tenant: str, survey_id: uuid.UUID) -> str:
+    """A survey's timer carries its tenant, so the handler that fires reads it in that tenant only."""
+    return f"{tenant}/{survey_id}"
+
+
+def from_timer_key(key: str) -> tuple[str, uuid.UUID]:
+    tenant, _, survey_id = key.partition("/")
+    return tenant, uuid.UUID(survey_id)
+
+
+@dataclass(frozen=True)
+class SurveyRequest:
+    """A trigger event, read as a request for one survey (R17)."""
+
+    trigger: SurveyTrigger
+    trigger_ref: str
+    tenant: str
+    customer_id: str
+    channel: Channel
+    language: Language
+    happened_at: datetime
+    about_deceased: bool = False
+    contact_id: str | None = None
+    complaint_id: uuid.UUID | None = None
+    callback_id: uuid.UUID | None = None
+    agent_id: str | None = None
+    team_id: str | None = None
+    age_band: AgeBand | None = None
+    recording_ref: str | None = None
+
+
+def survey_request(env: Envelope, triggers: TriggerRules) -> SurveyRequest | None:
+    """The request a trigger event makes, or None when the event is no survey trigger at all."""
+    data = env.data
+    if isinstance(data, ContactClosed):
+        return SurveyRequest(
+            SurveyTrigger.contact_closed,
+            f"contact:{data.contact_id}",
+            env.tenant,
+            data.customer_id,
+            data.channel,
+            data.language,
+            data.closed_at,
+            about_deceased=data.about_deceased,
+            contact_id=data.contact_id,
+            agent_id=data.agent_id,
+            team_id=data.team_id,
+            age_band=data.age_band,
+            recording_ref=data.recording_ref,
+        )
+    if isinstance(data, ComplaintClosed):
+        return SurveyRequest(
+            SurveyTrigger.complaint_closed,
+            f"complaint:{data.complaint_id}",
+            env.tenant,
+            data.customer_id,
+            data.channel,
+            data.language,
+            data.closed_at,
+            about_deceased=data.about_deceased,
+            complaint_id=data.complaint_id,
+            agent_id=data.agent_id,
+            team_id=data.team_id,
+        )
+    if isinstance(data, CallbackCompleted):
+        # A short recovery survey follows only the outcomes the rules name (a positive close);
+        # an unanswered call is no contact to ask about, so not a suppression either.
+        if data.outcome not in triggers.callback_completed.callback_outcomes:
+            return None
+        return SurveyRequest(
+            SurveyTrigger.callback_completed,
+            f"callback:{data.callback_id}",
+            env.tenant,
+            data.customer_id,
+            data.channel,
+            data.language,
+            data.completed_at,
+            callback_id=data.callback_id,
+            complaint_id=data.complaint_id,
+            agent_id=data.agent_id,
+            team_id=data.team_id,
+        )
+    return None
+
+
+async def request_surveys(deps: Deps, conn: Conn, envelopes: Sequence[Envelope]) -> None:
+    """R17: a survey for each trigger, decided now or when its moment comes."""
+    requests: list[tuple[Envelope, SurveyRequest]] = []
+    for env in envelopes:
+        request = survey_request(env, await deps.rules.get(conn, env.tenant, TRIGGERS))
+        if request is not None:
+            requests.append((env, request))
+    # One customer's row is locked at a time in a fixed order, so two batches (or a batch and the
+    # timer scanner) that share customers cannot deadlock on each other; the sort is stable, so one
+    # customer's contacts keep their order.
+    requests.sort(key=lambda pair: (pair[1].tenant, pair[1].customer_id))
+    for env, request in requests:
+        await request_survey(deps, conn, request, env)
+
+
+async def request_survey(
+    deps: Deps, conn: Conn, req: SurveyRequest, cause: Envelope | None
+) -> SurveyRow | None:
+    now = deps.now()
+    rule = (await deps.rules.get(conn, req.tenant, TRIGGERS)).for_trigger(req.trigger)
+    screened = screen_trigger(
+        TriggerFacts(
+            req.channel,
+            about_deceased=req.about_deceased,
+            enabled=rule.enabled,
+            channel_surveyed=req.channel in rule.channels,
+        )
+    )
+    if screened is not None:
+        await _suppress_request(deps, conn, req, screened, cause)
+        return None
+    survey = SurveyRow(
+        survey_id=uuid.uuid5(_SURVEY_IDS, f"{req.tenant}/{req.trigger_ref}"),
+        tenant=req.tenant,
+        customer_id=req.customer_id,
+        trigger=req.trigger,
+        trigger_ref=req.trigger_ref,
+        channel=req.channel,
+        language=req.language,
+        state=SurveyState.scheduled,
+        requested_at=now,
+        # A contact reported late (or from a clock ahead) is not surveyed later than the delay
+        # after its arrival.
+        due_at=invitation_moment(deps.tenants.calendar(req.tenant), min(req.happened_at, now), rule),
+        contact_id=req.contact_id,
+        complaint_id=req.complaint_id,
+        callback_id=req.callback_id,
+        agent_id=req.agent_id,
+        team_id=req.team_id,
+        age_band=req.age_band,
+        recording_ref=req.recording_ref,
+        correlation_id=(cause.correlation_id or cause.id) if cause else None,
+    )
+    if not await store.insert_survey(conn, survey):
+        await _suppress_request(
+            deps, conn, req, Suppress(SuppressionReason.already_invited, "same_trigger"), cause
+        )
+        return None
+    if survey.due_at <= now:
+        return await decide_invitation(deps, conn, survey)
+    await timers.schedule(conn, INVITE_TIMER, timer_key(survey.tenant, survey.survey_id), survey.due_at)
+    return survey
+
+
+async def invitation_due(deps: Deps, conn: Conn, timer: timers.Timer) -> None:
+    """The survey's moment has come: decide on the invitation now."""
+    tenant, survey_id = from_timer_key(timer.key)
+    survey = await store.get_survey(conn, tenant, survey_id, for_update=True)
+    if survey is None or survey.state is not SurveyState.scheduled:
+        return
+    await decide_invitation(deps, conn, survey)
+
+
+async def _lookup(deps: Deps, tenant: str, customer_id: str) -> CustomerContact | None:
+    try:
+        return await deps.directory.lookup(tenant, customer_id)
+    except httpx.HTTPError as exc:
+        # The platform's directory being away is the world's fault, not the event's: retried
+        # (ConnectionError is transient to the kit), never dead-lettered.
+        raise ConnectionError(f"customer directory: {type(exc).__name__}: {exc}") from exc
+
+
+async def decide_invitation(deps: Deps, conn: Conn, survey: SurveyRow) -> SurveyRow:
+    """R10, R21, R30: invite within the customer's contact budget, or suppress with the reason.
+
+    The customer's row is locked first, so concurrent decisions for one customer (other contacts,
+    other replicas, proactive messages) see each other's spending and a cap is never exceeded.
+    """
+    contact = await _lookup(deps, survey.tenant, survey.customer_id)
+    standing = await store.lock_customer(conn, survey.tenant, survey.customer_id)
+    now = deps.now()
+    verdict: Verdict
+    if contact is not None and contact.deceased and not standing.deceased:
+        verdict = Suppress(SuppressionReason.deceased, "directory_deceased")
+    else:
+        caps = await deps.rules.get(conn, survey.tenant, CAPS)
+        history = await store.spends_since(conn, survey.tenant, survey.customer_id, now - lookback(caps.caps))
+        verdict = may_contact(standing, caps.caps, history, BudgetKind.survey, now)
+    if isinstance(verdict, Allow):
+        rule = (await deps.rules.get(conn, survey.tenant, TRIGGERS)).for_trigger(survey.trigger)
+        delivery = choose_delivery(
+            rule.preferred_delivery(survey.channel),
+            email=contact.email if contact else None,
+            phone=contact.phone if contact else None,
+            sms_available=bool(deps.settings.sms_gateway_url),
+        )
+        if delivery is not None:
+            assert contact is not None
+            return await _invite(deps, conn, survey, rule, contact, delivery, now)
+        verdict = Suppress(SuppressionReason.no_delivery_address, "no_address")
+    await store.mark_suppressed(conn, survey.tenant, survey.survey_id)
+    await _record_suppression(deps, conn, survey, verdict, now)
+    return replace(survey, state=SurveyState.suppressed)
+
+
+async def _invite(
+    deps: Deps,
+    conn: Conn,
+    survey: SurveyRow,
+    rule: TriggerRule,
+    contact: CustomerContact,
+    delivery: Delivery,
+    now: datetime,
+) -> SurveyRow:
+    organisation = await organisation_of(deps, survey.tenant)
+    calendar = deps.tenants.calendar(survey.tenant)
+    expires_at = link_expiry(calendar, now, rule)
+    language = survey_language(contact.language, survey.language, organisation.language)
+    nonce = links.new_nonce()
+    await store.add_spend(
+        conn, survey.tenant, survey.customer_id, BudgetKind.survey, now, f"survey:{survey.survey_id}"
+    )
+    await store.mark_invited(
+        conn,
+        survey.tenant,
+        survey.survey_id,
+        language=language,
+        delivery_channel=delivery.channel,
+        invited_at=now,
+        expires_at=expires_at,
+        nonce=nonce,
+    )
+    invited = replace(
+        survey,
+        language=language,
+        state=SurveyState.invited,
+        delivery_channel=delivery.channel,
+        invited_at=now,
+        expires_at=expires_at,
+        link_nonce=nonce,
+    )
+    key = await signing_key(deps, conn, survey.tenant)
+    link = survey_link(deps.settings.base_url, links.LinkClaims(survey.survey_id, expires_at, nonce), key)
+    texts = (await deps.rules.get(conn, survey.tenant, TEXTS)).for_language(language)
+    values = {
+        "link": link,
+        "expires_on": link_last_day(calendar, expires_at).strftime("%d/%m/%Y"),
+        "organisation": organisation.name,
+    }
+    await deliveries.enqueue(conn, invitation_message(texts, invited, delivery, values))
+    await deps.emit(
+        conn,
+        SurveyInvited(
+            survey_id=survey.survey_id,
+            customer_id=survey.customer_id,
+            trigger=survey.trigger,
+            channel=survey.channel,
+            language=language,
+            delivery_channel=delivery.channel,
+            invited_at=now,
+            expires_at=expires_at,
+            contact_id=survey.contact_id,
+            complaint_id=survey.complaint_id,
+            callback_id=survey.callback_id,
+            agent_id=survey.agent_id,
+            team_id=survey.team_id,
+            age_band=survey.age_band,
+        ),
+        tenant=survey.tenant,
+        correlation_id=survey.correlation_id,
+    )
+    return invited
+
+
+def survey_link(base_url: str, claims: links.LinkClaims, key: links.LinkKey) -> str:
+    return f"{base_url}/s/{claims.survey_id}?t={links.sign(claims, key)}"
+
+
+def invitation_message(
+    t: Texts, survey: SurveyRow, delivery: Delivery, values: dict[str, str]
+) -> deliveries.OutgoingMessage:
+    """R17, R22: the invitation in the customer's language, by e-mail or SMS, with the tenant's texts."""
+    common = {
+        "recipient": delivery.recipient,
+        "language": survey.language.value,
+        "idempotency_key": f"survey-invitation:{survey.survey_id}",
+        "reference": f"survey:{survey.survey_id}",
+        "tenant": survey.tenant,
+    }
+    if delivery.channel is MessageChannel.sms:
+        return deliveries.OutgoingMessage(
+            channel=deliveries.Channel.sms, body_text=t.sms_body.format(**values), **common
+        )
+    body = t.mail_body.format(**values)
+    subject = t.mail_subject.format(**values)
+    return deliveries.OutgoingMessage(
+        channel=deliveries.Channel.email,
+        subject=subject,
+        body_text=body,
+        body_html=views.invitation_html(t, survey.language, subject, body, values["link"]),
+        **common,
+    )
+
+
+async def _suppress_request(
+    deps: Deps, conn: Conn, req: SurveyRequest, suppress: Suppress, cause: Envelope | None
+) -> None:
+    now = deps.now()
+    await store.add_suppression(
+        conn,
+        tenant=req.tenant,
+        customer_id=req.customer_id,
+        kind=BudgetKind.survey,
+        suppress=suppress,
+        reference=req.trigger_ref,
+        at=now,
+        trigger=req.trigger,
+        channel=req.channel,
+        team_id=req.team_id,
+    )
+    await deps.emit(
+        conn,
+        SurveySuppressed(
+            customer_id=req.customer_id,
+            trigger=req.trigger,
+            reason=suppress.reason,
+            suppressed_at=now,
+            channel=req.channel,
+            contact_id=req.contact_id,
+            complaint_id=req.complaint_id,
+            callback_id=req.callback_id,
+            team_id=req.team_id,
+        ),
+        tenant=req.tenant,
+        cause=cause,
+    )
+
+
+async def _record_suppression(
+    deps: Deps, conn: Conn, survey: SurveyRow, suppress: Suppress, now: datetime
+) -> None:
+    await store.add_suppression(
+        conn,
+        tenant=survey.tenant,
+        customer_id=survey.customer_id,
+        kind=BudgetKind.survey,
+        suppress=suppress,
+        reference=survey.trigger_ref,
+        at=now,
+        trigger=survey.trigger,
+        survey_id=survey.survey_id,
+        channel=survey.channel,
+        team_id=survey.team_id,
+    )
+    await deps.emit(
+        conn,
+        SurveySuppressed(
+            customer_id=survey.customer_id,
+            trigger=survey.trigger,
+            reason=suppress.reason,
+            suppressed_at=now,
+            channel=survey.channel,
+            contact_id=survey.contact_id,
+            complaint_id=survey.complaint_id,
+            callback_id=survey.callback_id,
+            team_id=survey.team_id,
+        ),
+        tenant=survey.tenant,
+        correlation_id=survey.correlation_id,
+    )
