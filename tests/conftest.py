@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from hoera_devkit.testing import (
     TEST_TENANTS,
@@ -74,3 +75,47 @@ async def running_system(log_dir: Path, *, extra_env: dict[str, str] | None = No
             p.stop()
         for db in databases.values():
             await drop_database(db)
+
+
+def admin_token_headers(tenant: str = "demo") -> dict[str, str]:
+    """An administrator of the tenant, as the identity provider would sign them in development."""
+    from hoera_devkit.tokens import mint_token
+    from hoera_kit.settings import DEV_ISSUER, DEV_SIGNING_SECRET
+
+    token = mint_token(
+        subject="admin-ops",
+        roles=["admin"],
+        tenant=tenant,
+        secret=DEV_SIGNING_SECRET,
+        issuer=DEV_ISSUER,
+        audience="hoera",
+    )
+    return {"Authorization": f"Bearer {token}"}
+
+
+async def change_rule(
+    http: Any, base_url: str, name: str, edit: Any, *, tenant: str = "demo", reason: str = "test set-up"
+) -> dict[str, Any]:
+    """Change one of a service's rule documents as an administrator does: read, edit, write with the
+    version it was read at (the kit's /admin/rules routes)."""
+    headers = admin_token_headers(tenant)
+    current = await http.get(f"{base_url}/admin/rules/{name}", headers=headers)
+    assert current.status_code == 200, current.text
+    body = current.json()
+    change = {"document": edit(body["document"]), "expected_version": body["version"], "reason": reason}
+    written = await http.put(f"{base_url}/admin/rules/{name}", json=change, headers=headers)
+    assert written.status_code == 200, written.text
+    result: dict[str, Any] = written.json()
+    return result
+
+
+def _at_once(triggers: dict[str, Any]) -> dict[str, Any]:
+    return {
+        name: {**rule, "delay_minutes": 0, "send_window": None} if isinstance(rule, dict) else rule
+        for name, rule in triggers.items()
+    }
+
+
+async def invitations_at_once(http: Any, survey_url: str, *, tenant: str = "demo") -> None:
+    """Survey invitations go out right after a contact, day or night (a test must not wait)."""
+    await change_rule(http, survey_url, "triggers", _at_once, tenant=tenant, reason="tests: at once")

@@ -54,7 +54,7 @@ from hoera_kit.auth import Role
 from hoera_kit.settings import DEV_ISSUER, DEV_SIGNING_SECRET
 from hoera_local.demo import Customers, DemoSettings, Ledger, Platform
 
-from tests.conftest import System, running_system
+from tests.conftest import System, invitations_at_once, running_system
 
 ROOT = Path(__file__).resolve().parents[2]
 TENANT = "demo"
@@ -712,29 +712,14 @@ class FaultRun:
         return text
 
 
-def fresh_workdir(workdir: Path) -> Path:
-    """An empty folder for the run's ledger, mail and logs; returns the survey rules folder."""
+def fresh_workdir(workdir: Path) -> None:
+    """An empty folder for the run's ledger, mail and logs."""
     shutil.rmtree(workdir, ignore_errors=True)
     workdir.mkdir(parents=True)
-    return survey_rules_without_delay(workdir / "survey-rules")
 
 
 async def _true() -> bool:
     return True
-
-
-def survey_rules_without_delay(folder: Path) -> Path:
-    """The survey seeds with every trigger's delay at 0, so invitations go out during the run."""
-    from hoera_survey.rules import RULES_DIR
-
-    folder.mkdir(parents=True, exist_ok=True)
-    for path in Path(RULES_DIR).glob("*.json"):
-        shutil.copy(path, folder / path.name)
-    triggers = json.loads((folder / "triggers.json").read_text())
-    for trigger in triggers.values():
-        trigger["delay_minutes"] = 0
-    (folder / "triggers.json").write_text(json.dumps(triggers, indent=2))
-    return folder
 
 
 class _SinkWeb(uvicorn.Server):
@@ -752,7 +737,7 @@ async def fault_run(
     """The system with its own SMTP sink (SMTP on a free port, the web API the customers read).
     service_bootstrap: what the services are given, when it must differ from the harness's."""
     bootstrap = bootstrap or kafka_bootstrap()
-    rules = fresh_workdir(workdir)
+    fresh_workdir(workdir)
     tag = f"f{uuid.uuid4().hex[:6]}"
     store = RunMailStore(workdir / "mail", tag)
     sink = SmtpSink("127.0.0.1", 0, store)
@@ -764,11 +749,12 @@ async def fault_run(
     env = {
         "HOERA_SMTP_PORT": str(sink.port),
         "HOERA_KAFKA_BOOTSTRAP": service_bootstrap or bootstrap,
-        "HOERA_SURVEY_RULES_DIR": str(rules),
     }
     try:
         began = time.monotonic()
         async with running_system(workdir / "logs", extra_env=env) as system:
+            async with httpx.AsyncClient(timeout=15) as http:
+                await invitations_at_once(http, system.url("survey"))
             run = FaultRun(name, tag, system, sink, store, web_port, workdir, bootstrap)
             run.timings["system start"] = time.monotonic() - began
             yield run
