@@ -1,5 +1,10 @@
-"""Demo traffic: behaves like a contact-centre platform, its customers and its agents.
+"""Demo traffic: behaves like a contact-centre platform serving two organisations, their customers
+and their agents.
 
+- the tenants: at start, as the platform's operator, it creates the two organisations modelled on the
+  seeds if intake does not serve them yet: Partena (Dutch-speaking, template nl, a EUR 300 mandate) and
+  Partenamut (French-speaking, template fr, its own catalogue and caps), each naming the demo platform's
+  public key, with which it signs every event it publishes for them;
 - the platform: closed contacts on phone, e-mail and chat (Kafka, topic contact.closed), complaints
   (complaint.received), and cases about deceased customers, at HOERA_DEMO_RATE contacts per second with
   a burst of HOERA_DEMO_BURST_FACTOR times that rate for 20 s every HOERA_DEMO_BURST_EVERY_S seconds;
@@ -21,31 +26,58 @@ import re
 import signal
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import httpx
 from aiokafka import AIOKafkaProducer
+from hoera_devkit.testing import demo_platform_key
 from hoera_events.common import AgeBand, Channel, Language
 from hoera_events.envelope import Envelope, encode, make_envelope
 from hoera_events.platform import ComplaintReceived, ContactClosed
 from hoera_events.registry import topic_for
+from hoera_kit.signing import public_key_of, signature_header
 
 from hoera_local.config import load
 
-TEAMS = {"team-nl-1": Language.nl, "team-fr-1": Language.fr}
-AGENTS = {"team-nl-1": ["agent-anna", "agent-bram", "agent-chris"], "team-fr-1": ["agent-luc", "agent-manon"]}
-# The complaint categories of intake's seed rules (services/intake/rules/categories.json).
-CATEGORIES = [
-    "refund.late",
-    "reimbursement.refused",
-    "invoice.wrong",
-    "information.unclear",
-    "service.unfriendly",
-    "waiting.too_long",
+PLATFORM_KID = "demo-platform"
+INTAKE = os.environ.get("HOERA_DEMO_INTAKE_URL", "http://127.0.0.1:8101")
+COMPENSATION = os.environ.get("HOERA_DEMO_COMPENSATION_URL", "http://127.0.0.1:8102")
+
+
+@dataclass
+class DemoTenant:
+    """One organisation the demo platform serves: its teams (from its template's organisation), the
+    complaint categories intake knows for it, and the people who work its complaints."""
+
+    id: str
+    share: float
+    """Of the contacts."""
+    teams: dict[str, Language]
+    agents: dict[str, list[str]]
+    approver: str
+    categories: list[str] = field(default_factory=list)
+
+
+DEMO_TENANTS = [
+    DemoTenant(
+        "partena",
+        0.6,
+        {"team-nl-1": Language.nl, "team-fr-1": Language.fr},
+        {"team-nl-1": ["agent-anna", "agent-bram", "agent-chris"], "team-fr-1": ["agent-luc", "agent-manon"]},
+        approver="appr-eva",
+    ),
+    DemoTenant(
+        "partenamut",
+        0.4,
+        {"team-fr-1": Language.fr, "team-fr-2": Language.fr},
+        {"team-fr-1": ["agent-luc", "agent-manon"], "team-fr-2": ["agent-sophie", "agent-thomas"]},
+        approver="appr-jules",
+    ),
 ]
+FALLBACK_CATEGORIES = ["refund.late", "invoice.wrong", "information.unclear", "waiting.too_long"]
 REASONS = ["invoice", "reimbursement", "membership", "hospitalisation", "general"]
 SUMMARIES = {
     Language.nl: "Terugbetaling van mijn factuur van maart nog altijd niet ontvangen.",
@@ -89,22 +121,42 @@ class Ledger:
 
 
 class Platform:
-    def __init__(self, settings: DemoSettings, producer: AIOKafkaProducer, ledger: Ledger) -> None:
+    def __init__(
+        self,
+        settings: DemoSettings,
+        producer: AIOKafkaProducer,
+        ledger: Ledger,
+        tenants: list[DemoTenant] | None = None,
+    ) -> None:
         self.s = settings
         self.producer = producer
         self.ledger = ledger
         self.rng = random.Random(settings.seed)
         self.sent = 0
+        self.tenants = tenants or [
+            DemoTenant(
+                "demo",
+                1.0,
+                {"team-nl-1": Language.nl, "team-fr-1": Language.fr},
+                {"team-nl-1": ["agent-anna"], "team-fr-1": ["agent-luc"]},
+                approver="appr-eva",
+                categories=FALLBACK_CATEGORIES,
+            )
+        ]
 
     def _customer(self) -> str:
         return f"customer-{self.rng.randint(1, self.s.customers):05d}"
 
     async def _publish(self, env: Envelope) -> None:
-        await self.producer.send(topic_for(env.data), encode(env), key=env.key.encode())
+        value = encode(env)
+        # Signed with the key its tenants name: without it, the services refuse the event.
+        headers = [signature_header(value, demo_platform_key(), PLATFORM_KID)]
+        await self.producer.send(topic_for(env.data), value, key=env.key.encode(), headers=headers)
 
     async def one_contact(self) -> None:
-        team = self.rng.choice(list(TEAMS))
-        language = TEAMS[team]
+        tenant = self.rng.choices(self.tenants, [t.share for t in self.tenants])[0]
+        team = self.rng.choice(list(tenant.teams))
+        language = tenant.teams[team]
         channel = self.rng.choices([Channel.phone, Channel.email, Channel.chat], [0.7, 0.2, 0.1])[0]
         deceased = self.rng.random() < self.s.deceased_share
         customer = self._customer()
@@ -114,7 +166,7 @@ class Platform:
             contact_id=contact_id,
             customer_id=customer,
             channel=channel,
-            agent_id=self.rng.choice(AGENTS[team]),
+            agent_id=self.rng.choice(tenant.agents[team]),
             team_id=team,
             closed_at=now,
             language=language,
@@ -124,10 +176,11 @@ class Platform:
             about_deceased=deceased,
             first_contact_resolved=self.rng.random() < 0.65,
         )
-        env = make_envelope(contact, producer="platform", tenant="demo")
+        env = make_envelope(contact, producer="platform", tenant=tenant.id)
         await self._publish(env)
         self.ledger.write(
             "contact.closed",
+            tenant=tenant.id,
             id=str(env.id),
             contact_id=contact_id,
             customer_id=customer,
@@ -140,7 +193,9 @@ class Platform:
                 platform_ref=f"pf-{uuid.uuid4().hex[:12]}",
                 customer_id=customer,
                 channel=channel,
-                category="deceased.handling" if deceased else self.rng.choice(CATEGORIES),
+                category="deceased.handling"
+                if deceased
+                else self.rng.choice(tenant.categories or FALLBACK_CATEGORIES),
                 language=language,
                 received_at=now,
                 summary=SUMMARIES[language],
@@ -149,10 +204,11 @@ class Platform:
                 team_id=team,
                 about_deceased=deceased,
             )
-            cenv = make_envelope(complaint, producer="platform", tenant="demo")
+            cenv = make_envelope(complaint, producer="platform", tenant=tenant.id)
             await self._publish(cenv)
             self.ledger.write(
                 "complaint.received",
+                tenant=tenant.id,
                 id=str(cenv.id),
                 platform_ref=complaint.platform_ref,
                 customer_id=customer,
@@ -268,47 +324,50 @@ class Customers:
 
 
 class Agents:
-    """Agents working the complaints in intake: resolve with a root cause (R7), close (R5), and in
-    about 2% of complaints a financial compensation through compensation, above the EUR 300 mandate
-    now and then so that an approver decides (R14)."""
+    """Agents working the complaints in intake, per tenant: resolve with a root cause (R7), close (R5),
+    and in about 2% of complaints a financial compensation through compensation, above the agent's
+    mandate now and then so that an approver decides (R14)."""
 
-    def __init__(self, settings: DemoSettings, ledger: Ledger) -> None:
-        from hoera_devkit.tokens import mint_demo_tokens
-        from hoera_kit.settings import KitSettings
-
+    def __init__(self, settings: DemoSettings, ledger: Ledger, tenants: list[DemoTenant]) -> None:
         self.s = settings
         self.ledger = ledger
         self.rng = random.Random(None if settings.seed is None else settings.seed + 2)
-        self.tokens = mint_demo_tokens(KitSettings(service_name="demo"))
-        self.team_agent = {"team-nl-1": "agent-anna", "team-fr-1": "agent-luc"}
-        self.intake = os.environ.get("HOERA_DEMO_INTAKE_URL", "http://127.0.0.1:8101")
-        self.compensation = os.environ.get("HOERA_DEMO_COMPENSATION_URL", "http://127.0.0.1:8102")
+        self.tenants = tenants
+        self.tokens = {t.id: demo_tokens(t.id) for t in tenants}
         self.worked: set[str] = set()
 
-    def _auth(self, subject: str) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.tokens[subject]}"}
+    def _auth(self, tenant: str, subject: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.tokens[tenant][subject]}"}
 
     async def run(self, stop: asyncio.Event) -> None:
         async with httpx.AsyncClient(timeout=15) as http:
             while not stop.is_set():
-                try:
-                    await self.work(http)
-                except Exception as exc:  # a demo keeps going; the services may be restarting
-                    print(f"demo agents: {exc!r}", flush=True)
+                for tenant in self.tenants:
+                    try:
+                        await self.work(http, tenant)
+                    except Exception as exc:  # a demo keeps going; the services may be restarting
+                        print(f"demo agents ({tenant.id}): {exc!r}", flush=True)
                 try:
                     await asyncio.wait_for(stop.wait(), timeout=self.s.agent_interval_s)
                 except TimeoutError:
                     pass
 
-    async def work(self, http: httpx.AsyncClient) -> None:
-        causes = (await http.get(f"{self.intake}/root-causes", headers=self._auth("agent-anna"))).json()
-        codes = [c["code"] for c in causes] or ["customer-service"]
+    def _worker(self, tenant: DemoTenant, team: str) -> str | None:
+        """The team's agent the demo can sign in as."""
+        return next((a for a in tenant.agents[team] if a in self.tokens[tenant.id]), None)
+
+    async def work(self, http: httpx.AsyncClient, tenant: DemoTenant) -> None:
         now = datetime.now(UTC)
-        for team, agent in self.team_agent.items():
+        for team in tenant.teams:
+            agent = self._worker(tenant, team)
+            if agent is None:
+                continue
+            causes = (await http.get(f"{INTAKE}/root-causes", headers=self._auth(tenant.id, agent))).json()
+            codes = [c["code"] for c in causes] or ["customer-service"]
             page = await http.get(
-                f"{self.intake}/complaints",
+                f"{INTAKE}/complaints",
                 params={"team_id": team, "status": "open", "limit": 50},
-                headers=self._auth(agent),
+                headers=self._auth(tenant.id, agent),
             )
             if page.status_code != 200:
                 continue
@@ -319,37 +378,46 @@ class Agents:
                     continue
                 self.worked.add(cid)
                 if self.rng.random() < self.s.compensation_share:
-                    await self.compensate(http, cid, agent)
+                    await self.compensate(http, tenant, cid, agent)
                 resolved = await http.post(
-                    f"{self.intake}/complaints/{cid}/resolve",
+                    f"{INTAKE}/complaints/{cid}/resolve",
                     json={
                         "root_cause_department": self.rng.choice(codes),
                         "first_contact_resolution": self.rng.random() < 0.65,
                     },
-                    headers=self._auth(agent),
+                    headers=self._auth(tenant.id, agent),
                 )
                 closed = await http.post(
-                    f"{self.intake}/complaints/{cid}/close", json={}, headers=self._auth(agent)
+                    f"{INTAKE}/complaints/{cid}/close", json={}, headers=self._auth(tenant.id, agent)
                 )
                 self.ledger.write(
                     "complaint.worked",
+                    tenant=tenant.id,
                     complaint_id=cid,
                     resolved=resolved.status_code,
                     closed=closed.status_code,
                 )
 
-    async def compensate(self, http: httpx.AsyncClient, complaint_id: str, agent: str) -> None:
-        base = f"{self.compensation}/complaints/{complaint_id}"
+    async def compensate(
+        self, http: httpx.AsyncClient, tenant: DemoTenant, complaint_id: str, agent: str
+    ) -> None:
+        base = f"{COMPENSATION}/complaints/{complaint_id}"
+        auth = self._auth(tenant.id, agent)
+        mandate = await http.get(f"{COMPENSATION}/rules/mandates", headers=auth)
+        limit = 30_000
+        if mandate.status_code == 200:
+            limit = int(mandate.json().get("agent", {}).get("amount_cents", limit))
         above_mandate = self.rng.random() < 0.2
-        cents = self.rng.randint(30_001, 60_000) if above_mandate else self.rng.randint(2_500, 30_000)
+        cents = self.rng.randint(limit + 1, 2 * limit) if above_mandate else self.rng.randint(2_500, limit)
         money = {"amount_cents": cents, "currency": "EUR"}
-        await http.post(f"{base}/apology", json={}, headers=self._auth(agent))
-        await http.post(f"{base}/damage", json={"amount": money}, headers=self._auth(agent))
+        await http.post(f"{base}/apology", json={}, headers=auth)
+        await http.post(f"{base}/damage", json={"amount": money}, headers=auth)
         proposal = await http.post(
-            f"{base}/proposals", json={"kind": "financial", "amount": money}, headers=self._auth(agent)
+            f"{base}/proposals", json={"kind": "financial", "amount": money}, headers=auth
         )
         self.ledger.write(
             "compensation.proposed",
+            tenant=tenant.id,
             complaint_id=complaint_id,
             amount_cents=cents,
             status=proposal.status_code,
@@ -357,35 +425,104 @@ class Agents:
         if proposal.status_code in (200, 201) and above_mandate:
             compensation_id = proposal.json()["compensation"]["compensation_id"]
             decided = await http.post(
-                f"{self.compensation}/approvals/{compensation_id}/approve",
+                f"{COMPENSATION}/approvals/{compensation_id}/approve",
                 json={"reason": "Damage confirmed by the invoices the member sent."},
-                headers=self._auth("appr-eva"),
+                headers=self._auth(tenant.id, tenant.approver),
             )
-            self.ledger.write("compensation.approved", complaint_id=complaint_id, status=decided.status_code)
+            self.ledger.write(
+                "compensation.approved",
+                tenant=tenant.id,
+                complaint_id=complaint_id,
+                status=decided.status_code,
+            )
+
+
+def demo_tokens(tenant: str) -> dict[str, str]:
+    from hoera_devkit.tokens import DEMO_TENANTS, mint_demo_tokens
+    from hoera_kit.settings import KitSettings
+
+    _, users = DEMO_TENANTS[tenant]
+    return mint_demo_tokens(KitSettings(service_name="demo"), tenant=tenant, users=users)
+
+
+async def ensure_tenants(tenants: list[DemoTenant], stop: asyncio.Event) -> None:
+    """As the platform's operator: the demo's organisations exist in intake, naming the demo platform's
+    key; then the complaint categories intake knows for each (its template's)."""
+    from hoera_devkit.tokens import DEMO_TENANTS, OPERATOR, mint_demo_tokens
+    from hoera_kit.settings import KitSettings
+
+    settings = KitSettings(service_name="demo")
+    operator = mint_demo_tokens(settings, tenant="platform", users=(OPERATOR,))[OPERATOR.subject]
+    headers = {"Authorization": f"Bearer {operator}"}
+    key = {"kid": PLATFORM_KID, "public_key": public_key_of(demo_platform_key())}
+    names = {"partena": "Partena Ziekenfonds", "partenamut": "Partenamut"}
+    async with httpx.AsyncClient(timeout=30) as http:
+        while not stop.is_set():
+            try:
+                for tenant in tenants:
+                    template, _ = DEMO_TENANTS[tenant.id]
+                    name = names.get(tenant.id, tenant.id)
+                    found = await http.get(f"{INTAKE}/tenants/{tenant.id}", headers=headers)
+                    if found.status_code == 404:
+                        created = await http.post(
+                            f"{INTAKE}/tenants",
+                            json={
+                                "id": tenant.id,
+                                "name": name,
+                                "template": template,
+                                "language": template,
+                                "mail_from": f"{name} <klachten@{tenant.id}.hoera.test>",
+                                "platform_keys": [key],
+                            },
+                            headers=headers,
+                        )
+                        created.raise_for_status()
+                    else:
+                        found.raise_for_status()
+                    agent = next(u.subject for u in DEMO_TENANTS[tenant.id][1] if "agent" in u.roles)
+                    auth = {"Authorization": f"Bearer {demo_tokens(tenant.id)[agent]}"}
+                    categories = await http.get(f"{INTAKE}/categories", headers=auth)
+                    categories.raise_for_status()
+                    tenant.categories = [
+                        c["code"] for c in categories.json() if c["code"] != "deceased.handling"
+                    ]
+                return
+            except httpx.HTTPError as exc:
+                print(f"demo: waiting for intake to create the tenants ({exc!r})", flush=True)
+                try:
+                    await asyncio.wait_for(stop.wait(), timeout=2.0)
+                except TimeoutError:
+                    pass
 
 
 def print_where_to_look() -> None:
-    from hoera_devkit.tokens import DEMO_USERS, mint_demo_tokens
+    from hoera_devkit.tokens import DEMO_TENANTS, OPERATOR, mint_demo_tokens
     from hoera_kit.settings import KitSettings
 
     cfg = load()
-    tokens = mint_demo_tokens(KitSettings(service_name="demo"))
-    print("\n=== Hoera is up ===", flush=True)
+    print("\n=== Hoera is up: two organisations, Partena (nl) and Partenamut (fr) ===", flush=True)
     print(f"  mail sink (every e-mail sent):   http://127.0.0.1:{cfg.smtp_web_port}/")
     # Sign-in pages only: a token in a URL would end up in history, logs and traces.
-    print("  supervisor dashboard: http://127.0.0.1:8104/dashboard/sign-in  (paste sup-sara's token below)")
-    print("  callback agent page:  http://127.0.0.1:8105/agent/sign-in      (paste agent-anna's token below)")
-    print("  survey invitations follow a contact after the delay in the survey rules (seed: 10 minutes)")
+    print(
+        "  supervisor dashboard: http://127.0.0.1:8104/dashboard/sign-in  (paste a supervisor's token below)"
+    )
+    print("  callback agent page:  http://127.0.0.1:8105/agent/sign-in      (paste an agent's token below)")
+    print("  survey invitations follow a contact after the delay in the tenant's survey triggers")
+    print("  (nl template: 10 minutes, between 08:00 and 21:00; fr template: its own)")
     print(
         "  APIs (OpenAPI): intake :8101/docs  compensation :8102/docs  survey :8103/docs"
         "  alerts :8104/docs  callback :8105/docs"
     )
-    print("  demo users' tokens (paste one on a sign-in page, or send it as Authorization: Bearer <token>):")
-    for user in DEMO_USERS:
-        print(
-            f"    {user.subject:<18} {','.join(sorted(str(r) for r in user.roles)):<22} "
-            f"{tokens[user.subject]}"
-        )
+    print("  sign in as (paste the token on a sign-in page, or send it as Authorization: Bearer <token>):")
+    settings = KitSettings(service_name="demo")
+    for tenant, (_, users) in DEMO_TENANTS.items():
+        tokens = mint_demo_tokens(settings, tenant=tenant, users=users)
+        print(f"   {tenant}:")
+        for user in users:
+            roles = ",".join(sorted(str(r) for r in user.roles))
+            print(f"    {user.subject:<18} {roles:<12} {tokens[user.subject]}")
+    operator = mint_demo_tokens(settings, tenant="platform", users=(OPERATOR,))
+    print(f"   the platform's operator (creates tenants): {operator[OPERATOR.subject]}")
     print(f"  ledger of demo traffic: {cfg.run_dir / 'demo' / 'ledger.jsonl'}\n", flush=True)
 
 
@@ -406,11 +543,12 @@ async def main_async() -> None:
         except Exception:
             await asyncio.sleep(1.0)
     ledger = Ledger(cfg.run_dir / "demo" / "ledger.jsonl")
+    await ensure_tenants(DEMO_TENANTS, stop)
     print_where_to_look()
-    platform = Platform(settings, producer, ledger)
+    platform = Platform(settings, producer, ledger, DEMO_TENANTS)
     customers = Customers(settings, ledger, cfg.smtp_web_port)
     readers = asyncio.create_task(customers.run(stop))
-    agents = asyncio.create_task(Agents(settings, ledger).run(stop))
+    agents = asyncio.create_task(Agents(settings, ledger, DEMO_TENANTS).run(stop))
     try:
         await platform.run(stop)
         stop.set()

@@ -304,6 +304,15 @@ TEST_TENANTS = ("demo", "acme")
 TEST_PLATFORM_KID = "test-platform"
 
 
+def demo_platform_key() -> Any:
+    """The demo contact-centre platform's Ed25519 key (`make up`): fixed, development only."""
+    import hashlib
+
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    return Ed25519PrivateKey.from_private_bytes(hashlib.sha256(b"hoera demo platform").digest())
+
+
 def platform_signing_key() -> Any:
     """The test platform's Ed25519 key: fixed, so every test process signs alike (never in production)."""
     import hashlib

@@ -98,6 +98,41 @@ DEMO_USERS: Final[tuple[DemoUser, ...]] = (
 )
 
 
+OPERATOR: Final = DemoUser("platform-operator", (Role.operator,), (), "Platform operator", "en")
+"""Runs the platform: creates tenants. Not of any tenant."""
+
+DEMO_TENANTS: Final[dict[str, tuple[str, tuple[DemoUser, ...]]]] = {
+    # tenant: (template, its people as the demo signs them in); the teams are the templates' own.
+    "partena": (
+        "nl",
+        (
+            DemoUser("contact-platform", (Role.platform,), name="Contact platform"),
+            DemoUser("agent-anna", (Role.agent,), ("team-nl-1",), "Anna Peeters", "nl"),
+            DemoUser("agent-luc", (Role.agent,), ("team-fr-1",), "Luc Dubois", "fr"),
+            DemoUser("sup-sara", (Role.supervisor,), ("team-nl-1",), "Sara Janssens", "nl"),
+            DemoUser("sup-marc", (Role.supervisor,), ("team-fr-1",), "Marc Lambert", "fr"),
+            DemoUser("appr-eva", (Role.approver,), (), "Eva Maes", "nl"),
+            DemoUser("admin-ops", (Role.admin,), (), "Operations", "en"),
+            DemoUser("mgmt-lena", (Role.supervisor,), ("team-nl-1", "team-fr-1"), "Lena Wouters", "en"),
+        ),
+    ),
+    "partenamut": (
+        "fr",
+        (
+            DemoUser("contact-platform", (Role.platform,), name="Plateforme de contact"),
+            DemoUser("agent-luc", (Role.agent,), ("team-fr-1",), "Luc Dubois", "fr"),
+            DemoUser("agent-sophie", (Role.agent,), ("team-fr-2",), "Sophie Lambert", "fr"),
+            DemoUser("sup-marc", (Role.supervisor,), ("team-fr-1",), "Marc Lambert", "fr"),
+            DemoUser("sup-claire", (Role.supervisor,), ("team-fr-2",), "Claire Martin", "fr"),
+            DemoUser("appr-jules", (Role.approver,), (), "Jules Renard", "fr"),
+            DemoUser("admin-ops", (Role.admin,), (), "Opérations", "fr"),
+            DemoUser("mgmt-julie", (Role.supervisor,), ("team-fr-1", "team-fr-2"), "Julie Renard", "fr"),
+        ),
+    ),
+}
+"""The two organisations `make up` runs, modelled on the seeds: a Dutch- and a French-speaking insurer."""
+
+
 def _dev_secret(settings: KitSettings) -> str:
     if not settings.is_dev:
         raise RuntimeError(
@@ -110,15 +145,21 @@ def _dev_secret(settings: KitSettings) -> str:
     return secret
 
 
-def mint_demo_tokens(settings: KitSettings, *, ttl_seconds: int = DEFAULT_TTL_SECONDS) -> dict[str, str]:
-    """A token per demo user (by subject), signed with the development key; refused outside dev."""
+def mint_demo_tokens(
+    settings: KitSettings,
+    *,
+    ttl_seconds: int = DEFAULT_TTL_SECONDS,
+    tenant: str | None = None,
+    users: tuple[DemoUser, ...] = DEMO_USERS,
+) -> dict[str, str]:
+    """A token per demo user (by subject) of a tenant, signed with the development key (dev only)."""
     secret = _dev_secret(settings)
     return {
         user.subject: mint_token(
             subject=user.subject,
             roles=user.roles,
             teams=user.teams,
-            tenant=settings.tenant,
+            tenant=tenant or settings.tenant,
             name=user.name,
             language=user.language,
             ttl_seconds=ttl_seconds,
@@ -126,7 +167,7 @@ def mint_demo_tokens(settings: KitSettings, *, ttl_seconds: int = DEFAULT_TTL_SE
             issuer=settings.jwt_issuer,
             audience=settings.jwt_audience,
         )
-        for user in DEMO_USERS
+        for user in users
     }
 
 
@@ -136,7 +177,11 @@ def _token_parser() -> argparse.ArgumentParser:
         description="Print tokens signed with the local key (development and test only).",
     )
     who = parser.add_mutually_exclusive_group(required=True)
-    who.add_argument("--demo", action="store_true", help="one line per demo user: name role token")
+    who.add_argument(
+        "--demo",
+        action="store_true",
+        help="one line per demo user of each demo tenant: tenant name role token",
+    )
     who.add_argument("--sub", help="the subject of a single token")
     parser.add_argument("--role", action="append", default=[], choices=[r.value for r in Role])
     parser.add_argument("--team", action="append", default=[], help="a team id; repeatable")
@@ -168,9 +213,12 @@ def token_command(argv: list[str]) -> int:
         print(f"hoera-dev token: {exc}", file=sys.stderr)
         return 1
     if args.demo:
-        tokens = mint_demo_tokens(settings, ttl_seconds=args.ttl)
-        for user in DEMO_USERS:
-            print(user.subject, ",".join(user.roles), tokens[user.subject])
+        for tenant, (_, users) in DEMO_TENANTS.items():
+            tokens = mint_demo_tokens(settings, ttl_seconds=args.ttl, tenant=tenant, users=users)
+            for user in users:
+                print(tenant, user.subject, ",".join(user.roles), tokens[user.subject])
+        operator = mint_demo_tokens(settings, ttl_seconds=args.ttl, tenant="platform", users=(OPERATOR,))
+        print("-", OPERATOR.subject, "operator", operator[OPERATOR.subject])
         return 0
     print(
         mint_token(

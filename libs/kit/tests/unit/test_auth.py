@@ -17,7 +17,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from fastapi import Depends, FastAPI, HTTPException
-from hoera_devkit.tokens import DEMO_USERS, mint_demo_tokens, mint_token, token_command
+from hoera_devkit.tokens import DEMO_TENANTS, DEMO_USERS, mint_demo_tokens, mint_token, token_command
 from hoera_kit.auth import (
     AuthError,
     CurrentPrincipal,
@@ -588,10 +588,12 @@ def test_the_token_command_prints_a_line_per_demo_user(
 
     lines = capsys.readouterr().out.splitlines()
     assert code == 0
-    assert len(lines) == len(DEMO_USERS)
-    name, role, value = lines[1].split(" ")
-    assert (name, role) == ("agent-anna", "agent")
-    assert TokenVerifier.from_settings(dev_settings()).verify(value).subject == "agent-anna"
+    assert len(lines) == sum(len(users) for _, users in DEMO_TENANTS.values()) + 1  # and the operator
+    tenant, name, role, value = lines[1].split(" ")
+    assert (tenant, name, role) == ("partena", "agent-anna", "agent")
+    principal = TokenVerifier.from_settings(dev_settings()).verify(value)
+    assert (principal.subject, principal.tenant) == ("agent-anna", "partena")
+    assert lines[-1].split(" ")[:3] == ["-", "platform-operator", "operator"]
 
 
 def test_the_token_command_mints_a_token_for_the_given_subject(
