@@ -1,15 +1,18 @@
 """Intake: who may call what (R1: every employee reads every dossier; agents and supervisors work
-on their own teams' complaints; the platform hands complaints over; admins change the rules, R8)."""
+on their own teams' complaints, another team's answering 404 as one that does not exist; the platform
+hands complaints over; admins change their own organisation's rule documents through the kit's
+/admin/rules routes, R8; operators create and change tenants, and only they)."""
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from hoera_kit.auth import Role
 
 from ..matrix import Access, Call, Isolation, Probe, Reach, anyone
-from ..tokens import TEAM, Scope, bearer
+from ..tokens import TEAM, Scope, bearer, caller_headers
 from .common import HEALTH, idempotency_key
 
 STAFF = anyone((Role.agent, Role.supervisor, Role.approver))
@@ -17,9 +20,11 @@ WORKERS = anyone((Role.agent, Role.supervisor), Reach.team)
 MANAGEMENT = {Role.supervisor: Reach.team, Role.admin: Reach.all}
 ADMIN = anyone((Role.admin,))
 PLATFORM = anyone((Role.platform,))
-KINDS = ("categories", "calendar", "templates", "root-causes", "teams", "absences", "workflow")
-PLANTED = ("categories", "calendar", "root-causes", "teams", "absences")
-"""The rule documents the world marked with the run (world._intake_rules)."""
+OPERATOR = anyone((Role.operator,))
+SUPERVISORS = {Role.supervisor: Reach.team}
+DOCUMENT = "categories"
+"""The rule document the world marks with the run's category (world._intake_rules)."""
+RULES = Probe("intake", lambda c: f"/admin/rules/{DOCUMENT}", Role.admin)
 
 DOSSIER = Probe("intake", lambda c: f"/complaints/{c.world.complaint_id}", Role.agent)
 DECEASED_DOSSIER = Probe("intake", lambda c: f"/complaints/{c.world.deceased_complaint_id}", Role.agent)
@@ -79,52 +84,60 @@ def _contact(call: Call) -> dict[str, Any]:
     }
 
 
-def _current(kind: str) -> Any:
-    """The fixture tenant's document in force: a valid body, and one that would show as a new
-    version of the fixture tenant's rules if another tenant's write landed there."""
+async def _current(call: Call) -> Any:
+    """An admin's own organisation's document as they read it (a valid change for their tenant, which
+    must never land in the fixture tenant's); the fixture tenant's for everyone else."""
+    reader = caller_headers(call.role, call.scope) if call.role is Role.admin else bearer(Role.admin)
+    resp = await call.http.get(call.world.url("intake", f"/admin/rules/{DOCUMENT}"), headers=reader)
+    assert resp.status_code == 200, resp.text
+    return resp.json()
 
-    async def body(call: Call) -> Any:
-        resp = await call.http.get(
-            call.world.url("intake", f"/admin/rules/{kind}"), headers=bearer(Role.admin)
+
+async def _rewrite(call: Call) -> dict[str, Any]:
+    current = await _current(call)
+    return {"document": current["document"], "expected_version": current["version"], "reason": "matrix"}
+
+
+async def _rollback(call: Call) -> dict[str, Any]:
+    current = await _current(call)
+    return {"to_version": 0, "expected_version": current["version"], "reason": "matrix"}
+
+
+def _document(call: Call) -> dict[str, str]:
+    return {"name": DOCUMENT}
+
+
+def _new_tenant(call: Call) -> dict[str, Any]:
+    tenant = f"matrix-{call.world.run}-{uuid.uuid4().hex[:6]}"
+    return {
+        "id": tenant,
+        "name": f"Matrix {call.world.run}",
+        "template": "fr",
+        "language": "fr",
+        "mail_from": f"Matrix <plaintes@{tenant}.hoera.test>",
+    }
+
+
+_TENANTS: dict[str, str] = {}
+"""One tenant per run that the operator routes read and change (created on first use)."""
+
+
+async def _a_tenant(call: Call) -> dict[str, str]:
+    if call.world.run not in _TENANTS:
+        body = _new_tenant(call)
+        resp = await call.http.post(
+            call.world.url("intake", "/tenants"), json=body, headers=bearer(Role.operator)
         )
-        assert resp.status_code == 200, resp.text
-        return resp.json()
-
-    return body
-
-
-def _rules_probe(kind: str) -> Probe:
-    """The document and its ETag (the version): a write that lands shows even with the same body."""
-    return Probe("intake", lambda call: f"/admin/rules/{kind}", Role.admin)
+        assert resp.status_code == 201, resp.text
+        _TENANTS[call.world.run] = body["id"]
+    return {"tenant_id": _TENANTS[call.world.run]}
 
 
-def _category(call: Call) -> dict[str, Any]:
-    w = call.world
-    names = {"nl": "Matrix", "fr": "Matrice", "en": "Matrix"}
-    if call.scope is Scope.other_tenant:
-        names = {"nl": "Acme", "fr": "Acme", "en": "Acme"}
-    return {"code": w.category, "names": names, "sla": {"business_days": 5}, "default_team": TEAM}
-
-
-def _rule_routes() -> dict[tuple[str, str], Access]:
-    routes: dict[tuple[str, str], Access] = {}
-    for kind in KINDS:
-        planted = kind in PLANTED
-        routes[("GET", f"/admin/rules/{kind}")] = Access(
-            roles=ADMIN,
-            tenant=Isolation.data,
-            secrets=(lambda w, s: [w.category]) if planted else None,
-            why="R8: an admin reads their own organisation's rules",
-        )
-        routes[("PUT", f"/admin/rules/{kind}")] = Access(
-            roles=ADMIN,
-            tenant=Isolation.data,
-            query=lambda call: {"reason": "contract matrix"},
-            body=_current(kind),
-            state=_rules_probe(kind),
-            why="R8: an admin changes their own organisation's rules, never another's",
-        )
-    return routes
+async def _tenant_change(call: Call) -> dict[str, Any]:
+    tenant = (await _a_tenant(call))["tenant_id"]
+    resp = await call.http.get(call.world.url("intake", f"/tenants/{tenant}"), headers=bearer(Role.operator))
+    assert resp.status_code == 200, resp.text
+    return {"expected_version": resp.json()["version"], "name": f"Matrix {call.world.run} (renamed)"}
 
 
 TABLE: dict[tuple[str, str], Access] = {
@@ -176,12 +189,21 @@ TABLE: dict[tuple[str, str], Access] = {
     ("POST", "/complaints/{complaint_id}/reopen"): _acting({"reason": "new_information"}, "reopen"),
     ("POST", "/customers/{customer_id}/deceased"): Access(
         roles=WORKERS,
-        tenant=Isolation.data,
+        tenant=Isolation.object,
         team=Isolation.object,
         path=lambda call: {"customer_id": call.world.deceased_customer},
-        body=lambda call: {"owner_agent_id": "agent-anna", "team_id": TEAM},
+        body=lambda call: {"owner_agent_id": "agent-anna", "team_id": TEAM, "reason": "matrix"},
         state=DECEASED_DOSSIER,
         why="R10: only the team that has the customer's open complaints moves them to a named owner",
+    ),
+    ("POST", "/customers/{customer_id}/deceased/withdraw"): Access(
+        roles=SUPERVISORS,
+        tenant=Isolation.object,
+        team=Isolation.object,
+        path=lambda call: {"customer_id": call.world.deceased_customer},
+        body=lambda call: {"reason": "matrix: a namesake"},
+        state=DECEASED_DOSSIER,
+        why="R10: a supervisor of the case's team withdraws a mistaken marking",
     ),
     ("GET", "/categories"): Access(
         roles=STAFF,
@@ -215,22 +237,54 @@ TABLE: dict[tuple[str, str], Access] = {
         roles=ADMIN,
         tenant=Isolation.data,
         secrets=lambda w, s: [w.admin],
-        why="R8: the organisation's own rule versions",
+        why="R8: the organisation's own rule documents",
     ),
-    **_rule_routes(),
-    ("PUT", "/admin/categories/{code}"): Access(
+    ("GET", "/admin/rules/{name}"): Access(
         roles=ADMIN,
         tenant=Isolation.data,
-        path=lambda call: {"code": call.world.category},
-        query=lambda call: {"reason": "contract matrix"},
-        body=_category,
-        state=_rules_probe("categories"),
-        why="R8: an admin changes their own organisation's categories",
+        path=_document,
+        secrets=lambda w, s: [w.category, w.admin],
+        why="R8: the organisation's own categories",
     ),
-    ("GET", "/admin/audit"): Access(
+    ("GET", "/admin/rules/{name}/schema"): Access(
+        roles=ADMIN,
+        path=_document,
+        why="R8: the form of a document, the same for every organisation",
+    ),
+    ("PUT", "/admin/rules/{name}"): Access(
         roles=ADMIN,
         tenant=Isolation.data,
-        secrets=lambda w, s: [w.admin],
-        why="R8: the organisation's own audit trail",
+        path=_document,
+        body=_rewrite,
+        state=RULES,
+        why="R8: an admin changes their own organisation's documents, never another's",
+    ),
+    ("GET", "/admin/rules/{name}/history"): Access(
+        roles=ADMIN,
+        tenant=Isolation.data,
+        path=_document,
+        secrets=lambda w, s: [w.category, w.admin],
+        why="R8: the organisation's own history",
+    ),
+    ("POST", "/admin/rules/{name}/rollback"): Access(
+        roles=ADMIN,
+        tenant=Isolation.data,
+        path=_document,
+        body=_rollback,
+        state=RULES,
+        why="R8: an admin rolls back their own organisation's documents, never another's",
+    ),
+    ("POST", "/tenants"): Access(
+        roles=OPERATOR,
+        body=_new_tenant,
+        why="operators create tenants; nobody of a tenant does",
+    ),
+    ("GET", "/tenants"): Access(roles=OPERATOR, why="operators list the tenants"),
+    ("GET", "/tenants/{tenant_id}"): Access(roles=OPERATOR, path=_a_tenant, why="operators read a tenant"),
+    ("PATCH", "/tenants/{tenant_id}"): Access(
+        roles=OPERATOR,
+        path=_a_tenant,
+        body=_tenant_change,
+        why="operators change a tenant's definition (keys, sender, active)",
     ),
 }

@@ -1,49 +1,52 @@
-"""The composition root: the kit's Service with intake's routes, consumers, timers and hooks."""
+"""The composition root: the kit's Service with intake's rule documents, routes, consumers, timers
+and start hook."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
-from fastapi import Request
-from fastapi.responses import JSONResponse
-from hoera_kit.directory import directory_from_settings
+from hoera_kit.db import Conn
+from hoera_kit.deliveries import DeliveryRecord
+from hoera_kit.rules import Versioned
 from hoera_kit.service import Service
+from hoera_kit.timers import Timer
 
-from hoera_intake import api, consumers
-from hoera_intake.domain import RuleViolation
-from hoera_intake.handlers import SLA_TIMER, Intake
-from hoera_intake.notices import DirectoryUnavailable
+from hoera_intake import api, consumers, rules
+from hoera_intake.handlers import SLA_TIMER, Deps, sla, tenants, timeline
 from hoera_intake.settings import IntakeSettings
 
+MIGRATIONS = Path(__file__).resolve().parents[2] / "migrations"
 DESCRIPTION = """The central complaint dossier (R1): acknowledgement with a promised date (R2), SLA
 timers that remind, escalate and report breaches (R3, R4), the full timeline, step durations (R6),
-root causes (R7), first-contact resolution (R9), deceased customers (R10), and the rules operators
-change without a release (R8)."""
+root causes (R7), first-contact resolution (R9), deceased customers (R10), the rules operators
+change without a release (R8), and the tenants and their organisations, which every service reads."""
 
 
 def create_app(settings: IntakeSettings | None = None) -> Service[IntakeSettings]:
     s = settings or IntakeSettings()
-    svc = Service(
-        s,
-        title="Hoera intake",
-        description=DESCRIPTION,
-        migrations_dir=Path(__file__).parents[2] / "migrations",
-    )
-    intake = Intake(svc, directory_from_settings(s), s.base_url)
-    svc.api.state.intake = intake
+    svc = Service(s, title="Hoera intake", description=DESCRIPTION, migrations_dir=MIGRATIONS)
+    deps = Deps(svc)
+    svc.api.state.deps = deps
+
+    async def organisation_changed(conn: Conn, written: Versioned[Any]) -> None:
+        await tenants.publish_organisation(deps, conn, written)
+
+    rules.declare(svc.rule_book(rules.TEMPLATES), on_organisation_change=organisation_changed)
     svc.api.include_router(api.router)
     if s.consumers_enabled:
-        consumers.register(svc, intake)
-    svc.timer(SLA_TIMER)(intake.on_sla_timer)
-    svc.on_delivery_state(intake.on_delivery)
+        consumers.register(svc, deps)
 
-    @svc.api.exception_handler(RuleViolation)
-    async def _refused(request: Request, exc: RuleViolation) -> JSONResponse:
-        body = {"detail": exc.message, **({"field": exc.field} if exc.field else {})}
-        return JSONResponse(body, status_code=422 if exc.invalid else 409)
+    @svc.timer(SLA_TIMER)
+    async def sla_due(conn: Conn, timer: Timer) -> None:
+        await sla.on_sla_timer(deps, conn, timer)
 
-    @svc.api.exception_handler(DirectoryUnavailable)
-    async def _directory_down(request: Request, exc: DirectoryUnavailable) -> JSONResponse:
-        return JSONResponse({"detail": str(exc)}, status_code=503, headers={"Retry-After": "5"})
+    @svc.on_delivery_state
+    async def delivered(conn: Conn, record: DeliveryRecord) -> None:
+        await timeline.on_delivery(deps, conn, record)
+
+    @svc.on_start
+    async def publish_tenants() -> None:
+        await tenants.republish_missing(deps)
 
     return svc

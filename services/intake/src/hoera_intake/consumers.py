@@ -14,17 +14,17 @@ from hoera_events.platform import ComplaintReceived, ContactClosed
 from hoera_kit.db import Conn
 from hoera_kit.service import Service
 
-from hoera_intake.handlers import Intake, NewComplaint
+from hoera_intake.handlers import Deps, complaints, timeline
 from hoera_intake.settings import IntakeSettings
 
 
-def register(svc: Service[IntakeSettings], intake: Intake) -> None:
-    platform_complaints(svc, intake)
-    platform_contacts(svc, intake)
-    dossier_events(svc, intake)
+def register(svc: Service[IntakeSettings], deps: Deps) -> None:
+    platform_complaints(svc, deps)
+    platform_contacts(svc, deps)
+    dossier_events(svc, deps)
 
 
-def platform_complaints(svc: Service[IntakeSettings], intake: Intake, *, topic: str | None = None) -> None:
+def platform_complaints(svc: Service[IntakeSettings], deps: Deps, *, topic: str | None = None) -> None:
     """topic: read the platform's complaints from another topic (the benchmark's own)."""
 
     @svc.consumer(topic or ComplaintReceived, name="platform-complaints", batch=True)
@@ -32,7 +32,7 @@ def platform_complaints(svc: Service[IntakeSettings], intake: Intake, *, topic: 
         for env in envelopes:
             data = env.data
             assert isinstance(data, ComplaintReceived)
-            cmd = NewComplaint(
+            cmd = complaints.NewComplaint(
                 tenant=env.tenant,
                 customer_id=data.customer_id,
                 channel=data.channel,
@@ -47,20 +47,20 @@ def platform_complaints(svc: Service[IntakeSettings], intake: Intake, *, topic: 
                 about_deceased=data.about_deceased,
             )
             # Not strict: an unknown category takes the default SLA; a complaint is never refused.
-            await intake.submit(conn, cmd, actor=env.producer, via="kafka", strict=False, cause=env)
+            await complaints.submit(deps, conn, cmd, actor=env.producer, via="kafka", strict=False, cause=env)
 
 
-def platform_contacts(svc: Service[IntakeSettings], intake: Intake) -> None:
+def platform_contacts(svc: Service[IntakeSettings], deps: Deps) -> None:
     @svc.consumer(ContactClosed, name="platform-contacts", batch=True)
     async def contacts_closed(conn: Conn, envelopes: list[Envelope]) -> None:
         for env in envelopes:
             assert isinstance(env.data, ContactClosed)
-            await intake.record_contact(
-                conn, env.tenant, env.data, via="kafka", actor=env.producer, cause=env
+            await complaints.record_contact(
+                deps, conn, env.tenant, env.data, via="kafka", actor=env.producer, cause=env
             )
 
 
-def dossier_events(svc: Service[IntakeSettings], intake: Intake) -> None:
+def dossier_events(svc: Service[IntakeSettings], deps: Deps) -> None:
     @svc.consumer(
         CompensationProposed,
         CompensationApprovalRequested,
@@ -71,4 +71,4 @@ def dossier_events(svc: Service[IntakeSettings], intake: Intake) -> None:
     )
     async def about_a_dossier(conn: Conn, envelopes: list[Envelope]) -> None:
         for env in envelopes:
-            await intake.on_related_event(conn, env)
+            await timeline.on_related_event(deps, conn, env)

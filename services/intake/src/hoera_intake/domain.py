@@ -1,5 +1,10 @@
-"""The complaint's rules, pure: statuses and their transitions, business days, the SLA clock, who is
-escalated to, who a customer message goes to. No I/O; handlers load, ask these, and save.
+"""The complaint's rules, pure: the dossier and its statuses, the SLA clock on the tenant's business
+calendar, who is escalated to or takes over an absent colleague's work, who a customer message goes
+to, and the deceased-customer rules. No I/O; handlers load, ask these, and save.
+
+Dates are the kit's business calendar (hoera_kit.calendar), the same module every service computes
+with; people and teams are the tenant's organisation (hoera_kit.organisation answers the questions
+every service asks of it). Refusals are the kit's (hoera_kit.refusals), mapped to HTTP once by the kit.
 """
 
 from __future__ import annotations
@@ -7,20 +12,13 @@ from __future__ import annotations
 import uuid
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 from enum import StrEnum
-from zoneinfo import ZoneInfo
 
-
-class RuleViolation(Exception):
-    """A rule refused the request. `invalid`: the input is wrong (422); else the state forbids it (409)."""
-
-    def __init__(self, message: str, *, field: str | None = None, invalid: bool = False) -> None:
-        super().__init__(message)
-        self.message = message
-        self.field = field
-        self.invalid = invalid
-
+from hoera_events.organisation import Organisation, Person
+from hoera_kit import organisation as org_rules
+from hoera_kit.calendar import BusinessCalendar, Span
+from hoera_kit.refusals import Conflict, Invalid
 
 # ---- statuses (R1, R6) ------------------------------------------------------------------------------
 
@@ -46,159 +44,51 @@ STEP_TARGETS = frozenset({Status.in_progress, Status.waiting_on_customer, Status
 def check_step(current: Status, target: Status) -> None:
     """R1/R6: a step moves a working complaint between working statuses; closed moves only by reopen."""
     if target not in STEP_TARGETS:
-        raise RuleViolation(
-            f"a step cannot move a complaint to {target}; use resolve, close or reopen",
-            field="status",
-            invalid=True,
+        raise Invalid(
+            f"a step cannot move a complaint to {target}; use resolve, close or reopen", field="status"
         )
     if current is Status.closed:
-        raise RuleViolation("the complaint is closed: only reopen can change it", field="status")
+        raise Conflict("the complaint is closed: only reopen can change it", field="status")
     if current is Status.resolved:
-        raise RuleViolation("the complaint is resolved: reopen it first", field="status")
+        raise Conflict("the complaint is resolved: reopen it first", field="status")
     if current is target:
-        raise RuleViolation(f"the complaint is already {target}", field="status")
+        raise Conflict(f"the complaint is already {target}", field="status")
 
 
 def check_resolve(current: Status, root_cause: str | None, known_root_causes: Iterable[str]) -> None:
     """R7: a complaint is resolved only with the department or process at fault, from the operator list."""
     if current is Status.closed:
-        raise RuleViolation("the complaint is closed: only reopen can change it", field="status")
+        raise Conflict("the complaint is closed: only reopen can change it", field="status")
     if current is Status.resolved:
-        raise RuleViolation("the complaint is already resolved", field="status")
+        raise Conflict("the complaint is already resolved", field="status")
     if not root_cause:
-        raise RuleViolation(
-            "a root-cause department is required to resolve", field="root_cause_department", invalid=True
-        )
+        raise Invalid("a root-cause department is required to resolve", field="root_cause_department")
     if root_cause not in set(known_root_causes):
-        raise RuleViolation(
-            f"unknown root-cause department {root_cause!r}", field="root_cause_department", invalid=True
-        )
+        raise Invalid(f"unknown root-cause department {root_cause!r}", field="root_cause_department")
 
 
 def check_close(current: Status) -> None:
     if current is Status.closed:
-        raise RuleViolation("the complaint is already closed", field="status")
+        raise Conflict("the complaint is already closed", field="status")
     if current is not Status.resolved:
-        raise RuleViolation("only a resolved complaint can be closed", field="status")
+        raise Conflict("only a resolved complaint can be closed", field="status")
 
 
 def check_reopen(current: Status) -> None:
     if current not in (Status.resolved, Status.closed):
-        raise RuleViolation("only a resolved or closed complaint can be reopened", field="status")
+        raise Conflict("only a resolved or closed complaint can be reopened", field="status")
 
 
 def check_acting(current: Status) -> None:
     """Assigning and changing the promised date need a complaint that is still open for work."""
     if current is Status.closed:
-        raise RuleViolation("the complaint is closed: only reopen can change it", field="status")
-
-
-# ---- business days (R2) -----------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Calendar:
-    """The organisation's working calendar: workdays, public holidays, business hours, time zone."""
-
-    timezone: str = "Europe/Brussels"
-    holidays: frozenset[date] = frozenset()
-    workdays: frozenset[int] = frozenset({1, 2, 3, 4, 5})
-    """ISO weekdays: 1 is Monday."""
-    opens_minute: int = 8 * 60
-    closes_minute: int = 18 * 60
-    """Minutes after local midnight; 1440 means open until midnight."""
-
-    @property
-    def zone(self) -> ZoneInfo:
-        return ZoneInfo(self.timezone)
-
-    def is_business_day(self, day: date) -> bool:
-        return day.isoweekday() in self.workdays and day not in self.holidays
-
-    def next_business_day(self, day: date) -> date:
-        """The first business day on or after `day`."""
-        self._check_has_workdays()
-        while not self.is_business_day(day):
-            day += timedelta(days=1)
-        return day
-
-    def add_business_days(self, day: date, n: int) -> date:
-        """R2: the n-th business day after `day` (n=0: `day` itself if it is one, else the next).
-
-        Never a weekend or holiday, and add(add(d, n), n) == add(d, 2n)."""
-        if n < 0:
-            raise ValueError("n must be >= 0; use subtract_business_days")
-        self._check_has_workdays()
-        if n == 0:
-            return self.next_business_day(day)
-        while n:
-            day += timedelta(days=1)
-            if self.is_business_day(day):
-                n -= 1
-        return day
-
-    def subtract_business_days(self, day: date, n: int) -> date:
-        """The n-th business day before `day` (n=0: `day` if it is one, else the previous one)."""
-        if n < 0:
-            raise ValueError("n must be >= 0")
-        self._check_has_workdays()
-        if n == 0:
-            while not self.is_business_day(day):
-                day -= timedelta(days=1)
-            return day
-        while n:
-            day -= timedelta(days=1)
-            if self.is_business_day(day):
-                n -= 1
-        return day
-
-    def business_days_between(self, start: date, end: date) -> int:
-        """Business days d with start <= d < end (0 when end <= start)."""
-        count = 0
-        day = start
-        while day < end:
-            if self.is_business_day(day):
-                count += 1
-            day += timedelta(days=1)
-        return count
-
-    def local_date(self, moment: datetime) -> date:
-        return moment.astimezone(self.zone).date()
-
-    def _at_minute(self, day: date, minute: int) -> datetime:
-        if minute >= 24 * 60:
-            return datetime.combine(day + timedelta(days=1), time(0), self.zone).astimezone(UTC)
-        return datetime.combine(day, time(minute // 60, minute % 60), self.zone).astimezone(UTC)
-
-    def opening(self, day: date) -> datetime:
-        return self._at_minute(day, self.opens_minute)
-
-    def closing(self, day: date) -> datetime:
-        return self._at_minute(day, self.closes_minute)
-
-    def end_of_day(self, day: date) -> datetime:
-        """The first moment after `day` in local time: a promised date has passed from then on."""
-        return self._at_minute(day, 24 * 60)
-
-    def in_business_hours(self, moment: datetime) -> bool:
-        day = self.local_date(moment)
-        return self.is_business_day(day) and self.opening(day) <= moment < self.closing(day)
-
-    def next_business_moment(self, moment: datetime) -> datetime:
-        """R3: `moment` if it is within business hours, else the next opening (never at midnight)."""
-        if self.in_business_hours(moment):
-            return moment
-        day = self.local_date(moment)
-        if self.is_business_day(day) and moment < self.opening(day):
-            return self.opening(day)
-        return self.opening(self.add_business_days(day, 1))
-
-    def _check_has_workdays(self) -> None:
-        if not self.workdays:
-            raise ValueError("the calendar has no workdays")
+        raise Conflict("the complaint is closed: only reopen can change it", field="status")
 
 
 # ---- the SLA clock (R2, R3) -------------------------------------------------------------------------
+# Every date below is computed on the tenant's business calendar. Each date rule is one named function
+# taking (calendar, start, rule), so a cross-service property test can hold it to the calendar's
+# promises: never sooner than the span, never earlier for a later start.
 
 
 class SlaUnit(StrEnum):
@@ -211,10 +101,17 @@ class SlaUnit(StrEnum):
 class Sla:
     """How long a category (and channel) may take, and how early the owner is reminded."""
 
-    unit: SlaUnit
-    amount: int
-    reminder_lead: int
-    """Business days (or seconds) before the due moment; 0: no reminder."""
+    lead_time: Span
+    reminder: Span
+    """How long before the promised moment the owner is reminded, in the lead time's unit; 0: never."""
+
+    @property
+    def unit(self) -> SlaUnit:
+        return SlaUnit.seconds if self.lead_time.seconds else SlaUnit.business_days
+
+    @property
+    def reminder_lead(self) -> int:
+        return self.reminder.seconds if self.unit is SlaUnit.seconds else self.reminder.business_days
 
 
 @dataclass(frozen=True)
@@ -228,22 +125,33 @@ class SlaPlan:
     breach_at: datetime
     """The promised date has passed: ComplaintSlaBreached (R3, R4)."""
     escalate_at: datetime
-    """The team lead (or deputy) is asked to step in, within business hours."""
+    """The team's supervisor (or who stands in) is asked to step in, within business hours."""
     reminder_at: datetime | None
     """The owner is reminded, within business hours; None when there is no room for a reminder."""
 
 
-def plan_sla(sla: Sla, raised_at: datetime, calendar: Calendar) -> SlaPlan:
-    """R2: the promised date counts business days from the day of receipt on the holiday calendar."""
+def plan_sla(calendar: BusinessCalendar, received_at: datetime, sla: Sla) -> SlaPlan:
+    """R2/R3, the promise made at receipt: the promised date is `sla.lead_time` business days after the
+    first business moment of receipt (a complaint received on Friday at 18:00 is never due sooner than
+    one received on Monday at 09:00); the reminder, escalation and breach follow from it."""
     if sla.unit is SlaUnit.seconds:
-        return plan_from_breach(
-            SlaUnit.seconds, sla.reminder_lead, raised_at + timedelta(seconds=sla.amount), raised_at, calendar
-        )
-    due = calendar.add_business_days(calendar.local_date(raised_at), sla.amount)
-    return plan_from_due_date(due, sla.reminder_lead, raised_at, calendar)
+        breach_at = calendar.after(received_at, sla.lead_time)
+        return _plan_to_moment(calendar, received_at, breach_at, sla.reminder.seconds)
+    due = promised_date(calendar, received_at, sla.lead_time.business_days)
+    return _plan_to_date(calendar, received_at, due, sla.reminder.business_days)
 
 
-def plan_from_due_date(due: date, reminder_days: int, now: datetime, calendar: Calendar) -> SlaPlan:
+def promised_date(calendar: BusinessCalendar, received_at: datetime, business_days: int) -> date:
+    """R2: the date the acknowledgement promises: `business_days` after the first business moment of
+    receipt."""
+    if business_days:
+        return calendar.due_date(received_at, business_days)
+    # Zero business days is "the first business day", never the day of receipt when that is a holiday
+    # (the kit's `after` reads a zero span as zero seconds).
+    return calendar.local_date(calendar.next_business_moment(received_at))
+
+
+def _plan_to_date(calendar: BusinessCalendar, now: datetime, due: date, reminder_days: int) -> SlaPlan:
     """A business-day plan around a promised date: remind `reminder_days` business days before,
     escalate at the opening of the due date, breach when the due date has passed."""
     breach_at = calendar.end_of_day(due)
@@ -256,8 +164,8 @@ def plan_from_due_date(due: date, reminder_days: int, now: datetime, calendar: C
     return SlaPlan(SlaUnit.business_days, reminder_days, due, breach_at, escalate_at, reminder_at)
 
 
-def plan_from_breach(
-    unit: SlaUnit, reminder_seconds: int, breach_at: datetime, now: datetime, calendar: Calendar
+def _plan_to_moment(
+    calendar: BusinessCalendar, now: datetime, breach_at: datetime, reminder_seconds: int
 ) -> SlaPlan:
     """A plan in seconds (test and demo categories): escalation falls at the breach, moved into
     business hours; the reminder `reminder_seconds` earlier, if that is still ahead."""
@@ -267,33 +175,49 @@ def plan_from_breach(
         moment = calendar.next_business_moment(max(breach_at - timedelta(seconds=reminder_seconds), now))
         reminder_at = moment if moment < escalate_at else None
     return SlaPlan(
-        unit, reminder_seconds, calendar.local_date(breach_at), breach_at, escalate_at, reminder_at
+        SlaUnit.seconds, reminder_seconds, calendar.local_date(breach_at), breach_at, escalate_at, reminder_at
     )
 
 
-def resume_plan(plan: SlaPlan, paused_at: datetime, resumed_at: datetime, calendar: Calendar) -> SlaPlan:
+@dataclass(frozen=True)
+class Pause:
+    """The clock stood still from `paused_at` (the complaint waited on the customer) under `plan`."""
+
+    plan: SlaPlan
+    paused_at: datetime
+
+
+def resume_plan(calendar: BusinessCalendar, resumed_at: datetime, pause: Pause) -> SlaPlan:
     """R3: the clock stood still while the complaint waited on the customer; the promised date moves
     by the business days (or seconds) it waited."""
+    plan = pause.plan
     if plan.unit is SlaUnit.seconds:
-        waited = max(resumed_at - paused_at, timedelta(0))
-        return plan_from_breach(plan.unit, plan.reminder_lead, plan.breach_at + waited, resumed_at, calendar)
+        waited = max(resumed_at - pause.paused_at, timedelta(0))
+        return _plan_to_moment(calendar, resumed_at, plan.breach_at + waited, plan.reminder_lead)
     waited_days = calendar.business_days_between(
-        calendar.local_date(paused_at), calendar.local_date(resumed_at)
+        calendar.local_date(pause.paused_at), calendar.local_date(resumed_at)
     )
     due = calendar.add_business_days(plan.due_date, waited_days) if waited_days else plan.due_date
-    return plan_from_due_date(due, plan.reminder_lead, resumed_at, calendar)
+    return _plan_to_date(calendar, resumed_at, due, plan.reminder_lead)
 
 
-def agreed_plan(plan: SlaPlan, due: date, now: datetime, calendar: Calendar) -> SlaPlan:
-    """A promised date set by an agent (agreed with the customer, waiting for a department)."""
+@dataclass(frozen=True)
+class Agreed:
+    """A promised date an agent set (agreed with the customer, waiting for a department)."""
+
+    plan: SlaPlan
+    due_date: date
+
+
+def agreed_plan(calendar: BusinessCalendar, now: datetime, agreed: Agreed) -> SlaPlan:
+    """R3: a promised date set by an agent is a business day, not in the past."""
+    due = agreed.due_date
     if due < calendar.local_date(now):
-        raise RuleViolation("the new promised date is in the past", field="due_date", invalid=True)
+        raise Invalid("the new promised date is in the past", field="due_date")
     if not calendar.is_business_day(due):
-        raise RuleViolation(
-            f"{due.isoformat()} is not a business day in the calendar", field="due_date", invalid=True
-        )
-    reminder_days = plan.reminder_lead if plan.unit is SlaUnit.business_days else 1
-    return plan_from_due_date(due, reminder_days, now, calendar)
+        raise Invalid(f"{due.isoformat()} is not a business day in the calendar", field="due_date")
+    reminder_days = agreed.plan.reminder_lead if agreed.plan.unit is SlaUnit.business_days else 1
+    return _plan_to_date(calendar, now, due, reminder_days)
 
 
 class SlaStep(StrEnum):
@@ -302,25 +226,30 @@ class SlaStep(StrEnum):
     breach = "breach"
 
 
+@dataclass(frozen=True)
+class SlaProgress:
+    """A plan and which of its steps happened already."""
+
+    plan: SlaPlan
+    reminded: bool = False
+    escalated: bool = False
+    breached: bool = False
+
+
 def sla_steps(
-    plan: SlaPlan,
-    *,
-    reminded: bool,
-    escalated: bool,
-    breached: bool,
-    now: datetime,
-    calendar: Calendar,
+    calendar: BusinessCalendar, now: datetime, progress: SlaProgress
 ) -> tuple[list[SlaStep], datetime | None]:
     """R3: the steps due now, in order, and when the clock must be looked at again (None: never).
 
     The reminder and the escalation go to people, so only within business hours: due at night, they
     wait for the next opening. The breach is a fact, noted the moment the promise has passed."""
+    plan = progress.plan
     due: list[SlaStep] = []
     later: list[datetime] = []
     open_now = calendar.in_business_hours(now)
     for step, at, done in (
-        (SlaStep.reminder, plan.reminder_at, reminded),
-        (SlaStep.escalation, plan.escalate_at, escalated),
+        (SlaStep.reminder, plan.reminder_at, progress.reminded),
+        (SlaStep.escalation, plan.escalate_at, progress.escalated),
     ):
         if done or at is None:
             continue
@@ -330,7 +259,7 @@ def sla_steps(
             due.append(step)
         else:
             later.append(calendar.next_business_moment(now))
-    if not breached:
+    if not progress.breached:
         if plan.breach_at <= now:
             due.append(SlaStep.breach)
         else:
@@ -338,46 +267,221 @@ def sla_steps(
     return due, min(later) if later else None
 
 
-# ---- who is escalated to, who stands in (R3) --------------------------------------------------------
+# ---- the dossier (R1) -------------------------------------------------------------------------------
+
+
+@dataclass
+class Complaint:
+    """One dossier (R1); handlers change it with the rules here and save it whole."""
+
+    id: uuid.UUID
+    tenant: str
+    customer_id: str
+    channel: str
+    category: str
+    language: str
+    summary: str
+    status: Status
+    status_since: datetime
+    team_id: str | None
+    agent_id: str | None
+    contact_id: str | None
+    platform_ref: str | None
+    about_deceased: bool
+    received_via: str
+    raised_at: datetime
+    due_date: date
+    sla_unit: SlaUnit
+    sla_reminder_lead: int
+    reminder_at: datetime | None
+    escalate_at: datetime
+    breach_at: datetime
+    paused_at: datetime | None = None
+    sla_version: int = 1
+    reminded_at: datetime | None = None
+    escalated_at: datetime | None = None
+    breached_at: datetime | None = None
+    acknowledged_at: datetime | None = None
+    root_cause_department: str | None = None
+    first_contact_resolution: bool | None = None
+    resolved_at: datetime | None = None
+    closed_at: datetime | None = None
+    reopen_count: int = 0
+
+    @property
+    def ref(self) -> str:
+        """The short reference customers and staff read in messages."""
+        return self.id.hex[:8].upper()
+
+    @property
+    def plan(self) -> SlaPlan:
+        return SlaPlan(
+            unit=self.sla_unit,
+            reminder_lead=self.sla_reminder_lead,
+            due_date=self.due_date,
+            breach_at=self.breach_at,
+            escalate_at=self.escalate_at,
+            reminder_at=self.reminder_at,
+        )
+
+    @property
+    def progress(self) -> SlaProgress:
+        return SlaProgress(
+            self.plan,
+            reminded=self.reminded_at is not None,
+            escalated=self.escalated_at is not None,
+            breached=self.breached_at is not None,
+        )
+
+    @property
+    def overdue_at(self) -> datetime | None:
+        """When the clock runs (working and not paused): the moment the promise is broken."""
+        return self.breach_at if self.status in WORKING and self.paused_at is None else None
+
+    def apply_plan(self, plan: SlaPlan) -> None:
+        self.sla_unit = plan.unit
+        self.sla_reminder_lead = plan.reminder_lead
+        self.due_date = plan.due_date
+        self.breach_at = plan.breach_at
+        self.escalate_at = plan.escalate_at
+        self.reminder_at = plan.reminder_at
+        self.sla_version += 1
+
+    def replan(self, plan: SlaPlan) -> bool:
+        """A new plan; one whose promised moment moved re-arms the reminder and the escalation (never
+        the breach: ComplaintSlaBreached is said once). True when the promised moment moved."""
+        moved = plan.breach_at != self.breach_at
+        self.apply_plan(plan)
+        if moved:
+            self.reminded_at = None
+            self.escalated_at = None
+        return moved
 
 
 @dataclass(frozen=True)
-class Person:
-    agent_id: str
-    email: str | None = None
-    language: str = "nl"
+class Arrival:
+    """What the platform said about a new complaint, as the rules need it."""
+
+    tenant: str
+    customer_id: str
+    channel: str
+    category: str
+    language: str
+    summary: str
+    received_at: datetime
+    received_via: str
+    platform_ref: str | None
+    contact_id: str | None
+    agent_id: str | None
+    team_id: str | None
+    about_deceased: bool
 
 
 @dataclass(frozen=True)
-class Absence:
-    agent_id: str
-    first_day: date
-    last_day: date
+class DeceasedCase:
+    """A deceased customer's case in force: its one named owner and its team (R10)."""
+
+    owner_agent_id: str
+    team_id: str | None
 
 
-def absent_on(absences: Iterable[Absence], day: date) -> frozenset[str]:
-    return frozenset(a.agent_id for a in absences if a.first_day <= day <= a.last_day)
+def team_for(org: Organisation, named: str | None, category_team: str | None, language: str) -> str | None:
+    """Where a new complaint goes: the team the platform named, else its category's, else the
+    organisation's first team that speaks the complaint's language, else its first team (the same
+    rule as callback's queues); None when the organisation has no teams yet."""
+    if named or category_team:
+        return named or category_team
+    speaking = [t.id for t in org.teams if t.language.value == language]
+    candidates = speaking or [t.id for t in org.teams]
+    return candidates[0] if candidates else None
 
 
-def escalation_target(lead: Person | None, deputy: Person | None, absent: frozenset[str]) -> Person | None:
-    """R3: the team's lead, or their deputy when the lead is absent; never everyone. When both are
-    away the lead is still the one addressed (their mailbox is watched by someone)."""
-    if lead is not None and lead.agent_id not in absent:
-        return lead
-    if deputy is not None and deputy.agent_id not in absent:
-        return deputy
-    return lead or deputy
+def open_dossier(
+    arrival: Arrival,
+    *,
+    complaint_id: uuid.UUID,
+    now: datetime,
+    plan: SlaPlan,
+    team_id: str | None,
+    deceased: DeceasedCase | None,
+) -> Complaint:
+    """R1/R2/R10: the new dossier with its promise; a deceased customer's complaint goes straight to
+    the case's one named owner and team."""
+    agent_id = arrival.agent_id
+    if deceased is not None:
+        agent_id, team_id = deceased.owner_agent_id, deceased.team_id or team_id
+    return Complaint(
+        id=complaint_id,
+        tenant=arrival.tenant,
+        customer_id=arrival.customer_id,
+        channel=arrival.channel,
+        category=arrival.category,
+        language=arrival.language,
+        summary=arrival.summary,
+        status=Status.open,
+        status_since=now,
+        team_id=team_id,
+        agent_id=agent_id,
+        contact_id=arrival.contact_id,
+        platform_ref=arrival.platform_ref,
+        about_deceased=arrival.about_deceased or deceased is not None,
+        received_via=arrival.received_via,
+        raised_at=arrival.received_at,
+        due_date=plan.due_date,
+        sla_unit=plan.unit,
+        sla_reminder_lead=plan.reminder_lead,
+        reminder_at=plan.reminder_at,
+        escalate_at=plan.escalate_at,
+        breach_at=plan.breach_at,
+    )
 
 
-def stand_in(
-    members: Iterable[Person], absent: frozenset[str], open_work: Mapping[str, int], *, exclude: str | None
-) -> Person | None:
-    """R3: work must not get stuck with an absent owner: the present team member with the least open
-    work takes it (ties: the lowest id, so two replicas would choose alike)."""
-    present = [m for m in members if m.agent_id not in absent and m.agent_id != exclude]
+def reopened(c: Complaint, plan: SlaPlan, now: datetime) -> None:
+    """A reopened complaint works again under a new promise from its category's SLA."""
+    c.apply_plan(plan)
+    c.status, c.status_since = Status.in_progress, now
+    c.resolved_at = c.closed_at = c.paused_at = None
+    c.reminded_at = c.escalated_at = c.breached_at = None
+    c.reopen_count += 1
+
+
+# ---- who is escalated to, who takes over (R3) -------------------------------------------------------
+
+
+def escalation_target(org: Organisation, team_id: str | None, day: date) -> Person | None:
+    """R3: the team's supervisor, else the first deputy who is there, else management; never everyone
+    (hoera_kit.organisation.stand_in: the same answer alerts gives)."""
+    return org_rules.stand_in(org, team_id, day) if team_id is not None else None
+
+
+def colleague_for(
+    org: Organisation, team_id: str | None, absent_owner: str, day: date, open_work: Mapping[str, int]
+) -> str | None:
+    """R3: work must not get stuck with an absent owner: the team member who is there with the least
+    open work takes it (ties: the lowest id, so two replicas would choose alike)."""
+    team = org_rules.team(org, team_id) if team_id else None
+    if team is None:
+        return None
+    present = [m for m in team.members if m != absent_owner and not org_rules.is_absent(org, m, day)]
     if not present:
         return None
-    return min(present, key=lambda m: (open_work.get(m.agent_id, 0), m.agent_id))
+    return min(present, key=lambda m: (open_work.get(m, 0), m))
+
+
+def people_of_team(org: Organisation, team_id: str) -> set[str]:
+    """Everyone of a team in the organisation: its supervisor, deputies and members."""
+    team = org_rules.team(org, team_id)
+    if team is None:
+        return set()
+    return {team.supervisor, *team.deputies, *team.members}
+
+
+def named_owner(agent_id: str | None, org: Organisation, team_id: str | None) -> str | None:
+    """R10: the agent who learnt of the death owns the case; else the team's supervisor."""
+    if agent_id:
+        return agent_id
+    team = org_rules.team(org, team_id) if team_id else None
+    return team.supervisor if team is not None else None
 
 
 # ---- who a customer message goes to (R10) -----------------------------------------------------------
@@ -418,11 +522,6 @@ def address_customer(
     if phone:
         return Addressee(Route.sms, phone)
     return Addressee(Route.held, None, reason="no e-mail address or phone number for the customer")
-
-
-def named_owner(agent_id: str | None, team_lead: str | None) -> str | None:
-    """R10: the agent who learnt of the death owns the case; else the team's lead."""
-    return agent_id or team_lead
 
 
 # ---- R10: who may mark a customer deceased, and putting a mistaken marking right ---------------------
@@ -473,6 +572,15 @@ class Holding:
     status: Status
     agent_id: str | None
     team_id: str | None
+
+
+def moves_to_owner(complaints: Iterable[Complaint], owner: str, team_id: str | None) -> list[Move]:
+    """R10: every open complaint of a deceased customer goes to the case's one named owner (and team)."""
+    return [
+        Move(c.id, c.agent_id, c.team_id, owner, team_id or c.team_id)
+        for c in complaints
+        if c.agent_id != owner
+    ]
 
 
 def undo_moves(moves: Iterable[Move], now: Mapping[uuid.UUID, Holding], owner: str) -> list[Move]:

@@ -1,23 +1,28 @@
 """Messages out of a dossier: to the complainant (R2, R5; to the next of kin or held, R10) and to staff
-(the owner's reminder, the lead's escalation, R3). Rendered from the operator's templates in the
-reader's language and handed to the kit's deliveries in the caller's transaction.
+(the owner's reminder, the escalation to whoever stands in for the supervisor, R3). Rendered from the
+tenant's templates in the reader's language, on the tenant's behalf (replies go to its mail_from),
+and handed to the kit's deliveries in the caller's transaction.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
+from hoera_events.organisation import Person
 from hoera_kit import deliveries
 from hoera_kit.db import Conn
 from hoera_kit.deliveries import Channel, OutgoingMessage
-from hoera_kit.directory import CustomerContact, CustomerDirectory
+from hoera_kit.directory import CustomerContact
 
 from hoera_intake import domain, store
-from hoera_intake.rules import RuleBook, Template, render
-from hoera_intake.store import Complaint
+from hoera_intake.domain import Complaint
+from hoera_intake.rules import Template, TenantRules, render
+
+if TYPE_CHECKING:
+    from hoera_intake.handlers import Deps
 
 MONTHS = {
     "nl": "januari februari maart april mei juni juli augustus september oktober november december",
@@ -67,154 +72,144 @@ class Sent:
     delivery: deliveries.DeliveryRecord | None
 
 
-class Notices:
-    def __init__(self, directory: CustomerDirectory, base_url: str) -> None:
-        self.directory = directory
-        self.base_url = base_url
+def context(deps: Deps, rules: TenantRules, c: Complaint, language: str, **extra: Any) -> dict[str, Any]:
+    category = rules.category(c.category)
+    values: dict[str, Any] = {
+        "complaint_ref": c.ref,
+        "category": category.names.get(language) if category else c.category,
+        "promised_date": format_date(c.due_date, language),
+        "previous_date": "",
+        "status": STATUS_LABELS[c.status][language],
+        "to_next_of_kin": False,
+        "customer_id": c.customer_id,
+        "agent_id": c.agent_id or "-",
+        "team_id": c.team_id or "-",
+        "link": f"{deps.settings.base_url}/complaints/{c.id}",
+        "note": "",
+    }
+    values.update(extra)
+    return values
 
-    def context(self, book: RuleBook, c: Complaint, language: str, **extra: Any) -> dict[str, Any]:
-        category = book.category(c.category)
-        values: dict[str, Any] = {
-            "complaint_ref": c.ref,
-            "category": category.names.get(language) if category else c.category,
-            "promised_date": format_date(c.due_date, language),
-            "previous_date": "",
-            "status": STATUS_LABELS[c.status][language],
-            "to_next_of_kin": False,
-            "customer_id": c.customer_id,
-            "agent_id": c.agent_id or "-",
-            "team_id": c.team_id or "-",
-            "link": f"{self.base_url}/complaints/{c.id}",
-            "note": "",
-        }
-        values.update(extra)
-        return values
 
-    async def _lookup(self, tenant: str, customer_id: str) -> CustomerContact | None:
-        try:
-            return await self.directory.lookup(tenant, customer_id)
-        except httpx.HTTPError as exc:
-            raise DirectoryUnavailable(f"customer directory: {exc!r}") from exc
+async def _lookup(deps: Deps, tenant: str, customer_id: str) -> CustomerContact | None:
+    try:
+        return await deps.directory.lookup(tenant, customer_id)
+    except httpx.HTTPError as exc:
+        raise DirectoryUnavailable(f"customer directory: {exc!r}") from exc
 
-    async def to_customer(
-        self,
-        conn: Conn,
-        book: RuleBook,
-        c: Complaint,
-        kind: str,
-        *,
-        key: str,
-        known: tuple[store.Complainant | None, store.Deceased | None] | None = None,
-        **extra: Any,
-    ) -> Sent:
-        """R5/R10: the customer's message, or the next of kin's, or held on the timeline.
-        known: the complainant's details and the deceased marking, when the caller has just read them."""
-        if known is not None:
-            given, deceased = known
-        else:
-            given = await store.get_complainant(conn, c.id)
-            deceased = await store.get_deceased(conn, c.tenant, c.customer_id)
-        email = given.email if given else None
-        phone = given.phone if given else None
-        kin = (given.next_of_kin_email if given else None) or (
-            deceased.next_of_kin_email if deceased else None
-        )
-        is_deceased = c.about_deceased or deceased is not None
-        if not (email or phone) or (is_deceased and not kin):
-            found = await self._lookup(c.tenant, c.customer_id)
-            if found is not None:
-                email, phone = email or found.email, phone or found.phone
-                kin = kin or found.next_of_kin_email
-                is_deceased = is_deceased or found.deceased
-        addressee = domain.address_customer(
-            deceased=is_deceased,
-            email=email,
-            phone=phone,
-            prefer_sms=bool(given and given.prefer_sms),
-            next_of_kin_email=kin,
-        )
-        if addressee.route is domain.Route.held:
-            await store.add_timeline(
-                conn, c.id, "message_held", "intake", addressee.reason, {"message": kind}
-            )
-            return Sent(addressee, None)
-        template: Template = getattr(book.templates, kind).get(c.language)
-        context = self.context(book, c, c.language, to_next_of_kin=addressee.to_next_of_kin, **extra)
-        record = await self._enqueue(conn, c, template, context, addressee, key, c.language)
-        await store.add_timeline(
-            conn,
-            c.id,
-            "message_queued",
-            "intake",
-            None,
-            {
-                "message": kind,
-                "channel": addressee.route.value,
-                "to_next_of_kin": addressee.to_next_of_kin,
-                "delivery_id": str(record.id),
-            },
-        )
-        return Sent(addressee, record)
 
-    async def to_staff(
-        self,
-        conn: Conn,
-        book: RuleBook,
-        c: Complaint,
-        kind: str,
-        person: domain.Person,
-        *,
-        key: str,
-        **extra: Any,
-    ) -> deliveries.DeliveryRecord | None:
-        if not person.email:
-            await store.add_timeline(
-                conn,
-                c.id,
-                "message_held",
-                "intake",
-                f"no e-mail address for {person.agent_id} in the team rules",
-                {"message": kind, "to": person.agent_id},
-            )
-            return None
-        template: Template = getattr(book.templates, kind).get(person.language)
-        context = self.context(book, c, person.language, **extra)
-        addressee = domain.Addressee(domain.Route.email, person.email)
-        record = await self._enqueue(conn, c, template, context, addressee, key, person.language)
-        await store.add_timeline(
-            conn,
-            c.id,
-            "message_queued",
-            "intake",
-            None,
-            {"message": kind, "channel": "email", "to": person.agent_id, "delivery_id": str(record.id)},
-        )
-        return record
+async def to_customer(
+    deps: Deps,
+    conn: Conn,
+    rules: TenantRules,
+    c: Complaint,
+    kind: str,
+    *,
+    key: str,
+    known: tuple[store.Complainant | None, store.Deceased | None] | None = None,
+    **extra: Any,
+) -> Sent:
+    """R5/R10: the customer's message, or the next of kin's, or held on the timeline.
+    known: the complainant's details and the deceased marking, when the caller has just read them."""
+    if known is not None:
+        given, deceased = known
+    else:
+        given = await store.get_complainant(conn, c.tenant, c.id)
+        deceased = await store.get_deceased(conn, c.tenant, c.customer_id)
+    email = given.email if given else None
+    phone = given.phone if given else None
+    kin = (given.next_of_kin_email if given else None) or (deceased.next_of_kin_email if deceased else None)
+    is_deceased = c.about_deceased or deceased is not None
+    if not (email or phone) or (is_deceased and not kin):
+        found = await _lookup(deps, c.tenant, c.customer_id)
+        if found is not None:
+            email, phone = email or found.email, phone or found.phone
+            kin = kin or found.next_of_kin_email
+            is_deceased = is_deceased or found.deceased
+    addressee = domain.address_customer(
+        deceased=is_deceased,
+        email=email,
+        phone=phone,
+        prefer_sms=bool(given and given.prefer_sms),
+        next_of_kin_email=kin,
+    )
+    if addressee.route is domain.Route.held:
+        await store.add_timeline(conn, c, "message_held", "intake", addressee.reason, {"message": kind})
+        return Sent(addressee, None)
+    template: Template = getattr(rules.templates, kind).get(c.language)
+    values = context(deps, rules, c, c.language, to_next_of_kin=addressee.to_next_of_kin, **extra)
+    record = await _enqueue(deps, conn, c, template, values, addressee, key, c.language)
+    await store.add_timeline(
+        conn,
+        c,
+        "message_queued",
+        "intake",
+        None,
+        {
+            "message": kind,
+            "channel": addressee.route.value,
+            "to_next_of_kin": addressee.to_next_of_kin,
+            "delivery_id": str(record.id),
+        },
+    )
+    return Sent(addressee, record)
 
-    async def _enqueue(
-        self,
-        conn: Conn,
-        c: Complaint,
-        template: Template,
-        context: dict[str, Any],
-        addressee: domain.Addressee,
-        key: str,
-        language: str,
-    ) -> deliveries.DeliveryRecord:
-        assert addressee.recipient is not None
-        sms = addressee.route is domain.Route.sms
-        subject = render(template.subject, context)
-        body = render(template.sms or template.subject, context) if sms else render(template.body, context)
-        return await deliveries.enqueue(
-            conn,
-            OutgoingMessage(
-                channel=Channel.sms if sms else Channel.email,
-                recipient=addressee.recipient,
-                subject="" if sms else subject,
-                body_text=body,
-                language=language,
-                idempotency_key=key,
-                reference=f"complaint:{c.id}",
-                tenant=c.tenant,
-            ),
-        )
+
+async def to_staff(
+    deps: Deps,
+    conn: Conn,
+    rules: TenantRules,
+    c: Complaint,
+    kind: str,
+    person: Person,
+    *,
+    key: str,
+    **extra: Any,
+) -> deliveries.DeliveryRecord:
+    """The owner's reminder, the escalation: to the person's work address from the organisation."""
+    template: Template = getattr(rules.templates, kind).get(person.language.value)
+    values = context(deps, rules, c, person.language.value, **extra)
+    addressee = domain.Addressee(domain.Route.email, person.email)
+    record = await _enqueue(deps, conn, c, template, values, addressee, key, person.language.value)
+    await store.add_timeline(
+        conn,
+        c,
+        "message_queued",
+        "intake",
+        None,
+        {"message": kind, "channel": "email", "to": person.id, "delivery_id": str(record.id)},
+    )
+    return record
+
+
+async def _enqueue(
+    deps: Deps,
+    conn: Conn,
+    c: Complaint,
+    template: Template,
+    values: dict[str, Any],
+    addressee: domain.Addressee,
+    key: str,
+    language: str,
+) -> deliveries.DeliveryRecord:
+    assert addressee.recipient is not None
+    sms = addressee.route is domain.Route.sms
+    subject = render(template.subject, values)
+    body = render(template.sms or template.subject, values) if sms else render(template.body, values)
+    tenant = deps.tenants.tenant(c.tenant)
+    # The deployment's sender carries every tenant's mail; the answer goes to the tenant's own address.
+    headers = {"Reply-To": tenant.mail_from} if tenant is not None and not sms else {}
+    return await deliveries.enqueue(
+        conn,
+        OutgoingMessage(
+            channel=Channel.sms if sms else Channel.email,
+            recipient=addressee.recipient,
+            subject="" if sms else subject,
+            body_text=body,
+            language=language,
+            idempotency_key=key,
+            reference=f"complaint:{c.id}",
+            headers=headers,
+            tenant=c.tenant,
+        ),
+    )

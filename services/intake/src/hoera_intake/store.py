@@ -1,83 +1,21 @@
-"""Intake's SQL, for its own tables only."""
+"""Intake's SQL, for its own tables only. Every table of tenant data has the tenant in its key and every
+query names the tenant: an id that another tenant also uses lands beside the first, never on it."""
 
 from __future__ import annotations
 
 import base64
+import json
 import uuid
 from dataclasses import dataclass, fields
-from datetime import date, datetime
+from datetime import datetime
 from typing import Any, Literal
 
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
 
-from hoera_intake.domain import Move, SlaPlan, SlaUnit, Status
+from hoera_intake.domain import Complaint, Move, SlaUnit, Status
 
 Conn = asyncpg.Connection | PoolConnectionProxy
-
-
-@dataclass
-class Complaint:
-    """One dossier (R1) as stored; handlers change it with the domain's rules and save it whole."""
-
-    id: uuid.UUID
-    tenant: str
-    customer_id: str
-    channel: str
-    category: str
-    language: str
-    summary: str
-    status: Status
-    status_since: datetime
-    team_id: str | None
-    agent_id: str | None
-    contact_id: str | None
-    platform_ref: str | None
-    about_deceased: bool
-    received_via: str
-    raised_at: datetime
-    due_date: date
-    sla_unit: SlaUnit
-    sla_reminder_lead: int
-    reminder_at: datetime | None
-    escalate_at: datetime
-    breach_at: datetime
-    paused_at: datetime | None = None
-    sla_version: int = 1
-    reminded_at: datetime | None = None
-    escalated_at: datetime | None = None
-    breached_at: datetime | None = None
-    acknowledged_at: datetime | None = None
-    root_cause_department: str | None = None
-    first_contact_resolution: bool | None = None
-    resolved_at: datetime | None = None
-    closed_at: datetime | None = None
-    reopen_count: int = 0
-
-    @property
-    def ref(self) -> str:
-        """The short reference customers and staff read in messages."""
-        return self.id.hex[:8].upper()
-
-    @property
-    def plan(self) -> SlaPlan:
-        return SlaPlan(
-            unit=self.sla_unit,
-            reminder_lead=self.sla_reminder_lead,
-            due_date=self.due_date,
-            breach_at=self.breach_at,
-            escalate_at=self.escalate_at,
-            reminder_at=self.reminder_at,
-        )
-
-    def apply_plan(self, plan: SlaPlan) -> None:
-        self.sla_unit = plan.unit
-        self.sla_reminder_lead = plan.reminder_lead
-        self.due_date = plan.due_date
-        self.breach_at = plan.breach_at
-        self.escalate_at = plan.escalate_at
-        self.reminder_at = plan.reminder_at
-        self.sla_version += 1
 
 
 _COLUMNS = [f.name for f in fields(Complaint)]
@@ -104,25 +42,20 @@ async def insert_complaint(conn: Conn, c: Complaint) -> None:
 
 
 async def save_complaint(conn: Conn, c: Complaint) -> None:
-    sets = ", ".join(f"{name} = ${i}" for i, name in enumerate(_MUTABLE, start=2))
+    sets = ", ".join(f"{name} = ${i}" for i, name in enumerate(_MUTABLE, start=3))
     await conn.execute(
-        f"update complaints set {sets}, updated_at = now() where id = $1",
+        f"update complaints set {sets}, updated_at = now() where tenant = $1 and id = $2",
+        c.tenant,
         c.id,
         *(_db_value(getattr(c, name)) for name in _MUTABLE),
     )
 
 
 async def get_complaint(
-    conn: Conn, complaint_id: uuid.UUID, *, tenant: str | None = None, lock: bool = False
+    conn: Conn, tenant: str, complaint_id: uuid.UUID, *, lock: bool = False
 ) -> Complaint | None:
-    sql = f"select {', '.join(_COLUMNS)} from complaints where id = $1"
-    args: list[Any] = [complaint_id]
-    if tenant is not None:
-        sql += " and tenant = $2"
-        args.append(tenant)
-    if lock:
-        sql += " for update"
-    row = await conn.fetchrow(sql, *args)
+    sql = f"select {', '.join(_COLUMNS)} from complaints where tenant = $1 and id = $2"
+    row = await conn.fetchrow(sql + (" for update" if lock else ""), tenant, complaint_id)
     return _complaint(row) if row else None
 
 
@@ -201,12 +134,13 @@ class Complainant:
     next_of_kin_email: str | None
 
 
-async def save_complainant(conn: Conn, complaint_id: uuid.UUID, c: Complainant) -> None:
+async def save_complainant(conn: Conn, tenant: str, complaint_id: uuid.UUID, c: Complainant) -> None:
     await conn.execute(
-        "insert into complainants (complaint_id, email, phone, prefer_sms, next_of_kin_email) "
-        "values ($1, $2, $3, $4, $5) on conflict (complaint_id) do update set email = excluded.email, "
-        "phone = excluded.phone, prefer_sms = excluded.prefer_sms, "
+        "insert into complainants (tenant, complaint_id, email, phone, prefer_sms, next_of_kin_email) "
+        "values ($1, $2, $3, $4, $5, $6) on conflict (tenant, complaint_id) do update set "
+        "email = excluded.email, phone = excluded.phone, prefer_sms = excluded.prefer_sms, "
         "next_of_kin_email = coalesce(excluded.next_of_kin_email, complainants.next_of_kin_email)",
+        tenant,
         complaint_id,
         c.email,
         c.phone,
@@ -215,9 +149,11 @@ async def save_complainant(conn: Conn, complaint_id: uuid.UUID, c: Complainant) 
     )
 
 
-async def get_complainant(conn: Conn, complaint_id: uuid.UUID) -> Complainant | None:
+async def get_complainant(conn: Conn, tenant: str, complaint_id: uuid.UUID) -> Complainant | None:
     row = await conn.fetchrow(
-        "select email, phone, prefer_sms, next_of_kin_email from complainants where complaint_id = $1",
+        "select email, phone, prefer_sms, next_of_kin_email from complainants "
+        "where tenant = $1 and complaint_id = $2",
+        tenant,
         complaint_id,
     )
     return Complainant(**dict(row)) if row else None
@@ -228,15 +164,16 @@ async def get_complainant(conn: Conn, complaint_id: uuid.UUID) -> Complainant | 
 
 async def add_timeline(
     conn: Conn,
-    complaint_id: uuid.UUID,
+    c: Complaint,
     what: str,
     who: str,
     why: str | None = None,
     detail: dict[str, Any] | None = None,
 ) -> None:
     await conn.execute(
-        "insert into timeline (complaint_id, what, who, why, detail) values ($1, $2, $3, $4, $5)",
-        complaint_id,
+        "insert into timeline (tenant, complaint_id, what, who, why, detail) values ($1, $2, $3, $4, $5, $6)",
+        c.tenant,
+        c.id,
         what,
         who,
         why,
@@ -244,9 +181,10 @@ async def add_timeline(
     )
 
 
-async def timeline(conn: Conn, complaint_id: uuid.UUID) -> list[asyncpg.Record]:
+async def timeline(conn: Conn, tenant: str, complaint_id: uuid.UUID) -> list[asyncpg.Record]:
     return await conn.fetch(
-        "select at, what, who, why, detail from timeline where complaint_id = $1 order by id",
+        "select at, what, who, why, detail from timeline where tenant = $1 and complaint_id = $2 order by id",
+        tenant,
         complaint_id,
     )
 
@@ -255,7 +193,9 @@ async def start_period(conn: Conn, c: Complaint, at: datetime, *, first: bool = 
     """Close the status period that is running (none for a new dossier) and start the one of c.status."""
     if not first:
         await conn.execute(
-            "update status_periods set ended_at = $2 where complaint_id = $1 and ended_at is null",
+            "update status_periods set ended_at = $3 "
+            "where tenant = $1 and complaint_id = $2 and ended_at is null",
+            c.tenant,
             c.id,
             at,
         )
@@ -299,13 +239,20 @@ async def step_durations(
 
 
 async def fcr(
-    conn: Conn, tenant: str, since: datetime, until: datetime, *, bucket: str, teams: list[str] | None
+    conn: Conn,
+    tenant: str,
+    since: datetime,
+    until: datetime,
+    *,
+    bucket: str,
+    teams: list[str] | None,
+    zone: str,
 ) -> tuple[list[asyncpg.Record], list[asyncpg.Record]]:
     """R9: complaints resolved at first contact, and contacts the platform marked resolved first time,
-    per period bucket (day, week, month; Brussels calendar) and team, of the teams given (None: every
-    team, and complaints without a team)."""
+    per period bucket (day, week, month, in the tenant's time zone) and team, of the teams given
+    (None: every team, and complaints without a team)."""
     complaints = await conn.fetch(
-        "select date_trunc($4, resolved_at, 'Europe/Brussels')::date as period, team_id, "
+        "select date_trunc($4, resolved_at, $6)::date as period, team_id, "
         "count(*) as resolved, count(*) filter (where first_contact_resolution) as first_contact "
         "from complaints where tenant = $1 and resolved_at >= $2 and resolved_at < $3 "
         "and ($5::text[] is null or team_id = any($5)) group by 1, 2 order by 1, 2 nulls last",
@@ -314,9 +261,10 @@ async def fcr(
         until,
         bucket,
         teams,
+        zone,
     )
     contacts = await conn.fetch(
-        "select date_trunc($4, closed_at, 'Europe/Brussels')::date as period, team_id, "
+        "select date_trunc($4, closed_at, $6)::date as period, team_id, "
         "count(*) filter (where first_contact_resolved is not null) as reported, "
         "count(*) filter (where first_contact_resolved) as first_contact "
         "from contacts where tenant = $1 and closed_at >= $2 and closed_at < $3 "
@@ -326,6 +274,7 @@ async def fcr(
         until,
         bucket,
         teams,
+        zone,
     )
     return complaints, contacts
 
@@ -591,3 +540,122 @@ async def store_response(conn: Conn, tenant: str, scope: str, key: str, status_c
         status_code,
         body,
     )
+
+
+# ---- tenants (intake owns them for every service) ----------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TenantRow:
+    id: str
+    name: str
+    template: str
+    language: str
+    mail_from: str
+    platform_keys: list[dict[str, str]]
+    active: bool
+    version: int
+    created_at: datetime
+    updated_at: datetime
+    updated_by: str
+
+
+_TENANT_COLUMNS = (
+    "id, name, template, language, mail_from, platform_keys::text as platform_keys, active, version, "
+    "created_at, updated_at, updated_by"
+)
+
+
+def _tenant(row: asyncpg.Record) -> TenantRow:
+    return TenantRow(**{**dict(row), "platform_keys": json.loads(row["platform_keys"])})
+
+
+async def get_tenant(conn: Conn, tenant_id: str, *, lock: bool = False) -> TenantRow | None:
+    row = await conn.fetchrow(
+        f"select {_TENANT_COLUMNS} from tenants where id = $1" + (" for update" if lock else ""), tenant_id
+    )
+    return _tenant(row) if row else None
+
+
+async def list_tenants(conn: Conn) -> list[TenantRow]:
+    return [_tenant(r) for r in await conn.fetch(f"select {_TENANT_COLUMNS} from tenants order by id")]
+
+
+async def insert_tenant(
+    conn: Conn,
+    *,
+    tenant_id: str,
+    name: str,
+    template: str,
+    language: str,
+    mail_from: str,
+    platform_keys: list[dict[str, str]],
+    by: str,
+) -> TenantRow | None:
+    """None: a tenant of that id exists already."""
+    row = await conn.fetchrow(
+        "insert into tenants (id, name, template, language, mail_from, platform_keys, updated_by) "
+        "values ($1, $2, $3, $4, $5, $6::text::jsonb, $7) on conflict (id) do nothing "
+        f"returning {_TENANT_COLUMNS}",
+        tenant_id,
+        name,
+        template,
+        language,
+        mail_from,
+        json.dumps(platform_keys),
+        by,
+    )
+    return _tenant(row) if row else None
+
+
+async def update_tenant(
+    conn: Conn,
+    tenant_id: str,
+    *,
+    name: str,
+    mail_from: str,
+    platform_keys: list[dict[str, str]],
+    active: bool,
+    by: str,
+) -> TenantRow:
+    row = await conn.fetchrow(
+        "update tenants set name = $2, mail_from = $3, platform_keys = $4::text::jsonb, active = $5, "
+        "version = version + 1, updated_at = now(), updated_by = $6 where id = $1 "
+        f"returning {_TENANT_COLUMNS}",
+        tenant_id,
+        name,
+        mail_from,
+        json.dumps(platform_keys),
+        active,
+        by,
+    )
+    assert row is not None
+    return _tenant(row)
+
+
+async def add_tenant_change(
+    conn: Conn, tenant_id: str, version: int, by: str, before: str, after: str
+) -> None:
+    await conn.execute(
+        "insert into tenant_changes (tenant, version, changed_by, before, after) "
+        "values ($1, $2, $3, $4::text::jsonb, $5::text::jsonb)",
+        tenant_id,
+        version,
+        by,
+        before,
+        after,
+    )
+
+
+async def unpublished(conn: Conn, key: str, topics: list[str]) -> int:
+    """Outbox rows of these topics and key not yet on the broker (the relay deletes what it published)."""
+    n: int = await conn.fetchval(
+        "select count(*) from kit_outbox where key = $1 and topic = any($2::text[])", key, topics
+    )
+    return n
+
+
+async def tenants_with(conn: Conn, document: str) -> list[str]:
+    """The tenants that have written a rule document (carried over by a migration, or since)."""
+    rows = await conn.fetch("select distinct tenant from kit_rule_versions where name = $1", document)
+    return [r["tenant"] for r in rows]

@@ -100,10 +100,13 @@ async def test_a_contact_report_with_a_naive_close_time_is_refused(running: Runn
     await nothing_written(running)
 
 
-async def test_another_teams_agent_reads_the_dossier_but_cannot_act_on_it(running: Running) -> None:
+async def test_another_teams_agent_reads_the_dossier_but_acting_on_it_is_as_on_an_unknown_one(
+    running: Running,
+) -> None:
     accepted = await running.submit(team_id="team-fr-1", agent_id="agent-luc", language="fr")
     cid = accepted["complaint_id"]
     before_events = await running.event_types(cid)
+    unknown = "0b8c6a52-4b9e-4b0c-9d5e-3f6a1d2c7e01"
 
     assert (await running.http.get(f"/complaints/{cid}", headers=ANNA)).status_code == 200
     for path, body in (
@@ -111,11 +114,14 @@ async def test_another_teams_agent_reads_the_dossier_but_cannot_act_on_it(runnin
         ("notes", {"text": "not mine"}),
         ("steps", {"status": "in_progress"}),
         ("assign", {"agent_id": "agent-anna"}),
+        ("due-date", {"due_date": "2030-01-07", "reason": "agreed_with_customer"}),
+        ("close", {}),
+        ("reopen", {"reason": "new_information"}),
     ):
         resp = await running.http.post(f"/complaints/{cid}/{path}", json=body, headers=ANNA)
-        assert resp.status_code == 403, path
-        assert resp.json()["field"] == "team_id"
-        assert "team-fr-1" in resp.json()["detail"]
+        nobody = await running.http.post(f"/complaints/{unknown}/{path}", json=body, headers=ANNA)
+        assert resp.status_code == nobody.status_code == 404, path
+        assert resp.json() == nobody.json() == {"detail": "complaint not found"}
     actors = await running.fetch("select who from timeline where complaint_id = $1::uuid", cid)
     assert "agent-anna" not in {r["who"] for r in actors}
     after = [t for t in await running.event_types(cid) if t != "complaint.acknowledged"]

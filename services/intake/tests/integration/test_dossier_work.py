@@ -21,10 +21,14 @@ from intake_support import (
     PLATFORM,
     SARA,
     Running,
+    bearer,
+    change_document,
+    create_tenant,
     customer,
     fast_category,
     key,
     submission,
+    with_category,
 )
 
 pytestmark = pytest.mark.integration
@@ -192,7 +196,7 @@ async def test_a_deceased_customer_gets_one_named_owner_and_nothing_is_addressed
     assert len(marks) == 1 and marks[0].data.owner_agent_id == "agent-anna"
 
     # Without a next of kin the acknowledgement is held for the owner, never sent to the deceased.
-    running.svc.api.state.intake.notices.directory = NoNextOfKin()
+    running.svc._directory = NoNextOfKin()  # the platform's directory, as the service holds it
     lonely = customer()
     held = await running.submit(customer_id=lonely, about_deceased=True, agent_id="agent-chris")
     await running.http.post(f"/complaints/{held['complaint_id']}/notes", json={"text": "x"}, headers=ANNA)
@@ -208,38 +212,44 @@ async def test_a_deceased_customer_gets_one_named_owner_and_nothing_is_addressed
     ] == ["agent-chris"]
 
 
-async def test_an_operator_changes_a_category_with_validation_and_an_audit_trail(running: Running) -> None:
+async def test_an_administrator_changes_a_category_with_validation_versions_and_history(
+    running: Running,
+) -> None:
+    current = (await running.http.get("/admin/rules/categories", headers=ADMIN)).json()
+    assert (current["version"], current["changed_by"]) == (0, None)  # demo reads its template (nl)
+    broken = {"categories": [{"code": "x", "names": {"nl": "x", "fr": "x", "en": "x"}, "sla": {}}]}
     bad = await running.http.put(
         "/admin/rules/categories",
-        json={"categories": [{"code": "x", "names": {"nl": "x", "fr": "x", "en": "x"}, "sla": {}}]},
+        json={"document": broken, "expected_version": 0, "reason": "typo"},
         headers=ADMIN,
     )
-    assert bad.status_code == 422
-    assert {e["field"] for e in bad.json()["errors"]} == {"body.categories.0.sla"}
-    versions = {
-        r["kind"]: r["version"] for r in (await running.http.get("/admin/rules", headers=ADMIN)).json()
-    }
-    assert versions["categories"] == 1
+    assert bad.status_code == 422 and bad.json()["field"] == "categories.0.sla"
+    listed = {d["name"]: d["version"] for d in (await running.http.get("/admin/rules", headers=ADMIN)).json()}
+    assert listed == {"categories": 0, "root-causes": 0, "templates": 0, "workflow": 0, "organisation": 0}
 
     fast = {
         "code": "demo.fast",
         "names": {"nl": "Snel", "fr": "Rapide", "en": "Fast"},
         "sla": {"seconds": 30},
     }
-    changed = await running.http.put("/admin/categories/demo.fast?reason=e2e", json=fast, headers=ADMIN)
-    assert changed.status_code == 200 and changed.json()["version"] == 2
+    changed = await change_document(running.http, "categories", with_category(fast), ADMIN, reason="e2e")
+    assert (changed["version"], changed["changed_by"]) == (1, "admin-ops")
     stale = await running.http.put(
-        "/admin/rules/categories?expected_version=1", json={"categories": [fast]}, headers=ADMIN
+        "/admin/rules/categories",
+        json={"document": changed["document"], "expected_version": 0, "reason": "late"},
+        headers=ADMIN,
     )
     assert stale.status_code == 409 and stale.json()["field"] == "expected_version"
-    assert (await running.http.put("/admin/categories/demo.fast", json=fast, headers=ANNA)).status_code == 403
+    as_agent = await running.http.put(
+        "/admin/rules/categories",
+        json={"document": changed["document"], "expected_version": 1, "reason": "me"},
+        headers=ANNA,
+    )
+    assert as_agent.status_code == 403
 
-    audit = (await running.http.get("/admin/audit", params={"kind": "categories"}, headers=ADMIN)).json()
-    assert [(a["version"], a["changed_by"], a["reason"]) for a in audit][:2] == [
-        (2, "admin-ops", "e2e"),
-        (1, "seed", audit[1]["reason"]),
-    ]
-    assert "demo.fast" not in str(audit[0]["before"]) and "demo.fast" in str(audit[0]["after"])
+    history = (await running.http.get("/admin/rules/categories/history", headers=ADMIN)).json()
+    assert [(h["version"], h["changed_by"], h["reason"]) for h in history] == [(1, "admin-ops", "e2e")]
+    assert any("demo.fast" in str(c["after"]) for c in history[0]["changes"])
     accepted = await running.submit(
         category="demo.fast", received_at="2026-03-03T09:00:00Z", platform_ref=f"P-{uuid.uuid4().hex[:8]}"
     )
@@ -251,29 +261,38 @@ async def test_an_operator_changes_a_category_with_validation_and_an_audit_trail
     ).status_code == 422
 
 
-async def test_an_absent_owners_work_moves_to_a_colleague_and_the_deputy_stands_in_for_the_lead(
+async def test_an_absence_written_in_the_organisation_moves_the_work_and_the_deputy_stands_in(
     running: Running,
 ) -> None:
+    tenant = await create_tenant(running.http)  # the nl template: team-nl-1 of sara, deputy dirk
+    admin = bearer("admin-ops", ("admin",), tenant=tenant)
+    platform = bearer("contact-platform", ("platform",), tenant=tenant)
     today = datetime.now(UTC).date().isoformat()
-    away = {
-        "absences": [
-            {"agent_id": a, "first_day": today, "last_day": today} for a in ("agent-anna", "sup-sara")
-        ]
-    }
-    for path, body in (
-        ("/admin/rules/calendar", ALWAYS_OPEN),
-        ("/admin/rules/absences", away),
-        ("/admin/categories/test.fast", fast_category("test.fast", 2)),
-    ):
-        assert (await running.http.put(path, json=body, headers=ADMIN)).status_code == 200, path
-    await running.submit(category="test.fast", agent_id="agent-chris")  # agent-chris has more open work
-    cid = (await running.submit(category="test.fast", agent_id="agent-anna"))["complaint_id"]
+
+    def away(document: dict[str, object]) -> dict[str, object]:
+        absences = [{"person": p, "starts_on": today, "ends_on": today} for p in ("agent-anna", "sup-sara")]
+        return {**document, "calendar": ALWAYS_OPEN, "absences": absences}
+
+    written = await change_document(running.http, "organisation", away, admin, reason="holiday")
+    await change_document(running.http, "categories", with_category(fast_category("test.fast", 2)), admin)
+    # Published to every service, intake's own replica included: the escalation reads it there.
+    await eventually(lambda: _version(running, tenant), lambda v: v == written["version"], timeout=15)
+
+    async def submit(agent: str) -> str:
+        body = submission(category="test.fast", agent_id=agent)
+        resp = await running.http.post("/complaints", json=body, headers={**platform, **key()})
+        assert resp.status_code == 201, resp.text
+        return str(resp.json()["complaint_id"])
+
+    await submit("agent-chris")  # agent-chris has more open work
+    cid = await submit("agent-anna")
 
     async def breached() -> bool:
         return "complaint.sla_breached" in await running.event_types(cid)
 
     await eventually(breached, bool, timeout=15)
     events = await running.events(cid)
+    assert {e.tenant for e in events} == {tenant}
     moved = [e.data for e in events if e.type == "complaint.assigned" and e.data.reason == "absence"]
     assert [(m.previous_agent_id, m.agent_id) for m in moved] == [("agent-anna", "agent-bram")]
     steps = [(e.data.step, e.data.escalated_to_agent_id) for e in events if e.type == "complaint.escalated"]
@@ -286,3 +305,7 @@ async def test_an_absent_owners_work_moves_to_a_colleague_and_the_deputy_stands_
         "select recipient from kit_deliveries where idempotency_key like $1", f"escalation:{cid}:%"
     )
     assert to_deputy == "dirk.claes@staff.hoera.test"
+
+
+async def _version(running: Running, tenant: str) -> int:
+    return running.svc.tenants.organisation_version(tenant)

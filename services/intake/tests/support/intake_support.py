@@ -1,5 +1,11 @@
 """Shared pieces of intake's integration tests: tokens, a running service in-process, request bodies,
-and readers of its database and of the real Kafka topics."""
+tenants, and readers of its database and of the real Kafka topics.
+
+Tests run with tenant admission on (HOERA_ADMIT_TENANTS=true), as a deployment serving many contact
+centres does: "demo" (template nl) and "acme" (template fr) are defined once per session on the tenant
+topics (hoera_devkit.testing's `test_tenants`). A test that changes an organisation (absences, the
+calendar) creates a tenant of its own through intake's POST /tenants, as an operator would, so what it
+publishes never changes what other tests read of demo."""
 
 from __future__ import annotations
 
@@ -13,7 +19,7 @@ from typing import Any
 import asyncpg
 import httpx
 import pytest
-from hoera_devkit.testing import read_topic
+from hoera_devkit.testing import TEST_PLATFORM_KID, platform_signing_key, read_topic
 from hoera_devkit.tokens import mint_token
 from hoera_events.base import Event
 from hoera_events.envelope import Envelope, decode
@@ -22,6 +28,7 @@ from hoera_intake.app import create_app
 from hoera_intake.settings import IntakeSettings
 from hoera_kit.service import Service
 from hoera_kit.settings import DEV_ISSUER, DEV_SIGNING_SECRET
+from hoera_kit.signing import public_key_of
 
 
 def bearer(
@@ -44,6 +51,8 @@ ANNA = bearer("agent-anna", ("agent",), ("team-nl-1",))
 LUC = bearer("agent-luc", ("agent",), ("team-fr-1",))
 SARA = bearer("sup-sara", ("supervisor",), ("team-nl-1",))
 ADMIN = bearer("admin-ops", ("admin",))
+OPERATOR = bearer("platform-operator", ("operator",))
+ACME_ADMIN = bearer("admin-ops", ("admin",), tenant="acme")
 
 
 def key() -> dict[str, str]:
@@ -73,10 +82,56 @@ def submission(**changes: Any) -> dict[str, Any]:
 ALWAYS_OPEN = {
     "timezone": "Europe/Brussels",
     "workdays": [1, 2, 3, 4, 5, 6, 7],
-    "business_hours": {"opens": "00:00", "closes": "24:00"},
-    "holidays": [],
+    "open_all_day": True,
+    "holidays_country": None,
 }
 """A calendar in which reminders and escalations go out at once, whatever the hour of the test."""
+
+
+def new_tenant_body(template: str = "nl") -> dict[str, Any]:
+    """A tenant of the test's own, whose platform signs with the test platform's key."""
+    tenant = f"t-{uuid.uuid4().hex[:10]}"
+    return {
+        "id": tenant,
+        "name": f"Test {tenant}",
+        "template": template,
+        "language": template,
+        "mail_from": f"Klachten {tenant} <klachten@{tenant}.hoera.test>",
+        "platform_keys": [{"kid": TEST_PLATFORM_KID, "public_key": public_key_of(platform_signing_key())}],
+    }
+
+
+async def create_tenant(http: httpx.AsyncClient, template: str = "nl") -> str:
+    created = await http.post("/tenants", json=new_tenant_body(template), headers=OPERATOR)
+    assert created.status_code == 201, created.text
+    tenant: str = created.json()["id"]
+    return tenant
+
+
+async def change_document(
+    http: httpx.AsyncClient, name: str, change: Any, headers: dict[str, str], reason: str = "test"
+) -> dict[str, Any]:
+    """Read a rule document, change it (a function of the document, or a whole new one), write it
+    against the version read."""
+    current = await http.get(f"/admin/rules/{name}", headers=headers)
+    assert current.status_code == 200, current.text
+    document = change(current.json()["document"]) if callable(change) else change
+    written = await http.put(
+        f"/admin/rules/{name}",
+        json={"document": document, "expected_version": current.json()["version"], "reason": reason},
+        headers=headers,
+    )
+    assert written.status_code == 200, written.text
+    result: dict[str, Any] = written.json()
+    return result
+
+
+def with_category(category: dict[str, Any]) -> Any:
+    def change(document: dict[str, Any]) -> dict[str, Any]:
+        others = [c for c in document["categories"] if c["code"] != category["code"]]
+        return {**document, "categories": [*others, category]}
+
+    return change
 
 
 def fast_category(code: str, seconds: int, team: str = "team-nl-1") -> dict[str, Any]:
@@ -159,13 +214,14 @@ def settings_for(dsn: str, **changes: Any) -> IntakeSettings:
         "delivery_poll_interval_s": 0.2,
         "outbox_poll_interval_s": 0.2,
         "consumers_enabled": False,
+        "admit_tenants": True,
     }
     values.update(changes)
     return IntakeSettings(**values)
 
 
 @pytest.fixture
-async def running(fresh_db: str) -> AsyncIterator[Running]:
+async def running(fresh_db: str, test_tenants: tuple[str, ...]) -> AsyncIterator[Running]:
     """Intake in-process on a fresh database, HTTP through ASGI, Kafka producing but not consuming."""
     svc = create_app(settings_for(fresh_db))
     async with svc.api.router.lifespan_context(svc.api):

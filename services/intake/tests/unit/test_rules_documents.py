@@ -1,81 +1,120 @@
-"""R8: the seeded rules are valid; an operator's bad document is refused naming the field."""
+"""R8: both templates (a Dutch-speaking and a French-speaking insurer) hold valid documents; an
+operator's bad document is refused naming the field."""
 
 from __future__ import annotations
 
 import copy
+import json
 from typing import Any
 
 import pytest
 from hoera_events.common import Channel
+from hoera_events.organisation import Organisation
 from hoera_intake import rules
 from hoera_intake.domain import SlaUnit
-from pydantic import ValidationError
+from hoera_kit.rules import RuleBook, RuleDocument, RuleProblem
+
+DOCUMENTS = [*rules.DOCUMENTS, rules.ORGANISATION]
 
 
-def seed(kind: str) -> dict[str, Any]:
-    return copy.deepcopy(rules.seed_document(kind))
+def template(kind: str, name: str) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads((rules.TEMPLATES / kind / f"{name}.json").read_text(encoding="utf-8"))
+    return copy.deepcopy(data)
 
 
-@pytest.mark.parametrize("kind", list(rules.KINDS))
-def test_every_seeded_rules_document_is_valid(kind: str) -> None:
-    rules.KINDS[kind].model_validate(seed(kind))
+def problems(doc: RuleDocument[Any], document: dict[str, Any]) -> list[str]:
+    with pytest.raises(RuleProblem) as refused:
+        doc.validate(document)
+    return [field for field, _ in refused.value.problems]
 
 
-def test_every_template_exists_in_dutch_french_and_english_and_renders() -> None:
-    templates = rules.Templates.model_validate(seed("templates"))
-    for kind in rules.Templates.model_fields:
+@pytest.mark.parametrize("kind", ["nl", "fr"])
+@pytest.mark.parametrize("doc", DOCUMENTS, ids=lambda d: d.name)
+def test_every_template_document_is_valid(kind: str, doc: RuleDocument[Any]) -> None:
+    doc.validate(template(kind, doc.name))
+
+
+def test_the_book_declares_every_document_and_accepts_both_templates() -> None:
+    async def publish(conn: Any, written: Any) -> None: ...
+
+    book = RuleBook(rules.TEMPLATES)
+    rules.declare(book, on_organisation_change=publish)
+    assert sorted(d.name for d in book.documents) == sorted(d.name for d in DOCUMENTS)
+    assert book.named("organisation").on_change is publish
+    book.check_templates()
+
+
+def test_the_french_insurer_has_its_own_catalogue_and_texts_french_first() -> None:
+    nl, fr = template("nl", "categories"), template("fr", "categories")
+    assert {c["code"] for c in fr["categories"]} != {c["code"] for c in nl["categories"]}
+    texts = template("fr", "templates")
+    assert list(texts["acknowledgement"]) == ["fr", "nl", "en"]
+    assert "mutualité" in texts["acknowledgement"]["fr"]["body"]
+
+
+@pytest.mark.parametrize("kind", ["nl", "fr"])
+def test_every_text_exists_in_dutch_french_and_english_and_renders(kind: str) -> None:
+    texts = rules.Templates.model_validate(template(kind, "templates"))
+    for name in rules.Templates.model_fields:
         for lang in ("nl", "fr", "en"):
-            template = getattr(templates, kind).get(lang)
-            text = rules.render(template.body, {**rules.SAMPLE_CONTEXT, "to_next_of_kin": True})
-            assert "14 May 2026" in text or kind in ("closed", "resolved", "escalation", "reminder")
-
-
-def _errors(model: type[Any], document: dict[str, Any]) -> list[str]:
-    with pytest.raises(ValidationError) as refused:
-        model.model_validate(document)
-    return [".".join(str(p) for p in e["loc"]) for e in refused.value.errors()]
+            body = getattr(texts, name).get(lang).body
+            assert rules.render(body, {**rules.SAMPLE_CONTEXT, "to_next_of_kin": True}).strip()
 
 
 def test_a_template_naming_an_unknown_variable_is_refused_at_its_place() -> None:
-    doc = seed("templates")
+    doc = template("nl", "templates")
     doc["acknowledgement"]["fr"]["body"] = "Bonjour {{ customer_name }}"
-    assert _errors(rules.Templates, doc) == ["acknowledgement.fr.body"]
+    assert problems(rules.TEMPLATES_DOCUMENT, doc) == ["acknowledgement.fr.body"]
 
 
 def test_a_template_missing_a_language_is_refused() -> None:
-    doc = seed("templates")
+    doc = template("fr", "templates")
     del doc["reminder"]["nl"]
-    assert _errors(rules.Templates, doc) == ["reminder.nl"]
+    assert problems(rules.TEMPLATES_DOCUMENT, doc) == ["reminder.nl"]
 
 
 def test_an_sla_in_both_days_and_seconds_is_refused() -> None:
-    doc = seed("categories")
+    doc = template("nl", "categories")
     doc["categories"][0]["sla"] = {"business_days": 5, "seconds": 30}
-    assert _errors(rules.Categories, doc) == ["categories.0.sla"]
+    assert problems(rules.CATEGORIES, doc) == ["categories.0.sla"]
 
 
 def test_duplicate_category_codes_are_refused() -> None:
-    doc = seed("categories")
+    doc = template("nl", "categories")
     doc["categories"].append(doc["categories"][0])
-    assert _errors(rules.Categories, doc) == ["categories"]
-
-
-def test_a_calendar_with_an_unknown_time_zone_or_bad_hours_is_refused() -> None:
-    doc = seed("calendar")
-    doc["timezone"] = "Europe/Atlantis"
-    doc["business_hours"] = {"opens": "18:00", "closes": "08:00"}
-    assert sorted(_errors(rules.CalendarRules, doc)) == ["business_hours", "timezone"]
+    assert problems(rules.CATEGORIES, doc) == ["categories"]
 
 
 def test_only_waiting_statuses_can_stop_the_clock() -> None:
-    doc = seed("workflow")
+    doc = template("nl", "workflow")
     doc["waiting_statuses"] = ["in_progress"]
-    assert _errors(rules.Workflow, doc) == ["waiting_statuses"]
+    assert problems(rules.WORKFLOW, doc) == ["waiting_statuses"]
+
+
+def test_an_organisation_whose_supervisor_deputises_for_themselves_or_names_strangers_is_refused() -> None:
+    doc = template("nl", "organisation")
+    doc["teams"][0]["deputies"] = ["sup-sara"]
+    doc["teams"][1]["members"] = ["agent-nobody"]
+    doc["absences"] = [{"person": "agent-ghost", "starts_on": "2026-03-02", "ends_on": "2026-03-06"}]
+    assert problems(rules.ORGANISATION, doc) == ["teams.0.deputies", "teams.1.members", "absences"]
+
+
+def test_an_organisation_with_an_unknown_time_zone_is_refused() -> None:
+    doc = template("fr", "organisation")
+    doc["calendar"]["timezone"] = "Europe/Atlantis"
+    assert problems(rules.ORGANISATION, doc) == ["calendar.timezone"]
+
+
+def test_the_nl_template_is_the_demo_organisation_with_an_ordered_deputy() -> None:
+    org = Organisation.model_validate(template("nl", "organisation"))
+    team = next(t for t in org.teams if t.id == "team-nl-1")
+    assert (team.supervisor, team.deputies) == ("sup-sara", ["sup-dirk"])
+    assert org.calendar.holidays_country == "BE"
 
 
 def test_an_sla_per_channel_and_a_seconds_sla_give_the_right_clock() -> None:
     rule = rules.SlaRule(business_days=5, by_channel={Channel.phone: 2})
-    assert rule.for_channel(Channel.phone).amount == 2
-    assert rule.for_channel(Channel.email).amount == 5
+    assert rule.for_channel(Channel.phone).lead_time.business_days == 2
+    assert rule.for_channel(Channel.email).lead_time.business_days == 5
     fast = rules.SlaRule(seconds=8).for_channel(Channel.chat)
-    assert (fast.unit, fast.amount, fast.reminder_lead) == (SlaUnit.seconds, 8, 4)
+    assert (fast.unit, fast.lead_time.seconds, fast.reminder_lead) == (SlaUnit.seconds, 8, 4)

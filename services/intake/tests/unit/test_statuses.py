@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import pytest
 from hoera_intake import domain
-from hoera_intake.domain import RuleViolation, Status
+from hoera_intake.domain import Status
+from hoera_kit.refusals import Refusal
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -14,15 +15,15 @@ statuses = st.sampled_from(list(Status))
 
 
 def test_resolving_without_a_root_cause_is_refused_naming_the_field() -> None:
-    with pytest.raises(RuleViolation) as refused:
+    with pytest.raises(Refusal) as refused:
         domain.check_resolve(Status.in_progress, None, ROOT_CAUSES)
-    assert refused.value.field == "root_cause_department" and refused.value.invalid
-    with pytest.raises(RuleViolation):
+    assert refused.value.field == "root_cause_department" and refused.value.status == 422
+    with pytest.raises(Refusal):
         domain.check_resolve(Status.in_progress, "", ROOT_CAUSES)
 
 
 def test_a_root_cause_outside_the_operator_list_is_refused() -> None:
-    with pytest.raises(RuleViolation) as refused:
+    with pytest.raises(Refusal) as refused:
         domain.check_resolve(Status.open, "marketing", ROOT_CAUSES)
     assert "marketing" in refused.value.message
 
@@ -34,13 +35,13 @@ def test_every_working_status_resolves_with_a_known_root_cause(current: Status) 
 
 @given(target=statuses)
 def test_nothing_moves_a_closed_complaint_except_reopen(target: Status) -> None:
-    with pytest.raises(RuleViolation):
+    with pytest.raises(Refusal):
         domain.check_step(Status.closed, target)
-    with pytest.raises(RuleViolation):
+    with pytest.raises(Refusal):
         domain.check_resolve(Status.closed, "billing", ROOT_CAUSES)
-    with pytest.raises(RuleViolation):
+    with pytest.raises(Refusal):
         domain.check_close(Status.closed)
-    with pytest.raises(RuleViolation):
+    with pytest.raises(Refusal):
         domain.check_acting(Status.closed)
     domain.check_reopen(Status.closed)
 
@@ -50,7 +51,7 @@ def test_only_a_resolved_complaint_can_be_closed(current: Status) -> None:
     if current is Status.resolved:
         domain.check_close(current)
     else:
-        with pytest.raises(RuleViolation):
+        with pytest.raises(Refusal):
             domain.check_close(current)
 
 
@@ -59,7 +60,7 @@ def test_only_resolved_or_closed_complaints_reopen(current: Status) -> None:
     if current in (Status.resolved, Status.closed):
         domain.check_reopen(current)
     else:
-        with pytest.raises(RuleViolation):
+        with pytest.raises(Refusal):
             domain.check_reopen(current)
 
 
@@ -69,5 +70,5 @@ def test_a_step_moves_only_between_different_working_statuses(current: Status, t
     if allowed:
         domain.check_step(current, target)
     else:
-        with pytest.raises(RuleViolation):
+        with pytest.raises(Refusal):
             domain.check_step(current, target)

@@ -1,11 +1,12 @@
-"""Intake's HTTP edges: the platform's, the agents', management's figures, the operators' rules."""
+"""Intake's HTTP edges: the platform's, the agents', management's figures, the operators' tenants.
+The tenants' administrators change intake's rule documents through the kit's /admin/rules routes."""
 
 from fastapi import APIRouter
 
-from hoera_intake.api import admin, dossiers, figures, platform
+from hoera_intake.api import dossiers, figures, platform, tenants
 
 router = APIRouter()
 router.include_router(platform.router)
 router.include_router(dossiers.router)
 router.include_router(figures.router)
-router.include_router(admin.router)
+router.include_router(tenants.router)

@@ -5,15 +5,15 @@ from typing import Annotated
 from fastapi import Depends, Request
 from hoera_kit.auth import Principal, Role, require_roles
 
-from hoera_intake.handlers import Intake
+from hoera_intake.handlers import Deps
 
 
-def _intake(request: Request) -> Intake:
-    intake: Intake = request.app.state.intake
-    return intake
+def _deps(request: Request) -> Deps:
+    deps: Deps = request.app.state.deps
+    return deps
 
 
-Uses = Annotated[Intake, Depends(_intake)]
+Uses = Annotated[Deps, Depends(_deps)]
 Platform = Annotated[Principal, Depends(require_roles(Role.platform))]
 """The contact-centre platform: hands over complaints and closed contacts."""
 Staff = Annotated[Principal, Depends(require_roles(Role.agent, Role.supervisor, Role.approver))]
@@ -23,4 +23,5 @@ Worker = Annotated[Principal, Depends(require_roles(Role.agent, Role.supervisor)
 Supervisor = Annotated[Principal, Depends(require_roles(Role.supervisor))]
 """Supervisors (and deputies) of the teams in their token: they undo what agents may not."""
 Management = Annotated[Principal, Depends(require_roles(Role.supervisor, Role.admin))]
-Admin = Annotated[Principal, Depends(require_roles(Role.admin))]
+Operator = Annotated[Principal, Depends(require_roles(Role.operator))]
+"""Runs the platform: creates and changes tenants, never reads their data."""

@@ -7,9 +7,8 @@ from fastapi import APIRouter, Path, Query
 from fastapi.responses import JSONResponse
 from hoera_events.common import CustomerId, TeamId
 from hoera_kit.db import Conn
-from hoera_kit.errors import DomainError
 
-from hoera_intake import store
+from hoera_intake import rules, store
 from hoera_intake.api.deps import Staff, Supervisor, Uses, Worker
 from hoera_intake.api.models import (
     Assignment,
@@ -30,6 +29,7 @@ from hoera_intake.api.models import (
     WithdrawalView,
 )
 from hoera_intake.domain import Status
+from hoera_intake.handlers import deceased, work
 
 router = APIRouter(tags=["dossiers"])
 
@@ -37,8 +37,8 @@ ComplaintId = Annotated[
     uuid.UUID, Path(description="The complaint's id", examples=["0b8c6a52-4b9e-4b0c-9d5e-3f6a1d2c7e01"])
 ]
 _ACTING: dict[int | str, dict[str, Any]] = {
-    403: {"description": "not an agent or supervisor, or not your team's complaint (`field`: team_id)"},
-    404: {"description": "no such complaint in your organisation"},
+    403: {"description": "not an agent or supervisor"},
+    404: {"description": "no such complaint in your organisation, or one of a team you are not in"},
     409: {"description": "the complaint's status does not allow it (`field` names what)"},
     422: {"description": "a field is missing or wrong (named)"},
 }
@@ -52,13 +52,8 @@ _ACTING: dict[int | str, dict[str, Any]] = {
     "(what, who, when, why), every message and its delivery state.",
     responses={404: {"description": "no such complaint in your organisation"}},
 )
-async def read_dossier(complaint_id: ComplaintId, principal: Staff, intake: Uses) -> DossierView:
-    async with (
-        intake.svc.pool.acquire() as conn,
-        conn.transaction(readonly=True, isolation="repeatable_read"),
-    ):
-        dossier = await intake.dossier(conn, principal.tenant, complaint_id)
-    return DossierView.of_dossier(dossier, intake.now())
+async def read_dossier(complaint_id: ComplaintId, principal: Staff, deps: Uses) -> DossierView:
+    return DossierView.of_dossier(await work.dossier(deps, principal, complaint_id), deps.now())
 
 
 @router.get(
@@ -70,7 +65,7 @@ async def read_dossier(complaint_id: ComplaintId, principal: Staff, intake: Uses
 )
 async def search_complaints(
     principal: Staff,
-    intake: Uses,
+    deps: Uses,
     customer_id: Annotated[CustomerId | None, Query(examples=["CUST-0012345"])] = None,
     status: Status | None = None,
     category: Annotated[str | None, Query(max_length=64, examples=["refund.late"])] = None,
@@ -79,32 +74,10 @@ async def search_complaints(
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
 ) -> ComplaintPage:
-    after = None
-    if cursor is not None:
-        try:
-            after = store.decode_cursor(cursor)
-        except ValueError:
-            raise DomainError("not a cursor from this service", status=422, field="cursor") from None
-    now = intake.now()
-    async with intake.svc.pool.acquire() as conn:
-        found = await store.search(
-            conn,
-            principal.tenant,
-            customer_id=customer_id,
-            status=status,
-            category=category,
-            team_id=team_id,
-            overdue=overdue,
-            after=after,
-            limit=limit + 1,
-            now=now,
-        )
-    page = found[:limit]
-    more = len(found) > limit
-    return ComplaintPage(
-        items=[ComplaintView.of(c, now) for c in page],
-        next_cursor=store.encode_cursor(page[-1].raised_at, page[-1].id) if more else None,
-    )
+    query = work.Search(customer_id, status, category, team_id, overdue, cursor, limit)
+    page = await work.search(deps, principal, query)
+    now = deps.now()
+    return ComplaintPage(items=[ComplaintView.of(c, now) for c in page.items], next_cursor=page.next_cursor)
 
 
 @router.post(
@@ -115,16 +88,14 @@ async def search_complaints(
     "customer's case keeps its one named owner unless a supervisor hands it over (R10).",
     responses=_ACTING,
 )
-async def assign(
-    complaint_id: ComplaintId, body: Assignment, principal: Worker, intake: Uses
-) -> ComplaintView:
-    async def work(conn: Conn) -> ComplaintView:
-        c = await intake.assign(
-            conn, principal, complaint_id, agent_id=body.agent_id, team_id=body.team_id, note=body.note
+async def assign(complaint_id: ComplaintId, body: Assignment, principal: Worker, deps: Uses) -> ComplaintView:
+    async def act(conn: Conn) -> ComplaintView:
+        c = await work.assign(
+            deps, conn, principal, complaint_id, agent_id=body.agent_id, team_id=body.team_id, note=body.note
         )
-        return ComplaintView.of(c, intake.now())
+        return ComplaintView.of(c, deps.now())
 
-    return await intake.atomically(work)
+    return await deps.atomically(act)
 
 
 @router.post(
@@ -134,12 +105,12 @@ async def assign(
     summary="Add a note to the timeline",
     responses=_ACTING,
 )
-async def add_note(complaint_id: ComplaintId, body: Note, principal: Worker, intake: Uses) -> ComplaintView:
-    async def work(conn: Conn) -> ComplaintView:
-        c = await intake.add_note(conn, principal, complaint_id, body.text)
-        return ComplaintView.of(c, intake.now())
+async def add_note(complaint_id: ComplaintId, body: Note, principal: Worker, deps: Uses) -> ComplaintView:
+    async def act(conn: Conn) -> ComplaintView:
+        c = await work.add_note(deps, conn, principal, complaint_id, body.text)
+        return ComplaintView.of(c, deps.now())
 
-    return await intake.atomically(work)
+    return await deps.atomically(act)
 
 
 @router.post(
@@ -152,14 +123,12 @@ async def add_note(complaint_id: ComplaintId, body: Note, principal: Worker, int
     "the steps the rules name (R5).",
     responses=_ACTING,
 )
-async def record_step(
-    complaint_id: ComplaintId, body: Step, principal: Worker, intake: Uses
-) -> ComplaintView:
-    async def work(conn: Conn) -> ComplaintView:
-        c = await intake.record_step(conn, principal, complaint_id, status=body.status, note=body.note)
-        return ComplaintView.of(c, intake.now())
+async def record_step(complaint_id: ComplaintId, body: Step, principal: Worker, deps: Uses) -> ComplaintView:
+    async def act(conn: Conn) -> ComplaintView:
+        c = await work.record_step(deps, conn, principal, complaint_id, status=body.status, note=body.note)
+        return ComplaintView.of(c, deps.now())
 
-    return await intake.atomically(work)
+    return await deps.atomically(act)
 
 
 @router.post(
@@ -170,15 +139,15 @@ async def record_step(
     responses=_ACTING,
 )
 async def change_due_date(
-    complaint_id: ComplaintId, body: DueDateChange, principal: Worker, intake: Uses
+    complaint_id: ComplaintId, body: DueDateChange, principal: Worker, deps: Uses
 ) -> ComplaintView:
-    async def work(conn: Conn) -> ComplaintView:
-        c = await intake.change_due_date(
-            conn, principal, complaint_id, due_date=body.due_date, reason=body.reason, note=body.note
+    async def act(conn: Conn) -> ComplaintView:
+        c = await work.change_due_date(
+            deps, conn, principal, complaint_id, due_date=body.due_date, reason=body.reason, note=body.note
         )
-        return ComplaintView.of(c, intake.now())
+        return ComplaintView.of(c, deps.now())
 
-    return await intake.atomically(work)
+    return await deps.atomically(act)
 
 
 @router.post(
@@ -190,10 +159,11 @@ async def change_due_date(
     responses=_ACTING,
 )
 async def resolve(
-    complaint_id: ComplaintId, body: Resolution, principal: Worker, intake: Uses
+    complaint_id: ComplaintId, body: Resolution, principal: Worker, deps: Uses
 ) -> ComplaintView:
-    async def work(conn: Conn) -> ComplaintView:
-        c = await intake.resolve(
+    async def act(conn: Conn) -> ComplaintView:
+        c = await work.resolve(
+            deps,
             conn,
             principal,
             complaint_id,
@@ -202,9 +172,9 @@ async def resolve(
             note=body.note,
             answer=body.answer,
         )
-        return ComplaintView.of(c, intake.now())
+        return ComplaintView.of(c, deps.now())
 
-    return await intake.atomically(work)
+    return await deps.atomically(act)
 
 
 @router.post(
@@ -215,12 +185,12 @@ async def resolve(
     "about a deceased customer (R10).",
     responses=_ACTING,
 )
-async def close(complaint_id: ComplaintId, body: Closing, principal: Worker, intake: Uses) -> ComplaintView:
-    async def work(conn: Conn) -> ComplaintView:
-        c = await intake.close(conn, principal, complaint_id, note=body.note)
-        return ComplaintView.of(c, intake.now())
+async def close(complaint_id: ComplaintId, body: Closing, principal: Worker, deps: Uses) -> ComplaintView:
+    async def act(conn: Conn) -> ComplaintView:
+        c = await work.close(deps, conn, principal, complaint_id, note=body.note)
+        return ComplaintView.of(c, deps.now())
 
-    return await intake.atomically(work)
+    return await deps.atomically(act)
 
 
 @router.post(
@@ -231,14 +201,12 @@ async def close(complaint_id: ComplaintId, body: Closing, principal: Worker, int
     "the customer.",
     responses=_ACTING,
 )
-async def reopen(
-    complaint_id: ComplaintId, body: Reopening, principal: Worker, intake: Uses
-) -> ComplaintView:
-    async def work(conn: Conn) -> ComplaintView:
-        c = await intake.reopen(conn, principal, complaint_id, reason=body.reason, note=body.note)
-        return ComplaintView.of(c, intake.now())
+async def reopen(complaint_id: ComplaintId, body: Reopening, principal: Worker, deps: Uses) -> ComplaintView:
+    async def act(conn: Conn) -> ComplaintView:
+        c = await work.reopen(deps, conn, principal, complaint_id, reason=body.reason, note=body.note)
+        return ComplaintView.of(c, deps.now())
 
-    return await intake.atomically(work)
+    return await deps.atomically(act)
 
 
 CustomerPath = Annotated[CustomerId, Path(description="The customer's id", examples=["CUST-0012345"])]
@@ -303,10 +271,11 @@ def _withdrawal_view(a: store.DeceasedAudit) -> WithdrawalView:
     },
 )
 async def mark_deceased(
-    customer_id: CustomerPath, body: DeceasedReport, principal: Worker, intake: Uses
+    customer_id: CustomerPath, body: DeceasedReport, principal: Worker, deps: Uses
 ) -> Any:
-    async def work(conn: Conn) -> JSONResponse:
-        d, created = await intake.mark_deceased(
+    async def act(conn: Conn) -> JSONResponse:
+        d, created = await deceased.mark(
+            deps,
             conn,
             principal,
             customer_id,
@@ -319,7 +288,7 @@ async def mark_deceased(
         view = _deceased_view(d)
         return JSONResponse(view.model_dump(mode="json"), status_code=201 if created else 200)
 
-    return await intake.atomically(work)
+    return await deps.atomically(act)
 
 
 @router.post(
@@ -342,27 +311,27 @@ async def mark_deceased(
     },
 )
 async def withdraw_deceased(
-    customer_id: CustomerPath, body: MarkWithdrawal, principal: Supervisor, intake: Uses
+    customer_id: CustomerPath, body: MarkWithdrawal, principal: Supervisor, deps: Uses
 ) -> Any:
-    async def work(conn: Conn) -> JSONResponse:
-        withdrawal, created = await intake.withdraw_deceased(conn, principal, customer_id, reason=body.reason)
+    async def act(conn: Conn) -> JSONResponse:
+        withdrawal, created = await deceased.withdraw(deps, conn, principal, customer_id, reason=body.reason)
         view = _withdrawal_view(withdrawal)
         return JSONResponse(view.model_dump(mode="json"), status_code=201 if created else 200)
 
-    return await intake.atomically(work)
+    return await deps.atomically(act)
 
 
 @router.get("/categories", response_model=list[Label], summary="The complaint categories (R8, R13)")
-async def categories(principal: Staff, intake: Uses) -> list[Label]:
-    async with intake.svc.pool.acquire() as conn:
-        book = await intake.rules.book(conn)
-    return [Label(code=c.code, names=c.names.model_dump()) for c in book.categories.categories]
+async def categories(principal: Staff, deps: Uses) -> list[Label]:
+    async with deps.transaction() as conn:
+        found = await deps.rules.get(conn, principal.tenant, rules.CATEGORIES)
+    return [Label(code=c.code, names=c.names.model_dump()) for c in found.categories]
 
 
 @router.get(
     "/root-causes", response_model=list[Label], summary="The root-cause departments to resolve with (R7)"
 )
-async def root_causes(principal: Staff, intake: Uses) -> list[Label]:
-    async with intake.svc.pool.acquire() as conn:
-        book = await intake.rules.book(conn)
-    return [Label(code=d.code, names=d.names.model_dump()) for d in book.root_causes.departments]
+async def root_causes(principal: Staff, deps: Uses) -> list[Label]:
+    async with deps.transaction() as conn:
+        found = await deps.rules.get(conn, principal.tenant, rules.ROOT_CAUSES)
+    return [Label(code=d.code, names=d.names.model_dump()) for d in found.departments]

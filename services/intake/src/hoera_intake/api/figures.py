@@ -1,20 +1,17 @@
 """Management's figures: step durations (R6) and first-contact resolution (R9), of the teams a
 supervisor leads (an administrator's: every team)."""
 
-from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 from hoera_events.common import TeamId
-from hoera_kit.auth import Principal, Role
-from hoera_kit.errors import DomainError, NotFound
 from pydantic import AwareDatetime
 
-from hoera_intake import store
 from hoera_intake.api.deps import Management, Uses
 from hoera_intake.api.models import FcrFigures, FcrRow, StepDuration, StepDurations
 from hoera_intake.domain import Status
+from hoera_intake.handlers import figures
 
 router = APIRouter(prefix="/figures", tags=["figures"])
 
@@ -57,29 +54,6 @@ class Bucket(StrEnum):
     month = "month"
 
 
-def _period(since: datetime | None, until: datetime | None) -> tuple[datetime, datetime]:
-    end = until or datetime.now(UTC)
-    start = since or end - timedelta(days=30)
-    if start >= end:
-        raise DomainError("since must be before until", status=422, field="since")
-    if end - start > timedelta(days=3 * 366):
-        raise DomainError("a period is at most three years", status=422, field="since")
-    return start, end
-
-
-def _teams(principal: Principal, team_id: str | None) -> list[str] | None:
-    """The teams whose figures the caller may read (None: all). A team filter naming a team the
-    supervisor does not lead answers 404, as alerts and callback do: figures of another team are
-    not theirs to know of."""
-    if principal.has_role(Role.admin):
-        return [team_id] if team_id else None
-    if team_id is not None:
-        if not principal.leads(team_id):
-            raise NotFound("team")
-        return [team_id]
-    return sorted(t for t in principal.teams if principal.leads(t))
-
-
 def _rate(part: int, whole: int) -> float | None:
     return round(part / whole, 4) if whole else None
 
@@ -94,16 +68,14 @@ def _rate(part: int, whole: int) -> float | None:
 )
 async def step_durations(
     principal: Management,
-    intake: Uses,
+    deps: Uses,
     since: Since = None,
     until: Until = None,
     team_id: TeamFilter = None,
     category: Annotated[str | None, Query(max_length=64, examples=["refund.late"])] = None,
 ) -> StepDurations:
-    start, end = _period(since, until)
-    teams = _teams(principal, team_id)
-    async with intake.svc.pool.acquire() as conn:
-        rows = await store.step_durations(conn, principal.tenant, start, end, teams=teams, category=category)
+    start, end = figures.period(deps.now(), since, until)
+    rows = await figures.step_durations(deps, principal, start, end, team_id=team_id, category=category)
     return StepDurations(
         since=start,
         until=end,
@@ -131,18 +103,16 @@ async def step_durations(
 )
 async def first_contact_resolution(
     principal: Management,
-    intake: Uses,
+    deps: Uses,
     since: Since = None,
     until: Until = None,
     bucket: Bucket = Bucket.month,
     team_id: TeamFilter = None,
 ) -> FcrFigures:
-    start, end = _period(since, until)
-    teams = _teams(principal, team_id)
-    async with intake.svc.pool.acquire() as conn:
-        complaints, contacts = await store.fcr(
-            conn, principal.tenant, start, end, bucket=bucket.value, teams=teams
-        )
+    start, end = figures.period(deps.now(), since, until)
+    complaints, contacts = await figures.first_contact_resolution(
+        deps, principal, start, end, bucket=bucket.value, team_id=team_id
+    )
     rows: dict[tuple[object, str | None], FcrRow] = {}
     for r in complaints:
         rows[(r["period"], r["team_id"])] = FcrRow(

@@ -22,11 +22,12 @@ from hoera_events.platform import ContactClosed
 from pydantic import BaseModel, ConfigDict, StringConstraints
 
 from hoera_intake import domain
-from hoera_intake.handlers import Dossier
-from hoera_intake.rules import Email
-from hoera_intake.store import Complainant, Complaint
+from hoera_intake.domain import Complaint
+from hoera_intake.handlers.work import Dossier
+from hoera_intake.store import Complainant
 
 MAX_TEXT = 4000
+Email = Annotated[str, StringConstraints(pattern=r"^[^@\s<>,;]+@[^@\s<>,;]+\.[^@\s<>,;]+$", max_length=254)]
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_TEXT)]
 Phone = Annotated[str, StringConstraints(pattern=r"^\+?[0-9][0-9 ]{5,19}$")]
 
@@ -261,8 +262,8 @@ class DeceasedReport(_In):
         },
     )
     owner_agent_id: AgentId
-    """R10: the one named contact person for the bereaved; a member, lead or deputy of the case's
-    team (the team rules)."""
+    """R10: the one named contact person for the bereaved; the supervisor, a deputy or a member of
+    the case's team in the organisation."""
     team_id: TeamId | None = None
     """The case's team, one of yours; may be left out when the customer's open complaints are all of
     one team (or you are in one team only). The open complaints move to it."""
@@ -371,7 +372,7 @@ class ComplaintView(BaseModel):
             received_via=c.received_via,
             raised_at=c.raised_at,
             due_date=c.due_date,
-            overdue=c.status in domain.WORKING and c.paused_at is None and c.breach_at <= now,
+            overdue=c.overdue_at is not None and c.overdue_at <= now,
             sla_paused=c.paused_at is not None,
             reminded_at=c.reminded_at,
             escalated_at=c.escalated_at,
@@ -454,7 +455,7 @@ class StepDurations(BaseModel):
 
 class FcrRow(BaseModel):
     period: date
-    """The first day of the day, week or month (Brussels calendar)."""
+    """The first day of the day, week or month (in the organisation's time zone)."""
     team_id: str | None
     complaints_resolved: int
     complaints_first_contact: int
@@ -473,23 +474,3 @@ class FcrFigures(BaseModel):
     rows: list[FcrRow]
     complaint_rate: float | None
     """Over the whole period and the teams asked for."""
-
-
-# ---- admin ------------------------------------------------------------------------------------------
-
-
-class RulesVersion(BaseModel):
-    kind: str
-    version: int
-    changed_by: str
-    changed_at: datetime
-
-
-class AuditEntry(BaseModel):
-    kind: str
-    version: int
-    changed_by: str
-    changed_at: datetime
-    reason: str
-    before: Any
-    after: Any

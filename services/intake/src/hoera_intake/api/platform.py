@@ -9,7 +9,8 @@ from hoera_kit.db import Conn
 
 from hoera_intake.api.deps import Platform, Uses
 from hoera_intake.api.models import ComplaintAccepted, ComplaintSubmission, ContactRecorded, ContactReport
-from hoera_intake.handlers import NewComplaint
+from hoera_intake.handlers import complaints
+from hoera_intake.handlers.complaints import NewComplaint
 
 router = APIRouter(tags=["platform"])
 
@@ -51,7 +52,7 @@ def _answer(status_code: int, body: Any, replayed: bool) -> JSONResponse:
     },
 )
 async def submit_complaint(
-    body: ComplaintSubmission, key: IdempotencyKey, principal: Platform, intake: Uses
+    body: ComplaintSubmission, key: IdempotencyKey, principal: Platform, deps: Uses
 ) -> JSONResponse:
     cmd = NewComplaint(
         tenant=principal.tenant,
@@ -71,10 +72,12 @@ async def submit_complaint(
 
     async def work(conn: Conn) -> JSONResponse:
         async def submit() -> tuple[int, Any]:
-            c, created = await intake.submit(conn, cmd, actor=principal.subject, via="http", strict=True)
+            c, created = await complaints.submit(
+                deps, conn, cmd, actor=principal.subject, via="http", strict=True
+            )
             return (201 if created else 200), ComplaintAccepted.of(c).model_dump(mode="json")
 
-        stored, replayed = await intake.once(
+        stored, replayed = await complaints.once(
             conn,
             tenant=principal.tenant,
             scope="complaints",
@@ -85,10 +88,10 @@ async def submit_complaint(
         return _answer(stored.status_code, stored.body, replayed)
 
     try:
-        return await intake.atomically(work)
+        return await deps.atomically(work)
     except asyncpg.UniqueViolationError:
         # The same platform_ref arrived at the same moment on the topic: that dossier answers.
-        return await intake.atomically(work)
+        return await deps.atomically(work)
 
 
 @router.post(
@@ -102,19 +105,19 @@ async def submit_complaint(
     responses={200: {"model": ContactRecorded, "description": "the contact was known"}, **_REFUSALS},
 )
 async def report_contact(
-    body: ContactReport, key: IdempotencyKey, principal: Platform, intake: Uses
+    body: ContactReport, key: IdempotencyKey, principal: Platform, deps: Uses
 ) -> JSONResponse:
     contact = body.event()
 
     async def work(conn: Conn) -> JSONResponse:
         async def record() -> tuple[int, Any]:
-            new = await intake.record_contact(
-                conn, principal.tenant, contact, via="http", actor=principal.subject
+            new = await complaints.record_contact(
+                deps, conn, principal.tenant, contact, via="http", actor=principal.subject
             )
             answer = ContactRecorded(contact_id=contact.contact_id, recorded=new)
             return (201 if new else 200), answer.model_dump(mode="json")
 
-        stored, replayed = await intake.once(
+        stored, replayed = await complaints.once(
             conn,
             tenant=principal.tenant,
             scope="contacts",
@@ -124,4 +127,4 @@ async def report_contact(
         )
         return _answer(stored.status_code, stored.body, replayed)
 
-    return await intake.atomically(work)
+    return await deps.atomically(work)
