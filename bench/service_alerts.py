@@ -200,7 +200,11 @@ async def _run(report: Report, n: int) -> None:
             resp = await http.put(
                 "/admin/rules/notices",
                 json={
-                    "document": {**current["document"], "management": "digest", "digest_every": {"seconds": 3600}},
+                    "document": {
+                        **current["document"],
+                        "management": "digest",
+                        "digest_every": {"seconds": 3600},
+                    },
                     "expected_version": current["version"],
                     "reason": "bench: digests only",
                 },

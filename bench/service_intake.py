@@ -191,7 +191,7 @@ async def consumer_path(report: Report, n: int, sink_port: int) -> None:
             log_json=False,
         )
         svc = create_app(settings)
-        consumers.platform_complaints(svc, svc.api.state.intake, topic=topic)
+        consumers.platform_complaints(svc, svc.api.state.deps, topic=topic)
         async with svc.api.router.lifespan_context(svc.api):
             started = time.perf_counter()
             conn = await asyncpg.connect(pg_dsn(db))

@@ -104,39 +104,28 @@ async def build_world(http: httpx.AsyncClient, urls: dict[str, str]) -> World:
 
 
 async def _intake_rules(http: httpx.AsyncClient, w: World, admin: dict[str, str]) -> None:
+    """The run's category, and its mark in the root causes: another tenant reading them shows it.
+    Not in the organisation: a write there publishes demo's organisation to every service."""
+    mark = w.category
     category = {
-        "code": w.category,
+        "code": mark,
         "names": {"nl": "Matrix", "fr": "Matrice", "en": "Matrix"},
         "sla": {"business_days": 5},
-        "default_team": TEAM,
     }
-    _ok(
-        await http.put(
-            w.url("intake", f"/admin/categories/{w.category}"),
-            params={"reason": "contract matrix"},
-            json=category,
-            headers=admin,
-        )
-    )
-    # The run's mark in more rule documents: another tenant reading one of them shows it.
-    mark = w.category
-    planted: dict[str, Callable[[dict[str, Any]], None]] = {
-        "root-causes": lambda d: d["departments"].append(
-            {"code": mark, "names": {"nl": mark, "fr": mark, "en": mark}}
-        ),
-        "teams": lambda d: d["teams"].append(
-            {"team_id": f"team-{mark}", "lead": {"agent_id": f"sup-{mark}"}}
-        ),
-        "absences": lambda d: d["absences"].append(
-            {"agent_id": f"agent-{mark}", "first_day": "2030-01-07", "last_day": "2030-01-08", "note": mark}
-        ),
-        "calendar": lambda d: d["holidays"].append({"date": "2030-12-27", "name": mark}),
+    department = {"code": mark, "names": {"nl": mark, "fr": mark, "en": mark}}
+    edits: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
+        "categories": lambda d: {**d, "categories": [*d["categories"], category]},
+        "root-causes": lambda d: {**d, "departments": [*d["departments"], department]},
     }
-    for kind, plant in planted.items():
-        url = w.url("intake", f"/admin/rules/{kind}")
-        document = _ok(await http.get(url, headers=admin), 200)
-        plant(document)
-        _ok(await http.put(url, params={"reason": "contract matrix"}, json=document, headers=admin))
+    for name, edit in edits.items():
+        url = w.url("intake", f"/admin/rules/{name}")
+        current = _ok(await http.get(url, headers=admin), 200)
+        change = {
+            "document": edit(current["document"]),
+            "expected_version": current["version"],
+            "reason": "matrix",
+        }
+        _ok(await http.put(url, json=change, headers=admin))
 
 
 async def _submit(http: httpx.AsyncClient, w: World, customer: str, ref: str) -> str:

@@ -24,17 +24,20 @@ from typing import Any, TypeVar
 
 import httpx
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from hoera_devkit.testing import kafka_bootstrap, mail_text, mails
+from hoera_devkit.testing import TEST_PLATFORM_KID, kafka_bootstrap, mail_text, mails, platform_signing_key
 from hoera_devkit.testing import platform_headers as signed_record_headers
 from hoera_devkit.tokens import DEMO_USERS, mint_token
 from hoera_events.base import Event
 from hoera_events.envelope import Envelope, EventDecodeError, decode, encode, event_headers, make_envelope
 from hoera_events.registry import all_topics, topic_for
 from hoera_kit.settings import DEV_ISSUER, DEV_SIGNING_SECRET
+from hoera_kit.signing import public_key_of
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceRequest,
     ExportTraceServiceResponse,
 )
+
+from tests.conftest import change_rule, invitations_at_once
 
 TENANT = "demo"
 PATIENCE = 60.0
@@ -419,41 +422,54 @@ class Collector:
 
 
 async def admin_setup(http: httpx.AsyncClient, urls: dict[str, str]) -> None:
-    """Operator set-up through the admin APIs, as an operator of a test or demo environment would:
-    survey invitations at once (no 10- or 30-minute delay), a calendar open day and night, and a
+    """Operator set-up through the public APIs, as the platform's operator and the tenant's administrator
+    of a test or demo environment would: the tenant created in intake (its organisation from the nl
+    template, the test platform's key), survey invitations at once, a calendar open day and night, and a
     complaint category that goes overdue 5 seconds after receipt (intake README, "The SLA clock")."""
-    admin = as_user("admin-ops")
-    current = await http.get(f"{urls['survey']}/rules", headers=admin)
-    assert current.status_code == 200, current.text
-    triggers = next(r["document"] for r in current.json() if r["name"] == "triggers")
-    for rule in triggers.values():
-        rule["delay_minutes"] = 0
-    put = await http.put(f"{urls['survey']}/rules/triggers", json=triggers, headers=admin)
-    assert put.status_code == 200, put.text
-
-    calendar = {
-        "timezone": "Europe/Brussels",
-        "workdays": [1, 2, 3, 4, 5, 6, 7],
-        "business_hours": {"opens": "00:00", "closes": "24:00"},
-        "holidays": [],
+    operator = {"Authorization": f"Bearer {operator_token()}"}
+    key = {"kid": TEST_PLATFORM_KID, "public_key": public_key_of(platform_signing_key())}
+    tenant = {
+        "id": TENANT,
+        "name": "Demo (e2e)",
+        "template": "nl",
+        "language": "nl",
+        "mail_from": "Demo <klachten@demo.hoera.test>",
+        "platform_keys": [key],
     }
-    put = await http.put(
-        f"{urls['intake']}/admin/rules/calendar",
-        params={"reason": "e2e: open day and night"},
-        json=calendar,
-        headers=admin,
+    created = await http.post(f"{urls['intake']}/tenants", json=tenant, headers=operator, timeout=30)
+    assert created.status_code == 201, created.text
+
+    await invitations_at_once(http, urls["survey"], tenant=TENANT)
+
+    def open_day_and_night(org: dict[str, Any]) -> dict[str, Any]:
+        calendar = {**org["calendar"], "workdays": [1, 2, 3, 4, 5, 6, 7], "open_all_day": True}
+        return {**org, "calendar": {**calendar, "holidays_country": None, "closed_days": []}}
+
+    await change_rule(
+        http, urls["intake"], "organisation", open_day_and_night, reason="e2e: open day and night"
     )
-    assert put.status_code == 200, put.text
     fast = {
         "code": "test.fast",
         "names": {"nl": "Snel", "fr": "Rapide", "en": "Fast"},
         "sla": {"seconds": 5},
         "default_team": "team-nl-1",
     }
-    put = await http.put(
-        f"{urls['intake']}/admin/categories/test.fast",
-        params={"reason": "e2e: overdue in seconds"},
-        json=fast,
-        headers=admin,
+    await change_rule(
+        http,
+        urls["intake"],
+        "categories",
+        lambda d: {**d, "categories": [*[c for c in d["categories"] if c["code"] != "test.fast"], fast]},
+        reason="e2e: overdue in seconds",
     )
-    assert put.status_code == 200, put.text
+
+
+def operator_token() -> str:
+    """The platform's operator (creates tenants), signed with the development key."""
+    return mint_token(
+        subject="platform-operator",
+        roles=["operator"],
+        tenant="platform",
+        secret=DEV_SIGNING_SECRET,
+        issuer=DEV_ISSUER,
+        audience="hoera",
+    )

@@ -374,8 +374,7 @@ async def ensure_known_tenant(connection: HTTPConnection, principal: Principal) 
     """A token for a tenant this deployment does not serve is no credential here (an operator's is:
     operators create tenants)."""
     service = getattr(connection.app.state, "service", None)
-    settings = getattr(connection.app.state, "settings", None)
-    if service is None or not getattr(settings, "admit_tenants", False) or principal.has_role(Role.operator):
+    if service is None or principal.has_role(Role.operator):
         return
     if service.tenants.tenant(principal.tenant) is None:
         await service.tenants.catch_up()

@@ -186,7 +186,10 @@ class BusinessCalendar:
         return min(max(moment, self.opening(day)), self.closing(day))
 
     def due_date(self, start: datetime, business_days: int) -> date:
-        """R2: the promised date, `business_days` after the first business moment of `start`."""
+        """R2: the promised date, `business_days` after the first business moment of `start` (0: the
+        day of that first business moment, never a holiday)."""
+        if business_days == 0:
+            return self.local_date(self.next_business_moment(start))
         return self.local_date(self.after(start, Span.days(business_days)))
 
 

@@ -16,6 +16,7 @@ from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from hoera_kit.refusals import Conflict, Forbidden, Invalid, NotFound, Refusal
+from hoera_kit.retry import TRANSIENT
 
 DomainError = Refusal
 """The name services used before the refusal type moved out of this module; the same class."""
@@ -79,6 +80,18 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(Refusal)
     async def _refused(request: Request, exc: Refusal) -> JSONResponse:
         return error_response(exc.status, exc.message, field=exc.field)
+
+    async def _unavailable(request: Request, exc: Exception) -> JSONResponse:
+        # The world's fault, not the caller's: the database, the broker or the customer directory is
+        # away for a moment. A 503 with Retry-After tells a client to try again, not to give up.
+        return error_response(
+            503,
+            "a service this one depends on is unavailable; try again shortly",
+            headers={"Retry-After": "5"},
+        )
+
+    for transient in TRANSIENT:
+        app.add_exception_handler(transient, _unavailable)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:

@@ -21,7 +21,7 @@ import asyncio
 import logging
 import time
 import zlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import asyncpg
@@ -56,22 +56,28 @@ async def add(
     *,
     shards: int = 16,
     topic: str | None = None,
+    sign: Callable[[bytes], tuple[str, bytes]] | None = None,
 ) -> None:
-    """Write events in the caller's transaction; the current trace context travels with them."""
+    """Write events in the caller's transaction; the current trace context travels with them.
+    `sign(value)` adds a header computed over each record's exact bytes (a relayed platform event)."""
     items = [envelopes] if isinstance(envelopes, Envelope) else list(envelopes)
     if not items:
         return
     trace_h = _trace_headers()
     rows = []
     for env in items:
+        value = encode(env)
         headers = [[k, v.decode()] for k, v in event_headers(env)] + trace_h
+        if sign is not None:
+            name, signature = sign(value)
+            headers.append([name, signature.decode()])
         rows.append(
             (
                 env.id,
                 topic or topic_for(env.data),
                 env.key,
                 shard_of(env.key, shards),
-                encode(env),
+                value,
                 headers,
             )
         )

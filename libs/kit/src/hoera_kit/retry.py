@@ -57,6 +57,15 @@ _TRANSIENT_PG = (
     asyncpg.QueryCanceledError,
 )
 
+TRANSIENT: tuple[type[Exception], ...] = (
+    *_TRANSIENT_PG,
+    OSError,
+    TimeoutError,
+    kafka_errors.KafkaConnectionError,
+    kafka_errors.KafkaTimeoutError,
+)
+"""The faults that say the world is away for a moment (retried; over HTTP a 503)."""
+
 # RecursionError: JSON nested deeper than the interpreter can follow (b"[" * 100000). It says nothing
 # about the world, only about the message, so it is the message's fault like any other undecodable one.
 _POISON = (EventDecodeError, ValidationError, PoisonError, UnicodeError, RecursionError)

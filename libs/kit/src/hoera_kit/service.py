@@ -197,7 +197,7 @@ class Service(Generic[S]):
                 batch_handler=fn if batch else None,
                 shards=self.settings.outbox_shards,
                 max_record_bytes=self.settings.max_record_bytes,
-                admit=self._admit if self.settings.admit_tenants else None,
+                admit=self._admit,
             )
             sub = Subscription(
                 inbox,
@@ -247,8 +247,12 @@ class Service(Generic[S]):
         cause: Envelope | None = None,
         correlation_id: uuid.UUID | None = None,
         topic: str | None = None,
+        relayed: bool = False,
     ) -> Envelope:
-        """Put an event in the outbox, in the caller's transaction (topic: from the registry)."""
+        """Put an event in the outbox, in the caller's transaction (topic: from the registry).
+
+        relayed: a platform's event this service passes on (signed with the relay key, which every
+        tenant's definition lists), so consumers accept it on the platform's topic."""
         env = make_envelope(
             event,
             producer=self.name,
@@ -257,7 +261,8 @@ class Service(Generic[S]):
             correlation_id=correlation_id or (cause.correlation_id or cause.id if cause else None),
             causation_id=cause.id if cause else None,
         )
-        await outbox.add(conn, env, shards=self.settings.outbox_shards, topic=topic)
+        sign = signing.signer(signing.relay_key(self.settings), signing.RELAY_KID) if relayed else None
+        await outbox.add(conn, env, shards=self.settings.outbox_shards, topic=topic, sign=sign)
         return env
 
     async def emit_many(self, conn: Conn, envelopes: Sequence[Envelope]) -> None:
@@ -316,9 +321,12 @@ class Service(Generic[S]):
         return senders
 
     async def _admit(self, record: Record, env: Envelope) -> None:
-        """An event is for a tenant defined here; a platform's event carries that tenant's signature."""
+        """An event is for a tenant defined here; an event on a platform's topic carries the signature
+        of a key that tenant lists (its platforms', or the relay's of the service that passes a
+        platform's HTTP call on)."""
         tenant = await self.tenants.require(env.tenant)
-        if spec_for(env.type, env.version).producer is Producer.platform:
+        spec = spec_for(env.type, env.version)
+        if spec.producer is Producer.platform and record.topic == spec.topic:
             signing.verify(record.value or b"", record.headers or [], tenant.platform_keys, env.tenant)
 
     def _mail_from_of(self, tenant: str) -> str | None:

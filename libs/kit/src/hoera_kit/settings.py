@@ -114,11 +114,6 @@ class KitSettings(BaseSettings):
         description="mark staff session cookies Secure always (a TLS-ending proxy in front); unset: "
         "always outside development and test, else only for requests that came over https",
     )
-    admit_tenants: bool = Field(
-        default=False,
-        description="refuse events for tenants not defined here, and platform events without the tenant's "
-        "platform signature (hoera_kit.signing)",
-    )
 
     # Shutdown and liveness of the background work
     shutdown_grace_s: float = Field(
@@ -134,6 +129,12 @@ class KitSettings(BaseSettings):
         "stalled: /readyz answers 503 and hoera_consumer_stalled reads 1",
     )
     lag_poll_interval_s: float = Field(default=10.0, gt=0, description="how often lag is read off the broker")
+
+    relay_signing_key: SecretStr | None = Field(
+        default=None,
+        description="base64url Ed25519 private key (32 bytes) with which a service that relays a platform's "
+        "event (intake: contacts reported over HTTP) signs it; in development a fixed key stands in",
+    )
 
     log_level: str = "INFO"
     log_json: bool = True
@@ -190,6 +191,8 @@ class KitSettings(BaseSettings):
             problems.append("HOERA_JWT_SECRET must be at least 32 characters")
         if self.jwt_issuer == DEV_ISSUER:
             problems.append("HOERA_JWT_ISSUER is the development issuer")
+        if self.relay_signing_key is None and self.service_name == "intake":
+            problems.append("set HOERA_RELAY_SIGNING_KEY (intake signs the platform events it relays)")
         if self.database_url is None and self.pg_password.get_secret_value() == "hoera":
             problems.append("HOERA_PG_PASSWORD is the development default")
         if problems:

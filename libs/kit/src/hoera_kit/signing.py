@@ -12,7 +12,8 @@ tenant is inside the signed value, so a signed event cannot be moved to another 
 from __future__ import annotations
 
 import base64
-from collections.abc import Iterable, Sequence
+import hashlib
+from collections.abc import Callable, Iterable, Sequence
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
@@ -20,8 +21,12 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from hoera_events.organisation import PlatformKey
 
 from hoera_kit.retry import PoisonError
+from hoera_kit.settings import KitSettings
 
 HEADER = "hoera-signature"
+RELAY_KID = "hoera-relay"
+"""The key id of the service that relays a platform's HTTP call as a platform event (intake): every tenant
+intake defines lists its public key beside the platforms'."""
 
 
 def _b64(raw: bytes) -> str:
@@ -66,3 +71,26 @@ def verify(
     except (InvalidSignature, ValueError):
         raise PoisonError(f"the signature does not verify with tenant {tenant}'s key {kid!r}") from None
     return kid
+
+
+def private_key(encoded: str) -> Ed25519PrivateKey:
+    """An Ed25519 private key from its 32 raw bytes, base64url."""
+    return Ed25519PrivateKey.from_private_bytes(_unb64(encoded.strip()))
+
+
+def relay_key(settings: KitSettings) -> Ed25519PrivateKey:
+    """The relay's signing key: HOERA_RELAY_SIGNING_KEY, or in development and test a fixed one."""
+    if settings.relay_signing_key is not None:
+        return private_key(settings.relay_signing_key.get_secret_value())
+    if not settings.is_dev:
+        raise RuntimeError("HOERA_RELAY_SIGNING_KEY is required outside development and test")
+    return Ed25519PrivateKey.from_private_bytes(hashlib.sha256(b"hoera development relay").digest())
+
+
+def relay_platform_key(settings: KitSettings) -> PlatformKey:
+    """The relay's public key as a tenant's definition lists it."""
+    return PlatformKey(kid=RELAY_KID, public_key=public_key_of(relay_key(settings)))
+
+
+def signer(key: Ed25519PrivateKey, kid: str) -> Callable[[bytes], tuple[str, bytes]]:
+    return lambda value: signature_header(value, key, kid)

@@ -241,7 +241,8 @@ async def record_contact(
     if not await store.record_contact(conn, tenant, values, via):
         return False
     if via == "http":
-        await deps.emit(conn, contact, tenant=tenant, cause=cause)
+        # Passed on in the platform's name: signed with the relay key every tenant lists.
+        await deps.emit(conn, contact, tenant=tenant, cause=cause, relayed=True)
     if contact.about_deceased:
         await deceased.record_marking(
             deps,
