@@ -50,7 +50,11 @@ def test_every_topic_has_a_channel_sent_by_its_producer_and_received_by_its_cons
         for name, op in DOCUMENT["operations"].items()
         if op["channel"]["$ref"] == f"#/channels/{spec.topic}"
     }
-    expected = {("send", spec.producer)} | {("receive", c) for c in spec.consumers}
+    expected = (
+        {("send", spec.producer)}
+        | {("send", r) for r in spec.relayed_by}
+        | {("receive", c) for c in spec.consumers}
+    )
     assert operations == expected
 
 

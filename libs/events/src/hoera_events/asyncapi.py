@@ -145,6 +145,7 @@ def build() -> dict[str, Any]:
             },
             "x-hoera-producer": str(spec.producer),
             "x-hoera-consumers": [str(c) for c in spec.consumers],
+            "x-hoera-relayed-by": [str(r) for r in spec.relayed_by],
         }
         operations[f"{spec.producer}.send.{spec.topic}"] = {
             "action": "send",
@@ -153,6 +154,15 @@ def build() -> dict[str, Any]:
             "summary": f"{spec.producer} publishes {spec.model.__name__}.",
             "tags": [{"name": str(spec.producer)}],
         }
+        for relay in spec.relayed_by:
+            operations[f"{relay}.send.{spec.topic}"] = {
+                "action": "send",
+                "channel": {"$ref": channel_ref},
+                "messages": [message_ref],
+                "summary": f"{relay} passes on {spec.model.__name__} in {spec.producer}'s name "
+                "(signed with its relay key).",
+                "tags": [{"name": str(relay)}],
+            }
         for consumer in spec.consumers:
             operations[f"{consumer}.receive.{spec.topic}"] = {
                 "action": "receive",

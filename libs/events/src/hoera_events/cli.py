@@ -4,6 +4,8 @@ uv run hoera-events schemas     # regenerate schemas/<topic>.json (refuses break
 uv run hoera-events check       # models vs snapshots and asyncapi.json; exit 1 on any difference
 uv run hoera-events asyncapi    # regenerate asyncapi.json
 uv run hoera-events topics      # "<topic> <partitions>" per line, for deploy scripts
+uv run hoera-events helm        # regenerate deploy/helm/hoera/files/kafka.json (topics, users' ACLs)
+uv run hoera-events helm --check  # exit 1 when the committed kafka.json differs from the registry
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from hoera_events import asyncapi, schemas
+from hoera_events import asyncapi, deploy, schemas
 from hoera_events.registry import all_topics, topics_to_create
 
 
@@ -64,6 +66,18 @@ def _topics(args: argparse.Namespace) -> int:
     return 0
 
 
+def _helm(args: argparse.Namespace) -> int:
+    if args.check:
+        if deploy.is_current(args.out):
+            print(f"ok: {args.out} matches the registry")
+            return 0
+        print(f"{args.out}: out of date; run `uv run hoera-events helm`", file=sys.stderr)
+        return 1
+    deploy.write(args.out)
+    print(f"wrote {args.out}")
+    return 0
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="hoera-events",
@@ -93,6 +107,13 @@ def _parser() -> argparse.ArgumentParser:
     topics = commands.add_parser("topics", help="print '<topic> <partitions>' per line")
     topics.add_argument("--main-only", action="store_true", help="leave out the .dlq dead-letter twins")
     topics.set_defaults(run=_topics)
+
+    helm = commands.add_parser("helm", help="regenerate the Helm chart's Kafka topics and users (kafka.json)")
+    helm.add_argument("--out", type=Path, default=deploy.default_path())
+    helm.add_argument(
+        "--check", action="store_true", help="compare instead of writing; exit 1 on a difference"
+    )
+    helm.set_defaults(run=_helm)
     return parser
 
 

@@ -61,6 +61,9 @@ class TopicSpec:
     subscribes to, both ways."""
     partitions: int
     compacted: bool = False
+    relayed_by: tuple[Service, ...] = ()
+    """Services that publish the producer's event in its name (intake passes on a contact the platform
+    reported over HTTP, signed with its relay key)."""
     """A snapshot per key (the latest wins): Kafka keeps the last record of each key for ever."""
 
     @property
@@ -97,8 +100,9 @@ def _spec(
     partitions: int = QUIET,
     *,
     compacted: bool = False,
+    relayed_by: Iterable[Service] = (),
 ) -> TopicSpec:
-    return TopicSpec(model, key_field, producer, tuple(consumers), partitions, compacted)
+    return TopicSpec(model, key_field, producer, tuple(consumers), partitions, compacted, tuple(relayed_by))
 
 
 S = Service
@@ -117,6 +121,7 @@ _SPECS: tuple[TopicSpec, ...] = (
         S.platform,
         [S.intake, S.survey, S.callback, S.alerts],
         BUSY,
+        relayed_by=[S.intake],
     ),
     _spec(platform.ComplaintReceived, "customer_id", S.platform, [S.intake]),
     # intake

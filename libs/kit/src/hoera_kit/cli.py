@@ -16,7 +16,7 @@ import json
 import sys
 from pathlib import Path
 
-from hoera_kit import db, dlq, migrations, outbox
+from hoera_kit import db, dlq, kafka, migrations, outbox
 from hoera_kit.settings import KitSettings
 
 
@@ -70,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"applied {len(applied)}: {', '.join(applied) or '-'}")
         return 0
     if args.cmd == "dlq":
-        bootstrap = KitSettings(service_name="cli").kafka_bootstrap
+        bootstrap = kafka.client_options(KitSettings(service_name="cli"))
         if args.dlq_cmd == "list":
             for letter in asyncio.run(dlq.list_letters(bootstrap, args.topic, limit=args.limit)):
                 print(json.dumps(letter.summary(), ensure_ascii=False))

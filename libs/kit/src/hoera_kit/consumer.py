@@ -30,7 +30,7 @@ from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage as InjectedMessage
 from faststream.kafka.message import KafkaMessage
 
-from hoera_kit import metrics
+from hoera_kit import kafka, metrics
 from hoera_kit.inbox import InboxConsumer
 from hoera_kit.retry import backoff_delay
 
@@ -180,7 +180,7 @@ class LagMonitor:
 
     def __init__(
         self,
-        bootstrap: str,
+        bootstrap: kafka.Client,
         subscriptions: Sequence[Subscription],
         *,
         service: str,
@@ -205,11 +205,11 @@ class LagMonitor:
         from aiokafka.admin import AIOKafkaAdminClient
 
         if self._admin is None:
-            admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap)
+            admin = AIOKafkaAdminClient(**kafka.options(self.bootstrap))
             await admin.start()
             self._admin = admin
         if self._reader is None:
-            reader = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, enable_auto_commit=False)
+            reader = AIOKafkaConsumer(**kafka.options(self.bootstrap), enable_auto_commit=False)
             await reader.start()
             self._reader = reader
         return self._admin, self._reader

@@ -15,6 +15,7 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
+from hoera_kit import kafka
 from hoera_kit.outbox import make_producer
 
 
@@ -57,9 +58,9 @@ class DeadLetter:
         }
 
 
-async def list_letters(bootstrap: str, topic: str, *, limit: int = 1000) -> list[DeadLetter]:
+async def list_letters(client: kafka.Client, topic: str, *, limit: int = 1000) -> list[DeadLetter]:
     """Everything currently in a dead-letter topic (read without a consumer group)."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    consumer = AIOKafkaConsumer(**kafka.options(client), enable_auto_commit=False)
     await consumer.start()
     try:
         partitions = consumer.partitions_for_topic(topic)
@@ -90,7 +91,7 @@ async def list_letters(bootstrap: str, topic: str, *, limit: int = 1000) -> list
 
 
 async def replay(
-    bootstrap: str,
+    bootstrap: kafka.Client,
     topic: str,
     *,
     offsets: set[int] | None,

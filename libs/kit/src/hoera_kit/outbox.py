@@ -30,7 +30,7 @@ from hoera_events.envelope import Envelope, encode, event_headers
 from hoera_events.registry import topic_for
 from opentelemetry import propagate, trace
 
-from hoera_kit import metrics
+from hoera_kit import kafka, metrics
 from hoera_kit.db import Conn
 from hoera_kit.retry import Fault, classify
 
@@ -114,9 +114,9 @@ async def add_raw(
     await conn.execute("select pg_notify($1, '')", NOTIFY_CHANNEL)
 
 
-def make_producer(bootstrap: str, **overrides: Any) -> AIOKafkaProducer:
+def make_producer(client: kafka.Client, **overrides: Any) -> AIOKafkaProducer:
     opts: dict[str, Any] = {
-        "bootstrap_servers": bootstrap,
+        **kafka.options(client),
         "enable_idempotence": True,
         "acks": "all",
         "linger_ms": 5,

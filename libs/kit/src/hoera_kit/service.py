@@ -34,7 +34,7 @@ from hoera_events.envelope import Envelope, make_envelope
 from hoera_events.registry import Service as Producer
 from hoera_events.registry import spec_for, topic_for
 
-from hoera_kit import db, deliveries, edges, metrics, migrations, openapi, outbox, signing, telemetry
+from hoera_kit import db, deliveries, edges, kafka, metrics, migrations, openapi, outbox, signing, telemetry
 from hoera_kit import rules as rule_documents
 from hoera_kit.auth import TokenVerifier
 from hoera_kit.consumer import LagMonitor, Subscription
@@ -80,7 +80,9 @@ class Service(Generic[S]):
             settings.kafka_bootstrap.split(","),
             logger=logging.getLogger("faststream"),
             graceful_timeout=settings.shutdown_grace_s,
+            security=kafka.broker_security(settings),
         )
+        self.kafka = kafka.client_options(settings)
         self.api = FastAPI(
             title=title,
             description=description,
@@ -107,7 +109,7 @@ class Service(Generic[S]):
             )
         )
         self.notifications = Notifications(settings.dsn)
-        self.tenants = TenantRegistry(settings.kafka_bootstrap)
+        self.tenants = TenantRegistry(kafka.client_options(settings))
         self._rules: rule_documents.RuleBook | None = None
         self._directory: CustomerDirectory | None = None
         self._pool: asyncpg.Pool | None = None
@@ -401,7 +403,7 @@ class Service(Generic[S]):
             "database",
             lambda: db.create_pool(s.dsn, min_size=s.pool_min_size, max_size=s.pool_max_size),
         )
-        self._producer = outbox.make_producer(s.kafka_bootstrap)
+        self._producer = outbox.make_producer(self.kafka)
         await self._retry_start("Kafka (producer)", self._producer.start)
         await self._retry_start("Kafka (tenants)", self.tenants.catch_up)
         for hook in self._start_hooks:
@@ -446,7 +448,7 @@ class Service(Generic[S]):
         bg.loop(Loop("gauges", self._gauges, interval_s=GAUGE_INTERVAL_S))
         if self._subscriptions:
             self.lag = LagMonitor(
-                s.kafka_bootstrap,
+                self.kafka,
                 self._subscriptions,
                 service=self.name,
                 stall_after_s=s.consumer_stall_after_s,
@@ -463,9 +465,7 @@ class Service(Generic[S]):
         from aiokafka import AIOKafkaConsumer
 
         for sub in self._subscriptions:
-            consumer = AIOKafkaConsumer(
-                bootstrap_servers=self.settings.kafka_bootstrap, group_id=sub.group, enable_auto_commit=False
-            )
+            consumer = AIOKafkaConsumer(**self.kafka, group_id=sub.group, enable_auto_commit=False)
             await consumer.start()
             try:
                 tps = []

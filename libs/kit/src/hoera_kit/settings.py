@@ -36,6 +36,13 @@ class KitSettings(BaseSettings):
 
     # Kafka
     kafka_bootstrap: str = "127.0.0.1:19092"
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = Field(
+        default="PLAINTEXT", description="SASL_SSL in a deployment whose brokers authenticate their clients"
+    )
+    kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
+    kafka_sasl_username: str | None = None
+    kafka_sasl_password: SecretStr | None = None
+    kafka_ssl_cafile: str | None = Field(default=None, description="the brokers' CA certificate (PEM)")
     consumer_group_prefix: str = Field(
         default="hoera", description="consumer groups are <prefix>.<service>.<consumer>"
     )
@@ -195,6 +202,10 @@ class KitSettings(BaseSettings):
             problems.append("set HOERA_RELAY_SIGNING_KEY (intake signs the platform events it relays)")
         if self.database_url is None and self.pg_password.get_secret_value() == "hoera":
             problems.append("HOERA_PG_PASSWORD is the development default")
+        if self.kafka_security_protocol.startswith("SASL") and not (
+            self.kafka_sasl_username and self.kafka_sasl_password
+        ):
+            problems.append("SASL needs HOERA_KAFKA_SASL_USERNAME and HOERA_KAFKA_SASL_PASSWORD")
         if problems:
             raise ValueError(f"unsafe settings for {self.environment}: " + "; ".join(problems))
         return self

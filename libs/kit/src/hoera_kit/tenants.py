@@ -20,6 +20,7 @@ from hoera_events.envelope import EventDecodeError, decode
 from hoera_events.organisation import Organisation, OrganisationChanged, TenantDefined
 from hoera_events.registry import topic_for
 
+from hoera_kit import kafka
 from hoera_kit.calendar import BusinessCalendar
 from hoera_kit.retry import PoisonError, ShuttingDown, retrying
 
@@ -34,7 +35,7 @@ class UnknownTenant(PoisonError):
 
 
 class TenantRegistry:
-    def __init__(self, bootstrap: str) -> None:
+    def __init__(self, bootstrap: kafka.Client) -> None:
         self.bootstrap = bootstrap
         self._tenants: dict[str, TenantDefined] = {}
         self._organisations: dict[str, OrganisationChanged] = {}
@@ -92,7 +93,7 @@ class TenantRegistry:
     async def _start(self) -> AIOKafkaConsumer:
         if self._consumer is not None:
             return self._consumer
-        consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, enable_auto_commit=False)
+        consumer = AIOKafkaConsumer(**kafka.options(self.bootstrap), enable_auto_commit=False)
         await consumer.start()
         try:
             tps: list[TopicPartition] = []

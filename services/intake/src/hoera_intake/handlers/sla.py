@@ -21,6 +21,7 @@ from hoera_kit.db import Conn
 from hoera_intake import domain, notices, store
 from hoera_intake.domain import Complaint
 from hoera_intake.handlers.common import from_timer_key, schedule
+from hoera_intake.metrics import SLA_BREACHES
 from hoera_intake.rules import TenantRules
 
 if TYPE_CHECKING:
@@ -105,6 +106,7 @@ async def _breach(deps: Deps, conn: Conn, c: Complaint, now: datetime) -> None:
         ),
     )
     await store.add_timeline(conn, c, "sla_breached", ACTOR, None, {"due_date": c.due_date.isoformat()})
+    SLA_BREACHES.labels("intake", c.tenant).inc()
 
 
 def _escalated(

@@ -18,6 +18,7 @@ from hoera_survey.domain import Answer
 from hoera_survey.handlers.link_keys import link_key
 from hoera_survey.handlers.standing import opt_out
 from hoera_survey.handlers.tenants import organisation_of
+from hoera_survey.metrics import SATISFACTION
 from hoera_survey.rules import TEXTS, TRIGGERS, TextRules, TriggerRule
 from hoera_survey.store import SurveyRow, SurveyState
 
@@ -132,6 +133,8 @@ async def submit_answer(
     rule = await trigger_rule(deps, conn, survey)
     answer = answer.limited_to(rule.questions, rule.attributes)
     await store.add_answer(conn, tenant, survey_id, answer, answered_at=now, language=language)
+    if answer.satisfaction is not None:
+        SATISFACTION.labels("survey", tenant, str(answer.satisfaction)).inc()
     contact_me = (
         ContactMeRequest(
             preferred_channel=answer.contact_me.channel,
