@@ -5,13 +5,15 @@ SHELL := /bin/bash
 UV ?= $(shell command -v uv 2>/dev/null || echo $(HOME)/.local/bin/uv)
 LOCAL := $(UV) run --frozen hoera-local
 PYTEST_ARGS ?=
-TEST_PATHS := libs deploy/local services tests/integration tests/contract tests/e2e
+TEST_PATHS := libs deploy/local services tests/integration tests/contract tests/deploy tests/e2e
+# The images' test builds and runs containers (buildah, root): its own target, make images-test.
+TEST_IGNORE := --ignore=tests/deploy/test_image.py
 FAULT_PATHS := tests/faults
 
 .PHONY: help install system-deps up down clean test test-faults test-fast lint format bench schemas
 
 help: ## this list
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
 
 $(UV):
 	python3 -m pip install --quiet --user uv || python3 -m pip install --quiet --break-system-packages --user uv
@@ -37,13 +39,13 @@ clean: down ## stop everything and delete the local data (run folder)
 	-$(LOCAL) clean
 
 test: install ## every test against real Kafka, PostgreSQL and SMTP (started here if not running)
-	$(LOCAL) run -- $(UV) run --frozen pytest $(TEST_PATHS) $(PYTEST_ARGS)
+	$(LOCAL) run -- $(UV) run --frozen pytest $(TEST_PATHS) $(TEST_IGNORE) $(PYTEST_ARGS)
 
 test-faults: install ## fault injection against the whole system: kills, broker/database/SMTP outages
 	$(LOCAL) run -- $(UV) run --frozen pytest $(FAULT_PATHS) -s $(PYTEST_ARGS)
 
 test-fast: install ## unit tests only (no infrastructure)
-	$(UV) run --frozen pytest $(TEST_PATHS) -m "not integration and not failover and not browser" $(PYTEST_ARGS)
+	$(UV) run --frozen pytest $(TEST_PATHS) $(TEST_IGNORE) -m "not integration and not failover and not browser" $(PYTEST_ARGS)
 
 lint: install ## ruff check, ruff format --check, mypy
 	$(UV) run --frozen ruff check .
@@ -60,3 +62,6 @@ schemas: ## regenerate the event JSON Schema snapshots and the AsyncAPI document
 
 bench: install ## benchmarks: figures and ratios to the raw broker and database (bench/results/latest.json)
 	$(LOCAL) run -- $(UV) run --frozen python -m bench
+
+include deploy/images/images.mk
+include deploy/helm/helm.mk

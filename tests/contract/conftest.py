@@ -9,6 +9,7 @@ from typing import Any
 
 import httpx
 import pytest
+from hoera_devkit.testing import define_tenant
 
 from tests.conftest import SERVICES, System, running_system
 
@@ -17,8 +18,11 @@ from tests.conftest import SERVICES, System, running_system
 async def system(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> AsyncIterator[System]:
-    """A module may set SYSTEM_ENV (e.g. to keep its mail away from the shared sink)."""
+    """A module may set SYSTEM_ENV (e.g. to keep its mail away from the shared sink) and SYSTEM_TENANTS
+    (tenants of its own, defined before the services start, beside "demo" and "acme")."""
     env: dict[str, str] = getattr(request.module, "SYSTEM_ENV", {})
+    for tenant in getattr(request.module, "SYSTEM_TENANTS", ()):
+        await define_tenant(tenant)
     async with running_system(Path(tmp_path_factory.mktemp("contract-logs")), extra_env=env) as running:
         yield running
 

@@ -43,6 +43,8 @@ pytestmark = pytest.mark.integration
 SYSTEM_ENV = {"HOERA_SMTP_PORT": str(free_port())}
 """Nobody listens there: a fuzzed complaint's acknowledgement is attempted and retried, never sent."""
 TENANT = f"fuzz-{uuid.uuid4().hex[:8]}"
+SYSTEM_TENANTS = (TENANT,)
+"""Defined before the system starts, as intake would: its services serve it and nobody else's data."""
 EXAMPLES = 8
 """Schema-valid examples per operation and allowed caller."""
 NEGATIVE_EXAMPLES = 3

@@ -376,10 +376,8 @@ async def ensure_known_tenant(connection: HTTPConnection, principal: Principal) 
     service = getattr(connection.app.state, "service", None)
     if service is None or principal.has_role(Role.operator):
         return
-    if service.tenants.tenant(principal.tenant) is None:
-        await service.tenants.catch_up()
-        if service.tenants.tenant(principal.tenant) is None:
-            raise AuthError(f"tenant {principal.tenant!r} is not served here")
+    if await service.tenants.known(principal.tenant) is None:
+        raise AuthError(f"tenant {principal.tenant!r} is not served here")
 
 
 CurrentPrincipal = Annotated[Principal, Depends(current_principal)]

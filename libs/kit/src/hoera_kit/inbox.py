@@ -76,7 +76,9 @@ def printable(raw: bytes | None) -> str:
     return (raw or b"").decode("utf-8", "replace").replace("\x00", "\ufffd")
 
 
-def dead_letter_headers(record: Record, error: str, consumer: str) -> list[tuple[str, bytes]]:
+def dead_letter_headers(
+    record: Record, error: str, consumer: str, group: str | None = None
+) -> list[tuple[str, bytes]]:
     # A poison record's own headers may be what made it poison: they travel on, made printable.
     original = [
         (printable(k.encode("utf-8", "surrogateescape") if isinstance(k, str) else k), printable(v).encode())
@@ -90,6 +92,8 @@ def dead_letter_headers(record: Record, error: str, consumer: str) -> list[tuple
         ("hoera-dlq-partition", str(record.partition).encode()),
         ("hoera-dlq-offset", str(record.offset).encode()),
         ("hoera-dlq-consumer", consumer.encode()),
+        # Which deployment's group it was (several may read one broker: staging beside production).
+        ("hoera-dlq-group", (group or consumer).encode()),
         ("hoera-dlq-at", datetime.now(UTC).isoformat().encode()),
     ]
 
@@ -185,6 +189,7 @@ class InboxConsumer:
         shards: int = 16,
         max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES,
         admit: Admit | None = None,
+        group: str | None = None,
     ) -> None:
         if (handler is None) == (batch_handler is None):
             raise ValueError("give exactly one of handler or batch_handler")
@@ -197,6 +202,7 @@ class InboxConsumer:
         self.shards = shards
         self.max_record_bytes = max_record_bytes
         self.admit = admit
+        self.group = group
         self._tracer = trace.get_tracer("hoera_kit.inbox")
 
     async def _decode(self, records: Sequence[Record]) -> list[_Item]:
@@ -344,7 +350,7 @@ class InboxConsumer:
             topic=dlq_topic(rec.topic),
             key=printable(rec.key) or item.inbox_id,
             payload=rec.value or b"",
-            headers=dead_letter_headers(rec, error, self.consumer_id),
+            headers=dead_letter_headers(rec, error, self.consumer_id, self.group),
             shards=self.shards,
         )
         metrics.DEAD_LETTERS.labels(self.service, rec.topic).inc()

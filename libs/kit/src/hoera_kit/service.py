@@ -200,6 +200,7 @@ class Service(Generic[S]):
                 shards=self.settings.outbox_shards,
                 max_record_bytes=self.settings.max_record_bytes,
                 admit=self._admit,
+                group=f"{self.settings.consumer_group_prefix}.{self.name}.{name}",
             )
             sub = Subscription(
                 inbox,

@@ -143,6 +143,12 @@ class KitSettings(BaseSettings):
         "event (intake: contacts reported over HTTP) signs it; in development a fixed key stands in",
     )
 
+    relay_signing_key_previous: SecretStr | None = Field(
+        default=None,
+        description="the relay key before the last rotation: tenants keep listing it, so relayed events "
+        "signed with it before the rotation are still accepted (and can be replayed)",
+    )
+
     log_level: str = "INFO"
     log_json: bool = True
 

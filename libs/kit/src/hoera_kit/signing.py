@@ -25,6 +25,7 @@ from hoera_kit.settings import KitSettings
 
 HEADER = "hoera-signature"
 RELAY_KID = "hoera-relay"
+RELAY_PREVIOUS_KID = "hoera-relay-previous"
 """The key id of the service that relays a platform's HTTP call as a platform event (intake): every tenant
 intake defines lists its public key beside the platforms'."""
 
@@ -87,9 +88,14 @@ def relay_key(settings: KitSettings) -> Ed25519PrivateKey:
     return Ed25519PrivateKey.from_private_bytes(hashlib.sha256(b"hoera development relay").digest())
 
 
-def relay_platform_key(settings: KitSettings) -> PlatformKey:
-    """The relay's public key as a tenant's definition lists it."""
-    return PlatformKey(kid=RELAY_KID, public_key=public_key_of(relay_key(settings)))
+def relay_platform_keys(settings: KitSettings) -> list[PlatformKey]:
+    """The relay's public keys as a tenant's definition lists them: the current one and, during a
+    rotation, the previous one (events it signed are still accepted)."""
+    keys = [PlatformKey(kid=RELAY_KID, public_key=public_key_of(relay_key(settings)))]
+    if settings.relay_signing_key_previous is not None:
+        previous = private_key(settings.relay_signing_key_previous.get_secret_value())
+        keys.append(PlatformKey(kid=RELAY_PREVIOUS_KID, public_key=public_key_of(previous)))
+    return keys
 
 
 def signer(key: Ed25519PrivateKey, kid: str) -> Callable[[bytes], tuple[str, bytes]]:

@@ -27,6 +27,7 @@ from hoera_kit.retry import PoisonError, ShuttingDown, retrying
 log = logging.getLogger(__name__)
 
 TENANTS_TOPIC = topic_for(TenantDefined)
+UNKNOWN_RECHECK_S = 5.0
 ORGANISATIONS_TOPIC = topic_for(OrganisationChanged)
 
 
@@ -41,6 +42,7 @@ class TenantRegistry:
         self._organisations: dict[str, OrganisationChanged] = {}
         self._consumer: AIOKafkaConsumer | None = None
         self._lock = asyncio.Lock()
+        self._looked_up: dict[str, float] = {}
         self.ready = asyncio.Event()
 
     # ---- what services ask --------------------------------------------------------------------
@@ -73,14 +75,25 @@ class TenantRegistry:
         return BusinessCalendar(self.organisation(tenant_id).calendar)
 
     async def require(self, tenant_id: str) -> TenantDefined:
-        """The tenant, or UnknownTenant after one more read of the topics to their end."""
-        found = self.tenant(tenant_id)
-        if found is None:
-            await self.catch_up()
-            found = self.tenant(tenant_id)
+        """The tenant, or UnknownTenant after one more read of the topics to their end (at most once
+        every few seconds per name: a stream of events or requests for an unknown tenant costs no more)."""
+        found = await self.known(tenant_id)
         if found is None:
             raise UnknownTenant(f"tenant {tenant_id!r} is not defined here")
         return found
+
+    async def known(self, tenant_id: str) -> TenantDefined | None:
+        found = self.tenant(tenant_id)
+        if found is not None:
+            return found
+        now = asyncio.get_running_loop().time()
+        if now - self._looked_up.get(tenant_id, -UNKNOWN_RECHECK_S) < UNKNOWN_RECHECK_S:
+            return None
+        await self.catch_up()
+        self._looked_up[tenant_id] = asyncio.get_running_loop().time()
+        if len(self._looked_up) > 10_000:  # names of unknown tenants are not kept for ever
+            self._looked_up.clear()
+        return self.tenant(tenant_id)
 
     def apply(self, event: TenantDefined | OrganisationChanged) -> None:
         if isinstance(event, TenantDefined):

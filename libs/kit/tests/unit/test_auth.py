@@ -569,11 +569,11 @@ def test_every_demo_user_gets_a_token_that_verifies_as_that_user() -> None:
 
 def test_demo_tokens_are_refused_outside_development() -> None:
     production = KitSettings(
-        service_name="intake",
+        service_name="compensation",
         environment=Environment.production,
         jwt_secret="a-production-secret-that-is-long-enough-0123456789",
         jwt_issuer="https://idp.example.com",
-        database_url="postgresql://hoera:strong@db/hoera_intake",
+        database_url="postgresql://hoera:strong@db/hoera_compensation",
     )
 
     with pytest.raises(RuntimeError, match="development and test"):

@@ -29,6 +29,7 @@ def test_production_with_an_identity_provider_and_real_secrets_starts() -> None:
         jwt_jwks_url="https://idp.example/jwks.json",
         jwt_issuer="https://idp.example/",
         pg_password="a-real-secret",
+        relay_signing_key="A" * 43,
     )
     assert s.signing_secret is None
     assert s.dsn.endswith("/hoera_intake")
@@ -43,3 +44,14 @@ def test_a_bad_number_is_refused_naming_the_setting(monkeypatch: pytest.MonkeyPa
 def test_a_pool_smaller_than_its_minimum_is_refused() -> None:
     with pytest.raises(ValidationError, match="HOERA_POOL_MAX_SIZE"):
         KitSettings(service_name="intake", pool_min_size=5, pool_max_size=2)
+
+
+def test_intake_in_production_needs_its_relay_signing_key() -> None:
+    with pytest.raises(ValidationError, match="HOERA_RELAY_SIGNING_KEY"):
+        KitSettings(
+            service_name="intake",
+            environment="production",
+            jwt_jwks_url="https://idp.example/jwks.json",
+            jwt_issuer="https://idp.example/",
+            pg_password="a-real-secret",
+        )

@@ -2,7 +2,7 @@
 the end of the shared topics); the SMTP-outage test starts its own. Module scope, not session: a
 service left running would keep answering other suites' events (a second AlertRaised for their
 surveys) until the whole session ends. Every service here admits only the tenants defined on the
-tenant topics (HOERA_ADMIT_TENANTS), as production does."""
+tenant topics, as production does."""
 
 from __future__ import annotations
 

@@ -110,7 +110,6 @@ async def start_service(fresh_db: str, test_tenants: tuple[str, ...]) -> AsyncIt
             settings = CallbackSettings(
                 database_url=fresh_db,
                 environment="test",
-                admit_tenants=True,
                 consumer_group_prefix=f"test-{uuid.uuid4().hex[:8]}",
                 consumer_start="end",
                 pool_max_size=30,
@@ -135,7 +134,7 @@ async def start_service(fresh_db: str, test_tenants: tuple[str, ...]) -> AsyncIt
 
 
 def process_env(dsn: str) -> dict[str, str]:
-    return {"HOERA_DATABASE_URL": dsn, "HOERA_ADMIT_TENANTS": "true", "HOERA_LOG_LEVEL": "WARNING"}
+    return {"HOERA_DATABASE_URL": dsn, "HOERA_LOG_LEVEL": "WARNING"}
 
 
 async def publish(*envelopes: Envelope) -> None:

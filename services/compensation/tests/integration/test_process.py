@@ -18,7 +18,7 @@ pytestmark = pytest.mark.integration
 async def test_the_service_starts_as_a_process_and_serves_the_tenant_s_template_catalogue(
     fresh_db: str, test_tenants: tuple[str, ...]
 ) -> None:
-    env = {"HOERA_DATABASE_URL": fresh_db, "HOERA_ADMIT_TENANTS": "true"}
+    env = {"HOERA_DATABASE_URL": fresh_db}
     process = ServiceProcess("hoera_compensation", env=env).start()
     try:
         await process.wait_ready()

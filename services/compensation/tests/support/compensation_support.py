@@ -223,7 +223,6 @@ def settings_for(dsn: str, **overrides: Any) -> CompensationSettings:
         "timer_poll_interval_s": 0.1,
         "pool_max_size": 20,
         # Only tenants defined on the tenants topic are served (test_tenants defines demo and acme).
-        "admit_tenants": True,
         **overrides,
     }
     return CompensationSettings(**values)

@@ -62,7 +62,7 @@ pytestmark = pytest.mark.integration
 def intake_process(dsn: str, group_prefix: str | None = None) -> ServiceProcess:
     return ServiceProcess(
         "hoera_intake",
-        env={"HOERA_DATABASE_URL": dsn, "HOERA_LOG_LEVEL": "WARNING", "HOERA_ADMIT_TENANTS": "true"},
+        env={"HOERA_DATABASE_URL": dsn, "HOERA_LOG_LEVEL": "WARNING"},
         group_prefix=group_prefix,
     )
 

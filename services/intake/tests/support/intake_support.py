@@ -1,7 +1,7 @@
 """Shared pieces of intake's integration tests: tokens, a running service in-process, request bodies,
 tenants, and readers of its database and of the real Kafka topics.
 
-Tests run with tenant admission on (HOERA_ADMIT_TENANTS=true), as a deployment serving many contact
+Tests run with tenant admission (always on), as a deployment serving many contact
 centres does: "demo" (template nl) and "acme" (template fr) are defined once per session on the tenant
 topics (hoera_devkit.testing's `test_tenants`). A test that changes an organisation (absences, the
 calendar) creates a tenant of its own through intake's POST /tenants, as an operator would, so what it
@@ -214,7 +214,6 @@ def settings_for(dsn: str, **changes: Any) -> IntakeSettings:
         "delivery_poll_interval_s": 0.2,
         "outbox_poll_interval_s": 0.2,
         "consumers_enabled": False,
-        "admit_tenants": True,
     }
     values.update(changes)
     return IntakeSettings(**values)

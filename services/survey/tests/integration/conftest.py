@@ -48,9 +48,7 @@ async def survey_process(test_tenants: tuple[str, ...]) -> AsyncIterator[Service
     """One survey process for the tests that drive it through Kafka, HTTP and the SMTP sink, with
     its own database, tenant admission on, and demo's invitations at once at any hour."""
     database = await create_database("survey")
-    process = ServiceProcess(
-        "hoera_survey", env={"HOERA_DATABASE_URL": pg_dsn(database), "HOERA_ADMIT_TENANTS": "true"}
-    )
+    process = ServiceProcess("hoera_survey", env={"HOERA_DATABASE_URL": pg_dsn(database)})
     await _start_at_the_end(f"{process.group_prefix}.survey.triggers")
     process.start()
     try:

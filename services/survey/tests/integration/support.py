@@ -1,6 +1,6 @@
 """Helpers of the survey service's integration tests (real Kafka, PostgreSQL, SMTP sink).
 
-Tests run with tenant admission on (HOERA_ADMIT_TENANTS=true), as a deployment serving many
+Tests run with tenant admission (always on), as a deployment serving many
 organisations does: the tenants "demo" (Dutch-speaking template) and "acme" (French-speaking) are
 defined on the tenant topics once per session (hoera_devkit.testing's `test_tenants`), and events of
 the contact-centre platform are published with the tenant's platform signature.
@@ -119,7 +119,6 @@ def settings_for(dsn: str, **extra: Any) -> SurveySettings:
     return SurveySettings(
         database_url=dsn,
         environment="test",
-        admit_tenants=True,
         consumer_group_prefix=unique("survey-test"),
         public_base_url="http://testserver",
         outbox_poll_interval_s=0.2,

@@ -23,7 +23,7 @@ from hoera_events.organisation import Organisation, OrganisationChanged, Platfor
 from hoera_kit.db import Conn
 from hoera_kit.refusals import Conflict, NotFound, Refusal
 from hoera_kit.rules import Versioned
-from hoera_kit.signing import relay_platform_key
+from hoera_kit.signing import relay_platform_keys
 from hoera_kit.tenants import ORGANISATIONS_TOPIC, TENANTS_TOPIC
 
 from hoera_intake import store
@@ -36,23 +36,24 @@ if TYPE_CHECKING:
 PUBLISH_WAIT_S = 15.0
 
 
-def definition(row: TenantRow, relay: PlatformKey) -> TenantDefined:
-    """As published: the platforms' keys, and intake's relay key (for contacts reported over HTTP)."""
-    keys = [PlatformKey.model_validate(k) for k in row.platform_keys if k.get("kid") != relay.kid]
+def definition(row: TenantRow, relay: list[PlatformKey]) -> TenantDefined:
+    """As published: the platforms' keys, and intake's relay keys (for contacts reported over HTTP)."""
+    ours = {k.kid for k in relay}
+    keys = [PlatformKey.model_validate(k) for k in row.platform_keys if k.get("kid") not in ours]
     return TenantDefined(
         tenant_id=row.id,
         name=row.name,
         template=row.template,
         language=row.language,
         mail_from=row.mail_from,
-        platform_keys=[*keys, relay],
+        platform_keys=[*keys, *relay],
         active=row.active,
         defined_at=row.updated_at,
     )
 
 
 async def _publish_definition(deps: Deps, conn: Conn, row: TenantRow) -> None:
-    await deps.emit(conn, definition(row, relay_platform_key(deps.settings)), tenant=row.id, key=row.id)
+    await deps.emit(conn, definition(row, relay_platform_keys(deps.settings)), tenant=row.id, key=row.id)
 
 
 async def publish_organisation(deps: Deps, conn: Conn, written: Versioned[Organisation]) -> None:
@@ -151,8 +152,8 @@ async def change(
             tenant_id,
             row.version,
             by,
-            definition(current, relay_platform_key(deps.settings)).model_dump_json(),
-            definition(row, relay_platform_key(deps.settings)).model_dump_json(),
+            definition(current, relay_platform_keys(deps.settings)).model_dump_json(),
+            definition(row, relay_platform_keys(deps.settings)).model_dump_json(),
         )
         await _publish_definition(deps, conn, row)
     await _published(deps, tenant_id)
@@ -183,7 +184,7 @@ async def republish_missing(deps: Deps) -> None:
     async with deps.transaction() as conn:
         rows = await store.list_tenants(conn)
         for row in rows:
-            if deps.tenants.definition(row.id) != definition(row, relay_platform_key(deps.settings)):
+            if deps.tenants.definition(row.id) != definition(row, relay_platform_keys(deps.settings)):
                 await _publish_definition(deps, conn, row)
         for tenant_id in sorted(
             {r.id for r in rows} | set(await store.tenants_with(conn, ORGANISATION.name))

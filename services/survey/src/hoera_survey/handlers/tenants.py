@@ -21,9 +21,9 @@ class Organisation:
 
 
 async def organisation_of(deps: Deps, tenant: str) -> Organisation:
-    """The tenant's name and language. A deployment that does not admit tenants (the kit's
-    HOERA_ADMIT_TENANTS=false) may take events for one intake has not defined yet: its invitations
-    still go out, signed with the tenant's id and in Dutch, rather than stall."""
+    """The tenant's name and language (the kit admits only events of tenants intake defined; should
+    the replica still lack the definition, invitations go out with the tenant's id and in Dutch rather
+    than stall)."""
     try:
         found = await deps.tenants.require(tenant)
     except UnknownTenant:
