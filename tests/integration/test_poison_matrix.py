@@ -199,11 +199,14 @@ async def test_every_poison_record_is_dead_lettered_once_per_consumer(
         )
         consumers |= _consumers_of(rows, spec.topic)
     wanted = len(poisons) * len(consumers)
+    prefix = system.group_prefix + "."
     letters = await read_topic(
-        dlq_topic(spec.topic), until=lambda rs: len(_ours(rs, poisons)) >= wanted, timeout=90
+        dlq_topic(spec.topic), until=lambda rs: len(_ours(rs, poisons, prefix)) >= wanted, timeout=90
     )
     await asyncio.sleep(1.0)  # a wrong second dead letter would show now
-    letters = _ours(await read_topic(dlq_topic(spec.topic), until=lambda rs: False, timeout=2), poisons)
+    letters = _ours(
+        await read_topic(dlq_topic(spec.topic), until=lambda rs: False, timeout=2), poisons, prefix
+    )
     seen = Counter(
         (h["hoera-dlq-consumer"], int(h["hoera-dlq-partition"]), int(h["hoera-dlq-offset"])) for h in letters
     )
