@@ -52,8 +52,10 @@ def system_env(ports: dict[str, int]) -> dict[str, str]:
 async def running_system(log_dir: Path, *, extra_env: dict[str, str] | None = None) -> AsyncIterator[System]:
     """Start the five services as processes on fresh databases; stop them and drop the databases."""
     group_prefix = f"e2e-{uuid.uuid4().hex[:8]}"
+    # The tenants are defined on the cluster the services are given (a fault run may bring its own).
+    bootstrap = (extra_env or {}).get("HOERA_KAFKA_BOOTSTRAP")
     for tenant, template in zip(TEST_TENANTS, ("nl", "fr"), strict=True):
-        await define_tenant(tenant, template=template)
+        await define_tenant(tenant, template=template, bootstrap=bootstrap)
     databases = {s: await create_database(f"e2e_{s}") for s in SERVICES}
     ports = {s: free_port() for s in SERVICES}
     common = system_env(ports)
