@@ -1,8 +1,10 @@
 """The local stack creates every topic with the registry's partition count (what the AsyncAPI document
-states), caps it only when asked, and grows topics an older run made smaller."""
+states), caps it only when asked, and grows topics an older run made smaller; its readiness probes
+always answer."""
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import uuid
 from collections.abc import AsyncIterator
@@ -100,3 +102,24 @@ async def test_the_running_stack_has_the_partition_counts_it_was_asked_for() -> 
     cfg = config.load()
     wanted = ready.project_topics(cfg)
     assert await _partitions(cfg, list(wanted)) == wanted
+
+
+async def _silent_server() -> tuple[asyncio.Server, int]:
+    """A port that accepts connections and never answers: a broker or database that is stopping."""
+
+    async def hold(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.read()  # until the client goes; never a byte back
+        writer.close()
+
+    server = await asyncio.start_server(hold, "127.0.0.1", 0)
+    return server, server.sockets[0].getsockname()[1]
+
+
+async def test_the_readiness_probes_answer_no_when_a_server_accepts_and_stays_silent() -> None:
+    server, port = await _silent_server()
+    async with server:
+        cfg = dataclasses.replace(config.load(), pg_host="127.0.0.1", pg_port=port)
+        # The probes bound themselves; the outer bound only turns a hang into this test's failure.
+        async with asyncio.timeout(60):
+            assert await ready.kafka_ready(f"127.0.0.1:{port}") is False
+            assert await ready.pg_ready(cfg) is False

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -18,30 +19,36 @@ logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
 
 
 async def kafka_ready(bootstrap: str) -> bool:
-    """A port that accepts is not enough: an admin client must list topics."""
+    """A port that accepts is not enough: an admin client must list topics. Bounded as a whole,
+    closing included: a client whose start was cut short while the broker is away can hang in close,
+    and a probe that never returns would stall whoever polls it (a fault test waiting for the broker
+    to go away, `hoera-local` waiting for it to come up)."""
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=3000)
     try:
-        await asyncio.wait_for(admin.start(), 5)
-        await asyncio.wait_for(admin.list_topics(), 5)
+        async with asyncio.timeout(10):
+            await admin.start()
+            await admin.list_topics()
         return True
     except Exception:
         return False
     finally:
-        try:
-            await admin.close()
-        except Exception:
-            pass
+        with contextlib.suppress(Exception):
+            async with asyncio.timeout(5):
+                await admin.close()
 
 
 async def pg_ready(cfg: LocalConfig) -> bool:
+    """A query answered, bounded as a whole like kafka_ready (a server shutting down may accept a
+    connection and then never answer)."""
     try:
-        conn = await asyncpg.connect(cfg.pg_dsn("postgres"), timeout=3)
+        async with asyncio.timeout(10):
+            conn = await asyncpg.connect(cfg.pg_dsn("postgres"), timeout=3)
+            try:
+                return bool(await conn.fetchval("select 1") == 1)
+            finally:
+                await conn.close(timeout=3)
     except Exception:
         return False
-    try:
-        return bool(await conn.fetchval("select 1") == 1)
-    finally:
-        await conn.close()
 
 
 async def wait_for(

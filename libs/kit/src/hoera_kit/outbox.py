@@ -13,6 +13,13 @@ to kit_outbox_parked with the error in the same transaction, counted in hoera_ou
 listed or retried by an operator (`hoera-kit outbox parked|retry`). The rows behind it go on. Shards are
 independent: a pass takes one batch from every shard that has rows, and a shard that fails (its
 transaction rolls back, its rows stay) does not hold up the others.
+
+A producer the broker no longer accepts is replaced, never blamed on the row. The broker keeps each
+idempotent producer's last sequence number per partition; when a batch is lost in between (a broker
+stopping mid-request), aiokafka neither resets its sequence nor bumps its epoch as the Java client does,
+so every later batch of that producer to that partition is refused as out of order, for ever. Such a
+refusal says nothing about the record: the rows stay and the relay starts a new producer (a new producer
+id) for the next pass.
 """
 
 from __future__ import annotations
@@ -21,7 +28,7 @@ import asyncio
 import logging
 import time
 import zlib
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import asyncpg
@@ -140,9 +147,16 @@ class OutboxRelay:
         shards: int = 16,
         batch_size: int = 500,
         poll_interval_s: float = 1.0,
+        renew_producer: Callable[[], Awaitable[AIOKafkaProducer]] | None = None,
     ) -> None:
+        """renew_producer: starts a new producer in place of one the broker no longer accepts (and
+        stops the old one); without it the relay keeps failing until its process is restarted."""
         self.pool = pool
         self.producer = producer
+        self.renew_producer = renew_producer
+        self.renewals = 0
+        # Set by a batch the broker refused for the producer's sake, even when rows before it went out.
+        self._producer_refused = False
         self.service = service
         self.shards = shards
         self.batch_size = batch_size
@@ -199,6 +213,10 @@ class OutboxRelay:
             for row, outcome in zip(rows, await self._outcomes(rows), strict=True):
                 if outcome is None:
                     done.append(row["seq"])
+                elif producer_refused(outcome):
+                    self._producer_refused = True
+                    failure = outcome
+                    break
                 elif refused_for_good(outcome):
                     parked.append((row, outcome))
                     done.append(row["seq"])
@@ -242,6 +260,16 @@ class OutboxRelay:
             error,
         )
 
+    async def _renew(self) -> None:
+        self._producer_refused = False
+        if self.renew_producer is None:
+            return
+        log.warning(
+            "%s: the broker no longer accepts this producer's sequence; starting a new one", self.service
+        )
+        self.producer = await self.renew_producer()
+        self.renewals += 1
+
     async def run_once(self) -> int:
         """One pass: a batch from every shard that has rows. Returns the rows done."""
         total, _ = await self._pass()
@@ -267,6 +295,8 @@ class OutboxRelay:
                     continue
                 total += n
                 full = full or n >= self.batch_size
+        if self._producer_refused:
+            await self._renew()
         if failures and not total:
             # Nothing moved: the broker is away, not one shard's row. The loop backs off.
             raise failures[0]
@@ -285,11 +315,29 @@ class OutboxRelay:
             return int(await conn.fetchval("select count(*) from kit_outbox"))
 
 
+def producer_refused(exc: BaseException) -> bool:
+    """The broker refuses the producer's state (its sequence, epoch or id), not the record."""
+    from aiokafka import errors as kafka_errors
+
+    return isinstance(
+        exc,
+        kafka_errors.OutOfOrderSequenceNumber
+        | kafka_errors.InvalidProducerEpoch
+        | kafka_errors.UnknownProducerId
+        | kafka_errors.InvalidProducerIdMapping
+        | kafka_errors.ProducerFenced,
+    )
+
+
 def refused_for_good(exc: BaseException) -> bool:
     """The broker (or the producer before it) will never take this record as it is."""
     from aiokafka import errors as kafka_errors
 
-    return isinstance(exc, kafka_errors.KafkaError) and classify(exc) is not Fault.transient
+    return (
+        isinstance(exc, kafka_errors.KafkaError)
+        and classify(exc) is not Fault.transient
+        and not producer_refused(exc)
+    )
 
 
 async def parked_rows(conn: Conn, *, limit: int = 100) -> list[dict[str, Any]]:

@@ -345,6 +345,17 @@ class Service(Generic[S]):
         async with self.pool.acquire() as conn:
             return bool(await conn.fetchval("select true"))
 
+    async def _renew_producer(self) -> Any:
+        """A new producer for the relay in place of one the broker refuses (hoera_kit.outbox)."""
+        fresh = outbox.make_producer(self.kafka)
+        await fresh.start()
+        old, self._producer = self._producer, fresh
+        if old is not None:
+            with suppress(Exception):
+                # Its unsent batches are the rows still in the outbox: nothing is lost by dropping them.
+                await asyncio.wait_for(old.stop(), timeout=5)
+        return fresh
+
     async def _broker_ok(self) -> bool:
         if self._producer is None:
             return False
@@ -416,6 +427,7 @@ class Service(Generic[S]):
             shards=s.outbox_shards,
             batch_size=s.outbox_batch_size,
             poll_interval_s=s.outbox_poll_interval_s,
+            renew_producer=self._renew_producer,
         )
         self.timers = TimerScanner(
             self.pool,

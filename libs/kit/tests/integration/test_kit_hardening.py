@@ -8,13 +8,14 @@ import re
 import sys
 import uuid
 from collections import Counter
+from contextlib import suppress
 from pathlib import Path
 from typing import Any
 
 import asyncpg
 import httpx
 import pytest
-from aiokafka import AIOKafkaProducer
+from aiokafka import AIOKafkaProducer, TopicPartition
 from hoera_devkit.testing import create_topics, eventually, kafka_bootstrap, read_topic, unique_topic
 from hoera_events.envelope import decode, encode, make_envelope
 from hoera_events.registry import dlq_topic
@@ -259,6 +260,59 @@ async def test_an_outbox_row_the_broker_refuses_is_parked_and_every_shard_goes_o
     assert left == 0
     assert len(parked) == 1 and parked[0]["key"] == "c-0" and "TooLarge" in parked[0]["error"]
     assert moved == 1 and back == 1, "an operator can send a parked row back to the outbox"
+
+
+async def test_a_producer_the_broker_refuses_as_out_of_order_is_replaced_and_nothing_is_parked_or_lost(
+    fresh_db: str, probe_topic: str
+) -> None:
+    """A batch lost while a broker stopped leaves aiokafka's idempotent producer a sequence number
+    ahead of what the broker holds: every later batch to that partition is refused for ever. Here the
+    gap is made on purpose, against the real broker, by moving the producer's sequence on."""
+    await asyncio.to_thread(migrations.apply, fresh_db, MIGRATIONS)
+    pool = await create_pool(fresh_db)
+    first = make_producer(kafka_bootstrap())
+    await first.start()
+    renewed: list[AIOKafkaProducer] = []
+
+    async def renew() -> AIOKafkaProducer:
+        fresh = make_producer(kafka_bootstrap())
+        await fresh.start()
+        renewed.append(fresh)
+        return fresh
+
+    try:
+        envelopes = [
+            make_envelope(contact_event("same-key"), producer="test", tenant="demo", key="same-key")
+            for _ in range(5)
+        ]
+        # One record, so the broker knows this producer's sequence on the key's partition.
+        sent = await first.send_and_wait(probe_topic, b"warm-up", key=b"same-key")
+        partition = TopicPartition(probe_topic, sent.partition)
+        first._txn_manager.increment_sequence_number(partition, 3)  # the lost batches' numbers
+        async with pool.acquire() as conn, conn.transaction():
+            await outbox.add(conn, envelopes, shards=4, topic=probe_topic)
+        relay = OutboxRelay(pool, first, service="probe", shards=4, batch_size=500, renew_producer=renew)
+        outcomes: list[int | str] = []
+        for _ in range(3):
+            try:
+                outcomes.append(await relay.run_once())
+            except Exception as exc:
+                outcomes.append(type(exc).__name__)
+        records = await read_topic(probe_topic, until=lambda rs: len(rs) >= 6, timeout=30)
+        left = await pool.fetchval("select count(*) from kit_outbox")
+        parked = await pool.fetchval("select count(*) from kit_outbox_parked")
+    finally:
+        for producer in (first, *renewed):
+            with suppress(Exception):
+                await asyncio.wait_for(producer.stop(), 10)
+        await pool.close()
+
+    assert outcomes[0] == "OutOfOrderSequenceNumber", outcomes
+    assert 5 in outcomes, f"the new producer publishes the rows: {outcomes}"
+    assert relay.renewals == 1 and relay.producer is renewed[0]
+    published = [decode(r.value).id for r in records if r.value != b"warm-up"]
+    assert published == [e.id for e in envelopes], "every row once, in order"
+    assert left == 0 and parked == 0, "nothing parked: the producer was refused, not the rows"
 
 
 async def test_a_service_starts_and_stops_fifty_times_under_traffic_without_a_hang_or_a_leaked_connection(
