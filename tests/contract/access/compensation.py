@@ -10,7 +10,7 @@ from hoera_kit.auth import Role
 
 from ..matrix import Access, Call, Isolation, Probe, Reach, anyone
 from ..tokens import Scope, caller_headers
-from .common import HEALTH
+from .common import HEALTH, rule_documents
 
 READERS = anyone((Role.agent, Role.supervisor, Role.approver, Role.admin))
 PROPOSERS = anyone((Role.agent, Role.supervisor), Reach.team)
@@ -18,7 +18,6 @@ CASE_WORKERS = {Role.agent: Reach.team, Role.supervisor: Reach.team, Role.approv
 APPROVERS = anyone((Role.approver,))
 REVIEWERS = anyone((Role.approver, Role.supervisor))
 MANAGEMENT = {Role.supervisor: Reach.team, Role.approver: Reach.all, Role.admin: Reach.all}
-ADMIN = anyone((Role.admin,))
 
 FILE = Probe("compensation", lambda c: f"/complaints/{c.world.complaint_id}/compensation", Role.approver)
 
@@ -76,10 +75,6 @@ async def _rule_rollback(call: Call) -> dict[str, Any]:
     current = await _caller_s_rule(call)
     version = current["version"]
     return {"to_version": version, "expected_version": version, "reason": "contract matrix"}
-
-
-def _rule_path(name: str) -> Any:
-    return lambda call: {"name": name}
 
 
 TABLE: dict[tuple[str, str], Access] = {
@@ -196,45 +191,14 @@ TABLE: dict[tuple[str, str], Access] = {
         secrets=lambda w, s: ['"threshold":1,'],
         why="R15: the organisation's own watch (world: threshold 1, the seed says 2)",
     ),
-    ("GET", "/admin/rules"): Access(
-        roles=ADMIN,
-        tenant=Isolation.data,
-        secrets=lambda w, s: [w.admin],
-        why="R8: an admin lists their own organisation's rule documents",
-    ),
-    ("GET", "/admin/rules/{name}"): Access(
-        roles=ADMIN,
-        tenant=Isolation.data,
-        path=_rule_path("catalogue"),
+    **rule_documents(
+        "compensation",
+        "catalogue",
         secrets=lambda w, s: [w.catalogue_entry, w.admin],
-        why="R8, R13: an admin reads their own organisation's catalogue",
-    ),
-    ("GET", "/admin/rules/{name}/schema"): Access(
-        roles=ADMIN,
-        path=_rule_path("catalogue"),
-        why="R8: the shape of a document, the same for every organisation",
-    ),
-    ("GET", "/admin/rules/{name}/history"): Access(
-        roles=ADMIN,
-        tenant=Isolation.data,
-        path=_rule_path("catalogue"),
-        secrets=lambda w, s: [w.catalogue_entry, w.admin],
-        why="R8: who changed their own organisation's catalogue, from what to what",
-    ),
-    ("PUT", "/admin/rules/{name}"): Access(
-        roles=ADMIN,
-        tenant=Isolation.data,
-        path=_rule_path(RULE),
-        body=_rule_write,
+        what="catalogue",
+        written=RULE,
+        write=_rule_write,
+        rollback=_rule_rollback,
         state=WATCH,
-        why="R8, R15: an admin changes their own organisation's rules, never another's",
-    ),
-    ("POST", "/admin/rules/{name}/rollback"): Access(
-        roles=ADMIN,
-        tenant=Isolation.data,
-        path=_rule_path(RULE),
-        body=_rule_rollback,
-        state=WATCH,
-        why="R8: an admin rolls back their own organisation's rules, never another's",
     ),
 }

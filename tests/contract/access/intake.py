@@ -12,19 +12,17 @@ from typing import Any
 from hoera_kit.auth import Role
 
 from ..matrix import Access, Call, Isolation, Probe, Reach, anyone
-from ..tokens import TEAM, Scope, bearer, caller_headers
-from .common import HEALTH, idempotency_key
+from ..tokens import TEAM, Scope, bearer
+from .common import HEALTH, idempotency_key, rule_documents
 
 STAFF = anyone((Role.agent, Role.supervisor, Role.approver))
 WORKERS = anyone((Role.agent, Role.supervisor), Reach.team)
 MANAGEMENT = {Role.supervisor: Reach.team, Role.admin: Reach.all}
-ADMIN = anyone((Role.admin,))
 PLATFORM = anyone((Role.platform,))
 OPERATOR = anyone((Role.operator,))
 SUPERVISORS = {Role.supervisor: Reach.team}
 DOCUMENT = "categories"
 """The rule document the world marks with the run's category (world._intake_rules)."""
-RULES = Probe("intake", lambda c: f"/admin/rules/{DOCUMENT}", Role.admin)
 
 DOSSIER = Probe("intake", lambda c: f"/complaints/{c.world.complaint_id}", Role.agent)
 DECEASED_DOSSIER = Probe("intake", lambda c: f"/complaints/{c.world.deceased_complaint_id}", Role.agent)
@@ -82,29 +80,6 @@ def _contact(call: Call) -> dict[str, Any]:
         "language": "nl",
         "first_contact_resolved": True,
     }
-
-
-async def _current(call: Call) -> Any:
-    """An admin's own organisation's document as they read it (a valid change for their tenant, which
-    must never land in the fixture tenant's); the fixture tenant's for everyone else."""
-    reader = caller_headers(call.role, call.scope) if call.role is Role.admin else bearer(Role.admin)
-    resp = await call.http.get(call.world.url("intake", f"/admin/rules/{DOCUMENT}"), headers=reader)
-    assert resp.status_code == 200, resp.text
-    return resp.json()
-
-
-async def _rewrite(call: Call) -> dict[str, Any]:
-    current = await _current(call)
-    return {"document": current["document"], "expected_version": current["version"], "reason": "matrix"}
-
-
-async def _rollback(call: Call) -> dict[str, Any]:
-    current = await _current(call)
-    return {"to_version": 0, "expected_version": current["version"], "reason": "matrix"}
-
-
-def _document(call: Call) -> dict[str, str]:
-    return {"name": DOCUMENT}
 
 
 def _new_tenant(call: Call) -> dict[str, Any]:
@@ -233,47 +208,7 @@ TABLE: dict[tuple[str, str], Access] = {
         secrets=lambda w, s: [TEAM] if s is Scope.other_team else [],
         why="R9: a supervisor sees the teams they lead; an admin the organisation's",
     ),
-    ("GET", "/admin/rules"): Access(
-        roles=ADMIN,
-        tenant=Isolation.data,
-        secrets=lambda w, s: [w.admin],
-        why="R8: the organisation's own rule documents",
-    ),
-    ("GET", "/admin/rules/{name}"): Access(
-        roles=ADMIN,
-        tenant=Isolation.data,
-        path=_document,
-        secrets=lambda w, s: [w.category, w.admin],
-        why="R8: the organisation's own categories",
-    ),
-    ("GET", "/admin/rules/{name}/schema"): Access(
-        roles=ADMIN,
-        path=_document,
-        why="R8: the form of a document, the same for every organisation",
-    ),
-    ("PUT", "/admin/rules/{name}"): Access(
-        roles=ADMIN,
-        tenant=Isolation.data,
-        path=_document,
-        body=_rewrite,
-        state=RULES,
-        why="R8: an admin changes their own organisation's documents, never another's",
-    ),
-    ("GET", "/admin/rules/{name}/history"): Access(
-        roles=ADMIN,
-        tenant=Isolation.data,
-        path=_document,
-        secrets=lambda w, s: [w.category, w.admin],
-        why="R8: the organisation's own history",
-    ),
-    ("POST", "/admin/rules/{name}/rollback"): Access(
-        roles=ADMIN,
-        tenant=Isolation.data,
-        path=_document,
-        body=_rollback,
-        state=RULES,
-        why="R8: an admin rolls back their own organisation's documents, never another's",
-    ),
+    **rule_documents("intake", DOCUMENT, secrets=lambda w, s: [w.category, w.admin], what="categories"),
     ("POST", "/tenants"): Access(
         roles=OPERATOR,
         body=_new_tenant,

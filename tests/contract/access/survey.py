@@ -9,16 +9,13 @@ from typing import Any
 
 from hoera_kit.auth import Role
 
-from ..matrix import Access, Call, Isolation, Probe, Reach, anyone
-from ..tokens import bearer
-from .common import HEALTH
+from ..matrix import Access, Isolation, Probe, Reach, anyone
+from .common import ADMIN, HEALTH, rule_documents
 
 ANALYSTS = {Role.supervisor: Reach.team, Role.admin: Reach.all}
 CALLERS = anyone((Role.platform, Role.admin))
-ADMIN = anyone((Role.admin,))
 DOCUMENT = "caps"
 """The rule document the world's admin changed (its history names them)."""
-RULES = Probe("survey", lambda c: f"/admin/rules/{DOCUMENT}", Role.admin)
 KEYS = Probe("survey", lambda c: "/admin/link-keys", Role.admin)
 SURVEY = str(uuid.UUID(int=0x5E1))
 """A survey id nobody was invited to: the page must answer it (404) without a login."""
@@ -26,29 +23,6 @@ SURVEY = str(uuid.UUID(int=0x5E1))
 
 def _standing(customer: str) -> Probe:
     return Probe("survey", lambda c: f"/customers/{getattr(c.world, customer)}", Role.platform)
-
-
-async def _current(call: Call) -> Any:
-    resp = await call.http.get(
-        call.world.url("survey", f"/admin/rules/{DOCUMENT}"), headers=bearer(Role.admin)
-    )
-    assert resp.status_code == 200, resp.text
-    return resp.json()
-
-
-async def _rewrite(call: Call) -> dict[str, Any]:
-    """The fixture tenant's current document, written back against its version."""
-    current = await _current(call)
-    return {"document": current["document"], "expected_version": current["version"], "reason": "matrix"}
-
-
-async def _rollback(call: Call) -> dict[str, Any]:
-    current = await _current(call)
-    return {"to_version": 0, "expected_version": current["version"], "reason": "matrix"}
-
-
-def _document(call: Call) -> dict[str, str]:
-    return {"name": DOCUMENT}
 
 
 def _page(**extra: Any) -> Access:
@@ -98,47 +72,7 @@ TABLE: dict[tuple[str, str], Access] = {
         state=_standing("opted_out_customer"),
         why="R21: an opt-in in the caller's own organisation",
     ),
-    ("GET", "/admin/rules"): Access(
-        roles=ADMIN,
-        tenant=Isolation.data,
-        secrets=lambda w, s: [w.admin],
-        why="R8: the organisation's own rule documents",
-    ),
-    ("GET", "/admin/rules/{name}"): Access(
-        roles=ADMIN,
-        tenant=Isolation.data,
-        path=_document,
-        secrets=lambda w, s: [w.admin],
-        why="R8: the organisation's own caps, triggers and texts",
-    ),
-    ("GET", "/admin/rules/{name}/schema"): Access(
-        roles=ADMIN,
-        path=_document,
-        why="R8: the shape a document must fit (the same for every organisation)",
-    ),
-    ("PUT", "/admin/rules/{name}"): Access(
-        roles=ADMIN,
-        tenant=Isolation.data,
-        path=_document,
-        body=_rewrite,
-        state=RULES,
-        why="R8: an admin changes their own organisation's survey rules",
-    ),
-    ("GET", "/admin/rules/{name}/history"): Access(
-        roles=ADMIN,
-        tenant=Isolation.data,
-        path=_document,
-        secrets=lambda w, s: [w.admin],
-        why="R8: the organisation's own history",
-    ),
-    ("POST", "/admin/rules/{name}/rollback"): Access(
-        roles=ADMIN,
-        tenant=Isolation.data,
-        path=_document,
-        body=_rollback,
-        state=RULES,
-        why="R8: an admin rolls back their own organisation's survey rules",
-    ),
+    **rule_documents("survey", DOCUMENT, secrets=lambda w, s: [w.admin], what="caps, triggers and texts"),
     ("GET", "/admin/link-keys"): Access(
         roles=ADMIN,
         tenant=Isolation.data,

@@ -7,7 +7,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 import httpx
 from hoera_events.callbacks import CallbackCompleted
@@ -164,7 +164,7 @@ async def request_survey(
         )
     )
     if screened is not None:
-        await _suppress_request(deps, conn, req, screened, cause)
+        await _suppressed(deps, conn, req, screened, at=now, cause=cause)
         return None
     survey = SurveyRow(
         survey_id=uuid.uuid5(_SURVEY_IDS, f"{req.tenant}/{req.trigger_ref}"),
@@ -189,9 +189,8 @@ async def request_survey(
         correlation_id=(cause.correlation_id or cause.id) if cause else None,
     )
     if not await store.insert_survey(conn, survey):
-        await _suppress_request(
-            deps, conn, req, Suppress(SuppressionReason.already_invited, "same_trigger"), cause
-        )
+        already = Suppress(SuppressionReason.already_invited, "same_trigger")
+        await _suppressed(deps, conn, req, already, at=now, cause=cause)
         return None
     if survey.due_at <= now:
         return await decide_invitation(deps, conn, survey)
@@ -246,7 +245,9 @@ async def decide_invitation(deps: Deps, conn: Conn, survey: SurveyRow) -> Survey
             return await _invite(deps, conn, survey, rule, contact, delivery, now)
         verdict = Suppress(SuppressionReason.no_delivery_address, "no_address")
     await store.mark_suppressed(conn, survey.tenant, survey.survey_id)
-    await _record_suppression(deps, conn, survey, verdict, now)
+    await _suppressed(
+        deps, conn, survey, verdict, at=now, survey_id=survey.survey_id, correlation_id=survey.correlation_id
+    )
     return replace(survey, state=SurveyState.suppressed)
 
 
@@ -349,69 +350,68 @@ def invitation_message(
     )
 
 
-async def _suppress_request(
-    deps: Deps, conn: Conn, req: SurveyRequest, suppress: Suppress, cause: Envelope | None
+class _Surveyable(Protocol):
+    """What a survey is about: a request not yet a survey, or a survey (SurveyRow)."""
+
+    @property
+    def tenant(self) -> str: ...
+    @property
+    def customer_id(self) -> str: ...
+    @property
+    def trigger(self) -> SurveyTrigger: ...
+    @property
+    def trigger_ref(self) -> str: ...
+    @property
+    def channel(self) -> Channel: ...
+    @property
+    def contact_id(self) -> str | None: ...
+    @property
+    def complaint_id(self) -> uuid.UUID | None: ...
+    @property
+    def callback_id(self) -> uuid.UUID | None: ...
+    @property
+    def team_id(self) -> str | None: ...
+
+
+async def _suppressed(
+    deps: Deps,
+    conn: Conn,
+    about: _Surveyable,
+    suppress: Suppress,
+    *,
+    at: datetime,
+    survey_id: uuid.UUID | None = None,
+    cause: Envelope | None = None,
+    correlation_id: uuid.UUID | None = None,
 ) -> None:
-    now = deps.now()
+    """Record that no survey goes out (counted against nobody's budget) and say so as an event."""
     await store.add_suppression(
         conn,
-        tenant=req.tenant,
-        customer_id=req.customer_id,
+        tenant=about.tenant,
+        customer_id=about.customer_id,
         kind=BudgetKind.survey,
         suppress=suppress,
-        reference=req.trigger_ref,
-        at=now,
-        trigger=req.trigger,
-        channel=req.channel,
-        team_id=req.team_id,
+        reference=about.trigger_ref,
+        at=at,
+        trigger=about.trigger,
+        survey_id=survey_id,
+        channel=about.channel,
+        team_id=about.team_id,
     )
     await deps.emit(
         conn,
         SurveySuppressed(
-            customer_id=req.customer_id,
-            trigger=req.trigger,
+            customer_id=about.customer_id,
+            trigger=about.trigger,
             reason=suppress.reason,
-            suppressed_at=now,
-            channel=req.channel,
-            contact_id=req.contact_id,
-            complaint_id=req.complaint_id,
-            callback_id=req.callback_id,
-            team_id=req.team_id,
+            suppressed_at=at,
+            channel=about.channel,
+            contact_id=about.contact_id,
+            complaint_id=about.complaint_id,
+            callback_id=about.callback_id,
+            team_id=about.team_id,
         ),
-        tenant=req.tenant,
+        tenant=about.tenant,
         cause=cause,
-    )
-
-
-async def _record_suppression(
-    deps: Deps, conn: Conn, survey: SurveyRow, suppress: Suppress, now: datetime
-) -> None:
-    await store.add_suppression(
-        conn,
-        tenant=survey.tenant,
-        customer_id=survey.customer_id,
-        kind=BudgetKind.survey,
-        suppress=suppress,
-        reference=survey.trigger_ref,
-        at=now,
-        trigger=survey.trigger,
-        survey_id=survey.survey_id,
-        channel=survey.channel,
-        team_id=survey.team_id,
-    )
-    await deps.emit(
-        conn,
-        SurveySuppressed(
-            customer_id=survey.customer_id,
-            trigger=survey.trigger,
-            reason=suppress.reason,
-            suppressed_at=now,
-            channel=survey.channel,
-            contact_id=survey.contact_id,
-            complaint_id=survey.complaint_id,
-            callback_id=survey.callback_id,
-            team_id=survey.team_id,
-        ),
-        tenant=survey.tenant,
-        correlation_id=survey.correlation_id,
+        correlation_id=correlation_id,
     )
