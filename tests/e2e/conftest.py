@@ -14,6 +14,8 @@ from pathlib import Path
 
 import httpx
 import pytest
+from hoera_devkit.testing import TEST_TENANTS
+from hoera_local import config, keycloak
 
 from tests.conftest import SERVICES, System, running_system
 
@@ -44,8 +46,11 @@ async def tap() -> AsyncIterator[Tap]:
 async def system(
     tmp_path_factory: pytest.TempPathFactory, collector: Collector, tap: Tap
 ) -> AsyncIterator[System]:
-    """The lead's system (tests/conftest.py) with OTLP export on: spans leave every 200 ms."""
+    """The lead's system (tests/conftest.py) with OTLP export on (spans leave every 200 ms) and the
+    test tenants' staff signing in at the local Keycloak."""
     env = {
+        # Staff sign in at their organisation's identity provider: the local stack's Keycloak.
+        "HOERA_OIDC_PROVIDERS": keycloak.providers_setting(config.load(), list(TEST_TENANTS)),
         "OTEL_EXPORTER_OTLP_ENDPOINT": collector.endpoint,
         "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf",
         "OTEL_BSP_SCHEDULE_DELAY": "200",

@@ -8,13 +8,14 @@ import shutil
 import sys
 from pathlib import Path
 
-from hoera_local import config, kafka, postgres, ready, runner
+from hoera_local import config, kafka, keycloak, postgres, ready, runner
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="hoera-local", description=__doc__)
     sub = parser.add_subparsers(dest="cmd", required=True)
-    sub.add_parser("fetch", help="fetch the Kafka jars into the cache (once)")
+    sub.add_parser("fetch", help="fetch the Kafka jars and Keycloak into the cache (once)")
+    sub.add_parser("keycloak", help="run Keycloak, the staff's identity provider, in the foreground")
     node = sub.add_parser("kafka-node", help="run one Kafka node in the foreground")
     node.add_argument("node_id", type=int)
     sub.add_parser("postgres", help="run PostgreSQL in the foreground (pg_ctl start, stop on signal)")
@@ -37,6 +38,9 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.cmd == "fetch":
         print(kafka.fetch(cfg))
+        print(keycloak.fetch(cfg))
+    elif args.cmd == "keycloak":
+        keycloak.run_foreground(cfg)
     elif args.cmd == "kafka-node":
         kafka.run_node(cfg, args.node_id)
     elif args.cmd == "postgres":

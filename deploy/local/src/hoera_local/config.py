@@ -15,6 +15,7 @@ from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parents[4]
 KAFKA_VERSION = "4.1.1"
+KEYCLOAK_VERSION = "26.5.6"
 SERVICES = ("intake", "compensation", "survey", "alerts", "callback")
 
 
@@ -60,6 +61,10 @@ class LocalConfig:
     pg_password: str
     smtp_port: int
     smtp_web_port: int
+    keycloak_external: bool = False
+    """HOERA_KEYCLOAK_EXTERNAL: the staff's identity provider is not the local stack's."""
+    keycloak_port: int = 18080
+    keycloak_heap: str = "512m"
     extra_databases: tuple[str, ...] = field(default=("hoera_test",))
 
     @property
@@ -128,4 +133,7 @@ def load() -> LocalConfig:
         pg_password=_env("HOERA_PG_PASSWORD", "hoera"),
         smtp_port=int(_env("HOERA_SMTP_PORT", "2525")),
         smtp_web_port=int(_env("HOERA_SMTP_WEB_PORT", "8025")),
+        keycloak_external=_flag("HOERA_KEYCLOAK_EXTERNAL"),
+        keycloak_port=int(_env("HOERA_KEYCLOAK_PORT", "18080")),
+        keycloak_heap=_env("HOERA_KEYCLOAK_HEAP", "512m"),
     )

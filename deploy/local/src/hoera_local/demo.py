@@ -503,17 +503,24 @@ def print_where_to_look() -> None:
     print("\n=== Hoera is up: two organisations, Partena (nl) and Partenamut (fr) ===", flush=True)
     print(f"  mail sink (every e-mail sent):   http://127.0.0.1:{cfg.smtp_web_port}/")
     # Sign-in pages only: a token in a URL would end up in history, logs and traces.
-    print(
-        "  supervisor dashboard: http://127.0.0.1:8104/dashboard/sign-in  (paste a supervisor's token below)"
-    )
-    print("  callback agent page:  http://127.0.0.1:8105/agent/sign-in      (paste an agent's token below)")
+    print("  supervisor dashboard: http://127.0.0.1:8104/dashboard")
+    print("  callback agent page:  http://127.0.0.1:8105/agent")
+    if not cfg.keycloak_external:
+        from hoera_local import keycloak
+
+        print(
+            f"  staff sign in at their organisation's Keycloak realm ({keycloak.issuer(cfg, '<tenant>')}):"
+            f" any user below, password {keycloak.DEMO_PASSWORD!r}; one sign-in serves every page"
+        )
     print("  survey invitations follow a contact after the delay in the tenant's survey triggers")
     print("  (nl template: 10 minutes, between 08:00 and 21:00; fr template: its own)")
     print(
         "  APIs (OpenAPI): intake :8101/docs  compensation :8102/docs  survey :8103/docs"
         "  alerts :8104/docs  callback :8105/docs"
     )
-    print("  sign in as (paste the token on a sign-in page, or send it as Authorization: Bearer <token>):")
+    print(
+        "  users, and tokens for the APIs (Authorization: Bearer <token>; in development pages take one too):"
+    )
     settings = KitSettings(service_name="demo")
     for tenant, (_, users) in DEMO_TENANTS.items():
         tokens = mint_demo_tokens(settings, tenant=tenant, users=users)

@@ -30,6 +30,10 @@ def infra_procfile(cfg: LocalConfig) -> Path:
     if not cfg.pg_external:
         lines.append(f"postgres: {_py()} -m hoera_local.cli postgres")
     lines.append(f"smtp: {_py()} -m hoera_devkit.smtp_sink")
+    if not cfg.keycloak_external:
+        # The staff's identity provider. Nothing waits for it at start: only sign-in needs it, and
+        # the pages' tests and `make up`'s banner wait for its realms themselves.
+        lines.append(f"keycloak: {_py()} -m hoera_local.cli keycloak")
     path = cfg.run_dir / "Procfile.infra"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("\n".join(lines) + "\n")
@@ -74,7 +78,7 @@ async def _already_up(cfg: LocalConfig) -> bool:
 
 def start(cfg: LocalConfig) -> bool:
     """Start the infrastructure in the background; True when this call started it."""
-    from hoera_local import kafka
+    from hoera_local import kafka, keycloak
 
     if running_pid(cfg, "infra") is None and asyncio.run(_already_up(cfg)):
         print(f"reusing the running Kafka ({cfg.kafka_bootstrap}) and PostgreSQL", flush=True)
@@ -85,6 +89,8 @@ def start(cfg: LocalConfig) -> bool:
         return False
     if not cfg.kafka_external:
         kafka.fetch(cfg)
+    if not cfg.keycloak_external:
+        keycloak.fetch(cfg)
     if not cfg.pg_external:
         from hoera_local import postgres
 
@@ -151,6 +157,13 @@ def up(cfg: LocalConfig, procfile: Path) -> int:
     started = start(cfg)
     env = _env(cfg)
     env.setdefault("HOERA_KAFKA_BOOTSTRAP", cfg.kafka_bootstrap)
+    if not cfg.keycloak_external:
+        from hoera_devkit.tokens import DEMO_TENANTS
+
+        from hoera_local import keycloak
+
+        # The demo organisations' staff sign in at their realm of the local Keycloak.
+        env.setdefault("HOERA_OIDC_PROVIDERS", keycloak.providers_setting(cfg, list(DEMO_TENANTS)))
     proc = subprocess.Popen(
         [_py(), "-m", "honcho", "-f", str(procfile), "-d", str(PROJECT_ROOT), "start"],
         env=env,

@@ -49,6 +49,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import HTTPConnection
 
+from hoera_kit.oidc import IdentityProviders, Provider, ProviderUnavailable
 from hoera_kit.refusals import NotFound
 from hoera_kit.settings import KitSettings
 
@@ -217,11 +218,14 @@ class TokenVerifier:
         leeway_seconds: int = LEEWAY_SECONDS,
         jwks_cache_seconds: float = 300,
         jwks_timeout_seconds: float = 10,
+        providers: IdentityProviders | None = None,
     ) -> None:
         if not (jwks_url or public_key or secret):
             raise ValueError("no key to verify tokens with: give a JWKS URL, a public key or a secret")
         self.issuer = issuer
         self.audience = audience
+        # The tenants' own identity providers (staff sign-in); their tokens are checked by issuer.
+        self.providers = providers
         self.default_tenant = default_tenant
         self.leeway_seconds = leeway_seconds
         self._secret = secret or None
@@ -249,6 +253,7 @@ class TokenVerifier:
                 public_key=settings.jwt_public_key,
                 secret=settings.signing_secret,
                 default_tenant=settings.tenant,
+                providers=IdentityProviders(settings.oidc_providers) if settings.oidc_providers else None,
             )
         except ValueError as exc:
             raise ValueError(f"HOERA_JWT_PUBLIC_KEY / HOERA_JWT_JWKS_URL / HOERA_JWT_SECRET: {exc}") from exc
@@ -259,6 +264,9 @@ class TokenVerifier:
 
     def verify(self, token: str) -> Principal:
         """The token's Principal, or AuthError. May fetch the JWKS, blocking: see verify_async."""
+        provider = self.providers.for_token(token) if self.providers else None
+        if provider is not None:
+            return self._verify_at(provider, token)
         try:
             header = jwt.get_unverified_header(token)
         except jwt.DecodeError as exc:
@@ -279,8 +287,8 @@ class TokenVerifier:
             algorithms = (key.algorithm_name,)
         else:
             raise AuthError(f"token signed with an algorithm not accepted here ({algorithm})")
-        try:
-            claims = jwt.decode(
+        claims = _checked(
+            lambda: jwt.decode(
                 token,
                 key,
                 algorithms=list(algorithms),
@@ -289,27 +297,25 @@ class TokenVerifier:
                 leeway=self.leeway_seconds,
                 options={"require": list(REQUIRED_CLAIMS)},
             )
-        except jwt.ExpiredSignatureError as exc:
-            raise AuthError("token expired") from exc
-        except jwt.ImmatureSignatureError as exc:
-            raise AuthError("token not yet valid") from exc
-        except jwt.InvalidSignatureError as exc:
-            raise AuthError("bad signature") from exc
-        except jwt.InvalidIssuerError as exc:
-            raise AuthError("wrong issuer") from exc
-        except jwt.InvalidAudienceError as exc:
-            raise AuthError("wrong audience") from exc
-        except jwt.MissingRequiredClaimError as exc:
-            raise AuthError(f"malformed token: the {exc.claim} claim is missing") from exc
-        except jwt.InvalidAlgorithmError as exc:
-            raise AuthError("token signed with an algorithm not accepted here") from exc
-        except jwt.InvalidTokenError as exc:
-            raise AuthError(f"malformed token: {exc}") from exc
+        )
         return principal_from_claims(claims, default_tenant=self.default_tenant)
+
+    def _verify_at(self, provider: Provider, token: str) -> Principal:
+        """A token of a tenant's own identity provider: that provider's keys, issuer and audience,
+        its claim names, and the tenant the provider belongs to (whatever the token says)."""
+        try:
+            claims = _checked(
+                lambda: provider.decode(
+                    token, audience=provider.config.audience, leeway_s=self.leeway_seconds
+                )
+            )
+        except ProviderUnavailable as exc:
+            raise IdentityProviderUnavailable(str(exc)) from exc
+        return principal_from_claims(provider.principal_claims(claims), default_tenant=provider.tenant)
 
     async def verify_async(self, token: str) -> Principal:
         """As verify, without blocking the event loop when the JWKS has to be fetched."""
-        if self._jwks is None:
+        if self._jwks is None and not self.providers:
             return self.verify(token)
         return await run_in_threadpool(self.verify, token)
 
@@ -323,6 +329,30 @@ class TokenVerifier:
             raise AuthError("token signed with a key the identity provider does not list") from exc
         except jwt.DecodeError as exc:
             raise AuthError("malformed token: not a JWT") from exc
+
+
+def _checked(decode: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    """PyJWT's verdicts as the 401 reasons callers see."""
+    try:
+        return decode()
+    except jwt.ExpiredSignatureError as exc:
+        raise AuthError("token expired") from exc
+    except jwt.ImmatureSignatureError as exc:
+        raise AuthError("token not yet valid") from exc
+    except jwt.InvalidSignatureError as exc:
+        raise AuthError("bad signature") from exc
+    except jwt.InvalidIssuerError as exc:
+        raise AuthError("wrong issuer") from exc
+    except jwt.InvalidAudienceError as exc:
+        raise AuthError("wrong audience") from exc
+    except jwt.MissingRequiredClaimError as exc:
+        raise AuthError(f"malformed token: the {exc.claim} claim is missing") from exc
+    except jwt.InvalidAlgorithmError as exc:
+        raise AuthError("token signed with an algorithm not accepted here") from exc
+    except (jwt.PyJWKClientError, jwt.PyJWKSetError, jwt.PyJWKError) as exc:
+        raise AuthError("token signed with a key the identity provider does not list") from exc
+    except jwt.InvalidTokenError as exc:
+        raise AuthError(f"malformed token: {exc}") from exc
 
 
 # --- FastAPI dependencies -------------------------------------------------------------------------

@@ -36,22 +36,36 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import logging
 import secrets
 from collections.abc import Callable, Sequence
+from contextlib import suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Final, Literal
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
+import httpx
 import jwt
 from fastapi import APIRouter, HTTPException, Request, Response, WebSocketException, status
 from fastapi.responses import RedirectResponse
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import HTTPConnection
 
-from hoera_kit.auth import AuthError, Principal, Role, TokenVerifier, ensure_known_tenant, for_connection
-from hoera_kit.refusals import Forbidden, Refusal
+from hoera_kit.auth import (
+    AuthError,
+    IdentityProviderUnavailable,
+    Principal,
+    Role,
+    TokenVerifier,
+    ensure_known_tenant,
+    for_connection,
+)
+from hoera_kit.oidc import PENDING_SECONDS, Pending, Provider, ProviderUnavailable, SignInFailed
+from hoera_kit.refusals import Forbidden, NotFound, Refusal
 
+log = logging.getLogger(__name__)
 CSRF_FIELD: Final = "csrf"
 TOKEN_FIELD: Final = "token"
 # A browser keeps at most 4096 bytes per cookie, name and attributes included, and drops a larger
@@ -76,6 +90,8 @@ class SignInNote(StrEnum):
     stale_form = "stale_form"  # the form's CSRF value is missing or wrong: nothing was done
     session_ended = "session_ended"  # the session's token expired or no longer verifies
     signed_out = "signed_out"
+    provider_refused = "provider_refused"  # the identity provider's answer did not check out
+    provider_unavailable = "provider_unavailable"  # the identity provider cannot be reached
 
     @property
     def is_problem(self) -> bool:
@@ -84,6 +100,8 @@ class SignInNote(StrEnum):
 
 
 _NOTES_BY_QUERY: Final = {SignInNote.session_ended.value, SignInNote.signed_out.value}
+CALLBACK_PATH: Final = "signed-in"
+ORGANISATION_SECONDS: Final = 30 * 24 * 3600
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,6 +137,16 @@ class SignedForm:
 
 
 @dataclass(frozen=True, slots=True)
+class ProviderChoice:
+    """One organisation's "sign in with your account" link on the sign-in page."""
+
+    tenant: str
+    name: str
+    """The organisation's name as its definition gives it (its id until the definition is known)."""
+    href: str
+
+
+@dataclass(frozen=True, slots=True)
 class SignInView:
     """What a sign-in page shows; the service renders it in its own look and language."""
 
@@ -127,6 +155,10 @@ class SignInView:
     csrf: str
     lang: str | None  # asked for with ?lang= or by the form; None lets the page choose
     note: SignInNote | None
+    providers: tuple[ProviderChoice, ...] = ()
+    """The organisations whose staff sign in with their own identity provider here (OpenID Connect)."""
+    token_form: bool = True
+    """Whether the page offers the form for a pasted token (development and test, or no provider)."""
 
     def query(self, **overrides: str) -> str:
         """The sign-in page's own query string (for its language links), keeping `next`."""
@@ -197,6 +229,12 @@ def _language(value: str | None) -> str | None:
     return value if value in _LANGUAGES else None
 
 
+def _organisation_name(connection: HTTPConnection, tenant: str) -> str:
+    service = getattr(connection.app.state, "service", None)
+    definition = service.tenants.definition(tenant) if service is not None else None
+    return definition.name if definition is not None else tenant
+
+
 def _token_expiry(token: str) -> datetime:
     # Called only after TokenVerifier accepted the token, which requires `exp`.
     claims = jwt.decode(token, options={"verify_signature": False})
@@ -262,6 +300,17 @@ class StaffSessions:
 
     def sign_in_cookie(self, connection: HTTPConnection) -> str:
         return self._name(connection, "sign-in")
+
+    def organisation_cookie(self, connection: HTTPConnection) -> str:
+        """The organisation the browser last signed in with, shared by every service on the host (no
+        service in its name): another service's page without a session goes straight to that
+        organisation's provider, which signs the person in without asking again. Not a secret."""
+        prefix = "__Host-" if self.secure(connection) else ""
+        return f"{prefix}hoera-organisation"
+
+    def pending_cookie(self, connection: HTTPConnection) -> str:
+        """A sign-in under way at the identity provider (hoera_kit.oidc.Pending)."""
+        return self._name(connection, "oidc")
 
     def _set(
         self,
@@ -342,6 +391,15 @@ class StaffSessions:
             raise for_connection(connection, refused)
 
     def _to_sign_in(self, request: Request, *, next_path: str, ended: bool) -> SignInRequired:
+        provider = self._provider_of_cookie(request) if ended else None
+        if provider is None:
+            provider = self._providers(request).get(
+                request.cookies.get(self.organisation_cookie(request), "")
+            )
+        if provider is not None:
+            # The provider most likely still knows the person: back there, and (silently) back here.
+            location = f"{self.provider_path(provider.tenant)}?{urlencode({'next': next_path})}"
+            return SignInRequired(location, clear_cookie=self._clear_header(request))
         params = {"next": next_path}
         lang = _language(request.query_params.get("lang"))
         if lang is not None:
@@ -401,7 +459,123 @@ class StaffSessions:
         router.add_api_route(self.sign_in_path, self._sign_in_page, methods=["GET"])
         router.add_api_route(self.sign_in_path, self._sign_in, methods=["POST"])
         router.add_api_route(self.sign_out_path, self._sign_out, methods=["POST"])
+        router.add_api_route(f"{self.sign_in_path}/{{tenant}}", self._begin, methods=["GET"])
+        router.add_api_route(self.callback_path, self._signed_in, methods=["GET"])
         return router
+
+    # --- OpenID Connect (hoera_kit.oidc) ----------------------------------------------------------
+
+    @property
+    def callback_path(self) -> str:
+        return f"{self.home.rstrip('/')}/{CALLBACK_PATH}"
+
+    def provider_path(self, tenant: str) -> str:
+        return f"{self.sign_in_path}/{tenant}"
+
+    def _providers(self, connection: HTTPConnection) -> dict[str, Provider]:
+        providers = _verifier(connection).providers
+        return providers.by_tenant if providers else {}
+
+    def _provider_of_cookie(self, connection: HTTPConnection) -> Provider | None:
+        providers = _verifier(connection).providers
+        token = connection.cookies.get(self.session_cookie(connection))
+        return providers.for_token(token) if providers and token else None
+
+    def _redirect_uri(self, request: Request) -> str:
+        return f"{str(request.base_url).rstrip('/')}{self.callback_path}"
+
+    def _token_form(self, request: Request) -> bool:
+        settings = getattr(request.app.state, "settings", None)
+        return not self._providers(request) or bool(getattr(settings, "is_dev", True))
+
+    async def _begin(self, request: Request, tenant: str) -> Response:
+        provider = self._providers(request).get(tenant)
+        next_path = self._next(request.query_params.get("next"))
+        lang = _language(request.query_params.get("lang"))
+        if provider is None:
+            raise NotFound("identity provider of this organisation")
+        try:
+            url, pending = await run_in_threadpool(
+                provider.begin, redirect_uri=self._redirect_uri(request), next_path=next_path, language=lang
+            )
+        except ProviderUnavailable as exc:
+            log.warning("%s: sign-in with %s's identity provider: %s", self.service, tenant, exc)
+            return self._sign_in_form(
+                request,
+                next_path=next_path,
+                lang=lang,
+                note=SignInNote.provider_unavailable,
+                status_code=status.HTTP_503_SERVICE_UNAVAILABLE,
+            )
+        response = RedirectResponse(url, status_code=status.HTTP_303_SEE_OTHER)
+        # Lax: the provider sends the browser back with a cross-site top-level GET, which Lax allows.
+        self._set(request, response, self.pending_cookie(request), pending.encode(), max_age=PENDING_SECONDS)
+        response.headers["Cache-Control"] = "no-store"
+        return response
+
+    async def _signed_in(self, request: Request) -> Response:
+        query = request.query_params
+        pending = Pending.decode(request.cookies.get(self.pending_cookie(request)))
+        provider = self._providers(request).get(pending.tenant) if pending else None
+        next_path = self._next(pending.next if pending else None)
+
+        def again(note: SignInNote, status_code: int) -> Response:
+            response = self._sign_in_form(
+                request, next_path=next_path, lang=None, note=note, status_code=status_code
+            )
+            self._clear(request, response, self.pending_cookie(request))
+            return response
+
+        if pending is None or provider is None:
+            return again(SignInNote.provider_refused, status.HTTP_400_BAD_REQUEST)
+        if query.get("error"):
+            # The person cancelled, or the provider would not sign them in for this client.
+            log.info(
+                "%s: %s's identity provider answered %s", self.service, pending.tenant, query["error"][:100]
+            )
+            return again(SignInNote.provider_refused, status.HTTP_401_UNAUTHORIZED)
+        response = RedirectResponse(next_path, status_code=status.HTTP_303_SEE_OTHER)
+        try:
+            async with httpx.AsyncClient(timeout=provider.timeout_s) as http:
+                token = await provider.finish(
+                    http,
+                    pending,
+                    state=query.get("state"),
+                    code=query.get("code"),
+                    redirect_uri=self._redirect_uri(request),
+                )
+            await self.start(request, response, token)
+        except SignInFailed as exc:
+            log.warning(
+                "%s: sign-in with %s's identity provider refused: %s", self.service, pending.tenant, exc
+            )
+            return again(SignInNote.provider_refused, status.HTTP_401_UNAUTHORIZED)
+        except (ProviderUnavailable, IdentityProviderUnavailable) as exc:
+            log.warning("%s: %s's identity provider unavailable: %s", self.service, pending.tenant, exc)
+            return again(SignInNote.provider_unavailable, status.HTTP_503_SERVICE_UNAVAILABLE)
+        except AuthError as exc:
+            log.warning(
+                "%s: a token of %s's identity provider refused: %s", self.service, pending.tenant, exc
+            )
+            return again(SignInNote.invalid_token, status.HTTP_401_UNAUTHORIZED)
+        except Forbidden:
+            # Signed in at the organisation, just not for these pages: its other services' pages
+            # may still be theirs, and will find the organisation.
+            refused = again(SignInNote.not_allowed, status.HTTP_403_FORBIDDEN)
+            self._set(
+                request,
+                refused,
+                self.organisation_cookie(request),
+                pending.tenant,
+                max_age=ORGANISATION_SECONDS,
+            )
+            return refused
+        self._clear(request, response, self.pending_cookie(request))
+        self._set(
+            request, response, self.organisation_cookie(request), pending.tenant, max_age=ORGANISATION_SECONDS
+        )
+        response.headers["Cache-Control"] = "no-store"
+        return response
 
     def _next(self, value: str | None) -> str:
         return local_path(value, self.home, avoid=(self.sign_in_path, self.sign_out_path))
@@ -417,7 +591,23 @@ class StaffSessions:
     ) -> Response:
         # Two tabs on the sign-in page share one value: a second page does not void the first form.
         csrf = request.cookies.get(self.sign_in_cookie(request)) or secrets.token_urlsafe(32)
-        view = SignInView(action=self.sign_in_path, next=next_path, csrf=csrf, lang=lang, note=note)
+        choices = tuple(
+            ProviderChoice(
+                tenant,
+                _organisation_name(request, tenant),
+                f"{self.provider_path(tenant)}?{urlencode({'next': next_path, 'lang': lang or ''})}",
+            )
+            for tenant in sorted(self._providers(request))
+        )
+        view = SignInView(
+            action=self.sign_in_path,
+            next=next_path,
+            csrf=csrf,
+            lang=lang,
+            note=note,
+            providers=choices,
+            token_form=self._token_form(request),
+        )
         response = self.render_sign_in(request, view, status_code)
         response.headers["Cache-Control"] = "no-store"
         # Strict is enough here: only our own sign-in page posts this form.
@@ -454,6 +644,9 @@ class StaffSessions:
 
         if not _same(form.get(CSRF_FIELD), request.cookies.get(self.sign_in_cookie(request)) or ""):
             return again(SignInNote.stale_form, status.HTTP_403_FORBIDDEN)
+        if not self._token_form(request):
+            # Staff sign in at their organisation's identity provider; a pasted token is for development.
+            return again(SignInNote.invalid_token, status.HTTP_403_FORBIDDEN)
         token = (form.get(TOKEN_FIELD) or "").strip()
         if token.lower().startswith("bearer "):
             token = token[len("bearer ") :].strip()
@@ -486,9 +679,17 @@ class StaffSessions:
         lang = _language(form.get("lang"))
         if lang is not None:
             params["lang"] = lang
-        response = RedirectResponse(
-            f"{self.sign_in_path}?{urlencode(params)}", status_code=status.HTTP_303_SEE_OTHER
-        )
+        back = f"{self.sign_in_path}?{urlencode(params)}"
+        provider = self._provider_of_cookie(request)
+        if provider is not None:
+            # Ends the provider's session too, or the next page would sign the person in again silently.
+            here = f"{str(request.base_url).rstrip('/')}{back}"
+            with suppress(ProviderUnavailable):
+                at_provider: str | None = await run_in_threadpool(
+                    lambda: provider.sign_out_url(post_logout_redirect_uri=here)
+                )
+                back = at_provider or back
+        response = RedirectResponse(back, status_code=status.HTTP_303_SEE_OTHER)
         self.end(request, response)
         response.headers["Cache-Control"] = "no-store"
         return response
@@ -497,6 +698,7 @@ class StaffSessions:
 __all__ = [
     "CSRF_FIELD",
     "PostedForm",
+    "ProviderChoice",
     "SignInNote",
     "SignInRenderer",
     "SignInRequired",

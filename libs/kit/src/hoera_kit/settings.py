@@ -11,7 +11,7 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Any, Literal, Self
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # Known to everyone who reads this repository: acceptable for a laptop, refused in production.
@@ -23,6 +23,33 @@ class Environment(StrEnum):
     development = "development"
     test = "test"
     production = "production"
+
+
+class StaffIdentityProvider(BaseModel):
+    """A tenant's identity provider, where its staff sign in to the pages (OpenID Connect, the
+    authorization-code flow with PKCE). Its tokens name no tenant: the issuer says whose staff they are.
+    The claim names map the provider's tokens onto Hoera's principal; `role_names` translates the
+    provider's role names where they differ from Hoera's (agent, supervisor, approver, admin)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    issuer: str = Field(description="the provider's issuer URL, exactly as its tokens carry it")
+    client_id: str = Field(min_length=1, max_length=200, description="a public client: PKCE, no secret")
+    audience: str = Field(default="hoera", description="the audience its access tokens carry for Hoera")
+    subject_claim: str = Field(default="sub", description="the claim that is the person's id in Hoera")
+    roles_claim: str = "roles"
+    teams_claim: str = "teams"
+    language_claim: str = "locale"
+    name_claim: str = "name"
+    role_names: dict[str, str] = Field(default_factory=dict)
+    scopes: str = "openid profile email"
+
+    @field_validator("issuer")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        if not value.startswith(("https://", "http://")):
+            raise ValueError("the issuer must be an http(s) URL")
+        return value.rstrip("/")
 
 
 class KitSettings(BaseSettings):
@@ -99,6 +126,12 @@ class KitSettings(BaseSettings):
     jwt_jwks_url: str | None = None
     jwt_public_key: str | None = Field(default=None, description="PEM, for RS256/ES256 tokens")
     jwt_secret: SecretStr | None = Field(default=None, description="HS256 shared secret")
+
+    oidc_providers: dict[str, StaffIdentityProvider] = Field(
+        default_factory=dict,
+        description="per tenant, the identity provider its staff sign in with (JSON: "
+        '{"<tenant>": {"issuer": "...", "client_id": "..."}}); pages offer it instead of a pasted token',
+    )
 
     customer_directory_url: str | None = Field(
         default=None, description="the platform's customer API, with {tenant} and {customer_id}"
@@ -204,6 +237,9 @@ class KitSettings(BaseSettings):
             problems.append("HOERA_JWT_SECRET must be at least 32 characters")
         if self.jwt_issuer == DEV_ISSUER:
             problems.append("HOERA_JWT_ISSUER is the development issuer")
+        plain = [t for t, idp in self.oidc_providers.items() if not idp.issuer.startswith("https://")]
+        if plain:
+            problems.append(f"HOERA_OIDC_PROVIDERS: the issuer of {', '.join(plain)} is not https")
         if self.relay_signing_key is None and self.service_name == "intake":
             problems.append("set HOERA_RELAY_SIGNING_KEY (intake signs the platform events it relays)")
         if self.database_url is None and self.pg_password.get_secret_value() == "hoera":
