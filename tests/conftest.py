@@ -4,6 +4,7 @@ fresh database, driven only through their public edges (HTTP and the platform's 
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -45,6 +46,8 @@ def system_env(ports: dict[str, int]) -> dict[str, str]:
         "HOERA_ALERTS_BASE_URL": f"http://127.0.0.1:{ports['alerts']}",
         "HOERA_CALLBACK_BASE_URL": f"http://127.0.0.1:{ports['callback']}",
         "HOERA_INTAKE_BASE_URL": f"http://127.0.0.1:{ports['intake']}",
+        # The staff navigation links every service's pages (hoera_kit.pages).
+        "HOERA_STAFF_PAGES": json.dumps({s: f"http://127.0.0.1:{port}" for s, port in ports.items()}),
     }
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from hoera_devkit.testing import TEST_TENANTS
+from hoera_devkit.testing import TEST_TENANTS, eventually
 from hoera_local import config, keycloak
 
 from tests.conftest import SERVICES, System, running_system
@@ -85,3 +85,20 @@ async def urls(system: System, http: httpx.AsyncClient) -> dict[str, str]:
     found = {s: system.url(s) for s in SERVICES}
     await admin_setup(http, found)
     return found
+
+
+async def _realm_answers(tenant: str) -> bool:
+    url = f"{keycloak.issuer(config.load(), tenant)}/.well-known/openid-configuration"
+    try:
+        async with httpx.AsyncClient(timeout=5) as http:
+            return (await http.get(url)).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+@pytest.fixture
+async def identity_provider() -> str:
+    """The demo tenant's realm, once Keycloak (started with the stack, not waited for) serves it."""
+    answers = await eventually(lambda: _realm_answers("demo"), bool, timeout=240, interval=1)
+    assert answers, "Keycloak did not come up"
+    return keycloak.issuer(config.load(), "demo")

@@ -19,6 +19,7 @@ import uuid
 import zlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, TypeVar
 
@@ -473,3 +474,35 @@ def operator_token() -> str:
         issuer=DEV_ISSUER,
         audience="hoera",
     )
+
+
+async def sign_in_at_provider(page: Any, username: str) -> None:
+    """Fill in the local Keycloak's sign-in form as a demo user (every one has the same password)."""
+    from hoera_local import keycloak
+
+    await page.wait_for_selector("#username", timeout=30_000)
+    await page.fill("#username", username)
+    await page.fill("#password", keycloak.DEMO_PASSWORD)
+    await page.click("#kc-login")
+
+
+async def submit_complaint(
+    http: httpx.AsyncClient, urls: dict[str, str], customer_id: str, **fields: Any
+) -> dict[str, Any]:
+    """The platform hands a complaint to intake over HTTP (POST /complaints, idempotent)."""
+    body = {
+        "customer_id": customer_id,
+        "channel": "phone",
+        "category": "refund.late",
+        "language": "nl",
+        "summary": "Terugbetaling van maart twee keer beloofd, na zes weken nog niets.",
+        "received_at": datetime.now(UTC).isoformat(),
+        "platform_ref": unique("PLT-E2E"),
+        "agent_id": "agent-anna",
+        "team_id": "team-nl-1",
+        **fields,
+    }
+    resp = await http.post(f"{urls['intake']}/complaints", json=body, headers=platform_headers())
+    assert resp.status_code == 201, resp.text
+    accepted: dict[str, Any] = resp.json()
+    return accepted

@@ -48,7 +48,7 @@ from .support import (
     Tap,
     as_user,
     customer_address,
-    platform_headers,
+    submit_complaint,
     survey_link,
     unique,
     wait_until,
@@ -73,28 +73,6 @@ FRENCH_DAYS = ["lundi", "mardi", "mercredi", "jeudi", "vendredi", "samedi", "dim
 def in_french(day: date) -> str:
     """How a French-speaking customer reads a promised date: 'jeudi 14 mai 2026'."""
     return f"{FRENCH_DAYS[day.weekday()]} {day.day} {FRENCH_MONTHS[day.month - 1]} {day.year}"
-
-
-async def submit_complaint(
-    http: httpx.AsyncClient, urls: dict[str, str], customer_id: str, **fields: Any
-) -> dict[str, Any]:
-    """The platform hands a complaint to intake over HTTP (POST /complaints, idempotent)."""
-    body = {
-        "customer_id": customer_id,
-        "channel": "phone",
-        "category": "refund.late",
-        "language": "nl",
-        "summary": "Terugbetaling van maart twee keer beloofd, na zes weken nog niets.",
-        "received_at": datetime.now(UTC).isoformat(),
-        "platform_ref": unique("PLT-E2E"),
-        "agent_id": "agent-anna",
-        "team_id": "team-nl-1",
-        **fields,
-    }
-    resp = await http.post(f"{urls['intake']}/complaints", json=body, headers=platform_headers())
-    assert resp.status_code == 201, resp.text
-    accepted: dict[str, Any] = resp.json()
-    return accepted
 
 
 def contact_closed(customer_id: str, **fields: Any) -> ContactClosed:

@@ -9,37 +9,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
-from hoera_devkit.testing import eventually
 from hoera_local import config, keycloak
+
+from .support import sign_in_at_provider
 
 pytestmark = [pytest.mark.integration, pytest.mark.browser]
 
-TENANT = "demo"
-
-
-async def _realm_answers() -> bool:
-    url = f"{keycloak.issuer(config.load(), TENANT)}/.well-known/openid-configuration"
-    try:
-        async with httpx.AsyncClient(timeout=5) as http:
-            return (await http.get(url)).status_code == 200
-    except httpx.HTTPError:
-        return False
-
-
-@pytest.fixture
-async def identity_provider() -> str:
-    """The tenant's realm, once Keycloak (started with the stack, not waited for) serves it."""
-    assert await eventually(_realm_answers, bool, timeout=240, interval=1), "Keycloak did not come up"
-    return keycloak.issuer(config.load(), TENANT)
-
-
-async def _sign_in_at_provider(page: Any, username: str) -> None:
-    await page.wait_for_selector("#username", timeout=30_000)
-    await page.fill("#username", username)
-    await page.fill("#password", keycloak.DEMO_PASSWORD)
-    await page.click("#kc-login")
+TENANT = "demo"  # the test tenant whose realm the identity_provider fixture waits for
 
 
 async def test_staff_sign_in_once_at_their_provider_and_move_between_services(
@@ -57,7 +34,7 @@ async def test_staff_sign_in_once_at_their_provider_and_move_between_services(
     await page.click(f"#provider-{TENANT}")
     assert page.url.startswith(f"{identity_provider}/protocol/openid-connect/auth?")
     assert "code_challenge_method=S256" in page.url
-    await _sign_in_at_provider(page, "sup-sara")
+    await sign_in_at_provider(page, "sup-sara")
     # Back where she was going (a supervisor of one team lands on that team's page).
     await page.wait_for_url(f"{urls['alerts']}/dashboard/teams/team-nl-1?lang=nl", timeout=30_000)
     assert "Sara Janssens" in await page.inner_text("body")
@@ -101,7 +78,7 @@ async def test_a_person_without_the_role_is_refused_and_another_organisations_ac
     # An agent of the organisation: the supervisors' dashboard is not theirs.
     await page.goto(f"{urls['alerts']}/dashboard?lang=en")
     await page.click(f"#provider-{TENANT}")
-    await _sign_in_at_provider(page, "agent-anna")
+    await sign_in_at_provider(page, "agent-anna")
     await page.wait_for_url(f"{urls['alerts']}/dashboard/**", timeout=30_000)
     assert "/dashboard/signed-in" in page.url
     note = await page.inner_text("#sign-in-note")

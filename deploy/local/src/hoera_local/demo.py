@@ -503,8 +503,10 @@ def print_where_to_look() -> None:
     print("\n=== Hoera is up: two organisations, Partena (nl) and Partenamut (fr) ===", flush=True)
     print(f"  mail sink (every e-mail sent):   http://127.0.0.1:{cfg.smtp_web_port}/")
     # Sign-in pages only: a token in a URL would end up in history, logs and traces.
-    print("  supervisor dashboard: http://127.0.0.1:8104/dashboard")
-    print("  callback agent page:  http://127.0.0.1:8105/agent")
+    print("  complaint workspace:  http://127.0.0.1:8101/workspace   (agents, supervisors)")
+    print("  approval queue:       http://127.0.0.1:8102/approval-queue   (approvers)")
+    print("  supervisor dashboard: http://127.0.0.1:8104/dashboard   (supervisors)")
+    print("  callback agent page:  http://127.0.0.1:8105/agent       (agents, supervisors)")
     if not cfg.keycloak_external:
         from hoera_local import keycloak
 

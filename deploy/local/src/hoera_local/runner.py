@@ -7,6 +7,7 @@ is told to stop; the stack is one Procfile, so `make up` shows every process's o
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import subprocess
@@ -16,6 +17,18 @@ from pathlib import Path
 
 from hoera_local import ready
 from hoera_local.config import PROJECT_ROOT, LocalConfig
+
+# Where `make up` serves each service (their settings' default HTTP ports).
+STAFF_PAGES = {
+    service: f"http://127.0.0.1:{port}"
+    for service, port in (
+        ("intake", 8101),
+        ("compensation", 8102),
+        ("survey", 8103),
+        ("alerts", 8104),
+        ("callback", 8105),
+    )
+}
 
 
 def _py() -> str:
@@ -157,6 +170,8 @@ def up(cfg: LocalConfig, procfile: Path) -> int:
     started = start(cfg)
     env = _env(cfg)
     env.setdefault("HOERA_KAFKA_BOOTSTRAP", cfg.kafka_bootstrap)
+    # The staff navigation links every service's pages, at the ports the services listen on by default.
+    env.setdefault("HOERA_STAFF_PAGES", json.dumps(STAFF_PAGES))
     if not cfg.keycloak_external:
         from hoera_devkit.tokens import DEMO_TENANTS
 

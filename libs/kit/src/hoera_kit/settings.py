@@ -133,6 +133,13 @@ class KitSettings(BaseSettings):
         '{"<tenant>": {"issuer": "...", "client_id": "..."}}); pages offer it instead of a pasted token',
     )
 
+    staff_pages: dict[str, str] = Field(
+        default_factory=dict,
+        description="where people reach each service's staff pages, for the navigation between them "
+        '(JSON: {"intake": "https://...", "compensation": "https://...", ...}); a service missing here '
+        "shows only its own pages",
+    )
+
     customer_directory_url: str | None = Field(
         default=None, description="the platform's customer API, with {tenant} and {customer_id}"
     )

@@ -12,7 +12,6 @@ stream ends when the service stops (LiveHub.close) or after HOERA_LIVE_STREAM_MA
 from __future__ import annotations
 
 import asyncio
-import json
 import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
@@ -26,16 +25,9 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response, Streamin
 from hoera_events.organisation import Organisation
 from hoera_events.surveys import AgentAttribute
 from hoera_kit.auth import Principal, Role
-from hoera_kit.calendar import BusinessCalendar
+from hoera_kit.pages import PageView, StaffPages
 from hoera_kit.refusals import Refusal
-from hoera_kit.sessions import (
-    CSRF_FIELD,
-    SignedForm,
-    SignInView,
-    StaffSession,
-    StaffSessions,
-)
-from jinja2 import Environment, FileSystemLoader, select_autoescape
+from hoera_kit.sessions import CSRF_FIELD, SignedForm, StaffSession
 from pydantic import ValidationError
 
 from hoera_alerts import handlers, store
@@ -44,34 +36,16 @@ from hoera_alerts.domain import team_name
 from hoera_alerts.handlers import Deps, TeamDashboard, TrendPoint
 from hoera_alerts.live import LiveHub
 
-PAGES = Path(__file__).parent / "pages"
-LANGUAGES = ("nl", "fr", "en")
-TEXTS: dict[str, dict[str, Any]] = json.loads((PAGES / "texts.json").read_text())
 KEEP_ALIVE_S = 15.0
-NO_STORE = {"Cache-Control": "no-store"}
 
 # Pages are not part of the OpenAPI document: they take a session cookie, not a bearer token, and
 # answer HTML; GET /teams/{team_id}/dashboard is the documented JSON twin.
 router = APIRouter(tags=["dashboard"], include_in_schema=False)
-_env = Environment(loader=FileSystemLoader(PAGES), autoescape=select_autoescape(["html"]), enable_async=False)
-
-
-def _sign_in_page(request: Request, view: SignInView, status_code: int) -> Response:
-    page = Page(view.lang)
-    html = page.render(
-        "sign_in.html",
-        view=view,
-        query=view.query,
-        note=view.note.value if view.note else None,
-        problem=view.note is not None and view.note.is_problem,
-    )
-    return HTMLResponse(html, status_code=status_code)
-
-
-SESSIONS = StaffSessions(
-    service="alerts", roles=(Role.supervisor,), home="/dashboard", render_sign_in=_sign_in_page
+PAGES = StaffPages(
+    service="alerts", directory=Path(__file__).parent / "pages", roles=(Role.supervisor,), home="/dashboard"
 )
-router.include_router(SESSIONS.router())
+SESSIONS = PAGES.sessions
+router.include_router(PAGES.router())
 
 SupervisorPage = Annotated[StaffSession, Depends(SESSIONS.page)]
 SupervisorForm = Annotated[SignedForm, Depends(SESSIONS.form)]
@@ -154,35 +128,23 @@ def charts(d: TeamDashboard, t: dict[str, Any]) -> list[Chart]:
     ]
 
 
-class Page:
-    """What every template needs: the language's words, links that keep the language (and never a
-    token), and, once signed in, the session's CSRF value for the forms."""
+class Page(PageView):
+    """A dashboard page: the kit's view with links that keep the language (and never a token) and
+    the figures in the page's words."""
 
-    def __init__(
-        self,
-        lang: str | None,
-        *,
-        session: StaffSession | None = None,
-        calendar: BusinessCalendar | None = None,
-    ) -> None:
-        chosen = lang or (session.principal.language if session else None) or "en"
-        self.lang = chosen if chosen in LANGUAGES else "en"
-        self.t = TEXTS[self.lang]
-        self.session = session
-        self.calendar = calendar
+    def __init__(self, request: Request, lang: str | None, *, session: StaffSession) -> None:
+        super().__init__(PAGES, request, session, lang)
 
     @classmethod
-    def of(cls, deps: Deps, session: StaffSession, lang: str | None) -> Page:
-        return cls(lang, session=session, calendar=deps.tenants.calendar(session.principal.tenant))
+    def of(cls, request: Request, deps: Deps, session: StaffSession, lang: str | None) -> Page:
+        return cls(request, lang, session=session)
 
     def query(self, **overrides: str) -> str:
         params = {"lang": self.lang, **overrides}
         return urlencode({k: v for k, v in params.items() if v})
 
     def local(self, moment: datetime | None) -> str:
-        if moment is None or self.calendar is None:
-            return ""
-        return moment.astimezone(self.calendar.zone).strftime("%Y-%m-%d %H:%M")
+        return self.when(moment) if moment else ""
 
     def reading(self, reading: dict[str, Any]) -> str:
         text: str = self.t["reading"]
@@ -192,25 +154,24 @@ class Page:
             .replace("{threshold}", f"{reading['threshold']:.1f}")
         )
 
-    def render(self, template: str, **context: Any) -> str:
-        principal = self.session.principal if self.session else None
-        values: dict[str, Any] = {
-            "lang": self.lang,
-            "t": self.t,
+    def context(self) -> dict[str, Any]:
+        return {
+            **super().context(),
             "query": self.query,
             "local": self.local,
             "reading": self.reading,
             "number": _number,
             "percent": _percent,
             "csrf_field": CSRF_FIELD,
-            "csrf": self.session.csrf if self.session else None,
-            "who": (principal.name or principal.subject) if principal else None,
-            "sign_out": SESSIONS.sign_out_path,
+            "csrf": self.session.csrf,
         }
-        return _env.get_template(template).render({**values, **context})
 
     def live(self, d: TeamDashboard) -> str:
-        return self.render("_live.html", d=d, charts=charts(d, self.t))
+        """The live part alone, as the stream sends it."""
+        template = PAGES.environment.get_template("_live.html")
+        return template.render(
+            {**self.context(), "lang": self.lang, "t": self.t, "d": d, "charts": charts(d, self.t)}
+        )
 
 
 def _number(value: float | None, digits: int) -> str:
@@ -234,32 +195,31 @@ def _sse(event: str, data: str) -> str:
 
 
 @router.get("/dashboard", summary="The teams I lead", response_class=HTMLResponse)
-async def teams_page(session: SupervisorPage, deps: Uses, lang: Lang = None) -> Response:
-    page = Page.of(deps, session, lang)
+async def teams_page(request: Request, session: SupervisorPage, deps: Uses, lang: Lang = None) -> Response:
+    page = Page.of(request, deps, session, lang)
     teams = _teams(session.principal, deps.tenants.organisation(session.principal.tenant))
     if len(teams) == 1:
         return RedirectResponse(f"/dashboard/teams/{teams[0]['id']}?{page.query()}", status_code=303)
-    return HTMLResponse(page.render("teams.html", teams=teams), headers=NO_STORE)
+    return page.render("teams.html", teams=teams)
 
 
 @router.get(
     "/dashboard/teams/{team_id}", summary="A team's live dashboard (R25)", response_class=HTMLResponse
 )
-async def team_page(team_id: str, session: SupervisorPage, deps: Uses, lang: Lang = None) -> HTMLResponse:
+async def team_page(
+    request: Request, team_id: str, session: SupervisorPage, deps: Uses, lang: Lang = None
+) -> HTMLResponse:
     principal = session.principal
     handlers.led_teams(principal, team_id)
     d = await handlers.team_dashboard(deps, principal.tenant, team_id)
-    page = Page.of(deps, session, lang)
+    page = Page.of(request, deps, session, lang)
     stream_url = f"/dashboard/teams/{team_id}/stream?{page.query()}"
-    return HTMLResponse(
-        page.render(
-            "dashboard.html",
-            d=d,
-            charts=charts(d, page.t),
-            teams=_teams(principal, deps.tenants.organisation(principal.tenant)),
-            stream_url=stream_url,
-        ),
-        headers=NO_STORE,
+    return page.render(
+        "dashboard.html",
+        d=d,
+        charts=charts(d, page.t),
+        teams=_teams(principal, deps.tenants.organisation(principal.tenant)),
+        stream_url=stream_url,
     )
 
 
@@ -269,11 +229,11 @@ async def team_page(team_id: str, session: SupervisorPage, deps: Uses, lang: Lan
     response_class=StreamingResponse,
 )
 async def team_stream(
-    team_id: str, session: SupervisorStream, deps: Uses, hub: Hub, lang: Lang = None
+    request: Request, team_id: str, session: SupervisorStream, deps: Uses, hub: Hub, lang: Lang = None
 ) -> StreamingResponse:
     principal = session.principal
     handlers.led_teams(principal, team_id)  # 404 before a single byte of the team is sent
-    page = Page.of(deps, session, lang)
+    page = Page.of(request, deps, session, lang)
     tenant = principal.tenant
     # The stream ends with the session's token at the latest; the browser's reconnection is then
     # refused (401), and the page sends the supervisor to sign in again.
@@ -311,9 +271,9 @@ async def team_stream(
     response_class=HTMLResponse,
 )
 async def alert_page(
-    alert_id: uuid.UUID, session: SupervisorPage, deps: Uses, lang: Lang = None
+    request: Request, alert_id: uuid.UUID, session: SupervisorPage, deps: Uses, lang: Lang = None
 ) -> HTMLResponse:
-    return await _alert_page(deps, session, alert_id, lang)
+    return await _alert_page(request, deps, session, alert_id, lang)
 
 
 @router.post(
@@ -321,11 +281,12 @@ async def alert_page(
     summary="Record what I did about an alert, from its page (R23)",
     response_class=HTMLResponse,
 )
-async def acknowledge_from_page(alert_id: uuid.UUID, posted: SupervisorForm, deps: Uses) -> Response:
+async def acknowledge_from_page(
+    request: Request, alert_id: uuid.UUID, posted: SupervisorForm, deps: Uses
+) -> Response:
     """The form's answer: back to the alert's page (303), or the page again with what was wrong."""
     form = posted.form
     lang = form.get("lang")
-    lang = lang if lang in LANGUAGES else None
     entered = {
         k: v for k in ("action", "root_cause_department", "note") if (v := (form.get(k) or "").strip())
     }
@@ -334,7 +295,7 @@ async def acknowledge_from_page(alert_id: uuid.UUID, posted: SupervisorForm, dep
     except ValidationError as exc:
         field = str(exc.errors()[0]["loc"][0]) if exc.errors() and exc.errors()[0]["loc"] else None
         return await _alert_page(
-            deps, posted.session, alert_id, lang, error=_refusal_key(422, field), entered=entered
+            request, deps, posted.session, alert_id, lang, error=_refusal_key(422, field), entered=entered
         )
     try:
         await handlers.acknowledge(
@@ -344,10 +305,16 @@ async def acknowledge_from_page(alert_id: uuid.UUID, posted: SupervisorForm, dep
         if exc.status in (403, 404):
             raise  # as on the page itself: nothing of another team's alert is shown
         return await _alert_page(
-            deps, posted.session, alert_id, lang, error=_refusal_key(exc.status, exc.field), entered=entered
+            request,
+            deps,
+            posted.session,
+            alert_id,
+            lang,
+            error=_refusal_key(exc.status, exc.field),
+            entered=entered,
         )
-    page = Page(lang, session=posted.session)
-    return RedirectResponse(f"/dashboard/alerts/{alert_id}?{page.query()}", status_code=303, headers=NO_STORE)
+    page = Page(request, lang, session=posted.session)
+    return page.redirect(f"/dashboard/alerts/{alert_id}")
 
 
 def _refusal_key(status: int, field: str | None) -> tuple[str, int]:
@@ -360,6 +327,7 @@ def _refusal_key(status: int, field: str | None) -> tuple[str, int]:
 
 
 async def _alert_page(
+    request: Request,
     deps: Deps,
     session: StaffSession,
     alert_id: uuid.UUID,
@@ -370,20 +338,17 @@ async def _alert_page(
 ) -> HTMLResponse:
     view = await handlers.read_alert(deps, session.principal, alert_id)
     alert = view.alert
-    page = Page.of(deps, session, lang)
+    page = Page.of(request, deps, session, lang)
     org = deps.tenants.organisation(session.principal.tenant)
-    return HTMLResponse(
-        page.render(
-            "alert.html",
-            a=alert,
-            team_name=team_name(org, alert.team_id),
-            recipients=view.recipients,
-            scores=_scores(alert),
-            error=page.t[error[0]] if error else None,
-            entered=entered or {},
-        ),
+    return page.render(
+        "alert.html",
         status_code=error[1] if error else 200,
-        headers=NO_STORE,
+        a=alert,
+        team_name=team_name(org, alert.team_id),
+        recipients=view.recipients,
+        scores=_scores(alert),
+        error=page.t[error[0]] if error else None,
+        entered=entered or {},
     )
 
 

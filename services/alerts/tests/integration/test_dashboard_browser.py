@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from alerts_support import AlertsService, token, unhappy_answer
 from hoera_kit.auth import Role
+from playwright.async_api import expect
 
 pytestmark = [pytest.mark.integration, pytest.mark.browser]
 
@@ -43,10 +44,8 @@ async def test_a_new_unhappy_answer_appears_live_on_the_dashboard(
     comment = f"De agent begreep mijn vraag niet ({uuid.uuid4().hex[:6]})"
     await alerts.publish(unhappy_answer(browser_team, satisfaction=2, comment=comment))
 
-    await page.wait_for_function(
-        "document.querySelector('#fig-open-alerts .value').textContent.trim() === '1'",
-        timeout=20_000,
-    )
+    # Playwright's own wait: a predicate evaluated in the page would be refused by the strict CSP.
+    await expect(page.locator("#fig-open-alerts .value")).to_have_text("1", timeout=20_000)
     assert comment in await page.inner_text("#open-alerts")
     assert (await page.inner_text("#fig-csat .value")).strip() == "2.5"
     assert await page.evaluate("window.__sameDocument === true")

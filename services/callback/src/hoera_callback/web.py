@@ -10,10 +10,7 @@ value. After a POST the browser is sent back to the GET page (303); the pages ar
 
 from __future__ import annotations
 
-import json
 from collections.abc import Awaitable, Callable
-from datetime import datetime
-from functools import cache
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import urlencode
@@ -22,16 +19,9 @@ from uuid import UUID
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from hoera_kit.auth import Principal, Role
+from hoera_kit.pages import PageView, StaffPages
 from hoera_kit.refusals import Refusal
-from hoera_kit.sessions import (
-    CSRF_FIELD,
-    PostedForm,
-    SignedForm,
-    SignInView,
-    StaffSession,
-    StaffSessions,
-)
-from jinja2 import Environment, FileSystemLoader, select_autoescape
+from hoera_kit.sessions import PostedForm, SignedForm, StaffSession
 from pydantic import ValidationError
 
 from hoera_callback import handlers
@@ -41,16 +31,15 @@ from hoera_callback.rules import QUEUE
 
 router = APIRouter(include_in_schema=False)
 
-PAGES = Path(__file__).parent / "pages"
-LANGUAGES = (("nl", "Nederlands"), ("fr", "Français"), ("en", "English"))
 WORKER_ROLES = (Role.agent, Role.supervisor)
-HEADERS = {
-    "Referrer-Policy": "no-referrer",
-    "Cache-Control": "no-store",
-    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; "
-    "frame-ancestors 'none'; base-uri 'none'",
-    "X-Content-Type-Options": "nosniff",
-}
+PAGES = StaffPages(
+    service="callback", directory=Path(__file__).parent / "pages", roles=WORKER_ROLES, home="/agent"
+)
+SESSIONS = PAGES.sessions
+router.include_router(PAGES.router())
+
+AgentPage = Annotated[StaffSession, Depends(SESSIONS.page)]
+AgentForm = Annotated[SignedForm, Depends(SESSIONS.form)]
 
 
 def _deps(request: Request) -> Deps:
@@ -58,59 +47,9 @@ def _deps(request: Request) -> Deps:
     return deps
 
 
-@cache
-def _environment() -> Environment:
-    return Environment(loader=FileSystemLoader(PAGES), autoescape=select_autoescape(["html"]))
-
-
-@cache
-def _texts() -> dict[str, dict[str, Any]]:
-    texts: dict[str, dict[str, Any]] = json.loads((PAGES / "texts.json").read_text(encoding="utf-8"))
-    return texts
-
-
-def _language(requested: str | None, principal: Principal | None, request: Request) -> str:
-    codes = [code for code, _ in LANGUAGES]
-    if requested in codes:
-        return requested
-    if principal is not None and principal.language in codes:
-        return principal.language
-    for part in request.headers.get("accept-language", "").split(","):
-        primary = part.split(";")[0].strip().lower()[:2]
-        if primary in codes:
-            return primary
-    return "nl"
-
-
 def _page_url(lang: str, msg: str | None = None, **extra: str) -> str:
     query = {"lang": lang, **({"msg": msg} if msg else {}), **extra}
     return f"/agent?{urlencode(query)}"
-
-
-def _sign_in_page(request: Request, view: SignInView, status_code: int) -> Response:
-    lang = _language(view.lang, None, request)
-    html = (
-        _environment()
-        .get_template("sign_in.html")
-        .render(
-            lang=lang,
-            t=_texts()[lang],
-            languages=LANGUAGES,
-            page_url=lambda code: f"{view.action}?{view.query(lang=code)}",
-            view=view,
-            csrf_field=CSRF_FIELD,
-            note=view.note.value if view.note else None,
-            problem=view.note is not None and view.note.is_problem,
-        )
-    )
-    return HTMLResponse(html, status_code=status_code, headers=HEADERS)
-
-
-SESSIONS = StaffSessions(service="callback", roles=WORKER_ROLES, home="/agent", render_sign_in=_sign_in_page)
-router.include_router(SESSIONS.router())
-
-AgentPage = Annotated[StaffSession, Depends(SESSIONS.page)]
-AgentForm = Annotated[SignedForm, Depends(SESSIONS.form)]
 
 
 async def _render(
@@ -131,33 +70,16 @@ async def _render(
     if held is not None:
         current = await handlers.detail(deps, principal, held.callback_id)
     queue = await handlers.queue(deps, principal, team_id=None, limit=100)
-    zone = deps.tenants.calendar(principal.tenant).zone
-
-    def when(moment: datetime | None) -> str:
-        return moment.astimezone(zone).strftime("%Y-%m-%d %H:%M") if moment else "–"
-
-    html = (
-        _environment()
-        .get_template("agent.html")
-        .render(
-            lang=lang,
-            t=_texts()[lang],
-            languages=LANGUAGES,
-            page_url=lambda code: _page_url(code),
-            who=principal.name or principal.subject,
-            csrf_field=CSRF_FIELD,
-            csrf=session.csrf,
-            sign_out=SESSIONS.sign_out_path,
-            message=message,
-            error=error,
-            current=current,
-            queue=queue,
-            outcomes=[o.value for o in AgentOutcome],
-            max_attempts=rules.max_attempts,
-            when=when,
-        )
+    return PageView(PAGES, request, session, lang).render(
+        "agent.html",
+        status_code=status_code,
+        message=message,
+        error=error,
+        current=current,
+        queue=queue,
+        outcomes=[o.value for o in AgentOutcome],
+        max_attempts=rules.max_attempts,
     )
-    return HTMLResponse(html, status_code=status_code, headers=HEADERS)
 
 
 @router.get("/agent", response_class=HTMLResponse)
@@ -168,8 +90,8 @@ async def agent_page(
     msg: Annotated[str | None, Query(max_length=40)] = None,
     at: Annotated[str | None, Query(max_length=40)] = None,
 ) -> HTMLResponse:
-    language = _language(lang, session.principal, request)
-    texts = _texts()[language]
+    language = PAGES.language(lang, session.principal, request)
+    texts = PAGES.texts[language]
     message = texts.get(f"msg_{msg}") if msg else None
     if message and msg == "retry" and at:
         message = f"{message} {at}"
@@ -199,8 +121,8 @@ def _refusal_text(texts: dict[str, Any], status_code: int, field: str | None, de
 
 async def _post(request: Request, posted: SignedForm, act: Action, *, ok_msg: str) -> Response:
     session, form = posted.session, posted.form
-    lang = _language(form.get("lang"), session.principal, request)
-    texts = _texts()[lang]
+    lang = PAGES.language(form.get("lang"), session.principal, request)
+    texts = PAGES.texts[lang]
     try:
         done = await act(session.principal, form)
     except Refusal as exc:
@@ -209,7 +131,7 @@ async def _post(request: Request, posted: SignedForm, act: Action, *, ok_msg: st
     except _Invalid as exc:
         return await _render(request, session, lang=lang, error=texts[exc.key], status_code=422)
     msg, params = done if done else (ok_msg, {})
-    return RedirectResponse(_page_url(lang, msg, **params), status_code=303, headers=HEADERS)
+    return RedirectResponse(_page_url(lang, msg, **params), status_code=303, headers=PAGES.headers(request))
 
 
 def _claim_id(form: PostedForm) -> UUID | None:

@@ -9,7 +9,7 @@ from pathlib import Path
 from hoera_kit.deps import Clock
 from hoera_kit.service import Service
 
-from hoera_compensation import api, consumers, handlers, rules
+from hoera_compensation import api, consumers, handlers, rules, web
 from hoera_compensation.settings import CompensationSettings
 
 MIGRATIONS = Path(__file__).parents[2] / "migrations"
@@ -43,6 +43,7 @@ def create_app(
     svc.api.state.deps = deps
     rules.declare(svc.rule_book(rules.TEMPLATES))
     svc.api.include_router(api.router)
+    svc.api.include_router(web.router)
     consumers.register(svc, deps)
     svc.timer(handlers.APPROVAL_DEADLINE_TIMER)(partial(handlers.approval_overdue, deps))
     return svc

@@ -480,6 +480,15 @@ async def approvals(
         return await store.approvals(conn, who.tenant, status=status, limit=limit)
 
 
+async def approval_request(deps: Deps, who: Principal, compensation_id: uuid.UUID) -> store.Compensation:
+    """One compensation that went to an approver (open or decided); 404 for any other."""
+    async with deps.transaction() as conn:
+        found = await store.compensation(conn, who.tenant, compensation_id)
+    if found is None or found.deadline_at is None:
+        raise NotFound(f"approval request {compensation_id}")
+    return found
+
+
 async def decide_approval(
     deps: Deps,
     who: Principal,

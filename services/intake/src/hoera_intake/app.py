@@ -12,7 +12,7 @@ from hoera_kit.rules import Versioned
 from hoera_kit.service import Service
 from hoera_kit.timers import Timer
 
-from hoera_intake import api, consumers, rules
+from hoera_intake import api, consumers, rules, workspace
 from hoera_intake.handlers import SLA_TIMER, Deps, sla, tenants, timeline
 from hoera_intake.settings import IntakeSettings
 
@@ -34,6 +34,7 @@ def create_app(settings: IntakeSettings | None = None) -> Service[IntakeSettings
 
     rules.declare(svc.rule_book(rules.TEMPLATES), on_organisation_change=organisation_changed)
     svc.api.include_router(api.router)
+    svc.api.include_router(workspace.router)
     if s.consumers_enabled:
         consumers.register(svc, deps)
 

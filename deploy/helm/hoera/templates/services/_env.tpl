@@ -66,6 +66,19 @@ call with (dict "root" $ "service" "intake" "cfg" $cfg). Names are the kit's HOE
 - name: HOERA_PUBLIC_BASE_URL
   value: {{ . | quote }}
 {{- end }}
+{{- with $v.identityProvider.staffSignIn }}
+- name: HOERA_OIDC_PROVIDERS
+  value: {{ toJson . | quote }}
+{{- end }}
+{{- /* The staff menu links each service's pages where people reach them. */}}
+{{- $pages := dict }}
+{{- range $name, $svc := $v.services }}
+{{- if $svc.publicBaseUrl }}{{ $_ := set $pages $name $svc.publicBaseUrl }}{{ end }}
+{{- end }}
+{{- if $pages }}
+- name: HOERA_STAFF_PAGES
+  value: {{ toJson $pages | quote }}
+{{- end }}
 {{- if .cfg.sendsMail }}
 - name: HOERA_SMTP_HOST
   value: {{ $v.smtp.host | quote }}
