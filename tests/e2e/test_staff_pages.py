@@ -39,7 +39,7 @@ async def _known_to_compensation(http: httpx.AsyncClient, urls: dict[str, str], 
     assert resp.status_code == 200, resp.text
 
 
-async def _signed_in(browser: Any, url: str, username: str) -> tuple[Any, Any]:
+async def signed_in(browser: Any, url: str, username: str) -> tuple[Any, Any]:
     """A browser of its own for one person: the page asks to sign in, the provider signs them in."""
     context = await browser.new_context()
     page = await context.new_page()
@@ -51,7 +51,7 @@ async def _signed_in(browser: Any, url: str, username: str) -> tuple[Any, Any]:
     return context, page
 
 
-async def _photograph(page: Any, url: str, name: str, shots: Path) -> None:
+async def photograph(page: Any, url: str, name: str, shots: Path) -> None:
     """The page in every language; each must name itself in that language (html lang)."""
     for lang in LANGUAGES:
         glue = "&" if "?" in url else "?"
@@ -73,7 +73,7 @@ async def test_an_agent_resolves_and_proposes_450_and_the_approver_approves_it_o
 
     # The agent: from the dossier in the workspace, resolved with its department and first contact.
     dossier = f"{urls['intake']}/workspace/complaints/{complaint_id}"
-    anna, page = await _signed_in(browser, f"{dossier}?lang=nl", "agent-anna")
+    anna, page = await signed_in(browser, f"{dossier}?lang=nl", "agent-anna")
     assert await page.locator("#status").get_attribute("data-status") == "open"
     await page.select_option("#root-cause-department", "claims-processing")
     await page.check("input[name=first_contact_resolution][value=false]")
@@ -118,9 +118,9 @@ async def test_an_agent_resolves_and_proposes_450_and_the_approver_approves_it_o
     await page.wait_for_selector("#message")
     assert await page.locator("#compensations tr[data-status=awaiting_approval]").count() == 1
     panel = f"{urls['compensation']}/compensation/complaints/{complaint_id}"
-    await _photograph(page, f"{urls['intake']}/workspace", "workspace", shots)
-    await _photograph(page, dossier, "dossier", shots)
-    await _photograph(page, panel, "compensation-panel", shots)
+    await photograph(page, f"{urls['intake']}/workspace", "workspace", shots)
+    await photograph(page, dossier, "dossier", shots)
+    await photograph(page, panel, "compensation-panel", shots)
     # The agent's pages do not include the approval queue.
     await page.goto(f"{urls['compensation']}/approval-queue")
     await page.wait_for_selector("#not-approver")
@@ -132,17 +132,17 @@ async def test_an_agent_resolves_and_proposes_450_and_the_approver_approves_it_o
     compensation_id = waiting[0]["compensation_id"]
 
     # The approver: the queue shows it with its deadline; approved with a reason on its page.
-    eva, page = await _signed_in(browser, f"{urls['compensation']}/approval-queue?lang=nl", "appr-eva")
+    eva, page = await signed_in(browser, f"{urls['compensation']}/approval-queue?lang=nl", "appr-eva")
     await page.click(f"#open-{compensation_id}")
     await page.wait_for_selector("#decision-form")
     assert "450,00" in await page.inner_text("#proposal-amount")
-    await _photograph(page, f"{urls['compensation']}/approval-queue/{compensation_id}", "approval", shots)
+    await photograph(page, f"{urls['compensation']}/approval-queue/{compensation_id}", "approval", shots)
     await page.fill("#reason", "Hospitalisatiekosten aantoonbaar; de weigering was een fout van ons.")
     await page.click("#approve")
     await page.wait_for_url(f"{urls['compensation']}/approval-queue?**", timeout=30_000)
     await page.wait_for_selector("#message")
     assert await page.locator(f"tr[data-compensation='{compensation_id}']").count() == 0
-    await _photograph(page, f"{urls['compensation']}/approval-queue", "approvals", shots)
+    await photograph(page, f"{urls['compensation']}/approval-queue", "approvals", shots)
     # The approver reads the dossier (R1) but does not work it.
     await page.goto(f"{dossier}?lang=en")
     await page.wait_for_selector("#facts")
@@ -164,7 +164,7 @@ async def test_each_role_sees_its_own_pages_and_an_agent_her_teams_dossiers(
     urls: dict[str, str], http: httpx.AsyncClient, browser: Any, identity_provider: str, artifacts_dir: Path
 ) -> None:
     # The supervisor: the workspace, the dashboard and the callbacks, not the approvals.
-    sara, page = await _signed_in(browser, f"{urls['intake']}/workspace?lang=en", "sup-sara")
+    sara, page = await signed_in(browser, f"{urls['intake']}/workspace?lang=en", "sup-sara")
     labels = await page.locator("nav.pages a").all_inner_texts()
     assert labels == ["Complaints", "Dashboard", "Callbacks"]
     await page.locator("nav.pages a", has_text="Dashboard").click()
@@ -173,14 +173,14 @@ async def test_each_role_sees_its_own_pages_and_an_agent_her_teams_dossiers(
     await sara.close()
 
     # The approver: the approvals only.
-    eva, page = await _signed_in(browser, f"{urls['compensation']}/approval-queue?lang=fr", "appr-eva")
+    eva, page = await signed_in(browser, f"{urls['compensation']}/approval-queue?lang=fr", "appr-eva")
     assert await page.locator("nav.pages a").all_inner_texts() == ["Approbations"]
     await eva.close()
 
     # An agent's dossier list holds her team's complaints, newest first.
     customer = unique("CUST-E2E-LIST")
     created = await submit_complaint(http, urls, customer)
-    anna, page = await _signed_in(
+    anna, page = await signed_in(
         browser, f"{urls['intake']}/workspace?lang=nl&customer={customer}", "agent-anna"
     )
     rows = page.locator("#complaints tr[data-complaint]")

@@ -507,6 +507,7 @@ def print_where_to_look() -> None:
     print("  approval queue:       http://127.0.0.1:8102/approval-queue   (approvers)")
     print("  supervisor dashboard: http://127.0.0.1:8104/dashboard   (supervisors)")
     print("  callback agent page:  http://127.0.0.1:8105/agent       (agents, supervisors)")
+    print("  operator console:     http://127.0.0.1:8101/console     (administrators; each service's rules)")
     if not cfg.keycloak_external:
         from hoera_local import keycloak
 

@@ -3,7 +3,8 @@
 - The body is read here, up to HOERA_MAX_REQUEST_BYTES: a larger one is refused with 413 as soon as
   its Content-Length says so, or as soon as the bytes read pass the limit, before anything parses it,
   authenticated or not. (Without this, a 50 MB body with no token was read whole before its 401.)
-- A form may post at most HOERA_MAX_FORM_FIELDS fields (413 beyond).
+- A form may post at most HOERA_MAX_FORM_FIELDS fields (413 beyond); the operator console's forms,
+  an input per value of a rule document, at most HOERA_MAX_CONSOLE_FORM_FIELDS.
 - Text may not hold a NUL character anywhere: in the path, a query parameter, a JSON body (key or
   value, at any depth) or a form field. PostgreSQL cannot store one, so instead of a 500 from deep
   inside a transaction the caller gets a 422 naming the field, and nothing changes.
@@ -12,12 +13,13 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Awaitable, Callable, Mapping, MutableMapping
 from typing import Any
 from urllib.parse import parse_qsl
 
 from fastapi import FastAPI
 
+from hoera_kit.console import HOME as CONSOLE
 from hoera_kit.errors import FieldError, error_response
 from hoera_kit.settings import KitSettings
 
@@ -89,10 +91,25 @@ def _nul_refusal(field: str) -> Any:
 
 
 class EdgeGuard:
-    def __init__(self, app: ASGIApp, *, max_body_bytes: int, max_form_fields: int) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        max_body_bytes: int,
+        max_form_fields: int,
+        wide_forms: Mapping[str, int] | None = None,
+    ) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
         self.max_form_fields = max_form_fields
+        self.wide_forms = dict(wide_forms or {})
+        """Path prefixes whose forms may post more fields, and how many."""
+
+    def _form_fields(self, path: str) -> int:
+        for prefix, limit in self.wide_forms.items():
+            if path.startswith(prefix):
+                return limit
+        return self.max_form_fields
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -116,7 +133,7 @@ class EdgeGuard:
         except TooLarge:
             await self._too_large(scope, receive, send)
             return
-        refusal = self._check_body(_media_type(scope), body)
+        refusal = self._check_body(_media_type(scope), body, self._form_fields(scope.get("path", "")))
         if refusal is not None:
             await refusal(scope, receive, send)
             return
@@ -138,14 +155,12 @@ class EdgeGuard:
             if not message.get("more_body", False):
                 return b"".join(chunks), []
 
-    def _check_body(self, media_type: str, body: bytes) -> Any:
+    def _check_body(self, media_type: str, body: bytes, max_fields: int) -> Any:
         if not body:
             return None
         if media_type == "application/x-www-form-urlencoded":
-            if body.count(b"&") + 1 > self.max_form_fields:
-                return error_response(
-                    413, f"a form may have at most {self.max_form_fields} fields", field="body"
-                )
+            if body.count(b"&") + 1 > max_fields:
+                return error_response(413, f"a form may have at most {max_fields} fields", field="body")
             if b"%00" in body or b"\x00" in body:
                 pairs = parse_qsl(body.decode("latin-1"), keep_blank_values=True)
                 where = _nul_in_pairs(pairs, "body")
@@ -192,4 +207,5 @@ def install(app: FastAPI, settings: KitSettings) -> None:
         EdgeGuard,
         max_body_bytes=settings.max_request_bytes,
         max_form_fields=settings.max_form_fields,
+        wide_forms={f"{CONSOLE}/": settings.max_console_form_fields},
     )

@@ -38,7 +38,7 @@ from jinja2 import ChoiceLoader, Environment, FileSystemLoader, select_autoescap
 
 from hoera_kit.auth import SUPPORTED_LANGUAGES, Principal, Role, TokenVerifier
 from hoera_kit.refusals import NotFound
-from hoera_kit.sessions import CSRF_FIELD, SignInView, StaffSession, StaffSessions
+from hoera_kit.sessions import CSRF_FIELD, MAX_FORM_FIELDS, SignInView, StaffSession, StaffSessions
 
 KIT_PAGES: Final = Path(__file__).parent / "pages"
 ASSETS_PATH: Final = "/staff-assets"
@@ -66,6 +66,8 @@ NAVIGATION: Final = (
     NavItem("compensation", "/approval-queue", "approvals", frozenset({Role.approver})),
     NavItem("alerts", "/dashboard", "dashboard", frozenset({Role.supervisor})),
     NavItem("callback", "/agent", "callbacks", frozenset({Role.agent, Role.supervisor})),
+    # The operator console is in every service (hoera_kit.console); its menu leads to the others'.
+    NavItem("intake", "/console", "console", frozenset({Role.admin})),
 )
 
 
@@ -103,11 +105,18 @@ class StaffPages:
         roles: Sequence[Role],
         home: str,
         navigation: Iterable[NavItem] = NAVIGATION,
+        max_form_fields: int = MAX_FORM_FIELDS,
     ) -> None:
         self.service = service
         self.directory = directory
         self.navigation = tuple(navigation)
-        self.sessions = StaffSessions(service=service, roles=roles, home=home, render_sign_in=self.sign_in)
+        self.sessions = StaffSessions(
+            service=service,
+            roles=roles,
+            home=home,
+            render_sign_in=self.sign_in,
+            max_form_fields=max_form_fields,
+        )
         kit_texts = _texts_of(KIT_PAGES)
         own = _texts_of(directory)
         self.texts = {lang: _merged(kit_texts[lang], own.get(lang, {})) for lang in SUPPORTED_LANGUAGES}

@@ -43,6 +43,12 @@ Check = Callable[[Any], Sequence[tuple[str, str]]]
 """Extra checks beyond the model's own: (field, problem) pairs; any makes the write a 422."""
 OnChange = Callable[[Conn, "Versioned[Any]"], Awaitable[None]]
 """Runs in the transaction of every write (an owner publishing the new document as an event)."""
+Committed = Callable[["Versioned[Any]"], None]
+"""Runs once a write's transaction has committed (the owner's own replica of the document taking the
+new version at once, rather than when its event comes back from the broker)."""
+Preview = Callable[[str, Any, str], Awaitable[Sequence[tuple[str, str]]]]
+"""What a document (not yet saved) would do for a tenant, as (what, then) lines in a language: the
+operator console shows it beside the form (the date a complaint received now would be promised)."""
 
 
 class RuleProblem(Invalid):
@@ -62,6 +68,7 @@ class RuleDocument(Generic[M]):
     description: str
     check: Check | None = None
     on_change: OnChange | None = None
+    on_committed: Committed | None = None
 
     def validate(self, document: Any) -> M:
         try:
@@ -112,6 +119,7 @@ class RuleBook:
         self._documents: dict[str, RuleDocument[Any]] = {}
         self._templates: dict[tuple[str, str], Any] = {}
         self._cache: dict[tuple[str, str], Versioned[Any]] = {}
+        self.previews: dict[str, Preview] = {}
 
     # ---- declaring ----------------------------------------------------------------------------
     def document(
@@ -122,12 +130,18 @@ class RuleBook:
         description: str,
         check: Check | None = None,
         on_change: OnChange | None = None,
+        on_committed: Committed | None = None,
     ) -> RuleDocument[M]:
         if name in self._documents:
             raise ValueError(f"rule document {name} is declared twice")
-        doc = RuleDocument(name, model, description, check, on_change)
+        doc = RuleDocument(name, model, description, check, on_change, on_committed)
         self._documents[name] = doc
         return doc
+
+    def preview(self, name: str, preview: Preview) -> None:
+        """Show what a change of document `name` would do, in the operator console, before saving."""
+        self.named(name)
+        self.previews[name] = preview
 
     @property
     def documents(self) -> list[RuleDocument[Any]]:
@@ -303,6 +317,12 @@ class RuleBook:
         return await self.write(
             conn, tenant, doc, old, expected_version=expected_version, changed_by=changed_by, reason=why
         )
+
+    def committed(self, written: Versioned[Any]) -> None:
+        """Call once the transaction of a `write` or `rollback` has committed."""
+        doc = self.named(written.name)
+        if doc.on_committed is not None:
+            doc.on_committed(written)
 
     # ---- cache --------------------------------------------------------------------------------
     def forget(self, payload: str) -> None:

@@ -14,7 +14,8 @@ from fastapi import APIRouter, Depends, Path, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from hoera_kit.auth import Principal, Role, require_roles
-from hoera_kit.rules import RuleBook, Versioned, diff
+from hoera_kit.db import Conn
+from hoera_kit.rules import DEFAULT_TEMPLATE, RuleBook, RuleDocument, Versioned, diff
 
 Reason = Annotated[str, Field(min_length=1, max_length=500, description="why: shown in the history")]
 DocumentName = Annotated[str, Path(pattern=r"^[a-z][a-z0-9_-]{0,63}$", description="the document's name")]
@@ -75,6 +76,27 @@ def _view(book: RuleBook, current: Versioned[Any]) -> RuleView:
     )
 
 
+async def history_entries(
+    book: RuleBook, conn: Conn, tenant: str, doc: RuleDocument[Any]
+) -> list[HistoryEntry]:
+    """A document's versions, newest first, each with what it changed field by field (the first one
+    against the template the tenant started from)."""
+    changes = await book.history(conn, tenant, doc)
+    first = book.template_document(doc, book.template_of(tenant) or DEFAULT_TEMPLATE).model_dump(mode="json")
+    return [
+        HistoryEntry(
+            version=c.version,
+            changed_at=c.changed_at,
+            changed_by=c.changed_by,
+            reason=c.reason,
+            changes=[
+                FieldChange(**d) for d in diff(c.previous if c.previous is not None else first, c.document)
+            ],
+        )
+        for c in changes
+    ]
+
+
 def rules_router(book: RuleBook, *, roles: tuple[Role, ...] = (Role.admin,)) -> APIRouter:
     router = APIRouter(prefix="/admin/rules", tags=["rules"])
     Operator = Annotated[Principal, Depends(require_roles(*roles))]
@@ -118,6 +140,7 @@ def rules_router(book: RuleBook, *, roles: tuple[Role, ...] = (Role.admin,)) -> 
                 changed_by=principal.subject,
                 reason=change.reason,
             )
+        book.committed(written)
         return _view(book, written)
 
     @router.get(
@@ -126,24 +149,8 @@ def rules_router(book: RuleBook, *, roles: tuple[Role, ...] = (Role.admin,)) -> 
     async def document_history(
         request: Request, name: DocumentName, principal: Operator
     ) -> list[HistoryEntry]:
-        doc = book.named(name)
         async with pool(request).acquire() as conn:
-            changes = await book.history(conn, principal.tenant, doc)
-            template = book.template_document(doc, book.template_of(principal.tenant) or "nl")
-        first = template.model_dump(mode="json")
-        return [
-            HistoryEntry(
-                version=c.version,
-                changed_at=c.changed_at,
-                changed_by=c.changed_by,
-                reason=c.reason,
-                changes=[
-                    FieldChange(**d)
-                    for d in diff(c.previous if c.previous is not None else first, c.document)
-                ],
-            )
-            for c in changes
-        ]
+            return await history_entries(book, conn, principal.tenant, book.named(name))
 
     @router.post("/{name}/rollback", summary="Make an earlier version current again", response_model=RuleView)
     async def rollback_document(
@@ -160,6 +167,7 @@ def rules_router(book: RuleBook, *, roles: tuple[Role, ...] = (Role.admin,)) -> 
                 changed_by=principal.subject,
                 reason=rollback.reason,
             )
+        book.committed(written)
         return _view(book, written)
 
     return router

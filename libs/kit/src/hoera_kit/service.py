@@ -37,6 +37,7 @@ from hoera_events.registry import spec_for, topic_for
 from hoera_kit import db, deliveries, edges, kafka, metrics, migrations, openapi, outbox, signing, telemetry
 from hoera_kit import rules as rule_documents
 from hoera_kit.auth import TokenVerifier
+from hoera_kit.console import console_router
 from hoera_kit.consumer import LagMonitor, Subscription
 from hoera_kit.db import Conn
 from hoera_kit.directory import CustomerDirectory, directory_from_settings
@@ -148,15 +149,18 @@ class Service(Generic[S]):
             raise RuntimeError(f"{self.name} declared no rule book (Service.rule_book)")
         return self._rules
 
-    def rule_book(self, templates_dir: Path) -> rule_documents.RuleBook:
-        """The service's operator data (R8): per-tenant documents with versions, history, rollback, and
-        their admin routes under /admin/rules. Templates are checked at start (a broken one stops it)."""
+    def rule_book(self, templates_dir: Path, *, pages: Path | None = None) -> rule_documents.RuleBook:
+        """The service's operator data (R8): per-tenant documents with versions, history, rollback,
+        their admin routes under /admin/rules and the operator console's pages under /console
+        (`pages`: the service's own staff pages folder, whose assets the console serves alike).
+        Templates are checked at start (a broken one stops it)."""
         if self._rules is not None:
             raise RuntimeError("a service has one rule book")
         book = rule_documents.RuleBook(templates_dir, template_of=self.tenants.template_of)
         self._rules = book
         self.notifications.on(rule_documents.NOTIFY_CHANNEL, book.forget)
         self.api.include_router(rules_router(book))
+        self.api.include_router(console_router(book, service=self.name, pages_dir=pages))
 
         async def check_templates() -> None:
             book.check_templates()

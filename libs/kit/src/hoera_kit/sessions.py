@@ -181,7 +181,7 @@ class SignInRequired(HTTPException):
         super().__init__(status_code=status.HTTP_303_SEE_OTHER, detail="sign in first", headers=headers)
 
 
-async def read_form(request: Request) -> PostedForm:
+async def read_form(request: Request, *, max_fields: int = MAX_FORM_FIELDS) -> PostedForm:
     """The posted form, parsed by Starlette (python-multipart); 415 for any other kind of body.
 
     Only url-encoded: the pages post no files, so a multipart body is refused rather than parsed.
@@ -189,7 +189,7 @@ async def read_form(request: Request) -> PostedForm:
     kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if kind != "application/x-www-form-urlencoded":
         raise Refusal("expected a form (application/x-www-form-urlencoded)", status=415)
-    form = await request.form(max_fields=MAX_FORM_FIELDS)
+    form = await request.form(max_fields=max_fields)
     fields: dict[str, list[str]] = {}
     for name, value in form.multi_items():
         fields.setdefault(name, []).append(value if isinstance(value, str) else "")
@@ -272,6 +272,7 @@ class StaffSessions:
         render_sign_in: SignInRenderer,
         sign_in_path: str | None = None,
         sign_out_path: str | None = None,
+        max_form_fields: int = MAX_FORM_FIELDS,
     ) -> None:
         if not roles:
             raise ValueError("StaffSessions needs at least one role")
@@ -281,6 +282,7 @@ class StaffSessions:
         self.sign_in_path = sign_in_path or f"{home.rstrip('/')}/sign-in"
         self.sign_out_path = sign_out_path or f"{home.rstrip('/')}/sign-out"
         self.render_sign_in = render_sign_in
+        self.max_form_fields = max_form_fields
         self._csrf_label = f"hoera-csrf:v1:{service}".encode()
 
     # --- cookies ----------------------------------------------------------------------------------
@@ -429,7 +431,7 @@ class StaffSessions:
         session, ended = await self._session(request)
         if session is None:
             raise self._to_sign_in(request, next_path=self.home, ended=ended)
-        form = await read_form(request)
+        form = await read_form(request, max_fields=self.max_form_fields)
         if not _same(form.get(CSRF_FIELD), session.csrf):
             raise Forbidden(STALE_FORM)
         self._check_roles(request, session.principal)

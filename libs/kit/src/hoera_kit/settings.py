@@ -150,6 +150,12 @@ class KitSettings(BaseSettings):
         default=1_048_576, ge=1024, description="largest HTTP request body; larger ones get 413 unread"
     )
     max_form_fields: int = Field(default=100, ge=1, description="most fields a page form may post")
+    max_console_form_fields: int = Field(
+        default=20_000,
+        ge=100,
+        le=100_000,
+        description="most fields the operator console's form of one rule document may post (one per value)",
+    )
     max_record_bytes: int = Field(
         default=1_048_576,
         ge=1024,

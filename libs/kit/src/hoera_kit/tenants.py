@@ -99,8 +99,11 @@ class TenantRegistry:
         if isinstance(event, TenantDefined):
             self._tenants[event.tenant_id] = event
             return
-        # The topic is keyed by tenant: its order is the order of the changes, the last one wins.
-        self._organisations[event.tenant_id] = event
+        # The topic is keyed by tenant: its order is the order of the changes. The owner (intake) also
+        # applies its own committed change at once, so an older version still on its way is ignored.
+        held = self._organisations.get(event.tenant_id)
+        if held is None or event.version >= held.version:
+            self._organisations[event.tenant_id] = event
 
     # ---- following the topics -----------------------------------------------------------------
     async def _start(self) -> AIOKafkaConsumer:

@@ -36,7 +36,7 @@ def create_app(settings: AlertsSettings | None = None) -> Service[AlertsSettings
             {"name": "rules", "description": "the tenant's operator data, for its administrators (R8)"},
         ],
     )
-    rules.declare(svc.rule_book(rules.TEMPLATES))
+    rules.declare(svc.rule_book(rules.TEMPLATES, pages=dashboard.PAGES.directory))
     deps = Deps(svc)
 
     async def read_dashboard(tenant: str, team_id: str) -> TeamDashboard:

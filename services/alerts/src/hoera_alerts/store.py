@@ -36,10 +36,11 @@ async def insert_answers(
     """The first answer of each survey is kept; returns the (tenant, survey) that were new."""
     inserted = await conn.fetch(
         "insert into answers (survey_id, tenant, team_id, agent_id, contact_id, complaint_id, "
-        "answered_at, satisfaction, effort, nps, unhappy) "
+        "answered_at, satisfaction, effort, nps, unhappy, channel, comment) "
         "select * from unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], "
         "$6::uuid[], $7::timestamptz[], $8::smallint[], $9::smallint[], $10::smallint[], "
-        "$11::boolean[]) on conflict (tenant, survey_id) do nothing returning tenant, survey_id",
+        "$11::boolean[], $12::text[], $13::text[]) "
+        "on conflict (tenant, survey_id) do nothing returning tenant, survey_id",
         [a.survey_id for _, a, _ in rows],
         [t for t, _, _ in rows],
         [a.team_id for _, a, _ in rows],
@@ -51,6 +52,8 @@ async def insert_answers(
         [a.effort for _, a, _ in rows],
         [a.nps for _, a, _ in rows],
         [u for _, _, u in rows],
+        [a.channel.value for _, a, _ in rows],
+        [a.comment for _, a, _ in rows],
     )
     return {(r["tenant"], r["survey_id"]) for r in inserted}
 

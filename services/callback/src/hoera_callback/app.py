@@ -32,7 +32,7 @@ def create_app(settings: CallbackSettings | None = None) -> Service[CallbackSett
             },
         ],
     )
-    rules.declare(svc.rule_book(rules.TEMPLATES))
+    rules.declare(svc.rule_book(rules.TEMPLATES, pages=web.PAGES.directory))
     deps = Deps(svc)
     svc.api.state.deps = deps
     svc.api.include_router(api.router)

@@ -41,7 +41,7 @@ def create_app(
     )
     deps = handlers.Deps(svc, clock=clock)
     svc.api.state.deps = deps
-    rules.declare(svc.rule_book(rules.TEMPLATES))
+    rules.declare(svc.rule_book(rules.TEMPLATES, pages=web.PAGES.directory))
     svc.api.include_router(api.router)
     svc.api.include_router(web.router)
     consumers.register(svc, deps)

@@ -3,6 +3,7 @@ and start hook."""
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +33,17 @@ def create_app(settings: IntakeSettings | None = None) -> Service[IntakeSettings
     async def organisation_changed(conn: Conn, written: Versioned[Any]) -> None:
         await tenants.publish_organisation(deps, conn, written)
 
-    rules.declare(svc.rule_book(rules.TEMPLATES), on_organisation_change=organisation_changed)
+    book = svc.rule_book(rules.TEMPLATES, pages=workspace.PAGES.directory)
+    rules.declare(
+        book,
+        on_organisation_change=organisation_changed,
+        on_organisation_committed=partial(tenants.organisation_committed, deps),
+    )
+
+    async def promised_now(tenant: str, categories: rules.Categories, language: str) -> list[tuple[str, str]]:
+        return rules.promised_dates(deps.calendar(tenant), deps.now(), categories, language)
+
+    book.preview(rules.CATEGORIES.name, promised_now)
     svc.api.include_router(api.router)
     svc.api.include_router(workspace.router)
     if s.consumers_enabled:

@@ -18,14 +18,15 @@ writes its own.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import Annotated, Any, Self
 
 from hoera_events.common import Channel, Code, TeamId
 from hoera_events.organisation import Organisation
-from hoera_kit.calendar import Span
-from hoera_kit.rules import OnChange, RuleBook, RuleDocument
+from hoera_kit.calendar import BusinessCalendar, Span
+from hoera_kit.rules import Committed, OnChange, RuleBook, RuleDocument
 from jinja2 import StrictUndefined, TemplateError
 from jinja2 import Template as CompiledTemplate
 from jinja2.sandbox import SandboxedEnvironment
@@ -315,9 +316,12 @@ ORGANISATION = RuleDocument(
 DOCUMENTS: tuple[RuleDocument[Any], ...] = (CATEGORIES, ROOT_CAUSES, TEMPLATES_DOCUMENT, WORKFLOW)
 
 
-def declare(book: RuleBook, *, on_organisation_change: OnChange) -> None:
+def declare(
+    book: RuleBook, *, on_organisation_change: OnChange, on_organisation_committed: Committed
+) -> None:
     """Register intake's documents with the service's rule book (the kit's admin routes serve them);
-    every write of the organisation runs `on_organisation_change` in its transaction."""
+    every write of the organisation runs `on_organisation_change` in its transaction and
+    `on_organisation_committed` once it has committed."""
     for doc in DOCUMENTS:
         book.document(doc.name, doc.model, description=doc.description, check=doc.check)
     book.document(
@@ -326,7 +330,30 @@ def declare(book: RuleBook, *, on_organisation_change: OnChange) -> None:
         description=ORGANISATION.description,
         check=ORGANISATION.check,
         on_change=on_organisation_change,
+        on_committed=on_organisation_committed,
     )
+
+
+def promised_dates(
+    calendar: BusinessCalendar, received_at: datetime, categories: Categories, language: str
+) -> list[tuple[str, str]]:
+    """The operator console's preview of a categories document (R2, R8): per category, the date a
+    complaint received at `received_at` would be promised, per channel where they differ."""
+    lines = []
+    for category in categories.categories:
+        dates = {}
+        for channel in Channel:
+            plan = domain.plan_sla(calendar, received_at, category.sla.for_channel(channel))
+            seconds = plan.unit is domain.SlaUnit.seconds
+            dates[channel.value] = (
+                plan.breach_at.astimezone(calendar.zone).strftime("%Y-%m-%d %H:%M")
+                if seconds
+                else plan.due_date.isoformat()
+            )
+        distinct = set(dates.values())
+        shown = distinct.pop() if len(distinct) == 1 else ", ".join(f"{ch}: {d}" for ch, d in dates.items())
+        lines.append((f"{category.names.get(language)} ({category.code})", shown))
+    return lines
 
 
 @dataclass(frozen=True)

@@ -37,10 +37,13 @@ def test_every_template_document_is_valid(kind: str, doc: RuleDocument[Any]) -> 
 def test_the_book_declares_every_document_and_accepts_both_templates() -> None:
     async def publish(conn: Any, written: Any) -> None: ...
 
+    def apply(written: Any) -> None: ...
+
     book = RuleBook(rules.TEMPLATES)
-    rules.declare(book, on_organisation_change=publish)
+    rules.declare(book, on_organisation_change=publish, on_organisation_committed=apply)
     assert sorted(d.name for d in book.documents) == sorted(d.name for d in DOCUMENTS)
     assert book.named("organisation").on_change is publish
+    assert book.named("organisation").on_committed is apply
     book.check_templates()
 
 

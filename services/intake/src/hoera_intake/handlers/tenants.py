@@ -56,19 +56,24 @@ async def _publish_definition(deps: Deps, conn: Conn, row: TenantRow) -> None:
     await deps.emit(conn, definition(row, relay_platform_keys(deps.settings)), tenant=row.id, key=row.id)
 
 
+def organisation_changed(written: Versioned[Organisation]) -> OrganisationChanged:
+    return OrganisationChanged(
+        tenant_id=written.tenant,
+        version=written.version,
+        organisation=written.document,
+        changed_at=written.changed_at or datetime.now(UTC),
+    )
+
+
 async def publish_organisation(deps: Deps, conn: Conn, written: Versioned[Organisation]) -> None:
     """Every write of a tenant's organisation, in its transaction: every service's replica follows."""
-    await deps.emit(
-        conn,
-        OrganisationChanged(
-            tenant_id=written.tenant,
-            version=written.version,
-            organisation=written.document,
-            changed_at=written.changed_at or datetime.now(UTC),
-        ),
-        tenant=written.tenant,
-        key=written.tenant,
-    )
+    await deps.emit(conn, organisation_changed(written), tenant=written.tenant, key=written.tenant)
+
+
+def organisation_committed(deps: Deps, written: Versioned[Organisation]) -> None:
+    """Intake's own replica takes a committed change at once: the next complaint is promised by the
+    calendar the operator just saved, not by the one before until the event comes back."""
+    deps.tenants.apply(organisation_changed(written))
 
 
 async def tenant(deps: Deps, tenant_id: str) -> TenantRow:
