@@ -170,7 +170,23 @@ async def test_each_role_sees_its_own_pages_and_an_agent_her_teams_dossiers(
     await page.locator("nav.pages a", has_text="Dashboard").click()
     await page.wait_for_url(f"{urls['alerts']}/dashboard/**", timeout=30_000)
     assert await page.locator("#sign-out").count() == 1
+    shots = artifacts_dir / "pages"
+    shots.mkdir(parents=True, exist_ok=True)
+    team = f"{urls['alerts']}/dashboard/teams/team-nl-1"
+    await photograph(page, team, "dashboard", shots)
+    await photograph(page, f"{team}/answers?figure=csat", "answers", shots)
+    await photograph(page, f"{urls['callback']}/agent", "callbacks", shots)
     await sara.close()
+
+    # The sign-in page, in each language, before anyone has signed in.
+    stranger = await browser.new_context()
+    page = await stranger.new_page()
+    for lang in LANGUAGES:
+        await page.goto(f"{urls['intake']}/workspace?lang={lang}")
+        await page.wait_for_selector("#provider-demo")
+        assert await page.get_attribute("html", "lang") == lang
+        await page.screenshot(path=str(shots / f"sign-in-{lang}.png"), full_page=True)
+    await stranger.close()
 
     # The approver: the approvals only.
     eva, page = await signed_in(browser, f"{urls['compensation']}/approval-queue?lang=fr", "appr-eva")

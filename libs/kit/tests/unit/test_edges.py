@@ -26,8 +26,19 @@ def _app(seen: list[Any]) -> FastAPI:
     openapi.install(app)
     edges.install(
         app,
-        KitSettings(service_name="edge", environment="test", max_request_bytes=LIMIT, max_form_fields=5),
+        KitSettings(
+            service_name="edge",
+            environment="test",
+            max_request_bytes=LIMIT,
+            max_form_fields=5,
+            max_console_form_fields=100,
+        ),
     )
+
+    @app.post("/console/{name}")
+    async def console(name: str) -> dict[str, str]:
+        seen.append(name)
+        return {"name": name}
 
     @app.post("/notes/{note_id}")
     async def add(note_id: str, note: Note, reason: str = "") -> dict[str, str]:
@@ -114,6 +125,19 @@ async def test_a_form_with_too_many_fields_gets_413(http: httpx.AsyncClient, see
     )
     assert resp.status_code == 413
     assert seen == []
+
+
+async def test_the_operator_consoles_forms_may_post_more_fields_up_to_their_own_limit(
+    http: httpx.AsyncClient, seen: list[Any]
+) -> None:
+    def form(n: int) -> dict[str, Any]:
+        body = "&".join(f"doc/f{i}=1" for i in range(n)).encode()
+        return {"content": body, "headers": {"content-type": "application/x-www-form-urlencoded"}}
+
+    assert (await http.post("/console/categories", **form(100))).status_code == 200
+    assert (await http.post("/console/categories", **form(101))).status_code == 413
+    assert (await http.post("/form", **form(6))).status_code == 413  # elsewhere the page limit holds
+    assert seen == ["categories"]
 
 
 async def test_good_requests_pass_untouched(http: httpx.AsyncClient, seen: list[Any]) -> None:

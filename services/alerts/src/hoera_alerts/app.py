@@ -8,7 +8,7 @@ from pathlib import Path
 from hoera_kit.loops import wait_any
 from hoera_kit.service import Service
 
-from hoera_alerts import api, consumers, dashboard, handlers, rules
+from hoera_alerts import api, consumers, dashboard, drill_down, handlers, rules
 from hoera_alerts.handlers import Deps, TeamDashboard
 from hoera_alerts.live import LiveHub
 from hoera_alerts.settings import AlertsSettings
@@ -54,10 +54,15 @@ def create_app(settings: AlertsSettings | None = None) -> Service[AlertsSettings
     async def follow_the_stop() -> None:
         svc.background.start("live streams", end_streams_when_stopping)
 
+    @svc.on_start
+    async def plan_weekly_digests() -> None:
+        await handlers.plan_weekly_digests(deps)
+
     svc.on_stop(hub.close)
     svc.api.state.deps = deps
     svc.api.state.live = hub
     svc.api.include_router(api.router)
     svc.api.include_router(dashboard.router)
+    svc.api.include_router(drill_down.router)
     consumers.register(deps)
     return svc

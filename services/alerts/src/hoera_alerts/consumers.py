@@ -17,7 +17,7 @@ from hoera_kit.deliveries import DeliveryRecord
 from hoera_kit.timers import Timer
 
 from hoera_alerts import handlers
-from hoera_alerts.handlers import DIGEST_TIMER, Deps
+from hoera_alerts.handlers import DIGEST_TIMER, WEEKLY_TIMER, Deps
 
 
 def register(deps: Deps) -> None:
@@ -38,6 +38,10 @@ def register(deps: Deps) -> None:
     )
     async def complaints(conn: Conn, envelope: Envelope) -> None:
         await handlers.record_complaint(deps, conn, envelope)
+
+    @svc.timer(WEEKLY_TIMER)
+    async def weekly_digest(conn: Conn, timer: Timer) -> None:
+        await handlers.send_weekly_digest(deps, conn, str(timer.payload["tenant"]), timer.due_at)
 
     @svc.timer(DIGEST_TIMER)
     async def digest(conn: Conn, timer: Timer) -> None:

@@ -182,7 +182,7 @@ def _percent(value: float | None) -> str:
     return "–" if value is None else f"{value:.0f}%"
 
 
-def _teams(principal: Principal, org: Organisation) -> list[dict[str, str]]:
+def teams_of(principal: Principal, org: Organisation) -> list[dict[str, str]]:
     return [{"id": team, "name": team_name(org, team)} for team in handlers.led_teams(principal, None)]
 
 
@@ -197,7 +197,7 @@ def _sse(event: str, data: str) -> str:
 @router.get("/dashboard", summary="The teams I lead", response_class=HTMLResponse)
 async def teams_page(request: Request, session: SupervisorPage, deps: Uses, lang: Lang = None) -> Response:
     page = Page.of(request, deps, session, lang)
-    teams = _teams(session.principal, deps.tenants.organisation(session.principal.tenant))
+    teams = teams_of(session.principal, deps.tenants.organisation(session.principal.tenant))
     if len(teams) == 1:
         return RedirectResponse(f"/dashboard/teams/{teams[0]['id']}?{page.query()}", status_code=303)
     return page.render("teams.html", teams=teams)
@@ -218,7 +218,7 @@ async def team_page(
         "dashboard.html",
         d=d,
         charts=charts(d, page.t),
-        teams=_teams(principal, deps.tenants.organisation(principal.tenant)),
+        teams=teams_of(principal, deps.tenants.organisation(principal.tenant)),
         stream_url=stream_url,
     )
 

@@ -284,11 +284,34 @@ def figures(c: Counts) -> Figures:
     )
 
 
+class WeeklyDigest(Rule):
+    """R25: every team's supervisor gets the week's figures, worst answers and open alerts by mail."""
+
+    enabled: bool = True
+    weekday: Annotated[int, Field(ge=1, le=7)] = 1
+    """1 is Monday, 7 Sunday, in the tenant's calendar."""
+    hour: Annotated[int, Field(ge=0, le=23)] = 8
+    """The hour it goes out, in the tenant's time zone."""
+    worst_answers: Annotated[int, Field(ge=0, le=20)] = 5
+    """How many of the week's lowest satisfaction answers it quotes."""
+
+
 class DashboardRule(Rule):
     period_days: Annotated[int, Field(ge=1, le=366)] = 30
     """The figures cover this many days up to now."""
     trend_days: Annotated[int, Field(ge=2, le=120)] = 14
     """The trend shows this many days of the tenant's calendar, today included."""
+    weekly_digest: WeeklyDigest = WeeklyDigest()
+
+
+def next_weekly_digest(calendar: BusinessCalendar, now: datetime, rule: WeeklyDigest) -> datetime:
+    """The next moment after `now` that is `rule.weekday` at `rule.hour`:00 in the tenant's zone."""
+    local = now.astimezone(calendar.zone)
+    days = (rule.weekday - local.isoweekday()) % 7
+    candidate = datetime.combine(local.date() + timedelta(days=days), time(rule.hour), calendar.zone)
+    if candidate <= now:
+        candidate = datetime.combine(local.date() + timedelta(days=days + 7), time(rule.hour), calendar.zone)
+    return candidate
 
 
 class DashboardWindow(Rule):
@@ -403,6 +426,21 @@ PLACEHOLDERS: Mapping[str, frozenset[str]] = {
     AlertKind.abuse_flag.value: _COMMON
     | {"customer_id", "financial_compensations", "total", "window_days", "latest_complaint_id"},
     "digest": frozenset({"recipient_name", "count", "items"}),
+    "weekly_digest": frozenset(
+        {
+            "recipient_name",
+            "team_name",
+            "period",
+            "answers",
+            "csat",
+            "ces",
+            "nps",
+            "worst",
+            "open_alerts",
+            "alerts",
+            "dashboard_link",
+        }
+    ),
 }
 RECORDING_PLACEHOLDERS = frozenset({"recording_ref", "contact_id", "tenant"})
 
@@ -446,9 +484,11 @@ class MailTexts(Rule):
     sla_breach: InLanguages
     abuse_flag: InLanguages
     digest: InLanguages
+    weekly_digest: InLanguages | None = None
+    """None in documents written before the weekly digest: the template's text is used."""
 
-    def of(self, kind: str) -> InLanguages:
-        texts: InLanguages = getattr(self, kind)
+    def of(self, kind: str) -> InLanguages | None:
+        texts: InLanguages | None = getattr(self, kind)
         return texts
 
 
@@ -498,8 +538,11 @@ def text_problems(texts: Texts) -> Problems:
     mail fills in (a typo would reach the supervisor as "{custmer_id}")."""
     problems: Problems = []
     for kind, allowed in PLACEHOLDERS.items():
+        mails = texts.mails.of(kind)
+        if mails is None:
+            continue
         for language in Language:
-            template = texts.mails.of(kind).get(language)
+            template = mails.get(language)
             for part in ("subject", "body"):
                 problem = _unknown(getattr(template, part), allowed)
                 if problem:
@@ -554,7 +597,10 @@ class MailText(Rule):
 
 
 def compose(texts: Texts, kind: str, language: Language, values: Mapping[str, str]) -> MailText:
-    template = texts.mails.of(kind).get(language)
+    mails = texts.mails.of(kind)
+    if mails is None:
+        raise ValueError(f"no {kind} mail in these texts")
+    template = mails.get(language)
     # A value never spans lines in a subject (a header): the sender would refuse it.
     subject_values = {k: " ".join(v.split()) for k, v in values.items()}
     return MailText(subject=fill(template.subject, subject_values), body=fill(template.body, values))

@@ -19,7 +19,8 @@ import logging
 import math
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, time, timedelta
+from urllib.parse import quote
 
 from hoera_events.alerts import (
     AlertAcknowledged,
@@ -43,7 +44,7 @@ from hoera_events.complaints import (
     ComplaintSlaBreached,
 )
 from hoera_events.envelope import Envelope, make_envelope
-from hoera_events.organisation import Organisation
+from hoera_events.organisation import Organisation, Person
 from hoera_events.platform import ContactClosed
 from hoera_events.surveys import SurveyAnswered, SurveyInvited
 from hoera_kit import deliveries, timers
@@ -62,6 +63,8 @@ from hoera_alerts.settings import AlertsSettings
 log = logging.getLogger(__name__)
 
 DIGEST_TIMER = "notices.digest"
+WEEKLY_TIMER = "dashboard.weekly_digest"
+WEEK = timedelta(days=7)
 
 
 class Deps(ServiceDeps[AlertsSettings]):
@@ -69,6 +72,9 @@ class Deps(ServiceDeps[AlertsSettings]):
 
     def act_link(self, alert_id: uuid.UUID, language: Language) -> str:
         return f"{self.settings.base_url}/dashboard/alerts/{alert_id}?lang={language.value}"
+
+    def dashboard_link(self, team_id: str, language: Language) -> str:
+        return f"{self.settings.base_url}/dashboard/teams/{quote(team_id, safe='')}?lang={language.value}"
 
     async def emit_many(self, conn: Conn, envelopes: list[Envelope]) -> None:
         await self.svc.emit_many(conn, envelopes)
@@ -96,6 +102,26 @@ async def _tenant(deps: Deps, conn: Conn, tenant: str) -> Tenant:
 # --- mails ----------------------------------------------------------------------------------------------
 
 
+async def _mail(
+    conn: Conn, tenant: str, person: Person, mail: domain.MailText, *, key: str, reference: str
+) -> DeliveryRecord:
+    """One mail to one person in their language; the kit's deliveries send it, retry it and keep
+    its state, and `key` makes a second enqueue of the same mail a no-op."""
+    return await deliveries.enqueue(
+        conn,
+        OutgoingMessage(
+            channel=Channel.email,
+            recipient=domain.mailbox(person),
+            subject=mail.subject,
+            body_text=mail.body,
+            language=person.language.value,
+            idempotency_key=key,
+            reference=reference,
+            tenant=tenant,
+        ),
+    )
+
+
 async def _tell(
     deps: Deps, conn: Conn, t: Tenant, alert: store.NewAlert, recipient: Recipient | None
 ) -> list[store.RecipientRow]:
@@ -108,18 +134,13 @@ async def _tell(
     mail = domain.compose(
         t.rules.texts, alert.kind.value, person.language, _values(deps, t, alert, recipient)
     )
-    delivery = await deliveries.enqueue(
+    delivery = await _mail(
         conn,
-        OutgoingMessage(
-            channel=Channel.email,
-            recipient=domain.mailbox(person),
-            subject=mail.subject,
-            body_text=mail.body,
-            language=person.language.value,
-            idempotency_key=f"alert:{alert.alert_id}:{person.id}",
-            reference=f"alert:{alert.alert_id}",
-            tenant=alert.tenant,
-        ),
+        alert.tenant,
+        person,
+        mail,
+        key=f"alert:{alert.alert_id}:{person.id}",
+        reference=f"alert:{alert.alert_id}",
     )
     row = store.RecipientRow(
         tenant=alert.tenant,
@@ -209,6 +230,10 @@ async def record_feedback(deps: Deps, conn: Conn, envelopes: list[Envelope]) -> 
     if answered:
         touched |= await _record_answers(deps, conn, answered)
     await store.touch_many(conn, touched)
+    # A tenant defined after the start has its weekly digest planned with its first feedback (one
+    # indexed read per tenant of the batch; a cache here could outlive a batch rolled back).
+    for tenant in sorted({t for t, _ in touched}):
+        await plan_weekly_digest(deps, conn, tenant)
 
 
 async def _record_answers(deps: Deps, conn: Conn, answered: list[Envelope]) -> set[tuple[str, str | None]]:
@@ -500,18 +525,8 @@ async def send_digest(deps: Deps, conn: Conn, tenant: str) -> None:
             person.language,
             {"recipient_name": person.name, "count": str(len(notices)), "items": "\n".join(lines)},
         )
-        delivery = await deliveries.enqueue(
-            conn,
-            OutgoingMessage(
-                channel=Channel.email,
-                recipient=domain.mailbox(person),
-                subject=mail.subject,
-                body_text=mail.body,
-                language=person.language.value,
-                idempotency_key=f"digest:{digest_id}:{person.id}",
-                reference=f"digest:{digest_id}",
-                tenant=tenant,
-            ),
+        delivery = await _mail(
+            conn, tenant, person, mail, key=f"digest:{digest_id}:{person.id}", reference=f"digest:{digest_id}"
         )
         await store.add_recipients(
             conn,
@@ -520,6 +535,106 @@ async def send_digest(deps: Deps, conn: Conn, tenant: str) -> None:
                 for n in notices
             ],
         )
+
+
+# --- the weekly digest (R25) ------------------------------------------------------------------------
+
+
+async def plan_weekly_digest(deps: Deps, conn: Conn, tenant: str) -> None:
+    """The tenant's next weekly digest, unless one is planned already (a durable timer: a restart
+    or a second replica neither loses nor doubles it)."""
+    key = f"weekly:{tenant}"
+    if await timers.pending(conn, WEEKLY_TIMER, key) is not None:
+        return
+    rule = (await deps.rules.get(conn, tenant, rules.DASHBOARD)).weekly_digest
+    due = domain.next_weekly_digest(deps.tenants.calendar(tenant), deps.now(), rule)
+    await timers.schedule(conn, WEEKLY_TIMER, key, due, {"tenant": tenant})
+
+
+async def plan_weekly_digests(deps: Deps) -> None:
+    """At start: every tenant known so far has its next digest planned."""
+    for tenant in deps.tenants.tenant_ids:
+        async with deps.transaction() as conn:
+            await plan_weekly_digest(deps, conn, tenant)
+
+
+async def send_weekly_digest(deps: Deps, conn: Conn, tenant: str, due_at: datetime) -> None:
+    """R25: one mail per team to whoever acts for its supervisor, in their language: the week's
+    figures, its least satisfied answers and the open alerts; then the next week's is planned."""
+    t = await _tenant(deps, conn, tenant)
+    rule = t.rules.dashboard.weekly_digest
+    await timers.schedule(
+        conn,
+        WEEKLY_TIMER,
+        f"weekly:{tenant}",
+        domain.next_weekly_digest(t.calendar, max(deps.now(), due_at), rule),
+        {"tenant": tenant},
+    )
+    if not rule.enabled:
+        return
+    texts = t.rules.texts
+    if texts.mails.weekly_digest is None:  # written before the weekly digest: the template's words
+        texts = deps.rules.template_document(
+            deps.rules.named(rules.TEXTS.name), deps.tenants.template_of(tenant) or "nl"
+        )
+    since = due_at - WEEK
+    week = due_at.astimezone(t.calendar.zone).strftime("%G-W%V")
+    for team in t.org.teams:
+        recipient = domain.team_recipient(t.org, team.id, t.calendar.local_date(due_at))
+        if recipient is None:
+            continue
+        person = recipient.person
+        counts = await store.counts(conn, tenant, team.id, since)
+        figures = domain.figures(counts)
+        worst = await store.answers_behind(
+            conn,
+            tenant,
+            store.AnswerQuery(team_id=team.id, since=since, until=due_at, figure="csat"),
+            limit=rule.worst_answers,
+            worst_first=True,
+        )
+        open_alerts = await store.list_alerts(conn, tenant, [team.id], [AlertStatus.open], limit=10)
+        labels = texts.labels.get(person.language) or texts.labels[Language.en]
+        mail = domain.compose(
+            texts,
+            "weekly_digest",
+            person.language,
+            {
+                "recipient_name": person.name,
+                "team_name": domain.team_name(t.org, team.id),
+                "period": f"{t.calendar.local_date(since)} – {t.calendar.local_date(due_at)}",
+                "answers": str(figures.answers),
+                "csat": _figure(figures.csat, 1),
+                "ces": _figure(figures.ces, 1),
+                "nps": _figure(figures.nps, 0),
+                "worst": "\n".join(_worst_line(labels, r) for r in worst) or "-",
+                "open_alerts": str(await store.count_open(conn, tenant, team.id)),
+                "alerts": "\n".join(
+                    f"- {a.raised_at.astimezone(t.calendar.zone):%Y-%m-%d %H:%M} {a.kind.value}: "
+                    f"{deps.act_link(a.alert_id, person.language)}"
+                    for a in open_alerts
+                ),
+                "dashboard_link": deps.dashboard_link(team.id, person.language),
+            },
+        )
+        await _mail(
+            conn,
+            tenant,
+            person,
+            mail,
+            key=f"weekly:{tenant}:{team.id}:{week}:{person.id}",
+            reference=f"weekly:{team.id}:{week}",
+        )
+
+
+def _worst_line(labels: domain.Labels, r: store.AnswerRow) -> str:
+    channel = domain.channel_text(labels, ContactChannel(r.channel)) if r.channel else "-"
+    words = " ".join((r.comment or labels.no_comment).split())[:300]  # one line, bounded
+    return f"- {r.satisfaction}/5 · {channel} · {r.agent_id or '-'}: {words}"
+
+
+def _figure(value: float | None, digits: int) -> str:
+    return "-" if value is None else f"{value:.{digits}f}"
 
 
 # --- deliveries -----------------------------------------------------------------------------------------
@@ -686,6 +801,53 @@ class TeamDashboard:
     acknowledged: list[store.StoredAlert]
     open_count: int
     generated_at: datetime
+
+
+@dataclass(frozen=True)
+class AnswersBehind:
+    """R25's drill-down: the answers behind a figure, how many in all, and their figures."""
+
+    query: store.AnswerQuery
+    rows: list[store.AnswerRow]
+    total: int
+    figures: Figures
+
+
+async def answers_behind(
+    deps: Deps,
+    tenant: str,
+    team_id: str,
+    *,
+    first_day: date | None = None,
+    last_day: date | None = None,
+    agent_id: str | None = None,
+    channel: str | None = None,
+    figure: str | None = None,
+    score: int | None = None,
+    limit: int,
+) -> AnswersBehind:
+    """The team's answers behind a dashboard figure. Without days, the dashboard's own period (so
+    the figures here are the card's); days are whole days of the tenant's calendar, both included."""
+    calendar = deps.tenants.calendar(tenant)
+    async with deps.transaction() as conn:
+        if first_day is None:
+            rule = await deps.rules.get(conn, tenant, rules.DASHBOARD)
+            since = domain.dashboard_window(calendar, deps.now(), rule).since
+        else:
+            since = datetime.combine(first_day, time(0), calendar.zone)
+        until = datetime.combine(last_day + timedelta(days=1), time(0), calendar.zone) if last_day else None
+        query = store.AnswerQuery(
+            team_id=team_id,
+            since=since,
+            until=until,
+            agent_id=agent_id,
+            channel=channel,
+            figure=figure,
+            score=score,
+        )
+        total, counts = await store.answers_counts(conn, tenant, query)
+        rows = await store.answers_behind(conn, tenant, query, limit=limit)
+    return AnswersBehind(query=query, rows=rows, total=total, figures=domain.figures(counts))
 
 
 async def team_dashboard(deps: Deps, tenant: str, team_id: str) -> TeamDashboard:

@@ -613,3 +613,98 @@ async def touch(conn: Conn, tenant: str, team_id: str | None) -> None:
     await conn.execute(
         "select pg_notify($1, $2)", LIVE_CHANNEL, json.dumps({"tenant": tenant, "team": team_id})
     )
+
+
+# --- the drill-down (R25): the answers behind a figure --------------------------------------------------
+
+# The score column each figure reads: a whitelist, so no filter value ever reaches the SQL text.
+FIGURE_COLUMNS: dict[str, str] = {"csat": "satisfaction", "ces": "effort", "nps": "nps"}
+
+
+@dataclass(frozen=True)
+class AnswerQuery:
+    """Which answers of a team: answered in [since, until), by an agent, on a channel, giving a score
+    for `figure` (csat, ces, nps), that score equal to `score`."""
+
+    team_id: str
+    since: datetime
+    until: datetime | None = None
+    agent_id: str | None = None
+    channel: str | None = None
+    figure: str | None = None
+    score: int | None = None
+
+    def where(self, tenant: str) -> tuple[str, list[Any]]:
+        args: list[Any] = [tenant, self.team_id, self.since]
+        sql = "a.tenant = $1 and a.team_id = $2 and a.answered_at >= $3"
+        for column, value in (
+            ("answered_at <", self.until),
+            ("agent_id =", self.agent_id),
+            ("channel =", self.channel),
+        ):
+            if value is not None:
+                args.append(value)
+                sql += f" and a.{column} ${len(args)}"
+        if self.figure is not None:
+            column = FIGURE_COLUMNS[self.figure]
+            sql += f" and a.{column} is not null"
+            if self.score is not None:
+                args.append(self.score)
+                sql += f" and a.{column} = ${len(args)}"
+        return sql, args
+
+
+@dataclass(frozen=True)
+class AnswerRow:
+    survey_id: uuid.UUID
+    answered_at: datetime
+    agent_id: str | None
+    channel: str | None
+    contact_id: str | None
+    complaint_id: uuid.UUID | None
+    satisfaction: int | None
+    effort: int | None
+    nps: int | None
+    unhappy: bool
+    comment: str | None
+    alert_id: uuid.UUID | None
+
+
+async def answers_behind(
+    conn: Conn, tenant: str, query: AnswerQuery, *, limit: int, worst_first: bool = False
+) -> list[AnswerRow]:
+    """The answers a query selects, newest first (or the least satisfied first), each with the
+    alert it raised (if any)."""
+    order = "a.satisfaction nulls last, a.answered_at desc" if worst_first else "a.answered_at desc"
+    where, args = query.where(tenant)
+    rows = await conn.fetch(
+        "select a.survey_id, a.answered_at, a.agent_id, a.channel, a.contact_id, a.complaint_id, "
+        "a.satisfaction, a.effort, a.nps, a.unhappy, a.comment, "
+        "(select al.alert_id from alerts al where al.tenant = a.tenant and al.survey_id = a.survey_id "
+        " order by al.raised_at limit 1) as alert_id "
+        f"from answers a where {where} order by {order}, a.survey_id limit {int(limit)}",
+        *args,
+    )
+    return [AnswerRow(**dict(r)) for r in rows]
+
+
+async def answers_counts(conn: Conn, tenant: str, query: AnswerQuery) -> tuple[int, Counts]:
+    """How many answers a query selects, and their sums (the same as the dashboard's figures')."""
+    where, args = query.where(tenant)
+    row = await conn.fetchrow(
+        "select count(*) as n, count(satisfaction) as sn, coalesce(sum(satisfaction), 0) as ss, "
+        "count(effort) as en, coalesce(sum(effort), 0) as es, count(nps) as nn, "
+        "count(*) filter (where nps >= 9) as pro, count(*) filter (where nps <= 6) as det "
+        f"from answers a where {where}",
+        *args,
+    )
+    assert row is not None
+    return row["n"], Counts(
+        satisfaction_n=row["sn"],
+        satisfaction_sum=row["ss"],
+        effort_n=row["en"],
+        effort_sum=row["es"],
+        nps_n=row["nn"],
+        promoters=row["pro"],
+        detractors=row["det"],
+    )
