@@ -31,7 +31,7 @@ async def _ledger(http: httpx.AsyncClient, urls: dict[str, str]) -> tuple[int, i
     return (line["count"], line["total_cents"]) if line else (0, 0)
 
 
-async def _known_to_compensation(http: httpx.AsyncClient, urls: dict[str, str], complaint_id: str) -> None:
+async def known_to_compensation(http: httpx.AsyncClient, urls: dict[str, str], complaint_id: str) -> None:
     url = f"{urls['compensation']}/complaints/{complaint_id}/compensation"
     resp = await eventually(
         lambda: http.get(url, headers=as_user("agent-anna")), lambda r: r.status_code == 200
@@ -68,7 +68,7 @@ async def test_an_agent_resolves_and_proposes_450_and_the_approver_approves_it_o
     customer = unique("CUST-E2E-PAGES")
     complaint = await submit_complaint(http, urls, customer, category=CATEGORY)
     complaint_id = complaint["complaint_id"]
-    await _known_to_compensation(http, urls, complaint_id)
+    await known_to_compensation(http, urls, complaint_id)
     before = await _ledger(http, urls)
 
     # The agent: from the dossier in the workspace, resolved with its department and first contact.

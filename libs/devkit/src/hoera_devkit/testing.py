@@ -7,14 +7,18 @@ Nothing here fakes Kafka or PostgreSQL: integration tests talk to the running br
 from __future__ import annotations
 
 import asyncio
+import html
 import os
+import re
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
 import asyncpg
+import httpx
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
@@ -279,6 +283,28 @@ CHROMIUM_ARGS = [
     "--disable-sync",
     "--disable-dev-shm-usage",
 ]
+
+
+def form_value(page: str, name: str) -> str:
+    """The value of a page's (hidden) form field, as a browser would post it."""
+    found = re.search(rf'name="{name}" value="([^"]*)"', page)
+    assert found is not None, f"no {name} field on the page"
+    return html.unescape(found.group(1))
+
+
+@asynccontextmanager
+async def page_session(app: Any, home: str, token: str) -> AsyncIterator[tuple[httpx.AsyncClient, str]]:
+    """A client signed in on a service's staff pages as a browser does with a pasted token
+    (development and test only), and the CSRF value its forms post. `home` is the pages' home."""
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://pages") as http:
+        form = await http.get(f"{home}/sign-in")
+        signed_in = await http.post(
+            f"{home}/sign-in", data={"csrf": form_value(form.text, "csrf"), "token": token}
+        )
+        assert signed_in.status_code == 303, signed_in.text
+        page = await http.get(home)
+        yield http, form_value(page.text, "csrf")
 
 
 @pytest.fixture

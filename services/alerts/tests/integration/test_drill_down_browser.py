@@ -64,6 +64,15 @@ async def test_a_supervisor_drills_from_csat_to_the_answers_and_exports_them(
         assert await page.get_attribute("html", "lang") == lang
         await page.screenshot(path=str(artifacts_dir / f"alerts-answers-{lang}.png"), full_page=True)
 
+    # From an answer to the alert it raised.
+    await page.locator("#answers tr[data-survey] a", has_text="Alert").first.click()
+    await page.wait_for_selector("form#acknowledge")
+    alert_page = page.url.split("?")[0]
+    for lang in ("nl", "fr", "en"):
+        await page.goto(f"{alert_page}?lang={lang}")
+        await page.screenshot(path=str(artifacts_dir / f"alerts-alert-{lang}.png"), full_page=True)
+    await page.goto(f"{alerts.url}/dashboard/teams/{team}/answers?figure=csat&lang=en")
+
     # Narrowed to the phone, then exported.
     await page.select_option("#channel", "phone")
     async with page.expect_navigation():

@@ -14,7 +14,8 @@ import asyncpg
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "support"))
-from callback_support import Running, StartService, agent_page, bearer, form_value, token
+from callback_support import Running, StartService, agent_page, bearer, token
+from hoera_devkit.testing import form_value
 
 pytestmark = pytest.mark.integration
 

@@ -5,8 +5,6 @@ the other services would."""
 
 from __future__ import annotations
 
-import html
-import re
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -19,7 +17,7 @@ import pytest
 from aiokafka import AIOKafkaProducer
 from hoera_callback.app import create_app
 from hoera_callback.settings import CallbackSettings
-from hoera_devkit.testing import kafka_bootstrap, platform_headers
+from hoera_devkit.testing import kafka_bootstrap, page_session, platform_headers
 from hoera_devkit.tokens import mint_token
 from hoera_events.base import Event
 from hoera_events.envelope import Envelope, EventDecodeError, decode, encode, event_headers, make_envelope
@@ -48,25 +46,11 @@ def bearer(subject: str, *roles: str, teams: Iterable[str] = (), tenant: str = "
     return {"Authorization": f"Bearer {token(subject, *roles, teams=teams, tenant=tenant)}"}
 
 
-def form_value(page: str, name: str) -> str:
-    """The value of a page's (hidden) form field."""
-    found = re.search(rf'name="{name}" value="([^"]*)"', page)
-    assert found is not None, f"no {name} field on the page"
-    return html.unescape(found.group(1))
-
-
 @asynccontextmanager
 async def agent_page(running: Running, tok: str) -> AsyncIterator[tuple[httpx.AsyncClient, str]]:
     """A client signed in on the agent page as a browser does, and the CSRF value its forms post."""
-    transport = httpx.ASGITransport(app=running.svc.api)
-    async with httpx.AsyncClient(transport=transport, base_url="http://callback") as http:
-        form = await http.get("/agent/sign-in")
-        signed_in = await http.post(
-            "/agent/sign-in", data={"csrf": form_value(form.text, "csrf"), "token": tok}
-        )
-        assert signed_in.status_code == 303, signed_in.text
-        page = await http.get("/agent")
-        yield http, form_value(page.text, "csrf")
+    async with page_session(running.svc.api, "/agent", tok) as signed_in:
+        yield signed_in
 
 
 async def change_rules(

@@ -55,6 +55,11 @@ def headers(
     return {"Authorization": f"Bearer {token}"}
 
 
+def token_of(header: dict[str, str]) -> str:
+    """The bearer token of a caller's headers (to sign in on a page with it)."""
+    return header["Authorization"].removeprefix("Bearer ")
+
+
 AGENT = headers("agent-anna", "agent")
 AGENT_2 = headers("agent-bert", "agent")
 SUPERVISOR = headers("sup-sara", "supervisor")

@@ -7,6 +7,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+from hoera_events.organisation import Organisation
 from hoera_kit.db import Conn
 from hoera_kit.deliveries import DeliveryRecord
 from hoera_kit.rules import Versioned
@@ -43,7 +44,11 @@ def create_app(settings: IntakeSettings | None = None) -> Service[IntakeSettings
     async def promised_now(tenant: str, categories: rules.Categories, language: str) -> list[tuple[str, str]]:
         return rules.promised_dates(deps.calendar(tenant), deps.now(), categories, language)
 
+    async def mailed_today(tenant: str, organisation: Organisation, language: str) -> list[tuple[str, str]]:
+        return rules.stand_ins_today(organisation, deps.now(), language)
+
     book.preview(rules.CATEGORIES.name, promised_now)
+    book.preview(rules.ORGANISATION.name, mailed_today)
     svc.api.include_router(api.router)
     svc.api.include_router(workspace.router)
     if s.consumers_enabled:

@@ -25,6 +25,7 @@ from typing import Annotated, Any, Self
 
 from hoera_events.common import Channel, Code, TeamId
 from hoera_events.organisation import Organisation
+from hoera_kit import organisation as kit_organisation
 from hoera_kit.calendar import BusinessCalendar, Span
 from hoera_kit.rules import Committed, OnChange, RuleBook, RuleDocument
 from jinja2 import StrictUndefined, TemplateError
@@ -353,6 +354,23 @@ def promised_dates(
         distinct = set(dates.values())
         shown = distinct.pop() if len(distinct) == 1 else ", ".join(f"{ch}: {d}" for ch, d in dates.items())
         lines.append((f"{category.names.get(language)} ({category.code})", shown))
+    return lines
+
+
+INSTEAD_OF = {"nl": "in plaats van", "fr": "à la place de", "en": "instead of"}
+
+
+def stand_ins_today(organisation: Organisation, now: datetime, language: str) -> list[tuple[str, str]]:
+    """The operator console's preview of an organisation document (R3, R23): per team, who would be
+    mailed about an unhappy customer today (the supervisor, or who stands in while they are away)."""
+    today = kit_organisation.calendar(organisation).local_date(now)
+    lines = []
+    for team in organisation.teams:
+        who = kit_organisation.stand_in(organisation, team.id, today)
+        shown = f"{who.name} <{who.email}>" if who is not None else "-"
+        if who is not None and who.id != team.supervisor:
+            shown += f" ({INSTEAD_OF.get(language, INSTEAD_OF['en'])} {team.supervisor})"
+        lines.append((f"{team.name} ({team.id}), {today.isoformat()}", shown))
     return lines
 
 

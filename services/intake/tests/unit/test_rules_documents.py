@@ -121,3 +121,20 @@ def test_an_sla_per_channel_and_a_seconds_sla_give_the_right_clock() -> None:
     assert rule.for_channel(Channel.email).lead_time.business_days == 5
     fast = rules.SlaRule(seconds=8).for_channel(Channel.chat)
     assert (fast.unit, fast.lead_time.seconds, fast.reminder_lead) == (SlaUnit.seconds, 8, 4)
+
+
+def test_the_console_previews_who_is_mailed_for_each_team_today() -> None:
+    from datetime import UTC, datetime
+
+    from hoera_events.organisation import Absence, Organisation
+
+    org = Organisation.model_validate(template("nl", "organisation"))
+    team = org.teams[0]
+    now = datetime(2026, 12, 7, 9, 0, tzinfo=UTC)
+    lines = dict(rules.stand_ins_today(org, now, "nl"))
+    supervisor = next(p for p in org.people if p.id == team.supervisor)
+    assert lines[f"{team.name} ({team.id}), 2026-12-07"] == f"{supervisor.name} <{supervisor.email}>"
+
+    away = Absence(person=team.supervisor, starts_on=now.date(), ends_on=now.date())
+    shown = dict(rules.stand_ins_today(org.model_copy(update={"absences": [away]}), now, "fr"))
+    assert shown[f"{team.name} ({team.id}), 2026-12-07"].endswith(f"(à la place de {team.supervisor})")
