@@ -47,3 +47,27 @@ def test_a_document_posted_back_unchanged_through_its_form_is_the_same(
     reading = schema_forms.read(schema, schema_forms.Posted(schema_forms.posted_unchanged(form)))
     assert not reading.problems
     assert doc.validate(reading.document).model_dump(mode="json") == document
+
+
+def _field_names(node: Any) -> set[str]:
+    names: set[str] = set()
+    if isinstance(node, dict):
+        names |= set(node.get("properties", {}))
+        for value in node.values():
+            names |= _field_names(value)
+    elif isinstance(node, list):
+        for value in node:
+            names |= _field_names(value)
+    return names
+
+
+def test_every_field_of_every_document_has_its_words_in_three_languages() -> None:
+    """The console labels each field in the page's language: a new field needs its words."""
+    from hoera_kit.console import FIELD_WORDS
+
+    fields = set().union(
+        *(_field_names(d.model.model_json_schema()) for _, b in _books() for d in b.documents)
+    )
+    for language in ("nl", "fr", "en"):
+        missing = sorted(fields - set(FIELD_WORDS[language]))
+        assert not missing, f"no {language} words in hoera_kit/pages/fields.json for {missing}"

@@ -174,6 +174,10 @@ async def test_each_role_sees_its_own_pages_and_an_agent_her_teams_dossiers(
     shots.mkdir(parents=True, exist_ok=True)
     team = f"{urls['alerts']}/dashboard/teams/team-nl-1"
     await photograph(page, team, "dashboard", shots)
+    # From the team's dashboard to the team's callbacks, in the callback service.
+    await page.click("#team-callbacks")
+    await page.wait_for_url(f"{urls['callback']}/agent?**", timeout=30_000)
+    assert await page.get_attribute("#queue-h", "data-team") == "team-nl-1"
     await photograph(page, f"{team}/answers?figure=csat", "answers", shots)
     await photograph(page, f"{urls['callback']}/agent", "callbacks", shots)
     await sara.close()

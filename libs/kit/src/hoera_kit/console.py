@@ -17,6 +17,7 @@ Every change names the version it was made against: an operator who edited an ol
 to look again instead of overwriting a colleague's change. Only administrators of the tenant use it.
 """
 
+import json
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -33,6 +34,9 @@ from hoera_kit.rules_api import DocumentName, history_entries
 from hoera_kit.sessions import SignedForm, StaffSession
 
 HOME = "/console"
+FIELD_WORDS: dict[str, dict[str, str]] = json.loads((KIT_PAGES / "fields.json").read_text(encoding="utf-8"))
+"""The rule documents' field names in nl, fr and en: one vocabulary for every service's forms (a field
+without words here shows its schema title; tests/contract/test_console_forms.py asks for all)."""
 MAX_FIELDS = 100_000
 """A rule document's form has an input per value (an organisation of a few hundred people is thousands);
 the edge holds it to HOERA_MAX_CONSOLE_FORM_FIELDS before this parses it (hoera_kit.edges)."""
@@ -98,7 +102,9 @@ def console_router(book: RuleBook, *, service: str, pages_dir: Path | None = Non
             current = await book.read(conn, tenant, doc)
             history = await history_entries(book, conn, tenant, doc)
         document = current.document.model_dump(mode="json") if shown is None else shown
-        form = schema_forms.build(doc.model.model_json_schema(), document, errors=errors)
+        form = schema_forms.build(
+            doc.model.model_json_schema(), document, errors=errors, words=FIELD_WORDS[view.lang]
+        )
         return view.render(
             "console_document.html",
             status_code=status_code,

@@ -278,11 +278,11 @@ class PageView:
             return "–"
         return (moment.astimezone(self.zone) if self.zone else moment).strftime("%Y-%m-%d %H:%M")
 
-    def elsewhere(self, service: str, path: str) -> str | None:
+    def elsewhere(self, service: str, path: str, **query: str) -> str | None:
         """A page of another service, where its pages are reached (HOERA_STAFF_PAGES), in this language."""
         settings = getattr(self.request.app.state, "settings", None)
         base = (getattr(settings, "staff_pages", {}) or {}).get(service)
-        return f"{base.rstrip('/')}{path}?{urlencode({'lang': self.lang})}" if base else None
+        return f"{base.rstrip('/')}{path}?{urlencode({**query, 'lang': self.lang})}" if base else None
 
     def message(self, key: str | None) -> str | None:
         """The words for what the last form did (`?msg=`), if the page knows the key."""

@@ -341,9 +341,15 @@ def diff(before: Any, after: Any, path: str = "") -> list[dict[str, Any]]:
         for key in sorted(set(before) | set(after), key=str):
             out += diff(before.get(key), after.get(key), f"{path}.{key}" if path else str(key))
         return out
-    if isinstance(before, list) and isinstance(after, list) and len(before) == len(after):
+    if isinstance(before, list) and isinstance(after, list):
+        # Row by row; a row added at the end (or removed from it) is one change, not the whole list.
         out = []
-        for i, (b, a) in enumerate(zip(before, after, strict=True)):
-            out += diff(b, a, f"{path}[{i}]")
+        for i in range(max(len(before), len(after))):
+            b = before[i] if i < len(before) else None
+            a = after[i] if i < len(after) else None
+            if i >= len(before) or i >= len(after):
+                out += [] if a == b else [{"path": f"{path}[{i}]", "before": b, "after": a}]
+            else:
+                out += diff(b, a, f"{path}[{i}]")
         return out
     return [] if before == after else [{"path": path or "(document)", "before": before, "after": after}]

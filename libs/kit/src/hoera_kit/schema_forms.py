@@ -163,11 +163,19 @@ def _label(node: Mapping[str, Any], fallback: str) -> str:
     return str(node.get("title") or fallback.replace("_", " ").capitalize())
 
 
-def build(schema: Mapping[str, Any], value: Any, *, errors: Mapping[str, str] | None = None) -> Field:
+def build(
+    schema: Mapping[str, Any],
+    value: Any,
+    *,
+    errors: Mapping[str, str] | None = None,
+    words: Mapping[str, str] | None = None,
+) -> Field:
     """The form of a document: `schema` the model's JSON Schema, `value` the document (as stored, or
-    as posted when it was refused), `errors` the problems by input name."""
+    as posted when it was refused), `errors` the problems by input name, `words` the labels of
+    fields by their name in the page's language ("@key" and "@value" for a map's parts; a field
+    without one is labelled with its schema title)."""
     s = Schema(schema)
-    return _build(s, schema, value, ROOT, _label(schema, "document"), True, errors or {})
+    return _build(s, schema, value, ROOT, _label(schema, "document"), True, errors or {}, words or {})
 
 
 def _build(
@@ -178,6 +186,7 @@ def _build(
     label: str,
     required: bool,
     errors: Mapping[str, str],
+    words: Mapping[str, str],
     blank: bool = False,
 ) -> Field:
     """`blank`: part of the row offered for adding one, left empty (the model's defaults apply to
@@ -205,9 +214,10 @@ def _build(
                 sub,
                 given.get(prop, MISSING),
                 f"{name}/{prop}",
-                _label(s.resolve(sub)[0], prop),
+                words.get(prop) or _label(s.resolve(sub)[0], prop),
                 prop in needed,
                 errors,
+                words,
                 blank,
             )
             for prop, sub in props.items()
@@ -216,14 +226,15 @@ def _build(
     elif kind == "list":
         items = node["items"]
         rows = value if isinstance(value, list) else []
-        noun = _label(s.resolve(items)[0], "item")
+        # A row is named after its list in the page's language where there are words for it.
+        noun = label if words else _label(s.resolve(items)[0], "item")
         for i, row in enumerate(rows):
-            child = _build(s, items, row, f"{name}/{i}", f"{noun} {i + 1}", True, errors, blank)
+            child = _build(s, items, row, f"{name}/{i}", f"{noun} {i + 1}", True, errors, words, blank)
             child.removable = True
             child.row = f"{name}/{i}"
             f.children.append(child)
         if len(rows) < int(node.get("maxItems", MAX_ROWS)):
-            offered = _build(s, items, MISSING, f"{name}/{len(rows)}", noun, True, errors, True)
+            offered = _build(s, items, MISSING, f"{name}/{len(rows)}", noun, True, errors, words, True)
             offered.new = True
             offered.row = f"{name}/{len(rows)}"
             f.children.append(offered)
@@ -232,13 +243,15 @@ def _build(
         values = node["additionalProperties"]
         keys, _ = s.resolve(node.get("propertyNames", {"type": "string"}))
         entries = list(value.items()) if isinstance(value, Mapping) else []
-        noun = _label(s.resolve(values)[0], "value")
+        noun = words.get("@value") or _label(s.resolve(values)[0], "value")
         for i, (k, v) in enumerate([*entries, (MISSING, MISSING)]):
-            child = _build(s, values, v, f"{name}/{i}/@value", noun, True, errors, blank or k is MISSING)
+            child = _build(
+                s, values, v, f"{name}/{i}/@value", noun, True, errors, words, blank or k is MISSING
+            )
             child.key = Field(
                 kind="choice" if "enum" in keys else "text",
                 name=f"{name}/{i}/@key",
-                label=_label(keys, "key"),
+                label=words.get("@key") or _label(keys, "key"),
                 value=None if k is MISSING else k,
                 options=[str(o) for o in keys.get("enum", ())],
                 required=True,

@@ -162,6 +162,7 @@ class Page(PageView):
             "reading": self.reading,
             "number": _number,
             "percent": _percent,
+            "callbacks": lambda team_id: self.elsewhere("callback", "/agent", team=team_id),
             "csrf_field": CSRF_FIELD,
             "csrf": self.session.csrf,
         }

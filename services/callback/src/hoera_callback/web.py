@@ -60,6 +60,7 @@ async def _render(
     message: str | None = None,
     error: str | None = None,
     status_code: int = 200,
+    team_id: str | None = None,
 ) -> HTMLResponse:
     deps = _deps(request)
     principal = session.principal
@@ -69,7 +70,7 @@ async def _render(
     held = await handlers.held(deps, principal)
     if held is not None:
         current = await handlers.detail(deps, principal, held.callback_id)
-    queue = await handlers.queue(deps, principal, team_id=None, limit=100)
+    queue = await handlers.queue(deps, principal, team_id=team_id, limit=100)
     return PageView(PAGES, request, session, lang).render(
         "agent.html",
         status_code=status_code,
@@ -79,6 +80,7 @@ async def _render(
         queue=queue,
         outcomes=[o.value for o in AgentOutcome],
         max_attempts=rules.max_attempts,
+        team=team_id,
     )
 
 
@@ -89,13 +91,14 @@ async def agent_page(
     lang: Annotated[str | None, Query()] = None,
     msg: Annotated[str | None, Query(max_length=40)] = None,
     at: Annotated[str | None, Query(max_length=40)] = None,
+    team: Annotated[str | None, Query(max_length=64, description="only this team's queue")] = None,
 ) -> HTMLResponse:
     language = PAGES.language(lang, session.principal, request)
     texts = PAGES.texts[language]
     message = texts.get(f"msg_{msg}") if msg else None
     if message and msg == "retry" and at:
         message = f"{message} {at}"
-    return await _render(request, session, lang=language, message=message)
+    return await _render(request, session, lang=language, message=message, team_id=team or None)
 
 
 class _Invalid(Exception):
