@@ -54,6 +54,8 @@ class World:
     alert_comment: str = ""
     callback_id: str = ""
     callback_ref: str = ""
+    erasure_id: str = ""
+    """An erasure request of demo, for a customer of its own (nothing else of the world is erased)."""
 
     @property
     def admin(self) -> str:
@@ -96,7 +98,7 @@ async def build_world(http: httpx.AsyncClient, urls: dict[str, str]) -> World:
         _alerts_rules(http, w, admin),
         _callback(http, w, admin),
     )
-    await asyncio.gather(_complaints(http, w), _unhappy_answer(http, w))
+    await asyncio.gather(_complaints(http, w), _unhappy_answer(http, w), _erasure(http, w))
     return w
 
 
@@ -338,6 +340,13 @@ async def _unhappy_answer(http: httpx.AsyncClient, w: World) -> None:
         timeout=PATIENCE,
     )
     assert told.json()["recipients"], f"alert {w.alert_id} told nobody: {told.text[:300]}"
+
+
+async def _erasure(http: httpx.AsyncClient, w: World) -> None:
+    """A customer's erasure (GDPR art. 17), asked by the platform for a customer nobody else uses."""
+    asked = {"customer_id": f"CUST-{w.run}-E"}
+    made = _ok(await http.post(w.url("intake", "/erasures"), json=asked, headers=bearer(Role.platform)), 202)
+    w.erasure_id = str(made["erasure_id"])
 
 
 # ---- callback -------------------------------------------------------------------------------------------

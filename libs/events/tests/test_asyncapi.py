@@ -53,6 +53,7 @@ def test_every_topic_has_a_channel_sent_by_its_producer_and_received_by_its_cons
     expected = (
         {("send", spec.producer)}
         | {("send", r) for r in spec.relayed_by}
+        | {("send", p) for p in spec.also_produced_by}
         | {("receive", c) for c in spec.consumers}
     )
     assert operations == expected

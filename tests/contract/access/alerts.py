@@ -10,7 +10,7 @@ from hoera_kit.auth import Role
 
 from ..matrix import Access, Call, Isolation, Probe, Reach
 from ..tokens import TEAM
-from .common import HEALTH, rule_documents
+from .common import HEALTH, personal_data, rule_documents
 
 LEADS = {Role.supervisor: Reach.team}
 ALERT = Probe("alerts", lambda c: f"/alerts/{c.world.alert_id}", Role.supervisor)
@@ -29,6 +29,7 @@ def _team(call: Call) -> dict[str, str]:
 
 TABLE: dict[tuple[str, str], Access] = {
     **HEALTH,
+    **personal_data(lambda w, s: [w.alert_comment]),
     ("GET", "/alerts"): Access(
         roles=LEADS,
         tenant=Isolation.data,

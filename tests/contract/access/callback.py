@@ -10,7 +10,7 @@ from hoera_kit.auth import Role
 
 from ..matrix import Access, Call, Isolation, Probe, Reach, anyone
 from ..tokens import TEAM
-from .common import HEALTH, rule_documents
+from .common import HEALTH, personal_data, rule_documents
 
 WORKERS = anyone((Role.agent, Role.supervisor), Reach.team)
 READERS = {Role.agent: Reach.team, Role.supervisor: Reach.team, Role.admin: Reach.all}
@@ -36,6 +36,7 @@ def _on_callback(body: dict[str, Any] | None, why: str) -> Access:
 
 TABLE: dict[tuple[str, str], Access] = {
     **HEALTH,
+    **personal_data(lambda w, s: [w.alert_comment]),
     ("POST", "/callbacks"): Access(
         roles=WORKERS,
         tenant=Isolation.data,

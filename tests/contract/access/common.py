@@ -109,3 +109,18 @@ def rule_documents(
             why="R8: an admin rolls back their own organisation's documents, never another's",
         ),
     }
+
+
+def personal_data(secrets: Callable[[World, Scope], list[str]]) -> dict[tuple[str, str], Access]:
+    """The kit's subject-access route, the same in every service (hoera_kit.privacy): the platform
+    and the organisation's administrators read what the service holds about one of their customers;
+    another tenant asking for the same id sees none of it."""
+    return {
+        ("GET", "/privacy/customers/{customer_id}"): Access(
+            roles=anyone((Role.platform, Role.admin)),
+            tenant=Isolation.data,
+            path=lambda call: {"customer_id": f"CUST-{call.world.run}"},
+            secrets=secrets,
+            why="GDPR art. 15: what this service holds about the customer, in the caller's organisation",
+        )
+    }

@@ -10,7 +10,7 @@ from hoera_kit.auth import Role
 
 from ..matrix import Access, Call, Isolation, Probe, Reach, anyone
 from ..tokens import Scope, caller_headers
-from .common import HEALTH, rule_documents
+from .common import HEALTH, personal_data, rule_documents
 
 READERS = anyone((Role.agent, Role.supervisor, Role.approver, Role.admin))
 PROPOSERS = anyone((Role.agent, Role.supervisor), Reach.team)
@@ -79,6 +79,7 @@ async def _rule_rollback(call: Call) -> dict[str, Any]:
 
 TABLE: dict[tuple[str, str], Access] = {
     **HEALTH,
+    **personal_data(lambda w, s: [w.complaint_id]),
     ("GET", "/catalogue"): Access(
         roles=READERS,
         tenant=Isolation.data,

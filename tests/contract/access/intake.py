@@ -13,13 +13,14 @@ from hoera_kit.auth import Role
 
 from ..matrix import Access, Call, Isolation, Probe, Reach, anyone
 from ..tokens import TEAM, Scope, bearer
-from .common import HEALTH, idempotency_key, rule_documents
+from .common import HEALTH, idempotency_key, personal_data, rule_documents
 
 STAFF = anyone((Role.agent, Role.supervisor, Role.approver))
 WORKERS = anyone((Role.agent, Role.supervisor), Reach.team)
 MANAGEMENT = {Role.supervisor: Reach.team, Role.admin: Reach.all}
 PLATFORM = anyone((Role.platform,))
 OPERATOR = anyone((Role.operator,))
+ERASERS = anyone((Role.platform, Role.admin))
 SUPERVISORS = {Role.supervisor: Reach.team}
 DOCUMENT = "categories"
 """The rule document the world marks with the run's category (world._intake_rules)."""
@@ -117,6 +118,27 @@ async def _tenant_change(call: Call) -> dict[str, Any]:
 
 TABLE: dict[tuple[str, str], Access] = {
     **HEALTH,
+    **personal_data(lambda w, s: [w.complaint_id]),
+    ("POST", "/erasures"): Access(
+        roles=ERASERS,
+        tenant=Isolation.data,
+        body=lambda call: {"customer_id": f"CUST-{call.world.run}-E"},
+        secrets=lambda w, s: [w.erasure_id],
+        why="GDPR art. 17: the platform or an administrator erases a customer of their own organisation",
+    ),
+    ("GET", "/erasures/{erasure_id}"): Access(
+        roles=ERASERS,
+        tenant=Isolation.object,
+        path=lambda call: {"erasure_id": call.world.erasure_id},
+        why="an erasure's progress, for the organisation that asked",
+    ),
+    ("GET", "/customers/{customer_id}/personal-data"): Access(
+        roles=ERASERS,
+        tenant=Isolation.data,
+        path=lambda call: {"customer_id": f"CUST-{call.world.run}"},
+        secrets=lambda w, s: [w.complaint_id],
+        why="GDPR art. 15: everything Hoera holds about a customer of the caller's organisation",
+    ),
     ("POST", "/complaints"): Access(
         roles=PLATFORM,
         tenant=Isolation.data,

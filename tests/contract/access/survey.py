@@ -10,7 +10,7 @@ from typing import Any
 from hoera_kit.auth import Role
 
 from ..matrix import Access, Isolation, Probe, Reach, anyone
-from .common import ADMIN, HEALTH, rule_documents
+from .common import ADMIN, HEALTH, personal_data, rule_documents
 
 ANALYSTS = {Role.supervisor: Reach.team, Role.admin: Reach.all}
 CALLERS = anyone((Role.platform, Role.admin))
@@ -31,6 +31,7 @@ def _page(**extra: Any) -> Access:
 
 TABLE: dict[tuple[str, str], Access] = {
     **HEALTH,
+    **personal_data(lambda w, s: []),
     ("GET", "/figures"): Access(
         roles=ANALYSTS,
         tenant=Isolation.data,

@@ -146,6 +146,7 @@ def build() -> dict[str, Any]:
             "x-hoera-producer": str(spec.producer),
             "x-hoera-consumers": [str(c) for c in spec.consumers],
             "x-hoera-relayed-by": [str(r) for r in spec.relayed_by],
+            "x-hoera-also-produced-by": [str(p) for p in spec.also_produced_by],
         }
         operations[f"{spec.producer}.send.{spec.topic}"] = {
             "action": "send",
@@ -162,6 +163,14 @@ def build() -> dict[str, Any]:
                 "summary": f"{relay} passes on {spec.model.__name__} in {spec.producer}'s name "
                 "(signed with its relay key).",
                 "tags": [{"name": str(relay)}],
+            }
+        for also in spec.also_produced_by:
+            operations[f"{also}.send.{spec.topic}"] = {
+                "action": "send",
+                "channel": {"$ref": channel_ref},
+                "messages": [message_ref],
+                "summary": f"{also} publishes {spec.model.__name__} for itself.",
+                "tags": [{"name": str(also)}],
             }
         for consumer in spec.consumers:
             operations[f"{consumer}.receive.{spec.topic}"] = {

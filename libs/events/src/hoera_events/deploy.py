@@ -83,7 +83,7 @@ def _topics() -> list[dict[str, Any]]:
 def _service(service: Service) -> dict[str, Any]:
     specs = all_topics()
     read = [spec for spec in specs if service in spec.consumers]
-    relayed = {spec.topic for spec in specs if service in spec.relayed_by}
+    relayed = {spec.topic for spec in specs if service in spec.relayed_by or service in spec.also_produced_by}
     produces = {spec.topic for spec in specs if spec.producer is service} | relayed
     in_groups = [spec for spec in read if _reads_in_a_group(spec)]
     return {

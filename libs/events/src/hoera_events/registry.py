@@ -15,7 +15,16 @@ from dataclasses import dataclass
 from enum import StrEnum
 from uuid import UUID
 
-from hoera_events import alerts, callbacks, compensation, complaints, organisation, platform, surveys
+from hoera_events import (
+    alerts,
+    callbacks,
+    compensation,
+    complaints,
+    organisation,
+    platform,
+    privacy,
+    surveys,
+)
 from hoera_events.base import Event
 
 TOPIC_PREFIX = "hoera."
@@ -65,6 +74,9 @@ class TopicSpec:
     """Services that publish the producer's event in its name (intake passes on a contact the platform
     reported over HTTP, signed with its relay key)."""
     """A snapshot per key (the latest wins): Kafka keeps the last record of each key for ever."""
+    also_produced_by: tuple[Service, ...] = ()
+    """Services that publish this event for themselves besides its producer (each service confirms an
+    erasure of what it holds)."""
 
     @property
     def type(self) -> str:
@@ -101,8 +113,18 @@ def _spec(
     *,
     compacted: bool = False,
     relayed_by: Iterable[Service] = (),
+    also_produced_by: Iterable[Service] = (),
 ) -> TopicSpec:
-    return TopicSpec(model, key_field, producer, tuple(consumers), partitions, compacted, tuple(relayed_by))
+    return TopicSpec(
+        model,
+        key_field,
+        producer,
+        tuple(consumers),
+        partitions,
+        compacted,
+        tuple(relayed_by),
+        tuple(also_produced_by),
+    )
 
 
 S = Service
@@ -175,6 +197,16 @@ _SPECS: tuple[TopicSpec, ...] = (
     _spec(callbacks.CallbackClaimed, "callback_id", S.callback),
     _spec(callbacks.CallbackCompleted, "callback_id", S.callback, [S.survey, S.intake]),
     _spec(callbacks.CallbackEscalated, "callback_id", S.callback),
+    # a customer's erasure: intake takes the request, every service (intake too) erases and confirms
+    _spec(privacy.ErasureRequested, "customer_id", S.intake, EVERY_SERVICE),
+    _spec(
+        privacy.ErasureConfirmed,
+        "customer_id",
+        S.intake,
+        [S.intake],
+        also_produced_by=[S.compensation, S.survey, S.alerts, S.callback],
+    ),
+    _spec(privacy.ErasureCompleted, "customer_id", S.intake),
 )
 
 

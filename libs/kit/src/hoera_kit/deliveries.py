@@ -112,6 +112,9 @@ class OutgoingMessage(BaseModel):
         default=None, max_length=400, description="From: the tenant's mail_from; None: the deployment's"
     )
     max_attempts: int | None = Field(default=None, ge=1, description="None: the worker's limit")
+    customer_id: str | None = Field(
+        default=None, max_length=64, description="the customer it is to or about: erasure blanks it"
+    )
 
     @field_validator("recipient", "subject", "language", "idempotency_key", "reference", "sender")
     @classmethod
@@ -211,8 +214,8 @@ async def enqueue(conn: Conn, msg: OutgoingMessage) -> DeliveryRecord:
     """
     row = await conn.fetchrow(
         "insert into kit_deliveries (idempotency_key, channel, recipient, subject, body_text, "
-        "body_html, language, reference, headers, tenant, max_attempts, sender) "
-        "values ($1, $2, $3, $4, $5, $6, $7, $8, $9::text::jsonb, $10, $11, $12) "
+        "body_html, language, reference, headers, tenant, max_attempts, sender, customer_id) "
+        "values ($1, $2, $3, $4, $5, $6, $7, $8, $9::text::jsonb, $10, $11, $12, $13) "
         f"on conflict (idempotency_key) do nothing returning {_COLUMNS}",
         msg.idempotency_key,
         msg.channel.value,
@@ -226,6 +229,7 @@ async def enqueue(conn: Conn, msg: OutgoingMessage) -> DeliveryRecord:
         msg.tenant,
         msg.max_attempts,
         msg.sender,
+        msg.customer_id,
     )
     if row is None:
         existing = await by_idempotency_key(conn, msg.idempotency_key)

@@ -5,10 +5,11 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+from hoera_kit import privacy as personal_data
 from hoera_kit.loops import wait_any
 from hoera_kit.service import Service
 
-from hoera_alerts import api, consumers, dashboard, drill_down, handlers, rules
+from hoera_alerts import api, consumers, dashboard, drill_down, handlers, privacy, rules
 from hoera_alerts.handlers import Deps, TeamDashboard
 from hoera_alerts.live import LiveHub
 from hoera_alerts.settings import AlertsSettings
@@ -64,5 +65,6 @@ def create_app(settings: AlertsSettings | None = None) -> Service[AlertsSettings
     svc.api.include_router(api.router)
     svc.api.include_router(dashboard.router)
     svc.api.include_router(drill_down.router)
+    personal_data.install(svc, erase=privacy.erase, export=privacy.export)
     consumers.register(deps)
     return svc

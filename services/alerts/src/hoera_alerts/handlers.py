@@ -21,6 +21,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from urllib.parse import quote
+from zoneinfo import ZoneInfo
 
 from hoera_events.alerts import (
     AlertAcknowledged,
@@ -103,7 +104,14 @@ async def _tenant(deps: Deps, conn: Conn, tenant: str) -> Tenant:
 
 
 async def _mail(
-    conn: Conn, tenant: str, person: Person, mail: domain.MailText, *, key: str, reference: str
+    conn: Conn,
+    tenant: str,
+    person: Person,
+    mail: domain.MailText,
+    *,
+    key: str,
+    reference: str,
+    customer_id: str | None = None,
 ) -> DeliveryRecord:
     """One mail to one person in their language; the kit's deliveries send it, retry it and keep
     its state, and `key` makes a second enqueue of the same mail a no-op."""
@@ -118,6 +126,7 @@ async def _mail(
             idempotency_key=key,
             reference=reference,
             tenant=tenant,
+            customer_id=customer_id,
         ),
     )
 
@@ -141,6 +150,7 @@ async def _tell(
         mail,
         key=f"alert:{alert.alert_id}:{person.id}",
         reference=f"alert:{alert.alert_id}",
+        customer_id=alert.customer_id,
     )
     row = store.RecipientRow(
         tenant=alert.tenant,
@@ -607,7 +617,7 @@ async def send_weekly_digest(deps: Deps, conn: Conn, tenant: str, due_at: dateti
                 "csat": _figure(figures.csat, 1),
                 "ces": _figure(figures.ces, 1),
                 "nps": _figure(figures.nps, 0),
-                "worst": "\n".join(_worst_line(labels, r) for r in worst) or "-",
+                "worst": "\n".join(_worst_line(labels, t.calendar.zone, r) for r in worst) or "-",
                 "open_alerts": str(await store.count_open(conn, tenant, team.id)),
                 "alerts": "\n".join(
                     f"- {a.raised_at.astimezone(t.calendar.zone):%Y-%m-%d %H:%M} {a.kind.value}: "
@@ -627,10 +637,12 @@ async def send_weekly_digest(deps: Deps, conn: Conn, tenant: str, due_at: dateti
         )
 
 
-def _worst_line(labels: domain.Labels, r: store.AnswerRow) -> str:
+def _worst_line(labels: domain.Labels, zone: ZoneInfo, r: store.AnswerRow) -> str:
+    """Score, moment, channel and agent; not the customer's words: a digest quotes many customers and
+    a sent mail is beyond erasure's reach (the answers page shows the words while they are kept)."""
     channel = domain.channel_text(labels, ContactChannel(r.channel)) if r.channel else "-"
-    words = " ".join((r.comment or labels.no_comment).split())[:300]  # one line, bounded
-    return f"- {r.satisfaction}/5 · {channel} · {r.agent_id or '-'}: {words}"
+    at = r.answered_at.astimezone(zone)
+    return f"- {r.satisfaction}/5 · {at:%Y-%m-%d %H:%M} · {channel} · {r.agent_id or '-'}"
 
 
 def _figure(value: float | None, digits: int) -> str:

@@ -36,10 +36,10 @@ async def insert_answers(
     """The first answer of each survey is kept; returns the (tenant, survey) that were new."""
     inserted = await conn.fetch(
         "insert into answers (survey_id, tenant, team_id, agent_id, contact_id, complaint_id, "
-        "answered_at, satisfaction, effort, nps, unhappy, channel, comment) "
+        "answered_at, satisfaction, effort, nps, unhappy, channel, comment, customer_id) "
         "select * from unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], "
         "$6::uuid[], $7::timestamptz[], $8::smallint[], $9::smallint[], $10::smallint[], "
-        "$11::boolean[], $12::text[], $13::text[]) "
+        "$11::boolean[], $12::text[], $13::text[], $14::text[]) "
         "on conflict (tenant, survey_id) do nothing returning tenant, survey_id",
         [a.survey_id for _, a, _ in rows],
         [t for t, _, _ in rows],
@@ -54,6 +54,7 @@ async def insert_answers(
         [u for _, _, u in rows],
         [a.channel.value for _, a, _ in rows],
         [a.comment for _, a, _ in rows],
+        [a.customer_id for _, a, _ in rows],
     )
     return {(r["tenant"], r["survey_id"]) for r in inserted}
 

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from hoera_kit import privacy as personal_data
 from hoera_kit.db import Conn
 from hoera_kit.service import Service
 from hoera_kit.timers import Timer
 
-from hoera_callback import api, consumers, handlers, rules, web
+from hoera_callback import api, consumers, handlers, privacy, rules, web
 from hoera_callback.handlers import Deps
 from hoera_callback.settings import CallbackSettings
 
@@ -37,6 +38,7 @@ def create_app(settings: CallbackSettings | None = None) -> Service[CallbackSett
     svc.api.state.deps = deps
     svc.api.include_router(api.router)
     svc.api.include_router(web.router)
+    personal_data.install(svc, erase=privacy.erase, export=privacy.export)
     consumers.register(svc, deps)
 
     @svc.timer(handlers.LEAD_TIME_TIMER)

@@ -6,10 +6,11 @@ from __future__ import annotations
 from functools import partial
 from pathlib import Path
 
+from hoera_kit import privacy as personal_data
 from hoera_kit.deps import Clock
 from hoera_kit.service import Service
 
-from hoera_compensation import api, consumers, handlers, rules, web
+from hoera_compensation import api, consumers, handlers, privacy, rules, web
 from hoera_compensation.settings import CompensationSettings
 
 MIGRATIONS = Path(__file__).parents[2] / "migrations"
@@ -44,6 +45,7 @@ def create_app(
     rules.declare(svc.rule_book(rules.TEMPLATES, pages=web.PAGES.directory))
     svc.api.include_router(api.router)
     svc.api.include_router(web.router)
+    personal_data.install(svc, erase=privacy.erase, export=privacy.export)
     consumers.register(svc, deps)
     svc.timer(handlers.APPROVAL_DEADLINE_TIMER)(partial(handlers.approval_overdue, deps))
     return svc

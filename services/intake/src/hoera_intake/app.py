@@ -8,13 +8,14 @@ from pathlib import Path
 from typing import Any
 
 from hoera_events.organisation import Organisation
+from hoera_kit import privacy as personal_data
 from hoera_kit.db import Conn
 from hoera_kit.deliveries import DeliveryRecord
 from hoera_kit.rules import Versioned
 from hoera_kit.service import Service
 from hoera_kit.timers import Timer
 
-from hoera_intake import api, consumers, rules, workspace
+from hoera_intake import api, consumers, privacy, rules, workspace
 from hoera_intake.handlers import SLA_TIMER, Deps, sla, tenants, timeline
 from hoera_intake.settings import IntakeSettings
 
@@ -51,6 +52,7 @@ def create_app(settings: IntakeSettings | None = None) -> Service[IntakeSettings
     book.preview(rules.ORGANISATION.name, mailed_today)
     svc.api.include_router(api.router)
     svc.api.include_router(workspace.router)
+    personal_data.install(svc, erase=privacy.erase, export=privacy.export, consume=s.consumers_enabled)
     if s.consumers_enabled:
         consumers.register(svc, deps)
 

@@ -11,10 +11,11 @@ from hoera_events.compensation import (
 )
 from hoera_events.envelope import Envelope
 from hoera_events.platform import ComplaintReceived, ContactClosed
+from hoera_events.privacy import ErasureConfirmed
 from hoera_kit.db import Conn
 from hoera_kit.service import Service
 
-from hoera_intake.handlers import Deps, complaints, timeline
+from hoera_intake.handlers import Deps, complaints, erasures, timeline
 from hoera_intake.settings import IntakeSettings
 
 
@@ -22,6 +23,7 @@ def register(svc: Service[IntakeSettings], deps: Deps) -> None:
     platform_complaints(svc, deps)
     platform_contacts(svc, deps)
     dossier_events(svc, deps)
+    erasure_confirmations(svc, deps)
 
 
 def platform_complaints(svc: Service[IntakeSettings], deps: Deps, *, topic: str | None = None) -> None:
@@ -72,3 +74,9 @@ def dossier_events(svc: Service[IntakeSettings], deps: Deps) -> None:
     async def about_a_dossier(conn: Conn, envelopes: list[Envelope]) -> None:
         for env in envelopes:
             await timeline.on_related_event(deps, conn, env)
+
+
+def erasure_confirmations(svc: Service[IntakeSettings], deps: Deps) -> None:
+    @svc.consumer(ErasureConfirmed, name="erasure-confirmations")
+    async def confirmed(conn: Conn, env: Envelope) -> None:
+        await erasures.confirmed(deps, conn, env)

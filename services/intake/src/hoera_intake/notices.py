@@ -211,5 +211,6 @@ async def _enqueue(
             reference=f"complaint:{c.id}",
             headers=headers,
             tenant=c.tenant,
+            customer_id=c.customer_id,
         ),
     )

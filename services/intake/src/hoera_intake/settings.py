@@ -14,6 +14,12 @@ class IntakeSettings(KitSettings):
         description="false: serve HTTP, timers and deliveries only, without reading Kafka (API tests, "
         "a replica scaled for HTTP alone)",
     )
+    service_urls: dict[str, str] = Field(
+        default_factory=dict,
+        description="where intake reaches the other services' APIs to gather a customer's data for a "
+        'subject access request (JSON: {"survey": "https://...", ...}); a service missing here is '
+        "looked up in HOERA_STAFF_PAGES",
+    )
 
     @property
     def base_url(self) -> str:

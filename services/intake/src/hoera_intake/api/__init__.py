@@ -3,10 +3,11 @@ The tenants' administrators change intake's rule documents through the kit's /ad
 
 from fastapi import APIRouter
 
-from hoera_intake.api import dossiers, figures, platform, tenants
+from hoera_intake.api import dossiers, figures, platform, privacy, tenants
 
 router = APIRouter()
 router.include_router(platform.router)
 router.include_router(dossiers.router)
 router.include_router(figures.router)
 router.include_router(tenants.router)
+router.include_router(privacy.router)

@@ -334,6 +334,7 @@ def invitation_message(
         "idempotency_key": f"survey-invitation:{survey.survey_id}",
         "reference": f"survey:{survey.survey_id}",
         "tenant": survey.tenant,
+        "customer_id": survey.customer_id,
     }
     if delivery.channel is MessageChannel.sms:
         return deliveries.OutgoingMessage(

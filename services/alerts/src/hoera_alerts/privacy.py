@@ -1,0 +1,58 @@
+"""What alerts holds about a customer, and how erasure anonymises it (GDPR art. 15 and 17).
+
+Answers and alerts stay with their scores, team, agent and times, so every figure on the dashboard
+is the same after an erasure; the customer's words go (the answer's comment, the copy in the alert's
+details) and so does the supervisor's note about what was done for them. The kit blanks the alert
+mails about the customer.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from hoera_kit.db import Conn
+from hoera_kit.privacy import ERASED
+
+
+async def erase(conn: Conn, tenant: str, customer_id: str) -> dict[str, int]:
+    comments = await conn.fetchval(
+        "with hit as (update answers set comment = null where tenant = $1 and customer_id = $2 "
+        "and comment is not null returning 1) select count(*) from hit",
+        tenant,
+        customer_id,
+    )
+    alerts = await conn.fetchval(
+        "with hit as (update alerts set "
+        "details = (details - 'comment') || case when details ? 'answer' "
+        "then jsonb_build_object('answer', (details -> 'answer') - 'comment') else '{}'::jsonb end, "
+        "note = case when note is null then null else $3 end "
+        "where tenant = $1 and customer_id = $2 and (details ? 'comment' "
+        "or (details -> 'answer') ? 'comment' or (note is not null and note <> $3)) returning 1) "
+        "select count(*) from hit",
+        tenant,
+        customer_id,
+        ERASED,
+    )
+    return {"answer_comments": comments, "alert_details": alerts}
+
+
+async def export(conn: Conn, tenant: str, customer_id: str) -> dict[str, Any]:
+    answers = await conn.fetch(
+        "select survey_id, answered_at, team_id, agent_id, contact_id, complaint_id, channel, "
+        "satisfaction, effort, nps, unhappy, comment from answers "
+        "where tenant = $1 and customer_id = $2 order by answered_at",
+        tenant,
+        customer_id,
+    )
+    alerts = await conn.fetch(
+        "select alert_id, kind, severity, status, raised_at, team_id, agent_id, complaint_id, "
+        "survey_id, contact_id, details::text as details, acknowledged_by, action, note "
+        "from alerts where tenant = $1 and customer_id = $2 order by raised_at",
+        tenant,
+        customer_id,
+    )
+    return {
+        "answers": [dict(r) for r in answers],
+        "alerts": [{**dict(r), "details": json.loads(r["details"])} for r in alerts],
+    }

@@ -1,0 +1,71 @@
+"""What callback holds about a customer, and how erasure anonymises it (GDPR art. 15 and 17).
+
+Callbacks and their outcomes stay (who called, when, with what outcome: the weekly figures per agent
+and team), and so does the context read model's skeleton; what was written about the customer goes:
+the note on a request, the agents' notes on their calls, the customer's survey comment kept as
+context (R27).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from hoera_kit.db import Conn
+from hoera_kit.privacy import ERASED
+
+
+async def erase(conn: Conn, tenant: str, customer_id: str) -> dict[str, int]:
+    requests = await conn.fetchval(
+        "with hit as (update callbacks set request_note = $3 where tenant = $1 and customer_id = $2 "
+        "and request_note is not null and request_note <> $3 returning 1) select count(*) from hit",
+        tenant,
+        customer_id,
+        ERASED,
+    )
+    outcomes = await conn.fetchval(
+        "with hit as (update callback_outcomes o set note = $3 from callbacks c "
+        "where o.tenant = c.tenant and o.callback_id = c.callback_id and c.tenant = $1 "
+        "and c.customer_id = $2 and o.note is not null and o.note <> $3 returning 1) "
+        "select count(*) from hit",
+        tenant,
+        customer_id,
+        ERASED,
+    )
+    comments = await conn.fetchval(
+        "with hit as (update ctx_surveys set comment = null where tenant = $1 and customer_id = $2 "
+        "and comment is not null returning 1) select count(*) from hit",
+        tenant,
+        customer_id,
+    )
+    return {"request_notes": requests, "call_notes": outcomes, "survey_comments": comments}
+
+
+async def export(conn: Conn, tenant: str, customer_id: str) -> dict[str, Any]:
+    callbacks = await conn.fetch(
+        "select callback_id, team_id, source, language, preferred_channel, preferred_moment, "
+        "preferred_at, survey_id, complaint_id, contact_id, alert_id, reason_code, request_note, "
+        "requested_by, requested_at, due_at, priority, churn_risk, status, outcome, completed_at, "
+        "completed_by from callbacks where tenant = $1 and customer_id = $2 order by requested_at",
+        tenant,
+        customer_id,
+    )
+    outcomes = await conn.fetch(
+        "select o.callback_id, o.attempt, o.agent_id, o.outcome, o.reached, o.note, o.recorded_at "
+        "from callback_outcomes o join callbacks c on c.tenant = o.tenant and c.callback_id = o.callback_id "
+        "where c.tenant = $1 and c.customer_id = $2 order by o.recorded_at",
+        tenant,
+        customer_id,
+    )
+    surveys = await conn.fetch(
+        "select survey_id, trigger, channel, language, contact_id, complaint_id, agent_id, team_id, "
+        "attributes::text as attributes, comment from ctx_surveys "
+        "where tenant = $1 and customer_id = $2",
+        tenant,
+        customer_id,
+    )
+    return {
+        "callbacks": [dict(r) for r in callbacks],
+        "call_outcomes": [dict(r) for r in outcomes],
+        "survey_context": [{**dict(r), "attributes": json.loads(r["attributes"])} for r in surveys],
+    }
