@@ -41,7 +41,7 @@ from hoera_devkit.testing import pg_dsn  # noqa: E402
 ADMIN_DSN = os.environ.get("HOERA_TEST_PG_ADMIN_DSN", pg_dsn())
 MIGRATIONS = [
     Path(hoera_kit.__file__).parent / "migrations" / name
-    for name in ("kit_0003_deliveries.sql", "kit_0006_delivery_sender.sql")
+    for name in ("kit_0003_deliveries.sql", "kit_0006_delivery_sender.sql", "kit_0007_privacy.sql")
 ]
 MAIL_FROM = "Hoera <no-reply@hoera.local>"
 
@@ -529,3 +529,47 @@ async def test_with_a_slow_smtp_server_two_workers_never_send_a_delivery_twice(
         await asyncio.gather(*running)
     assert sent == dict.fromkeys(keys, 1)
     assert Counter(m["idempotency_key"] for m in sink.store.entries()) == dict.fromkeys(keys, 1)
+
+
+async def test_erasure_blanks_a_customers_deliveries_gives_up_the_unsent_and_leaves_others_alone(
+    pool: asyncpg.Pool, sink: SmtpSink
+) -> None:
+    from hoera_kit.privacy import ERASED, erase_deliveries
+
+    sent = await _enqueue(pool, _mail("gdpr-sent", customer_id="CUST-1", recipient="cust-1@example.org"))
+    worker = DeliveryWorker(pool, {Channel.email: _smtp(sink)})
+    assert await worker.run_once() == 1
+    assert (await _get(pool, sent)).state is DeliveryState.sent
+    waiting = await _enqueue(
+        pool, _mail("gdpr-waiting", customer_id="CUST-1", recipient="cust-1@example.org")
+    )
+    other = await _enqueue(pool, _mail("gdpr-other", customer_id="CUST-2", recipient="cust-2@example.org"))
+    elsewhere = await _enqueue(pool, _mail("gdpr-tenant", customer_id="CUST-1", tenant="acme"))
+
+    async with pool.acquire() as conn, conn.transaction():
+        assert await erase_deliveries(conn, "demo", "CUST-1") == 2
+    for record in (sent, waiting):
+        erased = await _get(pool, record)
+        assert (erased.recipient, erased.subject, erased.body_text, erased.body_html, erased.headers) == (
+            ERASED,
+            "",
+            "",
+            None,
+            {},
+        )
+    assert (await _get(pool, sent)).state is DeliveryState.sent
+    given_up = await _get(pool, waiting)
+    assert (given_up.state, given_up.last_error) == (DeliveryState.given_up, "customer erased")
+    # Another customer's and another tenant's same customer id keep everything.
+    for record in (other, elsewhere):
+        assert await _get(pool, record) == record
+    # A second erasure finds nothing left to change; the worker sends nothing for the given-up one.
+    async with pool.acquire() as conn, conn.transaction():
+        assert await erase_deliveries(conn, "demo", "CUST-1") == 0
+    assert await worker.run_once() == 2  # the other customer's and the other tenant's: not the given-up one
+    assert (await _get(pool, waiting)).state is DeliveryState.given_up
+    assert sorted(m["to"][0] for m in sink.store.entries()) == [
+        "cust-1@example.org",
+        "cust-2@example.org",
+        "klant@example.org",
+    ]

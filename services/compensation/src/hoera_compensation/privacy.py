@@ -3,7 +3,7 @@
 The ledger stays whole: every compensation keeps its kind, amount, category, team, mandate and
 decision, so the costs per period, category, team and root cause (R16) are the same after an
 erasure, and the abuse watch keeps counting (R15). What was written about the customer goes: the
-apology's text, the description of their damage, the notes and reasons on proposals, decisions and
+apology's text, the description of their damage, the words of a gesture, the notes and reasons on proposals, decisions and
 flag reviews.
 """
 
@@ -39,9 +39,11 @@ async def erase(conn: Conn, tenant: str, customer_id: str) -> dict[str, int]:
         conn,
         "update compensations set "
         "note = case when note is null then null else $3 end, "
+        "gesture_text = case when gesture_text is null then null else $3 end, "
         "approval_reason = case when approval_reason is null then null else $3 end, "
         "decision_reason = case when decision_reason is null then null else $3 end "
         "where tenant = $1 and customer_id = $2 and ((note is not null and note <> $3) "
+        "or (gesture_text is not null and gesture_text <> $3) "
         "or (approval_reason is not null and approval_reason <> $3) "
         "or (decision_reason is not null and decision_reason <> $3))",
         tenant,
