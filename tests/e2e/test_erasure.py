@@ -70,7 +70,7 @@ async def _tables_holding(dsn: str, secrets: list[str]) -> dict[str, list[str]]:
                 )
             ]
             for secret in secrets:
-                checks = [f"position($1 in x::text) > 0"] + [
+                checks = ["position($1 in x::text) > 0"] + [
                     f"position(convert_to($1, 'UTF8') in x.\"{col}\") > 0" for col in binary
                 ]
                 hits = await conn.fetchval(
@@ -201,7 +201,7 @@ async def test_an_erased_customer_leaves_no_words_notes_or_address_in_any_table_
     contact = contact_closed(customer)
     await publisher.publish(contact)
     invitation = await mailbox.wait_to(address, contains=f"{urls['survey']}/s/")
-    link, survey_id, link_token = survey_link(invitation.text)
+    _, survey_id, link_token = survey_link(invitation.text)
     posted = await http.post(
         f"{urls['survey']}/s/{survey_id}",
         data={
