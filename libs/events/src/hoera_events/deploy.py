@@ -73,7 +73,7 @@ def _topics() -> list[dict[str, Any]]:
                 "topic": dlq,
                 "name": resource_name(dlq),
                 "partitions": DLQ_PARTITIONS,
-                "config": {},
+                "config": topic_configs(dlq),
                 "deadLetters": True,
             }
         )

@@ -146,6 +146,27 @@ class CalendarRules(Value):
         return self
 
 
+Days = Annotated[int, Field(ge=1, le=3650)]
+
+
+class Retention(Value):
+    """How long records are kept before every service's purge timer removes them (days; GDPR art. 5's
+    storage limitation). Rows that figures count stay; what is purged is personal text and contact
+    details, and records that only guard against doing something twice."""
+
+    survey_comments_days: Days = 365
+    """The customer's words in survey answers (survey, and the copies in alerts and callback)."""
+    delivery_contents_days: Days = 90
+    """Recipients, subjects and bodies of mails, texts and webhook calls once sent or given up."""
+    inbox_days: Annotated[int, Field(ge=8, le=3650)] = 30
+    """Which events a service already handled. Longer than the topics keep events (7 days), so an event
+    still on a topic is never handled twice."""
+    idempotency_days: Days = 30
+    """The answers kept for retried platform calls (an Idempotency-Key older than this is new again)."""
+    parked_days: Days = 30
+    """Events a service could not publish and parked for an operator."""
+
+
 class Organisation(Value):
     people: list[Person] = Field(default_factory=list, max_length=5000)
     teams: list[Team] = Field(default_factory=list, max_length=500)
@@ -155,6 +176,7 @@ class Organisation(Value):
     """Reads abuse-watch flags (R15)."""
     absences: list[Absence] = Field(default_factory=list, max_length=5000)
     calendar: CalendarRules = Field(default_factory=CalendarRules)
+    retention: Retention = Field(default_factory=Retention)
 
     @model_validator(mode="after")
     def _references_exist(self) -> Organisation:

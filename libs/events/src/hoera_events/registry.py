@@ -282,12 +282,22 @@ def dlq_topic(topic: str) -> str:
     return topic + DLQ_SUFFIX
 
 
+EVENT_RETENTION_DAYS = 7
+"""How long an event topic keeps its records: long enough to catch up after an outage or a bad deploy;
+shorter than any tenant's inbox retention (at least 8 days), so a record still on a topic is never
+handled twice. Events carry no free text or contact details (docs/architecture.md)."""
+DEAD_LETTER_RETENTION_DAYS = 14
+"""How long a dead-letter topic keeps a poison record for an operator to read and replay."""
+_DAY_MS = 24 * 3600 * 1000
+
+
 def topic_configs(topic: str) -> dict[str, str]:
-    """Broker settings a topic is created with beyond the defaults (compaction for snapshots)."""
+    """Broker settings a topic is created with: compaction for snapshots, a retention for the rest."""
     for spec in _SPECS:
         if spec.topic == topic and spec.compacted:
             return {"cleanup.policy": "compact", "min.compaction.lag.ms": "60000"}
-    return {}
+    days = DEAD_LETTER_RETENTION_DAYS if topic.endswith(DLQ_SUFFIX) else EVENT_RETENTION_DAYS
+    return {"retention.ms": str(days * _DAY_MS)}
 
 
 def topics_to_create() -> list[tuple[str, int]]:

@@ -240,12 +240,13 @@ class InboxConsumer:
         async with self.pool.acquire() as conn, conn.transaction():
             fresh_ids = set(
                 await conn.fetchval(
-                    "with ins as (insert into kit_inbox (consumer, event_id, topic) "
-                    "select $1, e, t from unnest($2::text[], $3::text[]) as u(e, t) "
+                    "with ins as (insert into kit_inbox (consumer, event_id, topic, tenant) "
+                    "select $1, e, t, n from unnest($2::text[], $3::text[], $4::text[]) as u(e, t, n) "
                     "on conflict do nothing returning event_id) select array_agg(event_id) from ins",
                     self.consumer_id,
                     [i.inbox_id for i in items],
                     [i.record.topic for i in items],
+                    [i.envelope.tenant if i.envelope is not None else None for i in items],
                 )
                 or []
             )

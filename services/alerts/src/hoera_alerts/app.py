@@ -6,6 +6,7 @@ import asyncio
 from pathlib import Path
 
 from hoera_kit import privacy as personal_data
+from hoera_kit import retention
 from hoera_kit.loops import wait_any
 from hoera_kit.service import Service
 
@@ -66,5 +67,6 @@ def create_app(settings: AlertsSettings | None = None) -> Service[AlertsSettings
     svc.api.include_router(dashboard.router)
     svc.api.include_router(drill_down.router)
     personal_data.install(svc, erase=privacy.erase, export=privacy.export)
+    retention.install(svc, purges=[privacy.purge_comments])
     consumers.register(deps)
     return svc

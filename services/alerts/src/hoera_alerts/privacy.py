@@ -9,10 +9,13 @@ mails about the customer.
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from typing import Any
 
+from hoera_events.organisation import Retention
 from hoera_kit.db import Conn
 from hoera_kit.privacy import ERASED
+from hoera_kit.retention import cutoff
 
 
 async def erase(conn: Conn, tenant: str, customer_id: str) -> dict[str, int]:
@@ -56,3 +59,24 @@ async def export(conn: Conn, tenant: str, customer_id: str) -> dict[str, Any]:
         "answers": [dict(r) for r in answers],
         "alerts": [{**dict(r), "details": json.loads(r["details"])} for r in alerts],
     }
+
+
+async def purge_comments(conn: Conn, tenant: str, rules: Retention, now: datetime) -> dict[str, int]:
+    """Retention: the customer's words kept with answers and unhappy alerts older than the tenant
+    keeps survey comments."""
+    before = cutoff(now, rules.survey_comments_days)
+    answers = await conn.fetchval(
+        "with hit as (update answers set comment = null where tenant = $1 and answered_at < $2 "
+        "and comment is not null returning 1) select count(*) from hit",
+        tenant,
+        before,
+    )
+    alerts = await conn.fetchval(
+        "with hit as (update alerts set details = (details - 'comment') || case when details ? 'answer' "
+        "then jsonb_build_object('answer', (details -> 'answer') - 'comment') else '{}'::jsonb end "
+        "where tenant = $1 and raised_at < $2 and (details ? 'comment' or (details -> 'answer') ? 'comment') "
+        "returning 1) select count(*) from hit",
+        tenant,
+        before,
+    )
+    return {"survey_comments": answers + alerts}

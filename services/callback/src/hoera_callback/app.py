@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from hoera_kit import privacy as personal_data
+from hoera_kit import retention
 from hoera_kit.db import Conn
 from hoera_kit.service import Service
 from hoera_kit.timers import Timer
@@ -39,6 +40,7 @@ def create_app(settings: CallbackSettings | None = None) -> Service[CallbackSett
     svc.api.include_router(api.router)
     svc.api.include_router(web.router)
     personal_data.install(svc, erase=privacy.erase, export=privacy.export)
+    retention.install(svc, purges=[privacy.purge_comments])
     consumers.register(svc, deps)
 
     @svc.timer(handlers.LEAD_TIME_TIMER)

@@ -9,10 +9,13 @@ context (R27).
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from typing import Any
 
+from hoera_events.organisation import Retention
 from hoera_kit.db import Conn
 from hoera_kit.privacy import ERASED
+from hoera_kit.retention import cutoff
 
 
 async def erase(conn: Conn, tenant: str, customer_id: str) -> dict[str, int]:
@@ -69,3 +72,14 @@ async def export(conn: Conn, tenant: str, customer_id: str) -> dict[str, Any]:
         "call_outcomes": [dict(r) for r in outcomes],
         "survey_context": [{**dict(r), "attributes": json.loads(r["attributes"])} for r in surveys],
     }
+
+
+async def purge_comments(conn: Conn, tenant: str, rules: Retention, now: datetime) -> dict[str, int]:
+    """Retention: the survey comments kept as callback context, older than the tenant keeps them."""
+    n = await conn.fetchval(
+        "with hit as (update ctx_surveys set comment = null where tenant = $1 and answered_at < $2 "
+        "and comment is not null returning 1) select count(*) from hit",
+        tenant,
+        cutoff(now, rules.survey_comments_days),
+    )
+    return {"survey_comments": n}

@@ -7,6 +7,7 @@ from functools import partial
 from pathlib import Path
 
 from hoera_kit import privacy as personal_data
+from hoera_kit import retention
 from hoera_kit.deps import Clock
 from hoera_kit.service import Service
 
@@ -46,6 +47,7 @@ def create_app(
     svc.api.include_router(api.router)
     svc.api.include_router(web.router)
     personal_data.install(svc, erase=privacy.erase, export=privacy.export)
+    retention.install(svc)
     consumers.register(svc, deps)
     svc.timer(handlers.APPROVAL_DEADLINE_TIMER)(partial(handlers.approval_overdue, deps))
     return svc

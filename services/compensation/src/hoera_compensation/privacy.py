@@ -3,8 +3,8 @@
 The ledger stays whole: every compensation keeps its kind, amount, category, team, mandate and
 decision, so the costs per period, category, team and root cause (R16) are the same after an
 erasure, and the abuse watch keeps counting (R15). What was written about the customer goes: the
-apology's text, the description of their damage, the words of a gesture, the notes and reasons on proposals, decisions and
-flag reviews.
+apology's text, the description of their damage, the words of a gesture, the notes and reasons on
+proposals, decisions and flag reviews.
 """
 
 from __future__ import annotations

@@ -9,6 +9,7 @@ from typing import Any
 
 from hoera_events.organisation import Organisation
 from hoera_kit import privacy as personal_data
+from hoera_kit import retention
 from hoera_kit.db import Conn
 from hoera_kit.deliveries import DeliveryRecord
 from hoera_kit.rules import Versioned
@@ -53,6 +54,7 @@ def create_app(settings: IntakeSettings | None = None) -> Service[IntakeSettings
     svc.api.include_router(api.router)
     svc.api.include_router(workspace.router)
     personal_data.install(svc, erase=privacy.erase, export=privacy.export, consume=s.consumers_enabled)
+    retention.install(svc, purges=[privacy.purge_idempotency])
     if s.consumers_enabled:
         consumers.register(svc, deps)
 

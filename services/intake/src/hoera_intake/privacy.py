@@ -9,10 +9,13 @@ kin's. The kit blanks the mails intake sent them (acknowledgements, date changes
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from typing import Any
 
+from hoera_events.organisation import Retention
 from hoera_kit.db import Conn
 from hoera_kit.privacy import ERASED
+from hoera_kit.retention import cutoff
 
 
 async def erase(conn: Conn, tenant: str, customer_id: str) -> dict[str, int]:
@@ -109,3 +112,14 @@ def _json(row: Any) -> dict[str, Any]:
     if isinstance(out.get("detail"), str):
         out["detail"] = json.loads(out["detail"])
     return out
+
+
+async def purge_idempotency(conn: Conn, tenant: str, rules: Retention, now: datetime) -> dict[str, int]:
+    """Retention: the answers kept for retried platform calls, older than the tenant keeps them."""
+    n = await conn.fetchval(
+        "with hit as (delete from idempotency_keys where tenant = $1 and created_at < $2 returning 1) "
+        "select count(*) from hit",
+        tenant,
+        cutoff(now, rules.idempotency_days),
+    )
+    return {"idempotency": n}

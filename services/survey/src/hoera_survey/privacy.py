@@ -9,9 +9,12 @@ and the reference to the recording of their call. The kit blanks the invitations
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from typing import Any
 
+from hoera_events.organisation import Retention
 from hoera_kit.db import Conn
+from hoera_kit.retention import cutoff
 
 
 async def erase(conn: Conn, tenant: str, customer_id: str) -> dict[str, int]:
@@ -67,3 +70,14 @@ async def export(conn: Conn, tenant: str, customer_id: str) -> dict[str, Any]:
         "suppressions": [dict(r) for r in suppressions],
         "customer": dict(customer) if customer else None,
     }
+
+
+async def purge_comments(conn: Conn, tenant: str, rules: Retention, now: datetime) -> dict[str, int]:
+    """Retention: the words of answers older than the tenant keeps survey comments."""
+    n = await conn.fetchval(
+        "with hit as (update survey_answers set comment = null where tenant = $1 and answered_at < $2 "
+        "and comment is not null returning 1) select count(*) from hit",
+        tenant,
+        cutoff(now, rules.survey_comments_days),
+    )
+    return {"survey_comments": n}
