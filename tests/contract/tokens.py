@@ -28,7 +28,8 @@ class Scope(StrEnum):
     other_tenant = "other-tenant"
 
 
-# The demo users' subjects (hoera_kit.auth.DEMO_USERS), so the seeded rules know the people.
+# The demo users' subjects (hoera_kit.auth.DEMO_USERS), so the seeded rules know the people; a service's
+# subject is its name (hoera_kit.service_tokens).
 _SUBJECTS = {
     Role.platform: "contact-platform",
     Role.agent: "agent-anna",
@@ -36,6 +37,7 @@ _SUBJECTS = {
     Role.approver: "appr-eva",
     Role.admin: "admin-ops",
     Role.operator: "platform-operator",
+    Role.service: "alerts",
 }
 _OTHER_TEAM_SUBJECTS = {**_SUBJECTS, Role.agent: "agent-luc", Role.supervisor: "sup-marc"}
 

@@ -118,7 +118,10 @@ def expected_acls(who: str) -> list[tuple[str, str, str, tuple[str, ...]]]:
             acls.append(("topic", spec.topic, "literal", tuple(WRITE)))
         return acls
     service = Service(who)
-    relayed = {spec.topic for spec in all_topics() if service in spec.relayed_by}
+    # Relayed in another's name, or confirmed for itself (every service confirms an erasure).
+    relayed = {
+        spec.topic for spec in all_topics() if service in spec.relayed_by or service in spec.also_produced_by
+    }
     for spec in all_topics():
         if service in spec.consumers:
             acls.append(("topic", spec.topic, "literal", tuple(READ)))
@@ -240,13 +243,23 @@ def test_a_service_may_reach_its_own_database_the_brokers_and_the_configured_pee
     ports = {port["port"] for rule in rules for port in rule["ports"]}
     mail = {"intake": True, "compensation": False, "survey": True, "alerts": True, "callback": False}[service]
     assert (587 in ports) is mail, "only the services that send mail reach the SMTP relay"
-    assert ports <= {53, 5432, 9093, 4318, 443, 587}
+    # Alerts and callback ask survey for the customers' comments (which events leave out); intake asks
+    # every service for its part of a subject access request; in the cluster, nothing else.
+    callees = {"intake": {"compensation", "survey", "alerts", "callback"}, "alerts": {"survey"}}
+    callees["callback"] = {"survey"}
+    for peer, port in (("compensation", 8102), ("survey", 8103), ("alerts", 8104), ("callback", 8105)):
+        pods = {"app.kubernetes.io/name": "hoera", "app.kubernetes.io/instance": RELEASE}
+        pods["app.kubernetes.io/component"] = peer
+        calls = peer in callees.get(service, set())
+        assert (pods in selected) is calls, (service, peer)
+        assert (port in ports) is calls, (service, port)
+    assert ports <= {53, 5432, 9093, 4318, 443, 587, 8102, 8103, 8104, 8105}
 
 
 def test_secrets_come_from_existing_secrets_and_the_operators(rendering: Rendering) -> None:
     assert rendering.of_kind("Secret") == []
     allowed = {f"{RELEASE}-{s}-db-app" for s in SERVICES} | {f"{RELEASE}-{s}" for s in SERVICES}
-    allowed |= {"hoera-smtp", "hoera-directory", "hoera-relay-signing-key"}
+    allowed |= {"hoera-smtp", "hoera-directory", "hoera-relay-signing-key", "hoera-service-clients"}
     for service in SERVICES:
         pod = rendering.of_service("Deployment", service)["spec"]["template"]["spec"]
         for container in [*pod["initContainers"], *pod["containers"]]:

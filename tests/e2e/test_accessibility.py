@@ -37,7 +37,8 @@ async def _violations(page: Any, url: str) -> list[str]:
 async def test_no_staff_page_breaks_a_wcag_aa_rule_that_a_machine_can_check(
     urls: dict[str, str], http: httpx.AsyncClient, browser: Any, identity_provider: str
 ) -> None:
-    complaint = await submit_complaint(http, urls, unique("CUST-E2E-A11Y"))
+    customer = unique("CUST-E2E-A11Y")
+    complaint = await submit_complaint(http, urls, customer)
     dossier = f"{urls['intake']}/workspace/complaints/{complaint['complaint_id']}"
     await known_to_compensation(http, urls, complaint["complaint_id"])
     found: list[str] = []
@@ -55,7 +56,11 @@ async def test_no_staff_page_breaks_a_wcag_aa_rule_that_a_machine_can_check(
             f"{urls['alerts']}/dashboard/teams/team-nl-1/answers",
             f"{urls['compensation']}/compensation/complaints/{complaint['complaint_id']}",
         ],
-        "admin-ops": [f"{urls['intake']}/console", f"{urls['intake']}/console/categories"],
+        "admin-ops": [
+            f"{urls['intake']}/console",
+            f"{urls['intake']}/console/categories",
+            f"{urls['intake']}/customer-data?customer={customer}",
+        ],
     }
     for person, visits in pages.items():
         context, page = await signed_in(browser, f"{visits[0]}?lang=nl", person)

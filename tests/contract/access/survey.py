@@ -1,6 +1,6 @@
 """Survey: management's figures (R20, R21), the platform's contact budget and opt-outs (R21, R30),
-the operators' rule documents (R8, the kit's /admin/rules) and survey-link keys, and the customer's
-page, opened by a signed link without a login."""
+the operators' rule documents (R8, the kit's /admin/rules) and survey-link keys, the customer's
+page, opened by a signed link without a login, and the customers' comments for other services."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from typing import Any
 from hoera_kit.auth import Role
 
 from ..matrix import Access, Isolation, Probe, Reach, anyone
+from ..tokens import TENANT
 from .common import ADMIN, HEALTH, personal_data, rule_documents
 
 ANALYSTS = {Role.supervisor: Reach.team, Role.admin: Reach.all}
@@ -84,6 +85,12 @@ TABLE: dict[tuple[str, str], Access] = {
         tenant=Isolation.data,
         state=KEYS,
         why="an admin rotates their own organisation's survey-link keys",
+    ),
+    ("POST", "/internal/survey-comments"): Access(
+        roles={Role.service: Reach.all},
+        body=lambda call: {"tenant": TENANT, "survey_ids": [SURVEY]},
+        why="GDPR: comments stay out of events; alerts and callback, as services, read them here for the "
+        "tenant they name. No person's role reaches them this way",
     ),
     ("GET", "/s/{survey_id}"): _page(query=lambda call: {"t": "not-a-link-token"}),
     ("POST", "/s/{survey_id}"): _page(form=lambda call: {"t": "not-a-link-token", "satisfaction": "5"}),

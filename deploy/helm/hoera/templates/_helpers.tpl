@@ -93,7 +93,18 @@ app.kubernetes.io/component: {{ .service }}
 {{- if lt (int $v.postgres.instances) 2 -}}
 {{- fail "postgres.instances must be 2 or more: a primary and at least one standby" -}}
 {{- end -}}
+{{- if and $v.serviceTokens.tokenUrl (not $v.serviceTokens.existingSecret) -}}
+{{- fail "serviceTokens.existingSecret is required with serviceTokens.tokenUrl (each calling service's client)" -}}
+{{- end -}}
 {{- range $name, $svc := $v.services -}}
+{{- range $called := ($svc.calls | default list) -}}
+{{- if not (hasKey $v.services $called) -}}
+{{- fail (printf "services.%s.calls names %s, which is not a service" $name $called) -}}
+{{- end -}}
+{{- end -}}
+{{- if and $svc.calls (not $v.serviceTokens.tokenUrl) (not $v.identityProvider.sharedSecretKey) -}}
+{{- fail (printf "services.%s calls other services: set serviceTokens.tokenUrl (client credentials) or identityProvider.sharedSecretKey" $name) -}}
+{{- end -}}
 {{- if gt (int $svc.minReplicas) (int $svc.maxReplicas) -}}
 {{- fail (printf "services.%s.minReplicas is above its maxReplicas" $name) -}}
 {{- end -}}

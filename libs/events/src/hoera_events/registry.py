@@ -104,6 +104,12 @@ class UnknownEventError(LookupError):
     """No topic is registered for this event type, version or model."""
 
 
+WEBHOOK_FORWARDER = Service.intake
+"""The service that forwards every event type to the partners a tenant subscribes (webhooks): it is a
+consumer of every topic. The compacted tenant and organisation snapshots it reads as every service does
+(its replica); they are configuration, not events for partners."""
+
+
 def _spec(
     model: type[Event],
     key_field: str,
@@ -119,7 +125,8 @@ def _spec(
         model,
         key_field,
         producer,
-        tuple(consumers),
+        # Intake reads every topic: it forwards the tenants' events to their partners (webhooks).
+        tuple(dict.fromkeys([*consumers, WEBHOOK_FORWARDER])),
         partitions,
         compacted,
         tuple(relayed_by),

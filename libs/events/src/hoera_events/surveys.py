@@ -175,7 +175,12 @@ class SurveyAnswered(Event):
     attributes: dict[AgentAttribute, Smiley] = Field(default_factory=dict)
     """The agent's qualities, each 1-5 (R18); a skipped one is absent."""
     comment: Annotated[str, Field(max_length=2000)] | None = None
-    """The customer's own words. Their text, allowed here; bounded."""
+    """Deprecated, never filled by current producers: the customer's own words travelled here once,
+    and events of that time still carry them. Kafka's log cannot be erased, so the words now stay in
+    the survey service (see `commented`); a consumer reads this field only as it comes."""
+    commented: bool = False
+    """The customer wrote a comment; its words stay in the survey service, which answers
+    POST /internal/survey-comments (a service's call, naming the tenant and the survey ids)."""
     contact_me: ContactMeRequest | None = None
     """Present when the customer asked to be contacted again (R19)."""
     recording_ref: ExternalRef | None = None
@@ -185,7 +190,8 @@ class SurveyAnswered(Event):
 
     @property
     def has_comment(self) -> bool:
-        return bool(self.comment and self.comment.strip())
+        """The customer wrote something: said by `commented`, or words an older event carries."""
+        return self.commented or bool(self.comment and self.comment.strip())
 
     @classmethod
     def example(cls) -> SurveyAnswered:
@@ -203,7 +209,7 @@ class SurveyAnswered(Event):
             effort=2,
             nps=4,
             attributes={AgentAttribute.friendly: 5, AgentAttribute.clear: 2},
-            comment="Vriendelijk, maar ik wacht nog altijd op mijn terugbetaling.",
+            commented=True,
             contact_me=ContactMeRequest(
                 preferred_channel=Channel.phone, preferred_moment=PreferredMoment.morning
             ),

@@ -6,8 +6,9 @@ or signed with an HS256 shared secret (HOERA_JWT_SECRET; in development and test
 development key). PyJWT checks the signature and the standard claims; this module maps the rest
 onto a Principal:
 
-    roles   list of role names (platform, agent, supervisor, approver, admin); unknown names are
-            ignored, so an identity provider may carry roles of other applications in the token
+    roles   list of role names (platform, agent, supervisor, approver, admin, operator, service);
+            unknown names are ignored, so an identity provider may carry roles of other applications
+            in the token
     teams   list of team ids; an agent works in them, a supervisor (or deputy) leads them
     tenant  the organisation; absent means the deployment's own (HOERA_TENANT)
     name    display name (optional)
@@ -63,6 +64,9 @@ class Role(StrEnum):
     """Administers their own tenant: its rules (R8) and its organisation."""
     operator = "operator"
     """Runs the platform: creates and changes tenants. Crosses tenants, never reads their data."""
+    service = "service"
+    """Another Hoera service calling an internal route (hoera_kit.service_tokens). Crosses tenants
+    only where a route names the tenant; never a person, so no page, menu or staff route admits it."""
 
 
 SUPPORTED_LANGUAGES: Final = ("nl", "fr", "en")
@@ -402,9 +406,11 @@ async def current_principal(
 
 async def ensure_known_tenant(connection: HTTPConnection, principal: Principal) -> None:
     """A token for a tenant this deployment does not serve is no credential here (an operator's is:
-    operators create tenants)."""
+    operators create tenants; so is a service's: it carries its deployment's default tenant, and the
+    internal routes it may call name the tenant they are about). A token that holds a person's role
+    beside `service` is checked as that person's."""
     service = getattr(connection.app.state, "service", None)
-    if service is None or principal.has_role(Role.operator):
+    if service is None or principal.has_role(Role.operator) or principal.roles == {Role.service}:
         return
     if await service.tenants.known(principal.tenant) is None:
         raise AuthError(f"tenant {principal.tenant!r} is not served here")

@@ -19,6 +19,7 @@ from hoera_kit.settings import KitSettings
 
 if TYPE_CHECKING:
     from hoera_kit.directory import CustomerDirectory
+    from hoera_kit.references import SurveyComments
     from hoera_kit.rules import RuleBook
     from hoera_kit.service import Service
     from hoera_kit.tenants import TenantRegistry
@@ -51,6 +52,11 @@ class ServiceDeps(Generic[S]):
     @property
     def directory(self) -> CustomerDirectory:
         return self.svc.directory
+
+    @property
+    def survey_comments(self) -> SurveyComments:
+        """The customer's words the survey service keeps (events say only `commented`)."""
+        return self.svc.survey_comments
 
     def now(self) -> datetime:
         return self.clock()

@@ -68,6 +68,7 @@ NAVIGATION: Final = (
     NavItem("callback", "/agent", "callbacks", frozenset({Role.agent, Role.supervisor})),
     # The operator console is in every service (hoera_kit.console); its menu leads to the others'.
     NavItem("intake", "/console", "console", frozenset({Role.admin})),
+    NavItem("intake", "/customer-data", "customer_data", frozenset({Role.admin})),
 )
 
 

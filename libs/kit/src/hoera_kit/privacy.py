@@ -19,7 +19,8 @@ details, links. It returns how many records of each kind it changed; the counts 
 confirmation, so the request shows what each service did.
 """
 
-from __future__ import annotations
+# No `from __future__ import annotations`: the route built in router() resolves its annotations
+# (the role dependency) when FastAPI reads them.
 
 import json
 from collections.abc import Awaitable, Callable
@@ -88,12 +89,13 @@ class CustomerDataView(BaseModel):
 
 
 async def erase_deliveries(conn: Conn, tenant: str, customer_id: str) -> int:
-    """Blank the recipient, subject and bodies of every delivery to or about the customer; one not yet
-    sent is given up (there is nothing left to send)."""
+    """Blank the recipient, subject, bodies and error (a mail server's answer may quote the address)
+    of every delivery to or about the customer; one not yet sent is given up (nothing left to send)."""
     n = await conn.fetchval(
         "with hit as (update kit_deliveries set recipient = $3, subject = '', body_text = '', "
         "body_html = null, headers = '{}', updated_at = now(), "
-        "last_error = case when state in ('pending', 'failed') then 'customer erased' else last_error end, "
+        "last_error = case when state in ('pending', 'failed') then 'customer erased' "
+        "when last_error is null then null else $3 end, "
         "state = case when state in ('pending', 'failed') then 'given_up' else state end "
         "where tenant = $1 and customer_id = $2 and recipient <> $3 returning 1) "
         "select count(*) from hit",
@@ -113,7 +115,7 @@ async def erased(conn: Conn, tenant: str, customer_id: str) -> bool:
 
 
 async def carry_out(
-    svc: Service[Any], holder: PersonalData, conn: Conn, env: Envelope
+    svc: "Service[Any]", holder: PersonalData, conn: Conn, env: Envelope
 ) -> ErasureConfirmed | None:
     """Erase in the caller's (inbox) transaction and put the confirmation in the outbox."""
     request = env.data_as(ErasureRequested)
@@ -152,7 +154,7 @@ async def carry_out(
 
 
 async def customer_data(
-    svc: Service[Any], holder: PersonalData, conn: Conn, tenant: str, customer_id: str
+    svc: "Service[Any]", holder: PersonalData, conn: Conn, tenant: str, customer_id: str
 ) -> CustomerDataView:
     rows = await conn.fetch(
         "select id, channel, recipient, subject, body_text, state, reference, created_at, sent_at "
@@ -202,7 +204,7 @@ def router(holder: PersonalData) -> APIRouter:
     return api
 
 
-def install(svc: Service[Any], *, erase: Erase, export: Export, consume: bool = True) -> PersonalData:
+def install(svc: "Service[Any]", *, erase: Erase, export: Export, consume: bool = True) -> PersonalData:
     """Declare what the service holds about customers: it erases on request and answers access.
 
     consume=False: a replica that reads no Kafka still answers access (another one erases)."""

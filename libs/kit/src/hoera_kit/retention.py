@@ -59,7 +59,7 @@ async def purge_kit(
     contents = await _count(
         conn,
         "update kit_deliveries set recipient = $3, subject = '', body_text = '', body_html = null, "
-        "headers = '{}' "
+        "headers = '{}', last_error = case when last_error is null then null else $3 end "
         "where tenant = $1 and state in ('sent', 'given_up') and updated_at < $2 and recipient <> $3 "
         "and recipient <> '(erased)'",
         tenant,

@@ -36,6 +36,7 @@ from hoera_events.registry import spec_for, topic_for
 
 from hoera_kit import db, deliveries, edges, kafka, metrics, migrations, openapi, outbox, signing, telemetry
 from hoera_kit import rules as rule_documents
+from hoera_kit import webhooks as signed_webhooks
 from hoera_kit.auth import TokenVerifier
 from hoera_kit.console import console_router
 from hoera_kit.consumer import LagMonitor, Subscription
@@ -46,8 +47,10 @@ from hoera_kit.health import health_router
 from hoera_kit.inbox import InboxConsumer, Record
 from hoera_kit.loops import Background, Loop
 from hoera_kit.notify import Notifications
+from hoera_kit.references import SurveyComments
 from hoera_kit.retry import is_transient, retrying
 from hoera_kit.rules_api import rules_router
+from hoera_kit.service_tokens import ServiceTokens
 from hoera_kit.settings import KitSettings
 from hoera_kit.tenants import ORGANISATIONS_TOPIC, TENANTS_TOPIC, TenantRegistry
 from hoera_kit.timers import TimerHandler, TimerScanner
@@ -113,10 +116,13 @@ class Service(Generic[S]):
         self.tenants = TenantRegistry(kafka.client_options(settings))
         self._rules: rule_documents.RuleBook | None = None
         self._directory: CustomerDirectory | None = None
+        self._service_tokens: ServiceTokens | None = None
+        self._survey_comments: SurveyComments | None = None
         self._pool: asyncpg.Pool | None = None
         self._producer: Any = None
         self._timer_handlers: dict[str, TimerHandler] = {}
         self._delivery_hooks: list[DeliveryHook] = []
+        self._webhook_targets: signed_webhooks.WebhookTargets | None = None
         self._start_hooks: list[Hook] = []
         self._stop_hooks: list[Hook] = []
         self._subscriptions: list[Subscription] = []
@@ -176,6 +182,21 @@ class Service(Generic[S]):
         return self._directory
 
     @property
+    def service_tokens(self) -> ServiceTokens:
+        """This service's bearer token for other services' internal routes (closed at stop)."""
+        if self._service_tokens is None:
+            self._service_tokens = ServiceTokens(self.settings)
+        return self._service_tokens
+
+    @property
+    def survey_comments(self) -> SurveyComments:
+        """The survey service's comments, asked for by survey id (one HTTP client for the process,
+        closed at stop); where the survey service is, is read at the first call that needs it."""
+        if self._survey_comments is None:
+            self._survey_comments = SurveyComments(self.settings, self.service_tokens)
+        return self._survey_comments
+
+    @property
     def subscriptions(self) -> list[tuple[str, list[str]]]:
         """(consumer group, topics) of everything the service reads: its consumers, and the replica of
         the tenants and organisations (read whole, without a group)."""
@@ -232,6 +253,13 @@ class Service(Generic[S]):
     def on_delivery_state(self, fn: DeliveryHook) -> DeliveryHook:
         """Called in the transaction that records a delivery's new state (timeline, outbox event)."""
         self._delivery_hooks.append(fn)
+        return fn
+
+    def webhook_targets(self, fn: signed_webhooks.WebhookTargets) -> signed_webhooks.WebhookTargets:
+        """Where a webhook delivery goes and with which secrets, asked at send time: the service's
+        webhooks then go out signed per Standard Webhooks (hoera_kit.webhooks); a delivery it answers
+        None for goes out as before."""
+        self._webhook_targets = fn
         return fn
 
     def on_start(self, fn: Hook) -> Hook:
@@ -323,6 +351,10 @@ class Service(Generic[S]):
             ),
             deliveries.Channel.webhook: deliveries.WebhookSender(),
         }
+        if self._webhook_targets is not None:
+            senders[deliveries.Channel.webhook] = signed_webhooks.StandardWebhookSender(
+                self._webhook_targets, fallback=senders[deliveries.Channel.webhook]
+            )
         if s.sms_gateway_url:
             senders[deliveries.Channel.sms] = deliveries.SmsSender(s.sms_gateway_url)
         return senders
@@ -525,10 +557,12 @@ class Service(Generic[S]):
         if self.delivery_worker is not None:
             await self.delivery_worker.aclose()
         await self.tenants.close()
-        close = getattr(self._directory, "aclose", None)
-        if close is not None:
-            with suppress(Exception):
-                await close()
+        for client in (self._directory, self._survey_comments, self._service_tokens):
+            close = getattr(client, "aclose", None)
+            if close is not None:
+                with suppress(Exception):
+                    await close()
+        self._survey_comments = self._service_tokens = None
         if self._producer is not None:
             with suppress(Exception):
                 await asyncio.wait_for(self._producer.stop(), timeout=grace)

@@ -140,6 +140,24 @@ class KitSettings(BaseSettings):
         "shows only its own pages",
     )
 
+    service_urls: dict[str, str] = Field(
+        default_factory=dict,
+        description="where a service reaches another service's API (JSON: "
+        '{"survey": "http://...", ...}); a service missing here is looked up in HOERA_STAFF_PAGES',
+    )
+
+    # How a service proves it is one when it calls another's internal routes (hoera_kit.service_tokens):
+    # an access token of the identity provider's client-credentials grant, or, where tokens are checked
+    # with the HS256 secret (HOERA_JWT_SECRET; in development and test the development key), one it
+    # signs itself.
+    service_token_url: str | None = Field(
+        default=None,
+        description="the identity provider's token endpoint, for the client-credentials grant; its tokens "
+        'must carry roles ["service"]',
+    )
+    service_client_id: str | None = Field(default=None, description="this service's client at the provider")
+    service_client_secret: SecretStr | None = None
+
     customer_directory_url: str | None = Field(
         default=None, description="the platform's customer API, with {tenant} and {customer_id}"
     )
@@ -208,6 +226,10 @@ class KitSettings(BaseSettings):
             return self.session_cookie_secure
         return not self.is_dev
 
+    def service_url(self, name: str) -> str | None:
+        """Where this service reaches service `name`'s API: HOERA_SERVICE_URLS, else HOERA_STAFF_PAGES."""
+        return self.service_urls.get(name) or self.staff_pages.get(name)
+
     @property
     def dsn(self) -> str:
         if self.database_url is not None:
@@ -239,6 +261,10 @@ class KitSettings(BaseSettings):
     def _refuse_unsafe(self) -> Self:
         if self.pool_max_size < self.pool_min_size:
             raise ValueError("HOERA_POOL_MAX_SIZE must be >= HOERA_POOL_MIN_SIZE")
+        if self.service_token_url and not (self.service_client_id and self.service_client_secret):
+            raise ValueError(
+                "HOERA_SERVICE_TOKEN_URL needs HOERA_SERVICE_CLIENT_ID and HOERA_SERVICE_CLIENT_SECRET"
+            )
         if self.is_dev:
             return self
         problems = []

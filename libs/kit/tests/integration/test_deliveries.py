@@ -41,7 +41,12 @@ from hoera_devkit.testing import pg_dsn  # noqa: E402
 ADMIN_DSN = os.environ.get("HOERA_TEST_PG_ADMIN_DSN", pg_dsn())
 MIGRATIONS = [
     Path(hoera_kit.__file__).parent / "migrations" / name
-    for name in ("kit_0003_deliveries.sql", "kit_0006_delivery_sender.sql", "kit_0007_privacy.sql")
+    for name in (
+        "kit_0003_deliveries.sql",
+        "kit_0006_delivery_sender.sql",
+        "kit_0007_privacy.sql",
+        "kit_0009_webhooks.sql",
+    )
 ]
 MAIL_FROM = "Hoera <no-reply@hoera.local>"
 

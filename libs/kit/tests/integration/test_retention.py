@@ -34,7 +34,8 @@ async def pool(fresh_db: str) -> AsyncIterator[asyncpg.Pool]:
 async def _delivery(conn: Any, tenant: str, key: str, state: str, updated: datetime) -> None:
     await conn.execute(
         "insert into kit_deliveries (idempotency_key, channel, recipient, subject, body_text, reference, "
-        "tenant, state, updated_at) values ($1, 'email', $2, 'Uw enquête', 'https://survey/s/1', $1, $3, $4, $5)",
+        "tenant, state, updated_at) "
+        "values ($1, 'email', $2, 'Uw enquête', 'https://survey/s/1', $1, $3, $4, $5)",
         key,
         f"{key}@customers.test",
         tenant,
@@ -46,7 +47,8 @@ async def _delivery(conn: Any, tenant: str, key: str, state: str, updated: datet
 async def _parked(conn: Any, seq: int, tenant: str, parked: datetime) -> None:
     payload = json.dumps({"id": str(uuid.uuid4()), "tenant": tenant}).encode()
     await conn.execute(
-        "insert into kit_outbox_parked (seq, event_id, topic, key, shard, payload, created_at, parked_at, error) "
+        "insert into kit_outbox_parked "
+        "(seq, event_id, topic, key, shard, payload, created_at, parked_at, error) "
         "values ($1, $2, 't', 'k', 0, $3, $4, $4, 'too large')",
         seq,
         uuid.uuid4(),

@@ -54,6 +54,7 @@ from hoera_kit.calendar import BusinessCalendar
 from hoera_kit.db import Conn
 from hoera_kit.deliveries import Channel, DeliveryRecord, DeliveryState, OutgoingMessage
 from hoera_kit.deps import ServiceDeps
+from hoera_kit.privacy import erased
 from hoera_kit.refusals import Forbidden, NotFound
 
 from hoera_alerts import domain, rules, store
@@ -246,20 +247,54 @@ async def record_feedback(deps: Deps, conn: Conn, envelopes: list[Envelope]) -> 
         await plan_weekly_digest(deps, conn, tenant)
 
 
+async def _with_words(deps: Deps, conn: Conn, answered: list[Envelope]) -> dict[uuid.UUID, SurveyAnswered]:
+    """Each answer (by event id) with the customer's words in `comment`. An event says only that the
+    customer commented; the words are asked of the survey service, one call per tenant of the batch.
+    An older event that still carries them is read as it comes. A customer this service has erased
+    gets no words back from a late answer."""
+    answers = {e.id: e.data_as(SurveyAnswered) for e in answered}
+    asked: dict[str, list[uuid.UUID]] = {}
+    for env in answered:
+        answer = answers[env.id]
+        if answer.commented and answer.comment is None:
+            asked.setdefault(env.tenant, []).append(answer.survey_id)
+    if not asked:
+        return answers
+    words = {
+        (tenant, survey_id): text
+        for tenant in sorted(asked)
+        for survey_id, text in (await deps.survey_comments.resolve(tenant, asked[tenant])).items()
+    }
+    customers = {
+        (e.tenant, answers[e.id].customer_id)
+        for e in answered
+        if (e.tenant, answers[e.id].survey_id) in words
+    }
+    gone = {
+        (tenant, customer) for tenant, customer in sorted(customers) if await erased(conn, tenant, customer)
+    }
+    for env in answered:
+        answer = answers[env.id]
+        text = words.get((env.tenant, answer.survey_id))
+        if text is not None and answer.comment is None and (env.tenant, answer.customer_id) not in gone:
+            answers[env.id] = answer.model_copy(update={"comment": text})
+    return answers
+
+
 async def _record_answers(deps: Deps, conn: Conn, answered: list[Envelope]) -> set[tuple[str, str | None]]:
     tenants = {name: await _tenant(deps, conn, name) for name in sorted({e.tenant for e in answered})}
+    answers = await _with_words(deps, conn, answered)
     findings = {
-        e.id: domain.unhappy_findings(e.data_as(SurveyAnswered), tenants[e.tenant].rules.unhappy)
-        for e in answered
+        e.id: domain.unhappy_findings(answers[e.id], tenants[e.tenant].rules.unhappy) for e in answered
     }
     fresh = await store.insert_answers(
-        conn, [(e.tenant, e.data_as(SurveyAnswered), bool(findings[e.id])) for e in answered]
+        conn, [(e.tenant, answers[e.id], bool(findings[e.id])) for e in answered]
     )
     touched: set[tuple[str, str | None]] = set()
     unhappy: list[tuple[Envelope, store.NewAlert, Recipient | None]] = []
     assessed: dict[tuple[str, str], Envelope] = {}
     for env in answered:
-        answer = env.data_as(SurveyAnswered)
+        answer = answers[env.id]
         if (env.tenant, answer.survey_id) not in fresh:
             continue  # the survey was answered before: counted and alerted then
         fresh.discard((env.tenant, answer.survey_id))  # the same answer twice in one batch counts once

@@ -15,9 +15,10 @@ from hoera_kit.deliveries import DeliveryRecord
 from hoera_kit.rules import Versioned
 from hoera_kit.service import Service
 from hoera_kit.timers import Timer
+from hoera_kit.webhooks import WebhookTarget
 
-from hoera_intake import api, consumers, privacy, rules, workspace
-from hoera_intake.handlers import SLA_TIMER, Deps, sla, tenants, timeline
+from hoera_intake import api, consumers, customer_data, privacy, rules, workspace
+from hoera_intake.handlers import SLA_TIMER, Deps, sla, tenants, timeline, webhooks
 from hoera_intake.settings import IntakeSettings
 
 MIGRATIONS = Path(__file__).resolve().parents[2] / "migrations"
@@ -53,6 +54,7 @@ def create_app(settings: IntakeSettings | None = None) -> Service[IntakeSettings
     book.preview(rules.ORGANISATION.name, mailed_today)
     svc.api.include_router(api.router)
     svc.api.include_router(workspace.router)
+    svc.api.include_router(customer_data.router)
     personal_data.install(svc, erase=privacy.erase, export=privacy.export, consume=s.consumers_enabled)
     retention.install(svc, purges=[privacy.purge_idempotency])
     if s.consumers_enabled:
@@ -65,6 +67,15 @@ def create_app(settings: IntakeSettings | None = None) -> Service[IntakeSettings
     @svc.on_delivery_state
     async def delivered(conn: Conn, record: DeliveryRecord) -> None:
         await timeline.on_delivery(deps, conn, record)
+
+    # Partners' webhooks: signed at send time with the endpoint's secrets; failures counted per endpoint.
+    @svc.webhook_targets
+    async def webhook_target(record: DeliveryRecord) -> WebhookTarget | None:
+        return await webhooks.target(deps, record)
+
+    @svc.on_delivery_state
+    async def webhook_attempted(conn: Conn, record: DeliveryRecord) -> None:
+        await webhooks.on_delivery(deps, conn, record)
 
     @svc.on_start
     async def publish_tenants() -> None:

@@ -12,10 +12,11 @@ from hoera_events.compensation import (
 from hoera_events.envelope import Envelope
 from hoera_events.platform import ComplaintReceived, ContactClosed
 from hoera_events.privacy import ErasureConfirmed
+from hoera_events.registry import all_topics
 from hoera_kit.db import Conn
 from hoera_kit.service import Service
 
-from hoera_intake.handlers import Deps, complaints, erasures, timeline
+from hoera_intake.handlers import Deps, complaints, erasures, timeline, webhooks
 from hoera_intake.settings import IntakeSettings
 
 
@@ -24,6 +25,7 @@ def register(svc: Service[IntakeSettings], deps: Deps) -> None:
     platform_contacts(svc, deps)
     dossier_events(svc, deps)
     erasure_confirmations(svc, deps)
+    webhook_dispatch(svc, deps)
 
 
 def platform_complaints(svc: Service[IntakeSettings], deps: Deps, *, topic: str | None = None) -> None:
@@ -80,3 +82,13 @@ def erasure_confirmations(svc: Service[IntakeSettings], deps: Deps) -> None:
     @svc.consumer(ErasureConfirmed, name="erasure-confirmations")
     async def confirmed(conn: Conn, env: Envelope) -> None:
         await erasures.confirmed(deps, conn, env)
+
+
+def webhook_dispatch(svc: Service[IntakeSettings], deps: Deps) -> None:
+    """Every event of every tenant, to the partners' endpoints that take it (handlers.webhooks). The
+    tenant and organisation snapshots are read by the replica, not forwarded."""
+    topics = [spec.topic for spec in all_topics() if not spec.compacted]
+
+    @svc.consumer(*topics, name="webhooks", batch=True)
+    async def forward(conn: Conn, envelopes: list[Envelope]) -> None:
+        await webhooks.dispatch(deps, conn, envelopes)

@@ -14,11 +14,23 @@ class IntakeSettings(KitSettings):
         description="false: serve HTTP, timers and deliveries only, without reading Kafka (API tests, "
         "a replica scaled for HTTP alone)",
     )
-    service_urls: dict[str, str] = Field(
-        default_factory=dict,
-        description="where intake reaches the other services' APIs to gather a customer's data for a "
-        'subject access request (JSON: {"survey": "https://...", ...}); a service missing here is '
-        "looked up in HOERA_STAFF_PAGES",
+    webhook_disable_after_failures: int = Field(
+        default=20,
+        ge=1,
+        description="a partner's webhook endpoint is disabled after this many failed attempts in a row "
+        "(and HOERA_WEBHOOK_DISABLE_AFTER_S of failing); its deliveries wait until an admin enables it",
+    )
+    webhook_disable_after_s: float = Field(
+        default=3600.0,
+        ge=0,
+        description="...and only once it has been failing this long, so a short outage under heavy "
+        "traffic does not disable it",
+    )
+    webhook_max_attempts: int = Field(
+        default=50,
+        ge=1,
+        description="attempts at one webhook delivery before it is given up (an endpoint that answers "
+        "others but keeps refusing this one); replayable from the delivery log",
     )
 
     @property

@@ -5,11 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 from hoera_kit import privacy as personal_data
+from hoera_kit import retention
 from hoera_kit.db import Conn
 from hoera_kit.service import Service
 from hoera_kit.timers import Timer
 
-from hoera_survey import api, consumers, handlers, privacy, rules, survey_page
+from hoera_survey import api, consumers, handlers, internal, privacy, rules, survey_page
 from hoera_survey.handlers import Deps
 from hoera_survey.settings import SurveySettings
 
@@ -33,7 +34,9 @@ def create_app(settings: SurveySettings | None = None) -> Service[SurveySettings
     svc.api.state.deps = deps
     svc.api.include_router(api.router)
     svc.api.include_router(survey_page.router)
+    svc.api.include_router(internal.router)
     personal_data.install(svc, erase=privacy.erase, export=privacy.export, consume=s.survey_run_consumers)
+    retention.install(svc, purges=[privacy.purge_comments])
     if s.survey_run_consumers:
         consumers.register(svc, deps)
 

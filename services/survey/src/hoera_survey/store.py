@@ -255,6 +255,17 @@ async def add_answer(
     )
 
 
+async def comments(conn: Conn, tenant: str, survey_ids: list[UUID]) -> dict[UUID, str]:
+    """The comments of these answered surveys of the tenant; none written (or erased): absent."""
+    rows = await conn.fetch(
+        "select survey_id, comment from survey_answers "
+        "where tenant = $1 and survey_id = any($2::uuid[]) and comment is not null",
+        tenant,
+        survey_ids,
+    )
+    return {r["survey_id"]: r["comment"] for r in rows}
+
+
 class MarkChange(StrEnum):
     marked = "marked"
     withdrawn = "withdrawn"

@@ -24,9 +24,9 @@ async def _answered(conn: asyncpg.Connection, tenant: str, words: str, age: time
     survey_id = uuid.uuid4()
     at = NOW - age
     await conn.execute(
-        "insert into surveys (survey_id, tenant, customer_id, trigger, trigger_ref, channel, language, state, "
-        "requested_at, due_at, answered_at) values ($1, $2, 'CUST-1', 'contact_closed', $3, 'phone', 'nl', "
-        "'answered', $4, $4, $4)",
+        "insert into surveys (survey_id, tenant, customer_id, trigger, trigger_ref, channel, language, "
+        "state, requested_at, due_at, answered_at) "
+        "values ($1, $2, 'CUST-1', 'contact_closed', $3, 'phone', 'nl', 'answered', $4, $4, $4)",
         survey_id,
         tenant,
         f"contact:{survey_id}",

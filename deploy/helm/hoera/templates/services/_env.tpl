@@ -115,6 +115,30 @@ call with (dict "root" $ "service" "intake" "cfg" $cfg). Names are the kit's HOE
       key: {{ $v.directory.tokenKey }}
 {{- end }}
 {{- end }}
+{{- /* The services this one calls, at their in-cluster Service, and how it proves it is a service. */}}
+{{- if .cfg.calls }}
+{{- $urls := dict }}
+{{- range $called := .cfg.calls }}
+{{- $peer := index $v.services $called }}
+{{- $_ := set $urls $called (printf "http://%s:%v" (include "hoera.serviceName" (dict "root" $.root "service" $called)) $peer.port) }}
+{{- end }}
+- name: HOERA_SERVICE_URLS
+  value: {{ toJson $urls | quote }}
+{{- if $v.serviceTokens.tokenUrl }}
+- name: HOERA_SERVICE_TOKEN_URL
+  value: {{ $v.serviceTokens.tokenUrl | quote }}
+- name: HOERA_SERVICE_CLIENT_ID
+  valueFrom:
+    secretKeyRef:
+      name: {{ $v.serviceTokens.existingSecret }}
+      key: {{ printf "%s-client-id" .service }}
+- name: HOERA_SERVICE_CLIENT_SECRET
+  valueFrom:
+    secretKeyRef:
+      name: {{ $v.serviceTokens.existingSecret }}
+      key: {{ printf "%s-client-secret" .service }}
+{{- end }}
+{{- end }}
 {{- if and (eq .service "intake") $v.relaySigning.existingSecret }}
 - name: HOERA_RELAY_SIGNING_KEY
   valueFrom:

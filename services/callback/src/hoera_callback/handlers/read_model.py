@@ -23,6 +23,7 @@ from hoera_events.platform import ContactClosed
 from hoera_events.surveys import SurveyAnswered
 from hoera_kit import timers
 from hoera_kit.db import Conn
+from hoera_kit.privacy import erased
 
 from hoera_callback import store
 from hoera_callback.domain import (
@@ -63,8 +64,21 @@ async def contact_closed(deps: Deps, conn: Conn, env: Envelope) -> None:
     )
 
 
+async def _comment(deps: Deps, conn: Conn, tenant: str, event: SurveyAnswered) -> str | None:
+    """The customer's words, kept as context (R27). The event says only that they commented: the words
+    are asked of the survey service; an older event that still carries them is read as it comes. A
+    customer this service has erased gets no words back from a late answer."""
+    if not event.commented or event.comment is not None:
+        return event.comment
+    words = (await deps.survey_comments.resolve(tenant, [event.survey_id])).get(event.survey_id)
+    if words is None or await erased(conn, tenant, event.customer_id):
+        return None
+    return words
+
+
 async def survey_answered(deps: Deps, conn: Conn, env: Envelope) -> None:
     event = env.data_as(SurveyAnswered)
+    comment = await _comment(deps, conn, env.tenant, event)
     await store.upsert_survey(
         conn,
         env.tenant,
@@ -84,7 +98,7 @@ async def survey_answered(deps: Deps, conn: Conn, env: Envelope) -> None:
             effort=event.effort,
             nps=event.nps,
             attributes={k.value: v for k, v in event.attributes.items()},
-            comment=event.comment,
+            comment=comment,
             contact_me=event.contact_me is not None,
         ),
     )

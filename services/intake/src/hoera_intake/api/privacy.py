@@ -9,7 +9,7 @@ back until it is complete. Subject access gathers every service's answer to
 import asyncio
 import uuid
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated
 
 import httpx
 from fastapi import APIRouter, Depends, Request
@@ -22,7 +22,7 @@ from hoera_kit.refusals import NotFound
 from pydantic import BaseModel, ConfigDict, Field
 
 from hoera_intake.api.deps import Uses
-from hoera_intake.handlers import erasures
+from hoera_intake.handlers import Deps, erasures
 
 router = APIRouter(tags=["privacy"])
 Asker = Annotated[Principal, Depends(require_roles(Role.platform, Role.admin))]
@@ -111,14 +111,25 @@ async def _ask(client: httpx.AsyncClient, base: str, customer_id: str, auth: str
 async def subject_access(
     request: Request, customer_id: CustomerIdPath, principal: Asker, deps: Uses
 ) -> SubjectAccess:
+    return await gather(
+        request, deps, principal.tenant, customer_id, request.headers.get("authorization", "")
+    )
+
+
+async def gather(
+    request: Request, deps: Deps, tenant: str, customer_id: str, authorization: str
+) -> SubjectAccess:
+    """Intake's own part and every other service's, asked with the caller's credentials (each service
+    checks the role and the tenant itself); a service that does not answer is named, not skipped."""
     holder = request.app.state.personal_data
     async with deps.svc.pool.acquire() as conn:
-        own = await customer_data(deps.svc, holder, conn, principal.tenant, customer_id)
-        asked = await erasures.of_customer(conn, principal.tenant, customer_id)
+        own = await customer_data(deps.svc, holder, conn, tenant, customer_id)
+        asked = await erasures.of_customer(conn, tenant, customer_id)
     peers = _peers(request)
-    auth: Any = request.headers.get("authorization", "")
     async with httpx.AsyncClient(timeout=PEER_TIMEOUT_S) as client:
-        answers = await asyncio.gather(*(_ask(client, url, customer_id, auth) for url in peers.values()))
+        answers = await asyncio.gather(
+            *(_ask(client, url, customer_id, authorization) for url in peers.values())
+        )
     services = [own, *(a for a in answers if a is not None)]
     answered = {s.service for s in services}
     unavailable = [name for name in erasures.EVERY_HOLDER if name not in answered]

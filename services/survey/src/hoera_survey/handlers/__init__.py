@@ -8,6 +8,7 @@ Routing, in one place:
 - CustomerMarkedDeceased → standing.customer_deceased; CustomerDeceasedMarkWithdrawn →
   standing.deceased_mark_withdrawn (R10)
 - the survey page → answers.open_link, answers.submit_answer, answers.opt_out_by_link (R18, R19, R22)
+- another service (alerts, callback) → answers.comments: the customers' words, which events leave out
 - the API → standing.request_proactive_contact (R30), standing.opt_out / opt_in / standing,
   figures.figures and figures.suppressions (R20, R21), link_keys.rotate and link_keys.keys
 """
@@ -17,6 +18,7 @@ from hoera_kit.deps import ServiceDeps
 from hoera_survey.handlers.answers import (
     LinkCheck,
     Opened,
+    comments,
     open_answered,
     open_link,
     opt_out_by_link,
@@ -62,6 +64,7 @@ __all__ = [
     "LinkCheck",
     "Opened",
     "SurveyRequest",
+    "comments",
     "customer_deceased",
     "deceased_mark_withdrawn",
     "decide_invitation",

@@ -161,7 +161,10 @@ async def submit_answer(
             effort=answer.effort,
             nps=answer.nps,
             attributes=dict(answer.attributes),
-            comment=answer.comment,
+            # The words stay in survey_answers (erasable); the event says only that there are some,
+            # and alerts and callback ask for them (POST /internal/survey-comments).
+            comment=None,
+            commented=bool(answer.comment),
             contact_me=contact_me,
             recording_ref=survey.recording_ref,
             age_band=survey.age_band,
@@ -170,6 +173,13 @@ async def submit_answer(
         correlation_id=survey.correlation_id,
     )
     return survey
+
+
+async def comments(deps: Deps, tenant: str, survey_ids: list[uuid.UUID]) -> dict[uuid.UUID, str]:
+    """The customers' words of these surveys, for the services that act on them (alerts, callback):
+    events say only that there are some, so the words stay here, where erasure reaches them."""
+    async with deps.transaction() as conn:
+        return await store.comments(conn, tenant, survey_ids)
 
 
 async def opt_out_by_link(deps: Deps, conn: Conn, opened: Opened) -> None:
