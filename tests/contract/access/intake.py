@@ -14,6 +14,7 @@ from hoera_kit.auth import Role
 from ..matrix import Access, Call, Isolation, Probe, Reach, anyone
 from ..tokens import TEAM, Scope, bearer
 from .common import HEALTH, idempotency_key, personal_data, rule_documents
+from .intake_webhooks import TABLE as WEBHOOKS
 
 STAFF = anyone((Role.agent, Role.supervisor, Role.approver))
 WORKERS = anyone((Role.agent, Role.supervisor), Reach.team)
@@ -118,6 +119,7 @@ async def _tenant_change(call: Call) -> dict[str, Any]:
 
 TABLE: dict[tuple[str, str], Access] = {
     **HEALTH,
+    **WEBHOOKS,
     **personal_data(lambda w, s: [w.complaint_id]),
     ("POST", "/erasures"): Access(
         roles=ERASERS,

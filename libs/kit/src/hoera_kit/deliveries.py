@@ -15,6 +15,12 @@ What this can and cannot promise: a worker that dies between sending and recordi
 leased; when the lease ends another worker sends it again. So delivery is at least once and never
 silently lost, and every send of one delivery carries the same idempotency key (a mail's Message-ID
 is derived from it, HTTP requests carry an Idempotency-Key header) so receivers drop a repeat.
+
+Order and holds (webhooks to partners, hoera_kit.webhooks): deliveries that share an `ordering_key`
+go one after the other, in the order they were recorded (`seq`): one is not claimed while an earlier
+one of its key is pending or failed, and a failed one's successors wait for its next attempt with it.
+A reference on hold (`hold`: a partner's endpoint disabled) has its deliveries kept pending and not
+claimed, however long, until `release`; new ones recorded meanwhile wait with them.
 """
 
 from __future__ import annotations
@@ -27,7 +33,7 @@ import json
 import logging
 import random
 import re
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.message import EmailMessage
@@ -83,6 +89,8 @@ _RESERVED_HEADERS = frozenset(
         "x-hoera-idempotency-key",
         "x-hoera-reference",
         "x-hoera-signature",
+        "webhook-signature",
+        "webhook-timestamp",
     }
 )
 
@@ -115,8 +123,16 @@ class OutgoingMessage(BaseModel):
     customer_id: str | None = Field(
         default=None, max_length=64, description="the customer it is to or about: erasure blanks it"
     )
+    ordering_key: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=512,
+        description="deliveries sharing one are sent one after the other, in the order recorded",
+    )
 
-    @field_validator("recipient", "subject", "language", "idempotency_key", "reference", "sender")
+    @field_validator(
+        "recipient", "subject", "language", "idempotency_key", "reference", "sender", "ordering_key"
+    )
     @classmethod
     def _no_header_injection(cls, value: str | None) -> str | None:
         return None if value is None else _one_line(value)
@@ -169,13 +185,18 @@ class DeliveryRecord:
     sent_at: datetime | None
     sender: str | None = None
     """The tenant's mailbox this delivery goes out from; None: the tenant's (or the deployment's) default."""
+    customer_id: str | None = None
+    ordering_key: str | None = None
+    seq: int | None = None
+    """The order deliveries were recorded in (None for rows older than the column)."""
 
 
 # headers as text: the module works on any connection, with or without the pool's jsonb codec.
 _COLUMNS = (
     "id, idempotency_key, channel, recipient, subject, body_text, body_html, language, reference, "
     "headers::text as headers, tenant, sender, state, attempts, max_attempts, next_attempt_at, "
-    "last_attempt_at, last_error, provider_id, created_at, updated_at, sent_at"
+    "last_attempt_at, last_error, provider_id, created_at, updated_at, sent_at, customer_id, "
+    "ordering_key, seq"
 )
 _RETRYABLE = "state in ('pending', 'failed')"
 
@@ -204,7 +225,20 @@ def _record(row: asyncpg.Record) -> DeliveryRecord:
         created_at=row["created_at"],
         updated_at=row["updated_at"],
         sent_at=row["sent_at"],
+        customer_id=row["customer_id"],
+        ordering_key=row["ordering_key"],
+        seq=row["seq"],
     )
+
+
+# A delivery recorded for a reference on hold waits (its next attempt at infinity, out of the claim's
+# range) until `release`. The hold is read FOR SHARE: a release deleting it waits for this transaction
+# and then finds the new rows; a release that committed first is seen here.
+_HELD = "held as (select reference from kit_delivery_holds where reference = any($8::text[]) for share)"
+_INSERTED = (
+    "idempotency_key, channel, recipient, subject, body_text, body_html, language, reference, headers, "
+    "tenant, max_attempts, sender, customer_id, ordering_key, next_attempt_at"
+)
 
 
 async def enqueue(conn: Conn, msg: OutgoingMessage) -> DeliveryRecord:
@@ -213,9 +247,9 @@ async def enqueue(conn: Conn, msg: OutgoingMessage) -> DeliveryRecord:
     The first one wins even if the second differs: a redelivered event must not change what is sent.
     """
     row = await conn.fetchrow(
-        "insert into kit_deliveries (idempotency_key, channel, recipient, subject, body_text, "
-        "body_html, language, reference, headers, tenant, max_attempts, sender, customer_id) "
-        "values ($1, $2, $3, $4, $5, $6, $7, $8, $9::text::jsonb, $10, $11, $12, $13) "
+        f"with {_HELD} insert into kit_deliveries ({_INSERTED}) "
+        "values ($1, $2, $3, $4, $5, $6, $7, $8[1], $9::text::jsonb, $10, $11, $12, $13, $14, "
+        "case when exists (select 1 from held) then 'infinity'::timestamptz else now() end) "
         f"on conflict (idempotency_key) do nothing returning {_COLUMNS}",
         msg.idempotency_key,
         msg.channel.value,
@@ -224,12 +258,13 @@ async def enqueue(conn: Conn, msg: OutgoingMessage) -> DeliveryRecord:
         msg.body_text,
         msg.body_html,
         msg.language,
-        msg.reference,
+        [msg.reference],
         json.dumps(msg.headers),
         msg.tenant,
         msg.max_attempts,
         msg.sender,
         msg.customer_id,
+        msg.ordering_key,
     )
     if row is None:
         existing = await by_idempotency_key(conn, msg.idempotency_key)
@@ -239,6 +274,112 @@ async def enqueue(conn: Conn, msg: OutgoingMessage) -> DeliveryRecord:
     # Delivered to listeners at commit: the worker wakes exactly when the row becomes visible.
     await conn.execute("select pg_notify($1, '')", NOTIFY_CHANNEL)
     return _record(row)
+
+
+async def enqueue_many(conn: Conn, msgs: Sequence[OutgoingMessage]) -> int:
+    """Record many deliveries in one statement (a consumer's batch); returns how many are new.
+
+    As `enqueue`, one by one: a key recorded before (or twice in `msgs`) adds nothing, and the rows
+    take their `seq` in the order given, so deliveries of one ordering key go out in that order."""
+    if not msgs:
+        return 0
+    n = await conn.fetchval(
+        f"with {_HELD}, ins as (insert into kit_deliveries ({_INSERTED}) "
+        "select u.k, u.c, u.r, u.s, u.bt, u.bh, u.l, u.ref, u.h::jsonb, u.t, u.m, u.snd, u.cu, u.o, "
+        "case when u.ref in (select reference from held) then 'infinity'::timestamptz else now() end "
+        "from unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], "
+        "$8::text[], $9::text[], $10::text[], $11::int[], $12::text[], $13::text[], $14::text[]) "
+        "with ordinality as u(k, c, r, s, bt, bh, l, ref, h, t, m, snd, cu, o, n) order by u.n "
+        "on conflict (idempotency_key) do nothing returning 1) select count(*) from ins",
+        [m.idempotency_key for m in msgs],
+        [m.channel.value for m in msgs],
+        [m.recipient for m in msgs],
+        [m.subject for m in msgs],
+        [m.body_text for m in msgs],
+        [m.body_html for m in msgs],
+        [m.language for m in msgs],
+        [m.reference for m in msgs],
+        [json.dumps(m.headers) for m in msgs],
+        [m.tenant for m in msgs],
+        [m.max_attempts for m in msgs],
+        [m.sender for m in msgs],
+        [m.customer_id for m in msgs],
+        [m.ordering_key for m in msgs],
+    )
+    if n:
+        await conn.execute("select pg_notify($1, '')", NOTIFY_CHANNEL)
+    return int(n)
+
+
+async def hold(conn: Conn, reference: str, reason: str) -> None:
+    """Keep a reference's deliveries pending and unclaimed until `release` (a disabled endpoint).
+
+    One already being sent finishes its attempt; the rest, and those recorded meanwhile, wait."""
+    await conn.execute(
+        "insert into kit_delivery_holds (reference, reason) values ($1, $2) "
+        "on conflict (reference) do update set reason = excluded.reason",
+        reference,
+        reason[:2000],
+    )
+    # Out of the claim's range, so a long backlog on hold costs the claim nothing.
+    await conn.execute(
+        "update kit_deliveries set next_attempt_at = 'infinity', updated_at = now() "
+        f"where reference = $1 and {_RETRYABLE}",
+        reference,
+    )
+
+
+async def release(conn: Conn, reference: str) -> int:
+    """End a hold: the reference's waiting deliveries are due now (in order, where they have one).
+    Returns how many were waiting."""
+    await conn.execute("delete from kit_delivery_holds where reference = $1", reference)
+    n = await conn.fetchval(
+        "with due as (update kit_deliveries set next_attempt_at = now(), updated_at = now() "
+        f"where reference = $1 and {_RETRYABLE} and next_attempt_at = 'infinity' returning 1) "
+        "select count(*) from due",
+        reference,
+    )
+    await conn.execute("select pg_notify($1, '')", NOTIFY_CHANNEL)
+    return int(n)
+
+
+async def is_held(conn: Conn, reference: str) -> bool:
+    found = await conn.fetchval("select 1 from kit_delivery_holds where reference = $1", reference)
+    return found is not None
+
+
+async def give_up_all(conn: Conn, reference: str, reason: str) -> int:
+    """Give up every unsent delivery of a reference (its endpoint deleted) and end any hold on it."""
+    await conn.execute("delete from kit_delivery_holds where reference = $1", reference)
+    n = await conn.fetchval(
+        "with gone as (update kit_deliveries set state = 'given_up', last_error = $2, updated_at = now() "
+        f"where reference = $1 and {_RETRYABLE} returning 1) select count(*) from gone",
+        reference,
+        reason[:2000],
+    )
+    return int(n)
+
+
+async def history(
+    conn: Conn,
+    reference: str,
+    *,
+    limit: int = 50,
+    before_seq: int | None = None,
+    state: DeliveryState | None = None,
+) -> list[DeliveryRecord]:
+    """A reference's deliveries, newest first (by `seq`), a page at a time: `before_seq` is the last
+    page's smallest seq."""
+    rows = await conn.fetch(
+        f"select {_COLUMNS} from kit_deliveries where reference = $1 "
+        "and ($2::bigint is null or seq < $2) and ($3::text is null or state = $3) "
+        "order by seq desc limit $4",
+        reference,
+        before_seq,
+        state.value if state is not None else None,
+        limit,
+    )
+    return [_record(r) for r in rows]
 
 
 async def get(conn: Conn, delivery_id: UUID) -> DeliveryRecord | None:
@@ -606,11 +747,17 @@ class DeliveryWorker:
     async def _claim(self) -> list[DeliveryRecord]:
         # One statement, so one short transaction: the lease is committed before anything is sent,
         # and a second worker skips these rows now (locked) and later (next_attempt_at moved on).
+        # Not claimed: a row whose reference is on hold, and a row with an earlier unfinished delivery
+        # of its ordering key (both probes are index lookups; held rows wait at infinity, out of range).
         rows = await self.pool.fetch(
             "with due as materialized ("
-            "  select id from kit_deliveries"
-            f"  where {_RETRYABLE} and next_attempt_at <= now() and channel = any($3::text[])"
-            "  order by next_attempt_at limit $1 for update skip locked) "
+            "  select d.id from kit_deliveries d"
+            f"  where d.{_RETRYABLE} and d.next_attempt_at <= now() and d.channel = any($3::text[])"
+            "  and not exists (select 1 from kit_delivery_holds h where h.reference = d.reference)"
+            "  and (d.ordering_key is null or not exists (select 1 from kit_deliveries p"
+            "    where p.ordering_key = d.ordering_key and p.seq < d.seq"
+            f"    and p.{_RETRYABLE}))"
+            "  order by d.next_attempt_at limit $1 for update of d skip locked) "
             "update kit_deliveries set attempts = attempts + 1, last_attempt_at = now(), "
             "  next_attempt_at = now() + make_interval(secs => $2), updated_at = now() "
             f"where id in (select id from due) returning {_COLUMNS}",
@@ -710,6 +857,16 @@ class DeliveryWorker:
                 (outcome.error or "")[:2000],
                 delay,
             )
+            if row is not None and row["ordering_key"] is not None:
+                # Its successors could not go before it anyway: they wait for its next attempt with it,
+                # rather than being looked at (and passed over) by every claim meanwhile.
+                await conn.execute(
+                    "update kit_deliveries set next_attempt_at = greatest(next_attempt_at, $3) "
+                    f"where ordering_key = $1 and seq > $2 and {_RETRYABLE}",
+                    row["ordering_key"],
+                    row["seq"],
+                    row["next_attempt_at"],
+                )
         else:
             row = await conn.fetchrow(
                 "update kit_deliveries set state = 'given_up', last_error = $3, updated_at = now() "
@@ -743,8 +900,14 @@ __all__ = [
     "by_reference",
     "count_by_state",
     "enqueue",
+    "enqueue_many",
     "get",
+    "give_up_all",
+    "history",
+    "hold",
+    "is_held",
     "message_id",
+    "release",
     "requeue",
     "retry_delay",
 ]

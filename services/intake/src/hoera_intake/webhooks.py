@@ -34,6 +34,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, Strict
 EVERY_TYPE = "*"
 FieldName = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,63}$")]
 Scalar = StrictStr | StrictInt | StrictBool
+Bound = Annotated[float, Field(allow_inf_nan=False)]
 MAX_URL = 2048
 
 
@@ -55,10 +56,10 @@ class EndpointFilter(BaseModel):
     equals: dict[FieldName, Scalar] = Field(
         default_factory=dict, max_length=20, description="field: the exact value (text, number, boolean)"
     )
-    at_most: dict[FieldName, float] = Field(
+    at_most: dict[FieldName, Bound] = Field(
         default_factory=dict, max_length=20, description="numeric field: the largest value taken"
     )
-    at_least: dict[FieldName, float] = Field(
+    at_least: dict[FieldName, Bound] = Field(
         default_factory=dict, max_length=20, description="numeric field: the smallest value taken"
     )
 
@@ -145,7 +146,10 @@ def check_url(url: str, *, allow_plain_http: bool) -> str:
     administrator must not make Hoera call into its own network."""
     if len(url) > MAX_URL or any(c.isspace() or ord(c) < 32 for c in url):
         raise Invalid("the URL is too long or holds spaces or control characters", field="url")
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError as exc:
+        raise Invalid(f"not a URL: {exc}", field="url") from None
     schemes = ("https", "http") if allow_plain_http else ("https",)
     if parts.scheme not in schemes:
         raise Invalid("the URL must be https", field="url")

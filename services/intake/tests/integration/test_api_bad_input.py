@@ -16,8 +16,11 @@ pytestmark = pytest.mark.integration
 
 
 async def nothing_written(running: Running) -> None:
-    for table in ("complaints", "timeline", "kit_deliveries", "kit_timers", "idempotency_keys", "contacts"):
+    for table in ("complaints", "timeline", "kit_deliveries", "idempotency_keys", "contacts"):
         assert await running.fetchval(f"select count(*) from {table}") == 0, table
+    # The only timer is the retention purge every service plans at start.
+    timers = await running.fetchval("select array_agg(kind) from kit_timers")
+    assert timers == ["retention.purge"], timers
     assert await running.events() == []
 
 

@@ -301,7 +301,9 @@ async def delivery_log(
     principal: Admin,
     deps: Uses,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    before: Annotated[int | None, Query(ge=1, description="next_before of the previous page")] = None,
+    before: Annotated[
+        int | None, Query(ge=1, le=2**63 - 1, description="next_before of the previous page")
+    ] = None,
     state: DeliveryState | None = None,
 ) -> DeliveryLog:
     endpoint, page, held = await webhooks.delivery_log(
@@ -322,8 +324,8 @@ async def delivery_log(
     response_model=DeliveryView,
     summary="Send a delivery again",
     description="A copy with the same body and webhook-id, signed afresh, to the endpoint's current URL "
-    "(a partner that de-duplicates on webhook-id may drop it). 409: the content was erased with its "
-    "customer.",
+    "(a partner that de-duplicates on webhook-id may drop it). 409: its content is gone (erased "
+    "with its customer, or past the tenant's retention).",
 )
 async def replay_delivery(delivery_id: uuid.UUID, principal: Admin, deps: Uses) -> DeliveryView:
     record, held = await webhooks.replay(deps, principal, delivery_id)

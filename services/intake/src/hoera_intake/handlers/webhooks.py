@@ -314,7 +314,10 @@ async def replay(deps: Deps, principal: Principal, delivery_id: uuid.UUID) -> tu
             raise NotFound("webhook delivery")
         endpoint = await _load(conn, principal.tenant, endpoint_id, lock=True)
         if not original.body_text:
-            raise Conflict("the delivery's content was erased with its customer", field="delivery_id")
+            raise Conflict(
+                "the delivery's content is gone (erased with its customer, or past the retention)",
+                field="delivery_id",
+            )
         copy = OutgoingMessage(
             channel=Channel.webhook,
             recipient=endpoint.url,
