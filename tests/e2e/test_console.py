@@ -33,7 +33,7 @@ async def test_an_operator_changes_a_lead_time_in_the_console_and_rolls_it_back(
     before = await _promised(http, urls)
     console = f"{urls['intake']}/console"
     ops, page = await signed_in(browser, f"{console}?lang=en", "admin-ops")
-    assert await page.locator("nav.pages a").all_inner_texts() == ["Rules"]
+    assert await page.locator("nav.pages a").all_inner_texts() == ["Rules", "Customer data"]
     await page.click("#open-categories")
     await page.wait_for_selector("#document-form")
     version = int(await page.get_attribute("#version", "data-version") or "0")

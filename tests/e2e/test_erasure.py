@@ -12,6 +12,7 @@ figures are what they were.
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 import uuid
 from typing import Any
@@ -279,8 +280,9 @@ async def test_an_erased_customer_leaves_no_words_notes_or_address_in_any_table_
     assert erased["callback"]["call_notes"] == 1
     assert erased["compensation"]["damage_descriptions"] == 1
     await tap.wait(ErasureCompleted, lambda e: str(e.erasure_id) == erasure_id)
+    # (A service of another system on the shared broker, e.g. a test's survey process, may confirm too.)
     confirmations = tap.events(ErasureConfirmed, lambda e: str(e.erasure_id) == erasure_id)
-    assert sorted(c.service.value for c in confirmations) == sorted(SERVICES)
+    assert {c.service.value for c in confirmations} == set(SERVICES)
 
     # Nothing left: no table of any service, no record on any topic.
     for service in SERVICES:
@@ -387,10 +389,18 @@ async def test_a_service_killed_midway_through_an_erasure_completes_it_after_res
             == 1
         )
         await tap.wait(ErasureCompleted, lambda e: str(e.erasure_id) == erasure_id)
-        from_alerts = tap.events(
-            ErasureConfirmed, lambda e: str(e.erasure_id) == erasure_id and e.service.value == "alerts"
-        )
-        assert len(from_alerts) == 1 and from_alerts[0].records == {
+        # This system's alerts confirmed with what it erased, once (its erasure is recorded once above;
+        # an alerts process of another system on the shared broker may confirm for its own database).
+        intake_db = await asyncpg.connect(system.dsn("intake"))
+        try:
+            confirmed = await intake_db.fetchval(
+                "select records::text from erasure_confirmations "
+                "where erasure_id = $1 and service = 'alerts'",
+                uuid.UUID(erasure_id),
+            )
+        finally:
+            await intake_db.close()
+        assert json.loads(confirmed) == {
             "answer_comments": 1,
             "alert_details": 1,
             "deliveries": 1,  # the supervisor's mail about the answer

@@ -68,7 +68,8 @@ async def test_a_complaint_submitted_over_http_is_one_trace_from_intake_through_
     trace_id = raised.trace_id
     assert trace_id, "ComplaintRaised travelled without a traceparent header"
     readers = consumers_of(ComplaintRaised)
-    assert readers == {"alerts", "callback", "compensation"}
+    # intake too: it forwards every event to the tenant's partners (webhooks)
+    assert readers == {"alerts", "callback", "compensation", "intake"}
 
     await reached(collector, trace_id, readers)
     spans = collector.trace(trace_id)
@@ -120,7 +121,7 @@ async def test_a_survey_answer_is_one_trace_from_the_survey_page_into_alerts_and
     trace_id = answered.trace_id
     assert trace_id, "SurveyAnswered travelled without a traceparent header"
     readers = consumers_of(SurveyAnswered)
-    assert readers == {"alerts", "callback"}
+    assert readers == {"alerts", "callback", "intake"}
 
     await reached(collector, trace_id, readers)
     spans = collector.trace(trace_id)

@@ -43,6 +43,9 @@ class ErasureRequested(Event):
     requested_at: UtcDateTime
     requested_by: ExternalId
     """Who asked: the platform's client or the operator's id (the audit keeps it)."""
+    deployment: Annotated[str, Field(max_length=200)] | None = None
+    """The Hoera deployment that took the request (its consumer-group prefix): services of another
+    deployment on the same brokers (a staging beside acceptance) neither erase nor confirm it."""
 
     @classmethod
     def example(cls) -> ErasureRequested:

@@ -119,6 +119,8 @@ async def carry_out(
 ) -> ErasureConfirmed | None:
     """Erase in the caller's (inbox) transaction and put the confirmation in the outbox."""
     request = env.data_as(ErasureRequested)
+    if request.deployment is not None and request.deployment != svc.settings.consumer_group_prefix:
+        return None  # another deployment's customer: its own services erase and confirm
     previous = await conn.fetchval(
         "select records::text from kit_erasures where tenant = $1 and erasure_id = $2",
         env.tenant,

@@ -6,12 +6,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from hoera_devkit.testing import ServiceProcess, mail_text
 from hoera_events.common import Language
 from hoera_events.surveys import SurveyAnswered
 
-from .support import contact_closed, envelope, events_of, link_in, mail_to, publish, unique
+from .support import TENANT, auth, contact_closed, envelope, events_of, link_in, mail_to, publish, unique
 
 pytestmark = [pytest.mark.integration, pytest.mark.browser]
 
@@ -107,7 +108,17 @@ async def test_a_customer_answers_on_a_phone_in_dutch_and_in_french(
     nl, fr = by_customer[dutch], by_customer[french]
     assert (nl.satisfaction, nl.effort, nl.nps, nl.language) == (3, 4, 7, Language.nl)
     assert nl.contact_me is not None and nl.contact_me.preferred_moment.value == "afternoon"
-    assert nl.comment == "Vriendelijk geholpen, maar het duurde lang."
+    # The words stay in the survey service (Kafka's log cannot be erased): the event says there are
+    # some, and a service asks for them.
+    assert nl.comment is None and nl.commented is True and fr.commented is False
+    async with httpx.AsyncClient() as http:
+        asked = await http.post(
+            f"{survey_process.url}/internal/survey-comments",
+            json={"tenant": TENANT, "survey_ids": [str(nl.survey_id), str(fr.survey_id)]},
+            headers=auth("service"),
+        )
+    assert asked.status_code == 200, asked.text
+    assert asked.json()["comments"] == {str(nl.survey_id): "Vriendelijk geholpen, maar het duurde lang."}
     assert (fr.satisfaction, fr.effort, fr.nps, fr.language) == (5, 5, 10, Language.fr)
     assert fr.contact_me is None
     assert {k.value: v for k, v in fr.attributes.items()} == {"empathetic": 4}

@@ -94,6 +94,7 @@ async def request(deps: Deps, principal: Principal, customer_id: str) -> tuple[E
                 customer_id=customer_id,
                 requested_at=requested_at,
                 requested_by=requested_by,
+                deployment=deps.settings.consumer_group_prefix,
             ),
             tenant=tenant,
         )
