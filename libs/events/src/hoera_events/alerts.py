@@ -18,6 +18,7 @@ from hoera_events.common import (
     ContactId,
     CustomerId,
     ExternalRef,
+    RecoveryCaseId,
     Smiley,
     SurveyId,
     TeamId,
@@ -38,6 +39,8 @@ class AlertKind(StrEnum):
     """Overdue work was escalated to the team lead (R3)."""
     abuse_flag = "abuse_flag"
     """The abuse watch flagged a customer (R15)."""
+    recovery_overdue = "recovery_overdue"
+    """A recovery case passed its target time without being closed (R29)."""
 
 
 class Severity(StrEnum):
@@ -89,6 +92,10 @@ class AlertRaised(Event):
     """The figure behind a ``threshold`` alert."""
     recording_ref: ExternalRef | None = None
     """Where the supervisor can listen to the call (R23)."""
+    reason: Code | None = None
+    """Why the customer was unhappy, as they chose it from the tenant's reasons."""
+    recovery_case_id: RecoveryCaseId | None = None
+    """The recovery case a ``recovery_overdue`` alert is about."""
 
     @model_validator(mode="after")
     def _threshold_has_a_reading(self) -> Self:

@@ -44,6 +44,7 @@ CompensationId = UUID
 SurveyId = UUID
 AlertId = UUID
 CallbackId = UUID
+RecoveryCaseId = UUID
 
 ExternalRef = Annotated[
     str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:/-]{0,255}$", max_length=256)

@@ -31,6 +31,7 @@ SURVEY = UUID("9a1b2c3d-4e5f-4a6b-8c7d-0e1f2a3b4c03")
 ALERT = UUID("c4d5e6f7-0819-4a2b-9c3d-4e5f6a7b8c04")
 CALLBACK = UUID("e1f2a3b4-c5d6-4e7f-8091-a2b3c4d5e605")
 ERASURE = UUID("7d3e9f10-5a6b-4c7d-8e9f-0a1b2c3d4e06")
+RECOVERY_CASE = UUID("3c4d5e6f-7a8b-4c9d-8e0f-1a2b3c4d5e07")
 
 AT = datetime(2025, 3, 3, 9, 30, tzinfo=UTC)
 """The moment the story starts: the phone contact closes."""

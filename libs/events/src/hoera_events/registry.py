@@ -23,6 +23,7 @@ from hoera_events import (
     organisation,
     platform,
     privacy,
+    recovery,
     surveys,
 )
 from hoera_events.base import Event
@@ -204,6 +205,10 @@ _SPECS: tuple[TopicSpec, ...] = (
     _spec(callbacks.CallbackClaimed, "callback_id", S.callback),
     _spec(callbacks.CallbackCompleted, "callback_id", S.callback, [S.survey, S.intake]),
     _spec(callbacks.CallbackEscalated, "callback_id", S.callback),
+    # the recovery loop: callback owns the cases; an overdue one becomes the supervisor's alert
+    _spec(recovery.RecoveryCaseOpened, "case_id", S.callback),
+    _spec(recovery.RecoveryCaseEscalated, "case_id", S.callback, [S.alerts]),
+    _spec(recovery.RecoveryCaseClosed, "case_id", S.callback),
     # a customer's erasure: intake takes the request, every service (intake too) erases and confirms
     _spec(privacy.ErasureRequested, "customer_id", S.intake, EVERY_SERVICE),
     _spec(

@@ -19,6 +19,7 @@ from hoera_events.common import (
     AgentId,
     CallbackId,
     Channel,
+    Code,
     ComplaintId,
     ContactId,
     CustomerId,
@@ -181,6 +182,12 @@ class SurveyAnswered(Event):
     commented: bool = False
     """The customer wrote a comment; its words stay in the survey service, which answers
     POST /internal/survey-comments (a service's call, naming the tenant and the survey ids)."""
+    reason: Code | None = None
+    """Why the customer was unhappy: one of the reasons the tenant's operator defined (asked only
+    after an unhappy smiley); a code, so no free text travels."""
+    topics: list[Code] = Field(default_factory=list, max_length=50)
+    """The tenant's comment topics the customer's words were tagged with (matched on lemmas in
+    the survey service); codes only, the words stay in the survey service."""
     contact_me: ContactMeRequest | None = None
     """Present when the customer asked to be contacted again (R19)."""
     recording_ref: ExternalRef | None = None
@@ -210,6 +217,8 @@ class SurveyAnswered(Event):
             nps=4,
             attributes={AgentAttribute.friendly: 5, AgentAttribute.clear: 2},
             commented=True,
+            reason="waiting-time",
+            topics=["waiting", "payment"],
             contact_me=ContactMeRequest(
                 preferred_channel=Channel.phone, preferred_moment=PreferredMoment.morning
             ),
