@@ -26,7 +26,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import Field, StringConstraints, field_validator, model_validator
 
 from hoera_events.base import Event, Value
-from hoera_events.common import AgentId, Language, TeamId, UtcDateTime
+from hoera_events.common import AgentId, Code, Language, TeamId, UtcDateTime
 
 TenantId = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_.-]{0,63}$")]
 Name = Annotated[str, StringConstraints(min_length=1, max_length=200)]
@@ -167,6 +167,74 @@ class Retention(Value):
     """Events a service could not publish and parked for an operator."""
 
 
+Label = Annotated[str, StringConstraints(min_length=1, max_length=200)]
+Term = Annotated[str, StringConstraints(min_length=1, max_length=100)]
+
+
+class Labels(Value):
+    """A label in the three languages customers and staff read (R22)."""
+
+    nl: Label
+    fr: Label
+    en: Label
+
+
+class FeedbackReason(Value):
+    """A reason a customer can give for an unhappy answer (R8: the operator defines them)."""
+
+    code: Code
+    labels: Labels
+
+
+class TopicTerms(Value):
+    """The words and phrases of a comment topic per language. Each is matched on its lemmas, so
+    "wachten" also finds "wachtte" and "gewacht", and "attendre" finds "attendu"."""
+
+    nl: list[Term] = Field(default_factory=list, max_length=100)
+    fr: list[Term] = Field(default_factory=list, max_length=100)
+    en: list[Term] = Field(default_factory=list, max_length=100)
+
+
+class CommentTopic(Value):
+    """A theme in customers' comments, counted per team, department and reason."""
+
+    code: Code
+    labels: Labels
+    terms: TopicTerms
+
+
+class Feedback(Value):
+    """What the survey asks after an unhappy smiley, and the themes its comments are tagged with."""
+
+    reasons: list[FeedbackReason] = Field(default_factory=list, max_length=30)
+    topics: list[CommentTopic] = Field(default_factory=list, max_length=200)
+
+    @model_validator(mode="after")
+    def _unique_codes(self) -> Feedback:
+        for kind, codes in (
+            ("reason", [r.code for r in self.reasons]),
+            ("topic", [t.code for t in self.topics]),
+        ):
+            if len(set(codes)) != len(codes):
+                raise ValueError(f"a {kind} code appears twice")
+        return self
+
+    def reason_label(self, code: str | None, language: str) -> str | None:
+        """The reason's words in a language; the code itself for a reason since removed."""
+        if code is None:
+            return None
+        for reason in self.reasons:
+            if reason.code == code:
+                return str(getattr(reason.labels, language, reason.labels.en))
+        return code
+
+    def topic_label(self, code: str, language: str) -> str:
+        for topic in self.topics:
+            if topic.code == code:
+                return str(getattr(topic.labels, language, topic.labels.en))
+        return code
+
+
 class Organisation(Value):
     people: list[Person] = Field(default_factory=list, max_length=5000)
     teams: list[Team] = Field(default_factory=list, max_length=500)
@@ -177,6 +245,8 @@ class Organisation(Value):
     absences: list[Absence] = Field(default_factory=list, max_length=5000)
     calendar: CalendarRules = Field(default_factory=CalendarRules)
     retention: Retention = Field(default_factory=Retention)
+    feedback: Feedback = Field(default_factory=Feedback)
+    """Reasons for an unhappy answer and comment topics (every service shows them by name)."""
 
     @model_validator(mode="after")
     def _references_exist(self) -> Organisation:
