@@ -356,8 +356,18 @@ def platform_headers(value: bytes, headers: list[tuple[str, bytes]] | None = Non
 
 
 def demo_organisation(tenant: str = "demo") -> Any:
-    """The demo organisation: two teams, their supervisors and a deputy, management, a back office."""
-    from hoera_events.organisation import Organisation, Person, Team
+    """The demo organisation: two teams, their supervisors and a deputy, management, a back office, and
+    the feedback vocabulary (reasons for an unhappy answer, comment topics) of the templates."""
+    from hoera_events.organisation import (
+        CommentTopic,
+        Feedback,
+        FeedbackReason,
+        Labels,
+        Organisation,
+        Person,
+        Team,
+        TopicTerms,
+    )
 
     def person(pid: str, name: str, lang: str) -> Person:
         local = name.lower().replace(" ", ".").replace("(", "").replace(")", "")
@@ -392,6 +402,47 @@ def demo_organisation(tenant: str = "demo") -> Any:
         ],
         management=["mgmt-lena"],
         back_office="back-office",
+        feedback=Feedback(
+            reasons=[
+                FeedbackReason(
+                    code="waiting-time",
+                    labels=Labels(
+                        nl="Ik moest te lang wachten",
+                        fr="J'ai dû attendre trop longtemps",
+                        en="I had to wait too long",
+                    ),
+                ),
+                FeedbackReason(
+                    code="not-solved",
+                    labels=Labels(
+                        nl="Mijn vraag is niet opgelost",
+                        fr="Ma question n'est pas résolue",
+                        en="My question was not solved",
+                    ),
+                ),
+                FeedbackReason(
+                    code="other", labels=Labels(nl="Iets anders", fr="Autre chose", en="Something else")
+                ),
+            ],
+            topics=[
+                CommentTopic(
+                    code="waiting",
+                    labels=Labels(nl="Wachttijd", fr="Temps d'attente", en="Waiting"),
+                    terms=TopicTerms(
+                        nl=["wachten", "wachttijd", "lang duren"], fr=["attendre", "attente"], en=["wait"]
+                    ),
+                ),
+                CommentTopic(
+                    code="payment",
+                    labels=Labels(nl="Terugbetaling", fr="Remboursement", en="Payment"),
+                    terms=TopicTerms(
+                        nl=["terugbetaling", "betalen", "factuur"],
+                        fr=["remboursement", "rembourser", "payer"],
+                        en=["refund", "pay"],
+                    ),
+                ),
+            ],
+        ),
     )
 
 

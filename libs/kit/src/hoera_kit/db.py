@@ -39,3 +39,11 @@ async def transaction(pool: asyncpg.Pool) -> AsyncIterator[Conn]:
     """One unit of work: state, outbox rows and inbox records commit together or not at all."""
     async with pool.acquire() as conn, conn.transaction():
         yield conn
+
+
+async def count_changed(conn: Conn, statement: str, *args: Any) -> int:
+    """How many rows an UPDATE or DELETE changed. The statement must end in `returning 1`: wrapped in a
+    CTE, the count comes back in the same round trip (erasure and retention report counts per kind)."""
+    if not statement.rstrip().lower().endswith("returning 1"):
+        raise ValueError("count_changed needs a statement ending in `returning 1`")
+    return int(await conn.fetchval(f"with hit as ({statement}) select count(*) from hit", *args))

@@ -10,7 +10,7 @@ from hoera_kit.db import Conn
 from hoera_kit.service import Service
 from hoera_kit.timers import Timer
 
-from hoera_callback import api, consumers, handlers, privacy, rules, web
+from hoera_callback import api, consumers, handlers, privacy, recovery_api, rules, web
 from hoera_callback.handlers import Deps
 from hoera_callback.settings import CallbackSettings
 
@@ -28,9 +28,14 @@ def create_app(settings: CallbackSettings | None = None) -> Service[CallbackSett
         openapi_tags=[
             {"name": "queue", "description": "callbacks, claims and outcomes"},
             {"name": "figures", "description": "work per agent and team per week"},
+            {"name": "recovery", "description": "recovery cases per unhappy customer and their figures"},
+            {
+                "name": "outer loop",
+                "description": "root-cause departments, their figures and improvement actions (R7)",
+            },
             {
                 "name": "rules",
-                "description": "operator data (R8): the queue, priority and triggers documents",
+                "description": "operator data (R8): the queue, priority, triggers and recovery documents",
             },
         ],
     )
@@ -38,6 +43,7 @@ def create_app(settings: CallbackSettings | None = None) -> Service[CallbackSett
     deps = Deps(svc)
     svc.api.state.deps = deps
     svc.api.include_router(api.router)
+    svc.api.include_router(recovery_api.router)
     svc.api.include_router(web.router)
     personal_data.install(svc, erase=privacy.erase, export=privacy.export)
     retention.install(svc, purges=[privacy.purge_comments])
@@ -50,5 +56,9 @@ def create_app(settings: CallbackSettings | None = None) -> Service[CallbackSett
     @svc.timer(handlers.RETRY_TIMER)
     async def retry(conn: Conn, timer: Timer) -> None:
         await handlers.retry_due(deps, conn, timer)
+
+    @svc.timer(handlers.RECOVERY_TIMER)
+    async def recovery_due(conn: Conn, timer: Timer) -> None:
+        await handlers.recovery.target_missed(deps, conn, timer)
 
     return svc

@@ -5,6 +5,7 @@ Three documents, each validated whole by its model (domain.py) before it is writ
 - `queue`     the lead-time target (R28), how long a claim holds (R26), the waits between attempts (R28)
 - `priority`  how much each churn-risk signal weighs and where the levels start (R29)
 - `triggers`  which complaint moments and survey answers put a customer in the queue (R19, R26)
+- `recovery`  which signals open a recovery case, its target time and what counts as recovered (R29)
 
 A tenant reads its template's documents (rules/templates/<nl|fr>/<name>.json) until an administrator
 changes one through the kit's /admin/rules routes (versions, history with field diffs, rollback). Dates
@@ -26,6 +27,7 @@ from hoera_callback.domain import (
     priority_problems,
     queue_problems,
 )
+from hoera_callback.recovery import RecoveryRules, recovery_problems
 
 TEMPLATES = Path(__file__).resolve().parents[2] / "rules" / "templates"
 
@@ -47,7 +49,14 @@ TRIGGERS = RuleDocument(
     TriggerRules,
     "Which complaint moments and survey answers put a customer in the callback queue (R19, R26)",
 )
-DOCUMENTS: tuple[RuleDocument[Any], ...] = (QUEUE, PRIORITY, TRIGGERS)
+RECOVERY = RuleDocument(
+    "recovery",
+    RecoveryRules,
+    "Which signals open a recovery case, its target time on the business calendar and which recovery "
+    "survey answer counts as recovered (R23, R29)",
+    check=recovery_problems,
+)
+DOCUMENTS: tuple[RuleDocument[Any], ...] = (QUEUE, PRIORITY, TRIGGERS, RECOVERY)
 
 
 def declare(book: RuleBook) -> None:

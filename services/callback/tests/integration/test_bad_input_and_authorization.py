@@ -201,7 +201,7 @@ async def test_a_bad_rule_document_is_refused_naming_the_field_and_a_good_one_is
     running = await start_service()
     admin = bearer("admin-ops", "admin")
     listed = (await running.http.get("/admin/rules", headers=admin)).json()
-    assert sorted(d["name"] for d in listed) == ["priority", "queue", "triggers"]
+    assert sorted(d["name"] for d in listed) == ["priority", "queue", "recovery", "triggers"]
     assert {d["version"] for d in listed} == {0}, "a new tenant reads its template"
     current = (await running.http.get("/admin/rules/queue", headers=admin)).json()
     before = await _written(running)

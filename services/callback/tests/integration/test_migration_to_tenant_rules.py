@@ -104,6 +104,7 @@ async def test_the_old_rules_become_demos_documents_and_old_callbacks_keep_worki
         "queue": (1, "migration"),
         "priority": (1, "migration"),
         "triggers": (1, "migration"),
+        "recovery": (0, None),  # new since: the template's document until an administrator changes it
     }
     read = {
         doc.name: (await running.http.get(f"/admin/rules/{doc.name}", headers=admin)).json()["document"]

@@ -7,10 +7,13 @@ claims      R26: take next or a chosen one under a lease; release
 outcomes    R28: outcomes, retries, lead-time escalation
 read_model  R27: other services' events into our own tables
 views       the queue, the context panel, the figures
+recovery    R23/R29: a recovery case per unhappy customer, closed with a department and an outcome
+outer_loop  R7: recovery figures, the departments' view and their improvement actions
 """
 
 from hoera_kit.deps import ServiceDeps
 
+from hoera_callback.handlers import recovery
 from hoera_callback.handlers.claims import claim_chosen, held, release, take_next
 from hoera_callback.handlers.common import LEAD_TIME_TIMER, RETRY_TIMER
 from hoera_callback.handlers.outcomes import (
@@ -27,6 +30,7 @@ from hoera_callback.handlers.read_model import (
     deceased_mark_withdrawn,
     survey_answered,
 )
+from hoera_callback.handlers.recovery import RECOVERY_TIMER
 from hoera_callback.handlers.requests import ManualRequest, NewRequest, request_by_agent, request_callback
 from hoera_callback.handlers.views import (
     CallbackContext,
@@ -48,6 +52,7 @@ class Deps(ServiceDeps[CallbackSettings]):
 
 __all__ = [
     "LEAD_TIME_TIMER",
+    "RECOVERY_TIMER",
     "RETRY_TIMER",
     "CallbackContext",
     "CallbackDetail",
@@ -69,6 +74,7 @@ __all__ = [
     "lead_time_missed",
     "queue",
     "record_outcome",
+    "recovery",
     "release",
     "request_by_agent",
     "request_callback",

@@ -3,14 +3,18 @@ answered exactly like one that does not exist)."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 from uuid import UUID
 
+from hoera_events.common import Language
 from hoera_kit.auth import Principal, Role
 from hoera_kit.refusals import NotFound
 from pydantic import Field
 
 from hoera_callback.store import Callback
+
+if TYPE_CHECKING:
+    from hoera_callback.handlers import Deps
 
 LEAD_TIME_TIMER = "callback.lead_time"
 """Fires at a callback's lead-time target; escalates it when nobody tried yet (R28)."""
@@ -46,3 +50,9 @@ def visible(principal: Principal, callback: Callback | None) -> Callback:
     if callback is None or callback.tenant != principal.tenant or not sees_team(principal, callback.team_id):
         raise NotFound("callback")
     return callback
+
+
+def tenant_language(deps: Deps, tenant: str) -> Language:
+    """The organisation's main language (R22); Dutch for a tenant this replica has not been told of."""
+    defined = deps.tenants.tenant(tenant)
+    return defined.language if defined is not None else Language.nl

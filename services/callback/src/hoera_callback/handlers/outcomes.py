@@ -25,6 +25,7 @@ from hoera_callback.domain import (
     check_may_record,
     decide_outcome,
 )
+from hoera_callback.handlers import recovery
 from hoera_callback.handlers.common import (
     LEAD_TIME_TIMER,
     RETRY_TIMER,
@@ -121,6 +122,9 @@ async def record_outcome(
                 conn, callback.tenant, callback.customer_id, "considering_leaving_at", now
             )
             await refresh_priorities(deps, conn, callback.tenant, callback.customer_id)
+        await recovery.callback_outcome(
+            conn, callback, CallbackOutcome(decision.outcome.value), principal.subject, now
+        )
         await deps.emit(
             conn,
             CallbackCompleted(

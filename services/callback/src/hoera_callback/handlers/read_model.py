@@ -20,6 +20,7 @@ from hoera_events.complaints import (
 )
 from hoera_events.envelope import Envelope
 from hoera_events.platform import ContactClosed
+from hoera_events.recovery import RecoveryTrigger
 from hoera_events.surveys import SurveyAnswered
 from hoera_kit import timers
 from hoera_kit.db import Conn
@@ -35,6 +36,7 @@ from hoera_callback.domain import (
     survey_wants_callback,
     withdraw_deceased_mark,
 )
+from hoera_callback.handlers import recovery
 from hoera_callback.handlers.common import LEAD_TIME_TIMER, RETRY_TIMER, timer_key
 from hoera_callback.handlers.requests import NewRequest, refresh_priorities, request_callback
 from hoera_callback.rules import PRIORITY, TRIGGERS
@@ -139,6 +141,7 @@ async def survey_answered(deps: Deps, conn: Conn, env: Envelope) -> None:
             ),
             cause=env,
         )
+    await recovery.survey_answered(deps, conn, env, event)
     await refresh_priorities(deps, conn, env.tenant, event.customer_id)
 
 
@@ -237,6 +240,7 @@ async def _breached(deps: Deps, conn: Conn, env: Envelope, data: ComplaintSlaBre
     )
     ref = f"complaint:{row.complaint_id}:sla_breached:{data.due_date.isoformat()}"
     await _complaint_callback(deps, conn, env, row, ComplaintTrigger.sla_breached, ref, data.breached_at)
+    await recovery.complaint_signal(deps, conn, env, row, RecoveryTrigger.sla_breach, ref, data.breached_at)
 
 
 async def _resolved(deps: Deps, conn: Conn, env: Envelope, data: ComplaintResolved) -> None:
@@ -284,6 +288,9 @@ async def _reopened(deps: Deps, conn: Conn, env: Envelope, data: ComplaintReopen
     )
     ref = f"complaint:{row.complaint_id}:reopened:{data.reopened_at.isoformat()}"
     await _complaint_callback(deps, conn, env, row, ComplaintTrigger.reopened, ref, data.reopened_at)
+    await recovery.complaint_signal(
+        deps, conn, env, row, RecoveryTrigger.complaint_reopened, ref, data.reopened_at
+    )
 
 
 ComplaintMoment = Callable[["Deps", Conn, Envelope, Any], Awaitable[None]]

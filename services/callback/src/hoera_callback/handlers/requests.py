@@ -28,7 +28,15 @@ from hoera_callback.domain import (
     customer_facts,
     queue_team,
 )
-from hoera_callback.handlers.common import LEAD_TIME_TIMER, Note, ensure_sees_team, timer_key, visible
+from hoera_callback.handlers import recovery
+from hoera_callback.handlers.common import (
+    LEAD_TIME_TIMER,
+    Note,
+    ensure_sees_team,
+    tenant_language,
+    timer_key,
+    visible,
+)
 from hoera_callback.rules import PRIORITY, QUEUE
 from hoera_callback.store import Callback
 
@@ -108,12 +116,6 @@ async def load_facts(
     )
 
 
-def tenant_language(deps: Deps, tenant: str) -> Language:
-    """The organisation's main language (R22); Dutch for a tenant this replica has not been told of."""
-    defined = deps.tenants.tenant(tenant)
-    return defined.language if defined is not None else Language.nl
-
-
 async def request_callback(
     deps: Deps, conn: Conn, req: NewRequest, *, cause: Envelope | None = None
 ) -> Callback | None:
@@ -171,6 +173,7 @@ async def request_callback(
     if callback is None:  # another replica inserted the same request a moment ago
         return await store.by_ref(conn, req.tenant, req.request_ref)
     await timers.schedule(conn, LEAD_TIME_TIMER, timer_key(req.tenant, callback.callback_id), due_at)
+    await recovery.callback_requested(conn, callback)
     await deps.emit(
         conn,
         CallbackRequested(

@@ -1,0 +1,443 @@
+"""The recovery loop's SQL: cases and their timeline, improvement actions, and the figures of both.
+
+Every query names the tenant. Figures are computed from the cases and the complaint read model at the
+moment they are asked for, never stored, so a page and an export of the same period agree.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import date, datetime
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+from hoera_kit.db import Conn
+from pydantic import BaseModel, Field
+
+
+class RecoveryCase(BaseModel):
+    tenant: str
+    case_id: UUID
+    open_ref: str
+    customer_id: str
+    team_id: str
+    agent_id: str | None = None
+    trigger: str
+    opened_at: datetime
+    due_at: datetime
+    survey_id: UUID | None = None
+    complaint_id: UUID | None = None
+    contact_id: str | None = None
+    reason: str | None = None
+    topics: list[str] = Field(default_factory=list)
+    first_satisfaction: int | None = None
+    status: str
+    escalated_at: datetime | None = None
+    callback_id: UUID | None = None
+    callback_outcome: str | None = None
+    churn_signal: bool = False
+    recovery_survey_id: UUID | None = None
+    recovery_satisfaction: int | None = None
+    suggested_outcome: str | None = None
+    root_cause_department: str | None = None
+    outcome: str | None = None
+    closed_at: datetime | None = None
+    closed_by: str | None = None
+    close_note: str | None = None
+
+
+_FIELDS = tuple(RecoveryCase.model_fields)
+_COLUMNS = ", ".join(_FIELDS)
+
+
+def _case(row: asyncpg.Record | None) -> RecoveryCase | None:
+    return RecoveryCase.model_validate(dict(row)) if row is not None else None
+
+
+async def insert_case(conn: Conn, values: dict[str, Any]) -> RecoveryCase | None:
+    """None when the same signal already opened a case or the customer has an open one (either unique
+    index): the caller then joins that case."""
+    names = list(values)
+    row = await conn.fetchrow(
+        f"insert into recovery_cases ({', '.join(names)}) "
+        f"values ({', '.join(f'${i}' for i in range(1, len(names) + 1))}) "
+        f"on conflict do nothing returning {_COLUMNS}",
+        *values.values(),
+    )
+    return _case(row)
+
+
+async def get(conn: Conn, tenant: str, case_id: UUID, *, for_update: bool = False) -> RecoveryCase | None:
+    lock = " for update" if for_update else ""
+    row = await conn.fetchrow(
+        f"select {_COLUMNS} from recovery_cases where tenant = $1 and case_id = $2{lock}", tenant, case_id
+    )
+    return _case(row)
+
+
+async def by_ref(conn: Conn, tenant: str, open_ref: str) -> RecoveryCase | None:
+    row = await conn.fetchrow(
+        f"select {_COLUMNS} from recovery_cases where tenant = $1 and open_ref = $2", tenant, open_ref
+    )
+    return _case(row)
+
+
+async def open_of_customer(conn: Conn, tenant: str, customer_id: str) -> RecoveryCase | None:
+    """The customer's open case, locked (a signal and a close of the same case wait for each other)."""
+    row = await conn.fetchrow(
+        f"select {_COLUMNS} from recovery_cases "
+        "where tenant = $1 and customer_id = $2 and status = 'open' for update",
+        tenant,
+        customer_id,
+    )
+    return _case(row)
+
+
+async def by_callback(conn: Conn, tenant: str, callback_id: UUID) -> RecoveryCase | None:
+    """The case a callback worked (the latest, should a callback have served two), locked."""
+    row = await conn.fetchrow(
+        f"select {_COLUMNS} from recovery_cases where tenant = $1 and callback_id = $2 "
+        "order by opened_at desc limit 1 for update",
+        tenant,
+        callback_id,
+    )
+    return _case(row)
+
+
+async def update(conn: Conn, tenant: str, case_id: UUID, values: dict[str, Any]) -> RecoveryCase:
+    names = list(values)
+    sets = ", ".join(f"{name} = ${i}" for i, name in enumerate(names, start=3))
+    row = await conn.fetchrow(
+        f"update recovery_cases set {sets} where tenant = $1 and case_id = $2 returning {_COLUMNS}",
+        tenant,
+        case_id,
+        *values.values(),
+    )
+    found = _case(row)
+    assert found is not None, "recovery cases are never deleted"
+    return found
+
+
+class Step(BaseModel):
+    at: datetime
+    kind: str
+    actor: str | None = None
+    detail: dict[str, Any] = Field(default_factory=dict)
+
+
+async def add_step(conn: Conn, tenant: str, case_id: UUID, step: Step) -> None:
+    await conn.execute(
+        "insert into recovery_steps (tenant, case_id, at, kind, actor, detail) "
+        "values ($1, $2, $3, $4, $5, $6)",
+        tenant,
+        case_id,
+        step.at,
+        step.kind,
+        step.actor,
+        json.dumps(step.detail),
+    )
+
+
+async def steps(conn: Conn, tenant: str, case_id: UUID) -> list[Step]:
+    rows = await conn.fetch(
+        "select at, kind, actor, detail from recovery_steps where tenant = $1 and case_id = $2 "
+        "order by step_no",
+        tenant,
+        case_id,
+    )
+    return [Step(at=r["at"], kind=r["kind"], actor=r["actor"], detail=json.loads(r["detail"])) for r in rows]
+
+
+async def cases(
+    conn: Conn,
+    tenant: str,
+    *,
+    teams: list[str] | None,
+    status: str | None,
+    department: str | None = None,
+    overdue_at: datetime | None = None,
+    limit: int = 200,
+) -> list[RecoveryCase]:
+    """Newest first; `teams` None for every team of the tenant; `overdue_at` keeps the open cases due by
+    then or escalated."""
+    rows = await conn.fetch(
+        f"select {_COLUMNS} from recovery_cases where tenant = $1 "
+        "and ($2::text[] is null or team_id = any($2)) and ($3::text is null or status = $3) "
+        "and ($4::text is null or root_cause_department = $4) "
+        "and ($5::timestamptz is null "
+        "     or (status = 'open' and (due_at <= $5 or escalated_at is not null))) "
+        "order by opened_at desc limit $6",
+        tenant,
+        teams,
+        status,
+        department,
+        overdue_at,
+        limit,
+    )
+    return [RecoveryCase.model_validate(dict(r)) for r in rows]
+
+
+# ---- figures ------------------------------------------------------------------------------------
+
+_DIMENSIONS = {
+    "team": "team_id",
+    "agent": "agent_id",
+    "department": "root_cause_department",
+    "reason": "reason",
+    "week": "to_char(date_trunc('week', closed_at at time zone $5), 'IYYY-\"W\"IW')",
+}
+"""What the recovery figures can be grouped by; the names are the API's, the values trusted SQL."""
+
+
+class RecoveryFigures(BaseModel):
+    """The recovery figures of one group of closed cases (definitions in docs/services/callback.md)."""
+
+    group: str | None
+    closed: int
+    rated: int
+    """Closed as recovered, not recovered or customer left: the rate's denominator."""
+    recovered: int
+    lost: int
+    """Not recovered or customer left."""
+    left: int
+    """Customer left: churn."""
+    median_hours_to_recover: float | None
+    """Median time from opening to closing, of the recovered cases."""
+    first_satisfaction: float | None
+    """Mean smiley that opened the cases that also have a recovery survey answer."""
+    recovery_satisfaction: float | None
+    """Mean smiley of the recovery survey, on the same cases."""
+    churn_signals: int
+    """Cases where the customer said they were considering leaving."""
+    churn_signals_recovered: int
+    churn_signals_lost: int
+
+    @property
+    def rate(self) -> float | None:
+        return self.recovered / self.rated if self.rated else None
+
+
+async def recovery_figures(
+    conn: Conn,
+    tenant: str,
+    *,
+    by: str | None,
+    since: datetime,
+    until: datetime,
+    timezone: str,
+    teams: list[str] | None,
+) -> list[RecoveryFigures]:
+    """Cases closed in [since, until), grouped by one dimension (or all together when `by` is None)."""
+    group = _DIMENSIONS[by] if by else "null::text"
+    rows = await conn.fetch(
+        f"""
+        select {group} as grp,
+               count(*) as closed,
+               count(*) filter (where outcome in ('recovered', 'not_recovered', 'customer_left')) as rated,
+               count(*) filter (where outcome = 'recovered') as recovered,
+               count(*) filter (where outcome in ('not_recovered', 'customer_left')) as lost,
+               count(*) filter (where outcome = 'customer_left') as left_,
+               percentile_cont(0.5) within group (order by extract(epoch from closed_at - opened_at) / 3600)
+                   filter (where outcome = 'recovered') as median_hours,
+               avg(first_satisfaction) filter (where recovery_satisfaction is not null
+                   and first_satisfaction is not null) as first_sat,
+               avg(recovery_satisfaction) filter (where recovery_satisfaction is not null
+                   and first_satisfaction is not null) as recovery_sat,
+               count(*) filter (where churn_signal) as churn,
+               count(*) filter (where churn_signal and outcome = 'recovered') as churn_recovered,
+               count(*) filter (where churn_signal
+                   and outcome in ('not_recovered', 'customer_left')) as churn_lost
+        from recovery_cases
+        where tenant = $1 and status = 'closed' and closed_at >= $2 and closed_at < $3
+          and ($4::text[] is null or team_id = any($4))
+        group by 1 order by 1 nulls first
+        """,
+        tenant,
+        since,
+        until,
+        teams,
+        *([timezone] if by == "week" else []),  # a week is the tenant's, in its time zone
+    )
+    return [
+        RecoveryFigures(
+            group=r["grp"],
+            closed=r["closed"],
+            rated=r["rated"],
+            recovered=r["recovered"],
+            lost=r["lost"],
+            left=r["left_"],
+            median_hours_to_recover=_float(r["median_hours"]),
+            first_satisfaction=_float(r["first_sat"]),
+            recovery_satisfaction=_float(r["recovery_sat"]),
+            churn_signals=r["churn"],
+            churn_signals_recovered=r["churn_recovered"],
+            churn_signals_lost=r["churn_lost"],
+        )
+        for r in rows
+    ]
+
+
+def _float(value: Any) -> float | None:
+    return round(float(value), 2) if value is not None else None
+
+
+class DepartmentCounts(BaseModel):
+    """What one root-cause department caused in a period (R7)."""
+
+    department: str
+    complaints: int
+    """Complaints resolved with this department as the root cause."""
+    unhappy_answers: int
+    """Cases opened by an unhappy answer, traced to this department."""
+    recovery_cases: int
+    """Cases of any trigger traced to this department (closed in the period)."""
+    recovered: int
+    rated: int
+
+    @property
+    def rate(self) -> float | None:
+        return self.recovered / self.rated if self.rated else None
+
+
+async def department_counts(
+    conn: Conn, tenant: str, *, since: datetime, until: datetime, department: str | None = None
+) -> list[DepartmentCounts]:
+    """Per department: complaints resolved in [since, until), and cases closed in it."""
+    rows = await conn.fetch(
+        """
+        with c as (
+            select root_cause_department as department, count(*) as complaints
+            from ctx_complaints
+            where tenant = $1 and root_cause_department is not null
+              and resolved_at >= $2 and resolved_at < $3
+            group by 1
+        ), r as (
+            select root_cause_department as department,
+                   count(*) filter (where trigger = 'unhappy_answer') as unhappy_answers,
+                   count(*) as recovery_cases,
+                   count(*) filter (where outcome = 'recovered') as recovered,
+                   count(*) filter (where outcome in ('recovered', 'not_recovered', 'customer_left')) as rated
+            from recovery_cases
+            where tenant = $1 and status = 'closed' and closed_at >= $2 and closed_at < $3
+            group by 1
+        )
+        select coalesce(c.department, r.department) as department,
+               coalesce(c.complaints, 0) as complaints,
+               coalesce(r.unhappy_answers, 0) as unhappy_answers,
+               coalesce(r.recovery_cases, 0) as recovery_cases,
+               coalesce(r.recovered, 0) as recovered,
+               coalesce(r.rated, 0) as rated
+        from c full join r on c.department = r.department
+        where ($4::text is null or coalesce(c.department, r.department) = $4)
+        order by 1
+        """,
+        tenant,
+        since,
+        until,
+        department,
+    )
+    return [DepartmentCounts.model_validate(dict(r)) for r in rows]
+
+
+async def known_departments(conn: Conn, tenant: str) -> list[str]:
+    """The departments complaints and cases of the tenant were traced to, for the pages' choices."""
+    rows = await conn.fetch(
+        """
+        select root_cause_department as d from ctx_complaints
+        where tenant = $1 and root_cause_department is not null
+        union
+        select root_cause_department from recovery_cases
+        where tenant = $1 and root_cause_department is not null
+        union
+        select department from improvement_actions where tenant = $1
+        order by 1
+        """,
+        tenant,
+    )
+    return [r["d"] for r in rows]
+
+
+async def complaint_department(conn: Conn, tenant: str, complaint_id: UUID | None) -> str | None:
+    """The root cause the complaint was resolved with, when the case is about one."""
+    if complaint_id is None:
+        return None
+    value = await conn.fetchval(
+        "select root_cause_department from ctx_complaints where tenant = $1 and complaint_id = $2",
+        tenant,
+        complaint_id,
+    )
+    return str(value) if value is not None else None
+
+
+# ---- improvement actions ------------------------------------------------------------------------
+
+
+class ImprovementAction(BaseModel):
+    tenant: str
+    action_id: UUID
+    department: str
+    title: str
+    owner: str
+    due_on: date
+    status: str
+    note: str | None = None
+    created_at: datetime
+    created_by: str
+    updated_at: datetime
+    updated_by: str
+    done_at: datetime | None = None
+    version: int
+
+
+_ACTION_COLUMNS = ", ".join(ImprovementAction.model_fields)
+
+
+async def insert_action(conn: Conn, values: dict[str, Any]) -> ImprovementAction:
+    names = list(values)
+    row = await conn.fetchrow(
+        f"insert into improvement_actions ({', '.join(names)}) "
+        f"values ({', '.join(f'${i}' for i in range(1, len(names) + 1))}) returning {_ACTION_COLUMNS}",
+        *values.values(),
+    )
+    assert row is not None, "returning gives the row"
+    return ImprovementAction.model_validate(dict(row))
+
+
+async def action(
+    conn: Conn, tenant: str, action_id: UUID, *, for_update: bool = False
+) -> ImprovementAction | None:
+    lock = " for update" if for_update else ""
+    row = await conn.fetchrow(
+        f"select {_ACTION_COLUMNS} from improvement_actions where tenant = $1 and action_id = $2{lock}",
+        tenant,
+        action_id,
+    )
+    assert row is not None, "returning gives the row"
+    return ImprovementAction.model_validate(dict(row)) if row is not None else None
+
+
+async def update_action(
+    conn: Conn, tenant: str, action_id: UUID, values: dict[str, Any]
+) -> ImprovementAction:
+    names = list(values)
+    sets = ", ".join(f"{name} = ${i}" for i, name in enumerate(names, start=3))
+    row = await conn.fetchrow(
+        f"update improvement_actions set {sets}, version = version + 1 "
+        f"where tenant = $1 and action_id = $2 returning {_ACTION_COLUMNS}",
+        tenant,
+        action_id,
+        *values.values(),
+    )
+    assert row is not None, "returning gives the row"
+    return ImprovementAction.model_validate(dict(row))
+
+
+async def actions(conn: Conn, tenant: str, *, department: str | None) -> list[ImprovementAction]:
+    rows = await conn.fetch(
+        f"select {_ACTION_COLUMNS} from improvement_actions where tenant = $1 "
+        "and ($2::text is null or department = $2) order by status = 'done', due_on, created_at",
+        tenant,
+        department,
+    )
+    return [ImprovementAction.model_validate(dict(r)) for r in rows]
