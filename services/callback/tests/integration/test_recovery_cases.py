@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import sys
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -295,3 +295,123 @@ async def test_an_overdue_case_escalates_once_at_its_target_on_the_tenants_calen
         headers=bearer("sup-sara", "supervisor", teams=[TEAM]),
     )
     assert case["case_id"] in {c["case_id"] for c in overdue.json()}
+
+
+async def resolve(running: Running, customer: str, department: str, at: datetime) -> None:
+    await handle(
+        running,
+        make_envelope(
+            ComplaintResolved(
+                complaint_id=uuid.uuid4(),
+                customer_id=customer,
+                category="refund.late",
+                resolved_at=at,
+                root_cause_department=department,
+                first_contact_resolution=False,
+                team_id=TEAM,
+            ),
+            producer="intake",
+            tenant="demo",
+        ),
+    )
+
+
+async def close_by_hand(running: Running, customer: str, outcome: str, department: str) -> None:
+    await handle(running, answered(customer, 1))
+    [case] = [c for c in await cases_of(running, customer) if c["status"] == "open"]
+    closed = await running.http.post(
+        f"/recovery-cases/{case['case_id']}/close",
+        json={"outcome": outcome, "root_cause_department": department},
+        headers=bearer("sup-sara", "supervisor", teams=[TEAM]),
+    )
+    assert closed.status_code == 200, closed.text
+
+
+async def independent_counts(
+    running: Running, department: str, since: datetime, until: datetime
+) -> dict[str, int]:
+    """The outer loop's figures for one department, computed here from the tables, not by the service."""
+    [complaints] = await fetch(
+        running.dsn,
+        "select count(*) as n from ctx_complaints where root_cause_department = $1 "
+        "and resolved_at >= $2 and resolved_at < $3",
+        department,
+        since,
+        until,
+    )
+    rows = await fetch(
+        running.dsn,
+        "select trigger, outcome from recovery_cases where root_cause_department = $1 "
+        "and closed_at >= $2 and closed_at < $3",
+        department,
+        since,
+        until,
+    )
+    return {
+        "complaints": complaints["n"],
+        "unhappy_answers": sum(1 for r in rows if r["trigger"] == "unhappy_answer"),
+        "recovery_cases": len(rows),
+        "recovered": sum(1 for r in rows if r["outcome"] == "recovered"),
+        "rated": sum(1 for r in rows if r["outcome"] != "no_action_needed"),
+    }
+
+
+def counts(found: dict[str, Any]) -> dict[str, int]:
+    return {k: found[k] for k in ("complaints", "unhappy_answers", "recovery_cases", "recovered", "rated")}
+
+
+async def test_an_improvement_actions_before_and_after_figures_equal_an_independent_count(
+    start_service: StartService,
+) -> None:
+    running = await start_service()
+    department = f"dept-{uuid.uuid4().hex[:8]}"
+    sup = bearer("sup-sara", "supervisor", teams=[TEAM])
+    now = datetime.now(UTC)
+    for days_ago in (3, 9, 20, 40):  # the one 40 days ago falls outside the 28-day window before
+        await resolve(running, f"CUST-D{uuid.uuid4().hex[:6]}", department, now - timedelta(days=days_ago))
+    await close_by_hand(running, f"CUST-D{uuid.uuid4().hex[:6]}", "not_recovered", department)
+    await close_by_hand(running, f"CUST-D{uuid.uuid4().hex[:6]}", "customer_left", department)
+
+    planned = await running.http.post(
+        "/improvement-actions",
+        json={
+            "department": department,
+            "title": "Explain the refund delay in the first letter",
+            "owner": "sup-sara",
+            "due_on": (now + timedelta(days=14)).date().isoformat(),
+        },
+        headers=sup,
+    )
+    assert planned.status_code == 201, planned.text
+    action = planned.json()
+    stale = await running.http.patch(
+        f"/improvement-actions/{action['action_id']}", json={"version": 99, "status": "done"}, headers=sup
+    )
+    assert stale.status_code == 409, "a change made against an old version is refused"
+    done = await running.http.patch(
+        f"/improvement-actions/{action['action_id']}",
+        json={"version": action["version"], "status": "done", "note": "New letter in use"},
+        headers=sup,
+    )
+    assert done.status_code == 200, done.text
+    done_at = datetime.fromisoformat(done.json()["done_at"])
+
+    await resolve(running, f"CUST-D{uuid.uuid4().hex[:6]}", department, datetime.now(UTC))
+    await close_by_hand(running, f"CUST-D{uuid.uuid4().hex[:6]}", "recovered", department)
+    await close_by_hand(running, f"CUST-D{uuid.uuid4().hex[:6]}", "no_action_needed", department)
+
+    view = await running.http.get(f"/departments/{department}", params={"window_days": 28}, headers=sup)
+    assert view.status_code == 200, view.text
+    [compared] = view.json()["before_after"]
+    window = timedelta(days=28)
+    assert counts(compared["before"]) == await independent_counts(
+        running, department, done_at - window, done_at
+    )
+    after_until = min(done_at + window, datetime.fromisoformat(view.json()["period"]["until"]))
+    assert counts(compared["after"]) == await independent_counts(running, department, done_at, after_until)
+    assert (compared["before"]["complaints"], compared["after"]["complaints"]) == (3, 1)
+    assert (compared["before"]["recovered"], compared["after"]["recovered"]) == (0, 1)
+    assert compared["after_complete"] is False
+
+    agent = bearer("agent-anna", "agent", teams=[TEAM])
+    assert (await running.http.get(f"/departments/{department}", headers=agent)).status_code == 403

@@ -152,7 +152,7 @@ async def department_view(
         )
     async with deps.transaction() as conn:
         actions = await rstore.actions(conn, tenant, department=department)
-    now = deps.now()
+    now = window.until  # one moment for the whole view
     before_after = []
     for action in actions:
         if action.done_at is None:
