@@ -66,6 +66,8 @@ NAVIGATION: Final = (
     NavItem("compensation", "/approval-queue", "approvals", frozenset({Role.approver})),
     NavItem("alerts", "/dashboard", "dashboard", frozenset({Role.supervisor})),
     NavItem("callback", "/agent", "callbacks", frozenset({Role.agent, Role.supervisor})),
+    NavItem("callback", "/recovery", "recovery", frozenset({Role.agent, Role.supervisor})),
+    NavItem("callback", "/recovery/departments", "departments", frozenset({Role.supervisor})),
     # The operator console is in every service (hoera_kit.console); its menu leads to the others'.
     NavItem("intake", "/console", "console", frozenset({Role.admin})),
     NavItem("intake", "/customer-data", "customer_data", frozenset({Role.admin})),

@@ -112,6 +112,8 @@ async def test_the_navigation_holds_the_pages_of_the_persons_roles_where_they_ar
         ("https://intake.example/workspace?lang=en", "", "Complaints"),
         ("https://alerts.example/dashboard?lang=en", "", "Dashboard"),
         ("/agent?lang=en", ' aria-current="page"', "Callbacks"),
+        ("/recovery?lang=en", "", "Recovery"),
+        ("/recovery/departments?lang=en", "", "Departments"),
     ]
     assert '<html lang="en">' in page.text and "Callback en" in page.text
 

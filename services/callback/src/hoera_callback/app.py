@@ -10,7 +10,7 @@ from hoera_kit.db import Conn
 from hoera_kit.service import Service
 from hoera_kit.timers import Timer
 
-from hoera_callback import api, consumers, handlers, privacy, recovery_api, rules, web
+from hoera_callback import api, consumers, handlers, privacy, recovery_api, recovery_web, rules, web
 from hoera_callback.handlers import Deps
 from hoera_callback.settings import CallbackSettings
 
@@ -45,6 +45,7 @@ def create_app(settings: CallbackSettings | None = None) -> Service[CallbackSett
     svc.api.include_router(api.router)
     svc.api.include_router(recovery_api.router)
     svc.api.include_router(web.router)
+    svc.api.include_router(recovery_web.router)
     personal_data.install(svc, erase=privacy.erase, export=privacy.export)
     retention.install(svc, purges=[privacy.purge_comments])
     consumers.register(svc, deps)
