@@ -56,6 +56,10 @@ class World:
     callback_ref: str = ""
     erasure_id: str = ""
     """An erasure request of demo, for a customer of its own (nothing else of the world is erased)."""
+    recovery_case_id: str = ""
+    """The recovery case the unhappy answer opened in callback (team-nl-1)."""
+    action_id: str = ""
+    """An improvement action of demo's root-cause department `matrix-<run>`."""
 
     @property
     def admin(self) -> str:
@@ -99,6 +103,7 @@ async def build_world(http: httpx.AsyncClient, urls: dict[str, str]) -> World:
         _callback(http, w, admin),
     )
     await asyncio.gather(_complaints(http, w), _unhappy_answer(http, w), _erasure(http, w))
+    await _recovery(http, w)
     return w
 
 
@@ -380,6 +385,31 @@ async def _callback(http: httpx.AsyncClient, w: World, admin: dict[str, str]) ->
     current = _ok(await http.get(f"{url}/admin/rules/queue", headers=admin), 200)
     change = {"document": current["document"], "expected_version": current["version"], "reason": "matrix"}
     _ok(await http.put(f"{url}/admin/rules/queue", json=change, headers=admin))
+
+
+async def _recovery(http: httpx.AsyncClient, w: World) -> None:
+    """The case the unhappy answer opened, and an improvement action for a department of the run's own."""
+
+    async def mine() -> list[dict[str, Any]]:
+        resp = await http.get(w.url("callback", "/recovery-cases"), headers=bearer(Role.supervisor))
+        return [c for c in _ok(resp, 200) if c["customer_id"] == f"CUST-{w.run}"]
+
+    found = await eventually(mine, bool, timeout=PATIENCE)
+    assert found, f"no recovery case for CUST-{w.run} within {PATIENCE:.0f}s"
+    w.recovery_case_id = str(found[0]["case_id"])
+    action = {
+        "department": f"matrix-{w.run}",
+        "title": f"matrix {w.run}: rewrite the letter",
+        "owner": "sup-sara",
+        "due_on": "2030-01-31",
+    }
+    made = _ok(
+        await http.post(
+            w.url("callback", "/improvement-actions"), json=action, headers=bearer(Role.supervisor)
+        ),
+        201,
+    )
+    w.action_id = str(made["action_id"])
 
 
 def compact(body: Any) -> str:

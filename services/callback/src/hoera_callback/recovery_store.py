@@ -413,7 +413,6 @@ async def action(
         tenant,
         action_id,
     )
-    assert row is not None, "returning gives the row"
     return ImprovementAction.model_validate(dict(row)) if row is not None else None
 
 
