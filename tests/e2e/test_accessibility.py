@@ -4,13 +4,17 @@ at the local Keycloak, in Dutch and French. (What a machine cannot tell, a perso
 
 from __future__ import annotations
 
+import uuid
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
 import pytest
 from axe_playwright_python.async_playwright import Axe
+from hoera_events.common import Channel, Language
+from hoera_events.surveys import SurveyAnswered, SurveyTrigger
 
-from .support import submit_complaint, unique
+from .support import Publisher, as_user, submit_complaint, unique, wait_until
 from .test_staff_pages import known_to_compensation, signed_in
 
 pytestmark = [pytest.mark.integration, pytest.mark.browser]
@@ -34,10 +38,36 @@ async def _violations(page: Any, url: str) -> list[str]:
     return found
 
 
+async def _recovery_case(urls: dict[str, str], http: httpx.AsyncClient, publisher: Publisher) -> str:
+    """A recovery case of team-nl-1: an unhappy answer with a reason, as the survey service publishes it."""
+    customer = unique("CUST-E2E-A11Y-R")
+    answer = SurveyAnswered(
+        survey_id=uuid.uuid4(),
+        customer_id=customer,
+        trigger=SurveyTrigger.contact_closed,
+        channel=Channel.phone,
+        language=Language.nl,
+        answered_at=datetime.now(UTC),
+        team_id="team-nl-1",
+        agent_id="agent-anna",
+        satisfaction=1,
+        reason="waiting-time",
+        topics=["waiting"],
+    )
+    await publisher.publish(answer, producer="survey")
+    found = await wait_until(
+        lambda: http.get(f"{urls['callback']}/recovery-cases", headers=as_user("sup-sara")),
+        lambda r: any(c["customer_id"] == customer for c in r.json()),
+    )
+    [case] = [c for c in found.json() if c["customer_id"] == customer]
+    return str(case["case_id"])
+
+
 async def test_no_staff_page_breaks_a_wcag_aa_rule_that_a_machine_can_check(
-    urls: dict[str, str], http: httpx.AsyncClient, browser: Any, identity_provider: str
+    urls: dict[str, str], http: httpx.AsyncClient, browser: Any, identity_provider: str, publisher: Publisher
 ) -> None:
     customer = unique("CUST-E2E-A11Y")
+    case_id = await _recovery_case(urls, http, publisher)
     complaint = await submit_complaint(http, urls, customer)
     dossier = f"{urls['intake']}/workspace/complaints/{complaint['complaint_id']}"
     await known_to_compensation(http, urls, complaint["complaint_id"])
@@ -55,6 +85,11 @@ async def test_no_staff_page_breaks_a_wcag_aa_rule_that_a_machine_can_check(
             f"{urls['alerts']}/dashboard/teams/team-nl-1",
             f"{urls['alerts']}/dashboard/teams/team-nl-1/answers",
             f"{urls['compensation']}/compensation/complaints/{complaint['complaint_id']}",
+            f"{urls['callback']}/recovery",
+            f"{urls['callback']}/recovery/cases/{case_id}",
+            f"{urls['callback']}/recovery/figures",
+            f"{urls['callback']}/recovery/departments",
+            f"{urls['callback']}/recovery/departments/claims-processing",
         ],
         "admin-ops": [
             f"{urls['intake']}/console",

@@ -13,7 +13,7 @@ from uuid import UUID
 
 import asyncpg
 from hoera_kit.db import Conn
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, computed_field
 
 
 class RecoveryCase(BaseModel):
@@ -213,6 +213,7 @@ class RecoveryFigures(BaseModel):
     churn_signals_recovered: int
     churn_signals_lost: int
 
+    @computed_field  # type: ignore[prop-decorator]
     @property
     def rate(self) -> float | None:
         return self.recovered / self.rated if self.rated else None
@@ -295,6 +296,7 @@ class DepartmentCounts(BaseModel):
     recovered: int
     rated: int
 
+    @computed_field  # type: ignore[prop-decorator]
     @property
     def rate(self) -> float | None:
         return self.recovered / self.rated if self.rated else None
