@@ -80,3 +80,6 @@ CREATE TABLE improvement_actions (
     CHECK ((status = 'done') = (done_at IS NOT NULL))
 );
 CREATE INDEX improvement_actions_department ON improvement_actions (tenant, department, status);
+
+-- Why the customer was unhappy and the topics of their comment (codes), for the context panel (R27).
+ALTER TABLE ctx_surveys ADD COLUMN reason text, ADD COLUMN topics text[] NOT NULL DEFAULT '{}';

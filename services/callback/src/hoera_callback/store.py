@@ -472,6 +472,10 @@ class SurveyRow(BaseModel):
     attributes: dict[str, int] = Field(default_factory=dict)
     comment: str | None = None
     contact_me: bool = False
+    reason: str | None = None
+    """Why the customer was unhappy: a code of the organisation's feedback reasons."""
+    topics: list[str] = Field(default_factory=list)
+    """The organisation's comment topics the survey service tagged the comment with."""
 
 
 class AlertRow(BaseModel):

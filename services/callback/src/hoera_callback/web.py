@@ -71,6 +71,7 @@ async def _render(
     if held is not None:
         current = await handlers.detail(deps, principal, held.callback_id)
     queue = await handlers.queue(deps, principal, team_id=team_id, limit=100)
+    feedback = deps.tenants.organisation(principal.tenant).feedback
     return PageView(PAGES, request, session, lang).render(
         "agent.html",
         status_code=status_code,
@@ -81,6 +82,8 @@ async def _render(
         outcomes=[o.value for o in AgentOutcome],
         max_attempts=rules.max_attempts,
         team=team_id,
+        reason_label=lambda code: feedback.reason_label(code, lang),
+        topic_label=lambda code: feedback.topic_label(code, lang),
     )
 
 

@@ -5,6 +5,7 @@ the recovery figures are those computed by hand."""
 
 from __future__ import annotations
 
+import html
 import sys
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -23,7 +24,7 @@ from hoera_events.surveys import ContactMeRequest, SurveyAnswered, SurveyTrigger
 from hoera_kit.calendar import BusinessCalendar, Span
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "support"))
-from callback_support import Running, StartService, bearer, decoded, fetch
+from callback_support import Running, StartService, agent_page, bearer, decoded, fetch, token
 
 pytestmark = pytest.mark.integration
 
@@ -99,6 +100,8 @@ async def test_unhappy_answer_callback_and_happy_recovery_survey_close_the_case_
     detail = (await running.http.get(f"/recovery-cases/{case['case_id']}", headers=agent)).json()
     assert [s["kind"] for s in detail["steps"]] == ["opened", "joined"]
     assert case["callback_id"], "the customer's callback works the case"
+    context = (await running.http.get(f"/callbacks/{case['callback_id']}", headers=agent)).json()["context"]
+    assert (context["survey"]["reason"], context["survey"]["topics"]) == ("waiting-time", ["waiting"])
 
     # Not without a department and an outcome.
     no_outcome = await running.http.post(
@@ -120,6 +123,9 @@ async def test_unhappy_answer_callback_and_happy_recovery_survey_close_the_case_
 
     taken = (await running.http.post("/callbacks/next", headers=agent)).json()["callback"]
     assert taken["callback_id"] == case["callback_id"]
+    async with agent_page(running, token("agent-anna", "agent", teams=[TEAM], lang="fr")) as (page, _):
+        shown = html.unescape((await page.get("/agent?lang=fr")).text)
+    assert "J'ai dû attendre trop longtemps" in shown and "Temps d'attente" in shown, "the reason in context"
     done = await running.http.post(
         f"/callbacks/{taken['callback_id']}/outcome", json={"outcome": "closed_positively"}, headers=agent
     )

@@ -102,6 +102,8 @@ async def survey_answered(deps: Deps, conn: Conn, env: Envelope) -> None:
             attributes={k.value: v for k, v in event.attributes.items()},
             comment=comment,
             contact_me=event.contact_me is not None,
+            reason=event.reason,
+            topics=list(event.topics),
         ),
     )
     triggers = await deps.rules.get(conn, env.tenant, TRIGGERS)
