@@ -342,6 +342,26 @@ async def department_counts(
     return [DepartmentCounts.model_validate(dict(r)) for r in rows]
 
 
+async def department_topics(
+    conn: Conn, tenant: str, *, department: str, since: datetime, until: datetime
+) -> dict[str, int]:
+    """How often each comment topic came up in the department's cases closed in [since, until)."""
+    rows = await conn.fetch(
+        """
+        select topic, count(*) as n
+        from recovery_cases, unnest(topics) as topic
+        where tenant = $1 and root_cause_department = $2 and status = 'closed'
+          and closed_at >= $3 and closed_at < $4
+        group by topic order by n desc, topic
+        """,
+        tenant,
+        department,
+        since,
+        until,
+    )
+    return {r["topic"]: r["n"] for r in rows}
+
+
 async def known_departments(conn: Conn, tenant: str) -> list[str]:
     """The departments complaints and cases of the tenant were traced to, for the pages' choices."""
     rows = await conn.fetch(

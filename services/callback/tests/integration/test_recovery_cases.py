@@ -323,7 +323,7 @@ async def resolve(running: Running, customer: str, department: str, at: datetime
 
 
 async def close_by_hand(running: Running, customer: str, outcome: str, department: str) -> None:
-    await handle(running, answered(customer, 1))
+    await handle(running, answered(customer, 1, topics=["waiting"]))
     [case] = [c for c in await cases_of(running, customer) if c["status"] == "open"]
     closed = await running.http.post(
         f"/recovery-cases/{case['case_id']}/close",
@@ -418,6 +418,9 @@ async def test_an_improvement_actions_before_and_after_figures_equal_an_independ
     assert (compared["before"]["complaints"], compared["after"]["complaints"]) == (3, 1)
     assert (compared["before"]["recovered"], compared["after"]["recovered"]) == (0, 1)
     assert compared["after_complete"] is False
+    assert view.json()["topics"] == {"waiting": 4}, (
+        "every closed case of the department had a comment on waiting"
+    )
 
     agent = bearer("agent-anna", "agent", teams=[TEAM])
     assert (await running.http.get(f"/departments/{department}", headers=agent)).status_code == 403

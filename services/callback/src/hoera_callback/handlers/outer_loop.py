@@ -102,6 +102,8 @@ class DepartmentView(BaseModel):
     department: str
     period: Period
     counts: DepartmentCounts
+    topics: dict[str, int]
+    """Comment topics of the department's cases closed in the period, most frequent first."""
     trend: list[WeekCounts]
     actions: list[ImprovementAction]
     before_after: list[BeforeAfter]
@@ -152,6 +154,9 @@ async def department_view(
         )
     async with deps.transaction() as conn:
         actions = await rstore.actions(conn, tenant, department=department)
+        topics = await rstore.department_topics(
+            conn, tenant, department=department, since=window.since, until=window.until
+        )
     now = window.until  # one moment for the whole view
     before_after = []
     for action in actions:
@@ -173,6 +178,7 @@ async def department_view(
         department=department,
         period=window,
         counts=counts,
+        topics=topics,
         trend=trend,
         actions=actions,
         before_after=before_after,
