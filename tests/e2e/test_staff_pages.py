@@ -163,10 +163,11 @@ async def test_an_agent_resolves_and_proposes_450_and_the_approver_approves_it_o
 async def test_each_role_sees_its_own_pages_and_an_agent_her_teams_dossiers(
     urls: dict[str, str], http: httpx.AsyncClient, browser: Any, identity_provider: str, artifacts_dir: Path
 ) -> None:
-    # The supervisor: the workspace, the dashboard and the callbacks, not the approvals.
+    # The supervisor: the workspace, the dashboard, the callbacks, the recovery cases and the
+    # departments, not the approvals.
     sara, page = await signed_in(browser, f"{urls['intake']}/workspace?lang=en", "sup-sara")
     labels = await page.locator("nav.pages a").all_inner_texts()
-    assert labels == ["Complaints", "Dashboard", "Callbacks"]
+    assert labels == ["Complaints", "Dashboard", "Callbacks", "Recovery", "Departments"]
     await page.locator("nav.pages a", has_text="Dashboard").click()
     await page.wait_for_url(f"{urls['alerts']}/dashboard/**", timeout=30_000)
     assert await page.locator("#sign-out").count() == 1
@@ -180,6 +181,9 @@ async def test_each_role_sees_its_own_pages_and_an_agent_her_teams_dossiers(
     assert await page.get_attribute("#queue-h", "data-team") == "team-nl-1"
     await photograph(page, f"{team}/answers?figure=csat", "answers", shots)
     await photograph(page, f"{urls['callback']}/agent", "callbacks", shots)
+    await photograph(page, f"{urls['callback']}/recovery", "recovery", shots)
+    await photograph(page, f"{urls['callback']}/recovery/figures", "recovery-figures", shots)
+    await photograph(page, f"{urls['callback']}/recovery/departments", "departments", shots)
     await sara.close()
 
     # The sign-in page, in each language, before anyone has signed in.
