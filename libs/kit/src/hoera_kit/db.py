@@ -42,8 +42,6 @@ async def transaction(pool: asyncpg.Pool) -> AsyncIterator[Conn]:
 
 
 async def count_changed(conn: Conn, statement: str, *args: Any) -> int:
-    """How many rows an UPDATE or DELETE changed. The statement must end in `returning 1`: wrapped in a
-    CTE, the count comes back in the same round trip (erasure and retention report counts per kind)."""
-    if not statement.rstrip().lower().endswith("returning 1"):
-        raise ValueError("count_changed needs a statement ending in `returning 1`")
-    return int(await conn.fetchval(f"with hit as ({statement}) select count(*) from hit", *args))
+    """How many rows an UPDATE or DELETE changed, in the same round trip: the statement runs in a CTE
+    with `returning 1` added (erasure and retention report counts per kind)."""
+    return int(await conn.fetchval(f"with hit as ({statement} returning 1) select count(*) from hit", *args))

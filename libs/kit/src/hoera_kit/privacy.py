@@ -35,7 +35,7 @@ from hoera_events.privacy import ErasureConfirmed, ErasureRequested, Holder
 from pydantic import BaseModel, Field
 
 from hoera_kit.auth import Principal, Role, require_roles
-from hoera_kit.db import Conn
+from hoera_kit.db import Conn, count_changed
 
 if TYPE_CHECKING:
     from hoera_kit.service import Service
@@ -91,14 +91,14 @@ class CustomerDataView(BaseModel):
 async def erase_deliveries(conn: Conn, tenant: str, customer_id: str) -> int:
     """Blank the recipient, subject, bodies and error (a mail server's answer may quote the address)
     of every delivery to or about the customer; one not yet sent is given up (nothing left to send)."""
-    n = await conn.fetchval(
-        "with hit as (update kit_deliveries set recipient = $3, subject = '', body_text = '', "
+    n = await count_changed(
+        conn,
+        "update kit_deliveries set recipient = $3, subject = '', body_text = '', "
         "body_html = null, headers = '{}', updated_at = now(), "
         "last_error = case when state in ('pending', 'failed') then 'customer erased' "
         "when last_error is null then null else $3 end, "
         "state = case when state in ('pending', 'failed') then 'given_up' else state end "
-        "where tenant = $1 and customer_id = $2 and recipient <> $3 returning 1) "
-        "select count(*) from hit",
+        "where tenant = $1 and customer_id = $2 and recipient <> $3",
         tenant,
         customer_id,
         ERASED,

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 from hoera_events.organisation import Retention
 
 from hoera_kit import timers
-from hoera_kit.db import Conn
+from hoera_kit.db import Conn, count_changed
 from hoera_kit.timers import Timer
 
 if TYPE_CHECKING:
@@ -48,15 +48,11 @@ def cutoff(now: datetime, days: int) -> datetime:
     return now - timedelta(days=days)
 
 
-async def _count(conn: Conn, sql: str, *args: Any) -> int:
-    return int(await conn.fetchval(f"with hit as ({sql} returning 1) select count(*) from hit", *args))
-
-
 async def purge_kit(
     conn: Conn, tenant: str, rules: Retention, now: datetime, *, default_tenant: str
 ) -> dict[str, int]:
     """The kit's records of one tenant older than its rules."""
-    contents = await _count(
+    contents = await count_changed(
         conn,
         "update kit_deliveries set recipient = $3, subject = '', body_text = '', body_html = null, "
         "headers = '{}', last_error = case when last_error is null then null else $3 end "
@@ -66,7 +62,7 @@ async def purge_kit(
         cutoff(now, rules.delivery_contents_days),
         PURGED,
     )
-    inbox = await _count(
+    inbox = await count_changed(
         conn,
         "delete from kit_inbox where (tenant = $1 or (tenant is null and $3)) and processed_at < $2",
         tenant,
@@ -74,7 +70,7 @@ async def purge_kit(
         tenant == default_tenant,
     )
     # A parked record is an envelope this service wrote itself: its tenant is in the JSON.
-    parked = await _count(
+    parked = await count_changed(
         conn,
         "delete from kit_outbox_parked where parked_at < $2 "
         "and convert_from(payload, 'UTF8')::jsonb ->> 'tenant' = $1",

@@ -23,7 +23,7 @@ async def erase(conn: Conn, tenant: str, customer_id: str) -> dict[str, int]:
     requests = await count_changed(
         conn,
         "update callbacks set request_note = $3 where tenant = $1 and customer_id = $2 "
-        "and request_note is not null and request_note <> $3 returning 1",
+        "and request_note is not null and request_note <> $3",
         tenant,
         customer_id,
         ERASED,
@@ -32,7 +32,7 @@ async def erase(conn: Conn, tenant: str, customer_id: str) -> dict[str, int]:
         conn,
         "update callback_outcomes o set note = $3 from callbacks c "
         "where o.tenant = c.tenant and o.callback_id = c.callback_id and c.tenant = $1 "
-        "and c.customer_id = $2 and o.note is not null and o.note <> $3 returning 1",
+        "and c.customer_id = $2 and o.note is not null and o.note <> $3",
         tenant,
         customer_id,
         ERASED,
@@ -40,14 +40,14 @@ async def erase(conn: Conn, tenant: str, customer_id: str) -> dict[str, int]:
     comments = await count_changed(
         conn,
         "update ctx_surveys set comment = null where tenant = $1 and customer_id = $2 "
-        "and comment is not null returning 1",
+        "and comment is not null",
         tenant,
         customer_id,
     )
     case_notes = await count_changed(
         conn,
         "update recovery_cases set close_note = $3 where tenant = $1 and customer_id = $2 "
-        "and close_note is not null and close_note <> $3 returning 1",
+        "and close_note is not null and close_note <> $3",
         tenant,
         customer_id,
         ERASED,
@@ -104,7 +104,7 @@ async def purge_comments(conn: Conn, tenant: str, rules: Retention, now: datetim
     n = await count_changed(
         conn,
         "update ctx_surveys set comment = null where tenant = $1 and answered_at < $2 "
-        "and comment is not null returning 1",
+        "and comment is not null",
         tenant,
         cutoff(now, rules.survey_comments_days),
     )

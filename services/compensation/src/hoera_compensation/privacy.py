@@ -11,12 +11,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from hoera_kit.db import Conn
+from hoera_kit.db import Conn, count_changed
 from hoera_kit.privacy import ERASED
-
-
-async def _count(conn: Conn, sql: str, *args: Any) -> int:
-    return int(await conn.fetchval(f"with hit as ({sql} returning 1) select count(*) from hit", *args))
 
 
 async def erase(conn: Conn, tenant: str, customer_id: str) -> dict[str, int]:
@@ -24,10 +20,10 @@ async def erase(conn: Conn, tenant: str, customer_id: str) -> dict[str, int]:
         "from complaints c where x.tenant = c.tenant and x.complaint_id = c.complaint_id "
         "and c.tenant = $1 and c.customer_id = $2"
     )
-    apologies = await _count(
+    apologies = await count_changed(
         conn, f"update apologies x set text = $3 {of_customer} and x.text <> $3", tenant, customer_id, ERASED
     )
-    damages = await _count(
+    damages = await count_changed(
         conn,
         f"update damages x set description = $3 {of_customer} and x.description is not null "
         "and x.description <> $3",
@@ -35,7 +31,7 @@ async def erase(conn: Conn, tenant: str, customer_id: str) -> dict[str, int]:
         customer_id,
         ERASED,
     )
-    notes = await _count(
+    notes = await count_changed(
         conn,
         "update compensations set "
         "note = case when note is null then null else $3 end, "
@@ -50,7 +46,7 @@ async def erase(conn: Conn, tenant: str, customer_id: str) -> dict[str, int]:
         customer_id,
         ERASED,
     )
-    flags = await _count(
+    flags = await count_changed(
         conn,
         "update customer_flags set "
         "review_note = case when review_note is null then null else $3 end, "
@@ -61,7 +57,7 @@ async def erase(conn: Conn, tenant: str, customer_id: str) -> dict[str, int]:
         customer_id,
         ERASED,
     )
-    reviews = await _count(
+    reviews = await count_changed(
         conn,
         "update flag_reviews set note = $3 where tenant = $1 and customer_id = $2 and note <> $3",
         tenant,

@@ -13,51 +13,53 @@ from datetime import datetime
 from typing import Any
 
 from hoera_events.organisation import Retention
-from hoera_kit.db import Conn
+from hoera_kit.db import Conn, count_changed
 from hoera_kit.privacy import ERASED
 from hoera_kit.retention import cutoff
 
 
 async def erase(conn: Conn, tenant: str, customer_id: str) -> dict[str, int]:
-    summaries = await conn.fetchval(
-        "with hit as (update complaints set summary = $3 where tenant = $1 and customer_id = $2 "
-        "and summary <> $3 returning 1) select count(*) from hit",
+    summaries = await count_changed(
+        conn,
+        "update complaints set summary = $3 where tenant = $1 and customer_id = $2 and summary <> $3",
         tenant,
         customer_id,
         ERASED,
     )
-    contacts = await conn.fetchval(
-        "with hit as (update complainants p set email = null, phone = null, next_of_kin_email = null "
+    contacts = await count_changed(
+        conn,
+        "update complainants p set email = null, phone = null, next_of_kin_email = null "
         "from complaints c where p.tenant = c.tenant and p.complaint_id = c.id and c.tenant = $1 "
         "and c.customer_id = $2 and (p.email is not null or p.phone is not null "
-        "or p.next_of_kin_email is not null) returning 1) select count(*) from hit",
+        "or p.next_of_kin_email is not null)",
         tenant,
         customer_id,
     )
     # Free text on the timeline: a note's text, a step's or a status change's reason. What happened,
     # who did it and when stay (R1's durations and the audit).
-    notes = await conn.fetchval(
-        "with hit as (update timeline t set why = case when t.why is null then null else $3 end, "
+    notes = await count_changed(
+        conn,
+        "update timeline t set why = case when t.why is null then null else $3 end, "
         "detail = case when t.detail ? 'text' then t.detail || jsonb_build_object('text', $3::text) "
         "else t.detail end "
         "from complaints c where t.tenant = c.tenant and t.complaint_id = c.id and c.tenant = $1 "
         "and c.customer_id = $2 and ((t.why is not null and t.why <> $3) "
-        "or (t.detail ? 'text' and t.detail ->> 'text' <> $3)) returning 1) select count(*) from hit",
+        "or (t.detail ? 'text' and t.detail ->> 'text' <> $3))",
         tenant,
         customer_id,
         ERASED,
     )
-    deceased = await conn.fetchval(
-        "with hit as (update deceased_customers set next_of_kin_email = null, reason = $3 "
-        "where tenant = $1 and customer_id = $2 and (next_of_kin_email is not null or reason <> $3) "
-        "returning 1) select count(*) from hit",
+    deceased = await count_changed(
+        conn,
+        "update deceased_customers set next_of_kin_email = null, reason = $3 "
+        "where tenant = $1 and customer_id = $2 and (next_of_kin_email is not null or reason <> $3)",
         tenant,
         customer_id,
         ERASED,
     )
-    deceased_audit = await conn.fetchval(
-        "with hit as (update deceased_audit set reason = $3 where tenant = $1 and customer_id = $2 "
-        "and reason <> $3 returning 1) select count(*) from hit",
+    deceased_audit = await count_changed(
+        conn,
+        "update deceased_audit set reason = $3 where tenant = $1 and customer_id = $2 and reason <> $3",
         tenant,
         customer_id,
         ERASED,
@@ -116,9 +118,9 @@ def _json(row: Any) -> dict[str, Any]:
 
 async def purge_idempotency(conn: Conn, tenant: str, rules: Retention, now: datetime) -> dict[str, int]:
     """Retention: the answers kept for retried platform calls, older than the tenant keeps them."""
-    n = await conn.fetchval(
-        "with hit as (delete from idempotency_keys where tenant = $1 and created_at < $2 returning 1) "
-        "select count(*) from hit",
+    n = await count_changed(
+        conn,
+        "delete from idempotency_keys where tenant = $1 and created_at < $2",
         tenant,
         cutoff(now, rules.idempotency_days),
     )
