@@ -62,6 +62,13 @@ class AlertOut(BaseModel):
     comment: str | None = Field(description="what the customer wrote (unhappy smiley)")
     answers: dict[str, Any] | None = Field(description="the scores the customer gave")
     reading: dict[str, Any] | None = Field(description="the figure behind a threshold alert")
+    reason: Code | None = Field(default=None, description="why the customer was unhappy (unhappy smiley)")
+    topics: list[Code] = Field(
+        default=[], description="the topics of the customer's comment (unhappy smiley)"
+    )
+    recovery_case_id: uuid.UUID | None = Field(
+        default=None, description="the recovery case an overdue-case alert is about (its page: callback)"
+    )
     acknowledged_by: str | None
     acknowledged_at: datetime | None
     action: str | None
@@ -92,6 +99,9 @@ class AlertOut(BaseModel):
             comment=a.details.get("comment"),
             answers=scores or None,
             reading=a.details.get("reading"),
+            reason=a.reason,
+            topics=answer.get("topics") or [],
+            recovery_case_id=a.recovery_case_id,
             acknowledged_by=a.acknowledged_by,
             acknowledged_at=a.acknowledged_at,
             action=a.action,
@@ -136,6 +146,11 @@ class DashboardOut(BaseModel):
     acknowledged: list[AlertOut]
     open_count: int
     generated_at: datetime
+    topics: list[dict[str, Any]] = Field(
+        description="the period's answers per topic of their comment (codes)"
+    )
+    reasons: list[dict[str, Any]] = Field(description="the period's answers per reason for being unhappy")
+    topic_reasons: list[dict[str, Any]] = Field(description="the period's answers per topic and reason")
 
     @classmethod
     def of(cls, d: TeamDashboard) -> DashboardOut:
@@ -153,6 +168,9 @@ class DashboardOut(BaseModel):
             acknowledged=[AlertOut.of(a) for a in d.acknowledged],
             open_count=d.open_count,
             generated_at=d.generated_at,
+            topics=[dict(c.__dict__) for c in d.feedback.topics],
+            reasons=[dict(c.__dict__) for c in d.feedback.reasons],
+            topic_reasons=[dict(c.__dict__) for c in d.feedback.pairs],
         )
 
 

@@ -11,6 +11,7 @@ from hoera_events.complaints import (
 )
 from hoera_events.envelope import Envelope
 from hoera_events.platform import ContactClosed
+from hoera_events.recovery import RecoveryCaseEscalated
 from hoera_events.surveys import SurveyAnswered, SurveyInvited
 from hoera_kit.db import Conn
 from hoera_kit.deliveries import DeliveryRecord
@@ -38,6 +39,11 @@ def register(deps: Deps) -> None:
     )
     async def complaints(conn: Conn, envelope: Envelope) -> None:
         await handlers.record_complaint(deps, conn, envelope)
+
+    # The callback service's overdue recovery cases (R29): one alert per escalation.
+    @svc.consumer(RecoveryCaseEscalated, name="recovery")
+    async def recovery(conn: Conn, envelope: Envelope) -> None:
+        await handlers.record_recovery(deps, conn, envelope)
 
     @svc.timer(WEEKLY_TIMER)
     async def weekly_digest(conn: Conn, timer: Timer) -> None:

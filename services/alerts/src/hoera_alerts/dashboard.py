@@ -22,7 +22,7 @@ from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
-from hoera_events.organisation import Organisation
+from hoera_events.organisation import Feedback, Organisation
 from hoera_events.surveys import AgentAttribute
 from hoera_kit.auth import Principal, Role
 from hoera_kit.pages import PageView, StaffPages
@@ -154,6 +154,23 @@ class Page(PageView):
             .replace("{threshold}", f"{reading['threshold']:.1f}")
         )
 
+    @property
+    def feedback(self) -> Feedback:
+        """The tenant's reasons and comment topics, whose labels the pages show (R22)."""
+        deps: Deps = self.request.app.state.deps
+        return deps.tenants.organisation(self.session.principal.tenant).feedback
+
+    def reason_label(self, code: str | None) -> str:
+        """A reason in the page's language; the code of a reason since removed; "" for none."""
+        return (self.feedback.reason_label(code, self.lang) or "") if code else ""
+
+    def topic_label(self, code: str) -> str:
+        return self.feedback.topic_label(code, self.lang)
+
+    def case_page(self, case_id: uuid.UUID | str | None) -> str | None:
+        """R29: the recovery case's page, which the callback service serves (None where not reached)."""
+        return self.elsewhere("callback", f"/recovery/cases/{case_id}") if case_id else None
+
     def context(self) -> dict[str, Any]:
         return {
             **super().context(),
@@ -163,6 +180,9 @@ class Page(PageView):
             "number": _number,
             "percent": _percent,
             "callbacks": lambda team_id: self.elsewhere("callback", "/agent", team=team_id),
+            "reason_label": self.reason_label,
+            "topic_label": self.topic_label,
+            "case_page": self.case_page,
             "csrf_field": CSRF_FIELD,
             "csrf": self.session.csrf,
         }
@@ -348,9 +368,15 @@ async def _alert_page(
         team_name=team_name(org, alert.team_id),
         recipients=view.recipients,
         scores=_scores(alert),
+        topics=(alert.details.get("answer") or {}).get("topics") or [],
+        due_at=_moment(alert.details.get("values", {}).get("due_at")),
         error=page.t[error[0]] if error else None,
         entered=entered or {},
     )
+
+
+def _moment(text: str | None) -> datetime | None:
+    return datetime.fromisoformat(text) if text else None
 
 
 def _scores(alert: store.StoredAlert) -> list[tuple[str, int, int, bool]]:

@@ -130,6 +130,20 @@ def team_recipient(org: Organisation, team_id: str | None, day: date) -> Recipie
     return Recipient(person=chosen, role=role, deputy_for=supervisor)
 
 
+def case_recipient(org: Organisation, team_id: str | None, day: date) -> Recipient | None:
+    """R3, R29: who hears of an overdue recovery case: whoever acts for the team's supervisor on `day`
+    (as team_recipient: the supervisor, the first deputy present, the first of management present).
+    A case of no team, or of a team the organisation does not know, goes to management (the first
+    present, else the first), the last resort; the back office reviews abuse flags, not cases."""
+    team = organisation.team(org, team_id) if team_id is not None else None
+    if team is not None and organisation.person(org, team.supervisor) is not None:
+        return team_recipient(org, team_id, day)
+    managers = management(org)
+    present = [m for m in managers if not organisation.is_absent(org, m.person.id, day)]
+    chosen = present or managers
+    return chosen[0] if chosen else None
+
+
 def back_office(org: Organisation) -> Recipient | None:
     """R15: the tenant's back office, who reviews customers flagged by the abuse watch."""
     person = organisation.person(org, org.back_office) if org.back_office is not None else None
@@ -369,13 +383,13 @@ def digest_due(calendar: BusinessCalendar, start: datetime, rule: NoticeRule) ->
 
 class AlertStatus(StrEnum):
     open = "open"
-    """Waits for the supervisor (unhappy smiley, threshold)."""
+    """Waits for the supervisor (unhappy smiley, threshold, overdue recovery case)."""
     acknowledged = "acknowledged"
     info = "info"
     """For information only (R4, R15): nothing to acknowledge."""
 
 
-ACTIONABLE = frozenset({AlertKind.unhappy_smiley, AlertKind.threshold})
+ACTIONABLE = frozenset({AlertKind.unhappy_smiley, AlertKind.threshold, AlertKind.recovery_overdue})
 
 
 def status_of_new(kind: AlertKind) -> AlertStatus:
@@ -417,6 +431,8 @@ PLACEHOLDERS: Mapping[str, frozenset[str]] = {
         "answers",
         "comment",
         "recording_link",
+        "reason",
+        "topics",
     },
     AlertKind.threshold.value: _COMMON | {"value", "alert_below", "recovered_at", "sample_size", "window"},
     AlertKind.complaint_new.value: _COMMON
@@ -425,6 +441,8 @@ PLACEHOLDERS: Mapping[str, frozenset[str]] = {
     | {"complaint_id", "customer_id", "category", "due_date", "breached_at"},
     AlertKind.abuse_flag.value: _COMMON
     | {"customer_id", "financial_compensations", "total", "window_days", "latest_complaint_id"},
+    AlertKind.recovery_overdue.value: _COMMON
+    | {"case_id", "customer_id", "agent_id", "due_at", "escalated_at", "case_link"},
     "digest": frozenset({"recipient_name", "count", "items"}),
     "weekly_digest": frozenset(
         {
@@ -486,6 +504,8 @@ class MailTexts(Rule):
     digest: InLanguages
     weekly_digest: InLanguages | None = None
     """None in documents written before the weekly digest: the template's text is used."""
+    recovery_overdue: InLanguages | None = None
+    """None in documents written before overdue recovery cases: the template's text is used."""
 
     def of(self, kind: str) -> InLanguages | None:
         texts: InLanguages | None = getattr(self, kind)
@@ -509,6 +529,11 @@ class Labels(Rule):
     window_answers: Name
     """e.g. "the last {n} answers"."""
     window_hours: Name
+    reason: Name | None = None
+    """Names the customer's reason for being unhappy among their answers ("Why unhappy"); None in
+    documents written before reasons: the built-in word of the language (FEEDBACK_WORDS)."""
+    topics: Name | None = None
+    """Names the topics of the customer's comment among their answers; None: the built-in word."""
 
 
 class Texts(Rule):
@@ -616,8 +641,40 @@ def deputy_note(labels: Labels, recipient: Recipient) -> str:
     return fill(labels.deputy_note, {"supervisor_name": recipient.deputy_for.name})
 
 
-def answers_block(answer: SurveyAnswered, labels: Labels, findings: tuple[Finding, ...]) -> str:
-    """R23: what the customer answered, one line per question, the unhappy ones marked."""
+FEEDBACK_WORDS: Mapping[Language, tuple[str, str]] = {
+    Language.nl: ("Reden", "Onderwerpen"),
+    Language.fr: ("Raison", "Sujets"),
+    Language.en: ("Reason", "Topics"),
+}
+"""The words for the reason and the topics lines where a texts document has none (Labels)."""
+
+
+def feedback_words(labels: Labels, language: Language) -> tuple[str, str]:
+    reason, topics = FEEDBACK_WORDS[language]
+    return labels.reason or reason, labels.topics or topics
+
+
+def reason_text(org: Organisation, code: str | None, language: Language) -> str | None:
+    """The customer's reason in the reader's words (the organisation's feedback vocabulary); the code
+    itself for a reason since removed; None without a reason."""
+    return org.feedback.reason_label(code, language.value)
+
+
+def topics_text(org: Organisation, codes: list[str], language: Language) -> str:
+    """The comment's topics in the reader's words, in the order they came."""
+    return ", ".join(org.feedback.topic_label(code, language.value) for code in dict.fromkeys(codes))
+
+
+def answers_block(
+    answer: SurveyAnswered,
+    labels: Labels,
+    findings: tuple[Finding, ...],
+    *,
+    reason: tuple[str, str] | None = None,
+    topics: tuple[str, str] | None = None,
+) -> str:
+    """R23: what the customer answered, one line per question, the unhappy ones marked; then the
+    reason they gave and the topics of their comment, each a (word, text) pair, when there are any."""
     unhappy = {f.question for f in findings}
     lines: list[str] = []
 
@@ -631,6 +688,9 @@ def answers_block(answer: SurveyAnswered, labels: Labels, findings: tuple[Findin
     line("nps", labels.nps, answer.nps, 10)
     for attribute in AgentAttribute:
         line(attribute.value, labels.attributes[attribute], answer.attributes.get(attribute), 5)
+    for extra in (reason, topics):
+        if extra is not None and extra[1]:
+            lines.append(f"- {extra[0]}: {extra[1]}")
     return "\n".join(lines)
 
 

@@ -1,11 +1,13 @@
 """R25's drill-down: from a figure on the dashboard to the answers behind it, and their CSV export.
 
-Every satisfaction, effort and NPS figure on the dashboard links here with its figure; without days
-the page covers the dashboard's own period, so its figures are the card's. Filters: agent, channel,
-period (whole days of the tenant's calendar), figure and score. Each answer shows the customer's
-words and links to the alert it raised; the export is the same query as CSV (every answer selected,
-not only the page's first rows). Only a team's supervisors (or who leads it) read it, as the
-dashboard: 404 for any other team.
+Every satisfaction, effort and NPS figure on the dashboard links here with its figure, and every count
+of a topic, a reason or a topic with a reason with those; without days the page covers the dashboard's
+own period, so its figures are the card's and its total the count's. Filters: agent, channel, period
+(whole days of the tenant's calendar), figure and score, the customer's reason and a topic of their
+comment. Each answer shows the customer's words, their reason and topics by name (the tenant's
+feedback vocabulary, in the page's language) and links to the alert it raised; the export is the same
+query as CSV (every answer selected, not only the page's first rows), with the same names. Only a
+team's supervisors (or who leads it) read it, as the dashboard: 404 for any other team.
 
 The CSV is for spreadsheets: UTF-8 with a byte-order mark (so accents survive Excel), and a cell that
 a spreadsheet would take for a formula (a comment starting with =, +, -, @) is prefixed with '.
@@ -43,6 +45,8 @@ Score = Annotated[str, Query(pattern="^([0-9]|10)?$")]
 Day = Annotated[str, Query(pattern=r"^(\d{4}-\d{2}-\d{2})?$")]
 Agent = Annotated[str, Query(max_length=64)]
 ChannelFilter = Annotated[str, Query(pattern="^(" + "|".join(c.value for c in Channel) + ")?$")]
+CodeFilter = Annotated[str, Query(pattern=r"^([a-z0-9][a-z0-9_.-]{0,63})?$")]
+"""A reason's or a topic's code (hoera_events.common.Code), or "" for any."""
 
 
 def _day(value: str, field: str) -> date | None:
@@ -64,6 +68,8 @@ class AnswerFilters:
     channel: ChannelFilter = ""
     first: Day = ""
     last: Day = ""
+    reason: CodeFilter = ""
+    topic: CodeFilter = ""
 
     def query(self) -> dict[str, str]:
         return {
@@ -73,6 +79,8 @@ class AnswerFilters:
             "channel": self.channel,
             "first": self.first,
             "last": self.last,
+            "reason": self.reason,
+            "topic": self.topic,
         }
 
 
@@ -94,6 +102,8 @@ async def _select(
         channel=filters.channel or None,
         figure=filters.figure or None,
         score=int(filters.score) if filters.figure and filters.score else None,
+        reason=filters.reason or None,
+        topic=filters.topic or None,
         limit=limit,
     )
 
@@ -110,6 +120,9 @@ async def answers_page(
     found = await _select(deps, session, team_id, filters, limit=PAGE_ROWS)
     page = Page.of(request, deps, session, lang)
     org = deps.tenants.organisation(session.principal.tenant)
+    # The tenant's reasons and topics, and one a link names that the organisation has since removed.
+    reasons = [r.code for r in org.feedback.reasons]
+    topics = [t.code for t in org.feedback.topics]
     return page.render(
         "answers.html",
         found=found,
@@ -117,6 +130,8 @@ async def answers_page(
         team=next((t for t in teams_of(session.principal, org) if t["id"] == team_id), {"name": team_id}),
         filters=filters.query(),
         channels=[c.value for c in Channel],
+        reasons=reasons + ([filters.reason] if filters.reason and filters.reason not in reasons else []),
+        topics=topics + ([filters.topic] if filters.topic and filters.topic not in topics else []),
         export=f"/dashboard/teams/{team_id}/answers.csv?{page.query(**filters.query())}",
         dossier=lambda complaint_id: page.elsewhere("intake", f"/workspace/complaints/{complaint_id}"),
     )
@@ -136,12 +151,17 @@ CSV_COLUMNS = (
     "effort",
     "nps",
     "unhappy",
+    "reason",
+    "topics",
     "comment",
     "contact_id",
     "complaint_id",
     "survey_id",
     "alert_id",
+    "reason_code",
+    "topic_codes",
 )
+"""The reason and topics by name in the page's language (as the page shows them), then by code."""
 
 
 @router.get("/dashboard/teams/{team_id}/answers.csv")
@@ -155,6 +175,7 @@ async def answers_csv(
 ) -> Response:
     found = await _select(deps, session, team_id, filters, limit=EXPORT_ROWS)
     zone = deps.tenants.calendar(session.principal.tenant).zone
+    page = Page.of(request, deps, session, lang)
     out = io.StringIO()
     out.write("\ufeff")
     writer = csv.writer(out, lineterminator="\r\n")
@@ -170,16 +191,19 @@ async def answers_csv(
                 "" if r.effort is None else r.effort,
                 "" if r.nps is None else r.nps,
                 "true" if r.unhappy else "false",
+                _cell(page.reason_label(r.reason)),
+                _cell("; ".join(page.topic_label(code) for code in r.topics)),
                 _cell(r.comment),
                 _cell(r.contact_id),
                 r.complaint_id or "",
                 r.survey_id,
                 r.alert_id or "",
+                r.reason or "",
+                ";".join(r.topics),
             ]
         )
     day = deps.now().astimezone(zone).date().isoformat()
     safe_team = re.sub(r"[^A-Za-z0-9._-]", "_", team_id)
-    page = Page.of(request, deps, session, lang)
     return Response(
         out.getvalue(),
         media_type="text/csv; charset=utf-8",

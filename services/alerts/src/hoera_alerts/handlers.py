@@ -6,6 +6,7 @@ caller's tenant's: its rule documents, its organisation, its calendar.
     feedback answered/invited/contact closed   → record_feedback   (R23 unhappy smiley, R24, R25)
     complaint raised/breached/resolved/closed  → record_complaint  (R4 notices, R7 root cause)
     customer flagged for review                → record_complaint  (R15 back office)
+    recovery case escalated                    → record_recovery   (R29 overdue case, R3)
     timer notices.digest                       → send_digest       (R4 as a digest)
     delivery sent / given up                   → delivery_changed  (AlertDelivered)
     GET /alerts, GET /alerts/{id}              → list_alerts, read_alert
@@ -20,7 +21,7 @@ import math
 import uuid
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 from zoneinfo import ZoneInfo
 
 from hoera_events.alerts import (
@@ -47,6 +48,7 @@ from hoera_events.complaints import (
 from hoera_events.envelope import Envelope, make_envelope
 from hoera_events.organisation import Organisation, Person
 from hoera_events.platform import ContactClosed
+from hoera_events.recovery import RecoveryCaseEscalated
 from hoera_events.surveys import SurveyAnswered, SurveyInvited
 from hoera_kit import deliveries, timers
 from hoera_kit.auth import Principal, Role
@@ -78,6 +80,16 @@ class Deps(ServiceDeps[AlertsSettings]):
     def dashboard_link(self, team_id: str, language: Language) -> str:
         return f"{self.settings.base_url}/dashboard/teams/{quote(team_id, safe='')}?lang={language.value}"
 
+    def elsewhere(self, service: str, path: str, language: Language) -> str | None:
+        """A page of another service where its pages are reached (HOERA_STAFF_PAGES, as the pages'
+        links to them: hoera_kit.pages.PageView.elsewhere), in a language; None where not configured."""
+        base = self.settings.staff_pages.get(service)
+        return f"{base.rstrip('/')}{path}?{urlencode({'lang': language.value})}" if base else None
+
+    def case_link(self, case_id: uuid.UUID, language: Language) -> str | None:
+        """R29: the recovery case's page, which the callback service serves."""
+        return self.elsewhere("callback", f"/recovery/cases/{case_id}", language)
+
     async def emit_many(self, conn: Conn, envelopes: list[Envelope]) -> None:
         await self.svc.emit_many(conn, envelopes)
 
@@ -102,6 +114,17 @@ async def _tenant(deps: Deps, conn: Conn, tenant: str) -> Tenant:
 
 
 # --- mails ----------------------------------------------------------------------------------------------
+
+
+def texts_for(deps: Deps, t: Tenant, kind: str) -> domain.Texts:
+    """The tenant's texts, or, for a mail its document was written without (one added since: the
+    weekly digest, the overdue recovery case), its template's, so that mail goes out all the same."""
+    if t.rules.texts.mails.of(kind) is not None:
+        return t.rules.texts
+    template: domain.Texts = deps.rules.template_document(
+        deps.rules.named(rules.TEXTS.name), deps.tenants.template_of(t.id) or "nl"
+    )
+    return template
 
 
 async def _mail(
@@ -142,7 +165,10 @@ async def _tell(
         return []
     person = recipient.person
     mail = domain.compose(
-        t.rules.texts, alert.kind.value, person.language, _values(deps, t, alert, recipient)
+        texts_for(deps, t, alert.kind.value),
+        alert.kind.value,
+        person.language,
+        _values(deps, t, alert, recipient),
     )
     delivery = await _mail(
         conn,
@@ -166,7 +192,8 @@ async def _tell(
 
 def _values(deps: Deps, t: Tenant, alert: store.NewAlert, recipient: Recipient) -> dict[str, str]:
     """A mail's placeholders: the alert's own facts (kept in details) in the recipient's language."""
-    labels = t.rules.texts.labels[recipient.person.language]
+    language = recipient.person.language
+    labels = t.rules.texts.labels[language]
     values = {
         "recipient_name": recipient.person.name,
         "team_id": alert.team_id or "-",
@@ -178,19 +205,29 @@ def _values(deps: Deps, t: Tenant, alert: store.NewAlert, recipient: Recipient) 
     values.update(facts)
     if "channel" in facts:
         values["channel"] = domain.channel_text(labels, ContactChannel(facts["channel"]))
-    for moment in ("answered_at", "raised_at", "breached_at"):
+    for moment in ("answered_at", "raised_at", "breached_at", "due_at", "escalated_at"):
         at = datetime.fromisoformat(facts[moment]) if moment in facts else None
         if at is not None and at.tzinfo is not None:  # kept in UTC, read in the tenant's time zone
             values[moment] = domain.local_time(at, t.calendar)
     if alert.kind is AlertKind.unhappy_smiley:
         answer = SurveyAnswered.model_validate(alert.details["answer"])
         findings = tuple(Finding.model_validate(f) for f in alert.details.get("findings", []))
-        values["answers"] = domain.answers_block(answer, labels, findings)
+        reason = domain.reason_text(t.org, alert.reason or answer.reason, language) or ""
+        topics = domain.topics_text(t.org, answer.topics, language)
+        reason_word, topics_word = domain.feedback_words(labels, language)
+        values["answers"] = domain.answers_block(
+            answer, labels, findings, reason=(reason_word, reason), topics=(topics_word, topics)
+        )
+        values["reason"] = reason or "-"
+        values["topics"] = topics or "-"
         comment = alert.details.get("comment")
         values["comment"] = comment if comment else labels.no_comment
         values["recording_link"] = alert.details.get("recording_link") or labels.no_recording
     elif alert.kind is AlertKind.threshold:
         values["window"] = domain.window_text(labels, t.rules.threshold)
+    elif alert.kind is AlertKind.recovery_overdue and alert.recovery_case_id is not None:
+        # Without the callback's address the alert's own page, which links the case where it can.
+        values["case_link"] = deps.case_link(alert.recovery_case_id, language) or values["act_link"]
     return values
 
 
@@ -214,6 +251,8 @@ def _raised(
             satisfaction=alert.satisfaction,
             reading=reading,
             recording_ref=alert.recording_ref,
+            reason=alert.reason,
+            recovery_case_id=alert.recovery_case_id,
         ),
         producer=deps.svc.name,
         tenant=alert.tenant,
@@ -331,6 +370,7 @@ def _unhappy_alert(
         contact_id=answer.contact_id,
         satisfaction=answer.satisfaction,
         recording_ref=answer.recording_ref,
+        reason=answer.reason,
         details={
             "answer": answer.model_dump(mode="json"),
             "findings": [f.model_dump() for f in findings],
@@ -548,6 +588,50 @@ async def _flag_for_back_office(
     await deps.emit_many(conn, [_raised(deps, alert, env)])
 
 
+# --- R29, R3: overdue recovery cases ---------------------------------------------------------------------
+
+
+async def record_recovery(deps: Deps, conn: Conn, env: Envelope) -> None:
+    """A recovery case passed its target time still open: one alert for whoever acts for the team's
+    supervisor today (R3; management as the last resort), mailed in their language with a link to
+    the case's page. The kit's inbox drops a redelivered event; the alert's id (the case and its
+    target time) drops the same escalation published again under another event id."""
+    data = env.data
+    if not isinstance(data, RecoveryCaseEscalated):
+        return
+    now = deps.now()
+    alert = store.NewAlert(
+        alert_id=domain.notice_alert_id(
+            env.tenant, AlertKind.recovery_overdue, data.case_id, data.due_at.isoformat()
+        ),
+        tenant=env.tenant,
+        kind=AlertKind.recovery_overdue,
+        severity=Severity.warning,
+        status=status_of_new(AlertKind.recovery_overdue),
+        raised_at=now,
+        team_id=data.team_id,
+        agent_id=data.agent_id,
+        customer_id=data.customer_id,
+        recovery_case_id=data.case_id,
+        details={
+            "values": {
+                "case_id": str(data.case_id),
+                "customer_id": data.customer_id,
+                "agent_id": data.agent_id or "-",
+                "due_at": data.due_at.isoformat(),
+                "escalated_at": data.escalated_at.isoformat(),
+            }
+        },
+    )
+    if not await store.insert_alerts(conn, [alert]):
+        return
+    t = await _tenant(deps, conn, env.tenant)
+    recipient = domain.case_recipient(t.org, data.team_id, t.calendar.local_date(now))
+    await store.add_recipients(conn, await _tell(deps, conn, t, alert, recipient))
+    await deps.emit_many(conn, [_raised(deps, alert, env)])
+    await store.touch(conn, env.tenant, data.team_id)
+
+
 async def send_digest(deps: Deps, conn: Conn, tenant: str) -> None:
     """R4 as a digest: one mail per manager listing the notices queued since the last one."""
     notices = await store.take_pending_notices(conn, tenant)
@@ -560,7 +644,10 @@ async def send_digest(deps: Deps, conn: Conn, tenant: str) -> None:
         lines = [
             "- "
             + domain.compose(
-                t.rules.texts, n.kind.value, person.language, _values(deps, t, n, recipient)
+                texts_for(deps, t, n.kind.value),
+                n.kind.value,
+                person.language,
+                _values(deps, t, n, recipient),
             ).subject
             for n in notices
         ]
@@ -617,11 +704,7 @@ async def send_weekly_digest(deps: Deps, conn: Conn, tenant: str, due_at: dateti
     )
     if not rule.enabled:
         return
-    texts = t.rules.texts
-    if texts.mails.weekly_digest is None:  # written before the weekly digest: the template's words
-        texts = deps.rules.template_document(
-            deps.rules.named(rules.TEXTS.name), deps.tenants.template_of(tenant) or "nl"
-        )
+    texts = texts_for(deps, t, "weekly_digest")
     since = due_at - WEEK
     week = due_at.astimezone(t.calendar.zone).strftime("%G-W%V")
     for team in t.org.teams:
@@ -848,6 +931,8 @@ class TeamDashboard:
     acknowledged: list[store.StoredAlert]
     open_count: int
     generated_at: datetime
+    feedback: store.FeedbackCounts
+    """The period's topics and reasons, counted as the drill-down filtered on each would count them."""
 
 
 @dataclass(frozen=True)
@@ -871,6 +956,8 @@ async def answers_behind(
     channel: str | None = None,
     figure: str | None = None,
     score: int | None = None,
+    reason: str | None = None,
+    topic: str | None = None,
     limit: int,
 ) -> AnswersBehind:
     """The team's answers behind a dashboard figure. Without days, the dashboard's own period (so
@@ -891,6 +978,8 @@ async def answers_behind(
             channel=channel,
             figure=figure,
             score=score,
+            reason=reason,
+            topic=topic,
         )
         total, counts = await store.answers_counts(conn, tenant, query)
         rows = await store.answers_behind(conn, tenant, query, limit=limit)
@@ -907,6 +996,10 @@ async def team_dashboard(deps: Deps, tenant: str, team_id: str) -> TeamDashboard
         counts = await store.counts(conn, tenant, team_id, window.since)
         daily = await store.daily(conn, tenant, team_id, window.trend_since, calendar.rules.timezone)
         by_root_cause = await store.by_root_cause(conn, tenant, team_id, window.since)
+        # The drill-down's own query over the same period: each count is its total filtered on it.
+        feedback = await store.feedback_counts(
+            conn, tenant, store.AnswerQuery(team_id=team_id, since=window.since)
+        )
         open_alerts = await store.list_alerts(conn, tenant, [team_id], [AlertStatus.open], limit=50)
         acknowledged = await store.list_alerts(conn, tenant, [team_id], [AlertStatus.acknowledged], limit=20)
         open_count = await store.count_open(conn, tenant, team_id)
@@ -941,4 +1034,5 @@ async def team_dashboard(deps: Deps, tenant: str, team_id: str) -> TeamDashboard
         acknowledged=acknowledged,
         open_count=open_count,
         generated_at=now,
+        feedback=feedback,
     )

@@ -1,9 +1,10 @@
 """What alerts holds about a customer, and how erasure anonymises it (GDPR art. 15 and 17).
 
-Answers and alerts stay with their scores, team, agent and times, so every figure on the dashboard
-is the same after an erasure; the customer's words go (the answer's comment, the copy in the alert's
-details) and so does the supervisor's note about what was done for them. The kit blanks the alert
-mails about the customer.
+Answers and alerts stay with their scores, team, agent and times, and the customer's reason and the
+topics of their comment (codes of the tenant's vocabulary, not their words), so every figure and count
+on the dashboard is the same after an erasure; the customer's words go (the answer's comment, the copy
+in the alert's details) and so does the supervisor's note about what was done for them. The kit blanks
+the alert mails about the customer.
 """
 
 from __future__ import annotations
@@ -43,20 +44,21 @@ async def erase(conn: Conn, tenant: str, customer_id: str) -> dict[str, int]:
 async def export(conn: Conn, tenant: str, customer_id: str) -> dict[str, Any]:
     answers = await conn.fetch(
         "select survey_id, answered_at, team_id, agent_id, contact_id, complaint_id, channel, "
-        "satisfaction, effort, nps, unhappy, comment from answers "
+        "satisfaction, effort, nps, unhappy, comment, reason, topics from answers "
         "where tenant = $1 and customer_id = $2 order by answered_at",
         tenant,
         customer_id,
     )
     alerts = await conn.fetch(
         "select alert_id, kind, severity, status, raised_at, team_id, agent_id, complaint_id, "
-        "survey_id, contact_id, details::text as details, acknowledged_by, action, note "
+        "survey_id, contact_id, reason, recovery_case_id, details::text as details, acknowledged_by, "
+        "action, note "
         "from alerts where tenant = $1 and customer_id = $2 order by raised_at",
         tenant,
         customer_id,
     )
     return {
-        "answers": [dict(r) for r in answers],
+        "answers": [{**dict(r), "topics": list(r["topics"])} for r in answers],
         "alerts": [{**dict(r), "details": json.loads(r["details"])} for r in alerts],
     }
 

@@ -33,13 +33,18 @@ LIVE_CHANNEL = "hoera_alerts_live"
 async def insert_answers(
     conn: Conn, rows: list[tuple[str, SurveyAnswered, bool]]
 ) -> set[tuple[str, uuid.UUID]]:
-    """The first answer of each survey is kept; returns the (tenant, survey) that were new."""
+    """The first answer of each survey is kept; returns the (tenant, survey) that were new. Its topics
+    are kept once each (a topic counts an answer once), as a JSON list per row: unnest cannot take an
+    array of arrays of different lengths."""
     inserted = await conn.fetch(
         "insert into answers (survey_id, tenant, team_id, agent_id, contact_id, complaint_id, "
-        "answered_at, satisfaction, effort, nps, unhappy, channel, comment, customer_id) "
-        "select * from unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], "
+        "answered_at, satisfaction, effort, nps, unhappy, channel, comment, customer_id, reason, topics) "
+        "select s, t, team, agent, cont, compl, at, sat, eff, nps, unh, chan, com, cust, reason, "
+        "array(select jsonb_array_elements_text(tp::jsonb)) "
+        "from unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], "
         "$6::uuid[], $7::timestamptz[], $8::smallint[], $9::smallint[], $10::smallint[], "
-        "$11::boolean[], $12::text[], $13::text[], $14::text[]) "
+        "$11::boolean[], $12::text[], $13::text[], $14::text[], $15::text[], $16::text[]) "
+        "as u(s, t, team, agent, cont, compl, at, sat, eff, nps, unh, chan, com, cust, reason, tp) "
         "on conflict (tenant, survey_id) do nothing returning tenant, survey_id",
         [a.survey_id for _, a, _ in rows],
         [t for t, _, _ in rows],
@@ -55,6 +60,8 @@ async def insert_answers(
         [a.channel.value for _, a, _ in rows],
         [a.comment for _, a, _ in rows],
         [a.customer_id for _, a, _ in rows],
+        [a.reason for _, a, _ in rows],
+        [json.dumps(list(dict.fromkeys(a.topics))) for _, a, _ in rows],
     )
     return {(r["tenant"], r["survey_id"]) for r in inserted}
 
@@ -150,6 +157,10 @@ class NewAlert:
     contact_id: str | None = None
     satisfaction: int | None = None
     recording_ref: str | None = None
+    reason: str | None = None
+    """Why the customer was unhappy (a code of the tenant's reasons), for an unhappy smiley."""
+    recovery_case_id: uuid.UUID | None = None
+    """The recovery case an overdue-case alert is about."""
     details: dict[str, Any] = field(default_factory=dict)
 
 
@@ -171,11 +182,12 @@ async def insert_alerts(conn: Conn, alerts: list[NewAlert]) -> set[uuid.UUID]:
     rows = await conn.fetch(
         "insert into alerts (alert_id, tenant, kind, severity, status, team_id, agent_id, "
         "customer_id, complaint_id, survey_id, contact_id, satisfaction, recording_ref, details, "
-        "raised_at) select a, t, k, sev, st, team, agent, cust, compl, surv, cont, sat, rec, "
-        "d::jsonb, at from unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], "
-        "$6::text[], $7::text[], $8::text[], $9::uuid[], $10::uuid[], $11::text[], $12::smallint[], "
-        "$13::text[], $14::text[], $15::timestamptz[]) "
-        "as u(a, t, k, sev, st, team, agent, cust, compl, surv, cont, sat, rec, d, at) "
+        "raised_at, reason, recovery_case_id) select a, t, k, sev, st, team, agent, cust, compl, surv, "
+        "cont, sat, rec, d::jsonb, at, reason, rcase from unnest($1::uuid[], $2::text[], $3::text[], "
+        "$4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::uuid[], $10::uuid[], "
+        "$11::text[], $12::smallint[], $13::text[], $14::text[], $15::timestamptz[], $16::text[], "
+        "$17::uuid[]) "
+        "as u(a, t, k, sev, st, team, agent, cust, compl, surv, cont, sat, rec, d, at, reason, rcase) "
         "on conflict (tenant, alert_id) do nothing returning alert_id",
         [a.alert_id for a in alerts],
         [a.tenant for a in alerts],
@@ -192,6 +204,8 @@ async def insert_alerts(conn: Conn, alerts: list[NewAlert]) -> set[uuid.UUID]:
         [a.recording_ref for a in alerts],
         [json.dumps(a.details) for a in alerts],
         [a.raised_at for a in alerts],
+        [a.reason for a in alerts],
+        [a.recovery_case_id for a in alerts],
     )
     return {r["alert_id"] for r in rows}
 
@@ -213,6 +227,8 @@ def _alert(row: Any) -> StoredAlert:
         contact_id=row["contact_id"],
         satisfaction=row["satisfaction"],
         recording_ref=row["recording_ref"],
+        reason=row["reason"],
+        recovery_case_id=row["recovery_case_id"],
         details=details if isinstance(details, dict) else json.loads(details),
         acknowledged_by=row["acknowledged_by"],
         acknowledged_at=row["acknowledged_at"],
@@ -625,7 +641,7 @@ FIGURE_COLUMNS: dict[str, str] = {"csat": "satisfaction", "ces": "effort", "nps"
 @dataclass(frozen=True)
 class AnswerQuery:
     """Which answers of a team: answered in [since, until), by an agent, on a channel, giving a score
-    for `figure` (csat, ces, nps), that score equal to `score`."""
+    for `figure` (csat, ces, nps), that score equal to `score`, with a reason, tagged with a topic."""
 
     team_id: str
     since: datetime
@@ -634,6 +650,8 @@ class AnswerQuery:
     channel: str | None = None
     figure: str | None = None
     score: int | None = None
+    reason: str | None = None
+    topic: str | None = None
 
     def where(self, tenant: str) -> tuple[str, list[Any]]:
         args: list[Any] = [tenant, self.team_id, self.since]
@@ -642,10 +660,14 @@ class AnswerQuery:
             ("answered_at <", self.until),
             ("agent_id =", self.agent_id),
             ("channel =", self.channel),
+            ("reason =", self.reason),
         ):
             if value is not None:
                 args.append(value)
                 sql += f" and a.{column} ${len(args)}"
+        if self.topic is not None:
+            args.append(self.topic)
+            sql += f" and ${len(args)} = any(a.topics)"
         if self.figure is not None:
             column = FIGURE_COLUMNS[self.figure]
             sql += f" and a.{column} is not null"
@@ -668,6 +690,8 @@ class AnswerRow:
     nps: int | None
     unhappy: bool
     comment: str | None
+    reason: str | None
+    topics: list[str]
     alert_id: uuid.UUID | None
 
 
@@ -680,13 +704,13 @@ async def answers_behind(
     where, args = query.where(tenant)
     rows = await conn.fetch(
         "select a.survey_id, a.answered_at, a.agent_id, a.channel, a.contact_id, a.complaint_id, "
-        "a.satisfaction, a.effort, a.nps, a.unhappy, a.comment, "
+        "a.satisfaction, a.effort, a.nps, a.unhappy, a.comment, a.reason, a.topics, "
         "(select al.alert_id from alerts al where al.tenant = a.tenant and al.survey_id = a.survey_id "
         " order by al.raised_at limit 1) as alert_id "
         f"from answers a where {where} order by {order}, a.survey_id limit {int(limit)}",
         *args,
     )
-    return [AnswerRow(**dict(r)) for r in rows]
+    return [AnswerRow(**{**dict(r), "topics": list(r["topics"])}) for r in rows]
 
 
 async def answers_counts(conn: Conn, tenant: str, query: AnswerQuery) -> tuple[int, Counts]:
@@ -708,4 +732,69 @@ async def answers_counts(conn: Conn, tenant: str, query: AnswerQuery) -> tuple[i
         nps_n=row["nn"],
         promoters=row["pro"],
         detractors=row["det"],
+    )
+
+
+@dataclass(frozen=True)
+class CodeCount:
+    code: str
+    answers: int
+
+
+@dataclass(frozen=True)
+class PairCount:
+    topic: str
+    reason: str
+    answers: int
+
+
+@dataclass(frozen=True)
+class FeedbackCounts:
+    """How many of a query's answers carry each topic, each reason, and each topic with each reason.
+    An answer counts once per topic it carries; answers without a reason are not in `reasons` or
+    `pairs`. Each count is the total of the drill-down filtered on it (the same query, one more
+    condition)."""
+
+    topics: list[CodeCount]
+    reasons: list[CodeCount]
+    pairs: list[PairCount]
+
+    @property
+    def pair_topics(self) -> list[str]:
+        """The topics of the topic × reason table, the most frequent first."""
+        return list(dict.fromkeys(c.code for c in self.topics if any(p.topic == c.code for p in self.pairs)))
+
+    @property
+    def pair_reasons(self) -> list[str]:
+        return list(
+            dict.fromkeys(c.code for c in self.reasons if any(p.reason == c.code for p in self.pairs))
+        )
+
+    def pair(self, topic: str, reason: str) -> int:
+        return next((p.answers for p in self.pairs if p.topic == topic and p.reason == reason), 0)
+
+
+async def feedback_counts(conn: Conn, tenant: str, query: AnswerQuery) -> FeedbackCounts:
+    """R25: the topics and reasons of the answers a query selects (the dashboard's period), counted."""
+    where, args = query.where(tenant)
+    topics = await conn.fetch(
+        f"select tp.code, count(*) as n from answers a cross join lateral unnest(a.topics) as tp(code) "
+        f"where {where} group by tp.code order by n desc, tp.code",
+        *args,
+    )
+    reasons = await conn.fetch(
+        f"select a.reason as code, count(*) as n from answers a where {where} and a.reason is not null "
+        "group by a.reason order by n desc, a.reason",
+        *args,
+    )
+    pairs = await conn.fetch(
+        f"select tp.code as topic, a.reason, count(*) as n from answers a "
+        f"cross join lateral unnest(a.topics) as tp(code) where {where} and a.reason is not null "
+        "group by tp.code, a.reason order by n desc, tp.code, a.reason",
+        *args,
+    )
+    return FeedbackCounts(
+        topics=[CodeCount(code=r["code"], answers=r["n"]) for r in topics],
+        reasons=[CodeCount(code=r["code"], answers=r["n"]) for r in reasons],
+        pairs=[PairCount(topic=r["topic"], reason=r["reason"], answers=r["n"]) for r in pairs],
     )

@@ -47,6 +47,7 @@ from hoera_events.complaints import (
 from hoera_events.envelope import Envelope, EventDecodeError, decode, encode, make_envelope
 from hoera_events.organisation import CalendarRules, Organisation, Team
 from hoera_events.platform import ContactClosed
+from hoera_events.recovery import RecoveryCaseEscalated
 from hoera_events.registry import topic_for
 from hoera_events.surveys import AgentAttribute, SurveyAnswered, SurveyInvited, SurveyTrigger
 from hoera_kit.auth import Role
@@ -61,6 +62,7 @@ CONSUMERS: dict[str, list[type[Event]]] = {
         ComplaintClosed,
         CustomerFlaggedForReview,
     ],
+    "recovery": [RecoveryCaseEscalated],
 }
 
 
@@ -98,6 +100,9 @@ FR = "alerts-fr"
 ALWAYS_OPEN = CalendarRules(workdays=[1, 2, 3, 4, 5, 6, 7], open_all_day=True, holidays_country=None)
 ADMIT: dict[str, str] = {}
 """Every alerts service of these tests admits only the tenants defined on the tenant topics."""
+CALLBACK_PAGES = "http://callback.alerts.test"
+"""Where the alerts services of these tests say the callback service's pages are (HOERA_STAFF_PAGES):
+a recovery case's page is linked there."""
 OWN_TEAMS = ("team-threshold", "team-root-cause", "team-browser")
 """Teams of NL led by sup-sara that one test each writes to, so its figures are its own."""
 

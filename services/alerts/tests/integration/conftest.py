@@ -6,6 +6,7 @@ tenant topics, as production does."""
 
 from __future__ import annotations
 
+import json
 import sys
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -16,7 +17,7 @@ from aiokafka import AIOKafkaProducer
 from hoera_devkit.testing import ServiceProcess, create_database, drop_database, kafka_bootstrap, pg_dsn
 
 sys.path.insert(0, str(Path(__file__).parent))
-from alerts_support import ADMIT, AlertsService, OwnSink, define_tenants, skip_history
+from alerts_support import ADMIT, CALLBACK_PAGES, AlertsService, OwnSink, define_tenants, skip_history
 
 
 @pytest.fixture(scope="session")
@@ -53,6 +54,7 @@ async def alerts(producer: AIOKafkaProducer, tenants: None, sink: OwnSink) -> As
             "HOERA_LOG_JSON": "false",
             "HOERA_LIVE_DEBOUNCE_S": "0.1",
             "HOERA_SMTP_PORT": str(sink.port),
+            "HOERA_STAFF_PAGES": json.dumps({"callback": CALLBACK_PAGES}),
             **ADMIT,
         },
         group_prefix=group,

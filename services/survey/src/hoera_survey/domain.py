@@ -15,8 +15,8 @@ from enum import StrEnum
 from typing import Annotated, Protocol
 
 from hoera_events.common import Channel as ContactChannel
-from hoera_events.common import Language, MessageChannel, PreferredMoment
-from hoera_events.surveys import AgentAttribute, SuppressionReason
+from hoera_events.common import Code, Language, MessageChannel, PreferredMoment
+from hoera_events.surveys import AgentAttribute, SuppressionReason, SurveyTrigger
 from hoera_kit.calendar import BusinessCalendar, Span
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StringConstraints, model_validator
 
@@ -26,6 +26,14 @@ class BudgetKind(StrEnum):
 
     survey = "survey"
     proactive = "proactive"
+    recovery = "recovery"
+    """The survey after a callback the customer asked for: it measures whether they were won back (R29),
+    so the templates' caps do not count it; an operator may add it to a cap's kinds."""
+
+
+def budget_kind(trigger: SurveyTrigger) -> BudgetKind:
+    """What a survey of this trigger spends: a recovery survey is not an ordinary survey."""
+    return BudgetKind.recovery if trigger is SurveyTrigger.callback_completed else BudgetKind.survey
 
 
 class Question(StrEnum):
@@ -300,6 +308,13 @@ def link_last_day(calendar: BusinessCalendar, expires_at: datetime) -> date:
 
 SmileyAnswer = Annotated[StrictInt, Field(ge=1, le=5)]
 NpsAnswer = Annotated[StrictInt, Field(ge=0, le=10)]
+UNHAPPY_MAX_SMILEY = 2
+"""The default of what counts as unhappy: a satisfaction smiley at or below it (the two unhappiest)."""
+
+
+def unhappy(satisfaction: int | None, unhappy_max_smiley: int = UNHAPPY_MAX_SMILEY) -> bool:
+    """The customer picked an unhappy satisfaction smiley: the page asks them why."""
+    return satisfaction is not None and satisfaction <= unhappy_max_smiley
 
 
 class ContactMe(BaseModel):
@@ -323,9 +338,18 @@ class Answer(BaseModel):
     attributes: dict[AgentAttribute, SmileyAnswer] = Field(default_factory=dict)
     comment: Annotated[str, Field(max_length=2000)] | None = None
     contact_me: ContactMe | None = None
+    reason: Code | None = None
+    """Why the customer was unhappy: one of the tenant's reasons (Organisation.feedback), a code."""
 
-    def limited_to(self, questions: Iterable[Question], attributes: Iterable[AgentAttribute]) -> Answer:
-        """Only what the survey asked: a hand-made form cannot add answers to other questions."""
+    def limited_to(
+        self,
+        questions: Iterable[Question],
+        attributes: Iterable[AgentAttribute],
+        unhappy_max_smiley: int = UNHAPPY_MAX_SMILEY,
+    ) -> Answer:
+        """Only what the survey asked: a hand-made form cannot add answers to other questions. The
+        reason is asked only after an unhappy satisfaction smiley: with any other (or none) it is
+        dropped, as the page hides it then."""
         asked = set(questions)
         allowed = set(attributes)
         comment = (self.comment or "").strip() or None
@@ -340,6 +364,11 @@ class Answer(BaseModel):
             ),
             comment=comment if Question.comment in asked else None,
             contact_me=self.contact_me if Question.contact_me in asked else None,
+            reason=(
+                self.reason
+                if Question.satisfaction in asked and unhappy(self.satisfaction, unhappy_max_smiley)
+                else None
+            ),
         )
 
 

@@ -3,7 +3,9 @@
 Surveys and answers stay with their smileys, scores, trigger, team and agent, so the figures, the
 response rates and the customer's contact budget (R21) are the same after an erasure; the customer's
 words go (the comment), and so do the survey link (a link that still opened would show their answer)
-and the reference to the recording of their call. The kit blanks the invitations mailed to them.
+and the reference to the recording of their call. The reason chosen after an unhappy smiley and the
+topics the words were tagged with are the tenant's codes, not the customer's words: they stay, as the
+smileys do, and the export shows them. The kit blanks the invitations mailed to them.
 """
 
 from __future__ import annotations
@@ -40,7 +42,8 @@ async def export(conn: Conn, tenant: str, customer_id: str) -> dict[str, Any]:
         "select s.survey_id, s.trigger, s.channel, s.language, s.contact_id, s.complaint_id, "
         "s.callback_id, s.agent_id, s.team_id, s.age_band, s.recording_ref, s.state, s.requested_at, "
         "s.delivery_channel, s.invited_at, s.expires_at, a.answered_at, a.satisfaction, a.effort, a.nps, "
-        "a.attributes::text as attributes, a.comment, a.contact_me::text as contact_me "
+        "a.attributes::text as attributes, a.comment, a.reason, a.topics, "
+        "a.contact_me::text as contact_me "
         "from surveys s left join survey_answers a on a.tenant = s.tenant and a.survey_id = s.survey_id "
         "where s.tenant = $1 and s.customer_id = $2 order by s.requested_at",
         tenant,
@@ -64,6 +67,7 @@ async def export(conn: Conn, tenant: str, customer_id: str) -> dict[str, Any]:
                 **dict(r),
                 "attributes": json.loads(r["attributes"]) if r["attributes"] else None,
                 "contact_me": json.loads(r["contact_me"]) if r["contact_me"] else None,
+                "topics": list(r["topics"]) if r["topics"] is not None else None,
             }
             for r in surveys
         ],

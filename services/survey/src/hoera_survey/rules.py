@@ -21,9 +21,9 @@ from hoera_events.common import Language, MessageChannel, PreferredMoment
 from hoera_events.surveys import AgentAttribute, SurveyTrigger
 from hoera_kit.calendar import Span
 from hoera_kit.rules import RuleBook, RuleDocument
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, StringConstraints, field_serializer
 
-from hoera_survey.domain import Cap, Question, SendWindow
+from hoera_survey.domain import UNHAPPY_MAX_SMILEY, Cap, Question, SendWindow
 
 TEMPLATES = Path(__file__).resolve().parents[2] / "rules" / "templates"
 
@@ -58,6 +58,16 @@ class TriggerRule(_Rules):
     callback_outcomes: frozenset[CallbackOutcome] = frozenset({CallbackOutcome.closed_positively})
     """For callbacks only: the outcomes that earn a short recovery survey."""
 
+    # Sets are written out in their enum's order: a set's own order varies with the hash seed, and a
+    # document read back (the console's form, a stored version) must compare equal to itself.
+    @field_serializer("channels")
+    def _channels_in_order(self, values: frozenset[ContactChannel]) -> list[ContactChannel]:
+        return [c for c in ContactChannel if c in values]
+
+    @field_serializer("callback_outcomes")
+    def _outcomes_in_order(self, values: frozenset[CallbackOutcome]) -> list[CallbackOutcome]:
+        return [o for o in CallbackOutcome if o in values]
+
     def preferred_delivery(self, channel: ContactChannel) -> MessageChannel:
         return self.delivery.get(channel, MessageChannel.email)
 
@@ -66,6 +76,10 @@ class TriggerRules(_Rules):
     contact_closed: TriggerRule
     complaint_closed: TriggerRule
     callback_completed: TriggerRule
+    unhappy_max_smiley: Annotated[StrictInt, Field(ge=1, le=4)] = UNHAPPY_MAX_SMILEY
+    """A satisfaction smiley at or below this one is unhappy: the page then asks why (the tenant's
+    reasons, Organisation.feedback), and only then is a reason kept. At most 4: the happiest smiley
+    is never unhappy."""
 
     def for_trigger(self, trigger: SurveyTrigger) -> TriggerRule:
         rule: TriggerRule = getattr(self, trigger.value)

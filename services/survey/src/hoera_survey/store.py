@@ -237,11 +237,19 @@ async def consume_link(
 
 
 async def add_answer(
-    conn: Conn, tenant: str, survey_id: UUID, answer: Answer, *, answered_at: datetime, language: Language
+    conn: Conn,
+    tenant: str,
+    survey_id: UUID,
+    answer: Answer,
+    *,
+    answered_at: datetime,
+    language: Language,
+    topics: list[str],
 ) -> None:
     await conn.execute(
         "insert into survey_answers (tenant, survey_id, answered_at, language, satisfaction, effort, nps, "
-        "attributes, comment, contact_me) values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+        "attributes, comment, contact_me, reason, topics) "
+        "values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
         tenant,
         survey_id,
         answered_at,
@@ -252,18 +260,29 @@ async def add_answer(
         {k.value: v for k, v in answer.attributes.items()},
         answer.comment,
         answer.contact_me.model_dump(mode="json") if answer.contact_me else None,
+        answer.reason,
+        topics,
     )
 
 
-async def comments(conn: Conn, tenant: str, survey_ids: list[UUID]) -> dict[UUID, str]:
+@dataclass(frozen=True)
+class AnswerComment:
+    """A customer's words, with the answer's reason and the topics the words were tagged with."""
+
+    comment: str
+    reason: str | None
+    topics: list[str]
+
+
+async def comments(conn: Conn, tenant: str, survey_ids: list[UUID]) -> dict[UUID, AnswerComment]:
     """The comments of these answered surveys of the tenant; none written (or erased): absent."""
     rows = await conn.fetch(
-        "select survey_id, comment from survey_answers "
+        "select survey_id, comment, reason, topics from survey_answers "
         "where tenant = $1 and survey_id = any($2::uuid[]) and comment is not null",
         tenant,
         survey_ids,
     )
-    return {r["survey_id"]: r["comment"] for r in rows}
+    return {r["survey_id"]: AnswerComment(r["comment"], r["reason"], list(r["topics"])) for r in rows}
 
 
 class MarkChange(StrEnum):

@@ -21,8 +21,7 @@ from pydantic import ValidationError
 
 from hoera_survey import handlers, links, views
 from hoera_survey.domain import Answer, ContactMe
-from hoera_survey.handlers import Deps, LinkCheck, Opened
-from hoera_survey.rules import TriggerRule
+from hoera_survey.handlers import Asked, Deps, LinkCheck, Opened, UnknownReason
 
 router = APIRouter(tags=["survey page"])
 
@@ -120,11 +119,12 @@ async def _unknown(
 def _render_form(
     check: LinkCheck,
     opened: Opened,
-    rule: TriggerRule,
+    asked: Asked,
     token: str,
     language: Language,
     *,
-    error: bool = False,
+    error: str | None = None,
+    given: Answer | None = None,
 ) -> str:
     t = check.texts.for_language(language)
     return views.survey_page(
@@ -133,9 +133,12 @@ def _render_form(
         survey_id=opened.survey.survey_id,
         token=token,
         trigger=opened.survey.trigger,
-        questions=rule.questions,
-        attributes=rule.attributes,
-        error=t.invalid_answer if error else None,
+        questions=asked.rule.questions,
+        attributes=asked.rule.attributes,
+        reasons=asked.reasons,
+        unhappy_max_smiley=asked.unhappy_max_smiley,
+        given=given,
+        error=error,
     )
 
 
@@ -156,8 +159,8 @@ async def show_survey(
         opened = check.outcome
         language = _language(lang, check, request)
         if isinstance(opened, Opened):
-            rule = await handlers.trigger_rule(deps, conn, opened.survey)
-            return _html(_render_form(check, opened, rule, t, language))
+            asked = await handlers.asked(deps, conn, opened.survey)
+            return _html(_render_form(check, opened, asked, t, language))
     return _problem_page(check, opened, language, f"/s/{survey_id}", t)
 
 
@@ -202,6 +205,7 @@ def _answer_from_form(form: PostedForm) -> Answer:
             "attributes": attributes,
             "comment": form.get("comment"),
             "contact_me": contact_me,
+            "reason": one("reason"),
         }
     )
 
@@ -214,7 +218,10 @@ def _answer_from_form(form: PostedForm) -> Answer:
     responses={
         303: {"description": "recorded: see the thank-you page"},
         **_PROBLEMS,
-        422: {"description": "an answer out of range: the form again, saying so"},
+        422: {
+            "description": "an answer out of range, or a reason the organisation does not offer: "
+            "the form again, saying so; nothing is written"
+        },
     },
 )
 async def submit_survey(survey_id: SurveyPath, request: Request, deps: AppDeps) -> Response:
@@ -231,14 +238,28 @@ async def submit_survey(survey_id: SurveyPath, request: Request, deps: AppDeps) 
         language = _language(lang, check, request)
         if not isinstance(opened, Opened):
             return _problem_page(check, opened, language, path, token)
-        rule = await handlers.trigger_rule(deps, conn, opened.survey)
+        asked = await handlers.asked(deps, conn, opened.survey)
+        t = check.texts.for_language(language)
         try:
             answer = _answer_from_form(form)
         except (ValueError, ValidationError):
-            return _html(_render_form(check, opened, rule, token, language, error=True), 422)
-        recorded = await handlers.submit_answer(
-            deps, conn, opened.survey.tenant, sid, opened.claims.nonce, answer, language
-        )
+            return _html(_render_form(check, opened, asked, token, language, error=t.invalid_answer), 422)
+        try:
+            recorded = await handlers.submit_answer(
+                deps, conn, opened.survey.tenant, sid, opened.claims.nonce, answer, language
+            )
+        except UnknownReason:
+            # Checked before anything is written: the form again, the customer's other choices kept.
+            page = _render_form(
+                check,
+                opened,
+                asked,
+                token,
+                language,
+                error=views.REASON_TEXTS[language].unknown,
+                given=answer.model_copy(update={"reason": None}),
+            )
+            return _html(page, 422)
         if recorded is None:  # a double submit lost the race for the link
             return _problem_page(check, links.LinkProblem.used, language, path, token)
     thanks = f"{path}/thanks?{urlencode({'lang': language.value, 't': token})}"

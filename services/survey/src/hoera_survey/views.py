@@ -1,8 +1,11 @@
 """The customer's pages (R18, R19, R22) and the invitation e-mail's HTML, from the Jinja2 templates
-in ``pages/`` and the operator's texts (R8). Server-rendered, no JavaScript."""
+in ``pages/`` and the operator's texts (R8). Server-rendered, no JavaScript: the question why a
+customer was unhappy shows after an unhappy smiley by CSS alone (``:has()``), and without CSS it is
+simply there, its legend saying when it applies."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -11,14 +14,17 @@ from uuid import UUID
 
 from hoera_events.common import Channel as ContactChannel
 from hoera_events.common import Language, PreferredMoment
+from hoera_events.organisation import FeedbackReason
 from hoera_events.surveys import AgentAttribute, SurveyTrigger
 from jinja2 import Environment, FileSystemLoader, select_autoescape
+from pydantic import BaseModel, ConfigDict
 
-from hoera_survey.domain import Answer, Question
+from hoera_survey.domain import UNHAPPY_MAX_SMILEY, Answer, Question
 from hoera_survey.rules import Texts
 
+PAGES = Path(__file__).parent / "pages"
 _env = Environment(
-    loader=FileSystemLoader(Path(__file__).parent / "pages"),
+    loader=FileSystemLoader(PAGES),
     autoescape=select_autoescape(["html"]),
     trim_blocks=True,
     lstrip_blocks=True,
@@ -31,6 +37,24 @@ _FACE = {
     "face_colours": ["#f28b82", "#fbbc7c", "#fde293", "#ccebb0", "#a8dab5"],
     "mouth_ends": [72, 70, 66, 62, 60],
     "mouth_curves": [52, 60, 66, 76, 86],
+}
+
+
+class ReasonTexts(BaseModel):
+    """The words around the tenant's reasons (whose own labels the organisation gives), nl/fr/en."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    legend: str
+    """Says when the question applies, so that it reads right where CSS does not hide it."""
+    hint: str
+    unknown: str
+    """The form's error for a reason that is not one of the tenant's."""
+
+
+REASON_TEXTS: dict[Language, ReasonTexts] = {
+    Language(code): ReasonTexts.model_validate(texts)
+    for code, texts in json.loads((PAGES / "reasons.json").read_text(encoding="utf-8")).items()
 }
 
 
@@ -50,10 +74,15 @@ def survey_page(
     trigger: SurveyTrigger,
     questions: Sequence[Question],
     attributes: Sequence[AgentAttribute],
+    reasons: Sequence[FeedbackReason] = (),
+    unhappy_max_smiley: int = UNHAPPY_MAX_SMILEY,
     given: Answer | None = None,
     error: str | None = None,
 ) -> str:
+    """The survey's form. The reasons are asked with the satisfaction question, for its smileys up to
+    ``unhappy_max_smiley``; a tenant without reasons asks none."""
     path = f"/s/{survey_id}"
+    asked = [q.value for q in questions]
     return _env.get_template("survey.html").render(
         t=t,
         language=language.value,
@@ -63,8 +92,13 @@ def survey_page(
         action=path,
         opt_out_action=f"{path}/opt-out",
         token=token,
-        questions=[q.value for q in questions],
+        questions=asked,
         attributes=list(attributes),
+        reasons=[(r.code, str(getattr(r.labels, language.value))) for r in reasons]
+        if "satisfaction" in asked
+        else [],
+        unhappy_levels=list(range(1, unhappy_max_smiley + 1)),
+        reason_texts=REASON_TEXTS[language],
         given=given or Answer(),
         # Enum order, not the stored texts' order (jsonb sorts keys): "as soon as possible" and the
         # phone come first, and are what an unchanged form asks for.

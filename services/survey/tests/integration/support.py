@@ -24,6 +24,7 @@ from hoera_events.envelope import Envelope, EventDecodeError, decode, encode, ev
 from hoera_events.platform import ContactClosed
 from hoera_events.registry import Service as Producer
 from hoera_events.registry import spec_for, topic_for
+from hoera_events.surveys import SurveyTrigger
 from hoera_kit.rules import RuleDocument
 from hoera_kit.service import Service
 from hoera_kit.settings import DEV_ISSUER, DEV_SIGNING_SECRET
@@ -87,9 +88,9 @@ def immediate_triggers(template: str = "nl") -> dict[str, Any]:
     doc: dict[str, Any] = rules.TriggerRules.model_validate_json(
         (rules.TEMPLATES / template / "triggers.json").read_text()
     ).model_dump(mode="json")
-    for trigger in doc.values():
-        trigger["delay_minutes"] = 0
-        trigger["send_window"] = None
+    for trigger in SurveyTrigger:
+        doc[trigger.value]["delay_minutes"] = 0
+        doc[trigger.value]["send_window"] = None
     return doc
 
 

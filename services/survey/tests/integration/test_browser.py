@@ -1,5 +1,7 @@
 """A customer on a phone: Debian's headless Chromium opens the invitation link from the e-mail, clicks
-smileys (in Dutch, and in French), submits and sees the thank-you page. Screenshots are artifacts."""
+smileys (in Dutch, and in French), submits and sees the thank-you page; after an unhappy smiley, and
+only then, the page asks why (by CSS alone), and axe-core finds no WCAG A/AA violation either way.
+Screenshots are artifacts."""
 
 from __future__ import annotations
 
@@ -8,6 +10,7 @@ from typing import Any
 
 import httpx
 import pytest
+from axe_playwright_python.async_playwright import Axe
 from hoera_devkit.testing import ServiceProcess, mail_text
 from hoera_events.common import Language
 from hoera_events.surveys import SurveyAnswered
@@ -39,6 +42,20 @@ UNLABELLED = """() => [...document.querySelectorAll('input[type=radio], input[ty
   .filter((i) => !(i.labels && i.labels.length
                    && (i.getAttribute('aria-label') || i.labels[0].innerText.trim())))
   .map((i) => i.id)"""
+
+
+WCAG_AA = {
+    "runOnly": {"type": "tag", "values": ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]},
+    "resultTypes": ["violations"],
+}
+
+
+async def _violations(page: Any) -> list[str]:
+    results = await Axe().run(page, options=WCAG_AA)
+    return [
+        f"{v['id']}: {v['help']} at {[n['target'] for n in v['nodes'][:3]]}"
+        for v in results.response["violations"]
+    ]
 
 
 async def _invitation_link(customer: str, language: Language) -> str:
@@ -122,3 +139,58 @@ async def test_a_customer_answers_on_a_phone_in_dutch_and_in_french(
     assert (fr.satisfaction, fr.effort, fr.nps, fr.language) == (5, 5, 10, Language.fr)
     assert fr.contact_me is None
     assert {k.value: v for k, v in fr.attributes.items()} == {"empathetic": 4}
+
+
+async def test_the_reason_question_shows_only_after_an_unhappy_smiley(
+    survey_process: ServiceProcess, browser: Any, artifacts_dir: Path
+) -> None:
+    shots = artifacts_dir / "survey"
+    shots.mkdir(parents=True, exist_ok=True)
+    dutch, french = unique("nl-why"), unique("fr-why")
+    dutch_link = await _invitation_link(dutch, Language.nl)
+    french_link = await _invitation_link(french, Language.fr)
+    context = await browser.new_context(**PHONE)
+    page = await context.new_page()
+
+    await page.goto(dutch_link)
+    reasons = page.locator("fieldset.reasons")
+    assert await reasons.count() == 1 and not await reasons.is_visible()
+    assert await _violations(page) == []
+    await page.click("label[for=satisfaction-4]")
+    assert not await reasons.is_visible()
+    await page.click("label[for=satisfaction-2]")
+    assert await reasons.is_visible()
+    assert await page.inner_text("fieldset.reasons legend") == "Als u niet tevreden was: waarom?"
+    assert await page.evaluate(UNLABELLED) == []
+    assert await _violations(page) == []
+    await page.click("text=Ik moest te lang wachten")
+    assert await page.is_checked("#reason-waiting-time")
+    await page.screenshot(path=str(shots / "nl-why.png"), full_page=True)
+    await page.click("label[for=satisfaction-5]")  # happy after all: the question goes away again
+    assert not await reasons.is_visible()
+    await page.click("label[for=satisfaction-1]")
+    assert await reasons.is_visible() and await page.is_checked("#reason-waiting-time")
+    await page.fill("#comment", "Ik heb een half uur gewacht.")
+    await page.click("button[type=submit]")
+    await page.wait_for_selector("text=Hartelijk dank!")
+
+    # French, picked from the keyboard: a reason radio is reachable and named in French.
+    await page.goto(french_link)
+    assert not await page.locator("fieldset.reasons").is_visible()
+    await page.focus("#satisfaction-3")
+    await page.keyboard.press("ArrowLeft")  # 2: unhappy
+    assert await page.is_checked("#satisfaction-2")
+    assert await page.locator("fieldset.reasons").is_visible()
+    assert "pourquoi" in await page.inner_text("fieldset.reasons legend")
+    assert await _violations(page) == []
+    await page.click("text=Autre chose")
+    await page.click("label[for=satisfaction-4]")  # a reason left checked with a happy smiley
+    await page.click("button[type=submit]")
+    await page.wait_for_selector("text=Merci beaucoup !")
+    await context.close()
+
+    answers = await events_of(SurveyAnswered, {dutch, french}, until=2)
+    by_customer = {e.data.customer_id: e.data for e in answers}  # type: ignore[attr-defined]
+    nl, fr = by_customer[dutch], by_customer[french]
+    assert (nl.satisfaction, nl.reason, nl.topics) == (1, "waiting-time", ["waiting"])
+    assert (fr.satisfaction, fr.reason, fr.topics) == (4, None, [])

@@ -7,7 +7,8 @@ Routing, in one place:
   moment (the rules' delay and send window) → timer ``survey.invite`` → invitations.invitation_due
 - CustomerMarkedDeceased → standing.customer_deceased; CustomerDeceasedMarkWithdrawn →
   standing.deceased_mark_withdrawn (R10)
-- the survey page → answers.open_link, answers.submit_answer, answers.opt_out_by_link (R18, R19, R22)
+- the survey page → answers.open_link, answers.asked, answers.submit_answer (the reason after an
+  unhappy smiley, the comment's topics), answers.opt_out_by_link (R18, R19, R22)
 - another service (alerts, callback) → answers.comments: the customers' words, which events leave out
 - the API → standing.request_proactive_contact (R30), standing.opt_out / opt_in / standing,
   figures.figures and figures.suppressions (R20, R21), link_keys.rotate and link_keys.keys
@@ -16,8 +17,11 @@ Routing, in one place:
 from hoera_kit.deps import ServiceDeps
 
 from hoera_survey.handlers.answers import (
+    Asked,
     LinkCheck,
     Opened,
+    UnknownReason,
+    asked,
     comments,
     open_answered,
     open_link,
@@ -60,10 +64,13 @@ class Deps(ServiceDeps[SurveySettings]):
 
 __all__ = [
     "INVITE_TIMER",
+    "Asked",
     "Deps",
     "LinkCheck",
     "Opened",
     "SurveyRequest",
+    "UnknownReason",
+    "asked",
     "comments",
     "customer_deceased",
     "deceased_mark_withdrawn",

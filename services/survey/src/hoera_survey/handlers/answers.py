@@ -1,26 +1,32 @@
 """R18, R19, R22: the customer's side, reached by a signed link without a login. The link names its
 tenant's key, so the tenant comes from the link, never from what a caller types; the survey, its
-rule and every text are then read in that tenant only."""
+rule and every text are then read in that tenant only.
+
+Closing the loop: after an unhappy smiley the page asks why, from the reasons the tenant's
+organisation defines (Organisation.feedback.reasons); the comment is tagged with the tenant's comment
+topics (hoera_survey.topics). Both travel in SurveyAnswered as codes; the words stay here."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from hoera_events.common import Language
+from hoera_events.organisation import FeedbackReason
 from hoera_events.surveys import ContactMeRequest, SurveyAnswered
 from hoera_kit.db import Conn
 from hoera_kit.rules import DEFAULT_TEMPLATE
 
-from hoera_survey import links, store
+from hoera_survey import links, store, topics
 from hoera_survey.domain import Answer
 from hoera_survey.handlers.link_keys import link_key
 from hoera_survey.handlers.standing import opt_out
 from hoera_survey.handlers.tenants import organisation_of
 from hoera_survey.metrics import SATISFACTION
 from hoera_survey.rules import TEXTS, TRIGGERS, TextRules, TriggerRule
-from hoera_survey.store import SurveyRow, SurveyState
+from hoera_survey.store import AnswerComment, SurveyRow, SurveyState
 
 if TYPE_CHECKING:
     from hoera_survey.handlers import Deps
@@ -113,7 +119,41 @@ async def unknown_survey(deps: Deps, conn: Conn, token: str) -> LinkCheck:
 
 async def trigger_rule(deps: Deps, conn: Conn, survey: SurveyRow) -> TriggerRule:
     """What the survey asks: its trigger's rule in its tenant's documents."""
-    return (await deps.rules.get(conn, survey.tenant, TRIGGERS)).for_trigger(survey.trigger)
+    return (await asked(deps, conn, survey)).rule
+
+
+@dataclass(frozen=True)
+class Asked:
+    """What a survey's page asks: its trigger's questions, and after an unhappy satisfaction smiley
+    why, from the tenant's reasons."""
+
+    rule: TriggerRule
+    unhappy_max_smiley: int
+    reasons: list[FeedbackReason]
+    """The tenant's reasons (its organisation's feedback); none: the question is not asked."""
+
+
+async def asked(deps: Deps, conn: Conn, survey: SurveyRow) -> Asked:
+    """The survey's trigger rule and what counts as unhappy (its tenant's triggers document), and
+    the tenant's reasons (the organisation's replica)."""
+    triggers = await deps.rules.get(conn, survey.tenant, TRIGGERS)
+    feedback = deps.tenants.organisation(survey.tenant).feedback
+    return Asked(triggers.for_trigger(survey.trigger), triggers.unhappy_max_smiley, list(feedback.reasons))
+
+
+MAX_TOPICS = 50
+"""SurveyAnswered carries at most 50 topics (a tenant may define 200): the first in the tenant's order."""
+
+
+class UnknownReason(ValueError):
+    """The answer names a reason the tenant does not offer (a hand-made form, or one removed since the
+    page was shown): refused, nothing changes."""
+
+
+def check_reason(answer: Answer, questions: Asked) -> None:
+    """Refuse a reason that is not one of the tenant's, whatever smiley came with it."""
+    if answer.reason is not None and answer.reason not in {r.code for r in questions.reasons}:
+        raise UnknownReason(answer.reason)
 
 
 async def submit_answer(
@@ -125,14 +165,24 @@ async def submit_answer(
     answer: Answer,
     language: Language,
 ) -> SurveyRow | None:
-    """R18, R19: store the answer and spend the link in one transaction; None if it was spent."""
+    """R18, R19: store the answer and spend the link in one transaction; None if it was spent.
+    UnknownReason, before anything is written, for a reason the tenant does not offer; a known reason
+    is kept only with an unhappy satisfaction smiley. The comment is tagged with the tenant's topics
+    in the language the customer answered in."""
     now = deps.now()
+    survey = await store.get_survey(conn, tenant, survey_id)
+    if survey is None:
+        return None
+    questions = await asked(deps, conn, survey)
+    check_reason(answer, questions)
     survey = await store.consume_link(conn, tenant, survey_id, nonce, now)
     if survey is None:
         return None
-    rule = await trigger_rule(deps, conn, survey)
-    answer = answer.limited_to(rule.questions, rule.attributes)
-    await store.add_answer(conn, tenant, survey_id, answer, answered_at=now, language=language)
+    answer = answer.limited_to(
+        questions.rule.questions, questions.rule.attributes, questions.unhappy_max_smiley
+    )
+    found = await _topics(deps, tenant, answer.comment, language)
+    await store.add_answer(conn, tenant, survey_id, answer, answered_at=now, language=language, topics=found)
     if answer.satisfaction is not None:
         SATISFACTION.labels("survey", tenant, str(answer.satisfaction)).inc()
     contact_me = (
@@ -165,6 +215,8 @@ async def submit_answer(
             # and alerts and callback ask for them (POST /internal/survey-comments).
             comment=None,
             commented=bool(answer.comment),
+            reason=answer.reason,
+            topics=found,
             contact_me=contact_me,
             recording_ref=survey.recording_ref,
             age_band=survey.age_band,
@@ -175,9 +227,22 @@ async def submit_answer(
     return survey
 
 
-async def comments(deps: Deps, tenant: str, survey_ids: list[uuid.UUID]) -> dict[uuid.UUID, str]:
+async def _topics(deps: Deps, tenant: str, comment: str | None, language: Language) -> list[str]:
+    """The tenant's comment topics in the customer's words (off the event loop: the first comment
+    in a language loads that language's dictionary)."""
+    if not comment:
+        return []
+    vocabulary = deps.tenants.organisation(tenant).feedback.topics
+    if not vocabulary:
+        return []
+    found = await asyncio.to_thread(topics.tag, comment, vocabulary, language)
+    return found[:MAX_TOPICS]
+
+
+async def comments(deps: Deps, tenant: str, survey_ids: list[uuid.UUID]) -> dict[uuid.UUID, AnswerComment]:
     """The customers' words of these surveys, for the services that act on them (alerts, callback):
-    events say only that there are some, so the words stay here, where erasure reaches them."""
+    events say only that there are some, so the words stay here, where erasure reaches them. With
+    each, the answer's reason and the topics its words were tagged with."""
     async with deps.transaction() as conn:
         return await store.comments(conn, tenant, survey_ids)
 

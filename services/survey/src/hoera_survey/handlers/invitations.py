@@ -23,11 +23,11 @@ from hoera_kit.directory import CustomerContact
 from hoera_survey import links, store, views
 from hoera_survey.domain import (
     Allow,
-    BudgetKind,
     Delivery,
     Suppress,
     TriggerFacts,
     Verdict,
+    budget_kind,
     choose_delivery,
     invitation_moment,
     link_expiry,
@@ -231,7 +231,7 @@ async def decide_invitation(deps: Deps, conn: Conn, survey: SurveyRow) -> Survey
     else:
         caps = await deps.rules.get(conn, survey.tenant, CAPS)
         history = await store.spends_since(conn, survey.tenant, survey.customer_id, now - lookback(caps.caps))
-        verdict = may_contact(standing, caps.caps, history, BudgetKind.survey, now)
+        verdict = may_contact(standing, caps.caps, history, budget_kind(survey.trigger), now)
     if isinstance(verdict, Allow):
         rule = (await deps.rules.get(conn, survey.tenant, TRIGGERS)).for_trigger(survey.trigger)
         delivery = choose_delivery(
@@ -266,7 +266,12 @@ async def _invite(
     language = survey_language(contact.language, survey.language, organisation.language)
     nonce = links.new_nonce()
     await store.add_spend(
-        conn, survey.tenant, survey.customer_id, BudgetKind.survey, now, f"survey:{survey.survey_id}"
+        conn,
+        survey.tenant,
+        survey.customer_id,
+        budget_kind(survey.trigger),
+        now,
+        f"survey:{survey.survey_id}",
     )
     await store.mark_invited(
         conn,
@@ -390,7 +395,7 @@ async def _suppressed(
         conn,
         tenant=about.tenant,
         customer_id=about.customer_id,
-        kind=BudgetKind.survey,
+        kind=budget_kind(about.trigger),
         suppress=suppress,
         reference=about.trigger_ref,
         at=at,
