@@ -14,26 +14,26 @@ from datetime import datetime
 from typing import Any
 
 from hoera_events.organisation import Retention
-from hoera_kit.db import Conn
+from hoera_kit.db import Conn, count_changed
 from hoera_kit.privacy import ERASED
 from hoera_kit.retention import cutoff
 
 
 async def erase(conn: Conn, tenant: str, customer_id: str) -> dict[str, int]:
-    comments = await conn.fetchval(
-        "with hit as (update answers set comment = null where tenant = $1 and customer_id = $2 "
-        "and comment is not null returning 1) select count(*) from hit",
+    comments = await count_changed(
+        conn,
+        "update answers set comment = null where tenant = $1 and customer_id = $2 and comment is not null",
         tenant,
         customer_id,
     )
-    alerts = await conn.fetchval(
-        "with hit as (update alerts set "
+    alerts = await count_changed(
+        conn,
+        "update alerts set "
         "details = (details - 'comment') || case when details ? 'answer' "
         "then jsonb_build_object('answer', (details -> 'answer') - 'comment') else '{}'::jsonb end, "
         "note = case when note is null then null else $3 end "
         "where tenant = $1 and customer_id = $2 and (details ? 'comment' "
-        "or (details -> 'answer') ? 'comment' or (note is not null and note <> $3)) returning 1) "
-        "select count(*) from hit",
+        "or (details -> 'answer') ? 'comment' or (note is not null and note <> $3))",
         tenant,
         customer_id,
         ERASED,
@@ -67,17 +67,18 @@ async def purge_comments(conn: Conn, tenant: str, rules: Retention, now: datetim
     """Retention: the customer's words kept with answers and unhappy alerts older than the tenant
     keeps survey comments."""
     before = cutoff(now, rules.survey_comments_days)
-    answers = await conn.fetchval(
-        "with hit as (update answers set comment = null where tenant = $1 and answered_at < $2 "
-        "and comment is not null returning 1) select count(*) from hit",
+    answers = await count_changed(
+        conn,
+        "update answers set comment = null where tenant = $1 and answered_at < $2 and comment is not null",
         tenant,
         before,
     )
-    alerts = await conn.fetchval(
-        "with hit as (update alerts set details = (details - 'comment') || case when details ? 'answer' "
+    alerts = await count_changed(
+        conn,
+        "update alerts set details = (details - 'comment') || case when details ? 'answer' "
         "then jsonb_build_object('answer', (details -> 'answer') - 'comment') else '{}'::jsonb end "
-        "where tenant = $1 and raised_at < $2 and (details ? 'comment' or (details -> 'answer') ? 'comment') "
-        "returning 1) select count(*) from hit",
+        "where tenant = $1 and raised_at < $2 "
+        "and (details ? 'comment' or (details -> 'answer') ? 'comment')",
         tenant,
         before,
     )

@@ -15,22 +15,23 @@ from datetime import datetime
 from typing import Any
 
 from hoera_events.organisation import Retention
-from hoera_kit.db import Conn
+from hoera_kit.db import Conn, count_changed
 from hoera_kit.retention import cutoff
 
 
 async def erase(conn: Conn, tenant: str, customer_id: str) -> dict[str, int]:
-    comments = await conn.fetchval(
-        "with hit as (update survey_answers a set comment = null from surveys s "
+    comments = await count_changed(
+        conn,
+        "update survey_answers a set comment = null from surveys s "
         "where a.tenant = s.tenant and a.survey_id = s.survey_id and s.tenant = $1 "
-        "and s.customer_id = $2 and a.comment is not null returning 1) select count(*) from hit",
+        "and s.customer_id = $2 and a.comment is not null",
         tenant,
         customer_id,
     )
-    links = await conn.fetchval(
-        "with hit as (update surveys set link_nonce = null, recording_ref = null "
-        "where tenant = $1 and customer_id = $2 and (link_nonce is not null or recording_ref is not null) "
-        "returning 1) select count(*) from hit",
+    links = await count_changed(
+        conn,
+        "update surveys set link_nonce = null, recording_ref = null "
+        "where tenant = $1 and customer_id = $2 and (link_nonce is not null or recording_ref is not null) ",
         tenant,
         customer_id,
     )
@@ -78,9 +79,10 @@ async def export(conn: Conn, tenant: str, customer_id: str) -> dict[str, Any]:
 
 async def purge_comments(conn: Conn, tenant: str, rules: Retention, now: datetime) -> dict[str, int]:
     """Retention: the words of answers older than the tenant keeps survey comments."""
-    n = await conn.fetchval(
-        "with hit as (update survey_answers set comment = null where tenant = $1 and answered_at < $2 "
-        "and comment is not null returning 1) select count(*) from hit",
+    n = await count_changed(
+        conn,
+        "update survey_answers set comment = null where tenant = $1 and answered_at < $2 "
+        "and comment is not null",
         tenant,
         cutoff(now, rules.survey_comments_days),
     )
