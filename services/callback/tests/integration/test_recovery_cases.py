@@ -14,14 +14,14 @@ from typing import Any
 
 import pytest
 from hoera_callback import handlers
-from hoera_devkit.testing import demo_organisation, eventually, read_topic
+from hoera_devkit.testing import eventually, read_topic
 from hoera_events.common import Channel, Language
 from hoera_events.complaints import ComplaintResolved
 from hoera_events.envelope import Envelope, make_envelope
 from hoera_events.recovery import RecoveryCaseClosed, RecoveryCaseEscalated, RecoveryCaseOpened
 from hoera_events.registry import topic_for
 from hoera_events.surveys import ContactMeRequest, SurveyAnswered, SurveyTrigger
-from hoera_kit.calendar import BusinessCalendar, Span
+from hoera_kit.calendar import Span
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "support"))
 from callback_support import Running, StartService, agent_page, bearer, decoded, fetch, token
@@ -246,14 +246,16 @@ async def test_an_overdue_case_escalates_once_at_its_target_on_the_tenants_calen
 ) -> None:
     running = await start_service(recovery={"target": {"business_days": 1}})
     customer = f"CUST-R{uuid.uuid4().hex[:8]}"
-    # Friday evening after closing time: the business day starts counting on Monday morning.
-    friday_evening = datetime(2026, 12, 4, 19, 30, tzinfo=UTC)
+    # Next Friday evening after closing time: the business day starts counting on Monday morning.
+    now = datetime.now(UTC)
+    friday = (now + timedelta(days=(4 - now.weekday()) % 7 or 7)).date()
+    friday_evening = datetime(friday.year, friday.month, friday.day, 19, 30, tzinfo=UTC)
     await handle(running, answered(customer, 1, answered_at=friday_evening))
     [case] = await cases_of(running, customer)
-    calendar = BusinessCalendar(demo_organisation().calendar)
+    # The tenant's calendar as this service holds it (the test organisation's: weekdays, 08:00-18:00).
+    calendar = running.svc.api.state.deps.tenants.calendar("demo")
     expected = calendar.after(friday_evening, Span(business_days=1))
     assert datetime.fromisoformat(case["due_at"]) == expected
-    assert expected.astimezone(calendar.zone).weekday() == 1, "Monday's business day ends on Tuesday"
     [timer] = await fetch(
         running.dsn,
         "select due_at from kit_timers where kind = 'recovery.due' and key = $1",
@@ -424,3 +426,14 @@ async def test_an_improvement_actions_before_and_after_figures_equal_an_independ
 
     agent = bearer("agent-anna", "agent", teams=[TEAM])
     assert (await running.http.get(f"/departments/{department}", headers=agent)).status_code == 403
+
+
+async def test_a_signal_that_arrives_late_is_not_overdue_on_arrival(start_service: StartService) -> None:
+    running = await start_service()
+    customer = f"CUST-R{uuid.uuid4().hex[:8]}"
+    month_ago = datetime.now(UTC) - timedelta(days=30)
+    await handle(running, answered(customer, 1, answered_at=month_ago))
+    [case] = await cases_of(running, customer)
+    assert datetime.fromisoformat(case["opened_at"]) == month_ago, "the case is the customer's since then"
+    assert datetime.fromisoformat(case["due_at"]) > datetime.now(UTC), "the team gets its target from now"
+    assert case["escalated_at"] is None

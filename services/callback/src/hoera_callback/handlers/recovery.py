@@ -108,7 +108,10 @@ async def open_case(
     if team is None:
         return None  # no team to own it: the callback request of the same signal is refused and retried
     rules = await deps.rules.get(conn, opening.tenant, RECOVERY)
-    due_at = case_due_at(deps.tenants.calendar(opening.tenant), opening.at, rules.target)
+    # The case is the customer's from the moment they were unhappy (the figures count from then), but the
+    # team cannot act before it knows: a signal that arrives late (a backlog, a replay) is not overdue
+    # on arrival.
+    due_at = case_due_at(deps.tenants.calendar(opening.tenant), max(opening.at, deps.now()), rules.target)
     callbacks = await store.open_of_customer(conn, opening.tenant, opening.customer_id)
     case = await rstore.insert_case(
         conn,
