@@ -8,10 +8,20 @@ import pytest
 
 from .support import VALUES_FILES, Rendering, Tools, documents, find_tools, helm_template
 
+_BUILT: list[Tools] = []
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Find (on a fresh machine: build) the chart's tools before the first test starts: building helm and
+    promtool from source takes minutes on two cores, longer than one test's timeout, which would
+    otherwise count it against the first test that asks for them."""
+    if any(item.nodeid.startswith("tests/deploy/") for item in session.items):
+        _BUILT.append(find_tools())
+
 
 @pytest.fixture(scope="session")
 def tools() -> Tools:
-    return find_tools()
+    return _BUILT[0] if _BUILT else find_tools()
 
 
 @pytest.fixture(scope="session")
