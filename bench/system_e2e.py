@@ -48,10 +48,18 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
 from hoera_alerts.domain import unhappy_alert_id
 from hoera_devkit.smtp_sink import MailStore, SmtpSink
-from hoera_devkit.testing import ServiceProcess, create_database, drop_database, pg_dsn
+from hoera_devkit.testing import (
+    ServiceProcess,
+    create_database,
+    define_tenant,
+    drop_database,
+    free_port,
+    pg_dsn,
+    platform_headers,
+)
 from hoera_devkit.tokens import mint_token
 from hoera_events.common import Channel, Language
-from hoera_events.envelope import encode, make_envelope
+from hoera_events.envelope import encode, event_headers, make_envelope
 from hoera_events.platform import ComplaintReceived, ContactClosed
 from hoera_events.registry import topic_for
 from hoera_events.surveys import SurveyAnswered
@@ -62,6 +70,9 @@ from bench import ceilings
 from bench.common import RESULTS, Figure, Report, bootstrap, percentile
 
 SERVICES = ("intake", "survey", "alerts")
+# The bench's own organisation (the demo organisation's teams and people, signed with the test
+# platform's key), so a run never changes what `make up` shows under "demo".
+TENANT = "bench"
 C_PRODUCE = "C raw aiokafka produce 1KB acks=all"
 ALERTS_FLOOR = "alerts ceiling: bare consumer + SMTP send, p50"
 ANSWERED_TOPIC = topic_for(SurveyAnswered)
@@ -184,8 +195,16 @@ class Platform:
             )
 
     async def _send(self, event: ContactClosed | ComplaintReceived) -> None:
-        env = make_envelope(event, producer="platform", tenant="demo")
-        self.pending.append(await self.producer.send(topic_for(event), encode(env), key=env.key.encode()))
+        env = make_envelope(event, producer="platform", tenant=TENANT)
+        value = encode(env)
+        self.pending.append(
+            await self.producer.send(
+                topic_for(event),
+                value,
+                key=env.key.encode(),
+                headers=platform_headers(value, event_headers(env)),
+            )
+        )
 
     async def offer(self, phase: str, rate: float, seconds: float) -> float:
         """Publishes rate x seconds contacts evenly; returns the wall-clock time the last one went out."""
@@ -282,8 +301,12 @@ class Procs:
     async def start(self) -> None:
         for name in SERVICES:
             self.databases[name] = await create_database(f"bench_e2e_{name}")
+        ports = {name: free_port() for name in SERVICES}
+        # Alerts asks survey for an answer's comment: each service knows where the others are.
+        urls = json.dumps({name: f"http://127.0.0.1:{port}" for name, port in ports.items()})
         for name in SERVICES:
             env = {
+                "HOERA_SERVICE_URLS": urls,
                 "HOERA_DATABASE_URL": pg_dsn(self.databases[name]),
                 "HOERA_SMTP_PORT": str(self.sink_port),
                 "HOERA_LOG_LEVEL": "WARNING",
@@ -301,7 +324,12 @@ class Procs:
                 env["HOERA_BENCH_PROFILE_OUT"] = str(RESULTS / f"profile-e2e-{name}")
                 module = "bench.system_e2e"
             self.procs[name] = ServiceProcess(
-                module, env=env, log_dir=self.folder, name=name, group_prefix=self.group
+                module,
+                env=env,
+                port=ports[name],
+                log_dir=self.folder,
+                name=name,
+                group_prefix=self.group,
             ).start()
         await asyncio.gather(*(p.wait_ready(timeout=120) for p in self.procs.values()))
 
@@ -478,6 +506,7 @@ class Bench:
         backlog: Backlog | None = None
         began = time.monotonic()
         try:
+            await define_tenant(TENANT, template="nl", bootstrap=bootstrap())
             await procs.start()
             await producer.start()
             await answers.start()
@@ -540,21 +569,31 @@ class Bench:
             await asyncio.sleep(0.5)
 
     async def _invite_at_once(self, survey_url: str) -> None:
-        """R17's delay is operator data: 0 minutes, so an invitation follows its contact at once."""
+        """R17's delay and send window are operator data: none, so an invitation follows its contact at
+        once."""
         token = mint_token(
             subject="bench",
             roles=[Role.admin],
+            tenant=TENANT,
             secret=DEV_SIGNING_SECRET,
             issuer=DEV_ISSUER,
             audience="hoera",
         )
         headers = {"Authorization": f"Bearer {token}"}
         async with httpx.AsyncClient(base_url=survey_url, headers=headers) as http:
-            resp = await http.get("/rules")
+            resp = await http.get("/admin/rules/triggers")
             resp.raise_for_status()
-            triggers = next(r["document"] for r in resp.json() if r["name"] == "triggers")
+            current = resp.json()
+            triggers = current["document"]
             triggers["contact_closed"]["delay_minutes"] = 0
-            (await http.put("/rules/triggers", json=triggers)).raise_for_status()
+            # Day and night: a run after 21:00 would otherwise wait for the morning's window.
+            triggers["contact_closed"]["send_window"] = None
+            change = {
+                "document": triggers,
+                "expected_version": current["version"],
+                "reason": "bench: invite at once",
+            }
+            (await http.put("/admin/rules/triggers", json=change)).raise_for_status()
 
     async def _drain(self, phase: str, backlog: Backlog, limit: float) -> None:
         """Until every contact of the phase has its invitation, the customers are done, every unhappy
@@ -578,7 +617,7 @@ class Bench:
             print(f"      {time.monotonic() - started:5.0f}s waiting: {await backlog.where()}", flush=True)
 
     def _alert_key(self, survey_id: str) -> str:
-        return str(unhappy_alert_id("demo", uuid.UUID(survey_id)))
+        return str(unhappy_alert_id(TENANT, uuid.UUID(survey_id)))
 
     def _invite_latencies(self, phase: str) -> list[float]:
         return [

@@ -7,9 +7,11 @@ replica claims due rows with FOR UPDATE SKIP LOCKED and a lease (the row's next 
 past the send), sends them, and records the outcome in a new transaction together with whatever the
 service writes in `on_state_change` (a timeline entry, an AlertDelivered outbox event).
 
-The lease outlives every send it covers: a worker claims no more rows than it sends at once, and each
-send is cut off at half the lease, so however slow the SMTP server, no claimed row is still unsent
-when its lease ends and another replica takes it (which would send it twice).
+The lease outlives every send it covers: a wave of claimed rows is sent (a few at a time, over kept-open
+SMTP sessions) until half the lease has passed; a send still running then is cut off, and a row not yet
+started is handed back unsent (its attempt not counted). So however slow the SMTP server, no claimed
+row is still being sent when its lease ends and another replica takes it (which would send it twice).
+A wave's outcomes are recorded in one transaction (one statement for the mails that went out).
 
 What this can and cannot promise: a worker that dies between sending and recording leaves the row
 leased; when the lease ends another worker sends it again. So delivery is at least once and never
@@ -198,6 +200,8 @@ _COLUMNS = (
     "last_attempt_at, last_error, provider_id, created_at, updated_at, sent_at, customer_id, "
     "ordering_key, seq"
 )
+# The same columns of the table aliased d (an update joined to the values it applies).
+_D_COLUMNS = ", ".join(f"d.{column.strip()}" for column in _COLUMNS.split(","))
 _RETRYABLE = "state in ('pending', 'failed')"
 
 
@@ -511,6 +515,87 @@ def _smtp_error(exc: aiosmtplib.SMTPException) -> DeliveryError:
     return TransientDeliveryError(f"smtp: {type(exc).__name__}: {exc}")
 
 
+class SmtpPool:
+    """Connections to one SMTP relay host, kept open and reused across mails.
+
+    Opening a session (TCP, EHLO, STARTTLS, AUTH) costs more than sending a short mail; a relay takes
+    many mails per session. At most `size` connections exist at once (a send waits for a free one);
+    one idle longer than `idle_s` is closed rather than reused (servers drop quiet sessions), and one
+    that failed in any way is closed, never handed out again. A reused connection the server had
+    already closed fails before the mail is accepted: the send is tried once more on a fresh one."""
+
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        *,
+        username: str | None = None,
+        password: str | None = None,
+        starttls: bool = False,
+        timeout: float = 10,
+        size: int = 10,
+        idle_s: float = 30.0,
+    ) -> None:
+        self.host = host
+        self.port = port
+        self.username = username
+        self.password = password
+        self.starttls = starttls
+        self.timeout = timeout
+        self.idle_s = idle_s
+        self._free = asyncio.Semaphore(size)
+        self._idle: list[tuple[aiosmtplib.SMTP, float]] = []
+        self.opened = 0
+
+    async def _connection(self) -> tuple[aiosmtplib.SMTP, bool]:
+        """An open connection and whether it was reused."""
+        loop = asyncio.get_running_loop()
+        while self._idle:
+            smtp, since = self._idle.pop()
+            if smtp.is_connected and loop.time() - since < self.idle_s:
+                return smtp, True
+            await self._discard(smtp)
+        smtp = aiosmtplib.SMTP(
+            hostname=self.host,
+            port=self.port,
+            username=self.username,
+            password=self.password,
+            start_tls=self.starttls,
+            timeout=self.timeout,
+        )
+        await smtp.connect()
+        self.opened += 1
+        return smtp, False
+
+    async def _discard(self, smtp: aiosmtplib.SMTP) -> None:
+        with contextlib.suppress(Exception):
+            smtp.close()
+
+    async def send(self, mail: EmailMessage, *, sender: str, recipient: str) -> None:
+        async with self._free:
+            for _ in range(2):
+                smtp, reused = await self._connection()
+                try:
+                    await smtp.send_message(mail, sender=sender, recipients=[recipient])
+                except aiosmtplib.SMTPServerDisconnected:
+                    await self._discard(smtp)
+                    if reused:
+                        continue  # the server closed it while it was idle: once more, fresh
+                    raise
+                except BaseException:
+                    await self._discard(smtp)
+                    raise
+                self._idle.append((smtp, asyncio.get_running_loop().time()))
+                return
+
+    async def aclose(self) -> None:
+        idle, self._idle = self._idle, []
+        for smtp, _ in idle:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(smtp.quit(), timeout=1)
+            await self._discard(smtp)
+
+
 class SmtpSender:
     def __init__(
         self,
@@ -524,18 +609,25 @@ class SmtpSender:
         *,
         message_id_domain: str = "hoera",
         sender_of: Callable[[str], str | None] | None = None,
+        connections: int = 10,
     ) -> None:
-        """sender_of(tenant): the mailbox a tenant's mail comes from (its mail_from); None: mail_from."""
+        """sender_of(tenant): the mailbox a tenant's mail comes from (its mail_from); None: mail_from.
+        connections: how many SMTP sessions to the relay are kept open and used at once."""
         self.sender_of = sender_of or (lambda _tenant: None)
         self.host = host
         self.port = port
         self.mail_from = mail_from
-        self.username = username
-        self.password = password
-        self.starttls = starttls
-        self.timeout = timeout
         self.message_id_domain = message_id_domain
         self._envelope_from = _address(mail_from)
+        self.pool = SmtpPool(
+            host,
+            port,
+            username=username,
+            password=password,
+            starttls=starttls,
+            timeout=timeout,
+            size=connections,
+        )
 
     def _from(self, msg: DeliveryRecord | OutgoingMessage) -> str:
         return msg.sender or self.sender_of(msg.tenant) or self.mail_from
@@ -547,22 +639,15 @@ class SmtpSender:
         rcpt = _address(msg.recipient)
         mail = self.build(msg)
         try:
-            await aiosmtplib.send(
-                mail,
-                sender=_address(self._from(msg)),
-                recipients=[rcpt],
-                hostname=self.host,
-                port=self.port,
-                username=self.username,
-                password=self.password,
-                start_tls=self.starttls,
-                timeout=self.timeout,
-            )
+            await self.pool.send(mail, sender=_address(self._from(msg)), recipient=rcpt)
         except aiosmtplib.SMTPException as exc:
             raise _smtp_error(exc) from exc
         except (OSError, TimeoutError) as exc:
             raise TransientDeliveryError(f"smtp: {type(exc).__name__}: {exc}") from exc
         return str(mail["Message-ID"])
+
+    async def aclose(self) -> None:
+        await self.pool.aclose()
 
 
 def _retry_after(response: httpx.Response) -> float | None:
@@ -676,10 +761,13 @@ StateChangeHook = Callable[[asyncpg.Connection, DeliveryRecord], Awaitable[None]
 
 @dataclass(frozen=True)
 class _Outcome:
-    state: DeliveryState
+    state: DeliveryState | None  # None: not tried before the wave's deadline, handed back
     provider_id: str | None = None
     error: str | None = None
     retry_after_s: float | None = None
+
+
+_UNSENT = _Outcome(None)
 
 
 class DeliveryWorker:
@@ -698,7 +786,7 @@ class DeliveryWorker:
         max_attempts: int = 12,
         base_delay_s: float = 1.0,
         max_delay_s: float = 300.0,
-        batch_size: int = 50,
+        batch_size: int = 200,
         poll_interval_s: float = 0.5,
         lease_s: float = 60,
         on_state_change: StateChangeHook | None = None,
@@ -721,20 +809,38 @@ class DeliveryWorker:
         self.on_state_change = on_state_change
         self.rng = rng
         self.max_concurrency = max_concurrency
-        # All claimed rows are sent at once, each cut off at half the lease: see the module docstring.
-        self.claim_size = min(batch_size, max_concurrency)
+        self.claim_size = batch_size
+        self._handed_back = False
         self.wake = wake or asyncio.Event()
         self._tracer = trace.get_tracer("hoera_kit.deliveries")
 
     async def run_once(self) -> int:
-        """One wave: claim, send all at once, record. Returns how many deliveries were attempted."""
+        """One wave: claim, send (max_concurrency at a time) until half the lease has passed, record.
+        Returns how many deliveries were attempted."""
         claimed = await self._claim()
-        await asyncio.gather(*(self._attempt(record) for record in claimed))
-        return len(claimed)
+        self._handed_back = False
+        if not claimed:
+            return 0
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.lease_s / 2
+        gate = asyncio.Semaphore(self.max_concurrency)
+
+        async def attempt(record: DeliveryRecord) -> _Outcome:
+            async with gate:
+                if loop.time() >= deadline:
+                    return _UNSENT
+                return await self._send(record, deadline)
+
+        outcomes = await asyncio.gather(*(attempt(record) for record in claimed))
+        # Rows handed back are due at once: the loop comes round again without waiting.
+        self._handed_back = any(outcome.state is None for outcome in outcomes)
+        await self._record_wave(list(zip(claimed, outcomes, strict=True)))
+        return sum(1 for outcome in outcomes if outcome.state is not None)
 
     async def step(self) -> bool:
         """The worker's round for a Loop: True while a full wave was claimed (more may be due)."""
-        return await self.run_once() >= self.claim_size
+        attempted = await self.run_once()
+        return attempted >= self.claim_size or self._handed_back
 
     async def aclose(self) -> None:
         """Close the senders' connection pools (HTTP clients) at shutdown."""
@@ -767,11 +873,7 @@ class DeliveryWorker:
         )
         return [_record(r) for r in rows]
 
-    async def _attempt(self, record: DeliveryRecord) -> None:
-        outcome = await self._send(record)
-        await self._record_outcome(record, outcome)
-
-    async def _send(self, record: DeliveryRecord) -> _Outcome:
+    async def _send(self, record: DeliveryRecord, deadline: float) -> _Outcome:
         sender = self.senders[record.channel]
         with self._tracer.start_as_current_span(
             f"delivery {record.channel}",
@@ -783,7 +885,7 @@ class DeliveryWorker:
         ):
             try:
                 # Half the lease: the outcome is recorded before another worker may take over.
-                async with asyncio.timeout(self.lease_s / 2):
+                async with asyncio.timeout_at(deadline):
                     provider_id = await sender.send(record)
                 return _Outcome(DeliveryState.sent, provider_id=provider_id)
             except PermanentDeliveryError as exc:
@@ -810,6 +912,65 @@ class DeliveryWorker:
             )
             return _Outcome(DeliveryState.given_up, error=error)
         return _Outcome(DeliveryState.failed, error=error, retry_after_s=retry_after_s)
+
+    async def _record_wave(self, wave: list[tuple[DeliveryRecord, _Outcome]]) -> None:
+        """Every outcome of a wave in one transaction; if that fails (a hook refusing one record),
+        each is recorded on its own, so one record's trouble never holds back the others'."""
+        unsent = [record for record, outcome in wave if outcome.state is None]
+        tried = [(record, outcome) for record, outcome in wave if outcome.state is not None]
+
+        async def record_all() -> None:
+            async with self.pool.acquire() as conn, conn.transaction():
+                if unsent:
+                    await self._hand_back(conn, unsent)
+                for updated in await self._apply_all(conn, tried):
+                    if self.on_state_change is not None:
+                        await self.on_state_change(cast(asyncpg.Connection, conn), updated)
+
+        try:
+            await retrying(record_all, what=f"{len(wave)} deliveries: recording the wave", attempts=3)
+            return
+        except Exception as exc:
+            log.warning("recording a wave of %d deliveries failed (%r); one by one", len(wave), exc)
+        for record, outcome in tried:
+            await self._record_outcome(record, outcome)
+
+    async def _hand_back(self, conn: Conn, records: list[DeliveryRecord]) -> None:
+        """Rows claimed but not tried before the wave's deadline: due again now, the attempt uncounted."""
+        await conn.execute(
+            "update kit_deliveries d set attempts = d.attempts - 1, next_attempt_at = now(), "
+            "updated_at = now() from unnest($1::uuid[], $2::int[]) as u(id, attempts) "
+            f"where d.id = u.id and d.attempts = u.attempts and d.{_RETRYABLE}",
+            [r.id for r in records],
+            [r.attempts for r in records],
+        )
+
+    async def _apply_all(
+        self, conn: Conn, tried: list[tuple[DeliveryRecord, _Outcome]]
+    ) -> list[DeliveryRecord]:
+        """The outcomes applied, in the order given: the sent ones in one statement, the rest (rare)
+        one by one. Returns the records whose state changed."""
+        sent = [(record, outcome) for record, outcome in tried if outcome.state is DeliveryState.sent]
+        updated: dict[UUID, DeliveryRecord] = {}
+        if sent:
+            rows = await conn.fetch(
+                "update kit_deliveries d set state = 'sent', sent_at = now(), updated_at = now(), "
+                "provider_id = u.provider_id, last_error = null "
+                "from unnest($1::uuid[], $2::text[]) as u(id, provider_id) "
+                f"where d.id = u.id and d.{_RETRYABLE} returning {_D_COLUMNS}",
+                [record.id for record, _ in sent],
+                [outcome.provider_id for _, outcome in sent],
+            )
+            updated.update((row["id"], _record(row)) for row in rows)
+        for record, outcome in tried:
+            if outcome.state is not DeliveryState.sent:
+                changed = await self._apply(conn, record, outcome)
+                if changed is not None:
+                    updated[record.id] = changed
+        superseded = len(tried) - len(updated)
+        if superseded:
+            log.info("%d delivery outcome(s) superseded", superseded)
+        return [updated[record.id] for record, _ in tried if record.id in updated]
 
     async def _record_outcome(self, record: DeliveryRecord, outcome: _Outcome) -> None:
         """Record in its own transaction, retrying a database that is briefly away; when it stays
@@ -892,6 +1053,7 @@ __all__ = [
     "PermanentDeliveryError",
     "Sender",
     "SmsSender",
+    "SmtpPool",
     "SmtpSender",
     "TransientDeliveryError",
     "WebhookSender",

@@ -25,6 +25,7 @@ id) for the next pass.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
 import zlib
@@ -88,10 +89,18 @@ async def add(
                 headers,
             )
         )
-    await conn.executemany(
+    # One statement however many events (a consumer's batch writes hundreds), in the order given, so
+    # their seq keeps the order of each key.
+    await conn.execute(
         "insert into kit_outbox (event_id, topic, key, shard, payload, headers) "
-        "values ($1, $2, $3, $4, $5, $6)",
-        rows,
+        "select e, t, k, s, p, h::jsonb from unnest($1::uuid[], $2::text[], $3::text[], $4::int[], "
+        "$5::bytea[], $6::text[]) with ordinality as u(e, t, k, s, p, h, n) order by n",
+        [r[0] for r in rows],
+        [r[1] for r in rows],
+        [r[2] for r in rows],
+        [r[3] for r in rows],
+        [r[4] for r in rows],
+        [json.dumps(r[5]) for r in rows],
     )
     await conn.execute("select pg_notify($1, '')", NOTIFY_CHANNEL)
 

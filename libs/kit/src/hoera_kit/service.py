@@ -288,7 +288,22 @@ class Service(Generic[S]):
 
         relayed: a platform's event this service passes on (signed with the relay key, which every
         tenant's definition lists), so consumers accept it on the platform's topic."""
-        env = make_envelope(
+        env = self.envelope(event, tenant=tenant, key=key, cause=cause, correlation_id=correlation_id)
+        sign = signing.signer(signing.relay_key(self.settings), signing.RELAY_KID) if relayed else None
+        await outbox.add(conn, env, shards=self.settings.outbox_shards, topic=topic, sign=sign)
+        return env
+
+    def envelope(
+        self,
+        event: Event,
+        *,
+        tenant: str | None = None,
+        key: str | None = None,
+        cause: Envelope | None = None,
+        correlation_id: uuid.UUID | None = None,
+    ) -> Envelope:
+        """The envelope `emit` would write, for a batch that writes many at once (`emit_many`)."""
+        return make_envelope(
             event,
             producer=self.name,
             tenant=tenant or (cause.tenant if cause else self.settings.tenant),
@@ -296,11 +311,9 @@ class Service(Generic[S]):
             correlation_id=correlation_id or (cause.correlation_id or cause.id if cause else None),
             causation_id=cause.id if cause else None,
         )
-        sign = signing.signer(signing.relay_key(self.settings), signing.RELAY_KID) if relayed else None
-        await outbox.add(conn, env, shards=self.settings.outbox_shards, topic=topic, sign=sign)
-        return env
 
     async def emit_many(self, conn: Conn, envelopes: Sequence[Envelope]) -> None:
+        """Many envelopes into the outbox in one statement, in the order given."""
         await outbox.add(conn, list(envelopes), shards=self.settings.outbox_shards)
 
     def run(self) -> None:

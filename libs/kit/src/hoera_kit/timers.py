@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -56,6 +56,25 @@ async def schedule(
         key,
         due_at,
         payload or {},
+    )
+
+
+async def schedule_many(conn: Conn, kind: str, due: Sequence[tuple[str, datetime]]) -> None:
+    """`schedule` for many (key, due_at) of one kind in one statement (a consumer's batch); a key
+    given twice keeps its last moment."""
+    if any(at.tzinfo is None for _, at in due):
+        raise ValueError("due_at must be timezone-aware")
+    last = dict(due)
+    if not last:
+        return
+    await conn.execute(
+        "insert into kit_timers (kind, key, due_at, payload) "
+        "select $1, k, d, '{}'::jsonb from unnest($2::text[], $3::timestamptz[]) as u(k, d) "
+        "on conflict (kind, key) do update set due_at = excluded.due_at, "
+        "payload = excluded.payload, attempts = 0, last_error = null",
+        kind,
+        list(last),
+        list(last.values()),
     )
 
 

@@ -180,10 +180,14 @@ def _refused(code: int) -> aiosmtplib.SMTPRecipientsRefused:
 async def test_smtp_faults_are_sorted_into_transient_and_permanent(
     monkeypatch: pytest.MonkeyPatch, exc: Exception, expected: type[Exception]
 ) -> None:
+    async def connected(*args: Any, **kwargs: Any) -> Any:
+        return None
+
     async def fail(*args: Any, **kwargs: Any) -> Any:
         raise exc
 
-    monkeypatch.setattr(aiosmtplib, "send", fail)
+    monkeypatch.setattr(aiosmtplib.SMTP, "connect", connected)
+    monkeypatch.setattr(aiosmtplib.SMTP, "send_message", fail)
     sender = SmtpSender("127.0.0.1", 2525, "no-reply@hoera.local")
     with pytest.raises(expected):
         await sender.send(_record(_message()))

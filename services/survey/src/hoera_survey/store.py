@@ -5,6 +5,8 @@ link carries: it is how a link (which has no login) says which tenant it belongs
 
 from __future__ import annotations
 
+import json
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields
 from datetime import datetime
 from enum import StrEnum
@@ -80,16 +82,27 @@ def _db(value: Any) -> Any:
     return value.value if isinstance(value, StrEnum) else value
 
 
-async def insert_survey(conn: Conn, survey: SurveyRow) -> bool:
-    """False when the tenant already has a survey for the same trigger_ref (a second trigger)."""
+def _json(value: Any) -> Any:
+    if isinstance(value, UUID | datetime):
+        return str(value)
+    raise TypeError(f"{type(value).__name__} is not JSON")
+
+
+async def insert_surveys(conn: Conn, surveys: Sequence[SurveyRow]) -> set[tuple[str, UUID]]:
+    """Many surveys in one statement; returns those inserted ((tenant, survey_id)). A survey whose
+    tenant already has one for the same trigger_ref is left out (a second trigger). The rows are read
+    into the table's own column types (json_populate_recordset), so no type is named twice."""
+    if not surveys:
+        return set()
     names = ", ".join(_SURVEY_COLUMNS)
-    params = ", ".join(f"${i}" for i in range(1, len(_SURVEY_COLUMNS) + 1))
-    inserted = await conn.fetchval(
-        f"insert into surveys ({names}) values ({params}) "
-        "on conflict (tenant, trigger_ref) do nothing returning true",
-        *(_db(getattr(survey, n)) for n in _SURVEY_COLUMNS),
+    rows = [{n: _db(getattr(survey, n)) for n in _SURVEY_COLUMNS} for survey in surveys]
+    inserted = await conn.fetch(
+        f"insert into surveys ({names}) select {names} "
+        "from json_populate_recordset(null::surveys, $1::text::json) "
+        "on conflict (tenant, trigger_ref) do nothing returning tenant, survey_id",
+        json.dumps(rows, default=_json),
     )
-    return bool(inserted)
+    return {(r["tenant"], r["survey_id"]) for r in inserted}
 
 
 async def get_survey(
@@ -121,6 +134,43 @@ async def lock_customer(conn: Conn, tenant: str, customer_id: str) -> Standing:
     return Standing(deceased=row["deceased_at"] is not None, opted_out=row["opted_out_at"] is not None)
 
 
+async def lock_customers(conn: Conn, customers: Sequence[tuple[str, str]]) -> dict[tuple[str, str], Standing]:
+    """`lock_customer` for many (tenant, customer_id) in one statement, locked in the order given
+    (callers sort them, so two transactions sharing customers cannot deadlock on each other)."""
+    rows = await conn.fetch(
+        "insert into customers (tenant, customer_id) "
+        "select t, c from unnest($1::text[], $2::text[]) with ordinality as u(t, c, n) order by n "
+        "on conflict (tenant, customer_id) do update set customer_id = excluded.customer_id "
+        "returning tenant, customer_id, deceased_at, opted_out_at",
+        [t for t, _ in customers],
+        [c for _, c in customers],
+    )
+    return {
+        (r["tenant"], r["customer_id"]): Standing(
+            deceased=r["deceased_at"] is not None, opted_out=r["opted_out_at"] is not None
+        )
+        for r in rows
+    }
+
+
+async def spends_since_many(
+    conn: Conn, since: Mapping[tuple[str, str], datetime]
+) -> dict[tuple[str, str], list[Spend]]:
+    """Each customer's spends after its own moment, in one statement, oldest first."""
+    found: dict[tuple[str, str], list[Spend]] = {key: [] for key in since}
+    rows = await conn.fetch(
+        "select b.tenant, b.customer_id, b.kind, b.spent_at from budget_spends b "
+        "join unnest($1::text[], $2::text[], $3::timestamptz[]) as u(t, c, since) "
+        "on b.tenant = u.t and b.customer_id = u.c and b.spent_at > u.since order by b.spent_at",
+        [t for t, _ in since],
+        [c for _, c in since],
+        list(since.values()),
+    )
+    for r in rows:
+        found[(r["tenant"], r["customer_id"])].append(Spend(BudgetKind(r["kind"]), r["spent_at"]))
+    return found
+
+
 async def spends_since(conn: Conn, tenant: str, customer_id: str, since: datetime) -> list[Spend]:
     rows = await conn.fetch(
         "select kind, spent_at from budget_spends where tenant = $1 and customer_id = $2 "
@@ -148,6 +198,31 @@ async def add_spend(
     return bool(inserted)
 
 
+@dataclass(frozen=True)
+class NewSpend:
+    tenant: str
+    customer_id: str
+    kind: BudgetKind
+    at: datetime
+    reference: str
+
+
+async def add_spends(conn: Conn, spends: Sequence[NewSpend]) -> None:
+    """Many spends in one statement; a reference spent already adds nothing (a repeated request)."""
+    if not spends:
+        return
+    await conn.execute(
+        "insert into budget_spends (tenant, customer_id, kind, spent_at, reference) "
+        "select * from unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[], $5::text[]) "
+        "on conflict (tenant, kind, reference) do nothing",
+        [x.tenant for x in spends],
+        [x.customer_id for x in spends],
+        [x.kind.value for x in spends],
+        [x.at for x in spends],
+        [x.reference for x in spends],
+    )
+
+
 async def spent_for(conn: Conn, tenant: str, kind: BudgetKind, reference: str) -> str | None:
     """The customer whose budget this reference was spent on, if it was."""
     customer_id: str | None = await conn.fetchval(
@@ -159,33 +234,45 @@ async def spent_for(conn: Conn, tenant: str, kind: BudgetKind, reference: str) -
     return customer_id
 
 
-async def mark_invited(
-    conn: Conn,
-    tenant: str,
-    survey_id: UUID,
-    *,
-    language: Language,
-    delivery_channel: MessageChannel,
-    invited_at: datetime,
-    expires_at: datetime,
-    nonce: str,
-) -> None:
+@dataclass(frozen=True)
+class Invited:
+    tenant: str
+    survey_id: UUID
+    language: Language
+    delivery_channel: MessageChannel
+    invited_at: datetime
+    expires_at: datetime
+    nonce: str
+
+
+async def mark_invited_many(conn: Conn, invited: Sequence[Invited]) -> None:
+    """`mark_invited` for many surveys in one statement."""
+    if not invited:
+        return
     await conn.execute(
-        "update surveys set state = 'invited', language = $3, delivery_channel = $4, invited_at = $5, "
-        "expires_at = $6, link_nonce = $7 where tenant = $1 and survey_id = $2",
-        tenant,
-        survey_id,
-        language.value,
-        delivery_channel.value,
-        invited_at,
-        expires_at,
-        nonce,
+        "update surveys s set state = 'invited', language = u.l, delivery_channel = u.d, "
+        "invited_at = u.i, expires_at = u.e, link_nonce = u.n "
+        "from unnest($1::text[], $2::uuid[], $3::text[], $4::text[], $5::timestamptz[], "
+        "$6::timestamptz[], $7::text[]) as u(t, id, l, d, i, e, n) "
+        "where s.tenant = u.t and s.survey_id = u.id",
+        [x.tenant for x in invited],
+        [x.survey_id for x in invited],
+        [x.language.value for x in invited],
+        [x.delivery_channel.value for x in invited],
+        [x.invited_at for x in invited],
+        [x.expires_at for x in invited],
+        [x.nonce for x in invited],
     )
 
 
-async def mark_suppressed(conn: Conn, tenant: str, survey_id: UUID) -> None:
+async def mark_suppressed_many(conn: Conn, surveys: Sequence[tuple[str, UUID]]) -> None:
+    if not surveys:
+        return
     await conn.execute(
-        "update surveys set state = 'suppressed' where tenant = $1 and survey_id = $2", tenant, survey_id
+        "update surveys s set state = 'suppressed' from unnest($1::text[], $2::uuid[]) as u(t, id) "
+        "where s.tenant = u.t and s.survey_id = u.id",
+        [t for t, _ in surveys],
+        [i for _, i in surveys],
     )
 
 
@@ -450,6 +537,53 @@ async def link_key(conn: Conn, key_id: str) -> LinkKey | None:
         "select tenant, key_id, secret from link_keys where key_id = $1 and secret is not null", key_id
     )
     return LinkKey(row["tenant"], row["key_id"], bytes(row["secret"])) if row else None
+
+
+@dataclass(frozen=True)
+class NewSuppression:
+    tenant: str
+    customer_id: str
+    kind: BudgetKind
+    suppress: Suppress
+    reference: str
+    at: datetime
+    trigger: SurveyTrigger | None = None
+    survey_id: UUID | None = None
+    channel: Channel | None = None
+    team_id: str | None = None
+
+
+async def add_suppressions(conn: Conn, rows: Sequence[NewSuppression]) -> None:
+    """Many suppressions in one statement (R21: never silently)."""
+    if not rows:
+        return
+    await conn.execute(
+        "insert into suppressions (tenant, customer_id, kind, trigger, reason, detail, survey_id, "
+        "channel, team_id, reference, suppressed_at) select * from unnest($1::text[], $2::text[], "
+        "$3::text[], $4::text[], $5::text[], $6::text[], $7::uuid[], $8::text[], $9::text[], $10::text[], "
+        "$11::timestamptz[])",
+        [x.tenant for x in rows],
+        [x.customer_id for x in rows],
+        [x.kind.value for x in rows],
+        [_db(x.trigger) for x in rows],
+        [x.suppress.reason.value for x in rows],
+        [x.suppress.detail for x in rows],
+        [x.survey_id for x in rows],
+        [_db(x.channel) for x in rows],
+        [x.team_id for x in rows],
+        [x.reference for x in rows],
+        [x.at for x in rows],
+    )
+
+
+async def signing_keys(conn: Conn, tenants: Sequence[str]) -> dict[str, LinkKey]:
+    """Each tenant's newest key (those that have one), in one statement."""
+    rows = await conn.fetch(
+        "select distinct on (tenant) tenant, key_id, secret from link_keys "
+        "where tenant = any($1::text[]) and secret is not null order by tenant, generation desc",
+        list(tenants),
+    )
+    return {r["tenant"]: LinkKey(r["tenant"], r["key_id"], bytes(r["secret"])) for r in rows}
 
 
 async def newest_generation(conn: Conn, tenant: str) -> int:

@@ -3,9 +3,10 @@ within their contact budget, or the survey is suppressed with its reason (never 
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Protocol
 
@@ -24,6 +25,7 @@ from hoera_survey import links, store, views
 from hoera_survey.domain import (
     Allow,
     Delivery,
+    Spend,
     Suppress,
     TriggerFacts,
     Verdict,
@@ -37,9 +39,9 @@ from hoera_survey.domain import (
     screen_trigger,
     survey_language,
 )
-from hoera_survey.handlers.link_keys import signing_key
+from hoera_survey.handlers.link_keys import signing_keys
 from hoera_survey.handlers.tenants import organisation_of
-from hoera_survey.rules import CAPS, TEXTS, TRIGGERS, Texts, TriggerRule, TriggerRules
+from hoera_survey.rules import CAPS, TEXTS, TRIGGERS, TextRules, Texts, TriggerRule, TriggerRules
 from hoera_survey.store import SurveyRow, SurveyState
 
 if TYPE_CHECKING:
@@ -135,38 +137,82 @@ def survey_request(env: Envelope, triggers: TriggerRules) -> SurveyRequest | Non
     return None
 
 
+@dataclass
+class _Writes:
+    """What a batch of decisions writes, gathered and written at the end in one statement per kind,
+    so a Kafka batch of any size costs the same few statements. Events and messages keep the order
+    in which the decisions were taken (per customer, the order of the triggers)."""
+
+    spends: list[store.NewSpend] = field(default_factory=list)
+    invited: list[store.Invited] = field(default_factory=list)
+    suppressed_surveys: list[tuple[str, uuid.UUID]] = field(default_factory=list)
+    suppressions: list[store.NewSuppression] = field(default_factory=list)
+    messages: list[deliveries.OutgoingMessage] = field(default_factory=list)
+    events: list[Envelope] = field(default_factory=list)
+    later: list[tuple[str, datetime]] = field(default_factory=list)
+
+    async def write(self, deps: Deps, conn: Conn) -> None:
+        await store.add_spends(conn, self.spends)
+        await store.mark_invited_many(conn, self.invited)
+        await store.mark_suppressed_many(conn, self.suppressed_surveys)
+        await store.add_suppressions(conn, self.suppressions)
+        await timers.schedule_many(conn, INVITE_TIMER, self.later)
+        await deliveries.enqueue_many(conn, self.messages)
+        await deps.emit_many(conn, self.events)
+
+
 async def request_surveys(deps: Deps, conn: Conn, envelopes: Sequence[Envelope]) -> None:
-    """R17: a survey for each trigger, decided now or when its moment comes."""
+    """R17: a survey for each trigger, decided now or when its moment comes. A Kafka batch takes a
+    constant number of statements, whatever its size."""
+    now = deps.now()
     requests: list[tuple[Envelope, SurveyRequest]] = []
     for env in envelopes:
         request = survey_request(env, await deps.rules.get(conn, env.tenant, TRIGGERS))
         if request is not None:
             requests.append((env, request))
-    # One customer's row is locked at a time in a fixed order, so two batches (or a batch and the
-    # timer scanner) that share customers cannot deadlock on each other; the sort is stable, so one
-    # customer's contacts keep their order.
+    # Customers are locked in a fixed order, so two batches (or a batch and the timer scanner) that
+    # share customers cannot deadlock on each other; the sort is stable, so one customer's contacts
+    # keep their order.
     requests.sort(key=lambda pair: (pair[1].tenant, pair[1].customer_id))
-    for env, request in requests:
-        await request_survey(deps, conn, request, env)
-
-
-async def request_survey(
-    deps: Deps, conn: Conn, req: SurveyRequest, cause: Envelope | None
-) -> SurveyRow | None:
-    now = deps.now()
-    rule = (await deps.rules.get(conn, req.tenant, TRIGGERS)).for_trigger(req.trigger)
-    screened = screen_trigger(
-        TriggerFacts(
-            req.channel,
-            about_deceased=req.about_deceased,
-            enabled=rule.enabled,
-            channel_surveyed=req.channel in rule.channels,
+    writes = _Writes()
+    wanted: list[tuple[SurveyRow, Envelope]] = []
+    seen: set[tuple[str, str]] = set()
+    for env, req in requests:
+        rule = (await deps.rules.get(conn, req.tenant, TRIGGERS)).for_trigger(req.trigger)
+        screened = screen_trigger(
+            TriggerFacts(
+                req.channel,
+                about_deceased=req.about_deceased,
+                enabled=rule.enabled,
+                channel_surveyed=req.channel in rule.channels,
+            )
         )
-    )
-    if screened is not None:
-        await _suppressed(deps, conn, req, screened, at=now, cause=cause)
-        return None
-    survey = SurveyRow(
+        if (req.tenant, req.trigger_ref) in seen:
+            # The same trigger twice in one batch: the second is a repeat, as if it came later.
+            screened = Suppress(SuppressionReason.already_invited, "same_trigger")
+        if screened is not None:
+            _suppressed(deps, writes, req, screened, at=now, cause=env)
+            continue
+        seen.add((req.tenant, req.trigger_ref))
+        wanted.append((_survey_row(req, rule, now, deps, env), env))
+    inserted = await store.insert_surveys(conn, [survey for survey, _ in wanted])
+    due: list[SurveyRow] = []
+    for survey, env in wanted:
+        if (survey.tenant, survey.survey_id) not in inserted:
+            already = Suppress(SuppressionReason.already_invited, "same_trigger")
+            _suppressed(deps, writes, survey, already, at=now, cause=env)
+        elif survey.due_at <= now:
+            due.append(survey)
+        else:
+            writes.later.append((timer_key(survey.tenant, survey.survey_id), survey.due_at))
+    await _decide(deps, conn, due, writes)
+    await writes.write(deps, conn)
+
+
+def _survey_row(
+    req: SurveyRequest, rule: TriggerRule, now: datetime, deps: Deps, cause: Envelope
+) -> SurveyRow:
+    return SurveyRow(
         survey_id=uuid.uuid5(_SURVEY_IDS, f"{req.tenant}/{req.trigger_ref}"),
         tenant=req.tenant,
         customer_id=req.customer_id,
@@ -186,16 +232,8 @@ async def request_survey(
         team_id=req.team_id,
         age_band=req.age_band,
         recording_ref=req.recording_ref,
-        correlation_id=(cause.correlation_id or cause.id) if cause else None,
+        correlation_id=cause.correlation_id or cause.id,
     )
-    if not await store.insert_survey(conn, survey):
-        already = Suppress(SuppressionReason.already_invited, "same_trigger")
-        await _suppressed(deps, conn, req, already, at=now, cause=cause)
-        return None
-    if survey.due_at <= now:
-        return await decide_invitation(deps, conn, survey)
-    await timers.schedule(conn, INVITE_TIMER, timer_key(survey.tenant, survey.survey_id), survey.due_at)
-    return survey
 
 
 async def invitation_due(deps: Deps, conn: Conn, timer: timers.Timer) -> None:
@@ -207,57 +245,98 @@ async def invitation_due(deps: Deps, conn: Conn, timer: timers.Timer) -> None:
     await decide_invitation(deps, conn, survey)
 
 
-async def _lookup(deps: Deps, tenant: str, customer_id: str) -> CustomerContact | None:
+async def decide_invitation(deps: Deps, conn: Conn, survey: SurveyRow) -> SurveyRow:
+    """R10, R21, R30: invite within the customer's contact budget, or suppress with the reason."""
+    writes = _Writes()
+    [decided] = await _decide(deps, conn, [survey], writes)
+    await writes.write(deps, conn)
+    return decided
+
+
+async def _lookup_all(
+    deps: Deps, customers: Sequence[tuple[str, str]]
+) -> dict[tuple[str, str], CustomerContact | None]:
+    """Every customer's contact details from the platform's directory, asked at once (its client
+    keeps its connections open and bounds how many are used)."""
     try:
-        return await deps.directory.lookup(tenant, customer_id)
+        found = await asyncio.gather(*(deps.directory.lookup(t, c) for t, c in customers))
     except httpx.HTTPError as exc:
         # The platform's directory being away is the world's fault, not the event's: retried
         # (ConnectionError is transient to the kit), never dead-lettered.
         raise ConnectionError(f"customer directory: {type(exc).__name__}: {exc}") from exc
+    return dict(zip(customers, found, strict=True))
 
 
-async def decide_invitation(deps: Deps, conn: Conn, survey: SurveyRow) -> SurveyRow:
+async def _decide(deps: Deps, conn: Conn, surveys: Sequence[SurveyRow], writes: _Writes) -> list[SurveyRow]:
     """R10, R21, R30: invite within the customer's contact budget, or suppress with the reason.
 
-    The customer's row is locked first, so concurrent decisions for one customer (other contacts,
-    other replicas, proactive messages) see each other's spending and a cap is never exceeded.
-    """
-    contact = await _lookup(deps, survey.tenant, survey.customer_id)
-    standing = await store.lock_customer(conn, survey.tenant, survey.customer_id)
+    The customers' rows are locked first (in one statement, in a fixed order), so concurrent
+    decisions for one customer (other contacts, other replicas, proactive messages) see each other's
+    spending and a cap is never exceeded; inside the batch, each decision sees the ones before it."""
+    if not surveys:
+        return []
+    customers = sorted({(s.tenant, s.customer_id) for s in surveys})
+    tenants = sorted({t for t, _ in customers})
+    contacts = await _lookup_all(deps, customers)
+    standings = await store.lock_customers(conn, customers)
+    # After the locks: a decision that held one before us spent at its own moment, which must not be
+    # later than ours (a spend "in the future" would count for no cap).
     now = deps.now()
-    verdict: Verdict
-    if contact is not None and contact.deceased and not standing.deceased:
-        verdict = Suppress(SuppressionReason.deceased, "directory_deceased")
-    else:
-        caps = await deps.rules.get(conn, survey.tenant, CAPS)
-        history = await store.spends_since(conn, survey.tenant, survey.customer_id, now - lookback(caps.caps))
-        verdict = may_contact(standing, caps.caps, history, budget_kind(survey.trigger), now)
-    if isinstance(verdict, Allow):
-        rule = (await deps.rules.get(conn, survey.tenant, TRIGGERS)).for_trigger(survey.trigger)
-        delivery = choose_delivery(
-            rule.preferred_delivery(survey.channel),
-            email=contact.email if contact else None,
-            phone=contact.phone if contact else None,
-            sms_available=bool(deps.settings.sms_gateway_url),
+    caps = {t: (await deps.rules.get(conn, t, CAPS)).caps for t in tenants}
+    histories = await store.spends_since_many(conn, {(t, c): now - lookback(caps[t]) for t, c in customers})
+    keys = await signing_keys(deps, conn, tenants)
+    decided: list[SurveyRow] = []
+    for survey in surveys:
+        who = (survey.tenant, survey.customer_id)
+        contact, standing = contacts[who], standings[who]
+        verdict: Verdict
+        if contact is not None and contact.deceased and not standing.deceased:
+            verdict = Suppress(SuppressionReason.deceased, "directory_deceased")
+        else:
+            verdict = may_contact(
+                standing, caps[survey.tenant], histories[who], budget_kind(survey.trigger), now
+            )
+        if isinstance(verdict, Allow):
+            rule = (await deps.rules.get(conn, survey.tenant, TRIGGERS)).for_trigger(survey.trigger)
+            delivery = choose_delivery(
+                rule.preferred_delivery(survey.channel),
+                email=contact.email if contact else None,
+                phone=contact.phone if contact else None,
+                sms_available=bool(deps.settings.sms_gateway_url),
+            )
+            if delivery is not None:
+                assert contact is not None
+                texts = await deps.rules.get(conn, survey.tenant, TEXTS)
+                invited = await _invite(
+                    deps, writes, survey, rule, texts, contact, delivery, keys[survey.tenant], now
+                )
+                histories[who].append(Spend(budget_kind(survey.trigger), now))
+                decided.append(invited)
+                continue
+            verdict = Suppress(SuppressionReason.no_delivery_address, "no_address")
+        writes.suppressed_surveys.append((survey.tenant, survey.survey_id))
+        _suppressed(
+            deps,
+            writes,
+            survey,
+            verdict,
+            at=now,
+            survey_id=survey.survey_id,
+            correlation_id=survey.correlation_id,
         )
-        if delivery is not None:
-            assert contact is not None
-            return await _invite(deps, conn, survey, rule, contact, delivery, now)
-        verdict = Suppress(SuppressionReason.no_delivery_address, "no_address")
-    await store.mark_suppressed(conn, survey.tenant, survey.survey_id)
-    await _suppressed(
-        deps, conn, survey, verdict, at=now, survey_id=survey.survey_id, correlation_id=survey.correlation_id
-    )
-    return replace(survey, state=SurveyState.suppressed)
+        decided.append(replace(survey, state=SurveyState.suppressed))
+    return decided
 
 
 async def _invite(
     deps: Deps,
-    conn: Conn,
+    writes: _Writes,
     survey: SurveyRow,
     rule: TriggerRule,
+    texts: TextRules,
     contact: CustomerContact,
     delivery: Delivery,
+    key: links.LinkKey,
     now: datetime,
 ) -> SurveyRow:
     organisation = await organisation_of(deps, survey.tenant)
@@ -265,23 +344,12 @@ async def _invite(
     expires_at = link_expiry(calendar, now, rule)
     language = survey_language(contact.language, survey.language, organisation.language)
     nonce = links.new_nonce()
-    await store.add_spend(
-        conn,
-        survey.tenant,
-        survey.customer_id,
-        budget_kind(survey.trigger),
-        now,
-        f"survey:{survey.survey_id}",
+    kind = budget_kind(survey.trigger)
+    writes.spends.append(
+        store.NewSpend(survey.tenant, survey.customer_id, kind, now, f"survey:{survey.survey_id}")
     )
-    await store.mark_invited(
-        conn,
-        survey.tenant,
-        survey.survey_id,
-        language=language,
-        delivery_channel=delivery.channel,
-        invited_at=now,
-        expires_at=expires_at,
-        nonce=nonce,
+    writes.invited.append(
+        store.Invited(survey.tenant, survey.survey_id, language, delivery.channel, now, expires_at, nonce)
     )
     invited = replace(
         survey,
@@ -292,35 +360,34 @@ async def _invite(
         expires_at=expires_at,
         link_nonce=nonce,
     )
-    key = await signing_key(deps, conn, survey.tenant)
     link = survey_link(deps.settings.base_url, links.LinkClaims(survey.survey_id, expires_at, nonce), key)
-    texts = (await deps.rules.get(conn, survey.tenant, TEXTS)).for_language(language)
     values = {
         "link": link,
         "expires_on": link_last_day(calendar, expires_at).strftime("%d/%m/%Y"),
         "organisation": organisation.name,
     }
-    await deliveries.enqueue(conn, invitation_message(texts, invited, delivery, values))
-    await deps.emit(
-        conn,
-        SurveyInvited(
-            survey_id=survey.survey_id,
-            customer_id=survey.customer_id,
-            trigger=survey.trigger,
-            channel=survey.channel,
-            language=language,
-            delivery_channel=delivery.channel,
-            invited_at=now,
-            expires_at=expires_at,
-            contact_id=survey.contact_id,
-            complaint_id=survey.complaint_id,
-            callback_id=survey.callback_id,
-            agent_id=survey.agent_id,
-            team_id=survey.team_id,
-            age_band=survey.age_band,
-        ),
-        tenant=survey.tenant,
-        correlation_id=survey.correlation_id,
+    writes.messages.append(invitation_message(texts.for_language(language), invited, delivery, values))
+    writes.events.append(
+        deps.envelope(
+            SurveyInvited(
+                survey_id=survey.survey_id,
+                customer_id=survey.customer_id,
+                trigger=survey.trigger,
+                channel=survey.channel,
+                language=language,
+                delivery_channel=delivery.channel,
+                invited_at=now,
+                expires_at=expires_at,
+                contact_id=survey.contact_id,
+                complaint_id=survey.complaint_id,
+                callback_id=survey.callback_id,
+                agent_id=survey.agent_id,
+                team_id=survey.team_id,
+                age_band=survey.age_band,
+            ),
+            tenant=survey.tenant,
+            correlation_id=survey.correlation_id,
+        )
     )
     return invited
 
@@ -379,9 +446,9 @@ class _Surveyable(Protocol):
     def team_id(self) -> str | None: ...
 
 
-async def _suppressed(
+def _suppressed(
     deps: Deps,
-    conn: Conn,
+    writes: _Writes,
     about: _Surveyable,
     suppress: Suppress,
     *,
@@ -391,33 +458,35 @@ async def _suppressed(
     correlation_id: uuid.UUID | None = None,
 ) -> None:
     """Record that no survey goes out (counted against nobody's budget) and say so as an event."""
-    await store.add_suppression(
-        conn,
-        tenant=about.tenant,
-        customer_id=about.customer_id,
-        kind=budget_kind(about.trigger),
-        suppress=suppress,
-        reference=about.trigger_ref,
-        at=at,
-        trigger=about.trigger,
-        survey_id=survey_id,
-        channel=about.channel,
-        team_id=about.team_id,
-    )
-    await deps.emit(
-        conn,
-        SurveySuppressed(
+    writes.suppressions.append(
+        store.NewSuppression(
+            tenant=about.tenant,
             customer_id=about.customer_id,
+            kind=budget_kind(about.trigger),
+            suppress=suppress,
+            reference=about.trigger_ref,
+            at=at,
             trigger=about.trigger,
-            reason=suppress.reason,
-            suppressed_at=at,
+            survey_id=survey_id,
             channel=about.channel,
-            contact_id=about.contact_id,
-            complaint_id=about.complaint_id,
-            callback_id=about.callback_id,
             team_id=about.team_id,
-        ),
-        tenant=about.tenant,
-        cause=cause,
-        correlation_id=correlation_id,
+        )
+    )
+    writes.events.append(
+        deps.envelope(
+            SurveySuppressed(
+                customer_id=about.customer_id,
+                trigger=about.trigger,
+                reason=suppress.reason,
+                suppressed_at=at,
+                channel=about.channel,
+                contact_id=about.contact_id,
+                complaint_id=about.complaint_id,
+                callback_id=about.callback_id,
+                team_id=about.team_id,
+            ),
+            tenant=about.tenant,
+            cause=cause,
+            correlation_id=correlation_id,
+        )
     )

@@ -6,6 +6,7 @@ working until they expire, and a second rotation ends them (a key that leaked is
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from hoera_kit.db import Conn
@@ -29,6 +30,16 @@ async def signing_key(deps: Deps, conn: Conn, tenant: str) -> links.LinkKey:
         key = await store.signing_key(conn, tenant)
     assert key is not None, "a first key was just made"
     return key
+
+
+async def signing_keys(deps: Deps, conn: Conn, tenants: Iterable[str]) -> dict[str, links.LinkKey]:
+    """`signing_key` for every tenant of a batch: one read, and a first key made where one is missing."""
+    wanted = sorted(set(tenants))
+    found = await store.signing_keys(conn, wanted) if wanted else {}
+    for tenant in wanted:
+        if tenant not in found:
+            found[tenant] = await signing_key(deps, conn, tenant)
+    return found
 
 
 async def link_key(deps: Deps, conn: Conn, token: str) -> links.LinkKey | None:
