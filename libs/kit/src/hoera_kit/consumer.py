@@ -6,8 +6,8 @@ before the handler ran, so one record it could not read (JSON nested 100,000 dee
 not UTF-8) failed the whole batch before the kit could dead-letter it, and the batch was retried for
 ever. Here the parser keeps the records as bytes and the decoder decodes nothing; the kit then
 
-- splits the batch by partition and gives each partition its own inbox transaction, so a partition
-  never waits behind another partition's failure;
+- handles the batch in one inbox transaction and, when that fails, splits it by partition and gives
+  each partition its own transaction, so a partition never waits behind another partition's failure;
 - commits, per partition, exactly the offset after the last record that was processed or dead-lettered
   (never past one that was neither);
 - rewinds a partition whose transaction failed (the database away, a bug) to its first record and
@@ -104,8 +104,12 @@ class Subscription:
         if not isinstance(records, tuple) or not records:
             return
         consumer = self.consumer
+        groups = by_partition(records)
         done: dict[TopicPartition, int] = {}
-        for tp, partition_records in by_partition(records).items():
+        if len(groups) > 1 and await self._all_at_once(groups):
+            done = {tp: group[-1].offset + 1 for tp, group in groups.items()}
+            groups = {}
+        for tp, partition_records in groups.items():
             try:
                 await self.inbox.process(partition_records)
             except asyncio.CancelledError:
@@ -124,6 +128,26 @@ class Subscription:
                 # A rebalance took the partitions away: the new owner re-reads them and the inbox makes
                 # the repeat a no-op. Nothing is lost by not committing.
                 log.warning("%s: commit of %d partition(s) failed: %r", self.group, len(done), exc)
+
+    async def _all_at_once(self, groups: dict[TopicPartition, list[Any]]) -> bool:
+        """The whole batch in one transaction (a batch spread over many partitions would otherwise
+        pay a transaction per partition). False when it failed: then each partition goes on its own,
+        so one partition's trouble holds back only that partition."""
+        try:
+            await self.inbox.process([record for group in groups.values() for record in group])
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.info(
+                "%s: batch over %d partitions failed (%r); partition by partition",
+                self.group,
+                len(groups),
+                exc,
+            )
+            return False
+        for tp in groups:
+            self._failures.pop(tp, None)
+        return True
 
     def _hold_back(
         self, consumer: AIOKafkaConsumer | None, tp: TopicPartition, first_offset: int, exc: BaseException

@@ -70,8 +70,5 @@ class ServiceDeps(Generic[S]):
     async def emit(self, conn: Conn, event: Any, **kwargs: Any) -> Any:
         return await self.svc.emit(conn, event, **kwargs)
 
-    def envelope(self, event: Any, **kwargs: Any) -> Any:
-        return self.svc.envelope(event, **kwargs)
-
     async def emit_many(self, conn: Conn, envelopes: Any) -> None:
         await self.svc.emit_many(conn, envelopes)

@@ -175,6 +175,10 @@ def read_event(record: Record, *, max_bytes: int = DEFAULT_MAX_RECORD_BYTES) -> 
     return env
 
 
+class _Isolate(Exception):
+    """A batch failed as a whole for a reason other than a transient one: do it again carefully."""
+
+
 class InboxConsumer:
     """Applies one handler to batches of records, exactly once per event id and consumer."""
 
@@ -223,20 +227,34 @@ class InboxConsumer:
     async def process(self, records: Sequence[Record]) -> None:
         """Handle a batch in one transaction, once. A transient fault is raised (the caller rewinds
         and retries the batch later, never dead-letters it); poison and refused events are
-        dead-lettered inside the transaction, so a commit of the offsets after it loses nothing."""
+        dead-lettered inside the transaction, so a commit of the offsets after it loses nothing.
+
+        The batch is tried first as it should go: its handler over every event, without a savepoint.
+        Only when that fails for a reason other than a transient one is the transaction rolled back and
+        the batch done again carefully, each event in a savepoint, so the one at fault is found and
+        dead-lettered (two round trips per event that the usual case does not pay)."""
         if not records:
             return
         started = time.perf_counter()
         items = await self._decode(records)
         try:
-            await self._transaction(items)
+            try:
+                await self._transaction(items, careful=False)
+            except _Isolate as exc:
+                log.warning(
+                    "%s: batch of %d failed (%r); isolating the event at fault",
+                    self.consumer_id,
+                    len(items),
+                    exc.__cause__,
+                )
+                await self._transaction(items, careful=True)
         except Exception as exc:
             if classify(exc) is Fault.transient:
                 metrics.TRANSIENT_RETRIES.labels(self.service, self.consumer_id).inc()
             raise
         metrics.HANDLER_SECONDS.labels(self.service, self.consumer_id).observe(time.perf_counter() - started)
 
-    async def _transaction(self, items: list[_Item]) -> None:
+    async def _transaction(self, items: list[_Item], *, careful: bool) -> None:
         async with self.pool.acquire() as conn, conn.transaction():
             fresh_ids = set(
                 await conn.fetchval(
@@ -277,28 +295,29 @@ class InboxConsumer:
             for item in fresh:
                 if item.envelope is None:
                     await self._dead_letter(conn, item, item.error or "undecodable")
-            if good:
-                await self._apply(conn, good)
+            if good and not careful:
+                await self._apply_all(conn, good)
+            elif good:
+                for item in good:
+                    await self._apply_one(conn, item)
 
-    async def _apply(self, conn: Conn, items: list[_Item]) -> None:
-        if self.batch_handler is not None and len(items) > 1:
-            try:
-                async with conn.transaction():
-                    with self._span(items):
-                        await self.batch_handler(conn, [i.envelope for i in items if i.envelope])
-                metrics.EVENTS_HANDLED.labels(self.service, self.consumer_id, "processed").inc(len(items))
-                return
-            except Exception as exc:
-                if classify(exc) is Fault.transient:
-                    raise
-                log.warning(
-                    "%s: batch of %d failed (%r); isolating the event at fault",
-                    self.consumer_id,
-                    len(items),
-                    exc,
-                )
-        for item in items:
-            await self._apply_one(conn, item)
+    async def _apply_all(self, conn: Conn, items: list[_Item]) -> None:
+        """Every event's effect in the batch's transaction, no savepoint: a fault other than a
+        transient one is raised as _Isolate (the caller does the batch again, carefully)."""
+        envelopes = [i.envelope for i in items if i.envelope is not None]
+        try:
+            with self._span(items):
+                if self.batch_handler is not None:
+                    await self.batch_handler(conn, envelopes)
+                else:
+                    assert self.handler is not None
+                    for env in envelopes:
+                        await self.handler(conn, env)
+        except Exception as exc:
+            if classify(exc) is Fault.transient:
+                raise
+            raise _Isolate from exc
+        metrics.EVENTS_HANDLED.labels(self.service, self.consumer_id, "processed").inc(len(items))
 
     async def _apply_one(self, conn: Conn, item: _Item) -> None:
         assert item.envelope is not None

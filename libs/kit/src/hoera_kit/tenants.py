@@ -40,6 +40,7 @@ class TenantRegistry:
         self.bootstrap = bootstrap
         self._tenants: dict[str, TenantDefined] = {}
         self._organisations: dict[str, OrganisationChanged] = {}
+        self._calendars: dict[str, BusinessCalendar] = {}
         self._consumer: AIOKafkaConsumer | None = None
         self._lock = asyncio.Lock()
         self._looked_up: dict[str, float] = {}
@@ -72,7 +73,13 @@ class TenantRegistry:
         return found.version if found is not None else 0
 
     def calendar(self, tenant_id: str) -> BusinessCalendar:
-        return BusinessCalendar(self.organisation(tenant_id).calendar)
+        """The tenant's business calendar, kept while its rules stay the same: it computes its public
+        holidays once (a calendar made per call computed them for every invitation)."""
+        rules = self.organisation(tenant_id).calendar
+        held = self._calendars.get(tenant_id)
+        if held is None or held.rules != rules:
+            held = self._calendars[tenant_id] = BusinessCalendar(rules)
+        return held
 
     async def require(self, tenant_id: str) -> TenantDefined:
         """The tenant, or UnknownTenant after one more read of the topics to their end (at most once

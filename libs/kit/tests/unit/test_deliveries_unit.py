@@ -24,8 +24,8 @@ from hoera_kit.deliveries import (
     SmtpSender,
     TransientDeliveryError,
     WebhookSender,
-    build_email,
     message_id,
+    render_email,
     retry_delay,
 )
 from hypothesis import given
@@ -77,18 +77,23 @@ def _record(msg: OutgoingMessage) -> DeliveryRecord:
 # --- the mail ------------------------------------------------------------------------------------
 
 
+def _written(msg: OutgoingMessage, **options: Any) -> Any:
+    """The mail as render_email writes it, read back by the standard library's parser."""
+    return _read_back(render_email(msg, **options))
+
+
 def test_the_message_id_follows_from_the_idempotency_key_alone() -> None:
-    a = build_email(_message(), mail_from="Hoera <no-reply@hoera.local>")
-    b = build_email(_message(subject="anders"), mail_from="x@y.z")
+    a = _written(_message(), mail_from="Hoera <no-reply@hoera.local>")
+    b = _written(_message(subject="anders"), mail_from="x@y.z")
     digest = hashlib.sha256(b"complaint:1:acknowledgement").hexdigest()[:32]
     assert a["Message-ID"] == b["Message-ID"] == f"<{digest}@hoera>"
-    other = build_email(_message(idempotency_key="complaint:2:acknowledgement"), mail_from="x@y.z")
+    other = _written(_message(idempotency_key="complaint:2:acknowledgement"), mail_from="x@y.z")
     assert other["Message-ID"] != a["Message-ID"]
     assert message_id("k", "mail.example.org").endswith("@mail.example.org>")
 
 
 def test_the_mail_carries_the_idempotency_key_reference_and_the_callers_headers() -> None:
-    mail = build_email(
+    mail = _written(
         _message(headers={"X-Hoera-Team": "retention", "Reply-To": "team@hoera.local"}, language="nl"),
         mail_from="Hoera <no-reply@hoera.local>",
     )
@@ -105,14 +110,14 @@ def test_the_mail_carries_the_idempotency_key_reference_and_the_callers_headers(
 
 
 def test_a_text_only_mail_is_one_utf8_plain_part() -> None:
-    mail = build_email(_message(), mail_from="no-reply@hoera.local")
+    mail = _written(_message(), mail_from="no-reply@hoera.local")
     assert mail.get_content_type() == "text/plain"
     assert mail.get_content_charset() == "utf-8"
     assert mail.get_content().startswith("Beste klant,")
 
 
 def test_an_html_body_becomes_an_alternative_to_the_text() -> None:
-    mail = build_email(_message(body_html="<p>Beste klant, café</p>", language="fr"), mail_from="a@b.c")
+    mail = _written(_message(body_html="<p>Beste klant, café</p>", language="fr"), mail_from="a@b.c")
     assert mail.get_content_type() == "multipart/alternative"
     assert mail["Content-Language"] == "fr"
     parts = [p.get_content_type() for p in mail.iter_parts()]
@@ -187,7 +192,7 @@ async def test_smtp_faults_are_sorted_into_transient_and_permanent(
         raise exc
 
     monkeypatch.setattr(aiosmtplib.SMTP, "connect", connected)
-    monkeypatch.setattr(aiosmtplib.SMTP, "send_message", fail)
+    monkeypatch.setattr(aiosmtplib.SMTP, "sendmail", fail)
     sender = SmtpSender("127.0.0.1", 2525, "no-reply@hoera.local")
     with pytest.raises(expected):
         await sender.send(_record(_message()))
@@ -313,3 +318,79 @@ def test_a_worker_refuses_settings_that_would_never_deliver() -> None:
         DeliveryWorker(None, {}, max_attempts=0)  # type: ignore[arg-type]
     with pytest.raises(ValueError):
         DeliveryWorker(None, {}, lease_s=0)  # type: ignore[arg-type]
+
+
+# --- the mail as written ---------------------------------------------------------------------------
+
+
+def _read_back(raw: bytes) -> Any:
+    from email import message_from_bytes, policy
+
+    assert b"\n" not in raw.replace(b"\r\n", b""), "every line ends in CRLF"
+    assert all(len(line) <= 998 for line in raw.split(b"\r\n")), "no line longer than SMTP allows"
+    raw.decode("ascii")  # 7-bit throughout: no relay needs 8BITMIME
+    return message_from_bytes(raw, policy=policy.default)
+
+
+def test_a_mail_with_an_html_alternative_reads_back_as_written() -> None:
+    long_line = "é" * 700 + " einde"
+    msg = _message(
+        recipient="Jérôme Dupont <jerome@example.org>",
+        body_text=f"Beste klant,\nwe hebben uw klacht ontvangen.\n{long_line}\n",
+        body_html="<p>Beste klant, <b>réf 42</b></p>",
+        language="nl",
+        headers={"List-Unsubscribe": "<https://hoera.test/uit?t=1>", "X-Extra": "één"},
+    )
+    sent_at = datetime(2026, 12, 5, 10, 0, tzinfo=UTC)
+    mail = _read_back(
+        render_email(msg, mail_from="Hoera Zorg <no-reply@hoera.test>", message_id_domain="x", now=sent_at)
+    )
+    assert str(mail["From"]) == "Hoera Zorg <no-reply@hoera.test>"
+    assert str(mail["To"]) == "Jérôme Dupont <jerome@example.org>"
+    assert str(mail["Subject"]) == msg.subject
+    assert mail["Date"].datetime == sent_at
+    assert str(mail["Message-ID"]) == message_id(msg.idempotency_key, "x")
+    assert str(mail["X-Hoera-Idempotency-Key"]) == msg.idempotency_key
+    assert str(mail["X-Hoera-Reference"]) == msg.reference
+    assert str(mail["Auto-Submitted"]) == "auto-generated"
+    assert str(mail["X-Extra"]) == "één"
+    assert str(mail["List-Unsubscribe"]) == "<https://hoera.test/uit?t=1>"
+    assert str(mail["Content-Language"]) == "nl"
+    assert mail.get_content_type() == "multipart/alternative"
+    plain = mail.get_body(preferencelist=("plain",))
+    html = mail.get_body(preferencelist=("html",))
+    assert plain.get_content().replace("\r\n", "\n") == msg.body_text
+    assert html.get_content().rstrip("\r\n") == msg.body_html
+    assert plain.get_content_charset() == "utf-8"
+
+
+def test_a_plain_mail_in_ascii_goes_as_it_is() -> None:
+    msg = _message(subject="Ontvangen", body_text="Beste klant,\r\nontvangen.")
+    raw = render_email(msg, mail_from="no-reply@hoera.test")
+    assert b"Content-Transfer-Encoding: 7bit\r\n\r\nBeste klant,\r\nontvangen.\r\n" in raw
+    mail = _read_back(raw)
+    assert mail.get_content_type() == "text/plain"
+    assert mail.get_content() == "Beste klant,\r\nontvangen.\r\n"
+    assert str(mail["To"]) == "Klant <klant@example.org>"
+
+
+# A subject is one line: no control characters, no line or paragraph separators.
+_ONE_LINE = st.text(st.characters(blacklist_categories=("Cc", "Cs", "Zl", "Zp")), max_size=80)
+# Text as templates write it: lines of printable characters (the standard library's reader takes a
+# form feed or U+2028 for a line end of its own, whatever the wire says).
+_TEXT = st.text(
+    st.characters(blacklist_categories=("Cc", "Cs", "Zl", "Zp")) | st.sampled_from("\n\t"),
+    min_size=1,
+    max_size=300,
+)
+
+
+@given(_TEXT, _ONE_LINE)
+def test_any_text_and_subject_read_back_unchanged(body: str, subject: str) -> None:
+    msg = _message(body_text=body, subject=subject or "s", body_html=f"<p>{body}</p>")
+    mail = _read_back(render_email(msg, mail_from="no-reply@hoera.test"))
+    expected = body.replace("\r\n", "\n").replace("\r", "\n")
+    plain = mail.get_body(preferencelist=("plain",)).get_content().replace("\r\n", "\n")
+    assert plain == expected
+    # Leading and trailing blanks of a header are folding white space to a reader.
+    assert str(mail["Subject"]).strip() == (subject or "s").strip()

@@ -25,7 +25,13 @@ def register(deps: Deps) -> None:
     svc = deps.svc
 
     # The busy topics, in batches: one transaction per Kafka batch is where throughput comes from.
-    @svc.consumer(SurveyAnswered, SurveyInvited, ContactClosed, name="feedback", batch=True)
+    # Answers have a consumer group of their own: an unhappy one mails the supervisor at once (R23),
+    # so it never waits behind a burst of contacts and invitations (a campaign, an outage day).
+    @svc.consumer(SurveyAnswered, name="answers", batch=True)
+    async def answers(conn: Conn, envelopes: list[Envelope]) -> None:
+        await handlers.record_feedback(deps, conn, envelopes)
+
+    @svc.consumer(SurveyInvited, ContactClosed, name="feedback", batch=True)
     async def feedback(conn: Conn, envelopes: list[Envelope]) -> None:
         await handlers.record_feedback(deps, conn, envelopes)
 

@@ -54,7 +54,8 @@ from hoera_kit.auth import Role
 from hoera_kit.settings import DEV_ISSUER, DEV_SIGNING_SECRET
 
 CONSUMERS: dict[str, list[type[Event]]] = {
-    "feedback": [SurveyAnswered, SurveyInvited, ContactClosed],
+    "answers": [SurveyAnswered],
+    "feedback": [SurveyInvited, ContactClosed],
     "complaints": [
         ComplaintRaised,
         ComplaintSlaBreached,

@@ -28,9 +28,9 @@ from hoera_callback.settings import CallbackSettings
 
 
 def register(svc: Service[CallbackSettings], deps: Deps) -> None:
-    @svc.consumer(ContactClosed, name="contacts")
-    async def contacts(conn: Conn, env: Envelope) -> None:
-        await handlers.contact_closed(deps, conn, env)
+    @svc.consumer(ContactClosed, name="contacts", batch=True)
+    async def contacts(conn: Conn, envelopes: list[Envelope]) -> None:
+        await handlers.contacts_closed(deps, conn, envelopes)
 
     @svc.consumer(
         ComplaintRaised,

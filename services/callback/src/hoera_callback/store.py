@@ -6,6 +6,8 @@ agree on when a claim lapses.
 
 from __future__ import annotations
 
+import json
+from collections.abc import Sequence
 from datetime import date, datetime
 from typing import Any
 from uuid import UUID
@@ -492,16 +494,21 @@ class AlertRow(BaseModel):
     satisfaction: int | None = None
 
 
-async def upsert_contact(conn: Conn, tenant: str, row: ContactRow) -> None:
-    values = row.model_dump()
-    names = list(values)
+async def upsert_contacts(conn: Conn, rows: Sequence[tuple[str, ContactRow]]) -> None:
+    """Contacts ((tenant, row)) in one statement, the table's own column types read from JSON; a
+    contact reported twice keeps its latest report (the last one given)."""
+    latest = {
+        (tenant, row.contact_id): {"tenant": tenant, **row.model_dump(mode="json")} for tenant, row in rows
+    }
+    if not latest:
+        return
+    names = ["tenant", *ContactRow.model_fields]
     await conn.execute(
-        f"insert into ctx_contacts (tenant, {', '.join(names)}) "
-        f"values ($1, {', '.join(f'${i}' for i in range(2, len(names) + 2))}) "
-        f"on conflict (tenant, contact_id) do update set "
-        + ", ".join(f"{n} = excluded.{n}" for n in names if n != "contact_id"),
-        tenant,
-        *values.values(),
+        f"insert into ctx_contacts ({', '.join(names)}) select {', '.join(names)} "
+        "from json_populate_recordset(null::ctx_contacts, $1::text::json) "
+        "on conflict (tenant, contact_id) do update set "
+        + ", ".join(f"{n} = excluded.{n}" for n in names if n not in ("tenant", "contact_id")),
+        json.dumps(list(latest.values())),
     )
 
 

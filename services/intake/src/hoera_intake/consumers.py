@@ -57,11 +57,8 @@ def platform_complaints(svc: Service[IntakeSettings], deps: Deps, *, topic: str 
 def platform_contacts(svc: Service[IntakeSettings], deps: Deps) -> None:
     @svc.consumer(ContactClosed, name="platform-contacts", batch=True)
     async def contacts_closed(conn: Conn, envelopes: list[Envelope]) -> None:
-        for env in envelopes:
-            assert isinstance(env.data, ContactClosed)
-            await complaints.record_contact(
-                deps, conn, env.tenant, env.data, via="kafka", actor=env.producer, cause=env
-            )
+        contacts = [(env.tenant, env.data_as(ContactClosed), env) for env in envelopes]
+        await complaints.record_contacts(deps, conn, contacts, via="kafka")
 
 
 def dossier_events(svc: Service[IntakeSettings], deps: Deps) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import json
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any, Literal
@@ -341,27 +342,37 @@ async def search(
 # ---- contacts (R9) and deceased customers (R10) -----------------------------------------------------
 
 
-async def record_contact(conn: Conn, tenant: str, values: dict[str, Any], via: str) -> bool:
-    """True when the contact is new; the same contact reported again (HTTP, topic, our own
-    re-emitted event) changes nothing."""
-    inserted = await conn.fetchval(
+async def record_contacts(
+    conn: Conn, contacts: Sequence[tuple[str, dict[str, Any]]], via: str
+) -> set[tuple[str, str]]:
+    """Contacts ((tenant, values)) in one statement; returns the new ones as (tenant, contact_id).
+    The same contact reported again (HTTP, topic, our own re-emitted event) changes nothing."""
+    if not contacts:
+        return set()
+    rows = await conn.fetch(
         "insert into contacts (tenant, contact_id, customer_id, channel, agent_id, team_id, language, "
         "closed_at, first_contact_resolved, about_deceased, reported_via) "
-        "values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) "
-        "on conflict (tenant, contact_id) do nothing returning true",
-        tenant,
-        values["contact_id"],
-        values["customer_id"],
-        values["channel"],
-        values["agent_id"],
-        values["team_id"],
-        values["language"],
-        values["closed_at"],
-        values["first_contact_resolved"],
-        values["about_deceased"],
+        "select *, $11 from unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], "
+        "$6::text[], $7::text[], $8::timestamptz[], $9::boolean[], $10::boolean[]) "
+        "on conflict (tenant, contact_id) do nothing returning tenant, contact_id",
+        [t for t, _ in contacts],
+        *(
+            [v[name] for _, v in contacts]
+            for name in (
+                "contact_id",
+                "customer_id",
+                "channel",
+                "agent_id",
+                "team_id",
+                "language",
+                "closed_at",
+                "first_contact_resolved",
+                "about_deceased",
+            )
+        ),
         via,
     )
-    return bool(inserted)
+    return {(r["tenant"], r["contact_id"]) for r in rows}
 
 
 @dataclass(frozen=True)

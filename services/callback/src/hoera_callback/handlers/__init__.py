@@ -26,7 +26,7 @@ from hoera_callback.handlers.outcomes import (
 from hoera_callback.handlers.read_model import (
     alert_raised,
     complaint_event,
-    contact_closed,
+    contacts_closed,
     deceased_mark_withdrawn,
     survey_answered,
 )
@@ -66,7 +66,7 @@ __all__ = [
     "alert_raised",
     "claim_chosen",
     "complaint_event",
-    "contact_closed",
+    "contacts_closed",
     "deceased_mark_withdrawn",
     "detail",
     "figures",

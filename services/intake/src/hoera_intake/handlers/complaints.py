@@ -6,7 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -232,30 +232,52 @@ async def record_contact(
     actor: str,
     cause: Envelope | None = None,
 ) -> bool:
-    """R9/R10: a closed contact, recorded once by contact_id. One reported over HTTP is passed on
-    as ContactClosed (producer intake) so the survey service sees it too; when that event comes
-    back on the topic it finds the contact recorded and does nothing."""
-    values = contact.model_dump()
-    values["channel"] = contact.channel.value
-    values["language"] = contact.language.value
-    if not await store.record_contact(conn, tenant, values, via):
-        return False
-    if via == "http":
-        # Passed on in the platform's name: signed with the relay key every tenant lists.
-        await deps.emit(conn, contact, tenant=tenant, cause=cause, relayed=True)
-    if contact.about_deceased:
-        await deceased.record_marking(
-            deps,
-            conn,
-            tenant,
-            contact.customer_id,
-            contact.agent_id,
-            contact.team_id,
-            actor,
-            complaint=None,
-            contact_id=contact.contact_id,
-            next_of_kin_email=None,
-            reason="the platform reported a contact about a deceased customer",
-            cause=cause,
-        )
-    return True
+    """R9/R10: a closed contact, recorded once by contact_id (see record_contacts)."""
+    return bool(await record_contacts(deps, conn, [(tenant, contact, cause)], via=via, actor=actor))
+
+
+async def record_contacts(
+    deps: Deps,
+    conn: Conn,
+    contacts: Sequence[tuple[str, ContactClosed, Envelope | None]],
+    *,
+    via: str,
+    actor: str = "platform",
+) -> list[ContactClosed]:
+    """R9/R10: closed contacts ((tenant, contact, cause)), each recorded once by contact_id, in one
+    statement; returns the new ones. Who reported it is the event's producer, else `actor` (the
+    principal of an HTTP report). One reported over HTTP is passed on as ContactClosed (producer
+    intake) so the survey service sees it too; when that event comes back on the topic it finds the
+    contact recorded and does nothing."""
+    rows = []
+    for tenant, contact, _ in contacts:
+        values = contact.model_dump()
+        values["channel"] = contact.channel.value
+        values["language"] = contact.language.value
+        rows.append((tenant, values))
+    new = await store.record_contacts(conn, rows, via)
+    recorded: list[ContactClosed] = []
+    for tenant, contact, cause in contacts:
+        if (tenant, contact.contact_id) not in new:
+            continue
+        new.discard((tenant, contact.contact_id))  # the same contact twice in one batch: once
+        recorded.append(contact)
+        if via == "http":
+            # Passed on in the platform's name: signed with the relay key every tenant lists.
+            await deps.emit(conn, contact, tenant=tenant, cause=cause, relayed=True)
+        if contact.about_deceased:
+            await deceased.record_marking(
+                deps,
+                conn,
+                tenant,
+                contact.customer_id,
+                contact.agent_id,
+                contact.team_id,
+                cause.producer if cause is not None else actor,
+                complaint=None,
+                contact_id=contact.contact_id,
+                next_of_kin_email=None,
+                reason="the platform reported a contact about a deceased customer",
+                cause=cause,
+            )
+    return recorded

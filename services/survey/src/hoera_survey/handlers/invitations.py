@@ -368,7 +368,7 @@ async def _invite(
     }
     writes.messages.append(invitation_message(texts.for_language(language), invited, delivery, values))
     writes.events.append(
-        deps.envelope(
+        deps.svc.envelope(
             SurveyInvited(
                 survey_id=survey.survey_id,
                 customer_id=survey.customer_id,
@@ -473,7 +473,7 @@ def _suppressed(
         )
     )
     writes.events.append(
-        deps.envelope(
+        deps.svc.envelope(
             SurveySuppressed(
                 customer_id=about.customer_id,
                 trigger=about.trigger,
