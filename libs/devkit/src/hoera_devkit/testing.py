@@ -122,6 +122,22 @@ async def eventually(
     return value
 
 
+@asynccontextmanager
+async def counted_statements(conn: Any) -> AsyncIterator[list[str]]:
+    """The SQL statements `conn` sends while the block runs (asyncpg's query logger), in order: how a
+    test shows that a consumer's batch costs the same few statements whatever its size."""
+    seen: list[str] = []
+
+    def note(query: Any) -> None:
+        seen.append(query.query)
+
+    conn.add_query_logger(note)
+    try:
+        yield seen
+    finally:
+        conn.remove_query_logger(note)
+
+
 def unique_topic(prefix: str = "hoera.test") -> str:
     return f"{prefix}.{uuid.uuid4().hex[:8]}"
 

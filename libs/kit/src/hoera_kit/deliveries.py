@@ -397,6 +397,14 @@ async def by_idempotency_key(conn: Conn, key: str) -> DeliveryRecord | None:
     return _record(row) if row else None
 
 
+async def ids_of(conn: Conn, keys: Sequence[str]) -> dict[str, UUID]:
+    """The ids of the deliveries recorded under these idempotency keys (after `enqueue_many`)."""
+    rows = await conn.fetch(
+        "select idempotency_key, id from kit_deliveries where idempotency_key = any($1::text[])", list(keys)
+    )
+    return {r["idempotency_key"]: r["id"] for r in rows}
+
+
 async def by_reference(conn: Conn, reference: str) -> list[DeliveryRecord]:
     rows = await conn.fetch(
         f"select {_COLUMNS} from kit_deliveries where reference = $1 order by created_at, id",
@@ -1122,6 +1130,7 @@ __all__ = [
     "give_up_all",
     "history",
     "hold",
+    "ids_of",
     "is_held",
     "message_id",
     "release",

@@ -323,6 +323,9 @@ class Service(Generic[S]):
             port=self.settings.http_port,
             log_config=None,
             access_log=False,
+            # libuv's event loop and a C HTTP parser: every request, query and record goes through them.
+            loop="uvloop",
+            http="httptools",
             # In-flight requests get the grace period; the lifespan's own stop gets it again after.
             timeout_graceful_shutdown=max(1, int(self.settings.shutdown_grace_s / 2)),
         )
@@ -361,6 +364,7 @@ class Service(Generic[S]):
                 password=s.smtp_password.get_secret_value() if s.smtp_password else None,
                 starttls=s.smtp_starttls,
                 sender_of=self._mail_from_of,
+                connections=s.delivery_concurrency,
             ),
             deliveries.Channel.webhook: deliveries.WebhookSender(),
         }
@@ -488,6 +492,7 @@ class Service(Generic[S]):
             self.pool,
             self._senders(),
             max_attempts=s.delivery_max_attempts,
+            max_concurrency=s.delivery_concurrency,
             poll_interval_s=s.delivery_poll_interval_s,
             on_state_change=self._delivery_state,
             wake=self._delivery_wake,

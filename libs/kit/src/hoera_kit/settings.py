@@ -108,6 +108,12 @@ class KitSettings(BaseSettings):
     timer_poll_interval_s: float = Field(default=0.5, gt=0)
     delivery_poll_interval_s: float = Field(default=0.5, gt=0)
     delivery_max_attempts: int = Field(default=12, ge=1)
+    delivery_concurrency: int = Field(
+        default=32,
+        ge=1,
+        le=500,
+        description="sends at once per replica, and SMTP sessions kept open to the relay",
+    )
 
     # Mail and SMS
     smtp_host: str = "127.0.0.1"

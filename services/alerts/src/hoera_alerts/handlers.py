@@ -127,8 +127,7 @@ def texts_for(deps: Deps, t: Tenant, kind: str) -> domain.Texts:
     return template
 
 
-async def _mail(
-    conn: Conn,
+def _mail(
     tenant: str,
     person: Person,
     mail: domain.MailText,
@@ -136,58 +135,74 @@ async def _mail(
     key: str,
     reference: str,
     customer_id: str | None = None,
-) -> DeliveryRecord:
+) -> OutgoingMessage:
     """One mail to one person in their language; the kit's deliveries send it, retry it and keep
     its state, and `key` makes a second enqueue of the same mail a no-op."""
-    return await deliveries.enqueue(
-        conn,
-        OutgoingMessage(
-            channel=Channel.email,
-            recipient=domain.mailbox(person),
-            subject=mail.subject,
-            body_text=mail.body,
-            language=person.language.value,
-            idempotency_key=key,
-            reference=reference,
-            tenant=tenant,
-            customer_id=customer_id,
-        ),
+    return OutgoingMessage(
+        channel=Channel.email,
+        recipient=domain.mailbox(person),
+        subject=mail.subject,
+        body_text=mail.body,
+        language=person.language.value,
+        idempotency_key=key,
+        reference=reference,
+        tenant=tenant,
+        customer_id=customer_id,
     )
 
 
 async def _tell(
     deps: Deps, conn: Conn, t: Tenant, alert: store.NewAlert, recipient: Recipient | None
 ) -> list[store.RecipientRow]:
-    """The alert's mail to one person, recorded with the alert (the kit's deliveries send it,
-    retry it and keep its state). Nobody to tell: the alert waits on the dashboard alone."""
-    if recipient is None:
-        log.warning("alert %s of tenant %s: the organisation names nobody to tell", alert.alert_id, t.id)
+    """The alert's mail to one person (see _tell_all)."""
+    return await _tell_all(deps, conn, [(t, alert, recipient)])
+
+
+async def _tell_all(
+    deps: Deps, conn: Conn, told: list[tuple[Tenant, store.NewAlert, Recipient | None]]
+) -> list[store.RecipientRow]:
+    """Each alert's mail to its person, recorded with the alerts (the kit's deliveries send them,
+    retry them and keep their state): two statements however many. Nobody to tell: the alert waits
+    on the dashboard alone."""
+    mails: list[OutgoingMessage] = []
+    recipients: list[tuple[store.NewAlert, Recipient]] = []
+    for t, alert, recipient in told:
+        if recipient is None:
+            log.warning("alert %s of tenant %s: the organisation names nobody to tell", alert.alert_id, t.id)
+            continue
+        person = recipient.person
+        text = domain.compose(
+            texts_for(deps, t, alert.kind.value),
+            alert.kind.value,
+            person.language,
+            _values(deps, t, alert, recipient),
+        )
+        mails.append(
+            _mail(
+                alert.tenant,
+                person,
+                text,
+                key=f"alert:{alert.alert_id}:{person.id}",
+                reference=f"alert:{alert.alert_id}",
+                customer_id=alert.customer_id,
+            )
+        )
+        recipients.append((alert, recipient))
+    if not mails:
         return []
-    person = recipient.person
-    mail = domain.compose(
-        texts_for(deps, t, alert.kind.value),
-        alert.kind.value,
-        person.language,
-        _values(deps, t, alert, recipient),
-    )
-    delivery = await _mail(
-        conn,
-        alert.tenant,
-        person,
-        mail,
-        key=f"alert:{alert.alert_id}:{person.id}",
-        reference=f"alert:{alert.alert_id}",
-        customer_id=alert.customer_id,
-    )
-    row = store.RecipientRow(
-        tenant=alert.tenant,
-        alert_id=alert.alert_id,
-        recipient_id=person.id,
-        role=recipient.role,
-        deputy_for=recipient.deputy_for.id if recipient.deputy_for else None,
-        delivery_id=delivery.id,
-    )
-    return [row]
+    await deliveries.enqueue_many(conn, mails)
+    ids = await deliveries.ids_of(conn, [m.idempotency_key for m in mails])
+    return [
+        store.RecipientRow(
+            tenant=alert.tenant,
+            alert_id=alert.alert_id,
+            recipient_id=recipient.person.id,
+            role=recipient.role,
+            deputy_for=recipient.deputy_for.id if recipient.deputy_for else None,
+            delivery_id=ids[mail.idempotency_key],
+        )
+        for (alert, recipient), mail in zip(recipients, mails, strict=True)
+    ]
 
 
 def _values(deps: Deps, t: Tenant, alert: store.NewAlert, recipient: Recipient) -> dict[str, str]:
@@ -399,14 +414,14 @@ async def _raise_unhappy(
     if not unhappy:
         return
     new = await store.insert_alerts(conn, [alert for _, alert, _ in unhappy])
-    told: list[store.RecipientRow] = []
+    telling: list[tuple[Tenant, store.NewAlert, Recipient | None]] = []
     events: list[Envelope] = []
     for env, alert, recipient in unhappy:
         if alert.alert_id not in new:
             continue  # raised before, for the same answer under another event id
-        told += await _tell(deps, conn, tenants[alert.tenant], alert, recipient)
+        telling.append((tenants[alert.tenant], alert, recipient))
         events.append(_raised(deps, alert, env))
-    await store.add_recipients(conn, told)
+    await store.add_recipients(conn, await _tell_all(deps, conn, telling))
     await deps.emit_many(conn, events)
 
 
@@ -538,9 +553,7 @@ async def _notice(deps: Deps, conn: Conn, env: Envelope, alert: store.NewAlert) 
         return
     t = await _tenant(deps, conn, alert.tenant)
     if t.rules.notices.management is NoticeMode.immediate:
-        told: list[store.RecipientRow] = []
-        for recipient in domain.management(t.org):
-            told += await _tell(deps, conn, t, alert, recipient)
+        told = await _tell_all(deps, conn, [(t, alert, recipient) for recipient in domain.management(t.org)])
         await store.add_recipients(conn, told)
     else:
         await store.queue_notice(conn, alert.tenant, alert.alert_id)
@@ -657,8 +670,11 @@ async def send_digest(deps: Deps, conn: Conn, tenant: str) -> None:
             person.language,
             {"recipient_name": person.name, "count": str(len(notices)), "items": "\n".join(lines)},
         )
-        delivery = await _mail(
-            conn, tenant, person, mail, key=f"digest:{digest_id}:{person.id}", reference=f"digest:{digest_id}"
+        delivery = await deliveries.enqueue(
+            conn,
+            _mail(
+                tenant, person, mail, key=f"digest:{digest_id}:{person.id}", reference=f"digest:{digest_id}"
+            ),
         )
         await store.add_recipients(
             conn,
@@ -745,13 +761,15 @@ async def send_weekly_digest(deps: Deps, conn: Conn, tenant: str, due_at: dateti
                 "dashboard_link": deps.dashboard_link(team.id, person.language),
             },
         )
-        await _mail(
+        await deliveries.enqueue(
             conn,
-            tenant,
-            person,
-            mail,
-            key=f"weekly:{tenant}:{team.id}:{week}:{person.id}",
-            reference=f"weekly:{team.id}:{week}",
+            _mail(
+                tenant,
+                person,
+                mail,
+                key=f"weekly:{tenant}:{team.id}:{week}:{person.id}",
+                reference=f"weekly:{team.id}:{week}",
+            ),
         )
 
 
