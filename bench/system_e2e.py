@@ -16,7 +16,11 @@ the end of the shared topics (HOERA_CONSUMER_START=end), so only new traffic rea
    sink (mapped by survey id: the mail's idempotency key carries the unhappy alert's id, derived
    from the survey id), p50/p99/max; and the latency of the contact to its invitation.
 3. The same during a 10x burst of half the sustained rate, until it has drained.
-4. Memory per process: each service's resident set (VmRSS, VmHWM) from /proc, in MB.
+4. A campaign (HOERA_BENCH_CAMPAIGN contacts, default 20,000 x scale) published as fast as the
+   producer takes them while the customers keep answering: the time until the last invitation is
+   mailed, invitations mailed per second, any mailed twice or missing, CPU per contact by process,
+   and the unhappy answers' mail latency during it (answers have their own consumer group).
+5. Memory per process: each service's resident set (VmRSS, VmHWM) from /proc, in MB.
 
 HOERA_BENCH_PROFILE=survey (or intake, alerts, or a comma list) runs those services under pyinstrument
 (this module is their `python -m` entry then); the profiles land in bench/results/profile-e2e-*.txt.
@@ -82,6 +86,7 @@ COMPLAINT_EVERY = 20  # one contact in twenty also brings a complaint (intake's 
 ANSWER_PER_MILLE = 300  # customers who answer their invitation
 UNHAPPY_EVERY = 4  # of those, one in four is unhappy
 KEEP_UP = 0.95
+CAMPAIGN = 20_000  # contacts of the campaign phase at scale 1.0 (HOERA_BENCH_CAMPAIGN overrides)
 POLL_SETTINGS = ("outbox_poll_interval_s", "timer_poll_interval_s", "delivery_poll_interval_s")
 LINK = re.compile(r"(https?://[^\s\"'<>]+/s/([0-9a-f-]{36}))\?t=([^\s\"'<>&]+)")
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
@@ -100,6 +105,7 @@ class Seen:
     on_kafka: dict[str, float] = field(default_factory=dict)  # survey id → SurveyAnswered timestamp
     alerted: dict[str, float] = field(default_factory=dict)  # unhappy alert id → supervisor mail accepted
     mails: int = 0
+    twice: int = 0  # invitations mailed a second time to the same customer
 
     @staticmethod
     def phase(customer: str) -> str:
@@ -133,7 +139,10 @@ class _Recorder(MailStore):
         key = str(self._headers.parsebytes(raw).get("X-Hoera-Idempotency-Key", "")).strip()
         if key.startswith("survey-invitation:"):
             customer = rcpt_tos[0].split("@", 1)[0] if rcpt_tos else ""
-            if not customer.startswith(self.seen.run) or customer in self.seen.invited:
+            if not customer.startswith(self.seen.run):
+                return {}
+            if customer in self.seen.invited:
+                self.seen.twice += 1  # exactly once is a promise: a second invitation is counted
                 return {}
             self.seen.invited[customer] = at
             survey_id = uuid.UUID(key.split(":", 1)[1])
@@ -205,6 +214,17 @@ class Platform:
                 headers=platform_headers(value, event_headers(env)),
             )
         )
+
+    async def blast(self, phase: str, n: int) -> float:
+        """A campaign: n contacts as fast as the producer takes them; returns when the last was acked."""
+        for i in range(n):
+            await self._contact(phase, i)
+            if len(self.pending) >= 5_000:  # bounded memory: wait for the acks of what is in flight
+                await asyncio.gather(*self.pending)
+                self.pending.clear()
+        await asyncio.gather(*self.pending)
+        self.pending.clear()
+        return time.time()
 
     async def offer(self, phase: str, rate: float, seconds: float) -> float:
         """Publishes rate x seconds contacts evenly; returns the wall-clock time the last one went out."""
@@ -532,6 +552,10 @@ class Bench:
             seconds = min(self.seconds(40, 15), max(self.seconds(20, 8), 100 / unhappy_per_s))
             await self._latencies(platform, backlog, "h", half, seconds, "at half rate")
             await self._latencies(platform, backlog, "b", sustained * 5, self.seconds(10, 5), "10x burst")
+            campaign = int(os.environ.get("HOERA_BENCH_CAMPAIGN", 0)) or max(
+                1_000, int(CAMPAIGN * self.scale)
+            )
+            await self._campaign(platform, procs, backlog, campaign)
             for name in SERVICES:
                 procs.sample_rss()
                 self.report.add(
@@ -708,6 +732,75 @@ class Bench:
             )
         return sustained
 
+    async def _campaign(self, platform: Platform, procs: Procs, backlog: Backlog, n: int) -> None:
+        """A mass mailing: n contacts published at once (as a platform closing a campaign's contacts
+        would), while the customers keep answering. Time until the last invitation is mailed, every
+        invitation once, CPU per contact by process, and the unhappy answers' mail latency meanwhile."""
+        phase = "c"
+        cpu_before, wall_before = procs.cpu_times(), time.monotonic()
+        started = time.time()
+        published = await platform.blast(phase, n)
+        await self._drain(phase, backlog, max(self.seconds(300, 120), n / 50))
+        wall = time.monotonic() - wall_before
+        cpu = _cpu_shares(cpu_before, procs.cpu_times(), wall)
+        customers = self.seen.customers(phase)
+        mailed = [self.seen.invited[c] for c in customers if c in self.seen.invited]
+        last = max(mailed, default=started) - started
+        missing = len(customers) - len(mailed)
+        head = f"e2e campaign of {n:,} contacts"
+        self.report.add(
+            Figure(
+                f"{head}: published",
+                n / max(published - started, 1e-6),
+                "contacts/s",
+                note=f"(all on Kafka in {published - started:.1f}s)",
+            )
+        )
+        self.report.add(
+            Figure(
+                f"{head}: last invitation mailed after",
+                last,
+                "s",
+                note=f"({len(mailed):,} mailed, {missing} missing, {self.seen.twice} mailed twice)",
+            )
+        )
+        self.report.add(Figure(f"{head}: invitations mailed", len(mailed) / max(last, 1e-6), "mails/s"))
+        services = sum(cpu[name] for name in (*SERVICES, "postgres", "kafka"))
+        for name in (*SERVICES, "postgres", "kafka", "bench"):
+            self.report.add(
+                Figure(
+                    f"{head}: CPU per contact, {name}",
+                    cpu[name] * wall / n * 1000,
+                    "ms",
+                    note=f"({cpu[name]:.0%} of a core over {wall:.0f}s)",
+                )
+            )
+        self.report.add(
+            Figure(
+                f"{head}: CPU per contact, services + postgres + kafka",
+                services * wall / n * 1000,
+                "ms",
+                note=f"(machine busy {cpu['machine']:.0%} of {os.cpu_count()} cores)",
+            )
+        )
+        latencies = self._alert_latencies(phase)
+        for p in (50, 99):
+            self.report.add(
+                Figure(
+                    f"{head}: unhappy answer on Kafka → supervisor mail meanwhile, p{p}",
+                    percentile(latencies, p),
+                    "ms",
+                    note=f"({len(latencies)} unhappy answers)" if p == 50 else "",
+                )
+            )
+
+    def _alert_latencies(self, phase: str) -> list[float]:
+        return [
+            (self.seen.alerted[self._alert_key(s)] - self.seen.on_kafka[s]) * 1000
+            for s in self.seen.unhappy(phase)
+            if s in self.seen.on_kafka and self._alert_key(s) in self.seen.alerted
+        ]
+
     async def _latencies(
         self, platform: Platform, backlog: Backlog, phase: str, rate: float, seconds: float, label: str
     ) -> None:
@@ -723,11 +816,7 @@ class Bench:
         if watch is not None:
             watch.cancel()
         unhappy = self.seen.unhappy(phase)
-        latencies = [
-            (self.seen.alerted[self._alert_key(s)] - self.seen.on_kafka[s]) * 1000
-            for s in unhappy
-            if s in self.seen.on_kafka and self._alert_key(s) in self.seen.alerted
-        ]
+        latencies = self._alert_latencies(phase)
         missing = len(unhappy) - len(latencies)
         count = f"{len(latencies)} unhappy answers{f', {missing} missing' if missing else ''}"
         head = f"e2e {label} ({rate:.0f}/s for {seconds:.0f}s)"
