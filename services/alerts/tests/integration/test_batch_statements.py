@@ -21,7 +21,7 @@ from hoera_devkit.testing import counted_statements, create_database, drop_datab
 from hoera_events.common import Channel, Language, MessageChannel
 from hoera_events.envelope import Envelope, make_envelope
 from hoera_events.platform import ContactClosed
-from hoera_events.surveys import SurveyInvited, SurveyTrigger
+from hoera_events.surveys import SurveyAnswered, SurveyInvited, SurveyTrigger
 from hoera_kit import migrations
 from hoera_kit.db import Conn, create_pool
 
@@ -111,7 +111,7 @@ async def test_a_batch_of_500_feedback_events_costs_the_statements_of_a_batch_of
     large = await _record(world, events)
 
     assert large == small, f"{large} statements for 500 events, {small} for 20"
-    customers = [e.data.customer_id for e in events if e.type == "survey.answered"]  # type: ignore[attr-defined]
+    customers = [e.data.customer_id for e in events if isinstance(e.data, SurveyAnswered)]
     alerts = await world.conn.fetchval(
         "select count(*) from alerts where kind = 'unhappy_smiley' and customer_id = any($1::text[])",
         customers,
