@@ -10,7 +10,7 @@ TEST_PATHS := libs deploy/local services tests/integration tests/contract tests/
 TEST_IGNORE := --ignore=tests/deploy/test_image.py
 FAULT_PATHS := tests/faults
 
-.PHONY: help install system-deps up down clean test test-faults test-fast lint format bench schemas
+.PHONY: help install system-deps up down clean test test-faults test-fast lint format bench chaos schemas
 
 help: ## this list
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -62,6 +62,15 @@ schemas: ## regenerate the event JSON Schema snapshots and the AsyncAPI document
 
 bench: install ## benchmarks: figures and ratios to the raw broker and database (bench/results/latest.json)
 	$(LOCAL) run -- $(UV) run --frozen python -m bench
+
+# Its own stack (run folder, ports, no Keycloak): it stops and starts that broker and database, so it
+# never disturbs `make up` or `make test`. HOERA_CHAOS_CONTACTS (default 100000) and HOERA_CHAOS_SEED.
+CHAOS_STACK := HOERA_RUN_DIR=$(CURDIR)/.run-chaos HOERA_KAFKA_PORT_BASE=29092 \
+	HOERA_KAFKA_BOOTSTRAP=127.0.0.1:29092 HOERA_PG_PORT=25432 HOERA_SMTP_PORT=2625 \
+	HOERA_SMTP_WEB_PORT=8125 HOERA_KEYCLOAK_EXTERNAL=1
+
+chaos: install ## the 100,000-contact campaign with answers under SIGKILLs, broker and database restarts (not in CI)
+	$(CHAOS_STACK) HOERA_ENVIRONMENT=development $(LOCAL) run -- $(UV) run --frozen python -m bench.chaos
 
 include deploy/images/images.mk
 include deploy/helm/helm.mk
