@@ -28,6 +28,6 @@ INTAKE_EVENTS = (
 
 
 def register(svc: Service[CompensationSettings], deps: handlers.Deps) -> None:
-    # One consumer (one group) for the complaint's life: each event is handled in the kit's inbox
-    # transaction, exactly once per event id, so a redelivery changes nothing.
-    svc.consumer(*INTAKE_EVENTS, name="complaints")(partial(handlers.learn_from_intake, deps))
+    # One consumer (one group) for the complaint's life: a Kafka batch is handled set-based in the
+    # kit's inbox transaction, exactly once per event id, so a redelivery changes nothing.
+    svc.consumer(*INTAKE_EVENTS, name="complaints", batch=True)(partial(handlers.learn_from_intake, deps))

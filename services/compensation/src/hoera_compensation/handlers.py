@@ -23,6 +23,8 @@ Routing, in one place:
 from __future__ import annotations
 
 import uuid
+from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -82,21 +84,64 @@ class Deps(ServiceDeps[CompensationSettings]):
 # ---- what the service learns from intake -------------------------------------------------------
 
 
-async def learn_from_intake(deps: Deps, conn: Conn, env: Envelope) -> None:
-    """Keep the read model of complaints (never intake's tables); the inbox makes it exactly once."""
-    data, tenant = env.data, env.tenant
-    if isinstance(data, ComplaintRaised):
-        await store.learn_raised(conn, tenant, data, env.correlation_id or env.id)
-    elif isinstance(data, ComplaintAssigned):
-        await store.learn_assigned(conn, tenant, data)
-    elif isinstance(data, ComplaintResolved):
-        await store.learn_resolved(conn, tenant, data)
-    elif isinstance(data, ComplaintClosed):
-        await store.learn_closed(conn, tenant, data)
-    elif isinstance(data, CustomerMarkedDeceased):
-        await store.learn_deceased(conn, tenant, data)
-    elif isinstance(data, CustomerDeceasedMarkWithdrawn):
-        await store.learn_deceased_withdrawn(conn, tenant, data)
+def _key(env: Envelope) -> tuple[str, str, str]:
+    """The row an intake event writes: a complaint's, or a customer's deceased mark."""
+    data = env.data
+    if isinstance(data, CustomerMarkedDeceased | CustomerDeceasedMarkWithdrawn):
+        return ("customer", env.tenant, data.customer_id)
+    return ("complaint", env.tenant, str(getattr(data, "complaint_id", env.id)))
+
+
+def _rounds(envelopes: Sequence[Envelope]) -> list[list[Envelope]]:
+    """The batch in rounds where each row's key appears at most once, in order: the n-th event of a
+    key goes to round n. As many rounds as the most events of one key (normally one)."""
+    rounds: list[list[Envelope]] = []
+    seen: Counter[tuple[str, str, str]] = Counter()
+    for env in envelopes:
+        key = _key(env)
+        n = seen[key]
+        seen[key] += 1
+        if n == len(rounds):
+            rounds.append([])
+        rounds[n].append(env)
+    return rounds
+
+
+async def learn_from_intake(deps: Deps, conn: Conn, envelopes: Sequence[Envelope]) -> None:
+    """Keep the read model of complaints (never intake's tables); the inbox makes it exactly once.
+
+    A Kafka batch costs one statement per kind of event per round, whatever its size, with the
+    effect of its events applied one by one in order: a round holds each complaint (and each
+    customer's deceased mark) at most once, so a complaint raised and resolved in one batch is
+    raised in the first round and resolved in the second."""
+    for events in _rounds(envelopes):
+        raised: list[store.RaisedRow] = []
+        assigned: list[tuple[str, ComplaintAssigned]] = []
+        resolved: list[tuple[str, ComplaintResolved]] = []
+        closed: list[tuple[str, ComplaintClosed]] = []
+        deceased: list[tuple[str, CustomerMarkedDeceased]] = []
+        withdrawn: list[tuple[str, CustomerDeceasedMarkWithdrawn]] = []
+        for env in events:
+            data, tenant = env.data, env.tenant
+            if isinstance(data, ComplaintRaised):
+                raised.append((tenant, data, env.correlation_id or env.id))
+            elif isinstance(data, ComplaintAssigned):
+                assigned.append((tenant, data))
+            elif isinstance(data, ComplaintResolved):
+                resolved.append((tenant, data))
+            elif isinstance(data, ComplaintClosed):
+                closed.append((tenant, data))
+            elif isinstance(data, CustomerMarkedDeceased):
+                deceased.append((tenant, data))
+            elif isinstance(data, CustomerDeceasedMarkWithdrawn):
+                withdrawn.append((tenant, data))
+        # Within a round the keys differ, so the kinds may be written in any order.
+        await store.learn_raised_many(conn, raised)
+        await store.learn_assigned_many(conn, assigned)
+        await store.learn_resolved_many(conn, resolved)
+        await store.learn_closed_many(conn, closed)
+        await store.learn_deceased_many(conn, deceased)
+        await store.learn_deceased_withdrawn_many(conn, withdrawn)
 
 
 # ---- the tenant's rule documents (R8) -------------------------------------------------------------

@@ -7,6 +7,7 @@ query names it, so an id another tenant's platform also sends never reaches this
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from datetime import date, datetime
 from typing import Any, Self
@@ -59,13 +60,32 @@ class Complaint(_Row):
     raised_at: datetime | None = None
 
 
-async def learn_raised(conn: Conn, tenant: str, e: ComplaintRaised, correlation_id: uuid.UUID) -> None:
-    # A later event (resolved, assigned) may have created the row already: keep what it knew.
+# Each learn_* writes a set of events of one kind in one statement (INSERT ... SELECT FROM unnest(...)),
+# with the same effect per row as that event alone. One statement cannot touch a row twice, so each
+# set holds a key (tenant, complaint_id) or (tenant, customer_id) at most once: the handler splits a
+# batch into rounds to keep the order of one key's events. Rows go in key order, so two transactions
+# writing the same rows take their locks in the same order.
+
+RaisedRow = tuple[str, ComplaintRaised, uuid.UUID]
+"""(tenant, event, correlation id)."""
+
+
+def _columns(rows: list[tuple[Any, ...]], width: int) -> list[list[Any]]:
+    """Rows as the column arrays that unnest($1::..[], $2::..[], ...) takes, in key order."""
+    rows = sorted(rows, key=lambda r: (r[0], str(r[1])))
+    return [[r[i] for r in rows] for i in range(width)]
+
+
+async def learn_raised_many(conn: Conn, rows: Sequence[RaisedRow]) -> None:
+    """A later event (resolved, assigned) may have created the row already: keep what it knew."""
+    if not rows:
+        return
     await conn.execute(
         """
-        insert into complaints (complaint_id, tenant, customer_id, category, language, team_id,
+        insert into complaints (tenant, complaint_id, customer_id, category, language, team_id,
                                 agent_id, raised_at, about_deceased, correlation_id)
-        values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+        select * from unnest($1::text[], $2::uuid[], $3::text[], $4::text[], $5::text[], $6::text[],
+                             $7::text[], $8::timestamptz[], $9::boolean[], $10::uuid[])
         on conflict (tenant, complaint_id) do update set
             language = excluded.language,
             team_id = coalesce(complaints.team_id, excluded.team_id),
@@ -75,39 +95,61 @@ async def learn_raised(conn: Conn, tenant: str, e: ComplaintRaised, correlation_
             correlation_id = excluded.correlation_id,
             updated_at = now()
         """,
-        e.complaint_id,
-        tenant,
-        e.customer_id,
-        e.category,
-        e.language.value,
-        e.team_id,
-        e.agent_id,
-        e.raised_at,
-        e.about_deceased,
-        correlation_id,
+        *_columns(
+            [
+                (
+                    tenant,
+                    e.complaint_id,
+                    e.customer_id,
+                    e.category,
+                    e.language.value,
+                    e.team_id,
+                    e.agent_id,
+                    e.raised_at,
+                    e.about_deceased,
+                    correlation_id,
+                )
+                for tenant, e, correlation_id in rows
+            ],
+            10,
+        ),
     )
 
 
-async def learn_assigned(conn: Conn, tenant: str, e: ComplaintAssigned) -> None:
-    # Without the category the complaint cannot be booked; an assignment before the raise waits
-    # for the raise, which carries the team too.
-    await conn.execute(
-        "update complaints set team_id = $3, agent_id = $4, updated_at = now() "
-        "where tenant = $1 and complaint_id = $2",
-        tenant,
-        e.complaint_id,
-        e.team_id,
-        e.agent_id,
-    )
+async def learn_raised(conn: Conn, tenant: str, e: ComplaintRaised, correlation_id: uuid.UUID) -> None:
+    await learn_raised_many(conn, [(tenant, e, correlation_id)])
 
 
-async def learn_resolved(conn: Conn, tenant: str, e: ComplaintResolved) -> None:
-    """R7/R16: the root-cause department the cost ledger books by; a later resolution wins."""
+async def learn_assigned_many(conn: Conn, rows: Sequence[tuple[str, ComplaintAssigned]]) -> None:
+    """Without the category the complaint cannot be booked; an assignment before the raise waits
+    for the raise, which carries the team too."""
+    if not rows:
+        return
     await conn.execute(
         """
-        insert into complaints (complaint_id, tenant, customer_id, category, team_id, agent_id,
+        update complaints c set team_id = a.team_id, agent_id = a.agent_id, updated_at = now()
+        from unnest($1::text[], $2::uuid[], $3::text[], $4::text[])
+             as a(tenant, complaint_id, team_id, agent_id)
+        where c.tenant = a.tenant and c.complaint_id = a.complaint_id
+        """,
+        *_columns([(tenant, e.complaint_id, e.team_id, e.agent_id) for tenant, e in rows], 4),
+    )
+
+
+async def learn_resolved_many(conn: Conn, rows: Sequence[tuple[str, ComplaintResolved]]) -> None:
+    """R7/R16: the root-cause department the cost ledger books by; a later resolution wins."""
+    if not rows:
+        return
+    await conn.execute(
+        """
+        insert into complaints (tenant, complaint_id, customer_id, category, team_id, agent_id,
                                 status, root_cause_department, resolved_at)
-        values ($1, $2, $3, $4, $5, $6, 'resolved', $7, $8)
+        select tenant, complaint_id, customer_id, category, team_id, agent_id, 'resolved',
+               root_cause_department, resolved_at
+        from unnest($1::text[], $2::uuid[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
+                    $8::timestamptz[])
+             as r(tenant, complaint_id, customer_id, category, team_id, agent_id, root_cause_department,
+                  resolved_at)
         on conflict (tenant, complaint_id) do update set
             root_cause_department = excluded.root_cause_department,
             resolved_at = excluded.resolved_at,
@@ -115,71 +157,94 @@ async def learn_resolved(conn: Conn, tenant: str, e: ComplaintResolved) -> None:
             updated_at = now()
         where complaints.resolved_at is null or complaints.resolved_at <= excluded.resolved_at
         """,
-        e.complaint_id,
-        tenant,
-        e.customer_id,
-        e.category,
-        e.team_id,
-        e.agent_id,
-        e.root_cause_department,
-        e.resolved_at,
+        *_columns(
+            [
+                (
+                    tenant,
+                    e.complaint_id,
+                    e.customer_id,
+                    e.category,
+                    e.team_id,
+                    e.agent_id,
+                    e.root_cause_department,
+                    e.resolved_at,
+                )
+                for tenant, e in rows
+            ],
+            8,
+        ),
     )
 
 
-async def learn_closed(conn: Conn, tenant: str, e: ComplaintClosed) -> None:
+async def learn_closed_many(conn: Conn, rows: Sequence[tuple[str, ComplaintClosed]]) -> None:
+    if not rows:
+        return
     await conn.execute(
         """
-        insert into complaints (complaint_id, tenant, customer_id, category, language, team_id,
+        insert into complaints (tenant, complaint_id, customer_id, category, language, team_id,
                                 agent_id, status, closed_at, about_deceased)
-        values ($1, $2, $3, $4, $5, $6, $7, 'closed', $8, $9)
+        select tenant, complaint_id, customer_id, category, language, team_id, agent_id, 'closed',
+               closed_at, about_deceased
+        from unnest($1::text[], $2::uuid[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
+                    $8::timestamptz[], $9::boolean[])
+             as r(tenant, complaint_id, customer_id, category, language, team_id, agent_id, closed_at,
+                  about_deceased)
         on conflict (tenant, complaint_id) do update set
             status = 'closed', closed_at = excluded.closed_at, updated_at = now()
         """,
-        e.complaint_id,
-        tenant,
-        e.customer_id,
-        e.category,
-        e.language.value,
-        e.team_id,
-        e.agent_id,
-        e.closed_at,
-        e.about_deceased,
+        *_columns(
+            [
+                (
+                    tenant,
+                    e.complaint_id,
+                    e.customer_id,
+                    e.category,
+                    e.language.value,
+                    e.team_id,
+                    e.agent_id,
+                    e.closed_at,
+                    e.about_deceased,
+                )
+                for tenant, e in rows
+            ],
+            9,
+        ),
     )
 
 
-async def learn_deceased(conn: Conn, tenant: str, e: CustomerMarkedDeceased) -> None:
+async def learn_deceased_many(conn: Conn, rows: Sequence[tuple[str, CustomerMarkedDeceased]]) -> None:
     """R10: the latest mark wins (a late older one changes nothing); a withdrawal is kept beside it."""
+    if not rows:
+        return
     await conn.execute(
         """
         insert into deceased_customers (tenant, customer_id, owner_agent_id, marked_at)
-        values ($1, $2, $3, $4)
+        select * from unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[])
         on conflict (tenant, customer_id) do update set
             owner_agent_id = excluded.owner_agent_id, marked_at = excluded.marked_at
         where deceased_customers.marked_at is null or deceased_customers.marked_at < excluded.marked_at
         """,
-        tenant,
-        e.customer_id,
-        e.owner_agent_id,
-        e.marked_at,
+        *_columns([(tenant, e.customer_id, e.owner_agent_id, e.marked_at) for tenant, e in rows], 4),
     )
 
 
-async def learn_deceased_withdrawn(conn: Conn, tenant: str, e: CustomerDeceasedMarkWithdrawn) -> None:
+async def learn_deceased_withdrawn_many(
+    conn: Conn, rows: Sequence[tuple[str, CustomerDeceasedMarkWithdrawn]]
+) -> None:
     """R10: the latest withdrawal wins; whether it undoes the mark is decided on reading
     (domain.DeceasedMark), so the two may arrive in either order."""
+    if not rows:
+        return
     await conn.execute(
         """
         insert into deceased_customers (tenant, customer_id, withdrawn_at, withdrawn_by)
-        values ($1, $2, $3, $4)
+        select * from unnest($1::text[], $2::text[], $3::timestamptz[], $4::text[])
         on conflict (tenant, customer_id) do update set
             withdrawn_at = excluded.withdrawn_at, withdrawn_by = excluded.withdrawn_by
         where deceased_customers.withdrawn_at is null
            or deceased_customers.withdrawn_at < excluded.withdrawn_at
         """,
-        tenant,
-        e.customer_id,
-        e.withdrawn_at,
-        e.withdrawn_by,
+        *_columns([(tenant, e.customer_id, e.withdrawn_at, e.withdrawn_by) for tenant, e in rows], 4),
     )
 
 

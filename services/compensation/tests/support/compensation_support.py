@@ -130,8 +130,7 @@ class Running:
         """Make intake's events known the way the consumer does (for tests of the HTTP edge)."""
         envs = [make_envelope(e, producer="intake", tenant=tenant) for e in events]
         async with self.svc.pool.acquire() as conn, conn.transaction():
-            for env in envs:
-                await handlers.learn_from_intake(self.deps, conn, env)
+            await handlers.learn_from_intake(self.deps, conn, envs)
         return envs
 
     async def complaint(
