@@ -135,6 +135,8 @@ async def counted_statements(conn: Any) -> AsyncIterator[list[str]]:
     try:
         yield seen
     finally:
+        # asyncpg calls its loggers on the loop's next turn: the block's last statement is noted then.
+        await asyncio.sleep(0)
         conn.remove_query_logger(note)
 
 

@@ -11,8 +11,10 @@ the event id (the inbox), which is why the envelope id is the de-duplication key
 A row the broker refuses for good (a record too large for it, a topic it will not take) is parked: moved
 to kit_outbox_parked with the error in the same transaction, counted in hoera_outbox_parked, logged, and
 listed or retried by an operator (`hoera-kit outbox parked|retry`). The rows behind it go on. Shards are
-independent: a pass takes one batch from every shard that has rows, and a shard that fails (its
-transaction rolls back, its rows stay) does not hold up the others.
+independent: a pass is one transaction that locks every shard with rows (shards without rows cost
+nothing: a skip scan of the index finds the others), sends a batch of each at once and waits for the
+acknowledgements once; a shard whose row fails keeps that row and those behind it for the next pass,
+and does not hold up the others.
 
 A producer the broker no longer accepts is replaced, never blamed on the row. The broker keeps each
 idempotent producer's last sequence number per partition; when a batch is lost in between (a broker
@@ -29,6 +31,7 @@ import json
 import logging
 import time
 import zlib
+from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
@@ -46,6 +49,27 @@ log = logging.getLogger(__name__)
 NOTIFY_CHANNEL = "kit_outbox"
 # Advisory-lock namespace for outbox shards (first int of the two-int lock key).
 _LOCK_SPACE = 0x0B0C
+# The shards that have rows, found by a skip scan of the (shard, seq) index (a probe per shard that
+# has rows, not a read of the backlog), each locked for this transaction unless another relay holds it.
+_LOCK_SHARDS_WITH_ROWS = """
+with recursive shards(shard) as (
+    (select shard from kit_outbox order by shard limit 1)
+    union all
+    select (select o.shard from kit_outbox o where o.shard > shards.shard order by o.shard limit 1)
+    from shards where shards.shard is not null
+)
+select coalesce(array_agg(shard order by shard), '{}') from shards
+where shard is not null and pg_try_advisory_xact_lock($1, shard)
+"""
+# A batch of each locked shard in sequence order, from the same index.
+_BATCH_OF_EACH_SHARD = """
+select r.seq, r.event_id, r.topic, r.key, r.shard, r.payload, r.headers, r.created_at
+from unnest($1::int[]) as locked(shard)
+cross join lateral (
+    select * from kit_outbox o where o.shard = locked.shard order by o.seq limit $2
+) as r
+order by r.shard, r.seq
+"""
 
 
 def shard_of(key: str, shards: int) -> int:
@@ -201,47 +225,48 @@ class OutboxRelay:
                 outcomes.append(exc)
         return outcomes
 
-    async def publish_shard(self, conn: Conn, shard: int) -> int:
-        """Publish one batch of one shard, if no other relay holds it. Returns the rows done
-        (published or parked); raises when the batch's first row could not be published."""
+    async def publish(self, conn: Conn) -> tuple[int, bool]:
+        """One transaction: lock every shard that has rows and that no other relay holds, take a
+        batch of each, send them all, wait for the acknowledgements once, delete what went out.
+        Returns (rows done, whether a shard had a full batch); raises when rows were waiting and not
+        one could be published (the broker is away)."""
         async with conn.transaction():
-            got = await conn.fetchval("select pg_try_advisory_xact_lock($1, $2)", _LOCK_SPACE, shard)
-            if not got:
-                return 0
-            rows = await conn.fetch(
-                "select seq, event_id, topic, key, shard, payload, headers, created_at from kit_outbox "
-                "where shard = $1 order by seq limit $2",
-                shard,
-                self.batch_size,
-            )
-            if not rows:
-                return 0
+            shards = await conn.fetchval(_LOCK_SHARDS_WITH_ROWS, _LOCK_SPACE)
+            if not shards:
+                return 0, False
+            # A statement of its own after the locks: its snapshot sees every delete committed by the
+            # relay that held a shard before (one statement's snapshot predates its own locks).
+            rows = await conn.fetch(_BATCH_OF_EACH_SHARD, shards, self.batch_size)
             done: list[int] = []
             parked: list[tuple[asyncpg.Record, BaseException]] = []
-            failure: BaseException | None = None
+            failures: dict[int, BaseException] = {}
             for row, outcome in zip(rows, await self._outcomes(rows), strict=True):
+                shard = row["shard"]
+                if shard in failures:
+                    continue  # the rows behind a failed one stay, in order, for the next pass
                 if outcome is None:
                     done.append(row["seq"])
                 elif producer_refused(outcome):
                     self._producer_refused = True
-                    failure = outcome
-                    break
+                    failures[shard] = outcome
                 elif refused_for_good(outcome):
                     parked.append((row, outcome))
                     done.append(row["seq"])
                 else:
-                    # The rows from here on stay, in order, for the next pass (those after it that did
-                    # go out are published again then; consumers de-duplicate on the event id).
-                    failure = outcome
-                    break
+                    # Those after it that did go out are published again then; consumers
+                    # de-duplicate on the event id.
+                    failures[shard] = outcome
             for row, exc in parked:
                 await self._park(conn, row, exc)
             if done:
                 await conn.execute("delete from kit_outbox where seq = any($1::bigint[])", done)
-        if failure is not None and not done:
-            raise failure
+        for shard, exc in failures.items():
+            log.warning("%s: outbox shard %d not published: %r", self.service, shard, exc)
+        if failures and not done:
+            raise next(iter(failures.values()))
         self.published += len(done) - len(parked)
-        return len(done)
+        per_shard = Counter(row["shard"] for row in rows)
+        return len(done), bool(failures) or max(per_shard.values(), default=0) >= self.batch_size
 
     async def _park(self, conn: Conn, row: asyncpg.Record, exc: BaseException) -> None:
         error = f"{type(exc).__name__}: {exc}"[:2000]
@@ -285,34 +310,17 @@ class OutboxRelay:
         return total
 
     async def _pass(self) -> tuple[int, bool]:
-        total = 0
-        full = False
-        failures: list[BaseException] = []
         started = time.perf_counter()
-        async with self.pool.acquire() as conn:
-            shards = await conn.fetchval(
-                "select coalesce(array_agg(distinct shard order by shard), '{}') from kit_outbox"
-            )
-            for shard in shards:
-                try:
-                    n = await self.publish_shard(conn, shard)
-                except Exception as exc:
-                    if conn.is_closed():
-                        raise
-                    failures.append(exc)
-                    log.warning("%s: outbox shard %d not published: %r", self.service, shard, exc)
-                    continue
-                total += n
-                full = full or n >= self.batch_size
-        if self._producer_refused:
-            await self._renew()
-        if failures and not total:
-            # Nothing moved: the broker is away, not one shard's row. The loop backs off.
-            raise failures[0]
+        try:
+            async with self.pool.acquire() as conn:
+                total, more = await self.publish(conn)
+        finally:
+            if self._producer_refused:
+                await self._renew()
         if total:
             metrics.OUTBOX_PUBLISHED.labels(self.service).inc(total)
             metrics.OUTBOX_RELAY_SECONDS.labels(self.service).observe(time.perf_counter() - started)
-        return total, full or bool(failures)
+        return total, more
 
     async def step(self) -> bool:
         """The relay's round for a Loop: True while some shard had a full batch."""

@@ -16,7 +16,14 @@ import asyncpg
 import httpx
 import pytest
 from aiokafka import AIOKafkaProducer, TopicPartition
-from hoera_devkit.testing import create_topics, eventually, kafka_bootstrap, read_topic, unique_topic
+from hoera_devkit.testing import (
+    counted_statements,
+    create_topics,
+    eventually,
+    kafka_bootstrap,
+    read_topic,
+    unique_topic,
+)
 from hoera_events.envelope import decode, encode, make_envelope
 from hoera_events.registry import dlq_topic
 from hoera_kit import migrations, outbox
@@ -260,6 +267,56 @@ async def test_an_outbox_row_the_broker_refuses_is_parked_and_every_shard_goes_o
     assert left == 0
     assert len(parked) == 1 and parked[0]["key"] == "c-0" and "TooLarge" in parked[0]["error"]
     assert moved == 1 and back == 1, "an operator can send a parked row back to the outbox"
+
+
+async def _relay_pass(pool: asyncpg.Pool, relay: OutboxRelay) -> tuple[int, int]:
+    async with pool.acquire() as conn, counted_statements(conn) as seen:
+        done, _ = await relay.publish(conn)
+    return done, len(seen)
+
+
+async def test_a_relay_pass_over_every_shard_is_one_transaction_of_the_same_statements_whatever_the_rows(
+    fresh_db: str, probe_topic: str
+) -> None:
+    """Rows in all 16 shards, 40 keys with several events each: one pass locks the shards that have
+    rows, reads a batch of each, deletes what went out, in the statements a pass over two rows costs;
+    every event on Kafka once and each key's events in the order they were added."""
+    await asyncio.to_thread(migrations.apply, fresh_db, MIGRATIONS)
+    pool = await create_pool(fresh_db)
+    producer = make_producer(kafka_bootstrap())
+    await producer.start()
+    try:
+        relay = OutboxRelay(pool, producer, service="probe", shards=16, batch_size=500)
+        for key in ("k-warm", "k-one"):
+            one = make_envelope(contact_event(key), producer="test", tenant="demo", key=key)
+            async with pool.acquire() as conn:
+                await outbox.add(conn, [one], shards=16, topic=probe_topic)
+            # The first pass also has asyncpg ask the server for the types; the second is counted.
+            small = await _relay_pass(pool, relay)
+        empty = await _relay_pass(pool, relay)
+        envelopes = [
+            make_envelope(contact_event(f"k-{i % 40}"), producer="test", tenant="demo", key=f"k-{i % 40}")
+            for i in range(400)
+        ]
+        async with pool.acquire() as conn:
+            await outbox.add(conn, envelopes, shards=16, topic=probe_topic)
+            shards = await conn.fetchval("select count(distinct shard) from kit_outbox")
+        large = await _relay_pass(pool, relay)
+        records = await read_topic(probe_topic, until=lambda rs: len(rs) >= 402, timeout=30)
+        left = await pool.fetchval("select count(*) from kit_outbox")
+    finally:
+        await producer.stop()
+        await pool.close()
+
+    assert shards == 16
+    assert empty == (0, 3), "nothing waiting: a transaction around one probe"
+    assert small[0] == 1 and large[0] == 400
+    assert large[1] == small[1] == 5, f"{large[1]} statements for 400 rows in 16 shards, {small[1]} for one"
+    assert left == 0
+    published = [e for e in (decode(r.value) for r in records) if e.key not in ("k-warm", "k-one")]
+    assert sorted(e.id for e in published) == sorted(e.id for e in envelopes), "each once"
+    for key in {e.key for e in envelopes}:
+        assert [e.id for e in published if e.key == key] == [e.id for e in envelopes if e.key == key]
 
 
 async def test_a_producer_the_broker_refuses_as_out_of_order_is_replaced_and_nothing_is_parked_or_lost(

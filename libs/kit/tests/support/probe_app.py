@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import signal
 import uuid
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -36,10 +37,10 @@ class ProbeSettings(KitSettings):
 
 
 class CrashingRelay(OutboxRelay):
-    async def publish_shard(self, conn: asyncpg.Connection, shard: int) -> int:
-        if await conn.fetchval("select count(*) from kit_outbox where shard = $1", shard):
+    async def _outcomes(self, rows: Sequence[asyncpg.Record]) -> list[BaseException | None]:
+        if rows:  # committed rows read, not one sent yet
             os.kill(os.getpid(), signal.SIGKILL)
-        return await super().publish_shard(conn, shard)
+        return await super()._outcomes(rows)
 
 
 class Thing(BaseModel):
