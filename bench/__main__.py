@@ -6,13 +6,12 @@ Sizes scale with HOERA_BENCH_SCALE (default 1.0); results go to bench/results/la
 from __future__ import annotations
 
 import asyncio
-import logging
 import os
 import sys
 from types import ModuleType
 
 from bench import ceilings, kit_paths, system_e2e
-from bench.common import Report
+from bench.common import Report, quiet_logs
 
 
 def main() -> int:
@@ -22,9 +21,7 @@ def main() -> int:
         return max(100, int(base * scale))
 
     report = Report()
-    # FastStream logs every batch at INFO; a benchmark prints figures, not traffic.
-    logging.getLogger("faststream").setLevel(logging.WARNING)
-    logging.getLogger("aiokafka").setLevel(logging.ERROR)
+    quiet_logs()
     try:
         from hoera_local import ready
         from hoera_local.config import load
@@ -45,10 +42,7 @@ def main() -> int:
         asyncio.run(ceilings.raw_consume(report, topic, n(100_000)))
         asyncio.run(ceilings.raw_inserts(report, n(50_000)))
         print("kit")
-        # The issue names a 100,000-row backlog: not scaled.
-        asyncio.run(kit_paths.relay(report, 100_000, n(3_000)))
-        asyncio.run(kit_paths.consumer_with_inbox(report, n(50_000)))
-        asyncio.run(kit_paths.bare_subscriber(report, n(50_000)))
+        kit_paths.run(report, scale)
         for module in _service_benches():
             print(module.__name__)
             module.run(report, scale)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import platform
 import time
@@ -11,6 +12,10 @@ from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
 from typing import Any
+
+from hoera_devkit.testing import define_tenant
+from hoera_devkit.tokens import mint_token
+from hoera_kit.settings import DEV_ISSUER, DEV_SIGNING_SECRET
 
 RESULTS = Path(__file__).parent / "results"
 
@@ -80,6 +85,37 @@ class Report:
         path = RESULTS / "latest.json"
         path.write_text(json.dumps(doc, indent=2))
         return path
+
+
+def quiet_logs() -> None:
+    """A benchmark prints figures, not traffic: FastStream logs every batch at INFO, httpx every
+    request of the load generator."""
+    logging.getLogger("faststream").setLevel(logging.WARNING)
+    logging.getLogger("aiokafka").setLevel(logging.ERROR)
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+
+
+async def define_bench_tenant(tenant: str) -> None:
+    """The bench's own organisation on the tenant topics, as bench/system_e2e.py defines it (the demo
+    organisation's teams and people, the test platform's key): services admit events and requests
+    only for tenants they know, and read the topics at start, so this comes before a service starts."""
+    await define_tenant(tenant, template="nl", bootstrap=bootstrap())
+
+
+def bearer(tenant: str, *roles: str, teams: tuple[str, ...] = (), subject: str = "bench") -> dict[str, str]:
+    """An Authorization header with a development token of one tenant (what the identity provider
+    would issue), valid for an hour."""
+    token = mint_token(
+        subject=subject,
+        roles=list(roles),
+        teams=teams,
+        tenant=tenant,
+        secret=DEV_SIGNING_SECRET,
+        issuer=DEV_ISSUER,
+        audience="hoera",
+        ttl_seconds=3600,
+    )
+    return {"Authorization": f"Bearer {token}"}
 
 
 def rate(n: int, seconds: float) -> float:

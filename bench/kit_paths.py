@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import logging
+import sys
 import time
 import uuid
-from pathlib import Path
 
 import asyncpg
 from aiokafka import AIOKafkaProducer
@@ -15,11 +16,11 @@ from faststream.kafka.annotations import KafkaMessage
 from hoera_events.envelope import Envelope, decode, encode, make_envelope
 from hoera_events.platform import ContactClosed
 from hoera_kit import migrations, outbox
-from hoera_kit.db import create_pool
+from hoera_kit.db import Conn, create_pool
 from hoera_kit.inbox import InboxConsumer
 
 from bench.ceilings import make_topic
-from bench.common import Figure, Report, bootstrap, pg_dsn, rate
+from bench.common import Figure, Report, bootstrap, pg_dsn, quiet_logs, rate
 
 
 async def _fresh_db() -> str:
@@ -121,11 +122,11 @@ async def consumer_with_inbox(report: Report, n: int) -> None:
         topic = await make_topic(f"bench.inbox.{uuid.uuid4().hex[:6]}")
         await _produce_events(topic, n)
 
-        async def effect(conn: asyncpg.Connection, envs: list[Envelope]) -> None:
+        async def effect(conn: Conn, envs: list[Envelope]) -> None:
             await conn.executemany("insert into effect values ($1, $2)", [(e.id, e.key) for e in envs])
 
         inbox = InboxConsumer(pool, service="bench", name=f"inbox-{topic}", batch_handler=effect)
-        broker = KafkaBroker(bootstrap())
+        broker = KafkaBroker(bootstrap(), logger=logging.getLogger("faststream"))
         done = asyncio.Event()
         counted = 0
         first = 0.0
@@ -165,7 +166,7 @@ async def consumer_with_inbox(report: Report, n: int) -> None:
 async def bare_subscriber(report: Report, n: int) -> None:
     topic = await make_topic(f"bench.bare.{uuid.uuid4().hex[:6]}")
     await _produce_events(topic, n)
-    broker = KafkaBroker(bootstrap())
+    broker = KafkaBroker(bootstrap(), logger=logging.getLogger("faststream"))
     done = asyncio.Event()
     counted = 0
     first = 0.0
@@ -204,4 +205,17 @@ async def bare_subscriber(report: Report, n: int) -> None:
     )
 
 
-_ = Path
+def run(report: Report, scale: float) -> None:
+    """The kit's paths at this scale (the relay's backlog is the issue's 100,000 rows, never scaled)."""
+
+    def n(base: int) -> int:
+        return max(100, int(base * scale))
+
+    asyncio.run(relay(report, 100_000, n(3_000)))
+    asyncio.run(consumer_with_inbox(report, n(50_000)))
+    asyncio.run(bare_subscriber(report, n(50_000)))
+
+
+if __name__ == "__main__":
+    quiet_logs()
+    run(Report(), float(sys.argv[1]) if len(sys.argv) > 1 else 1.0)

@@ -5,12 +5,19 @@ end of the shared topics, and sends to an SMTP sink in this process (a real aios
 port), which timestamps each mail as it accepts it. Answers are published at a steady pace; a
 latency is the sink's acceptance time minus the moment Kafka acknowledged the answer. The ceiling
 is the same path without the service: a bare consumer that sends a mail for each answer at once.
+
+The answers are the bench tenant's (defined as bench/system_e2e.py does; team-nl-1's supervisor is
+mailed) and say `commented`, as the survey service writes them, so alerts asks a survey process of
+the bench's own for the words (HOERA_SERVICE_URLS), one call per batch; that survey holds none.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
+import shutil
+import sys
 import tempfile
 import time
 import uuid
@@ -18,25 +25,34 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import aiosmtplib
-import asyncpg
 import httpx
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from hoera_alerts.domain import unhappy_alert_id
 from hoera_devkit.smtp_sink import MailStore, SmtpSink
-from hoera_devkit.testing import ServiceProcess
-from hoera_devkit.tokens import mint_token
+from hoera_devkit.testing import ServiceProcess, create_database, drop_database
 from hoera_events.common import Channel, Language
-from hoera_events.envelope import decode, encode, make_envelope
+from hoera_events.envelope import decode, encode, event_headers, make_envelope
 from hoera_events.registry import topic_for
 from hoera_events.surveys import AgentAttribute, SurveyAnswered, SurveyTrigger
 from hoera_kit.auth import Role
-from hoera_kit.settings import DEV_ISSUER, DEV_SIGNING_SECRET
 
-from bench.common import Figure, Report, bootstrap, percentile, pg_dsn, rate
+from bench.common import (
+    Figure,
+    Report,
+    bearer,
+    bootstrap,
+    define_bench_tenant,
+    percentile,
+    pg_dsn,
+    quiet_logs,
+    rate,
+)
+from bench.system_e2e import TENANT
 
 TOPIC = topic_for(SurveyAnswered)
 PACE_PER_S = 50
 RAW_CEILING = "alerts ceiling: bare consumer + SMTP send, p50"
+SUPERVISOR = "sup-sara"  # team-nl-1's supervisor in the bench tenant's organisation
 
 
 def _answer() -> SurveyAnswered:
@@ -54,25 +70,9 @@ def _answer() -> SurveyAnswered:
         effort=2,
         nps=2,
         attributes={AgentAttribute.clear: 1},
-        comment="Bench: nobody called back.",
+        commented=True,
         recording_ref="rec:bench/1",
     )
-
-
-async def _skip_history(group: str, consumer_names: dict[str, list[str]]) -> None:
-    """New groups would read every answer ever published before ours; start them at the end."""
-    for name, topics in consumer_names.items():
-        consumer = AIOKafkaConsumer(
-            bootstrap_servers=bootstrap(), group_id=f"{group}.alerts.{name}", enable_auto_commit=False
-        )
-        await consumer.start()
-        try:
-            await consumer._client.force_metadata_update()
-            tps = [TopicPartition(t, p) for t in topics for p in consumer.partitions_for_topic(t) or ()]
-            consumer.assign(tps)
-            await consumer.commit(dict((await consumer.end_offsets(tps)).items()))
-        finally:
-            await consumer.stop()
 
 
 async def _publish_paced(producer: AIOKafkaProducer, answers: list[SurveyAnswered]) -> dict[uuid.UUID, float]:
@@ -83,8 +83,8 @@ async def _publish_paced(producer: AIOKafkaProducer, answers: list[SurveyAnswere
         ahead = started + i / PACE_PER_S - time.monotonic()
         if ahead > 0:
             await asyncio.sleep(ahead)
-        env = make_envelope(answer, producer="bench", tenant="demo")
-        await producer.send_and_wait(TOPIC, encode(env), key=env.key.encode())
+        env = make_envelope(answer, producer="survey", tenant=TENANT)
+        await producer.send_and_wait(TOPIC, encode(env), key=env.key.encode(), headers=event_headers(env))
         on_kafka[answer.survey_id] = time.time()
     return on_kafka
 
@@ -156,65 +156,75 @@ async def _raw_ceiling(report: Report, producer: AIOKafkaProducer, sink: SmtpSin
         await consumer.stop()
 
 
+async def _start_survey(folder: Path, group: str) -> tuple[ServiceProcess, str]:
+    """The survey service, only for what alerts asks of it: an answer says `commented` and alerts asks
+    survey for the words, one call per batch and tenant (it holds none for the bench's surveys, so
+    the call comes back empty). Its consumers stay off: it reads no trigger of the shared topics."""
+    db = await create_database("bench_alerts_survey")
+    survey = ServiceProcess(
+        "hoera_survey",
+        env={
+            "HOERA_DATABASE_URL": pg_dsn(db),
+            "HOERA_SURVEY_RUN_CONSUMERS": "false",
+            "HOERA_LOG_LEVEL": "WARNING",
+        },
+        group_prefix=group,
+        log_dir=folder,
+        name="bench-survey",
+    ).start()
+    return survey, db
+
+
+async def _digests_only(url: str) -> None:
+    """Management's notices of other traffic (new complaints) wait for a digest, so this measures the
+    answer-to-supervisor path alone (the bench tenant's notice rules, as its administrator sets them)."""
+    admin = bearer(TENANT, Role.admin)
+    async with httpx.AsyncClient(base_url=url, headers=admin) as http:
+        current = await http.get("/admin/rules/notices")
+        current.raise_for_status()
+        doc = current.json()
+        resp = await http.put(
+            "/admin/rules/notices",
+            json={
+                "document": {**doc["document"], "management": "digest", "digest_every": {"seconds": 3600}},
+                "expected_version": doc["version"],
+                "reason": "bench: digests only",
+            },
+        )
+        resp.raise_for_status()
+
+
 async def _run(report: Report, n: int) -> None:
-    db = f"bench_alerts_{uuid.uuid4().hex[:8]}"
-    admin = await asyncpg.connect(pg_dsn())
-    await admin.execute(f'create database "{db}"')
-    await admin.close()
+    await define_bench_tenant(TENANT)
+    db = await create_database("bench_alerts")
     folder = Path(tempfile.mkdtemp(prefix="bench-alerts-"))
     sink = SmtpSink("127.0.0.1", 0, MailStore(folder / "mail"))
     await sink.up()
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap(), acks="all", enable_idempotence=True)
     await producer.start()
+    # Both processes' consumer groups start at the end of the shared topics (ServiceProcess sets
+    # HOERA_CONSUMER_START=end): only the bench's answers reach them.
     group = f"bench-alerts-{uuid.uuid4().hex[:8]}"
-    await _skip_history(
-        group,
-        {
-            "feedback": [TOPIC, "hoera.survey.invited.v1", "hoera.contact.closed.v1"],
-            "complaints": [
-                "hoera.complaint.raised.v1",
-                "hoera.complaint.sla_breached.v1",
-                "hoera.complaint.resolved.v1",
-                "hoera.complaint.closed.v1",
-                "hoera.customer.flagged_for_review.v1",
-            ],
-        },
-    )
+    survey, survey_db = await _start_survey(folder, group)
     service = ServiceProcess(
         "hoera_alerts",
         env={
             "HOERA_DATABASE_URL": pg_dsn(db),
             "HOERA_SMTP_PORT": str(sink.port),
             "HOERA_LOG_LEVEL": "WARNING",
+            "HOERA_SERVICE_URLS": json.dumps({"survey": survey.url}),
         },
         group_prefix=group,
         log_dir=folder,
+        name="bench-alerts",
     ).start()
     try:
-        await service.wait_ready()
-        # Management's notices of other traffic (new complaints) wait for a digest, so this
-        # measures the answer-to-supervisor path alone.
-        async with httpx.AsyncClient(base_url=service.url) as http:
-            admin = {"Authorization": f"Bearer {_admin_token()}"}
-            current = (await http.get("/admin/rules/notices", headers=admin)).json()
-            resp = await http.put(
-                "/admin/rules/notices",
-                json={
-                    "document": {
-                        **current["document"],
-                        "management": "digest",
-                        "digest_every": {"seconds": 3600},
-                    },
-                    "expected_version": current["version"],
-                    "reason": "bench: digests only",
-                },
-                headers=admin,
-            )
-            resp.raise_for_status()
+        await asyncio.gather(survey.wait_ready(timeout=120), service.wait_ready(timeout=120))
+        await _digests_only(service.url)
         await _raw_ceiling(report, producer, sink, min(n, 300))
 
         def key(answer: SurveyAnswered) -> str:
-            return f"alert:{unhappy_alert_id('demo', answer.survey_id)}:sup-sara"
+            return f"alert:{unhappy_alert_id(TENANT, answer.survey_id)}:{SUPERVISOR}"
 
         warm = [_answer() for _ in range(30)]
         await _publish_paced(producer, warm)
@@ -248,21 +258,12 @@ async def _run(report: Report, n: int) -> None:
         report.add(Figure("alerts: unhappy answers mailed", rate(len(latencies), elapsed), "mails/s"))
     finally:
         service.stop()
+        survey.stop()
         await producer.stop()
         await sink.down()
-        admin = await asyncpg.connect(pg_dsn())
-        await admin.execute(f'drop database if exists "{db}" with (force)')
-        await admin.close()
-
-
-def _admin_token() -> str:
-    return mint_token(
-        subject="bench",
-        roles=[Role.admin],
-        secret=DEV_SIGNING_SECRET,
-        issuer=DEV_ISSUER,
-        audience="hoera",
-    )
+        await drop_database(db)
+        await drop_database(survey_db)
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def run(report: Report, scale: float) -> None:
@@ -270,4 +271,5 @@ def run(report: Report, scale: float) -> None:
 
 
 if __name__ == "__main__":
-    run(Report(), 1.0)
+    quiet_logs()
+    run(Report(), float(sys.argv[1]) if len(sys.argv) > 1 else 1.0)

@@ -1,11 +1,13 @@
 """The callback service's main path: fifty agents working one team's queue at once, each taking the
 next callback (SKIP LOCKED claim under a lease, CallbackClaimed in the outbox) and recording its outcome
 (CallbackCompleted), against a fresh database. The same app's /livez, under the same fifty clients,
-is the ceiling the figure is a ratio to."""
+is the ceiling the figure is a ratio to. The queue and the agents are the bench tenant's (defined as
+bench/system_e2e.py does)."""
 
 from __future__ import annotations
 
 import asyncio
+import sys
 import time
 import uuid
 
@@ -13,24 +15,15 @@ import asyncpg
 import httpx
 from hoera_callback.app import create_app
 from hoera_callback.settings import CallbackSettings
-from hoera_devkit.tokens import mint_token
-from hoera_kit.settings import DEV_ISSUER, DEV_SIGNING_SECRET
 
-from bench.common import Figure, Report, percentile, pg_dsn, rate
+from bench.common import Figure, Report, bearer, define_bench_tenant, percentile, pg_dsn, quiet_logs, rate
+from bench.system_e2e import TENANT
 
 AGENTS = 50
 
 
 def _bearer(subject: str, team: str) -> dict[str, str]:
-    token = mint_token(
-        subject=subject,
-        roles=["agent"],
-        teams=[team],
-        secret=DEV_SIGNING_SECRET,
-        issuer=DEV_ISSUER,
-        audience="hoera",
-    )
-    return {"Authorization": f"Bearer {token}"}
+    return bearer(TENANT, "agent", teams=(team,), subject=subject)
 
 
 async def _fill(dsn: str, team: str, n: int) -> None:
@@ -40,18 +33,20 @@ async def _fill(dsn: str, team: str, n: int) -> None:
             """
             insert into callbacks (callback_id, tenant, request_ref, customer_id, team_id, source, language,
                                    requested_at, due_at, priority, priority_score, status)
-            select gen_random_uuid(), 'demo', 'bench:' || i, $1 || '-CUST-' || i, $1, 'contact_me', 'nl',
+            select gen_random_uuid(), $3, 'bench:' || i, $1 || '-CUST-' || i, $1, 'contact_me', 'nl',
                    now() - i * interval '1 second', now() + interval '1 day', 'normal', (i % 4) * 10, 'queued'
             from generate_series(1, $2) as i
             """,
             team,
             n,
+            TENANT,
         )
     finally:
         await conn.close()
 
 
 async def _bench(report: Report, items: int, livez_requests: int) -> None:
+    await define_bench_tenant(TENANT)
     name = f"bench_callback_{uuid.uuid4().hex[:8]}"
     admin = await asyncpg.connect(pg_dsn())
     await admin.execute(f'create database "{name}"')
@@ -141,4 +136,5 @@ def run(report: Report, scale: float) -> None:
 
 
 if __name__ == "__main__":
-    run(Report(), 1.0)
+    quiet_logs()
+    run(Report(), float(sys.argv[1]) if len(sys.argv) > 1 else 1.0)

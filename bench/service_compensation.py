@@ -5,11 +5,13 @@ decision is one POST /complaints/{id}/proposals on its own complaint (apology an
 beforehand, unmeasured): a row lock, the catalogue, the mandate, the abuse watch, the compensation
 row, CompensationProposed and CompensationDecided in the outbox, one transaction. The same client
 drives the same process's /livez (no database) at the same concurrency, so the figure is a ratio.
+The complaints and the agent are the bench tenant's (defined as bench/system_e2e.py does).
 """
 
 from __future__ import annotations
 
 import asyncio
+import sys
 import time
 import uuid
 from collections.abc import Sequence
@@ -19,13 +21,12 @@ import asyncpg
 import httpx
 from hoera_compensation import store
 from hoera_devkit.testing import ServiceProcess
-from hoera_devkit.tokens import mint_token
 from hoera_events.common import Channel, Language
 from hoera_events.complaints import ComplaintRaised
 from hoera_kit.db import create_pool
-from hoera_kit.settings import DEV_ISSUER, DEV_SIGNING_SECRET
 
-from bench.common import Figure, Report, percentile, pg_dsn, rate
+from bench.common import Figure, Report, bearer, define_bench_tenant, percentile, pg_dsn, quiet_logs, rate
+from bench.system_e2e import TENANT
 
 CONCURRENCY = 32
 TEAM = "team-nl-1"
@@ -33,16 +34,7 @@ Request = tuple[str, str, dict[str, object] | None]
 
 
 def _agent_headers() -> dict[str, str]:
-    token = mint_token(
-        subject="bench-agent",
-        roles=["agent"],
-        teams=[TEAM],
-        tenant="demo",
-        secret=DEV_SIGNING_SECRET,
-        issuer=DEV_ISSUER,
-        audience="hoera",
-    )
-    return {"Authorization": f"Bearer {token}"}
+    return bearer(TENANT, "agent", teams=(TEAM,), subject="bench-agent")
 
 
 async def _database() -> str:
@@ -82,15 +74,15 @@ async def _prepare(dsn: str, n: int) -> list[uuid.UUID]:
                     due_date=date.today(),
                     team_id=TEAM,
                 )
-                await store.learn_raised(conn, "demo", event, uuid.uuid4())
+                await store.learn_raised(conn, TENANT, event, uuid.uuid4())
                 await store.add_apology(
                     conn,
                     store.Apology(
-                        "demo", event.complaint_id, "nl", "Sorry", "refund-late", "bench-agent", now
+                        TENANT, event.complaint_id, "nl", "Sorry", "refund-late", "bench-agent", now
                     ),
                 )
                 await store.put_damage(
-                    conn, store.Damage("demo", event.complaint_id, 5000, "EUR", None, "bench-agent", now)
+                    conn, store.Damage(TENANT, event.complaint_id, 5000, "EUR", None, "bench-agent", now)
                 )
                 ids.append(event.complaint_id)
     finally:
@@ -140,8 +132,11 @@ async def decisions(report: Report, n: int) -> None:
         complaints = await _prepare(pg_dsn(db), n + CONCURRENCY)
         limits = httpx.Limits(max_connections=CONCURRENCY, max_keepalive_connections=CONCURRENCY)
         async with httpx.AsyncClient(base_url=process.url, limits=limits, timeout=30) as http:
-            proposal = {"kind": "financial", "amount": {"amount_cents": 5000, "currency": "EUR"}}
-            warm = [("POST", f"/complaints/{c}/proposals", proposal) for c in complaints[n:]]
+            proposal: dict[str, object] = {
+                "kind": "financial",
+                "amount": {"amount_cents": 5000, "currency": "EUR"},
+            }
+            warm: list[Request] = [("POST", f"/complaints/{c}/proposals", proposal) for c in complaints[n:]]
             await _drive(http, warm, 201)
             await _drive(http, [("GET", "/livez", None)] * CONCURRENCY, 200)
 
@@ -154,7 +149,9 @@ async def decisions(report: Report, n: int) -> None:
                     note=f"p50 {percentile(latencies, 50):.1f} ms, p99 {percentile(latencies, 99):.1f} ms",
                 )
             )
-            requests = [("POST", f"/complaints/{c}/proposals", proposal) for c in complaints[:n]]
+            requests: list[Request] = [
+                ("POST", f"/complaints/{c}/proposals", proposal) for c in complaints[:n]
+            ]
             began = time.perf_counter()
             seconds, latencies, bad = await _drive(http, requests, 201)
             fig = Figure(
@@ -193,10 +190,15 @@ async def _outbox_drained(dsn: str, *, timeout: float) -> float:
         await conn.close()
 
 
+async def _run(report: Report, n: int) -> None:
+    await define_bench_tenant(TENANT)
+    await decisions(report, n)
+
+
 def run(report: Report, scale: float) -> None:
-    asyncio.run(decisions(report, max(200, int(1000 * scale))))
+    asyncio.run(_run(report, max(200, int(1000 * scale))))
 
 
 if __name__ == "__main__":
-    rep = Report()
-    run(rep, 1.0)
+    quiet_logs()
+    run(Report(), float(sys.argv[1]) if len(sys.argv) > 1 else 1.0)

@@ -4,12 +4,14 @@ and ComplaintReceived events consumed per second from a platform topic (the inbo
 
 The acknowledgements go to an SMTP sink of the benchmark's own that keeps nothing, so the shared sink
 of deploy/local is not flooded; the platform events go to a topic of the benchmark's own, so the real
-platform topic (that every test replays from the beginning) stays small.
+platform topic (that every test replays from the beginning) stays small. The complaints are the bench
+tenant's (defined as bench/system_e2e.py does), the platform events signed with its platform's key.
 """
 
 from __future__ import annotations
 
 import asyncio
+import sys
 import tempfile
 import time
 import uuid
@@ -22,32 +24,30 @@ import asyncpg
 import httpx
 from aiokafka import AIOKafkaProducer
 from hoera_devkit.smtp_sink import MailStore, SmtpSink
-from hoera_devkit.testing import ServiceProcess
-from hoera_devkit.tokens import mint_token
+from hoera_devkit.testing import ServiceProcess, platform_headers
 from hoera_events.common import Channel, Language
-from hoera_events.envelope import encode, make_envelope
+from hoera_events.envelope import encode, event_headers, make_envelope
 from hoera_events.platform import ComplaintReceived
 from hoera_intake import consumers
 from hoera_intake.app import create_app
 from hoera_intake.settings import IntakeSettings
-from hoera_kit.settings import DEV_ISSUER, DEV_SIGNING_SECRET
 
 from bench.ceilings import make_topic
-from bench.common import Figure, Report, bootstrap, percentile, pg_dsn, rate
+from bench.common import (
+    Figure,
+    Report,
+    bearer,
+    bootstrap,
+    define_bench_tenant,
+    percentile,
+    pg_dsn,
+    quiet_logs,
+    rate,
+)
+from bench.system_e2e import TENANT
 
 CONCURRENCY = 32
 LIVEZ = f"intake GET /livez, {CONCURRENCY} concurrent (no database)"
-PLATFORM = {
-    "Authorization": "Bearer "
-    + mint_token(
-        subject="bench-platform",
-        roles=["platform"],
-        secret=DEV_SIGNING_SECRET,
-        issuer=DEV_ISSUER,
-        audience="hoera",
-        ttl_seconds=3600,
-    )
-}
 
 
 class _Discard(MailStore):
@@ -119,11 +119,12 @@ async def http_path(report: Report, n: int, sink_port: int) -> None:
     try:
         await process.wait_ready()
         limits = httpx.Limits(max_connections=CONCURRENCY, max_keepalive_connections=CONCURRENCY)
+        platform = bearer(TENANT, "platform", subject="bench-platform")
         async with httpx.AsyncClient(base_url=process.url, limits=limits, timeout=30) as http:
 
             async def submit(i: int) -> float:
                 t = time.perf_counter()
-                headers = {**PLATFORM, "Idempotency-Key": uuid.uuid4().hex}
+                headers = {**platform, "Idempotency-Key": uuid.uuid4().hex}
                 resp = await http.post("/complaints", json=_complaint(i), headers=headers)
                 if resp.status_code != 201:
                     raise RuntimeError(f"complaint refused: {resp.status_code} {resp.text[:300]}")
@@ -169,8 +170,11 @@ async def _produce(topic: str, n: int) -> None:
                 team_id="team-nl-1",
                 agent_id="agent-anna",
             )
-            env = make_envelope(event, producer="bench", tenant="demo")
-            sends.append(await producer.send(topic, encode(env), key=env.key.encode()))
+            env = make_envelope(event, producer="platform", tenant=TENANT)
+            value = encode(env)
+            # Signed as the tenant's platform signs (checked only on the platform's own topic).
+            headers = platform_headers(value, event_headers(env))
+            sends.append(await producer.send(topic, value, key=env.key.encode(), headers=headers))
         await asyncio.gather(*sends)
     finally:
         await producer.stop()
@@ -212,6 +216,7 @@ async def consumer_path(report: Report, n: int, sink_port: int) -> None:
 
 
 async def _run(report: Report, scale: float) -> None:
+    await define_bench_tenant(TENANT)
     with tempfile.TemporaryDirectory() as folder:
         sink = SmtpSink("127.0.0.1", 0, _Discard(Path(folder)))
         await sink.up()
@@ -227,4 +232,5 @@ def run(report: Report, scale: float) -> None:
 
 
 if __name__ == "__main__":
-    run(Report(), 1.0)
+    quiet_logs()
+    run(Report(), float(sys.argv[1]) if len(sys.argv) > 1 else 1.0)
