@@ -16,7 +16,8 @@ The platform re-sends what the broker did not acknowledge (the same record: the 
 customer posts the form again until it is recorded (303) or found answered already (409), as a real
 platform and a real customer would. The verdict, by id, from the mails the SMTP sink accepted:
 
-- every contact's invitation mailed, none mailed twice;
+- every contact's invitation mailed, none mailed twice (a second Message-ID); a resend of the same
+  Message-ID (a crash between the SMTP server's accept and the recorded outcome) is counted apart;
 - every recorded unhappy answer exactly one supervisor mail (keyed by the unhappy alert's id);
 - after each fault, the seconds until invitations flow again at half the rate of the 20 s before it
   (a fault that ends after the last invitation has nothing to measure: "n/a").
@@ -35,7 +36,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -92,10 +93,22 @@ class Fault:
 
 @dataclass
 class Tally:
-    """Every mail of the run, by id: invitations per customer, supervisor mails per unhappy alert."""
+    """Every mail of the run, by id: the Message-IDs received for each customer's invitation and for
+    each unhappy alert's supervisor mail. A mail is known by its Message-ID (derived from the
+    delivery's idempotency key): the same one received again is a resend after a crash between the
+    SMTP server's accept and the commit of the outcome (mail is delivered at least once; a receiving
+    server drops a Message-ID it has); a second Message-ID for one thing would be a second mail."""
 
-    invitations: Counter[str] = field(default_factory=Counter)
-    alert_mails: Counter[str] = field(default_factory=Counter)
+    invitations: dict[str, Counter[str]] = field(default_factory=lambda: defaultdict(Counter))
+    alert_mails: dict[str, Counter[str]] = field(default_factory=lambda: defaultdict(Counter))
+
+    @staticmethod
+    def mails(received: Counter[str]) -> int:
+        return len(received)
+
+    @staticmethod
+    def resent(received: Counter[str]) -> int:
+        return sum(received.values()) - len(received)
 
 
 class _CountingRecorder(_Recorder):
@@ -106,11 +119,13 @@ class _CountingRecorder(_Recorder):
         self.tally = tally
 
     def save(self, mail_from: str, rcpt_tos: list[str], raw: bytes) -> dict[str, Any]:
-        key = str(self._headers.parsebytes(raw).get("X-Hoera-Idempotency-Key", "")).strip()
+        headers = self._headers.parsebytes(raw)
+        key = str(headers.get("X-Hoera-Idempotency-Key", "")).strip()
+        message_id = str(headers.get("Message-ID", "")).strip()
         if key.startswith("survey-invitation:") and rcpt_tos and rcpt_tos[0].startswith(self.seen.run):
-            self.tally.invitations[rcpt_tos[0].split("@", 1)[0]] += 1
+            self.tally.invitations[rcpt_tos[0].split("@", 1)[0]][message_id] += 1
         elif key.startswith("alert:"):
-            self.tally.alert_mails[key.split(":")[1]] += 1
+            self.tally.alert_mails[key.split(":")[1]][message_id] += 1
         return super().save(mail_from, rcpt_tos, raw)
 
 
@@ -330,11 +345,14 @@ class Chaos(Bench):
 
     def _verdict(self, t0: float) -> bool:
         customers = self.seen.customers("c")
-        missing = [c for c in customers if self.tally.invitations[c] == 0]
-        twice = [c for c in customers if self.tally.invitations[c] > 1]
+        invitations, alert_mails = self.tally.invitations, self.tally.alert_mails
+        missing = [c for c in customers if Tally.mails(invitations[c]) == 0]
+        twice = [c for c in customers if Tally.mails(invitations[c]) > 1]
+        resent = sum(Tally.resent(invitations[c]) for c in customers)
         unhappy = [self._alert_key(s) for s in self.seen.unhappy("c")]
-        alerts_missing = [a for a in unhappy if self.tally.alert_mails[a] == 0]
-        alerts_twice = [a for a in unhappy if self.tally.alert_mails[a] > 1]
+        alerts_missing = [a for a in unhappy if Tally.mails(alert_mails[a]) == 0]
+        alerts_twice = [a for a in unhappy if Tally.mails(alert_mails[a]) > 1]
+        alerts_resent = sum(Tally.resent(alert_mails[a]) for a in unhappy)
         times = self._campaign_times()
         last = max(times, default=t0) - t0
         print(f"\nchaos: a campaign of {self.n:,} contacts with {len(self.faults)} faults (seed {self.seed})")
@@ -347,7 +365,7 @@ class Chaos(Bench):
         )
         print(
             f"  invitations: {len(customers) - len(missing):,} of {len(customers):,} mailed, "
-            f"{len(missing)} lost, {len(twice)} mailed twice"
+            f"{len(missing)} lost, {len(twice)} mailed twice; {resent} resent with the same Message-ID"
         )
         print(
             f"  answers recorded: {len(self.seen.unhappy('c')):,} unhappy of "
@@ -356,7 +374,8 @@ class Chaos(Bench):
         )
         print(
             f"  supervisor mails: {len(unhappy) - len(alerts_missing):,} of {len(unhappy):,} unhappy "
-            f"answers, {len(alerts_missing)} missing, {len(alerts_twice)} mailed twice"
+            f"answers, {len(alerts_missing)} missing, {len(alerts_twice)} mailed twice; "
+            f"{alerts_resent} resent"
         )
         print(f"  faults without throughput back within {RECOVERY_LIMIT:.0f} s: {len(slow)}")
         for label, ids in (

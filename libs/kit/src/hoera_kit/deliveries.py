@@ -857,11 +857,12 @@ class DeliveryWorker:
         max_concurrency: int = 10,
         rng: random.Random | None = None,
         wake: asyncio.Event | None = None,
+        record_every_s: float = 0.2,
     ) -> None:
         if max_attempts < 1 or batch_size < 1 or max_concurrency < 1:
             raise ValueError("max_attempts, batch_size and max_concurrency must be >= 1")
-        if lease_s <= 0 or poll_interval_s <= 0 or base_delay_s < 0 or max_delay_s < 0:
-            raise ValueError("lease_s and poll_interval_s must be > 0, delays >= 0")
+        if lease_s <= 0 or poll_interval_s <= 0 or record_every_s <= 0 or base_delay_s < 0 or max_delay_s < 0:
+            raise ValueError("lease_s, poll_interval_s and record_every_s must be > 0, delays >= 0")
         self.pool = pool
         self.senders = dict(senders)
         self.max_attempts = max_attempts
@@ -873,14 +874,17 @@ class DeliveryWorker:
         self.on_state_change = on_state_change
         self.rng = rng
         self.max_concurrency = max_concurrency
+        self.record_every_s = record_every_s
         self.claim_size = batch_size
         self._handed_back = False
         self.wake = wake or asyncio.Event()
         self._tracer = trace.get_tracer("hoera_kit.deliveries")
 
     async def run_once(self) -> int:
-        """One wave: claim, send (max_concurrency at a time) until half the lease has passed, record.
-        Returns how many deliveries were attempted."""
+        """One wave: claim, send (max_concurrency at a time) until half the lease has passed, and
+        record the outcomes as they come, a transaction for each short interval's worth (so a crash
+        resends only the mails accepted since the last record, not the wave's). Returns how many
+        deliveries were attempted."""
         claimed = await self._claim()
         self._handed_back = False
         if not claimed:
@@ -895,11 +899,25 @@ class DeliveryWorker:
                     return _UNSENT
                 return await self._send(record, deadline)
 
-        outcomes = await asyncio.gather(*(attempt(record) for record in claimed))
-        # Rows handed back are due at once: the loop comes round again without waiting.
-        self._handed_back = any(outcome.state is None for outcome in outcomes)
-        await self._record_wave(list(zip(claimed, outcomes, strict=True)))
-        return sum(1 for outcome in outcomes if outcome.state is not None)
+        tasks: dict[asyncio.Future[_Outcome], DeliveryRecord] = {
+            asyncio.ensure_future(attempt(record)): record for record in claimed
+        }
+        left = set(tasks)
+        attempted = 0
+        try:
+            while left:
+                done, left = await asyncio.wait(left, timeout=self.record_every_s)
+                if not done:
+                    continue
+                outcomes = [(tasks[task], task.result()) for task in done]
+                # Rows handed back are due at once: the loop comes round again without waiting.
+                self._handed_back |= any(outcome.state is None for _, outcome in outcomes)
+                attempted += sum(1 for _, outcome in outcomes if outcome.state is not None)
+                await self._record_wave(outcomes)
+        finally:
+            for task in left:
+                task.cancel()
+        return attempted
 
     async def step(self) -> bool:
         """The worker's round for a Loop: True while a full wave was claimed (more may be due)."""
@@ -978,7 +996,7 @@ class DeliveryWorker:
         return _Outcome(DeliveryState.failed, error=error, retry_after_s=retry_after_s)
 
     async def _record_wave(self, wave: list[tuple[DeliveryRecord, _Outcome]]) -> None:
-        """Every outcome of a wave in one transaction; if that fails (a hook refusing one record),
+        """Outcomes of a wave in one transaction; if that fails (a hook refusing one record),
         each is recorded on its own, so one record's trouble never holds back the others'."""
         unsent = [record for record, outcome in wave if outcome.state is None]
         tried = [(record, outcome) for record, outcome in wave if outcome.state is not None]

@@ -537,6 +537,49 @@ async def test_with_a_slow_smtp_server_two_workers_never_send_a_delivery_twice(
     assert Counter(m["idempotency_key"] for m in sink.store.entries()) == dict.fromkeys(keys, 1)
 
 
+async def test_a_waves_outcomes_are_recorded_as_they_come_not_when_its_slowest_mail_is_done(
+    pool: asyncpg.Pool, sink: SmtpSink
+) -> None:
+    """A crash between the SMTP server's accept and the recorded outcome resends that mail (at least
+    once): the wave records what was accepted every short interval, so a crash while one mail hangs
+    resends that one, not the twenty that went out beside it."""
+    keys = [f"fast-{n}" for n in range(20)]
+    async with pool.acquire() as conn, conn.transaction():
+        for key in ["stuck", *keys]:
+            await deliveries.enqueue(conn, _mail(key))
+    release = asyncio.Event()
+
+    class OneHangs:
+        def __init__(self) -> None:
+            self.smtp = _smtp(sink)
+
+        async def send(self, msg: DeliveryRecord) -> str | None:
+            if msg.idempotency_key == "stuck":
+                await release.wait()
+            return await self.smtp.send(msg)
+
+    worker = DeliveryWorker(pool, {Channel.email: OneHangs()}, batch_size=50, max_concurrency=8)
+    wave = asyncio.ensure_future(worker.run_once())
+    try:
+
+        async def the_others_recorded() -> bool:
+            n = await pool.fetchval(
+                "select count(*) from kit_deliveries where state = 'sent' and idempotency_key = any($1)",
+                keys,
+            )
+            return bool(n == len(keys))
+
+        await _until(the_others_recorded, within=20)
+        stuck = await pool.fetchval("select state from kit_deliveries where idempotency_key = 'stuck'")
+        assert not wave.done() and stuck == "pending", "the hanging mail is still in its wave"
+    finally:
+        release.set()
+    assert await wave == len(keys) + 1
+    states = await pool.fetch("select state, count(*) from kit_deliveries group by state")
+    assert {r["state"]: r["count"] for r in states} == {"sent": len(keys) + 1}
+    assert Counter(m["idempotency_key"] for m in sink.store.entries()) == dict.fromkeys(["stuck", *keys], 1)
+
+
 async def test_erasure_blanks_a_customers_deliveries_gives_up_the_unsent_and_leaves_others_alone(
     pool: asyncpg.Pool, sink: SmtpSink
 ) -> None:
