@@ -3,15 +3,21 @@
 Events carry ids, never e-mail addresses or phone numbers (DESIGN.md). When a service must write to a
 customer (an acknowledgement, a survey invitation), it asks the platform's customer directory by id, at
 send time, and keeps nothing it does not need. HttpDirectory calls the platform's API
-(HOERA_CUSTOMER_DIRECTORY_URL, a template with {tenant} and {customer_id}); in development and tests,
+(HOERA_CUSTOMER_DIRECTORY_URL, a template with {tenant} and {customer_id}); where the platform also
+answers for many customers at once (HOERA_CUSTOMER_DIRECTORY_BATCH_URL, a template with {tenant}: POST
+{"customer_ids": [...]}, answered {"customers": [{"customer_id": ..., "email": ...}, ...]}, an id left
+out being unknown), a Kafka batch's customers are asked in requests of up to 100; in development and tests,
 without that setting, DemoDirectory stands in for the platform and derives stable demo addresses from
 the id (customer-42 → customer-42@customers.hoera.test), so mail lands in the local SMTP sink.
 """
 
 from __future__ import annotations
 
+import asyncio
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any
 
 import httpx
 
@@ -28,11 +34,38 @@ class CustomerContact:
     next_of_kin_email: str | None = None
 
 
-class CustomerDirectory(Protocol):
-    async def lookup(self, tenant: str, customer_id: str) -> CustomerContact | None: ...
+class CustomerDirectory:
+    """One customer (`lookup`) or many of one tenant (`lookup_many`; by default one lookup each, at
+    once: a directory that can do better overrides it)."""
+
+    async def lookup(self, tenant: str, customer_id: str) -> CustomerContact | None:
+        raise NotImplementedError
+
+    async def lookup_many(
+        self, tenant: str, customer_ids: Sequence[str]
+    ) -> dict[str, CustomerContact | None]:
+        found = await asyncio.gather(*(self.lookup(tenant, c) for c in customer_ids))
+        return dict(zip(customer_ids, found, strict=True))
 
 
-class DemoDirectory:
+async def lookup_all(
+    directory: CustomerDirectory, customers: Iterable[tuple[str, str]]
+) -> dict[tuple[str, str], CustomerContact | None]:
+    """(tenant, customer id) → contact details (None: unknown), each tenant's customers asked together,
+    the tenants at once. Raises httpx.HTTPError when the platform cannot be asked: the caller says
+    whether that is transient for it."""
+    by_tenant: dict[str, list[str]] = defaultdict(list)
+    for tenant, customer in dict.fromkeys(customers):
+        by_tenant[tenant].append(customer)
+    answers = await asyncio.gather(*(directory.lookup_many(t, ids) for t, ids in by_tenant.items()))
+    return {
+        (tenant, customer): answer.get(customer)
+        for tenant, answer in zip(by_tenant, answers, strict=True)
+        for customer in by_tenant[tenant]
+    }
+
+
+class DemoDirectory(CustomerDirectory):
     """The development stand-in for the platform's directory: stable, obviously-fake addresses."""
 
     domain = "customers.hoera.test"
@@ -47,21 +80,26 @@ class DemoDirectory:
         )
 
 
-class HttpDirectory:
-    """The platform's customer API: GET the template URL; 404 means unknown; JSON fields as above.
+class HttpDirectory(CustomerDirectory):
+    """The platform's customer API: GET the template URL; 404 means unknown; JSON fields as above;
+    with a batch URL, many customers of a tenant in one POST per BATCH_LIMIT.
 
     One client for the life of the process, so lookups reuse their connections (keep-alive, TLS
     sessions) instead of opening one per customer; `aclose` at shutdown."""
+
+    BATCH_LIMIT = 100
 
     def __init__(
         self,
         url_template: str,
         *,
+        batch_url_template: str | None = None,
         token: str | None = None,
         timeout: float = 5.0,
         client: httpx.AsyncClient | None = None,
     ) -> None:
         self.url_template = url_template
+        self.batch_url_template = batch_url_template
         self.headers = {"Authorization": f"Bearer {token}"} if token else {}
         self.timeout = timeout
         self._owns_client = client is None
@@ -79,15 +117,42 @@ class HttpDirectory:
         if resp.status_code == 404:
             return None
         resp.raise_for_status()
-        body = resp.json()
-        return CustomerContact(
-            customer_id=customer_id,
-            email=body.get("email"),
-            phone=body.get("phone"),
-            language=body.get("language"),
-            deceased=bool(body.get("deceased", False)),
-            next_of_kin_email=body.get("next_of_kin_email"),
-        )
+        return _contact(customer_id, resp.json())
+
+    async def lookup_many(
+        self, tenant: str, customer_ids: Sequence[str]
+    ) -> dict[str, CustomerContact | None]:
+        if self.batch_url_template is None or len(customer_ids) < 2:
+            return await super().lookup_many(tenant, customer_ids)
+        url = self.batch_url_template.format(tenant=tenant)
+        chunks = [
+            customer_ids[i : i + self.BATCH_LIMIT] for i in range(0, len(customer_ids), self.BATCH_LIMIT)
+        ]
+
+        async def ask(chunk: Sequence[str]) -> list[Any]:
+            resp = await self.client.post(url, json={"customer_ids": list(chunk)}, headers=self.headers)
+            resp.raise_for_status()
+            return list(resp.json().get("customers", []))
+
+        found: dict[str, CustomerContact | None] = dict.fromkeys(customer_ids)
+        wanted = set(customer_ids)
+        for answer in await asyncio.gather(*(ask(chunk) for chunk in chunks)):
+            for body in answer:
+                customer = body.get("customer_id") if isinstance(body, dict) else None
+                if customer in wanted:  # the platform answers for the ids asked, nothing else
+                    found[customer] = _contact(customer, body)
+        return found
+
+
+def _contact(customer_id: str, body: dict[str, Any]) -> CustomerContact:
+    return CustomerContact(
+        customer_id=customer_id,
+        email=body.get("email"),
+        phone=body.get("phone"),
+        language=body.get("language"),
+        deceased=bool(body.get("deceased", False)),
+        next_of_kin_email=body.get("next_of_kin_email"),
+    )
 
 
 def directory_from_settings(settings: KitSettings) -> CustomerDirectory:
@@ -95,6 +160,7 @@ def directory_from_settings(settings: KitSettings) -> CustomerDirectory:
         token = settings.customer_directory_token
         return HttpDirectory(
             settings.customer_directory_url,
+            batch_url_template=settings.customer_directory_batch_url,
             token=token.get_secret_value() if token else None,
         )
     if not settings.is_dev:

@@ -167,6 +167,11 @@ class KitSettings(BaseSettings):
     customer_directory_url: str | None = Field(
         default=None, description="the platform's customer API, with {tenant} and {customer_id}"
     )
+    customer_directory_batch_url: str | None = Field(
+        default=None,
+        description="where the platform answers for many customers at once, with {tenant}: POST "
+        '{"customer_ids": [...]} answered {"customers": [...]}; unset: one GET per customer',
+    )
     customer_directory_token: SecretStr | None = None
 
     # Edges: what one request or one Kafka record may weigh before it is refused unread.

@@ -107,6 +107,10 @@ call with (dict "root" $ "service" "intake" "cfg" $cfg). Names are the kit's HOE
 {{- if and .cfg.callsDirectory $v.directory.url }}
 - name: HOERA_CUSTOMER_DIRECTORY_URL
   value: {{ $v.directory.url | quote }}
+{{- with $v.directory.batchUrl }}
+- name: HOERA_CUSTOMER_DIRECTORY_BATCH_URL
+  value: {{ . | quote }}
+{{- end }}
 {{- with $v.directory.existingSecret }}
 - name: HOERA_CUSTOMER_DIRECTORY_TOKEN
   valueFrom:
