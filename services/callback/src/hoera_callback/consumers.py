@@ -1,7 +1,9 @@
 """Kafka subscribers: other services' events feed the context read model (R27) and the queue (R26).
 
-Each subscriber only hands the envelope to its handler; the kit's inbox makes it exactly-once per
-event id, and the handler runs inside the inbox transaction.
+Each subscriber only hands a Kafka batch of envelopes to its handler, which writes it in a constant
+number of statements, applying its events in their order; the kit's inbox makes it exactly-once per
+event id, and the handler runs inside the inbox transaction (for a failed batch: event by event, so
+the one at fault is dead-lettered).
 """
 
 from __future__ import annotations
@@ -40,18 +42,19 @@ def register(svc: Service[CallbackSettings], deps: Deps) -> None:
         ComplaintReopened,
         CustomerMarkedDeceased,
         name="complaints",
+        batch=True,
     )
-    async def complaints(conn: Conn, env: Envelope) -> None:
-        await handlers.complaint_event(deps, conn, env)
+    async def complaints(conn: Conn, envelopes: list[Envelope]) -> None:
+        await handlers.complaint_events(deps, conn, envelopes)
 
-    @svc.consumer(CustomerDeceasedMarkWithdrawn, name="deceased-withdrawn")
-    async def deceased_mark_withdrawn(conn: Conn, env: Envelope) -> None:
-        await handlers.deceased_mark_withdrawn(deps, conn, env)
+    @svc.consumer(CustomerDeceasedMarkWithdrawn, name="deceased-withdrawn", batch=True)
+    async def deceased_mark_withdrawn(conn: Conn, envelopes: list[Envelope]) -> None:
+        await handlers.deceased_marks_withdrawn(deps, conn, envelopes)
 
-    @svc.consumer(SurveyAnswered, name="surveys")
-    async def surveys(conn: Conn, env: Envelope) -> None:
-        await handlers.survey_answered(deps, conn, env)
+    @svc.consumer(SurveyAnswered, name="surveys", batch=True)
+    async def surveys(conn: Conn, envelopes: list[Envelope]) -> None:
+        await handlers.surveys_answered(deps, conn, envelopes)
 
-    @svc.consumer(AlertRaised, name="alerts")
-    async def alerts(conn: Conn, env: Envelope) -> None:
-        await handlers.alert_raised(deps, conn, env)
+    @svc.consumer(AlertRaised, name="alerts", batch=True)
+    async def alerts(conn: Conn, envelopes: list[Envelope]) -> None:
+        await handlers.alerts_raised(deps, conn, envelopes)

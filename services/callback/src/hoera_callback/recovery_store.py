@@ -7,6 +7,7 @@ moment they are asked for, never stored, so a page and an export of the same per
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from datetime import date, datetime
 from typing import Any
 from uuid import UUID
@@ -55,41 +56,10 @@ def _case(row: asyncpg.Record | None) -> RecoveryCase | None:
     return RecoveryCase.model_validate(dict(row)) if row is not None else None
 
 
-async def insert_case(conn: Conn, values: dict[str, Any]) -> RecoveryCase | None:
-    """None when the same signal already opened a case or the customer has an open one (either unique
-    index): the caller then joins that case."""
-    names = list(values)
-    row = await conn.fetchrow(
-        f"insert into recovery_cases ({', '.join(names)}) "
-        f"values ({', '.join(f'${i}' for i in range(1, len(names) + 1))}) "
-        f"on conflict do nothing returning {_COLUMNS}",
-        *values.values(),
-    )
-    return _case(row)
-
-
 async def get(conn: Conn, tenant: str, case_id: UUID, *, for_update: bool = False) -> RecoveryCase | None:
     lock = " for update" if for_update else ""
     row = await conn.fetchrow(
         f"select {_COLUMNS} from recovery_cases where tenant = $1 and case_id = $2{lock}", tenant, case_id
-    )
-    return _case(row)
-
-
-async def by_ref(conn: Conn, tenant: str, open_ref: str) -> RecoveryCase | None:
-    row = await conn.fetchrow(
-        f"select {_COLUMNS} from recovery_cases where tenant = $1 and open_ref = $2", tenant, open_ref
-    )
-    return _case(row)
-
-
-async def open_of_customer(conn: Conn, tenant: str, customer_id: str) -> RecoveryCase | None:
-    """The customer's open case, locked (a signal and a close of the same case wait for each other)."""
-    row = await conn.fetchrow(
-        f"select {_COLUMNS} from recovery_cases "
-        "where tenant = $1 and customer_id = $2 and status = 'open' for update",
-        tenant,
-        customer_id,
     )
     return _case(row)
 
@@ -137,6 +107,83 @@ async def add_step(conn: Conn, tenant: str, case_id: UUID, step: Step) -> None:
         step.actor,
         json.dumps(step.detail),
     )
+
+
+async def add_steps(conn: Conn, steps: Sequence[tuple[str, UUID, Step]]) -> None:
+    """Steps ((tenant, case_id, step)) in one statement, numbered in the order given; the detail is
+    kept as `add_step` keeps it (its JSON text as a JSON string), so `steps` reads both alike."""
+    if not steps:
+        return
+    await conn.execute(
+        "insert into recovery_steps (tenant, case_id, at, kind, actor, detail) "
+        "select t, c, a, k, w, to_jsonb(d) from unnest($1::text[], $2::uuid[], $3::timestamptz[], "
+        "$4::text[], $5::text[], $6::text[]) with ordinality as u(t, c, a, k, w, d, n) order by n",
+        [t for t, _, _ in steps],
+        [c for _, c, _ in steps],
+        [s.at for _, _, s in steps],
+        [s.kind for _, _, s in steps],
+        [s.actor for _, _, s in steps],
+        [json.dumps(s.detail) for _, _, s in steps],
+    )
+
+
+async def cases_for(
+    conn: Conn,
+    customers: Sequence[tuple[str, str]],
+    open_refs: Sequence[tuple[str, str]],
+    callbacks: Sequence[tuple[str, UUID]],
+) -> list[RecoveryCase]:
+    """In one statement, locked in a fixed order: the open cases of these customers, the cases these
+    signals opened and the cases these callbacks worked."""
+    if not customers and not open_refs and not callbacks:
+        return []
+    rows = await conn.fetch(
+        f"select {', '.join(f'r.{n}' for n in _FIELDS)} from recovery_cases r "
+        "where (r.tenant, r.case_id) in ("
+        "  select tenant, case_id from recovery_cases where status = 'open' "
+        "  and (tenant, customer_id) in (select * from unnest($1::text[], $2::text[])) "
+        "  union select tenant, case_id from recovery_cases "
+        "  where (tenant, open_ref) in (select * from unnest($3::text[], $4::text[])) "
+        "  union select tenant, case_id from recovery_cases "
+        "  where (tenant, callback_id) in (select * from unnest($5::text[], $6::uuid[]))"
+        ") order by r.tenant, r.case_id for update of r",
+        *_pairs(customers),
+        *_pairs(open_refs),
+        *_pairs(callbacks),
+    )
+    return [RecoveryCase.model_validate(dict(r)) for r in rows]
+
+
+async def insert_cases(conn: Conn, cases: Sequence[RecoveryCase]) -> int:
+    """New cases in one statement; how many went in (a signal that already opened one, or a customer
+    who has an open one, adds none)."""
+    if not cases:
+        return 0
+    inserted = await conn.fetch(
+        f"insert into recovery_cases ({_COLUMNS}) select {_COLUMNS} "
+        "from json_populate_recordset(null::recovery_cases, $1::text::json) "
+        "on conflict do nothing returning case_id",
+        json.dumps([c.model_dump(mode="json") for c in cases]),
+    )
+    return len(inserted)
+
+
+async def update_cases(conn: Conn, cases: Sequence[RecoveryCase]) -> None:
+    """Cases (locked by this transaction) written as they are now, in one statement."""
+    if not cases:
+        return
+    names = [n for n in _FIELDS if n not in ("tenant", "case_id")]
+    await conn.execute(
+        f"update recovery_cases r set {', '.join(f'{n} = v.{n}' for n in names)} "
+        "from json_populate_recordset(null::recovery_cases, $1::text::json) v "
+        "where r.tenant = v.tenant and r.case_id = v.case_id",
+        json.dumps([c.model_dump(mode="json") for c in cases]),
+    )
+
+
+def _pairs(keys: Sequence[tuple[str, Any]]) -> tuple[list[str], list[Any]]:
+    ordered = sorted(set(keys))
+    return [k[0] for k in ordered], [k[1] for k in ordered]
 
 
 async def steps(conn: Conn, tenant: str, case_id: UUID) -> list[Step]:

@@ -102,18 +102,6 @@ async def db_now(conn: Conn) -> datetime:
 # ---- the queue ---------------------------------------------------------------------------------------
 
 
-async def insert_callback(conn: Conn, values: dict[str, Any]) -> Callback | None:
-    """Insert a new callback; None when its request_ref is already in (the request was a repeat)."""
-    names = list(values)
-    row = await conn.fetchrow(
-        f"insert into callbacks as c ({', '.join(names)}) "
-        f"values ({', '.join(f'${i}' for i in range(1, len(names) + 1))}) "
-        f"on conflict (tenant, request_ref) do nothing returning {_COLUMNS}",
-        *values.values(),
-    )
-    return _callback(row)
-
-
 async def by_ref(conn: Conn, tenant: str, request_ref: str) -> Callback | None:
     return _callback(
         await conn.fetchrow(
@@ -275,56 +263,6 @@ async def mark_escalated(conn: Conn, tenant: str, callback_id: UUID, at: datetim
         tenant,
         callback_id,
         at,
-    )
-
-
-async def withdraw(
-    conn: Conn, tenant: str, callback_id: UUID, *, reason: WithdrawnReason, at: datetime
-) -> None:
-    await conn.execute(
-        "update callbacks set status = 'withdrawn', withdrawn_at = $3, withdrawn_reason = $4, "
-        "claimed_by = null, claim_id = null, claimed_at = null, lease_until = null, retry_at = null, "
-        "updated_at = now() where tenant = $1 and callback_id = $2",
-        tenant,
-        callback_id,
-        at,
-        reason.value,
-    )
-
-
-async def set_priority(
-    conn: Conn,
-    tenant: str,
-    callback_id: UUID,
-    *,
-    level: str,
-    score: int,
-    reasons: list[str],
-    churn_risk: bool,
-) -> None:
-    await conn.execute(
-        "update callbacks set priority = $3, priority_score = $4, priority_reasons = $5, churn_risk = $6, "
-        "updated_at = now() where tenant = $1 and callback_id = $2",
-        tenant,
-        callback_id,
-        level,
-        score,
-        reasons,
-        churn_risk,
-    )
-
-
-async def open_of_customer(
-    conn: Conn, tenant: str, customer_id: str, *, for_update: bool = False
-) -> list[Callback]:
-    lock = " for update" if for_update else ""
-    return _callbacks(
-        await conn.fetch(
-            f"select {_COLUMNS} from callbacks c where tenant = $1 and customer_id = $2 "
-            f"and status in ('queued', 'claimed', 'waiting_retry') order by callback_id{lock}",
-            tenant,
-            customer_id,
-        )
     )
 
 
@@ -515,52 +453,77 @@ async def upsert_contacts(conn: Conn, rows: Sequence[tuple[str, ContactRow]]) ->
 _LATEST_WINS = ("raised_at", "breached_at", "resolved_at", "closed_at", "reopened_at")
 
 
-async def upsert_complaint(
-    conn: Conn, tenant: str, complaint_id: UUID, customer_id: str, fields: dict[str, Any]
+def merge_complaint(
+    row: ComplaintRow | None, complaint_id: UUID, customer_id: str, fields: dict[str, Any]
 ) -> ComplaintRow:
-    """Each complaint event adds what it knows. Times keep the latest (a complaint may be breached
-    or closed again after a reopening); other fields take the newest non-empty value."""
-    names = ["customer_id", *fields]
-    values = [customer_id, *fields.values()]
+    """What a complaint event adds to what we know (None: nothing yet). Times keep the latest (a
+    complaint may be breached or closed again after a reopening); other fields take the newest
+    non-empty value. Merging is associative, so a batch's events of one complaint fold into one
+    change that `merge_complaints` applies as each of them would have been."""
+    merged: dict[str, Any] = row.model_dump() if row is not None else {"complaint_id": complaint_id}
+    merged["customer_id"] = customer_id
+    for name, value in fields.items():
+        old = merged.get(name)
+        if name in _LATEST_WINS and old is not None and value is not None:
+            merged[name] = max(old, value)
+        elif value is not None:
+            merged[name] = value
+    return ComplaintRow.model_validate(merged)
+
+
+async def merge_complaints(conn: Conn, changes: Sequence[tuple[str, ComplaintRow]]) -> None:
+    """Each complaint's folded change ((tenant, change), one per complaint) merged into its row in one
+    statement, by the rules of `merge_complaint`: a row another transaction changes meanwhile keeps
+    what it wrote."""
+    if not changes:
+        return
+    names = list(ComplaintRow.model_fields)
     updates = [
         f"{n} = greatest(ctx_complaints.{n}, excluded.{n})"
         if n in _LATEST_WINS
         else f"{n} = coalesce(excluded.{n}, ctx_complaints.{n})"
         for n in names
+        if n != "complaint_id"
     ]
-    row = await conn.fetchrow(
-        f"insert into ctx_complaints (tenant, complaint_id, {', '.join(names)}) "
-        f"values ($1, $2, {', '.join(f'${i}' for i in range(3, len(names) + 3))}) "
-        f"on conflict (tenant, complaint_id) do update set {', '.join(updates)} returning *",
-        tenant,
-        complaint_id,
-        *values,
-    )
-    assert row is not None
-    return ComplaintRow.model_validate({k: row[k] for k in ComplaintRow.model_fields})
-
-
-async def upsert_survey(conn: Conn, tenant: str, row: SurveyRow) -> None:
-    values = row.model_dump()
-    names = list(values)
     await conn.execute(
-        f"insert into ctx_surveys (tenant, {', '.join(names)}) "
-        f"values ($1, {', '.join(f'${i}' for i in range(2, len(names) + 2))}) "
-        "on conflict (tenant, survey_id) do nothing",
-        tenant,
-        *values.values(),
+        f"insert into ctx_complaints (tenant, {', '.join(names)}) select tenant, {', '.join(names)} "
+        "from json_populate_recordset(null::ctx_complaints, $1::text::json) "
+        f"on conflict (tenant, complaint_id) do update set {', '.join(updates)}",
+        json.dumps([{"tenant": tenant, **row.model_dump(mode="json")} for tenant, row in changes]),
     )
 
 
-async def upsert_alert(conn: Conn, tenant: str, row: AlertRow) -> None:
-    values = row.model_dump()
-    names = list(values)
+async def insert_surveys(conn: Conn, rows: Sequence[tuple[str, SurveyRow]]) -> set[tuple[str, UUID]]:
+    """Survey answers ((tenant, row)) in one statement; an answer already kept (or given twice) stays
+    as it was first kept. Returns the (tenant, survey_id) of those new here."""
+    first: dict[tuple[str, UUID], dict[str, Any]] = {}
+    for tenant, row in rows:
+        first.setdefault((tenant, row.survey_id), {"tenant": tenant, **row.model_dump(mode="json")})
+    if not first:
+        return set()
+    names = ["tenant", *SurveyRow.model_fields]
+    inserted = await conn.fetch(
+        f"insert into ctx_surveys ({', '.join(names)}) select {', '.join(names)} "
+        "from json_populate_recordset(null::ctx_surveys, $1::text::json) "
+        "on conflict (tenant, survey_id) do nothing returning tenant, survey_id",
+        json.dumps(list(first.values())),
+    )
+    return {(r["tenant"], r["survey_id"]) for r in inserted}
+
+
+async def insert_alerts(conn: Conn, rows: Sequence[tuple[str, AlertRow]]) -> None:
+    """Alerts ((tenant, row)) in one statement; an alert already kept stays as it was first kept."""
+    first: dict[tuple[str, UUID], dict[str, Any]] = {}
+    for tenant, row in rows:
+        first.setdefault((tenant, row.alert_id), {"tenant": tenant, **row.model_dump(mode="json")})
+    if not first:
+        return
+    names = ["tenant", *AlertRow.model_fields]
     await conn.execute(
-        f"insert into ctx_alerts (tenant, {', '.join(names)}) "
-        f"values ($1, {', '.join(f'${i}' for i in range(2, len(names) + 2))}) "
+        f"insert into ctx_alerts ({', '.join(names)}) select {', '.join(names)} "
+        "from json_populate_recordset(null::ctx_alerts, $1::text::json) "
         "on conflict (tenant, alert_id) do nothing",
-        tenant,
-        *values.values(),
+        json.dumps(list(first.values())),
     )
 
 
@@ -597,33 +560,245 @@ async def lock_customer(conn: Conn, tenant: str, customer_id: str) -> DeceasedMa
     return DeceasedMark(marked_at=row["deceased_at"], withdrawn_at=row["deceased_mark_withdrawn_at"])
 
 
-async def save_deceased_mark(conn: Conn, tenant: str, customer_id: str, mark: DeceasedMark) -> None:
-    await conn.execute(
-        "update ctx_customers set deceased_at = $3, deceased_mark_withdrawn_at = $4 "
-        "where tenant = $1 and customer_id = $2",
-        tenant,
-        customer_id,
-        mark.marked_at,
-        mark.withdrawn_at,
-    )
+class CustomerState(BaseModel):
+    """What the read model knows of a customer whose row this transaction locked."""
 
-
-class CustomerFlags(BaseModel):
-    deceased: bool = False
+    tenant: str
+    customer_id: str
+    mark: DeceasedMark
     considering_leaving: bool = False
 
 
-async def customer_flags(conn: Conn, tenant: str, customer_id: str) -> CustomerFlags:
-    row = await conn.fetchrow(
-        "select deceased_at, considering_leaving_at from ctx_customers "
-        "where tenant = $1 and customer_id = $2",
-        tenant,
-        customer_id,
+def _pairs(keys: Sequence[tuple[str, Any]]) -> tuple[list[str], list[Any]]:
+    return [k[0] for k in keys], [k[1] for k in keys]
+
+
+async def lock_customers(conn: Conn, keys: Sequence[tuple[str, str]]) -> list[CustomerState]:
+    """`lock_customer` for many (tenant, customer_id) in one statement, in a fixed order (by tenant,
+    then customer), so two batches sharing customers queue behind each other instead of each holding
+    what the other waits for."""
+    ordered = sorted(set(keys))
+    if not ordered:
+        return []
+    rows = await conn.fetch(
+        "insert into ctx_customers (tenant, customer_id) "
+        "select t, c from unnest($1::text[], $2::text[]) as u(t, c) order by t, c "
+        "on conflict (tenant, customer_id) do update set customer_id = excluded.customer_id "
+        "returning tenant, customer_id, deceased_at, deceased_mark_withdrawn_at, considering_leaving_at",
+        *_pairs(ordered),
     )
-    if row is None:
-        return CustomerFlags()
-    return CustomerFlags(
-        deceased=row["deceased_at"] is not None, considering_leaving=row["considering_leaving_at"] is not None
+    return [
+        CustomerState(
+            tenant=r["tenant"],
+            customer_id=r["customer_id"],
+            mark=DeceasedMark(marked_at=r["deceased_at"], withdrawn_at=r["deceased_mark_withdrawn_at"]),
+            considering_leaving=r["considering_leaving_at"] is not None,
+        )
+        for r in rows
+    ]
+
+
+async def save_deceased_marks(conn: Conn, marks: Sequence[tuple[str, str, DeceasedMark]]) -> None:
+    """Customers' deceased marks ((tenant, customer_id, mark)) in one statement; rows already locked."""
+    if not marks:
+        return
+    await conn.execute(
+        "update ctx_customers c set deceased_at = v.deceased_at, "
+        "deceased_mark_withdrawn_at = v.deceased_mark_withdrawn_at "
+        "from json_populate_recordset(null::ctx_customers, $1::text::json) v "
+        "where c.tenant = v.tenant and c.customer_id = v.customer_id",
+        json.dumps(
+            [
+                {
+                    "tenant": tenant,
+                    "customer_id": customer_id,
+                    "deceased_at": mark.marked_at.isoformat() if mark.marked_at else None,
+                    "deceased_mark_withdrawn_at": mark.withdrawn_at.isoformat()
+                    if mark.withdrawn_at
+                    else None,
+                }
+                for tenant, customer_id, mark in marks
+            ]
+        ),
+    )
+
+
+async def with_open_callbacks(conn: Conn, keys: Sequence[tuple[str, str]]) -> set[tuple[str, str]]:
+    """Which of these (tenant, customer_id) have an open callback, in one statement (nothing locked)."""
+    if not keys:
+        return set()
+    rows = await conn.fetch(
+        "select distinct tenant, customer_id from callbacks "
+        "where status in ('queued', 'claimed', 'waiting_retry') "
+        "and (tenant, customer_id) in (select * from unnest($1::text[], $2::text[]))",
+        *_pairs(sorted(set(keys))),
+    )
+    return {(r["tenant"], r["customer_id"]) for r in rows}
+
+
+async def callbacks_for(
+    conn: Conn, customers: Sequence[tuple[str, str]], refs: Sequence[tuple[str, str]]
+) -> list[Callback]:
+    """The open callbacks of these customers and the callbacks of these request refs, in one statement."""
+    if not customers and not refs:
+        return []
+    return _callbacks(
+        await conn.fetch(
+            f"select {_COLUMNS} from callbacks c where (c.tenant, c.callback_id) in ("
+            "  select tenant, callback_id from callbacks "
+            "  where status in ('queued', 'claimed', 'waiting_retry') "
+            "  and (tenant, customer_id) in (select * from unnest($1::text[], $2::text[])) "
+            "  union select tenant, callback_id from callbacks "
+            "  where (tenant, request_ref) in (select * from unnest($3::text[], $4::text[]))"
+            ") order by c.tenant, c.callback_id",
+            *_pairs(sorted(set(customers))),
+            *_pairs(sorted(set(refs))),
+        )
+    )
+
+
+async def insert_callbacks(conn: Conn, callbacks: Sequence[Callback]) -> set[tuple[str, str]]:
+    """New callbacks in one statement; returns the (tenant, request_ref) of those that went in (a ref
+    already taken keeps its callback)."""
+    if not callbacks:
+        return set()
+    names = list(_CALLBACK_FIELDS)
+    rows = await conn.fetch(
+        f"insert into callbacks ({', '.join(names)}) select {', '.join(names)} "
+        "from json_populate_recordset(null::callbacks, $1::text::json) "
+        "on conflict (tenant, request_ref) do nothing returning tenant, request_ref",
+        json.dumps([c.model_dump(mode="json") for c in callbacks]),
+    )
+    return {(r["tenant"], r["request_ref"]) for r in rows}
+
+
+async def set_priorities(conn: Conn, callbacks: Sequence[Callback]) -> None:
+    """`set_priority` for many callbacks in one statement, with the priority each of them holds."""
+    if not callbacks:
+        return
+    await conn.execute(
+        "update callbacks c set priority = v.priority, priority_score = v.priority_score, "
+        "priority_reasons = v.priority_reasons, churn_risk = v.churn_risk, updated_at = now() "
+        "from json_populate_recordset(null::callbacks, $1::text::json) v "
+        "where c.tenant = v.tenant and c.callback_id = v.callback_id",
+        json.dumps(
+            [
+                c.model_dump(
+                    mode="json",
+                    include={"tenant", "callback_id", "priority", "priority_score"}
+                    | {"priority_reasons", "churn_risk"},
+                )
+                for c in callbacks
+            ]
+        ),
+    )
+
+
+async def withdraw_many(conn: Conn, callbacks: Sequence[Callback]) -> None:
+    """`withdraw` for many callbacks in one statement, each with its withdrawn_at and reason; one
+    finished meanwhile stays finished."""
+    if not callbacks:
+        return
+    await conn.execute(
+        "update callbacks c set status = 'withdrawn', withdrawn_at = v.withdrawn_at, "
+        "withdrawn_reason = v.withdrawn_reason, claimed_by = null, claim_id = null, claimed_at = null, "
+        "lease_until = null, retry_at = null, updated_at = now() "
+        "from json_populate_recordset(null::callbacks, $1::text::json) v "
+        "where c.tenant = v.tenant and c.callback_id = v.callback_id "
+        "and c.status in ('queued', 'claimed', 'waiting_retry')",
+        json.dumps(
+            [
+                c.model_dump(
+                    mode="json", include={"tenant", "callback_id", "withdrawn_at", "withdrawn_reason"}
+                )
+                for c in callbacks
+            ]
+        ),
+    )
+
+
+async def complaints_for(
+    conn: Conn,
+    customers: Sequence[tuple[str, str]],
+    complaint_ids: Sequence[tuple[str, UUID]],
+    *,
+    for_update: bool = False,
+) -> list[tuple[str, ComplaintRow]]:
+    """Every complaint of these customers and these complaints, in one statement; locked (in a fixed
+    order) where the caller changes them."""
+    if not customers and not complaint_ids:
+        return []
+    lock = " for update of k" if for_update else ""
+    rows = await conn.fetch(
+        "select k.* from ctx_complaints k where (k.tenant, k.complaint_id) in ("
+        "  select tenant, complaint_id from ctx_complaints "
+        "  where (tenant, customer_id) in (select * from unnest($1::text[], $2::text[])) "
+        "  union select * from unnest($3::text[], $4::uuid[])"
+        f") order by k.tenant, k.complaint_id{lock}",
+        *_pairs(sorted(set(customers))),
+        *_pairs(sorted(set(complaint_ids))),
+    )
+    return [
+        (r["tenant"], ComplaintRow.model_validate({k: r[k] for k in ComplaintRow.model_fields})) for r in rows
+    ]
+
+
+async def latest_surveys(
+    conn: Conn, customers: Sequence[tuple[str, str]], *, excluding: Sequence[tuple[str, UUID]] = ()
+) -> dict[tuple[str, str], SurveyRow]:
+    """`latest_survey` of many customers in one statement, leaving out the answers named (those a batch
+    kept a moment ago, which it counts in their turn)."""
+    if not customers:
+        return {}
+    rows = await conn.fetch(
+        "select s.* from unnest($1::text[], $2::text[]) as u(t, c) "
+        "cross join lateral (select * from ctx_surveys s where s.tenant = u.t and s.customer_id = u.c "
+        "  and not exists (select 1 from unnest($3::text[], $4::uuid[]) as x(t, i) "
+        "                  where x.t = s.tenant and x.i = s.survey_id) "
+        "  order by s.answered_at desc limit 1) as s",
+        *_pairs(sorted(set(customers))),
+        *_pairs(sorted(set(excluding))),
+    )
+    return {
+        (r["tenant"], r["customer_id"]): SurveyRow.model_validate({k: r[k] for k in SurveyRow.model_fields})
+        for r in rows
+    }
+
+
+async def contacts(conn: Conn, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], ContactRow]:
+    """`contact` for many (tenant, contact_id) in one statement."""
+    if not keys:
+        return {}
+    rows = await conn.fetch(
+        "select * from ctx_contacts "
+        "where (tenant, contact_id) in (select * from unnest($1::text[], $2::text[]))",
+        *_pairs(sorted(set(keys))),
+    )
+    return {
+        (r["tenant"], r["contact_id"]): ContactRow.model_validate({k: r[k] for k in ContactRow.model_fields})
+        for r in rows
+    }
+
+
+async def erased_customers(conn: Conn, keys: Sequence[tuple[str, str]]) -> set[tuple[str, str]]:
+    """Which of these (tenant, customer_id) this service erased (hoera_kit.privacy.erased, for many)."""
+    if not keys:
+        return set()
+    rows = await conn.fetch(
+        "select distinct tenant, customer_id from kit_erasures "
+        "where (tenant, customer_id) in (select * from unnest($1::text[], $2::text[]))",
+        *_pairs(sorted(set(keys))),
+    )
+    return {(r["tenant"], r["customer_id"]) for r in rows}
+
+
+async def cancel_timers(conn: Conn, timers: Sequence[tuple[str, str]]) -> None:
+    """hoera_kit.timers.cancel for many (kind, key) in one statement."""
+    if not timers:
+        return
+    await conn.execute(
+        "delete from kit_timers where (kind, key) in (select * from unnest($1::text[], $2::text[]))",
+        *_pairs(sorted(set(timers))),
     )
 
 

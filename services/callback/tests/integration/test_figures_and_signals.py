@@ -121,7 +121,7 @@ async def test_a_deceased_customers_callbacks_leave_the_queue_and_no_new_one_is_
         tenant="demo",
     )
     async with deps.transaction() as conn:
-        await handlers.complaint_event(deps, conn, died)
+        await handlers.complaint_events(deps, conn, [died])
 
     assert (await running.http.get("/callbacks", headers=sup)).json() == []
     assert (await running.http.get(f"/callbacks/{cid}", headers=sup)).json()["callback"][

@@ -52,9 +52,9 @@ async def handle(running: Running, env: Envelope) -> None:
     deps = running.svc.api.state.deps
     async with deps.transaction() as conn:
         if isinstance(env.data, SurveyAnswered):
-            await handlers.survey_answered(deps, conn, env)
+            await handlers.surveys_answered(deps, conn, [env])
         else:
-            await handlers.complaint_event(deps, conn, env)
+            await handlers.complaint_events(deps, conn, [env])
 
 
 async def cases_of(running: Running, customer: str) -> list[dict[str, Any]]:

@@ -44,7 +44,7 @@ async def unhappy(running: Running, customer: str) -> str:
     )
     deps = running.svc.api.state.deps
     async with deps.transaction() as conn:
-        await handlers.survey_answered(deps, conn, env)
+        await handlers.surveys_answered(deps, conn, [env])
     [row] = await fetch(running.dsn, "select case_id from recovery_cases where customer_id = $1", customer)
     return str(row["case_id"])
 

@@ -1,6 +1,6 @@
 """R27 without the words in the event: the context's survey comment comes from the survey service when
-the answer says `commented`; an older event's words are read as they come; an erased customer's are not
-taken back."""
+the answer says `commented` (asked once per tenant of a batch); an older event's words are read as they
+come; an erased customer's are not taken back."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from types import SimpleNamespace
 from typing import Any
 
-from hoera_callback.handlers.read_model import _comment
+from hoera_callback.handlers.read_model import _comments
 from hoera_events.surveys import SurveyAnswered
 
 
@@ -27,9 +27,18 @@ class Erasures:
     def __init__(self, *erased: str) -> None:
         self.erased = set(erased)
 
-    async def fetchval(self, query: str, tenant: str, customer_id: str) -> Any:
+    async def fetch(self, query: str, tenants: list[str], customers: list[str]) -> list[dict[str, str]]:
         assert "kit_erasures" in query
-        return 1 if customer_id in self.erased else None
+        return [
+            {"tenant": t, "customer_id": c}
+            for t, c in zip(tenants, customers, strict=True)
+            if c in self.erased
+        ]
+
+
+async def _comment(deps: Any, conn: Any, tenant: str, event: SurveyAnswered) -> str | None:
+    [words] = await _comments(deps, conn, [(tenant, event)])
+    return words
 
 
 def answer(**fields: Any) -> SurveyAnswered:
@@ -59,3 +68,12 @@ async def test_an_erased_customer_gets_no_words_back_from_a_late_answer() -> Non
     event = answer()
     deps: Any = SimpleNamespace(survey_comments=Comments({event.survey_id: "still on file"}))
     assert await _comment(deps, Erasures(event.customer_id), "demo", event) is None
+
+
+async def test_a_batch_asks_the_survey_service_once_per_tenant() -> None:
+    first, second, other = answer(), answer(comment="old words", commented=False), answer()
+    comments = Comments({first.survey_id: "Te lang gewacht.", other.survey_id: "Trop attendu."})
+    deps: Any = SimpleNamespace(survey_comments=comments)
+    words = await _comments(deps, Erasures(), [("demo", first), ("demo", second), ("acme", other)])
+    assert words == ["Te lang gewacht.", "old words", "Trop attendu."]
+    assert comments.calls == [("demo", [first.survey_id]), ("acme", [other.survey_id])]

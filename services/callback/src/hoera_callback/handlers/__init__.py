@@ -5,7 +5,8 @@ timers and HTTP routes only turn wire input into a call of one of these.
 requests    R26: a request becomes one callback (idempotent), priority from the signals (R29)
 claims      R26: take next or a chosen one under a lease; release
 outcomes    R28: outcomes, retries, lead-time escalation
-read_model  R27: other services' events into our own tables
+read_model  R27: other services' events into our own tables, a Kafka batch at a time
+book        what a batch decides on, read in a few statements and written in a few
 views       the queue, the context panel, the figures
 recovery    R23/R29: a recovery case per unhappy customer, closed with a department and an outcome
 outer_loop  R7: recovery figures, the departments' view and their improvement actions
@@ -24,11 +25,11 @@ from hoera_callback.handlers.outcomes import (
     retry_due,
 )
 from hoera_callback.handlers.read_model import (
-    alert_raised,
-    complaint_event,
+    alerts_raised,
+    complaint_events,
     contacts_closed,
-    deceased_mark_withdrawn,
-    survey_answered,
+    deceased_marks_withdrawn,
+    surveys_answered,
 )
 from hoera_callback.handlers.recovery import RECOVERY_TIMER
 from hoera_callback.handlers.requests import ManualRequest, NewRequest, request_by_agent, request_callback
@@ -63,11 +64,11 @@ __all__ = [
     "OutcomeResult",
     "QueueItem",
     "WeekFigures",
-    "alert_raised",
+    "alerts_raised",
     "claim_chosen",
-    "complaint_event",
+    "complaint_events",
     "contacts_closed",
-    "deceased_mark_withdrawn",
+    "deceased_marks_withdrawn",
     "detail",
     "figures",
     "held",
@@ -79,6 +80,6 @@ __all__ = [
     "request_by_agent",
     "request_callback",
     "retry_due",
-    "survey_answered",
+    "surveys_answered",
     "take_next",
 ]

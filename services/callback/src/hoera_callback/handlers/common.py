@@ -3,7 +3,8 @@ answered exactly like one that does not exist)."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Annotated, overload
 from uuid import UUID
 
 from hoera_events.common import Language
@@ -22,6 +23,15 @@ RETRY_TIMER = "callback.retry"
 """Fires when an unreachable customer is to be tried again (R28)."""
 
 Note = Annotated[str, Field(max_length=2000)]
+
+
+@overload
+def utc(at: datetime) -> datetime: ...
+@overload
+def utc(at: None) -> None: ...
+def utc(at: datetime | None) -> datetime | None:
+    """A moment as the database gives it back (UTC), for what a batch holds before it writes."""
+    return at.astimezone(UTC) if at is not None else None
 
 
 def timer_key(tenant: str, callback_id: UUID) -> str:

@@ -36,8 +36,10 @@ from pydantic import BaseModel, Field
 from hoera_callback import recovery_store as rstore
 from hoera_callback import store
 from hoera_callback.domain import queue_team
-from hoera_callback.handlers.common import from_timer_key, sees_team, tenant_language, timer_key
+from hoera_callback.handlers.book import Book
+from hoera_callback.handlers.common import from_timer_key, sees_team, tenant_language, timer_key, utc
 from hoera_callback.recovery import (
+    RecoveryRules,
     Status,
     answer_opens_case,
     case_due_at,
@@ -46,7 +48,6 @@ from hoera_callback.recovery import (
     suggested_outcome,
 )
 from hoera_callback.recovery_store import RecoveryCase, Step
-from hoera_callback.rules import RECOVERY
 
 if TYPE_CHECKING:
     from hoera_callback.handlers import Deps
@@ -89,58 +90,50 @@ def _signal(opening: CaseOpening) -> dict[str, Any]:
     return {k: v for k, v in detail.items() if v is not None}
 
 
-async def open_case(
-    deps: Deps, conn: Conn, opening: CaseOpening, *, cause: Envelope | None
-) -> RecoveryCase | None:
+def open_case(book: Book, opening: CaseOpening, *, cause: Envelope | None) -> RecoveryCase | None:
     """One open case per customer: a first signal opens it, a later one joins it; a redelivered
     signal does neither. None for a customer marked deceased (R10) or a tenant without teams yet."""
-    if (await store.lock_customer(conn, opening.tenant, opening.customer_id)).deceased:
+    deps = book.deps
+    if book.customer(opening.tenant, opening.customer_id).mark.deceased:
         return None
-    if await rstore.by_ref(conn, opening.tenant, opening.open_ref) is not None:
+    if book.case_by_ref(opening.tenant, opening.open_ref) is not None:
         return None
-    current = await rstore.open_of_customer(conn, opening.tenant, opening.customer_id)
+    current = book.open_case_of(opening.tenant, opening.customer_id)
     if current is not None:
-        await rstore.add_step(
-            conn, opening.tenant, current.case_id, Step(at=opening.at, kind="joined", detail=_signal(opening))
-        )
+        book.add_step(current, Step(at=opening.at, kind="joined", detail=_signal(opening)))
         return current
     team = queue_team(deps.tenants.organisation(opening.tenant), opening.team_id, opening.language)
     if team is None:
         return None  # no team to own it: the callback request of the same signal is refused and retried
-    rules = await deps.rules.get(conn, opening.tenant, RECOVERY)
+    rules = book.rules(opening.tenant).recovery
     # The case is the customer's from the moment they were unhappy (the figures count from then), but the
     # team cannot act before it knows: a signal that arrives late (a backlog, a replay) is not overdue
     # on arrival.
     due_at = case_due_at(deps.tenants.calendar(opening.tenant), max(opening.at, deps.now()), rules.target)
-    callbacks = await store.open_of_customer(conn, opening.tenant, opening.customer_id)
-    case = await rstore.insert_case(
-        conn,
-        {
-            "tenant": opening.tenant,
-            "case_id": uuid4(),
-            "open_ref": opening.open_ref,
-            "customer_id": opening.customer_id,
-            "team_id": team,
-            "agent_id": opening.agent_id,
-            "trigger": opening.trigger.value,
-            "opened_at": opening.at,
-            "due_at": due_at,
-            "survey_id": opening.survey_id,
-            "complaint_id": opening.complaint_id,
-            "contact_id": opening.contact_id,
-            "reason": opening.reason,
-            "topics": opening.topics,
-            "first_satisfaction": opening.satisfaction,
-            "callback_id": max(callbacks, key=lambda c: c.requested_at).callback_id if callbacks else None,
-        },
+    callbacks = book.open_callbacks(opening.tenant, opening.customer_id)
+    case = RecoveryCase(
+        tenant=opening.tenant,
+        case_id=uuid4(),
+        open_ref=opening.open_ref,
+        customer_id=opening.customer_id,
+        team_id=team,
+        agent_id=opening.agent_id,
+        trigger=opening.trigger.value,
+        opened_at=utc(opening.at),
+        due_at=utc(due_at),
+        survey_id=opening.survey_id,
+        complaint_id=opening.complaint_id,
+        contact_id=opening.contact_id,
+        reason=opening.reason,
+        topics=opening.topics,
+        first_satisfaction=opening.satisfaction,
+        status=Status.open.value,
+        callback_id=max(callbacks, key=lambda c: c.requested_at).callback_id if callbacks else None,
     )
-    assert case is not None, "the customer's row is locked: nobody else opened a case meanwhile"
-    await rstore.add_step(
-        conn, case.tenant, case.case_id, Step(at=opening.at, kind="opened", detail=_signal(opening))
-    )
-    await timers.schedule(conn, RECOVERY_TIMER, timer_key(case.tenant, case.case_id), due_at)
-    await deps.emit(
-        conn,
+    book.add_case(case)
+    book.add_step(case, Step(at=opening.at, kind="opened", detail=_signal(opening)))
+    book.schedule(RECOVERY_TIMER, timer_key(case.tenant, case.case_id), case.due_at)
+    book.emit(
         RecoveryCaseOpened(
             case_id=case.case_id,
             customer_id=case.customer_id,
@@ -161,18 +154,23 @@ async def open_case(
     return case
 
 
-async def survey_answered(deps: Deps, conn: Conn, env: Envelope, event: SurveyAnswered) -> None:
+def answer_opens(event: SurveyAnswered, rules: RecoveryRules) -> bool:
+    """An unhappy answer other than a recovery survey's opens a case (or joins the open one)."""
+    return event.trigger is not SurveyTrigger.callback_completed and answer_opens_case(
+        event.satisfaction, event.nps, rules
+    )
+
+
+def survey_answered(book: Book, env: Envelope, event: SurveyAnswered) -> None:
     """A recovery survey feeds the case its callback worked; any other unhappy answer opens one."""
     if event.trigger is SurveyTrigger.callback_completed:
         if event.callback_id is not None:
-            await _recovery_answer(deps, conn, env, event, event.callback_id)
+            _recovery_answer(book, env, event, event.callback_id)
         return
-    rules = await deps.rules.get(conn, env.tenant, RECOVERY)
-    if not answer_opens_case(event.satisfaction, event.nps, rules):
+    if not answer_opens(event, book.rules(env.tenant).recovery):
         return
-    await open_case(
-        deps,
-        conn,
+    open_case(
+        book,
         CaseOpening(
             tenant=env.tenant,
             open_ref=f"survey:{event.survey_id}",
@@ -193,9 +191,8 @@ async def survey_answered(deps: Deps, conn: Conn, env: Envelope, event: SurveyAn
     )
 
 
-async def complaint_signal(
-    deps: Deps,
-    conn: Conn,
+def complaint_signal(
+    book: Book,
     env: Envelope,
     row: store.ComplaintRow,
     trigger: RecoveryTrigger,
@@ -203,18 +200,16 @@ async def complaint_signal(
     at: datetime,
 ) -> None:
     """A missed promised date or a reopened complaint: a customer to win back, where the rules say so."""
-    rules = await deps.rules.get(conn, env.tenant, RECOVERY)
-    if not complaint_opens_case(trigger, rules):
+    if not complaint_opens_case(trigger, book.rules(env.tenant).recovery):
         return
-    await open_case(
-        deps,
-        conn,
+    open_case(
+        book,
         CaseOpening(
             tenant=env.tenant,
             open_ref=ref,
             customer_id=row.customer_id,
             team_id=row.team_id,
-            language=row.language or tenant_language(deps, env.tenant).value,
+            language=row.language or tenant_language(book.deps, env.tenant).value,
             trigger=trigger,
             at=at,
             agent_id=row.agent_id,
@@ -225,15 +220,13 @@ async def complaint_signal(
     )
 
 
-async def callback_requested(conn: Conn, callback: store.Callback) -> None:
+def callback_requested(book: Book, callback: store.Callback) -> None:
     """A callback for a customer with an open case works that case."""
-    case = await rstore.open_of_customer(conn, callback.tenant, callback.customer_id)
+    case = book.open_case_of(callback.tenant, callback.customer_id)
     if case is not None and case.callback_id is None:
-        await rstore.update(conn, case.tenant, case.case_id, {"callback_id": callback.callback_id})
-        await rstore.add_step(
-            conn,
-            case.tenant,
-            case.case_id,
+        case = book.update_case(case, {"callback_id": callback.callback_id})
+        book.add_step(
+            case,
             Step(
                 at=callback.requested_at, kind="callback", detail={"callback_id": str(callback.callback_id)}
             ),
@@ -259,37 +252,67 @@ async def callback_outcome(
     )
 
 
-async def _recovery_answer(
-    deps: Deps, conn: Conn, env: Envelope, event: SurveyAnswered, callback_id: UUID
-) -> None:
-    case = await rstore.by_callback(conn, env.tenant, callback_id)
+def _recovery_answer(book: Book, env: Envelope, event: SurveyAnswered, callback_id: UUID) -> None:
+    case = book.case_by_callback(env.tenant, callback_id)
     if case is None or case.recovery_survey_id == event.survey_id:
         return
     detail = {"survey_id": str(event.survey_id), "satisfaction": event.satisfaction}
-    await rstore.add_step(
-        conn, case.tenant, case.case_id, Step(at=event.answered_at, kind="recovery_survey", detail=detail)
-    )
-    case = await rstore.update(
-        conn,
-        case.tenant,
-        case.case_id,
-        {"recovery_survey_id": event.survey_id, "recovery_satisfaction": event.satisfaction},
+    book.add_step(case, Step(at=event.answered_at, kind="recovery_survey", detail=detail))
+    case = book.update_case(
+        case, {"recovery_survey_id": event.survey_id, "recovery_satisfaction": event.satisfaction}
     )
     if case.status != Status.open:
         return  # closed by hand before the customer answered: the answer is kept for the figures
-    rules = await deps.rules.get(conn, env.tenant, RECOVERY)
-    suggestion = suggested_outcome(event.satisfaction, rules)
-    department = case.root_cause_department or await rstore.complaint_department(
-        conn, case.tenant, case.complaint_id
-    )
+    suggestion = suggested_outcome(event.satisfaction, book.rules(env.tenant).recovery)
+    department = case.root_cause_department or book.complaint_department(case.tenant, case.complaint_id)
     if suggestion is not None and department:
-        await _close(
-            deps, conn, case, suggestion, department, by=None, note=None, at=event.answered_at, cause=env
-        )
+        values, step, closed = closing(case, suggestion, department, by=None, note=None, at=event.answered_at)
+        case = book.update_case(case, values)
+        book.add_step(case, step)
+        book.cancel(RECOVERY_TIMER, timer_key(case.tenant, case.case_id))
+        book.emit(closed, tenant=case.tenant, cause=env)
     else:
-        await rstore.update(
-            conn, case.tenant, case.case_id, {"suggested_outcome": suggestion.value if suggestion else None}
-        )
+        book.update_case(case, {"suggested_outcome": suggestion.value if suggestion else None})
+
+
+def closing(
+    case: RecoveryCase,
+    outcome: RecoveryOutcome,
+    department: str,
+    *,
+    by: str | None,
+    note: str | None,
+    at: datetime,
+) -> tuple[dict[str, Any], Step, RecoveryCaseClosed]:
+    """What closing a case changes on it, the step it adds and the event it publishes."""
+    check_may_close(case.status, outcome, department)
+    values: dict[str, Any] = {
+        "status": Status.closed.value,
+        "outcome": outcome.value,
+        "root_cause_department": department,
+        "closed_at": at,
+        "closed_by": by,
+        "close_note": note,
+    }
+    closed = case.model_copy(update=values)
+    step = Step(at=at, kind="closed", actor=by, detail={"outcome": outcome.value, "department": department})
+    event = RecoveryCaseClosed(
+        case_id=closed.case_id,
+        customer_id=closed.customer_id,
+        trigger=RecoveryTrigger(closed.trigger),
+        outcome=outcome,
+        root_cause_department=department,
+        opened_at=closed.opened_at,
+        closed_at=at,
+        closed_by=by,
+        team_id=closed.team_id,
+        agent_id=closed.agent_id,
+        reason=closed.reason,
+        callback_id=closed.callback_id,
+        first_satisfaction=closed.first_satisfaction,
+        recovery_satisfaction=closed.recovery_satisfaction,
+    )
+    return values, step, event
 
 
 async def _close(
@@ -302,50 +325,12 @@ async def _close(
     by: str | None,
     note: str | None,
     at: datetime,
-    cause: Envelope | None,
 ) -> RecoveryCase:
-    check_may_close(case.status, outcome, department)
-    closed = await rstore.update(
-        conn,
-        case.tenant,
-        case.case_id,
-        {
-            "status": Status.closed.value,
-            "outcome": outcome.value,
-            "root_cause_department": department,
-            "closed_at": at,
-            "closed_by": by,
-            "close_note": note,
-        },
-    )
-    await rstore.add_step(
-        conn,
-        case.tenant,
-        case.case_id,
-        Step(at=at, kind="closed", actor=by, detail={"outcome": outcome.value, "department": department}),
-    )
+    values, step, event = closing(case, outcome, department, by=by, note=note, at=at)
+    closed = await rstore.update(conn, case.tenant, case.case_id, values)
+    await rstore.add_step(conn, case.tenant, case.case_id, step)
     await timers.cancel(conn, RECOVERY_TIMER, timer_key(case.tenant, case.case_id))
-    await deps.emit(
-        conn,
-        RecoveryCaseClosed(
-            case_id=closed.case_id,
-            customer_id=closed.customer_id,
-            trigger=RecoveryTrigger(closed.trigger),
-            outcome=outcome,
-            root_cause_department=department,
-            opened_at=closed.opened_at,
-            closed_at=at,
-            closed_by=by,
-            team_id=closed.team_id,
-            agent_id=closed.agent_id,
-            reason=closed.reason,
-            callback_id=closed.callback_id,
-            first_satisfaction=closed.first_satisfaction,
-            recovery_satisfaction=closed.recovery_satisfaction,
-        ),
-        tenant=closed.tenant,
-        cause=cause,
-    )
+    await deps.emit(conn, event, tenant=closed.tenant)
     return closed
 
 
@@ -487,5 +472,4 @@ async def close(deps: Deps, principal: Principal, case_id: UUID, cmd: CloseComma
             by=principal.subject,
             note=note,
             at=deps.now(),
-            cause=None,
         )

@@ -10,7 +10,6 @@ from uuid import UUID, uuid4
 from hoera_events.callbacks import CallbackPriority, CallbackRequested, CallbackSource
 from hoera_events.common import Channel, Code, CustomerId, Language, PreferredMoment, TeamId
 from hoera_events.envelope import Envelope
-from hoera_kit import timers
 from hoera_kit.auth import Principal
 from hoera_kit.db import Conn
 from hoera_kit.refusals import Conflict
@@ -18,26 +17,24 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from hoera_callback import store
 from hoera_callback.domain import (
-    CustomerFacts,
-    PriorityRules,
     Source,
     Status,
     assess_priority,
     callback_due_at,
     callback_language,
-    customer_facts,
     queue_team,
 )
 from hoera_callback.handlers import recovery
+from hoera_callback.handlers.book import Book
 from hoera_callback.handlers.common import (
     LEAD_TIME_TIMER,
     Note,
     ensure_sees_team,
     tenant_language,
     timer_key,
+    utc,
     visible,
 )
-from hoera_callback.rules import PRIORITY, QUEUE
 from hoera_callback.store import Callback
 
 if TYPE_CHECKING:
@@ -100,82 +97,59 @@ class ManualRequest(BaseModel):
     )
 
 
-async def load_facts(
-    conn: Conn, tenant: str, customer_id: str, rules: PriorityRules, now: datetime
-) -> CustomerFacts:
-    flags = await store.customer_flags(conn, tenant, customer_id)
-    latest = await store.latest_survey(conn, tenant, customer_id)
-    complaints = await store.complaints_of(conn, tenant, customer_id)
-    return customer_facts(
-        considering_leaving=flags.considering_leaving,
-        latest_nps=latest.nps if latest else None,
-        latest_satisfaction=latest.satisfaction if latest else None,
-        complaints=[c.facts() for c in complaints],
-        now=now,
-        rules=rules,
-    )
-
-
-async def request_callback(
-    deps: Deps, conn: Conn, req: NewRequest, *, cause: Envelope | None = None
-) -> Callback | None:
+def queue_request(book: Book, req: NewRequest, *, cause: Envelope | None = None) -> Callback | None:
     """R26: one callback per request, whatever number of times it is delivered; None for a customer
-    who died (R10: nobody calls to ask for them)."""
-    # Locked first (the service's lock order, store.lock_customer), so a mark decided at the same
-    # moment either sees this callback and withdraws it, or is seen here.
-    if (await store.lock_customer(conn, req.tenant, req.customer_id)).deceased:
+    who died (R10: nobody calls to ask for them). The customer is locked in the book (the service's
+    lock order, store.lock_customer), so a mark decided at the same moment either sees this callback
+    and withdraws it, or is seen here."""
+    if book.customer(req.tenant, req.customer_id).mark.deceased:
         return None
-    existing = await store.by_ref(conn, req.tenant, req.request_ref)
+    existing = book.callback_by_ref(req.tenant, req.request_ref)
     if existing is not None:
         return existing
-    queue_rules = await deps.rules.get(conn, req.tenant, QUEUE)
-    priority = await deps.rules.get(conn, req.tenant, PRIORITY)
+    rules = book.rules(req.tenant)
+    deps = book.deps
     language = callback_language(req.language, tenant_language(deps, req.tenant))
     team = queue_team(deps.tenants.organisation(req.tenant), req.team_id, language.value)
     if team is None:
         # Refused, so the kit retries the event and then dead-letters it with this reason: a request
         # is never dropped without a trace.
         raise Conflict(f"tenant {req.tenant} has no team yet whose queue could take this callback")
-    facts = await load_facts(conn, req.tenant, req.customer_id, priority, deps.now())
-    assessment = assess_priority(facts, priority)
-    due_at = callback_due_at(deps.tenants.calendar(req.tenant), req.requested_at, queue_rules.lead_time)
-    callback = await store.insert_callback(
-        conn,
-        {
-            "callback_id": uuid4(),
-            "tenant": req.tenant,
-            "request_ref": req.request_ref,
-            "customer_id": req.customer_id,
-            "team_id": team,
-            "source": req.source.value,
-            "language": language.value,
-            "preferred_channel": req.preferred_channel.value,
-            "preferred_moment": req.preferred_moment.value if req.preferred_moment else None,
-            "preferred_at": req.preferred_at,
-            "survey_id": req.survey_id,
-            "complaint_id": req.complaint_id,
-            "contact_id": req.contact_id,
-            "alert_id": req.alert_id,
-            "earlier_agent_id": req.earlier_agent_id,
-            "reason_code": req.reason_code,
-            "satisfaction": req.satisfaction,
-            "request_note": req.request_note,
-            "requested_by": req.requested_by,
-            "requested_at": req.requested_at,
-            "due_at": due_at,
-            "priority": assessment.level.name,
-            "priority_score": assessment.score,
-            "priority_reasons": [r.value for r in assessment.reasons],
-            "churn_risk": assessment.churn_risk,
-            "status": Status.queued.value,
-        },
+    assessment = assess_priority(book.facts(req.tenant, req.customer_id, rules.priority), rules.priority)
+    due_at = callback_due_at(deps.tenants.calendar(req.tenant), req.requested_at, rules.queue.lead_time)
+    callback = Callback(
+        callback_id=uuid4(),
+        tenant=req.tenant,
+        request_ref=req.request_ref,
+        customer_id=req.customer_id,
+        team_id=team,
+        source=req.source.value,
+        language=language.value,
+        preferred_channel=req.preferred_channel.value,
+        preferred_moment=req.preferred_moment.value if req.preferred_moment else None,
+        preferred_at=utc(req.preferred_at),
+        survey_id=req.survey_id,
+        complaint_id=req.complaint_id,
+        contact_id=req.contact_id,
+        alert_id=req.alert_id,
+        earlier_agent_id=req.earlier_agent_id,
+        reason_code=req.reason_code,
+        satisfaction=req.satisfaction,
+        request_note=req.request_note,
+        requested_by=req.requested_by,
+        requested_at=utc(req.requested_at),
+        due_at=utc(due_at),
+        priority=assessment.level.name,
+        priority_score=assessment.score,
+        priority_reasons=[r.value for r in assessment.reasons],
+        churn_risk=assessment.churn_risk,
+        status=Status.queued,
+        attempt=1,
     )
-    if callback is None:  # another replica inserted the same request a moment ago
-        return await store.by_ref(conn, req.tenant, req.request_ref)
-    await timers.schedule(conn, LEAD_TIME_TIMER, timer_key(req.tenant, callback.callback_id), due_at)
-    await recovery.callback_requested(conn, callback)
-    await deps.emit(
-        conn,
+    book.add_callback(callback)
+    book.schedule(LEAD_TIME_TIMER, timer_key(req.tenant, callback.callback_id), callback.due_at)
+    recovery.callback_requested(book, callback)
+    book.emit(
         CallbackRequested(
             callback_id=callback.callback_id,
             customer_id=callback.customer_id,
@@ -203,32 +177,49 @@ async def request_callback(
     return callback
 
 
-async def refresh_priorities(deps: Deps, conn: Conn, tenant: str, customer_id: str) -> None:
+async def request_callback(
+    deps: Deps, conn: Conn, req: NewRequest, *, cause: Envelope | None = None
+) -> Callback | None:
+    """`queue_request` for one request on its own (an agent's)."""
+    book = await Book.load(
+        deps, conn, lock=[(req.tenant, req.customer_id)], callback_refs=[(req.tenant, req.request_ref)]
+    )
+    callback = queue_request(book, req, cause=cause)
+    await book.write(conn)
+    return callback
+
+
+def refresh(book: Book, tenant: str, customer_id: str) -> None:
     """R29: a new signal (a breach, a detractor score, "considering leaving") moves the customer's
-    open callbacks up the queue, and a resolved breach moves them back."""
-    # Most customers have no open callback: only those who do are locked (customer first, then the
-    # callbacks, store.lock_customer), and claimers never wait on the customer's row.
-    if not await store.open_of_customer(conn, tenant, customer_id):
+    open callbacks up the queue, and a resolved breach moves them back. A customer the book did not
+    lock has none open (the batch asked) and is left alone: claimers never wait on a customer's row."""
+    if not book.locked(tenant, customer_id):
         return
-    await store.lock_customer(conn, tenant, customer_id)
-    open_callbacks = await store.open_of_customer(conn, tenant, customer_id)
-    priority = await deps.rules.get(conn, tenant, PRIORITY)
-    facts = await load_facts(conn, tenant, customer_id, priority, deps.now())
+    open_callbacks = book.open_callbacks(tenant, customer_id)
+    if not open_callbacks:
+        return
+    priority = book.rules(tenant).priority
+    facts = book.facts(tenant, customer_id, priority)
     for callback in open_callbacks:
         assessment = assess_priority(
             facts.model_copy(update={"lead_time_missed": callback.escalated_at is not None}), priority
         )
         reasons = [r.value for r in assessment.reasons]
         if (assessment.score, reasons) != (callback.priority_score, callback.priority_reasons):
-            await store.set_priority(
-                conn,
-                tenant,
-                callback.callback_id,
-                level=assessment.level.name,
-                score=assessment.score,
-                reasons=reasons,
+            book.change_callback(
+                callback,
+                priority=assessment.level.name,
+                priority_score=assessment.score,
+                priority_reasons=reasons,
                 churn_risk=assessment.churn_risk,
             )
+
+
+async def refresh_priorities(deps: Deps, conn: Conn, tenant: str, customer_id: str) -> None:
+    """`refresh` for one customer, whose row the caller already locked (an outcome, an escalation)."""
+    book = await Book.load(deps, conn, lock=[(tenant, customer_id)], cases=False)
+    refresh(book, tenant, customer_id)
+    await book.write(conn)
 
 
 async def request_by_agent(deps: Deps, principal: Principal, cmd: ManualRequest) -> tuple[Callback, bool]:
