@@ -45,11 +45,11 @@ offending attribute or data field; the kit dead-letters such a message.
 from __future__ import annotations
 
 import builtins
-import json
 import uuid
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal, TypeVar
 
+import pydantic_core
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -187,7 +187,7 @@ def encode(env: Envelope) -> bytes:
     if env.causation_id is not None:
         message["causationid"] = str(env.causation_id)
     message["data"] = env.data.model_dump(mode="json")
-    return json.dumps(message, ensure_ascii=False, separators=(",", ":")).encode()
+    return pydantic_core.to_json(message)  # compact, UTF-8 (as json.dumps with ensure_ascii=False)
 
 
 class CloudEvent(BaseModel):
@@ -235,10 +235,6 @@ def _problem(errors: list[ErrorDetails], prefix: tuple[str, ...] = ()) -> EventD
     return EventDecodeError("; ".join(parts), field=first)
 
 
-def _refuse_constant(name: str) -> float:
-    raise ValueError(f"{name} is not a JSON number")
-
-
 def decode(raw: bytes) -> Envelope:
     """Read a structured-mode CloudEvents JSON message into an envelope with its typed data.
 
@@ -247,8 +243,10 @@ def decode(raw: bytes) -> Envelope:
     type or version, data that does not fit the registered model.
     """
     try:
-        message = json.loads(raw, parse_constant=_refuse_constant)
-    except (ValueError, UnicodeDecodeError) as exc:
+        # pydantic-core's parser (Rust): twice as fast as the json module, and stricter (NaN, a lone
+        # surrogate, invalid UTF-8 are refused).
+        message = pydantic_core.from_json(raw, allow_inf_nan=False)
+    except ValueError as exc:
         raise EventDecodeError(f"not a JSON message: {exc}") from None
     if not isinstance(message, dict):
         raise EventDecodeError("not a JSON object: a CloudEvent is an object")

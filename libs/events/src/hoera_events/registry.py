@@ -249,6 +249,10 @@ def _index(specs: Iterable[TopicSpec]) -> dict[tuple[str, int], TopicSpec]:
 
 
 _BY_TYPE = _index(_SPECS)
+# Every decoded event asks for its type's versions: answered from a table, not a scan of the registry.
+_VERSIONS: dict[str, list[int]] = {}
+for _type, _version in sorted(_BY_TYPE):
+    _VERSIONS.setdefault(_type, []).append(_version)
 _BY_MODEL = {spec.model: spec for spec in _SPECS}
 
 
@@ -259,7 +263,7 @@ def all_topics() -> tuple[TopicSpec, ...]:
 
 def known_versions(type: str) -> list[int]:
     """The registered versions of an event type, oldest first (empty for an unknown type)."""
-    return sorted(v for t, v in _BY_TYPE if t == type)
+    return list(_VERSIONS.get(type, ()))
 
 
 def spec_for(type: str, version: int) -> TopicSpec:
