@@ -42,14 +42,15 @@ def register(deps: Deps) -> None:
         ComplaintClosed,
         CustomerFlaggedForReview,
         name="complaints",
+        batch=True,
     )
-    async def complaints(conn: Conn, envelope: Envelope) -> None:
-        await handlers.record_complaint(deps, conn, envelope)
+    async def complaints(conn: Conn, envelopes: list[Envelope]) -> None:
+        await handlers.record_complaints(deps, conn, envelopes)
 
     # The callback service's overdue recovery cases (R29): one alert per escalation.
-    @svc.consumer(RecoveryCaseEscalated, name="recovery")
-    async def recovery(conn: Conn, envelope: Envelope) -> None:
-        await handlers.record_recovery(deps, conn, envelope)
+    @svc.consumer(RecoveryCaseEscalated, name="recovery", batch=True)
+    async def recovery(conn: Conn, envelopes: list[Envelope]) -> None:
+        await handlers.record_recoveries(deps, conn, envelopes)
 
     @svc.timer(WEEKLY_TIMER)
     async def weekly_digest(conn: Conn, timer: Timer) -> None:

@@ -4,9 +4,9 @@ mails (the kit's deliveries) and events (the outbox) together. Every decision is
 caller's tenant's: its rule documents, its organisation, its calendar.
 
     feedback answered/invited/contact closed   → record_feedback   (R23 unhappy smiley, R24, R25)
-    complaint raised/breached/resolved/closed  → record_complaint  (R4 notices, R7 root cause)
-    customer flagged for review                → record_complaint  (R15 back office)
-    recovery case escalated                    → record_recovery   (R29 overdue case, R3)
+    complaint raised/breached/resolved/closed  → record_complaints (R4 notices, R7 root cause)
+    customer flagged for review                → record_complaints (R15 back office)
+    recovery case escalated                    → record_recoveries (R29 overdue case, R3)
     timer notices.digest                       → send_digest       (R4 as a digest)
     delivery sent / given up                   → delivery_changed  (AlertDelivered)
     GET /alerts, GET /alerts/{id}              → list_alerts, read_alert
@@ -476,109 +476,107 @@ async def _assess_threshold(deps: Deps, conn: Conn, t: Tenant, team_id: str, cau
 # --- R4, R7, R15: complaints and abuse flags --------------------------------------------------------------
 
 
-async def record_complaint(deps: Deps, conn: Conn, env: Envelope) -> None:
-    data = env.data
-    if isinstance(data, ComplaintRaised):
-        await store.complaint_raised(conn, env.tenant, data)
-        await _notice(
-            deps,
-            conn,
-            env,
-            store.NewAlert(
-                alert_id=domain.notice_alert_id(env.tenant, AlertKind.complaint_new, data.complaint_id),
-                tenant=env.tenant,
-                kind=AlertKind.complaint_new,
-                severity=Severity.info,
-                status=status_of_new(AlertKind.complaint_new),
-                raised_at=deps.now(),
-                team_id=data.team_id,
-                agent_id=data.agent_id,
-                customer_id=data.customer_id,
-                complaint_id=data.complaint_id,
-                contact_id=data.contact_id,
-                details={
-                    "values": {
-                        "complaint_id": str(data.complaint_id),
-                        "customer_id": data.customer_id,
-                        "category": data.category,
-                        "channel": data.channel.value,
-                        "raised_at": data.raised_at.isoformat(),
-                        "due_date": data.due_date.isoformat(),
-                    }
-                },
-            ),
-        )
-    elif isinstance(data, ComplaintSlaBreached):
-        await _notice(
-            deps,
-            conn,
-            env,
-            store.NewAlert(
-                alert_id=domain.notice_alert_id(
-                    env.tenant, AlertKind.sla_breach, data.complaint_id, data.due_date
-                ),
-                tenant=env.tenant,
-                kind=AlertKind.sla_breach,
-                severity=Severity.info,
-                status=status_of_new(AlertKind.sla_breach),
-                raised_at=deps.now(),
-                team_id=data.team_id,
-                agent_id=data.agent_id,
-                customer_id=data.customer_id,
-                complaint_id=data.complaint_id,
-                details={
-                    "values": {
-                        "complaint_id": str(data.complaint_id),
-                        "customer_id": data.customer_id,
-                        "category": data.category,
-                        "due_date": data.due_date.isoformat(),
-                        "breached_at": data.breached_at.isoformat(),
-                    }
-                },
-            ),
-        )
-    elif isinstance(data, ComplaintResolved):
-        await store.complaint_resolved(conn, env.tenant, data)
-        await store.touch(conn, env.tenant, data.team_id)
-    elif isinstance(data, ComplaintClosed):
-        await store.complaint_closed(conn, env.tenant, data)
-        await store.touch(conn, env.tenant, data.team_id)
-    elif isinstance(data, CustomerFlaggedForReview):
-        await _flag_for_back_office(deps, conn, env, data)
+async def record_complaints(deps: Deps, conn: Conn, envelopes: list[Envelope]) -> None:
+    """R4, R7, R15: a Kafka batch of complaint events and abuse flags in a few statements, whatever
+    its size. Each complaint's facts are the batch's events applied in their order (raised, then
+    resolved, stays so), written at once; new complaints and missed promises inform management,
+    a flag the back office."""
+    now = deps.now()
+    facts: list[tuple[str, store.ComplaintEvent]] = []
+    raising: list[tuple[Envelope, store.NewAlert]] = []
+    touched: set[tuple[str, str | None]] = set()
+    for env in envelopes:
+        data = env.data
+        if isinstance(data, ComplaintRaised):
+            facts.append((env.tenant, data))
+            raising.append((env, _complaint_new(env.tenant, data, now)))
+        elif isinstance(data, ComplaintSlaBreached):
+            raising.append((env, _sla_breach(env.tenant, data, now)))
+        elif isinstance(data, ComplaintResolved | ComplaintClosed):
+            facts.append((env.tenant, data))
+            touched.add((env.tenant, data.team_id))
+        elif isinstance(data, CustomerFlaggedForReview):
+            raising.append((env, _abuse_flag(env.tenant, data, now)))
+    await _record_complaint_facts(conn, facts)
+    await _raise_all(deps, conn, raising, touched)
 
 
-async def _notice(deps: Deps, conn: Conn, env: Envelope, alert: store.NewAlert) -> None:
-    """R4: the tenant's management is informed (not asked to act), at once or in the next digest."""
-    if not await store.insert_alerts(conn, [alert]):
+async def _record_complaint_facts(conn: Conn, events: list[tuple[str, store.ComplaintEvent]]) -> None:
+    """The complaints' rows locked (in a fixed order: replicas reading other partitions of the same
+    complaints wait, never deadlock), each event applied in the batch's order, then written."""
+    if not events:
         return
-    t = await _tenant(deps, conn, alert.tenant)
-    if t.rules.notices.management is NoticeMode.immediate:
-        told = await _tell_all(deps, conn, [(t, alert, recipient) for recipient in domain.management(t.org)])
-        await store.add_recipients(conn, told)
-    else:
-        await store.queue_notice(conn, alert.tenant, alert.alert_id)
-        key = f"digest:{alert.tenant}"
-        # Scheduling again would move the timer: the digest goes out a period after its first notice.
-        if await timers.pending(conn, DIGEST_TIMER, key) is None:
-            due = domain.digest_due(t.calendar, deps.now(), t.rules.notices)
-            await timers.schedule(conn, DIGEST_TIMER, key, due, {"tenant": alert.tenant})
-    await deps.emit_many(conn, [_raised(deps, alert, env)])
-    await store.touch(conn, alert.tenant, alert.team_id)
+    keys = sorted({(tenant, event.complaint_id) for tenant, event in events})
+    complaints = await store.lock_complaints(conn, keys)
+    for tenant, event in events:
+        key = (tenant, event.complaint_id)
+        complaints[key] = store.complaint_after(complaints[key], event)
+    await store.save_complaints(conn, [complaints[key] for key in keys])
 
 
-async def _flag_for_back_office(
-    deps: Deps, conn: Conn, env: Envelope, flag: CustomerFlaggedForReview
-) -> None:
+def _complaint_new(tenant: str, data: ComplaintRaised, now: datetime) -> store.NewAlert:
+    """R4: a new complaint, for management's information."""
+    return store.NewAlert(
+        alert_id=domain.notice_alert_id(tenant, AlertKind.complaint_new, data.complaint_id),
+        tenant=tenant,
+        kind=AlertKind.complaint_new,
+        severity=Severity.info,
+        status=status_of_new(AlertKind.complaint_new),
+        raised_at=now,
+        team_id=data.team_id,
+        agent_id=data.agent_id,
+        customer_id=data.customer_id,
+        complaint_id=data.complaint_id,
+        contact_id=data.contact_id,
+        details={
+            "values": {
+                "complaint_id": str(data.complaint_id),
+                "customer_id": data.customer_id,
+                "category": data.category,
+                "channel": data.channel.value,
+                "raised_at": data.raised_at.isoformat(),
+                "due_date": data.due_date.isoformat(),
+            }
+        },
+    )
+
+
+def _sla_breach(tenant: str, data: ComplaintSlaBreached, now: datetime) -> store.NewAlert:
+    """R4: a complaint past its promised date, for management's information (once per date)."""
+    return store.NewAlert(
+        alert_id=domain.notice_alert_id(tenant, AlertKind.sla_breach, data.complaint_id, data.due_date),
+        tenant=tenant,
+        kind=AlertKind.sla_breach,
+        severity=Severity.info,
+        status=status_of_new(AlertKind.sla_breach),
+        raised_at=now,
+        team_id=data.team_id,
+        agent_id=data.agent_id,
+        customer_id=data.customer_id,
+        complaint_id=data.complaint_id,
+        details={
+            "values": {
+                "complaint_id": str(data.complaint_id),
+                "customer_id": data.customer_id,
+                "category": data.category,
+                "due_date": data.due_date.isoformat(),
+                "breached_at": data.breached_at.isoformat(),
+            }
+        },
+    )
+
+
+def _abuse_flag(tenant: str, flag: CustomerFlaggedForReview, now: datetime) -> store.NewAlert:
     """R15: the abuse watch's flag goes to the tenant's back office, who reviews the customer."""
-    alert = store.NewAlert(
+    return store.NewAlert(
         alert_id=domain.notice_alert_id(
-            env.tenant, AlertKind.abuse_flag, flag.customer_id, flag.flagged_at.isoformat()
+            tenant, AlertKind.abuse_flag, flag.customer_id, flag.flagged_at.isoformat()
         ),
-        tenant=env.tenant,
+        tenant=tenant,
         kind=AlertKind.abuse_flag,
         severity=Severity.warning,
         status=status_of_new(AlertKind.abuse_flag),
-        raised_at=deps.now(),
+        raised_at=now,
         # Kept out of team dashboards: the back office reviews it, not the team's supervisor.
         team_id=None,
         customer_id=flag.customer_id,
@@ -594,30 +592,80 @@ async def _flag_for_back_office(
             },
         },
     )
-    if not await store.insert_alerts(conn, [alert]):
-        return
-    t = await _tenant(deps, conn, env.tenant)
-    await store.add_recipients(conn, await _tell(deps, conn, t, alert, domain.back_office(t.org)))
-    await deps.emit_many(conn, [_raised(deps, alert, env)])
+
+
+async def _raise_all(
+    deps: Deps,
+    conn: Conn,
+    raising: list[tuple[Envelope, store.NewAlert]],
+    touched: set[tuple[str, str | None]],
+) -> None:
+    """Notices, flags and overdue cases raised together: the alerts, whom they tell (R4: management
+    at once or in its next digest; R15: the back office; R29: whoever acts for the team's
+    supervisor), their events and the dashboards, in a few statements per batch (and a digest's
+    plan per tenant that queued one). An alert raised before (its id says what it is about) raises
+    nothing again, neither does the same one twice in a batch."""
+    new = await store.insert_alerts(conn, [alert for _, alert in raising])
+    fresh: list[tuple[Envelope, store.NewAlert]] = []
+    for env, alert in raising:
+        if alert.alert_id in new:
+            new.discard(alert.alert_id)
+            fresh.append((env, alert))
+    tenants = {name: await _tenant(deps, conn, name) for name in sorted({a.tenant for _, a in fresh})}
+    telling: list[tuple[Tenant, store.NewAlert, Recipient | None]] = []
+    queued: list[store.NewAlert] = []
+    for _, alert in fresh:
+        t = tenants[alert.tenant]
+        if alert.kind is AlertKind.abuse_flag:
+            telling.append((t, alert, domain.back_office(t.org)))
+        elif alert.kind is AlertKind.recovery_overdue:
+            day = t.calendar.local_date(alert.raised_at)
+            telling.append((t, alert, domain.case_recipient(t.org, alert.team_id, day)))
+        elif t.rules.notices.management is NoticeMode.immediate:
+            telling.extend((t, alert, recipient) for recipient in domain.management(t.org))
+        else:
+            queued.append(alert)
+        touched.add((alert.tenant, alert.team_id))
+    await store.add_recipients(conn, await _tell_all(deps, conn, telling))
+    await store.queue_notices(conn, [(alert.tenant, alert.alert_id) for alert in queued])
+    for tenant in sorted({alert.tenant for alert in queued}):
+        await _plan_digest(deps, conn, tenants[tenant])
+    await deps.emit_many(conn, [_raised(deps, alert, env) for env, alert in fresh])
+    await store.touch_many(conn, touched)
+
+
+async def _plan_digest(deps: Deps, conn: Conn, t: Tenant) -> None:
+    """R4 as a digest: it goes out a period after its first notice (scheduling again would move it)."""
+    key = f"digest:{t.id}"
+    if await timers.pending(conn, DIGEST_TIMER, key) is None:
+        due = domain.digest_due(t.calendar, deps.now(), t.rules.notices)
+        await timers.schedule(conn, DIGEST_TIMER, key, due, {"tenant": t.id})
 
 
 # --- R29, R3: overdue recovery cases ---------------------------------------------------------------------
 
 
-async def record_recovery(deps: Deps, conn: Conn, env: Envelope) -> None:
+async def record_recoveries(deps: Deps, conn: Conn, envelopes: list[Envelope]) -> None:
     """A recovery case passed its target time still open: one alert for whoever acts for the team's
     supervisor today (R3; management as the last resort), mailed in their language with a link to
     the case's page. The kit's inbox drops a redelivered event; the alert's id (the case and its
-    target time) drops the same escalation published again under another event id."""
-    data = env.data
-    if not isinstance(data, RecoveryCaseEscalated):
-        return
+    target time) drops the same escalation published again under another event id. A Kafka batch
+    in a few statements, whatever its size."""
     now = deps.now()
-    alert = store.NewAlert(
+    raising: list[tuple[Envelope, store.NewAlert]] = []
+    for env in envelopes:
+        data = env.data
+        if isinstance(data, RecoveryCaseEscalated):
+            raising.append((env, _recovery_overdue(env.tenant, data, now)))
+    await _raise_all(deps, conn, raising, set())
+
+
+def _recovery_overdue(tenant: str, data: RecoveryCaseEscalated, now: datetime) -> store.NewAlert:
+    return store.NewAlert(
         alert_id=domain.notice_alert_id(
-            env.tenant, AlertKind.recovery_overdue, data.case_id, data.due_at.isoformat()
+            tenant, AlertKind.recovery_overdue, data.case_id, data.due_at.isoformat()
         ),
-        tenant=env.tenant,
+        tenant=tenant,
         kind=AlertKind.recovery_overdue,
         severity=Severity.warning,
         status=status_of_new(AlertKind.recovery_overdue),
@@ -636,13 +684,6 @@ async def record_recovery(deps: Deps, conn: Conn, env: Envelope) -> None:
             }
         },
     )
-    if not await store.insert_alerts(conn, [alert]):
-        return
-    t = await _tenant(deps, conn, env.tenant)
-    recipient = domain.case_recipient(t.org, data.team_id, t.calendar.local_date(now))
-    await store.add_recipients(conn, await _tell(deps, conn, t, alert, recipient))
-    await deps.emit_many(conn, [_raised(deps, alert, env)])
-    await store.touch(conn, env.tenant, data.team_id)
 
 
 async def send_digest(deps: Deps, conn: Conn, tenant: str) -> None:

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import json
 import uuid
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass, field, fields, replace
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -91,50 +92,92 @@ async def insert_contacts(conn: Conn, rows: list[tuple[str, ContactClosed]]) -> 
     )
 
 
-async def complaint_raised(conn: Conn, tenant: str, e: ComplaintRaised) -> None:
-    await conn.execute(
-        "insert into complaints (complaint_id, tenant, team_id, category, raised_at) "
-        "values ($1, $2, $3, $4, $5) on conflict (tenant, complaint_id) do update set "
-        "team_id = coalesce(complaints.team_id, excluded.team_id), category = excluded.category, "
-        "raised_at = excluded.raised_at",
-        e.complaint_id,
-        tenant,
-        e.team_id,
-        e.category,
-        e.raised_at,
+@dataclass(frozen=True)
+class ComplaintFacts:
+    """What the dashboard knows of a complaint (R7: the department at fault), as its events told it."""
+
+    tenant: str
+    complaint_id: uuid.UUID
+    team_id: str | None = None
+    category: str | None = None
+    """Every complaint event names it: a row without one is a row just made, no event applied yet."""
+    raised_at: datetime | None = None
+    root_cause_department: str | None = None
+    first_contact_resolution: bool | None = None
+    resolved_at: datetime | None = None
+    closed_at: datetime | None = None
+
+
+ComplaintEvent = ComplaintRaised | ComplaintResolved | ComplaintClosed
+
+
+def complaint_after(facts: ComplaintFacts, event: ComplaintEvent) -> ComplaintFacts:
+    """One event applied to a complaint's facts. Events of one complaint may arrive before its
+    ComplaintRaised (other topics), so any of them makes the complaint; after that, a raise keeps the
+    team already known, a resolution or a closure names the team it was done by (when it names one)."""
+    new = facts.category is None
+    if isinstance(event, ComplaintRaised):
+        return replace(
+            facts,
+            team_id=event.team_id if new else (facts.team_id if facts.team_id is not None else event.team_id),
+            category=event.category,
+            raised_at=event.raised_at,
+        )
+    team = event.team_id if new or event.team_id is not None else facts.team_id
+    category = event.category if new else facts.category
+    if isinstance(event, ComplaintResolved):
+        return replace(
+            facts,
+            team_id=team,
+            category=category,
+            root_cause_department=event.root_cause_department,
+            first_contact_resolution=event.first_contact_resolution,
+            resolved_at=event.resolved_at,
+        )
+    return replace(facts, team_id=team, category=category, closed_at=event.closed_at)
+
+
+async def lock_complaints(
+    conn: Conn, keys: Sequence[tuple[str, uuid.UUID]]
+) -> dict[tuple[str, uuid.UUID], ComplaintFacts]:
+    """The complaints' rows ((tenant, complaint_id), made where missing), locked in the order given
+    (callers sort them, so two batches sharing complaints cannot deadlock), in one statement."""
+    rows = await conn.fetch(
+        "insert into complaints (tenant, complaint_id) "
+        "select t, c from unnest($1::text[], $2::uuid[]) with ordinality as u(t, c, n) order by n "
+        "on conflict (tenant, complaint_id) do update set complaint_id = excluded.complaint_id "
+        "returning *",
+        [t for t, _ in keys],
+        [c for _, c in keys],
     )
+    return {
+        (r["tenant"], r["complaint_id"]): ComplaintFacts(
+            **{f.name: r[f.name] for f in fields(ComplaintFacts)}
+        )
+        for r in rows
+    }
 
 
-async def complaint_resolved(conn: Conn, tenant: str, e: ComplaintResolved) -> None:
-    # Events of one complaint may arrive before its ComplaintRaised (another topic): upsert.
+async def save_complaints(conn: Conn, complaints: Sequence[ComplaintFacts]) -> None:
+    """The complaints' facts (rows locked by lock_complaints), in one statement."""
+    if not complaints:
+        return
     await conn.execute(
-        "insert into complaints (complaint_id, tenant, team_id, category, root_cause_department, "
-        "first_contact_resolution, resolved_at) values ($1, $2, $3, $4, $5, $6, $7) "
-        "on conflict (tenant, complaint_id) do update set "
-        "team_id = coalesce(excluded.team_id, complaints.team_id), "
-        "root_cause_department = excluded.root_cause_department, "
-        "first_contact_resolution = excluded.first_contact_resolution, "
-        "resolved_at = excluded.resolved_at",
-        e.complaint_id,
-        tenant,
-        e.team_id,
-        e.category,
-        e.root_cause_department,
-        e.first_contact_resolution,
-        e.resolved_at,
-    )
-
-
-async def complaint_closed(conn: Conn, tenant: str, e: ComplaintClosed) -> None:
-    await conn.execute(
-        "insert into complaints (complaint_id, tenant, team_id, category, closed_at) "
-        "values ($1, $2, $3, $4, $5) on conflict (tenant, complaint_id) do update set "
-        "team_id = coalesce(excluded.team_id, complaints.team_id), closed_at = excluded.closed_at",
-        e.complaint_id,
-        tenant,
-        e.team_id,
-        e.category,
-        e.closed_at,
+        "update complaints c set team_id = u.team, category = u.cat, raised_at = u.raised, "
+        "root_cause_department = u.dep, first_contact_resolution = u.fcr, resolved_at = u.resolved, "
+        "closed_at = u.closed from unnest($1::text[], $2::uuid[], $3::text[], $4::text[], "
+        "$5::timestamptz[], $6::text[], $7::boolean[], $8::timestamptz[], $9::timestamptz[]) "
+        "as u(t, id, team, cat, raised, dep, fcr, resolved, closed) "
+        "where c.tenant = u.t and c.complaint_id = u.id",
+        [c.tenant for c in complaints],
+        [c.complaint_id for c in complaints],
+        [c.team_id for c in complaints],
+        [c.category for c in complaints],
+        [c.raised_at for c in complaints],
+        [c.root_cause_department for c in complaints],
+        [c.first_contact_resolution for c in complaints],
+        [c.resolved_at for c in complaints],
+        [c.closed_at for c in complaints],
     )
 
 
@@ -409,11 +452,15 @@ async def recipients_of(conn: Conn, tenant: str, alert_id: uuid.UUID) -> list[Re
 # --- R4 digests ------------------------------------------------------------------------------------------
 
 
-async def queue_notice(conn: Conn, tenant: str, alert_id: uuid.UUID) -> None:
+async def queue_notices(conn: Conn, notices: Sequence[tuple[str, uuid.UUID]]) -> None:
+    """Notices ((tenant, alert_id)) waiting for management's next digest, in one statement."""
+    if not notices:
+        return
     await conn.execute(
-        "insert into pending_notices (alert_id, tenant) values ($1, $2) on conflict do nothing",
-        alert_id,
-        tenant,
+        "insert into pending_notices (tenant, alert_id) select * from unnest($1::text[], $2::uuid[]) "
+        "on conflict do nothing",
+        [t for t, _ in notices],
+        [a for _, a in notices],
     )
 
 
