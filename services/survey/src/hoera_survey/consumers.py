@@ -19,10 +19,10 @@ def register(svc: Service[SurveySettings], deps: Deps) -> None:
     async def triggers(conn: asyncpg.Connection, envelopes: list[Envelope]) -> None:
         await handlers.request_surveys(deps, conn, envelopes)
 
-    @svc.consumer(CustomerMarkedDeceased, name="deceased")
-    async def deceased(conn: asyncpg.Connection, envelope: Envelope) -> None:
-        await handlers.customer_deceased(deps, conn, envelope)
+    @svc.consumer(CustomerMarkedDeceased, name="deceased", batch=True)
+    async def deceased(conn: asyncpg.Connection, envelopes: list[Envelope]) -> None:
+        await handlers.deceased_marks(deps, conn, envelopes)
 
-    @svc.consumer(CustomerDeceasedMarkWithdrawn, name="deceased-withdrawn")
-    async def deceased_mark_withdrawn(conn: asyncpg.Connection, envelope: Envelope) -> None:
-        await handlers.deceased_mark_withdrawn(deps, conn, envelope)
+    @svc.consumer(CustomerDeceasedMarkWithdrawn, name="deceased-withdrawn", batch=True)
+    async def deceased_mark_withdrawn(conn: asyncpg.Connection, envelopes: list[Envelope]) -> None:
+        await handlers.deceased_marks(deps, conn, envelopes)

@@ -117,26 +117,14 @@ async def get_survey(
     return _survey(row) if row else None
 
 
-async def lock_customer(conn: Conn, tenant: str, customer_id: str) -> Standing:
-    """R21: the customer's row, locked until the transaction ends (created on first use).
-
-    Every budget decision for one customer passes here, so concurrent decisions for that customer,
-    on any replica, run one after the other and each sees what the previous one spent.
-    """
-    row = await conn.fetchrow(
-        "insert into customers (tenant, customer_id) values ($1, $2) "
-        "on conflict (tenant, customer_id) do update set customer_id = excluded.customer_id "
-        "returning deceased_at, opted_out_at",
-        tenant,
-        customer_id,
-    )
-    assert row is not None
-    return Standing(deceased=row["deceased_at"] is not None, opted_out=row["opted_out_at"] is not None)
-
-
 async def lock_customers(conn: Conn, customers: Sequence[tuple[str, str]]) -> dict[tuple[str, str], Standing]:
-    """`lock_customer` for many (tenant, customer_id) in one statement, locked in the order given
-    (callers sort them, so two transactions sharing customers cannot deadlock on each other)."""
+    """R21: the customers' rows ((tenant, customer_id)), locked until the transaction ends (made on
+    first use), in one statement, in the order given (callers sort them, so two transactions sharing
+    customers cannot deadlock on each other).
+
+    Every budget decision for a customer passes here, so concurrent decisions for that customer, on
+    any replica, run one after the other and each sees what the previous one spent.
+    """
     rows = await conn.fetch(
         "insert into customers (tenant, customer_id) "
         "select t, c from unnest($1::text[], $2::text[]) with ordinality as u(t, c, n) order by n "
@@ -171,33 +159,6 @@ async def spends_since_many(
     return found
 
 
-async def spends_since(conn: Conn, tenant: str, customer_id: str, since: datetime) -> list[Spend]:
-    rows = await conn.fetch(
-        "select kind, spent_at from budget_spends where tenant = $1 and customer_id = $2 "
-        "and spent_at > $3 order by spent_at",
-        tenant,
-        customer_id,
-        since,
-    )
-    return [Spend(BudgetKind(r["kind"]), r["spent_at"]) for r in rows]
-
-
-async def add_spend(
-    conn: Conn, tenant: str, customer_id: str, kind: BudgetKind, at: datetime, reference: str
-) -> bool:
-    """False when this reference was spent already (a repeated request for the same message)."""
-    inserted = await conn.fetchval(
-        "insert into budget_spends (tenant, customer_id, kind, spent_at, reference) "
-        "values ($1, $2, $3, $4, $5) on conflict (tenant, kind, reference) do nothing returning true",
-        tenant,
-        customer_id,
-        kind.value,
-        at,
-        reference,
-    )
-    return bool(inserted)
-
-
 @dataclass(frozen=True)
 class NewSpend:
     tenant: str
@@ -207,20 +168,22 @@ class NewSpend:
     reference: str
 
 
-async def add_spends(conn: Conn, spends: Sequence[NewSpend]) -> None:
-    """Many spends in one statement; a reference spent already adds nothing (a repeated request)."""
+async def add_spends(conn: Conn, spends: Sequence[NewSpend]) -> set[tuple[str, BudgetKind, str]]:
+    """Many spends in one statement; a reference spent already adds nothing (a repeated request).
+    Returns the (tenant, kind, reference) spent here."""
     if not spends:
-        return
-    await conn.execute(
+        return set()
+    rows = await conn.fetch(
         "insert into budget_spends (tenant, customer_id, kind, spent_at, reference) "
         "select * from unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[], $5::text[]) "
-        "on conflict (tenant, kind, reference) do nothing",
+        "on conflict (tenant, kind, reference) do nothing returning tenant, kind, reference",
         [x.tenant for x in spends],
         [x.customer_id for x in spends],
         [x.kind.value for x in spends],
         [x.at for x in spends],
         [x.reference for x in spends],
     )
+    return {(r["tenant"], BudgetKind(r["kind"]), r["reference"]) for r in rows}
 
 
 async def spent_for(conn: Conn, tenant: str, kind: BudgetKind, reference: str) -> str | None:
@@ -273,37 +236,6 @@ async def mark_suppressed_many(conn: Conn, surveys: Sequence[tuple[str, UUID]]) 
         "where s.tenant = u.t and s.survey_id = u.id",
         [t for t, _ in surveys],
         [i for _, i in surveys],
-    )
-
-
-async def add_suppression(
-    conn: Conn,
-    *,
-    tenant: str,
-    customer_id: str,
-    kind: BudgetKind,
-    suppress: Suppress,
-    reference: str,
-    at: datetime,
-    trigger: SurveyTrigger | None = None,
-    survey_id: UUID | None = None,
-    channel: Channel | None = None,
-    team_id: str | None = None,
-) -> None:
-    await conn.execute(
-        "insert into suppressions (tenant, customer_id, kind, trigger, reason, detail, survey_id, "
-        "channel, team_id, reference, suppressed_at) values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
-        tenant,
-        customer_id,
-        kind.value,
-        _db(trigger),
-        suppress.reason.value,
-        suppress.detail,
-        survey_id,
-        _db(channel),
-        team_id,
-        reference,
-        at,
     )
 
 
@@ -377,51 +309,70 @@ class MarkChange(StrEnum):
     withdrawn = "withdrawn"
 
 
-async def lock_deceased_mark(conn: Conn, tenant: str, customer_id: str) -> DeceasedMark:
-    """R10: the customer's deceased mark, its row locked until the transaction ends (created on first
-    use), so a mark and its withdrawal decided at once on two consumers see each other."""
-    row = await conn.fetchrow(
-        "insert into customers (tenant, customer_id) values ($1, $2) "
+async def lock_deceased_marks(
+    conn: Conn, customers: Sequence[tuple[str, str]]
+) -> dict[tuple[str, str], DeceasedMark]:
+    """R10: the customers' deceased marks ((tenant, customer_id)), their rows locked until the
+    transaction ends (made on first use), in one statement, in the order given (callers sort them,
+    as for lock_customers): a mark and its withdrawal decided at once on two consumers see each other."""
+    rows = await conn.fetch(
+        "insert into customers (tenant, customer_id) "
+        "select t, c from unnest($1::text[], $2::text[]) with ordinality as u(t, c, n) order by n "
         "on conflict (tenant, customer_id) do update set customer_id = excluded.customer_id "
-        "returning deceased_at, deceased_mark_withdrawn_at",
-        tenant,
-        customer_id,
+        "returning tenant, customer_id, deceased_at, deceased_mark_withdrawn_at",
+        [t for t, _ in customers],
+        [c for _, c in customers],
     )
-    assert row is not None
-    return DeceasedMark(marked_at=row["deceased_at"], withdrawn_at=row["deceased_mark_withdrawn_at"])
+    return {
+        (r["tenant"], r["customer_id"]): DeceasedMark(
+            marked_at=r["deceased_at"], withdrawn_at=r["deceased_mark_withdrawn_at"]
+        )
+        for r in rows
+    }
 
 
-async def save_deceased_mark(
-    conn: Conn,
-    tenant: str,
-    customer_id: str,
-    mark: DeceasedMark,
-    *,
-    change: MarkChange,
-    at: datetime,
-    agent_id: str,
-    event_id: UUID,
+@dataclass(frozen=True)
+class MarkHistory:
+    """One change of a customer's deceased mark, and the standing it left."""
+
+    tenant: str
+    customer_id: str
+    change: MarkChange
+    at: datetime
+    agent_id: str
+    event_id: UUID
+    deceased_after: bool
+
+
+async def save_deceased_marks(
+    conn: Conn, marks: Mapping[tuple[str, str], DeceasedMark], history: Sequence[MarkHistory]
 ) -> None:
-    """The mark in force, and the change that led to it in the history (never overwritten)."""
-    await conn.execute(
-        "update customers set deceased_at = $3, deceased_mark_withdrawn_at = $4 "
-        "where tenant = $1 and customer_id = $2",
-        tenant,
-        customer_id,
-        mark.marked_at,
-        mark.withdrawn_at,
-    )
-    await conn.execute(
-        "insert into deceased_mark_history (tenant, customer_id, change, occurred_at, agent_id, event_id, "
-        "deceased_after) values ($1, $2, $3, $4, $5, $6, $7)",
-        tenant,
-        customer_id,
-        change.value,
-        at,
-        agent_id,
-        event_id,
-        mark.deceased,
-    )
+    """The marks in force (rows locked by lock_deceased_marks), and the changes that led to them in
+    the history (never overwritten), in the order given: two statements however many."""
+    if marks:
+        await conn.execute(
+            "update customers c set deceased_at = u.m, deceased_mark_withdrawn_at = u.w "
+            "from unnest($1::text[], $2::text[], $3::timestamptz[], $4::timestamptz[]) as u(t, id, m, w) "
+            "where c.tenant = u.t and c.customer_id = u.id",
+            [t for t, _ in marks],
+            [c for _, c in marks],
+            [m.marked_at for m in marks.values()],
+            [m.withdrawn_at for m in marks.values()],
+        )
+    if history:
+        await conn.execute(
+            "insert into deceased_mark_history (tenant, customer_id, change, occurred_at, agent_id, "
+            "event_id, deceased_after) select t, c, ch, at, agent, ev, dec from unnest($1::text[], "
+            "$2::text[], $3::text[], $4::timestamptz[], $5::text[], $6::uuid[], $7::boolean[]) "
+            "with ordinality as u(t, c, ch, at, agent, ev, dec, n) order by n",
+            [h.tenant for h in history],
+            [h.customer_id for h in history],
+            [h.change.value for h in history],
+            [h.at for h in history],
+            [h.agent_id for h in history],
+            [h.event_id for h in history],
+            [h.deceased_after for h in history],
+        )
 
 
 async def set_opt_out(conn: Conn, tenant: str, customer_id: str, at: datetime | None, by: str | None) -> None:

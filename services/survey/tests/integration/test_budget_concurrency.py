@@ -163,14 +163,16 @@ async def test_a_deceased_customer_is_never_invited_however_many_contacts_close(
     async with world.pool.acquire() as conn, conn.transaction():
         from hoera_events.complaints import CustomerMarkedDeceased
 
-        await handlers.customer_deceased(
+        await handlers.deceased_marks(
             world.deps,
             conn,
-            envelope(
-                CustomerMarkedDeceased(
-                    customer_id=customer, owner_agent_id="AGT-7", marked_at=datetime.now(UTC)
+            [
+                envelope(
+                    CustomerMarkedDeceased(
+                        customer_id=customer, owner_agent_id="AGT-7", marked_at=datetime.now(UTC)
+                    )
                 )
-            ),
+            ],
         )
     await _decide_all_at_once(world, surveys)
     assert await _states(world, customer) == {"suppressed": 5}

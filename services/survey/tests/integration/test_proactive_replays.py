@@ -39,7 +39,7 @@ async def _mark_deceased(svc: Survey, customer: str) -> None:
     deps = svc.api.state.deps
     event = CustomerMarkedDeceased(customer_id=customer, owner_agent_id="AGT-7", marked_at=datetime.now(UTC))
     async with svc.pool.acquire() as conn, conn.transaction():
-        await handlers.customer_deceased(deps, conn, envelope(event))
+        await handlers.deceased_marks(deps, conn, [envelope(event)])
 
 
 async def _counts(svc: Survey, *customers: str) -> dict[str, tuple[int, int]]:

@@ -5,8 +5,7 @@ events and outgoing messages together; consumers, timers and routes only turn wi
 Routing, in one place:
 - ContactClosed, ComplaintClosed, CallbackCompleted → invitations.request_surveys (R17); the survey's
   moment (the rules' delay and send window) → timer ``survey.invite`` → invitations.invitation_due
-- CustomerMarkedDeceased → standing.customer_deceased; CustomerDeceasedMarkWithdrawn →
-  standing.deceased_mark_withdrawn (R10)
+- CustomerMarkedDeceased, CustomerDeceasedMarkWithdrawn → standing.deceased_marks (R10)
 - the survey page → answers.open_link, answers.asked, answers.submit_answer (the reason after an
   unhappy smiley, the comment's topics), answers.opt_out_by_link (R18, R19, R22)
 - another service (alerts, callback) → answers.comments: the customers' words, which events leave out
@@ -45,8 +44,7 @@ from hoera_survey.handlers.link_keys import keys as link_keys
 from hoera_survey.handlers.link_keys import rotate as rotate_link_keys
 from hoera_survey.handlers.link_keys import signing_key
 from hoera_survey.handlers.standing import (
-    customer_deceased,
-    deceased_mark_withdrawn,
+    deceased_marks,
     opt_in,
     opt_out,
     request_proactive_contact,
@@ -71,8 +69,7 @@ __all__ = [
     "UnknownReason",
     "asked",
     "comments",
-    "customer_deceased",
-    "deceased_mark_withdrawn",
+    "deceased_marks",
     "decide_invitation",
     "figures",
     "invitation_due",

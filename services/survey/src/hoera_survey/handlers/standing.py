@@ -3,6 +3,7 @@ opt-out, and the contact budget that proactive messages share with surveys."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from hoera_events.complaints import CustomerDeceasedMarkWithdrawn, CustomerMarkedDeceased
@@ -28,37 +29,39 @@ if TYPE_CHECKING:
     from hoera_survey.handlers import Deps
 
 
-async def customer_deceased(deps: Deps, conn: Conn, env: Envelope) -> None:
-    """R10: never survey a deceased customer again (waiting surveys are suppressed when due)."""
-    event = env.data_as(CustomerMarkedDeceased)
-    mark = await store.lock_deceased_mark(conn, env.tenant, event.customer_id)
-    await store.save_deceased_mark(
-        conn,
-        env.tenant,
-        event.customer_id,
-        mark_deceased(mark, event.marked_at),
-        change=MarkChange.marked,
-        at=event.marked_at,
-        agent_id=event.owner_agent_id,
-        event_id=env.id,
-    )
+async def deceased_marks(deps: Deps, conn: Conn, envelopes: Sequence[Envelope]) -> None:
+    """R10: a deceased customer is never surveyed again (waiting surveys are suppressed when due); a
+    mistaken mark withdrawn lets them be surveyed again (surveys suppressed in the meantime stay
+    suppressed: their moment has passed; waiting ones are decided when due).
 
-
-async def deceased_mark_withdrawn(deps: Deps, conn: Conn, env: Envelope) -> None:
-    """R10: a mistaken mark withdrawn: the customer may be surveyed again. Surveys suppressed in the
-    meantime stay suppressed (their moment has passed); waiting ones are decided when due."""
-    event = env.data_as(CustomerDeceasedMarkWithdrawn)
-    mark = await store.lock_deceased_mark(conn, env.tenant, event.customer_id)
-    await store.save_deceased_mark(
-        conn,
-        env.tenant,
-        event.customer_id,
-        withdraw_deceased_mark(mark, event.withdrawn_at),
-        change=MarkChange.withdrawn,
-        at=event.withdrawn_at,
-        agent_id=event.withdrawn_by,
-        event_id=env.id,
+    A Kafka batch of marks or withdrawals in three statements, whatever its size: the customers' rows
+    locked (in the service's fixed order, as lock_customers), each event applied to its customer's
+    mark in the batch's order, then the marks and every change in the history written."""
+    changes: list[tuple[Envelope, CustomerMarkedDeceased | CustomerDeceasedMarkWithdrawn]] = [
+        (env, env.data)
+        for env in envelopes
+        if isinstance(env.data, CustomerMarkedDeceased | CustomerDeceasedMarkWithdrawn)
+    ]
+    if not changes:
+        return
+    marks = await store.lock_deceased_marks(
+        conn, sorted({(env.tenant, event.customer_id) for env, event in changes})
     )
+    history: list[store.MarkHistory] = []
+    for env, event in changes:
+        who = (env.tenant, event.customer_id)
+        if isinstance(event, CustomerMarkedDeceased):
+            marks[who] = mark_deceased(marks[who], event.marked_at)
+            change, at, agent_id = MarkChange.marked, event.marked_at, event.owner_agent_id
+        else:
+            marks[who] = withdraw_deceased_mark(marks[who], event.withdrawn_at)
+            change, at, agent_id = MarkChange.withdrawn, event.withdrawn_at, event.withdrawn_by
+        history.append(
+            store.MarkHistory(
+                env.tenant, event.customer_id, change, at, agent_id, env.id, marks[who].deceased
+            )
+        )
+    await store.save_deceased_marks(conn, marks, history)
 
 
 async def opt_out(deps: Deps, conn: Conn, tenant: str, customer_id: str, by: str) -> None:
@@ -84,7 +87,9 @@ async def request_proactive_contact(
     customer it is refused (409), never granted on the first customer's spend.
     """
     # Locked first: a replay and the opt-out (or the death) that came after it are decided in order.
-    standing = await store.lock_customer(conn, tenant, customer_id)
+    # The same statements as a batch of surveys (invitations._decide), for one customer.
+    who = (tenant, customer_id)
+    standing = (await store.lock_customers(conn, [who]))[who]
     spent_for = await store.spent_for(conn, tenant, BudgetKind.proactive, reference)
     if spent_for is not None and spent_for != customer_id:
         raise _reference_taken()
@@ -93,24 +98,28 @@ async def request_proactive_contact(
         verdict = may_repeat(standing)
     else:
         caps = await deps.rules.get(conn, tenant, CAPS)
-        history = await store.spends_since(conn, tenant, customer_id, now - lookback(caps.caps))
+        history = (await store.spends_since_many(conn, {who: now - lookback(caps.caps)}))[who]
         verdict = may_contact(standing, caps.caps, history, BudgetKind.proactive, now)
     if isinstance(verdict, Allow):
-        if spent_for is None and not await store.add_spend(
-            conn, tenant, customer_id, BudgetKind.proactive, now, reference
+        if spent_for is None and not await store.add_spends(
+            conn, [store.NewSpend(tenant, customer_id, BudgetKind.proactive, now, reference)]
         ):
             # Another customer's request took the reference a moment ago (this customer's own
             # requests wait on the lock above, so they see their spend).
             raise _reference_taken()
     else:
-        await store.add_suppression(
+        await store.add_suppressions(
             conn,
-            tenant=tenant,
-            customer_id=customer_id,
-            kind=BudgetKind.proactive,
-            suppress=verdict,
-            reference=reference,
-            at=now,
+            [
+                store.NewSuppression(
+                    tenant=tenant,
+                    customer_id=customer_id,
+                    kind=BudgetKind.proactive,
+                    suppress=verdict,
+                    reference=reference,
+                    at=now,
+                )
+            ],
         )
     return verdict
 
