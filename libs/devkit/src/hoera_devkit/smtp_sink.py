@@ -21,6 +21,7 @@ import json
 import os
 import re
 import uuid
+import weakref
 from datetime import UTC, datetime
 from email import message_from_bytes, policy
 from pathlib import Path
@@ -131,6 +132,7 @@ class SmtpSink:
         self.reject_recipients = _pattern(reject_recipients)
         self.defer_recipients = _pattern(defer_recipients)
         self._server: asyncio.base_events.Server | None = None
+        self._sessions: weakref.WeakSet[SMTP] = weakref.WeakSet()
 
     @property
     def is_up(self) -> bool:
@@ -141,15 +143,26 @@ class SmtpSink:
             return
         loop = asyncio.get_running_loop()
         handler = _Handler(self.store, self.reject_recipients, self.defer_recipients)
-        self._server = await loop.create_server(
-            lambda: SMTP(handler, hostname="hoera-smtp-sink"), self.host, self.port
-        )
+
+        def session() -> SMTP:
+            protocol = SMTP(handler, hostname="hoera-smtp-sink")
+            self._sessions.add(protocol)
+            return protocol
+
+        self._server = await loop.create_server(session, self.host, self.port)
         self.port = self._server.sockets[0].getsockname()[1]
 
     async def down(self) -> None:
+        """As a mail server that goes away: no new connections, and the open sessions dropped (a
+        client keeping its session open must not go on delivering through a server that is down)."""
         if self._server is None:
             return
         self._server.close()
+        for protocol in list(self._sessions):
+            transport = getattr(protocol, "transport", None)
+            if transport is not None and not transport.is_closing():
+                transport.abort()
+        self._sessions.clear()
         await self._server.wait_closed()
         self._server = None
 

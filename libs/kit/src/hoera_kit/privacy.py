@@ -23,7 +23,7 @@ confirmation, so the request shows what each service did.
 # (the role dependency) when FastAPI reads them.
 
 import json
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Annotated, Any
@@ -112,6 +112,20 @@ async def erased(conn: Conn, tenant: str, customer_id: str) -> bool:
         "select 1 from kit_erasures where tenant = $1 and customer_id = $2 limit 1", tenant, customer_id
     )
     return found is not None
+
+
+async def erased_many(conn: Conn, customers: Sequence[tuple[str, str]]) -> set[tuple[str, str]]:
+    """Which of these (tenant, customer id) this service erased: erased for a whole batch at once."""
+    if not customers:
+        return set()
+    wanted = sorted(set(customers))
+    rows = await conn.fetch(
+        "select distinct tenant, customer_id from kit_erasures "
+        "where (tenant, customer_id) in (select * from unnest($1::text[], $2::text[]))",
+        [tenant for tenant, _ in wanted],
+        [customer for _, customer in wanted],
+    )
+    return {(r["tenant"], r["customer_id"]) for r in rows}
 
 
 async def carry_out(

@@ -83,6 +83,19 @@ async def cancel(conn: Conn, kind: str, key: str) -> bool:
     return bool(status.endswith(" 1"))
 
 
+async def cancel_many(conn: Conn, timers: Sequence[tuple[str, str]]) -> None:
+    """cancel for many (kind, key) at once: one statement, in a fixed order (concurrent batches that
+    cancel overlapping timers lock them in the same order)."""
+    if not timers:
+        return
+    ordered = sorted(set(timers))
+    await conn.execute(
+        "delete from kit_timers where (kind, key) in (select * from unnest($1::text[], $2::text[]))",
+        [kind for kind, _ in ordered],
+        [key for _, key in ordered],
+    )
+
+
 async def pending(conn: Conn, kind: str, key: str) -> Timer | None:
     row = await conn.fetchrow("select * from kit_timers where kind = $1 and key = $2", kind, key)
     return _timer(row) if row else None

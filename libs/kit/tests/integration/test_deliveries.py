@@ -275,6 +275,26 @@ async def test_while_the_smtp_server_is_down_the_delivery_waits_and_is_sent_once
     assert done.attempts == 2 and done.last_error is None
 
 
+async def test_a_session_kept_open_does_not_outlive_the_server_going_down(
+    pool: asyncpg.Pool, sink: SmtpSink
+) -> None:
+    """The sender keeps its SMTP session for the next mail; a server that goes down drops it, so the
+    next mail waits for the server instead of slipping through the old session."""
+    sender = _smtp(sink)
+    worker = DeliveryWorker(pool, {Channel.email: sender}, base_delay_s=1.0, rng=_Top())
+    try:
+        first = await _enqueue(pool, _mail("kept-1"))
+        assert await worker.run_once() == 1 and (await _get(pool, first)).state is DeliveryState.sent
+        await sink.down()
+        second = await _enqueue(pool, _mail("kept-2"))
+        assert await worker.run_once() == 1
+        waiting = await _get(pool, second)
+    finally:
+        await worker.aclose()
+    assert waiting.state is DeliveryState.failed, "not sent while the server is down"
+    assert [m["idempotency_key"] for m in sink.store.entries()] == ["kept-1"]
+
+
 async def test_a_refused_recipient_is_given_up_at_once(pool: asyncpg.Pool, sink: SmtpSink) -> None:
     record = await _enqueue(pool, _mail("refused-1", recipient="refused@example.org"))
     worker = DeliveryWorker(pool, {Channel.email: _smtp(sink)}, base_delay_s=0.0)

@@ -780,28 +780,6 @@ async def contacts(conn: Conn, keys: Sequence[tuple[str, str]]) -> dict[tuple[st
     }
 
 
-async def erased_customers(conn: Conn, keys: Sequence[tuple[str, str]]) -> set[tuple[str, str]]:
-    """Which of these (tenant, customer_id) this service erased (hoera_kit.privacy.erased, for many)."""
-    if not keys:
-        return set()
-    rows = await conn.fetch(
-        "select distinct tenant, customer_id from kit_erasures "
-        "where (tenant, customer_id) in (select * from unnest($1::text[], $2::text[]))",
-        *_pairs(sorted(set(keys))),
-    )
-    return {(r["tenant"], r["customer_id"]) for r in rows}
-
-
-async def cancel_timers(conn: Conn, timers: Sequence[tuple[str, str]]) -> None:
-    """hoera_kit.timers.cancel for many (kind, key) in one statement."""
-    if not timers:
-        return
-    await conn.execute(
-        "delete from kit_timers where (kind, key) in (select * from unnest($1::text[], $2::text[]))",
-        *_pairs(sorted(set(timers))),
-    )
-
-
 async def contact(conn: Conn, tenant: str, contact_id: str) -> ContactRow | None:
     row = await conn.fetchrow(
         "select * from ctx_contacts where tenant = $1 and contact_id = $2", tenant, contact_id

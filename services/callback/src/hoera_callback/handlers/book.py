@@ -319,7 +319,7 @@ class Book:
         assert inserted == len(new_cases), "the customers are locked: nobody else opened a case meanwhile"
         await rstore.update_cases(conn, [self._cases[k] for k in self._changed_cases])
         await rstore.add_steps(conn, self._steps)
-        await store.cancel_timers(conn, [k for k, at in self._timers.items() if at is None])
+        await timers.cancel_many(conn, [k for k, at in self._timers.items() if at is None])
         due: dict[str, list[tuple[str, datetime]]] = {}
         for (kind, key), at in self._timers.items():
             if at is not None:

@@ -24,6 +24,7 @@ from hoera_events.envelope import Envelope
 from hoera_events.platform import ContactClosed
 from hoera_events.recovery import RecoveryTrigger
 from hoera_events.surveys import SurveyAnswered, SurveyTrigger
+from hoera_kit import privacy
 from hoera_kit.db import Conn
 
 from hoera_callback import store
@@ -88,7 +89,7 @@ async def _comments(
     for tenant, ids in asked.items():
         found = await deps.survey_comments.resolve(tenant, list(dict.fromkeys(ids)))
         words.update({(tenant, survey_id): text for survey_id, text in found.items()})
-    erased = await store.erased_customers(
+    erased = await privacy.erased_many(
         conn, [(tenant, e.customer_id) for tenant, e in answers if (tenant, e.survey_id) in words]
     )
     return [
