@@ -33,25 +33,30 @@ def platform_complaints(svc: Service[IntakeSettings], deps: Deps, *, topic: str 
 
     @svc.consumer(topic or ComplaintReceived, name="platform-complaints", batch=True)
     async def complaints_received(conn: Conn, envelopes: list[Envelope]) -> None:
-        for env in envelopes:
-            data = env.data
-            assert isinstance(data, ComplaintReceived)
-            cmd = complaints.NewComplaint(
-                tenant=env.tenant,
-                customer_id=data.customer_id,
-                channel=data.channel,
-                category=data.category,
-                language=data.language,
-                summary=data.summary,
-                received_at=data.received_at,
-                platform_ref=data.platform_ref,
-                contact_id=data.contact_id,
-                agent_id=data.agent_id,
-                team_id=data.team_id,
-                about_deceased=data.about_deceased,
-            )
-            # Not strict: an unknown category takes the default SLA; a complaint is never refused.
-            await complaints.submit(deps, conn, cmd, actor=env.producer, via="kafka", strict=False, cause=env)
+        # Not strict: an unknown category takes the default SLA; a complaint is never refused.
+        await complaints.submit_many(
+            deps, conn, [submission_of(env) for env in envelopes], via="kafka", strict=False
+        )
+
+
+def submission_of(env: Envelope) -> complaints.Submission:
+    """The platform's ComplaintReceived, as a complaint to submit in its producer's name."""
+    data = env.data_as(ComplaintReceived)
+    cmd = complaints.NewComplaint(
+        tenant=env.tenant,
+        customer_id=data.customer_id,
+        channel=data.channel,
+        category=data.category,
+        language=data.language,
+        summary=data.summary,
+        received_at=data.received_at,
+        platform_ref=data.platform_ref,
+        contact_id=data.contact_id,
+        agent_id=data.agent_id,
+        team_id=data.team_id,
+        about_deceased=data.about_deceased,
+    )
+    return complaints.Submission(cmd, actor=env.producer, cause=env)
 
 
 def platform_contacts(svc: Service[IntakeSettings], deps: Deps) -> None:
@@ -71,14 +76,13 @@ def dossier_events(svc: Service[IntakeSettings], deps: Deps) -> None:
         batch=True,
     )
     async def about_a_dossier(conn: Conn, envelopes: list[Envelope]) -> None:
-        for env in envelopes:
-            await timeline.on_related_event(deps, conn, env)
+        await timeline.on_related_events(deps, conn, envelopes)
 
 
 def erasure_confirmations(svc: Service[IntakeSettings], deps: Deps) -> None:
-    @svc.consumer(ErasureConfirmed, name="erasure-confirmations")
-    async def confirmed(conn: Conn, env: Envelope) -> None:
-        await erasures.confirmed(deps, conn, env)
+    @svc.consumer(ErasureConfirmed, name="erasure-confirmations", batch=True)
+    async def confirmed(conn: Conn, envelopes: list[Envelope]) -> None:
+        await erasures.confirmed_many(deps, conn, envelopes)
 
 
 def webhook_dispatch(svc: Service[IntakeSettings], deps: Deps) -> None:

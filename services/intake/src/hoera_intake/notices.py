@@ -6,7 +6,10 @@ and handed to the kit's deliveries in the caller's transaction.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import asyncio
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import date
 from typing import TYPE_CHECKING, Any
 
@@ -66,10 +69,23 @@ class DirectoryUnavailable(ConnectionError):
 
 @dataclass(frozen=True)
 class Sent:
-    """What became of a message: queued (with its delivery) or held (with the reason)."""
+    """What became of a message: queued (with its delivery's id) or held (with the reason)."""
 
     addressee: domain.Addressee
-    delivery: deliveries.DeliveryRecord | None
+    delivery_id: uuid.UUID | None
+
+
+@dataclass(frozen=True)
+class Notice:
+    """A message to a dossier's customer, as `to_customers` takes many at once. known: the
+    complainant's details and the deceased marking, as the caller has read them."""
+
+    rules: TenantRules
+    c: Complaint
+    kind: str
+    key: str
+    known: tuple[store.Complainant | None, store.Deceased | None]
+    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def context(deps: Deps, rules: TenantRules, c: Complaint, language: str, **extra: Any) -> dict[str, Any]:
@@ -91,11 +107,45 @@ def context(deps: Deps, rules: TenantRules, c: Complaint, language: str, **extra
     return values
 
 
-async def _lookup(deps: Deps, tenant: str, customer_id: str) -> CustomerContact | None:
+async def _lookup_all(
+    deps: Deps, customers: Sequence[tuple[str, str]]
+) -> dict[tuple[str, str], CustomerContact | None]:
+    """Every customer's details from the platform's directory, asked at once (its client keeps its
+    connections open and bounds how many are used)."""
     try:
-        return await deps.directory.lookup(tenant, customer_id)
+        found = await asyncio.gather(*(deps.directory.lookup(t, c) for t, c in customers))
     except httpx.HTTPError as exc:
         raise DirectoryUnavailable(f"customer directory: {exc!r}") from exc
+    return dict(zip(customers, found, strict=True))
+
+
+def _needs_lookup(n: Notice) -> bool:
+    given, deceased = n.known
+    has_address = bool(given and (given.email or given.phone))
+    kin = (given.next_of_kin_email if given else None) or (deceased.next_of_kin_email if deceased else None)
+    is_deceased = n.c.about_deceased or deceased is not None
+    return not has_address or (is_deceased and not kin)
+
+
+def _addressee(n: Notice, found: CustomerContact | None) -> domain.Addressee:
+    """R10: who the message goes to, from what the platform handed over, the marking and (when
+    those lack an address) the directory."""
+    given, deceased = n.known
+    email = given.email if given else None
+    phone = given.phone if given else None
+    kin = (given.next_of_kin_email if given else None) or (deceased.next_of_kin_email if deceased else None)
+    is_deceased = n.c.about_deceased or deceased is not None
+    if found is not None:
+        email, phone = email or found.email, phone or found.phone
+        kin = kin or found.next_of_kin_email
+        is_deceased = is_deceased or found.deceased
+    return domain.address_customer(
+        deceased=is_deceased,
+        email=email,
+        phone=phone,
+        prefer_sms=bool(given and given.prefer_sms),
+        next_of_kin_email=kin,
+    )
 
 
 async def to_customer(
@@ -111,48 +161,63 @@ async def to_customer(
 ) -> Sent:
     """R5/R10: the customer's message, or the next of kin's, or held on the timeline.
     known: the complainant's details and the deceased marking, when the caller has just read them."""
-    if known is not None:
-        given, deceased = known
-    else:
-        given = await store.get_complainant(conn, c.tenant, c.id)
-        deceased = await store.get_deceased(conn, c.tenant, c.customer_id)
-    email = given.email if given else None
-    phone = given.phone if given else None
-    kin = (given.next_of_kin_email if given else None) or (deceased.next_of_kin_email if deceased else None)
-    is_deceased = c.about_deceased or deceased is not None
-    if not (email or phone) or (is_deceased and not kin):
-        found = await _lookup(deps, c.tenant, c.customer_id)
-        if found is not None:
-            email, phone = email or found.email, phone or found.phone
-            kin = kin or found.next_of_kin_email
-            is_deceased = is_deceased or found.deceased
-    addressee = domain.address_customer(
-        deceased=is_deceased,
-        email=email,
-        phone=phone,
-        prefer_sms=bool(given and given.prefer_sms),
-        next_of_kin_email=kin,
-    )
-    if addressee.route is domain.Route.held:
-        await store.add_timeline(conn, c, "message_held", "intake", addressee.reason, {"message": kind})
-        return Sent(addressee, None)
-    template: Template = getattr(rules.templates, kind).get(c.language)
-    values = context(deps, rules, c, c.language, to_next_of_kin=addressee.to_next_of_kin, **extra)
-    record = await _enqueue(deps, conn, c, template, values, addressee, key, c.language)
-    await store.add_timeline(
-        conn,
-        c,
-        "message_queued",
-        "intake",
-        None,
-        {
-            "message": kind,
+    if known is None:
+        known = (
+            await store.get_complainant(conn, c.tenant, c.id),
+            await store.get_deceased(conn, c.tenant, c.customer_id),
+        )
+    [sent] = await to_customers(deps, conn, [Notice(rules, c, kind, key, known, extra)])
+    return sent
+
+
+async def to_customers(
+    deps: Deps,
+    conn: Conn,
+    notices: Sequence[Notice],
+    *,
+    timeline: list[store.TimelineEntry] | None = None,
+) -> list[Sent]:
+    """R5/R10: many customers' messages (a batch's acknowledgements) in a constant number of
+    statements: the directory asked at once for those without an address, the deliveries recorded in
+    one statement, and each message's line on its dossier's timeline (written here, or appended to
+    `timeline` for the caller to write with its own lines)."""
+    if not notices:
+        return []
+    asks = sorted({(n.c.tenant, n.c.customer_id) for n in notices if _needs_lookup(n)})
+    found = await _lookup_all(deps, asks) if asks else {}
+    addressees = [
+        _addressee(n, found.get((n.c.tenant, n.c.customer_id)) if _needs_lookup(n) else None) for n in notices
+    ]
+    messages = []
+    for n, addressee in zip(notices, addressees, strict=True):
+        if addressee.route is domain.Route.held:
+            continue
+        template: Template = getattr(n.rules.templates, n.kind).get(n.c.language)
+        values = context(deps, n.rules, n.c, n.c.language, to_next_of_kin=addressee.to_next_of_kin, **n.extra)
+        messages.append(_outgoing(deps, n.c, template, values, addressee, n.key, n.c.language))
+    await deliveries.enqueue_many(conn, messages)
+    ids = await deliveries.ids_of(conn, [m.idempotency_key for m in messages]) if messages else {}
+    lines: list[store.TimelineEntry] = []
+    sent: list[Sent] = []
+    for n, addressee in zip(notices, addressees, strict=True):
+        if addressee.route is domain.Route.held:
+            lines.append(store.entry(n.c, "message_held", "intake", addressee.reason, {"message": n.kind}))
+            sent.append(Sent(addressee, None))
+            continue
+        delivery_id = ids[n.key]
+        detail = {
+            "message": n.kind,
             "channel": addressee.route.value,
             "to_next_of_kin": addressee.to_next_of_kin,
-            "delivery_id": str(record.id),
-        },
-    )
-    return Sent(addressee, record)
+            "delivery_id": str(delivery_id),
+        }
+        lines.append(store.entry(n.c, "message_queued", "intake", None, detail))
+        sent.append(Sent(addressee, delivery_id))
+    if timeline is None:
+        await store.add_timelines(conn, lines)
+    else:
+        timeline.extend(lines)
+    return sent
 
 
 async def to_staff(
@@ -170,7 +235,9 @@ async def to_staff(
     template: Template = getattr(rules.templates, kind).get(person.language.value)
     values = context(deps, rules, c, person.language.value, **extra)
     addressee = domain.Addressee(domain.Route.email, person.email)
-    record = await _enqueue(deps, conn, c, template, values, addressee, key, person.language.value)
+    record = await deliveries.enqueue(
+        conn, _outgoing(deps, c, template, values, addressee, key, person.language.value)
+    )
     await store.add_timeline(
         conn,
         c,
@@ -182,16 +249,15 @@ async def to_staff(
     return record
 
 
-async def _enqueue(
+def _outgoing(
     deps: Deps,
-    conn: Conn,
     c: Complaint,
     template: Template,
     values: dict[str, Any],
     addressee: domain.Addressee,
     key: str,
     language: str,
-) -> deliveries.DeliveryRecord:
+) -> OutgoingMessage:
     assert addressee.recipient is not None
     sms = addressee.route is domain.Route.sms
     subject = render(template.subject, values)
@@ -199,18 +265,15 @@ async def _enqueue(
     tenant = deps.tenants.tenant(c.tenant)
     # The deployment's sender carries every tenant's mail; the answer goes to the tenant's own address.
     headers = {"Reply-To": tenant.mail_from} if tenant is not None and not sms else {}
-    return await deliveries.enqueue(
-        conn,
-        OutgoingMessage(
-            channel=Channel.sms if sms else Channel.email,
-            recipient=addressee.recipient,
-            subject="" if sms else subject,
-            body_text=body,
-            language=language,
-            idempotency_key=key,
-            reference=f"complaint:{c.id}",
-            headers=headers,
-            tenant=c.tenant,
-            customer_id=c.customer_id,
-        ),
+    return OutgoingMessage(
+        channel=Channel.sms if sms else Channel.email,
+        recipient=addressee.recipient,
+        subject="" if sms else subject,
+        body_text=body,
+        language=language,
+        idempotency_key=key,
+        reference=f"complaint:{c.id}",
+        headers=headers,
+        tenant=c.tenant,
+        customer_id=c.customer_id,
     )

@@ -8,7 +8,7 @@ import json
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, Literal
 
 import asyncpg
@@ -34,14 +34,6 @@ def _db_value(value: Any) -> Any:
     return value.value if isinstance(value, Status | SlaUnit) else value
 
 
-async def insert_complaint(conn: Conn, c: Complaint) -> None:
-    placeholders = ", ".join(f"${i}" for i in range(1, len(_COLUMNS) + 1))
-    await conn.execute(
-        f"insert into complaints ({', '.join(_COLUMNS)}) values ({placeholders})",
-        *(_db_value(getattr(c, name)) for name in _COLUMNS),
-    )
-
-
 async def save_complaint(conn: Conn, c: Complaint) -> None:
     sets = ", ".join(f"{name} = ${i}" for i, name in enumerate(_MUTABLE, start=3))
     await conn.execute(
@@ -60,13 +52,43 @@ async def get_complaint(
     return _complaint(row) if row else None
 
 
-async def by_platform_ref(conn: Conn, tenant: str, platform_ref: str) -> Complaint | None:
-    row = await conn.fetchrow(
-        f"select {', '.join(_COLUMNS)} from complaints where tenant = $1 and platform_ref = $2",
-        tenant,
-        platform_ref,
+async def by_platform_refs(conn: Conn, refs: Sequence[tuple[str, str]]) -> dict[tuple[str, str], Complaint]:
+    """The dossiers of these (tenant, platform_ref), in one query."""
+    if not refs:
+        return {}
+    rows = await conn.fetch(
+        f"select {', '.join(f'c.{name}' for name in _COLUMNS)} from complaints c "
+        "join unnest($1::text[], $2::text[]) as u(t, r) on c.tenant = u.t and c.platform_ref = u.r",
+        [t for t, _ in refs],
+        [r for _, r in refs],
     )
-    return _complaint(row) if row else None
+    found = [_complaint(r) for r in rows]
+    return {(c.tenant, c.platform_ref): c for c in found if c.platform_ref is not None}
+
+
+def _json_value(value: Any) -> Any:
+    if isinstance(value, Status | SlaUnit):
+        return value.value
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    return value
+
+
+async def insert_complaints(conn: Conn, cs: Sequence[Complaint]) -> set[uuid.UUID]:
+    """New dossiers in one statement; returns the ids inserted. One whose platform_ref another
+    transaction has just used is not inserted (that dossier is the one: see by_platform_refs)."""
+    if not cs:
+        return set()
+    rows = json.dumps([{name: _json_value(getattr(c, name)) for name in _COLUMNS} for c in cs])
+    inserted = await conn.fetch(
+        f"insert into complaints ({', '.join(_COLUMNS)}) "
+        f"select {', '.join(_COLUMNS)} from json_populate_recordset(null::complaints, $1::text::json) "
+        "on conflict (tenant, platform_ref) do nothing returning id",
+        rows,
+    )
+    return {r["id"] for r in inserted}
 
 
 async def open_complaints_of(conn: Conn, tenant: str, customer_id: str) -> list[Complaint]:
@@ -135,18 +157,22 @@ class Complainant:
     next_of_kin_email: str | None
 
 
-async def save_complainant(conn: Conn, tenant: str, complaint_id: uuid.UUID, c: Complainant) -> None:
+async def save_complainants(conn: Conn, rows: Sequence[tuple[str, uuid.UUID, Complainant]]) -> None:
+    """The contact details handed over with new dossiers (HTTP), in one statement."""
+    if not rows:
+        return
     await conn.execute(
         "insert into complainants (tenant, complaint_id, email, phone, prefer_sms, next_of_kin_email) "
-        "values ($1, $2, $3, $4, $5, $6) on conflict (tenant, complaint_id) do update set "
+        "select * from unnest($1::text[], $2::uuid[], $3::text[], $4::text[], $5::boolean[], $6::text[]) "
+        "on conflict (tenant, complaint_id) do update set "
         "email = excluded.email, phone = excluded.phone, prefer_sms = excluded.prefer_sms, "
         "next_of_kin_email = coalesce(excluded.next_of_kin_email, complainants.next_of_kin_email)",
-        tenant,
-        complaint_id,
-        c.email,
-        c.phone,
-        c.prefer_sms,
-        c.next_of_kin_email,
+        [t for t, _, _ in rows],
+        [i for _, i, _ in rows],
+        [c.email for _, _, c in rows],
+        [c.phone for _, _, c in rows],
+        [c.prefer_sms for _, _, c in rows],
+        [c.next_of_kin_email for _, _, c in rows],
     )
 
 
@@ -182,6 +208,46 @@ async def add_timeline(
     )
 
 
+@dataclass(frozen=True)
+class TimelineEntry:
+    """One line of a dossier's timeline, for writing many in one statement (add_timelines)."""
+
+    tenant: str
+    complaint_id: uuid.UUID
+    what: str
+    who: str
+    why: str | None = None
+    detail: dict[str, Any] | None = None
+
+
+def entry(
+    c: Complaint, what: str, who: str, why: str | None = None, detail: dict[str, Any] | None = None
+) -> TimelineEntry:
+    return TimelineEntry(c.tenant, c.id, what, who, why, detail)
+
+
+async def add_timelines(conn: Conn, entries: Sequence[TimelineEntry], *, known_only: bool = False) -> None:
+    """Timeline lines in one statement, each dossier's in the order given (their ids follow it).
+    known_only: only lines of dossiers that exist in their tenant (others' events about a dossier not
+    ours). Written dossier by dossier in a fixed order, so the key locks the lines take on their
+    dossiers are taken in that order whatever the batch (fewer deadlocks between batches)."""
+    if not entries:
+        return
+    known = " join complaints k on k.tenant = u.t and k.id = u.c" if known_only else ""
+    await conn.execute(
+        "insert into timeline (tenant, complaint_id, what, who, why, detail) "
+        "select u.t, u.c, u.w, u.who, u.why, u.d::jsonb from unnest($1::text[], $2::uuid[], $3::text[], "
+        "$4::text[], $5::text[], $6::text[]) with ordinality as u(t, c, w, who, why, d, n)"
+        f"{known} order by u.t, u.c, u.n",
+        [e.tenant for e in entries],
+        [e.complaint_id for e in entries],
+        [e.what for e in entries],
+        [e.who for e in entries],
+        [e.why for e in entries],
+        [json.dumps(e.detail or {}) for e in entries],
+    )
+
+
 async def timeline(conn: Conn, tenant: str, complaint_id: uuid.UUID) -> list[asyncpg.Record]:
     return await conn.fetch(
         "select at, what, who, why, detail from timeline where tenant = $1 and complaint_id = $2 order by id",
@@ -211,6 +277,45 @@ async def start_period(conn: Conn, c: Complaint, at: datetime, *, first: bool = 
             c.team_id,
             at,
         )
+
+
+async def start_first_periods(conn: Conn, cs: Sequence[Complaint], at: datetime) -> None:
+    """`start_period(first=True)` for many new dossiers, in one statement."""
+    opened = [c for c in cs if c.status is not Status.closed]
+    if not opened:
+        return
+    await conn.execute(
+        "insert into status_periods (complaint_id, tenant, status, category, team_id, started_at) "
+        "select c, t, s, k, tm, $6 from unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[]) "
+        "as u(c, t, s, k, tm)",
+        [c.id for c in opened],
+        [c.tenant for c in opened],
+        [c.status.value for c in opened],
+        [c.category for c in opened],
+        [c.team_id for c in opened],
+        at,
+    )
+
+
+async def schedule_timers(conn: Conn, kind: str, due: Sequence[tuple[str, datetime, dict[str, Any]]]) -> None:
+    """hoera_kit.timers.schedule for many (key, due_at, payload) of one kind in one statement (the
+    kit's schedule_many has no payloads, and an SLA timer carries its plan's version); a key given
+    twice keeps its last moment."""
+    last = {key: (at, payload) for key, at, payload in due}
+    if not last:
+        return
+    if any(at.tzinfo is None for at, _ in last.values()):
+        raise ValueError("due_at must be timezone-aware")
+    await conn.execute(
+        "insert into kit_timers (kind, key, due_at, payload) "
+        "select $1, k, d, p::jsonb from unnest($2::text[], $3::timestamptz[], $4::text[]) as u(k, d, p) "
+        "on conflict (kind, key) do update set due_at = excluded.due_at, "
+        "payload = excluded.payload, attempts = 0, last_error = null",
+        kind,
+        list(last),
+        [at for at, _ in last.values()],
+        [json.dumps(payload) for _, payload in last.values()],
+    )
 
 
 async def step_durations(
@@ -401,6 +506,27 @@ async def get_deceased(
         customer_id,
     )
     return Deceased(**dict(row)) if row else None
+
+
+async def deceased_of(
+    conn: Conn, customers: Sequence[tuple[str, str]], *, lock: Literal["key share"] | None = None
+) -> dict[tuple[str, str], Deceased]:
+    """`get_deceased` for many (tenant, customer_id) in one query; locked in a fixed order."""
+    if not customers:
+        return {}
+    pairs = sorted(set(customers))
+    rows = await conn.fetch(
+        "select d.tenant, d.customer_id, d.owner_agent_id, d.team_id, d.marked_at, d.marked_by, "
+        "d.complaint_id, d.contact_id, d.next_of_kin_email, d.reason from deceased_customers d "
+        "join unnest($1::text[], $2::text[]) as u(t, c) on d.tenant = u.t and d.customer_id = u.c "
+        "order by d.tenant, d.customer_id" + (f" for {lock} of d" if lock else ""),
+        [t for t, _ in pairs],
+        [c for _, c in pairs],
+    )
+    return {
+        (r["tenant"], r["customer_id"]): Deceased(**{k: v for k, v in dict(r).items() if k != "tenant"})
+        for r in rows
+    }
 
 
 async def insert_deceased(conn: Conn, tenant: str, d: Deceased) -> bool:

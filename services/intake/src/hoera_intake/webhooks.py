@@ -130,11 +130,14 @@ def check_subscription(event_types: list[str], filters: EndpointFilter) -> list[
     return chosen
 
 
+def subscribed(event_types: list[str], event_type: str) -> bool:
+    """Whether an endpoint subscribed to these types takes events of this type (before its filter)."""
+    return EVERY_TYPE in event_types or event_type in event_types
+
+
 def takes(event_types: list[str], filters: EndpointFilter, env: Envelope, data: dict[str, Any]) -> bool:
     """Whether an endpoint subscribed so takes this event (`data`: the event's data as JSON)."""
-    if EVERY_TYPE not in event_types and env.type not in event_types:
-        return False
-    return filters.matches(data)
+    return subscribed(event_types, env.type) and filters.matches(data)
 
 
 _HOSTNAME = re.compile(r"^[A-Za-z0-9.-]+$")

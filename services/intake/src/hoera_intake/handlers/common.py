@@ -5,6 +5,7 @@ and the dossier's one SLA timer."""
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 from hoera_kit import timers
@@ -49,15 +50,19 @@ def from_timer_key(key: str) -> tuple[str, uuid.UUID]:
     return tenant, uuid.UUID(complaint_id)
 
 
+def sla_moment(deps: Deps, c: Complaint, now: datetime) -> datetime | None:
+    """R3: when the dossier's one timer is due, at its clock's next step; None: it has none (paused,
+    answered, or nothing left to do)."""
+    if c.paused_at is not None or c.status not in domain.WORKING:
+        return None
+    due, later = domain.sla_steps(deps.calendar(c.tenant), now, c.progress)
+    return now if due else later
+
+
 async def schedule(deps: Deps, conn: Conn, c: Complaint) -> None:
     """R3: the dossier's one timer is due at its clock's next step and carries the plan's version;
     a paused or answered dossier has none."""
-    if c.paused_at is not None or c.status not in domain.WORKING:
-        await timers.cancel(conn, SLA_TIMER, timer_key(c))
-        return
-    now = deps.now()
-    due, later = domain.sla_steps(deps.calendar(c.tenant), now, c.progress)
-    moment = now if due else later
+    moment = sla_moment(deps, c, deps.now())
     if moment is None:
         await timers.cancel(conn, SLA_TIMER, timer_key(c))
     else:

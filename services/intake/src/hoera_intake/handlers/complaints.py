@@ -22,7 +22,8 @@ from hoera_kit.refusals import Invalid
 from hoera_intake import domain, notices, store
 from hoera_intake.domain import Complaint
 from hoera_intake.handlers import deceased
-from hoera_intake.handlers.common import SYSTEM, schedule
+from hoera_intake.handlers.common import SLA_TIMER, SYSTEM, sla_moment, timer_key
+from hoera_intake.rules import TenantRules
 from hoera_intake.store import Complainant, StoredResponse
 
 if TYPE_CHECKING:
@@ -95,6 +96,15 @@ async def once(
     return StoredResponse(digest, status_code, response), False
 
 
+@dataclass(frozen=True)
+class Submission:
+    """A complaint to submit, with who handed it over and the event it came in (if any)."""
+
+    cmd: NewComplaint
+    actor: str
+    cause: Envelope | None = None
+
+
 async def submit(
     deps: Deps,
     conn: Conn,
@@ -105,79 +115,209 @@ async def submit(
     strict: bool,
     cause: Envelope | None = None,
 ) -> tuple[Complaint, bool]:
-    """R1/R2: open the dossier, promise a date, acknowledge. The same platform_ref twice is one
-    dossier (False). strict: an unknown category is refused (HTTP) instead of taking the default
-    SLA (a platform event must never be lost)."""
-    if cmd.platform_ref:
-        existing = await store.by_platform_ref(conn, cmd.tenant, cmd.platform_ref)
-        if existing is not None:
-            return existing, False
-    rules = await deps.tenant_rules(conn, cmd.tenant)
-    category = rules.category(cmd.category)
-    if category is None and strict:
-        known = ", ".join(c.code for c in rules.categories.categories)
-        raise Invalid(f"unknown category {cmd.category!r} (known: {known})", field="category")
-    org = deps.organisation(cmd.tenant)
-    plan = domain.plan_sla(
-        deps.calendar(cmd.tenant), cmd.received_at, rules.sla_for(cmd.category, cmd.channel)
-    )
-    # Held until commit: a marking withdrawn meanwhile waits, so it sees this complaint and clears it.
-    marked = await store.get_deceased(conn, cmd.tenant, cmd.customer_id, lock="key share")
-    case = domain.DeceasedCase(marked.owner_agent_id, marked.team_id) if marked else None
-    team_id = domain.team_for(org, cmd.team_id, category.default_team if category else None, cmd.language)
-    now = deps.now()
-    c = domain.open_dossier(
-        cmd.arrival(via), complaint_id=uuid.uuid4(), now=now, plan=plan, team_id=team_id, deceased=case
-    )
-    await _save_new(deps, conn, c, cmd, actor, cause, now)
-    if category is None:
-        await store.add_timeline(
-            conn,
-            c,
-            "rules_note",
-            SYSTEM,
-            f"category {cmd.category!r} is not in the rules: the default SLA of "
-            f"{rules.workflow.default_sla_business_days} business days applies",
+    """R1/R2: open the dossier, promise a date, acknowledge (see submit_many)."""
+    [result] = await submit_many(deps, conn, [Submission(cmd, actor, cause)], via=via, strict=strict)
+    return result
+
+
+@dataclass
+class _New:
+    """A dossier being opened by submit_many: what it came from and what it decided."""
+
+    sub: Submission
+    rules: TenantRules
+    known_category: bool
+    plan: domain.SlaPlan
+    category_team: str | None
+    complaint: Complaint | None = None
+    marked: store.Deceased | None = None
+
+    @property
+    def who(self) -> tuple[str, str]:
+        return self.sub.cmd.tenant, self.sub.cmd.customer_id
+
+
+async def submit_many(
+    deps: Deps, conn: Conn, submissions: Sequence[Submission], *, via: str, strict: bool
+) -> list[tuple[Complaint, bool]]:
+    """R1/R2: for each complaint, open the dossier, promise a date, acknowledge; the same
+    platform_ref twice (before, in this list, or by a concurrent transaction) is one dossier (False).
+    strict: an unknown category is refused (HTTP) instead of taking the default SLA (a platform
+    event must never be lost).
+
+    A Kafka batch costs a constant number of statements, whatever its size, with the effects of
+    submitting its complaints one by one in order. Only opening a deceased customer's case (R10: the
+    first complaint about a customer not yet marked) is done complaint by complaint: such a complaint
+    is a round of its own for its customer, so the customer's complaints before it are opened before
+    the marking and those after it under it, as one by one."""
+    results: list[tuple[Complaint, bool] | None] = [None] * len(submissions)
+    refs = sorted({(s.cmd.tenant, s.cmd.platform_ref) for s in submissions if s.cmd.platform_ref})
+    existing = await store.by_platform_refs(conn, refs)
+    new: list[tuple[int, _New]] = []
+    same_ref: list[tuple[int, tuple[str, str]]] = []
+    taken: set[tuple[str, str]] = set()
+    tenant_rules: dict[str, TenantRules] = {}
+    for i, sub in enumerate(submissions):
+        cmd = sub.cmd
+        ref = (cmd.tenant, cmd.platform_ref) if cmd.platform_ref else None
+        if ref is not None and ref in existing:
+            results[i] = (existing[ref], False)
+            continue
+        if ref is not None and ref in taken:
+            same_ref.append((i, ref))  # the same complaint twice in this list: the first opens it
+            continue
+        if ref is not None:
+            taken.add(ref)
+        if cmd.tenant not in tenant_rules:
+            tenant_rules[cmd.tenant] = await deps.tenant_rules(conn, cmd.tenant)
+        rules = tenant_rules[cmd.tenant]
+        category = rules.category(cmd.category)
+        if category is None and strict:
+            known = ", ".join(c.code for c in rules.categories.categories)
+            raise Invalid(f"unknown category {cmd.category!r} (known: {known})", field="category")
+        plan = domain.plan_sla(
+            deps.calendar(cmd.tenant), cmd.received_at, rules.sla_for(cmd.category, cmd.channel)
         )
-    await schedule(deps, conn, c)
-    if c.about_deceased and marked is None:
+        new.append(
+            (i, _New(sub, rules, category is not None, plan, category.default_team if category else None))
+        )
+    # Held until commit: a marking withdrawn meanwhile waits, so it sees these complaints and clears them.
+    markings = await store.deceased_of(conn, [n.who for _, n in new], lock="key share")
+    now = deps.now()
+    for round_ in _rounds(new, markings):
+        await _open_round(deps, conn, round_, markings, via, now)
+    opened: dict[tuple[str, str], Complaint] = {}
+    conflicted: list[tuple[str, str]] = []
+    for i, n in new:
+        c = n.complaint
+        if c is None:  # a concurrent transaction opened it under this platform_ref first
+            assert n.sub.cmd.platform_ref is not None
+            conflicted.append((n.sub.cmd.tenant, n.sub.cmd.platform_ref))
+            continue
+        results[i] = (c, True)
+        if c.platform_ref is not None:
+            opened[(c.tenant, c.platform_ref)] = c
+    if conflicted:
+        opened |= await store.by_platform_refs(conn, conflicted)
+        for i, n in new:
+            if n.complaint is None:
+                results[i] = (opened[(n.sub.cmd.tenant, n.sub.cmd.platform_ref or "")], False)
+    for i, ref in same_ref:
+        results[i] = (opened[ref], False)
+    done = [r for r in results if r is not None]
+    assert len(done) == len(submissions)
+    return done
+
+
+def _rounds(new: list[tuple[int, _New]], markings: dict[tuple[str, str], store.Deceased]) -> list[list[_New]]:
+    """The dossiers to open in rounds, in order: a complaint that may open a deceased customer's case
+    (about a deceased customer not marked yet) is alone of its customer in its round, and the
+    customer's later complaints come in later rounds. Normally one round."""
+    rounds: list[list[_New]] = []
+    next_round: dict[tuple[str, str], int] = {}
+    last_round: dict[tuple[str, str], int] = {}
+    for _, n in new:
+        r = next_round.get(n.who, 0)
+        if n.sub.cmd.about_deceased and n.who not in markings:
+            r = max(r, last_round.get(n.who, -1) + 1)
+            next_round[n.who] = r + 1
+        else:
+            next_round[n.who] = r
+        last_round[n.who] = r
+        while len(rounds) <= r:
+            rounds.append([])
+        rounds[r].append(n)
+    return rounds
+
+
+async def _open_round(
+    deps: Deps,
+    conn: Conn,
+    round_: list[_New],
+    markings: dict[tuple[str, str], store.Deceased],
+    via: str,
+    now: datetime,
+) -> None:
+    """One round of submit_many: each customer at most once where a marking may follow."""
+    for n in round_:
+        cmd = n.sub.cmd
+        n.marked = markings.get(n.who)
+        case = domain.DeceasedCase(n.marked.owner_agent_id, n.marked.team_id) if n.marked else None
+        team_id = domain.team_for(deps.organisation(cmd.tenant), cmd.team_id, n.category_team, cmd.language)
+        n.complaint = domain.open_dossier(
+            cmd.arrival(via), complaint_id=uuid.uuid4(), now=now, plan=n.plan, team_id=team_id, deceased=case
+        )
+    inserted = await store.insert_complaints(conn, [n.complaint for n in round_ if n.complaint is not None])
+    opened: list[tuple[_New, Complaint]] = []
+    for n in round_:
+        if n.complaint is not None and n.complaint.id in inserted:
+            opened.append((n, n.complaint))
+        else:
+            n.complaint = None  # a concurrent transaction opened it under its platform_ref first
+    complaints = [c for _, c in opened]
+    await store.save_complainants(
+        conn, [(c.tenant, c.id, n.sub.cmd.complainant) for n, c in opened if n.sub.cmd.complainant]
+    )
+    await store.start_first_periods(conn, complaints, now)
+    lines: list[store.TimelineEntry] = []
+    events: list[Envelope] = []
+    timers: list[tuple[str, datetime, dict[str, Any]]] = []
+    for n, c in opened:
+        lines.append(_raised(c, n.sub.actor))
+        events.extend(deps.envelope(c, e, n.sub.cause) for e in _raised_events(c, n.sub.cmd, now))
+        if not n.known_category:
+            lines.append(
+                store.entry(
+                    c,
+                    "rules_note",
+                    SYSTEM,
+                    f"category {c.category!r} is not in the rules: the default SLA of "
+                    f"{n.rules.workflow.default_sla_business_days} business days applies",
+                )
+            )
+        moment = sla_moment(deps, c, now)
+        if moment is not None:  # a new dossier has no timer to cancel
+            timers.append((timer_key(c), moment, {"v": c.sla_version}))
+    await store.schedule_timers(conn, SLA_TIMER, timers)
+    marking = [(n, c) for n, c in opened if c.about_deceased and n.marked is None]
+    if marking:
+        # The marking's own lines and events come after the dossier's first ones, as one by one.
+        await store.add_timelines(conn, lines)
+        await deps.svc.emit_many(conn, events)
+        lines, events = [], []
+    for n, c in marking:
+        cmd = n.sub.cmd
         kin = cmd.complainant.next_of_kin_email if cmd.complainant else None
-        marked = await deceased.record_marking(
+        n.marked = await deceased.record_marking(
             deps,
             conn,
             c.tenant,
             c.customer_id,
-            domain.named_owner(c.agent_id, org, c.team_id),
+            domain.named_owner(c.agent_id, deps.organisation(c.tenant), c.team_id),
             c.team_id,
-            actor,
+            n.sub.actor,
             complaint=c,
             contact_id=c.contact_id,
             next_of_kin_email=kin,
             reason="the platform handed over a complaint about a deceased customer",
-            cause=cause,
+            cause=n.sub.cause,
         )
+        if n.marked is not None:
+            markings[n.who] = n.marked
     # R2: the acknowledgement; ComplaintAcknowledged follows once it is delivered.
-    await notices.to_customer(
-        deps,
-        conn,
-        rules,
-        c,
-        "acknowledgement",
-        key=f"acknowledgement:{c.id}",
-        known=(cmd.complainant, marked),
-    )
-    return c, True
+    acknowledgements = [
+        notices.Notice(
+            n.rules, c, "acknowledgement", f"acknowledgement:{c.id}", (n.sub.cmd.complainant, n.marked)
+        )
+        for n, c in opened
+    ]
+    await notices.to_customers(deps, conn, acknowledgements, timeline=lines)
+    await store.add_timelines(conn, lines)
+    await deps.svc.emit_many(conn, events)
 
 
-async def _save_new(
-    deps: Deps, conn: Conn, c: Complaint, cmd: NewComplaint, actor: str, cause: Envelope | None, now: datetime
-) -> None:
-    await store.insert_complaint(conn, c)
-    if cmd.complainant is not None:
-        await store.save_complainant(conn, c.tenant, c.id, cmd.complainant)
-    await store.start_period(conn, c, now, first=True)
-    await store.add_timeline(
-        conn,
+def _raised(c: Complaint, actor: str) -> store.TimelineEntry:
+    return store.entry(
         c,
         "raised",
         actor,
@@ -192,6 +332,9 @@ async def _save_new(
             "platform_ref": c.platform_ref,
         },
     )
+
+
+def _raised_events(c: Complaint, cmd: NewComplaint, now: datetime) -> list[Event]:
     events: list[Event] = [
         ComplaintRaised(
             complaint_id=c.id,
@@ -219,7 +362,7 @@ async def _save_new(
                 reason=AssignmentReason.new,
             )
         )
-    await deps.svc.emit_many(conn, [deps.envelope(c, e, cause) for e in events])
+    return events
 
 
 async def record_contact(

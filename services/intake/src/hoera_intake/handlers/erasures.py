@@ -12,6 +12,8 @@ from __future__ import annotations
 import json
 import re
 import uuid
+from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -105,44 +107,88 @@ async def request(deps: Deps, principal: Principal, customer_id: str) -> tuple[E
 
 async def confirmed(deps: Deps, conn: Conn, env: Envelope) -> None:
     """A service has erased: record it once; the last one completes the request."""
-    event = env.data_as(ErasureConfirmed)
-    known = await conn.fetchval(
-        "select completed_at is null from erasures where tenant = $1 and erasure_id = $2 for update",
-        env.tenant,
-        event.erasure_id,
+    await confirmed_many(deps, conn, [env])
+
+
+async def confirmed_many(deps: Deps, conn: Conn, envelopes: Sequence[Envelope]) -> None:
+    """`confirmed` for a Kafka batch, in a constant number of statements, as one by one in order: the
+    requests are locked (in a fixed order), each confirmation recorded once, and a request whose
+    confirmations are all in completes once, caused by the confirmation that completed it."""
+    events = [(env, env.data_as(ErasureConfirmed)) for env in envelopes]
+    asked = sorted({(env.tenant, e.erasure_id) for env, e in events})
+    rows = await conn.fetch(
+        "select r.tenant, r.erasure_id, r.completed_at is null as open from erasures r "
+        "join unnest($1::text[], $2::uuid[]) as u(t, i) on r.tenant = u.t and r.erasure_id = u.i "
+        "order by r.tenant, r.erasure_id for update of r",
+        [t for t, _ in asked],
+        [i for _, i in asked],
     )
-    if known is None:
-        return  # not asked here (another deployment's request): nothing to follow
-    await conn.execute(
-        "insert into erasure_confirmations (tenant, erasure_id, service, confirmed_at, records) "
-        "values ($1, $2, $3, $4, $5::text::jsonb) on conflict do nothing",
-        env.tenant,
-        event.erasure_id,
-        event.service.value,
-        event.erased_at,
-        json.dumps(event.records),
-    )
-    if not known:
-        return  # already complete
-    services = await conn.fetchval(
-        "select count(*) from erasure_confirmations where tenant = $1 and erasure_id = $2",
-        env.tenant,
-        event.erasure_id,
-    )
-    if services < len(EVERY_HOLDER):
+    open_ = {(r["tenant"], r["erasure_id"]): r["open"] for r in rows}
+    # Not asked here (another deployment's request): nothing to follow.
+    ours = [(env, e) for env, e in events if (env.tenant, e.erasure_id) in open_]
+    if not ours:
         return
+    firsts: dict[tuple[str, uuid.UUID, str], ErasureConfirmed] = {}
+    for env, e in ours:
+        firsts.setdefault((env.tenant, e.erasure_id, e.service.value), e)
+    inserted = await conn.fetch(
+        "insert into erasure_confirmations (tenant, erasure_id, service, confirmed_at, records) "
+        "select t, i, s, a, r::jsonb from unnest($1::text[], $2::uuid[], $3::text[], $4::timestamptz[], "
+        "$5::text[]) with ordinality as u(t, i, s, a, r, n) order by n "
+        "on conflict do nothing returning tenant, erasure_id, service",
+        [t for t, _, _ in firsts],
+        [i for _, i, _ in firsts],
+        [s for _, _, s in firsts],
+        [e.erased_at for e in firsts.values()],
+        [json.dumps(e.records) for e in firsts.values()],
+    )
+    new = {(r["tenant"], r["erasure_id"], r["service"]) for r in inserted}
+    still_open = sorted(k for k in {(env.tenant, e.erasure_id) for env, e in ours} if open_[k])
+    if not still_open:
+        return  # already complete
+    counted = await conn.fetch(
+        "select c.tenant, c.erasure_id, count(*) as n from erasure_confirmations c "
+        "join unnest($1::text[], $2::uuid[]) as u(t, i) on c.tenant = u.t and c.erasure_id = u.i "
+        "group by c.tenant, c.erasure_id",
+        [t for t, _ in still_open],
+        [i for _, i in still_open],
+    )
+    after = {(r["tenant"], r["erasure_id"]): r["n"] for r in counted}
+    # How many each request had before this batch; then, in order, the confirmation that completes it.
+    added = Counter((t, i) for t, i, _ in new)
+    services = {k: after.get(k, 0) - added[k] for k in still_open}
     now = deps.now()
+    completed: list[tuple[str, uuid.UUID]] = []
+    events_out: list[Envelope] = []
+    counted_in: set[tuple[str, uuid.UUID, str]] = set()
+    for env, e in ours:
+        request = (env.tenant, e.erasure_id)
+        if not open_[request]:
+            continue
+        confirmation = (env.tenant, e.erasure_id, e.service.value)
+        if confirmation in new and confirmation not in counted_in:
+            counted_in.add(confirmation)
+            services[request] += 1
+        if services[request] < len(EVERY_HOLDER):
+            continue
+        open_[request] = False
+        completed.append(request)
+        events_out.append(
+            deps.svc.envelope(
+                ErasureCompleted(erasure_id=e.erasure_id, customer_id=e.customer_id, completed_at=now),
+                cause=env,
+            )
+        )
+    if not completed:
+        return
     await conn.execute(
-        "update erasures set completed_at = $3 where tenant = $1 and erasure_id = $2",
-        env.tenant,
-        event.erasure_id,
+        "update erasures r set completed_at = $3 from unnest($1::text[], $2::uuid[]) as u(t, i) "
+        "where r.tenant = u.t and r.erasure_id = u.i",
+        [t for t, _ in completed],
+        [i for _, i in completed],
         now,
     )
-    await deps.emit(
-        conn,
-        ErasureCompleted(erasure_id=event.erasure_id, customer_id=event.customer_id, completed_at=now),
-        cause=env,
-    )
+    await deps.emit_many(conn, events_out)
 
 
 async def read(conn: Conn, tenant: str, erasure_id: uuid.UUID) -> Erasure | None:
