@@ -8,10 +8,11 @@ Scheduling the same (kind, key) again moves the timer rather than adding a secon
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import socket
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -59,22 +60,29 @@ async def schedule(
     )
 
 
-async def schedule_many(conn: Conn, kind: str, due: Sequence[tuple[str, datetime]]) -> None:
-    """`schedule` for many (key, due_at) of one kind in one statement (a consumer's batch); a key
-    given twice keeps its last moment."""
+async def schedule_many(
+    conn: Conn,
+    kind: str,
+    due: Sequence[tuple[str, datetime]],
+    payloads: Mapping[str, dict[str, Any]] | None = None,
+) -> None:
+    """`schedule` for many (key, due_at) of one kind in one statement (a consumer's batch), each with
+    its payload from `payloads` (by key; none: {}); a key given twice keeps its last moment."""
     if any(at.tzinfo is None for _, at in due):
         raise ValueError("due_at must be timezone-aware")
     last = dict(due)
     if not last:
         return
+    carried = payloads or {}
     await conn.execute(
         "insert into kit_timers (kind, key, due_at, payload) "
-        "select $1, k, d, '{}'::jsonb from unnest($2::text[], $3::timestamptz[]) as u(k, d) "
+        "select $1, k, d, p::jsonb from unnest($2::text[], $3::timestamptz[], $4::text[]) as u(k, d, p) "
         "on conflict (kind, key) do update set due_at = excluded.due_at, "
         "payload = excluded.payload, attempts = 0, last_error = null",
         kind,
         list(last),
         list(last.values()),
+        [json.dumps(carried.get(key, {})) for key in last],
     )
 
 

@@ -6,7 +6,6 @@ and handed to the kit's deliveries in the caller's transaction.
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -18,7 +17,7 @@ from hoera_events.organisation import Person
 from hoera_kit import deliveries
 from hoera_kit.db import Conn
 from hoera_kit.deliveries import Channel, OutgoingMessage
-from hoera_kit.directory import CustomerContact
+from hoera_kit.directory import CustomerContact, lookup_all
 
 from hoera_intake import domain, store
 from hoera_intake.domain import Complaint
@@ -110,13 +109,12 @@ def context(deps: Deps, rules: TenantRules, c: Complaint, language: str, **extra
 async def _lookup_all(
     deps: Deps, customers: Sequence[tuple[str, str]]
 ) -> dict[tuple[str, str], CustomerContact | None]:
-    """Every customer's details from the platform's directory, asked at once (its client keeps its
-    connections open and bounds how many are used)."""
+    """Every customer's details from the platform's directory, each tenant's asked together
+    (hoera_kit.directory.lookup_all)."""
     try:
-        found = await asyncio.gather(*(deps.directory.lookup(t, c) for t, c in customers))
+        return await lookup_all(deps.directory, customers)
     except httpx.HTTPError as exc:
         raise DirectoryUnavailable(f"customer directory: {exc!r}") from exc
-    return dict(zip(customers, found, strict=True))
 
 
 def _needs_lookup(n: Notice) -> bool:

@@ -297,27 +297,6 @@ async def start_first_periods(conn: Conn, cs: Sequence[Complaint], at: datetime)
     )
 
 
-async def schedule_timers(conn: Conn, kind: str, due: Sequence[tuple[str, datetime, dict[str, Any]]]) -> None:
-    """hoera_kit.timers.schedule for many (key, due_at, payload) of one kind in one statement (the
-    kit's schedule_many has no payloads, and an SLA timer carries its plan's version); a key given
-    twice keeps its last moment."""
-    last = {key: (at, payload) for key, at, payload in due}
-    if not last:
-        return
-    if any(at.tzinfo is None for at, _ in last.values()):
-        raise ValueError("due_at must be timezone-aware")
-    await conn.execute(
-        "insert into kit_timers (kind, key, due_at, payload) "
-        "select $1, k, d, p::jsonb from unnest($2::text[], $3::timestamptz[], $4::text[]) as u(k, d, p) "
-        "on conflict (kind, key) do update set due_at = excluded.due_at, "
-        "payload = excluded.payload, attempts = 0, last_error = null",
-        kind,
-        list(last),
-        [at for at, _ in last.values()],
-        [json.dumps(payload) for _, payload in last.values()],
-    )
-
-
 async def step_durations(
     conn: Conn,
     tenant: str,

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 from hoera_devkit.testing import eventually
-from hoera_kit.directory import CustomerContact
+from hoera_kit.directory import CustomerContact, CustomerDirectory
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "support"))
 from intake_support import (
@@ -34,7 +34,7 @@ from intake_support import (
 pytestmark = pytest.mark.integration
 
 
-class NoNextOfKin:
+class NoNextOfKin(CustomerDirectory):
     """The platform's directory for a customer whose next of kin nobody recorded."""
 
     async def lookup(self, tenant: str, customer_id: str) -> CustomerContact | None:

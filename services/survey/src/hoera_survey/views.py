@@ -5,10 +5,10 @@ simply there, its legend saying when it applies."""
 
 from __future__ import annotations
 
+import functools
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
 from urllib.parse import urlencode
 from uuid import UUID
 
@@ -17,6 +17,7 @@ from hoera_events.common import Language, PreferredMoment
 from hoera_events.organisation import FeedbackReason
 from hoera_events.surveys import AgentAttribute, SurveyTrigger
 from jinja2 import Environment, FileSystemLoader, select_autoescape
+from markupsafe import escape
 from pydantic import BaseModel, ConfigDict
 
 from hoera_survey.domain import UNHAPPY_MAX_SMILEY, Answer, Question
@@ -123,9 +124,23 @@ def message_page(
     )
 
 
-def invitation_html(t: Texts, language: Language, subject: str, body_text: str, link: str) -> str:
-    """The invitation's HTML part: the text's paragraphs, its link as a button."""
-    paragraphs: list[Any] = [p.strip() for p in body_text.split("\n\n") if p.strip()]
+def invitation_html(t: Texts, language: Language, values: Mapping[str, str]) -> str:
+    """The invitation's HTML part: the text's paragraphs, its link as a button. The page is rendered
+    once per language and wording, with the placeholders in, and filled per recipient with the
+    values escaped as the template would have escaped them (a campaign renders it once, not per mail)."""
+    shell = _invitation_shell(language.value, t.page_title, t.mail_subject, t.mail_body)
+    return shell.format(**{name: str(escape(value)) for name, value in values.items()})
+
+
+@functools.lru_cache(maxsize=256)
+def _invitation_shell(language: str, page_title: str, subject: str, body: str) -> str:
+    """The invitation's HTML with {link}, {expires_on} and {organisation} still in it: a str.format
+    template (the page title's own braces doubled, so they stay text; the template has none)."""
+    paragraphs = [p.strip() for p in body.split("\n\n") if p.strip()]
     return _env.get_template("invitation_mail.html").render(
-        t=t, language=language.value, subject=subject, paragraphs=paragraphs, link=link
+        page_title=page_title.replace("{", "{{").replace("}", "}}"),
+        language=language,
+        subject=subject,
+        paragraphs=paragraphs,
+        link="{link}",
     )

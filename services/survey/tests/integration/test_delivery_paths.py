@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 import pytest
 from hoera_devkit.testing import eventually
-from hoera_kit.directory import CustomerContact
+from hoera_kit.directory import CustomerContact, CustomerDirectory
 from hoera_kit.service import Service
 from hoera_survey import handlers
 from hoera_survey.rules import TRIGGERS
@@ -85,7 +85,7 @@ async def test_the_rules_can_prefer_sms_and_the_text_carries_the_link(
     )
 
 
-class _Directory:
+class _Directory(CustomerDirectory):
     def __init__(self, contact: CustomerContact | None) -> None:
         self.contact = contact
 

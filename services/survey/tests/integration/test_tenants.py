@@ -16,7 +16,7 @@ import httpx
 import pytest
 from hoera_devkit.testing import mail_text
 from hoera_events.common import Language
-from hoera_kit.directory import CustomerContact
+from hoera_kit.directory import CustomerContact, CustomerDirectory
 from hoera_kit.service import Service
 from hoera_survey import handlers, links, store
 from hoera_survey.rules import CAPS, TRIGGERS
@@ -231,7 +231,7 @@ async def test_each_tenant_invites_with_its_own_texts_and_name_in_the_customers_
     our_page = await http.get(link_in(ours["body_text"]))
     assert "Verstuur mijn mening" in their_page.text and "Verstuur mijn antwoord" in our_page.text
 
-    class French:
+    class French(CustomerDirectory):
         async def lookup(self, tenant: str, customer_id: str) -> CustomerContact:
             email = f"{customer_id}@customers.hoera.test"
             return CustomerContact(customer_id, email=email, phone=None, language="fr")

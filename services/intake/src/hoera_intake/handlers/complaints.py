@@ -16,6 +16,7 @@ from hoera_events.common import Channel, Language
 from hoera_events.complaints import AssignmentReason, ComplaintAssigned, ComplaintRaised
 from hoera_events.envelope import Envelope
 from hoera_events.platform import ContactClosed
+from hoera_kit import timers as kit_timers
 from hoera_kit.db import Conn
 from hoera_kit.refusals import Invalid
 
@@ -278,7 +279,9 @@ async def _open_round(
         moment = sla_moment(deps, c, now)
         if moment is not None:  # a new dossier has no timer to cancel
             timers.append((timer_key(c), moment, {"v": c.sla_version}))
-    await store.schedule_timers(conn, SLA_TIMER, timers)
+    await kit_timers.schedule_many(
+        conn, SLA_TIMER, [(key, at) for key, at, _ in timers], {key: p for key, _, p in timers}
+    )
     marking = [(n, c) for n, c in opened if c.about_deceased and n.marked is None]
     if marking:
         # The marking's own lines and events come after the dossier's first ones, as one by one.

@@ -3,7 +3,6 @@ within their contact budget, or the survey is suppressed with its reason (never 
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
@@ -19,7 +18,7 @@ from hoera_events.platform import ContactClosed
 from hoera_events.surveys import SuppressionReason, SurveyInvited, SurveySuppressed, SurveyTrigger
 from hoera_kit import deliveries, timers
 from hoera_kit.db import Conn
-from hoera_kit.directory import CustomerContact
+from hoera_kit.directory import CustomerContact, lookup_all
 
 from hoera_survey import links, store, views
 from hoera_survey.domain import (
@@ -256,15 +255,14 @@ async def decide_invitation(deps: Deps, conn: Conn, survey: SurveyRow) -> Survey
 async def _lookup_all(
     deps: Deps, customers: Sequence[tuple[str, str]]
 ) -> dict[tuple[str, str], CustomerContact | None]:
-    """Every customer's contact details from the platform's directory, asked at once (its client
-    keeps its connections open and bounds how many are used)."""
+    """Every customer's contact details from the platform's directory, each tenant's asked together
+    (hoera_kit.directory.lookup_all)."""
     try:
-        found = await asyncio.gather(*(deps.directory.lookup(t, c) for t, c in customers))
+        return await lookup_all(deps.directory, customers)
     except httpx.HTTPError as exc:
         # The platform's directory being away is the world's fault, not the event's: retried
         # (ConnectionError is transient to the kit), never dead-lettered.
         raise ConnectionError(f"customer directory: {type(exc).__name__}: {exc}") from exc
-    return dict(zip(customers, found, strict=True))
 
 
 async def _decide(deps: Deps, conn: Conn, surveys: Sequence[SurveyRow], writes: _Writes) -> list[SurveyRow]:
@@ -418,7 +416,7 @@ def invitation_message(
         channel=deliveries.Channel.email,
         subject=subject,
         body_text=body,
-        body_html=views.invitation_html(t, survey.language, subject, body, values["link"]),
+        body_html=views.invitation_html(t, survey.language, values),
         **common,
     )
 
