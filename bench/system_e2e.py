@@ -20,7 +20,10 @@ the end of the shared topics (HOERA_CONSUMER_START=end), so only new traffic rea
    producer takes them while the customers keep answering: the time until the last invitation is
    mailed, invitations mailed per second, any mailed twice or missing, CPU per contact by process,
    and the unhappy answers' mail latency during it (answers have their own consumer group).
-5. Memory per process: each service's resident set (VmRSS, VmHWM) from /proc, in MB.
+5. Mixed: steady contacts at half the sustained rate, a campaign (5,000 x scale) and a 10x burst inside
+   it, the customers answering throughout: time until everything is mailed, each stream's invitation
+   latency, the unhappy answers' mail latency, CPU per contact by process.
+6. Memory per process: each service's resident set (VmRSS, VmHWM) from /proc, in MB.
 
 HOERA_BENCH_PROFILE=survey (or intake, alerts, or a comma list) runs those services under pyinstrument
 (this module is their `python -m` entry then); the profiles land in bench/results/profile-e2e-*.txt.
@@ -39,6 +42,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Awaitable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email import message_from_bytes, policy
@@ -87,6 +91,7 @@ ANSWER_PER_MILLE = 300  # customers who answer their invitation
 UNHAPPY_EVERY = 4  # of those, one in four is unhappy
 KEEP_UP = 0.95
 CAMPAIGN = 20_000  # contacts of the campaign phase at scale 1.0 (HOERA_BENCH_CAMPAIGN overrides)
+MIXED_CAMPAIGN = 5_000  # the campaign inside the mixed phase, at scale 1.0
 POLL_SETTINGS = ("outbox_poll_interval_s", "timer_poll_interval_s", "delivery_poll_interval_s")
 LINK = re.compile(r"(https?://[^\s\"'<>]+/s/([0-9a-f-]{36}))\?t=([^\s\"'<>&]+)")
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
@@ -556,6 +561,7 @@ class Bench:
                 1_000, int(CAMPAIGN * self.scale)
             )
             await self._campaign(platform, procs, backlog, campaign)
+            await self._mixed(producer, procs, backlog, sustained)
             for name in SERVICES:
                 procs.sample_rss()
                 self.report.add(
@@ -793,6 +799,76 @@ class Bench:
                     note=f"({len(latencies)} unhappy answers)" if p == 50 else "",
                 )
             )
+
+    async def _mixed(
+        self, producer: AIOKafkaProducer, procs: Procs, backlog: Backlog, sustained: float
+    ) -> None:
+        """Everything at once, as a platform's bad day: steady contacts at half the sustained rate for
+        the whole phase, a campaign published a sixth of the way in, a 10x burst of the half rate a
+        third of the way in, the customers answering throughout. Each stream publishes on its own
+        (one Platform each, the same producer). Time until everything is mailed, the contacts'
+        invitation latency per stream, the unhappy answers' mail latency, CPU per contact by process."""
+        steady, burst = sustained / 2, sustained * 5
+        seconds, burst_s = self.seconds(30, 15), self.seconds(10, 5)
+        n = max(1_000, int(MIXED_CAMPAIGN * self.scale))
+
+        async def later(delay: float, publish: Awaitable[float]) -> float:
+            await asyncio.sleep(delay)
+            return await publish
+
+        cpu_before, wall_before = procs.cpu_times(), time.monotonic()
+        started = time.time()
+        await asyncio.gather(
+            Platform(producer, self.seen).offer("ms", steady, seconds),
+            later(seconds / 6, Platform(producer, self.seen).blast("mc", n)),
+            later(seconds / 3, Platform(producer, self.seen).offer("mb", burst, burst_s)),
+        )
+        for phase in ("ms", "mb", "mc"):
+            await self._drain(phase, backlog, max(self.seconds(300, 120), n / 50))
+        wall = time.monotonic() - wall_before
+        cpu = _cpu_shares(cpu_before, procs.cpu_times(), wall)
+        contacts = [c for phase in ("ms", "mb", "mc") for c in self.seen.customers(phase)]
+        mailed = [self.seen.invited[c] for c in contacts if c in self.seen.invited]
+        head = (
+            f"e2e mixed: {steady:.0f}/s for {seconds:.0f}s + a campaign of {n:,} + a 10x burst "
+            f"({burst:.0f}/s for {burst_s:.0f}s), answers throughout"
+        )
+        self.report.add(
+            Figure(
+                f"{head}: everything mailed after",
+                max(mailed, default=started) - started,
+                "s",
+                note=f"({len(mailed):,} of {len(contacts):,} mailed, {len(contacts) - len(mailed)} missing, "
+                f"{self.seen.twice} mailed twice over the run)",
+            )
+        )
+        for phase, label in (("ms", "steady"), ("mb", "burst")):
+            invites = self._invite_latencies(phase)
+            for p in (50, 99):
+                self.report.add(
+                    Figure(f"{head}: {label} contact → invitation mailed, p{p}", percentile(invites, p), "ms")
+                )
+        latencies = [x for phase in ("ms", "mb", "mc") for x in self._alert_latencies(phase)]
+        for p in (50, 99):
+            self.report.add(
+                Figure(
+                    f"{head}: unhappy answer on Kafka → supervisor mail, p{p}",
+                    percentile(latencies, p),
+                    "ms",
+                    note=f"({len(latencies)} unhappy answers)" if p == 50 else "",
+                )
+            )
+        services = sum(cpu[name] for name in (*SERVICES, "postgres", "kafka"))
+        shares = ", ".join(f"{name} {cpu[name]:.0%}" for name in (*SERVICES, "postgres", "kafka", "bench"))
+        machine = f"machine busy {cpu['machine']:.0%} of {os.cpu_count()} cores"
+        self.report.add(
+            Figure(
+                f"{head}: CPU per contact, services + postgres + kafka",
+                services * wall / max(len(contacts), 1) * 1000,
+                "ms",
+                note=f"({shares} of a core over {wall:.0f}s; {machine})",
+            )
+        )
 
     def _alert_latencies(self, phase: str) -> list[float]:
         return [
