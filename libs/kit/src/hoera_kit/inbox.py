@@ -34,6 +34,7 @@ from opentelemetry.trace import Link
 from hoera_kit import metrics, outbox
 from hoera_kit.db import Conn
 from hoera_kit.retry import Fault, PoisonError, classify
+from hoera_kit.telemetry import KEEP_TRACE
 
 log = logging.getLogger(__name__)
 
@@ -96,6 +97,14 @@ def dead_letter_headers(
         ("hoera-dlq-group", (group or consumer).encode()),
         ("hoera-dlq-at", datetime.now(UTC).isoformat().encode()),
     ]
+
+
+_MAX_LINKS = 128
+"""The links a span keeps (the SDK's default OTEL_SPAN_LINK_COUNT_LIMIT): reading more is waste."""
+
+
+def _about_a_complaint(item: _Item) -> bool:
+    return item.envelope is not None and item.envelope.type.startswith("complaint.")
 
 
 def _context_of(record: Record) -> Any:
@@ -377,24 +386,32 @@ class InboxConsumer:
         metrics.EVENTS_HANDLED.labels(self.service, self.consumer_id, "dead_lettered").inc()
 
     def _span(self, items: list[_Item]) -> AbstractContextManager[Any]:
-        """The handler's span continues the producer's trace (the first event's) and links the rest."""
+        """The handler's span continues the producer's trace and links the others' (as many as the SDK
+        keeps). The trace it continues is a complaint's when the batch holds one (the first such): that
+        trace is kept whole whatever the sampling ratio (telemetry.KeepComplaints); else the first event's."""
         if not items:
             return nullcontext()
-        parent = _context_of(items[0].record)
-        links = []
-        for i in items[1:]:
+        lead = next((i for i in items if _about_a_complaint(i)), items[0])
+        parent = _context_of(lead.record)
+        links: list[Link] = []
+        for i in items:
+            if len(links) >= _MAX_LINKS:
+                break
+            if i is lead:
+                continue
             span_ctx = trace.get_current_span(_context_of(i.record)).get_span_context()
             if span_ctx.is_valid:
                 links.append(Link(span_ctx))
-        first = items[0].envelope
+        first = lead.envelope
         return self._tracer.start_as_current_span(
             f"{self.consumer_id} handle {first.type if first else 'event'}",
             context=parent,
             kind=trace.SpanKind.CONSUMER,
             links=links,
             attributes={
+                KEEP_TRACE: _about_a_complaint(lead),
                 "messaging.system": "kafka",
-                "messaging.destination.name": items[0].record.topic,
+                "messaging.destination.name": lead.record.topic,
                 "messaging.consumer.group.name": self.consumer_id,
                 "messaging.batch.message_count": len(items),
             },

@@ -438,7 +438,7 @@ class Service(Generic[S]):
     async def start(self) -> None:
         s = self.settings
         telemetry.setup_logging(self.name, level=s.log_level, json_logs=s.log_json)
-        telemetry.setup_tracing(self.name)
+        telemetry.setup_tracing(self.name, sample_ratio=s.trace_sample_ratio, keep_paths=s.trace_keep_paths)
         self.background = Background(grace_s=s.shutdown_grace_s)
         self.stopping = asyncio.Event()
         self._watcher = asyncio.create_task(self._watch_exit(), name="exit watch")

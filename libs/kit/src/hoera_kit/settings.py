@@ -226,6 +226,17 @@ class KitSettings(BaseSettings):
 
     log_level: str = "INFO"
     log_json: bool = True
+    trace_sample_ratio: float = Field(
+        default=1.0,
+        ge=0.0,
+        le=1.0,
+        description="the share of traces kept (by trace id, whole across services); a complaint's trace is "
+        "always kept (hoera_kit.telemetry.KeepComplaints); 1: every trace, or OTEL_TRACES_SAMPLER's choice",
+    )
+    trace_keep_paths: list[str] = Field(
+        default_factory=list,
+        description="HTTP paths whose POST starts a trace kept whatever the ratio (a new complaint)",
+    )
 
     @property
     def is_dev(self) -> bool:

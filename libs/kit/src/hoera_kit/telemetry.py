@@ -18,6 +18,7 @@ import os
 import sys
 import threading
 import time
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -27,6 +28,14 @@ from opentelemetry.context import Context
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
+from opentelemetry.sdk.trace.sampling import (
+    ALWAYS_ON,
+    ParentBased,
+    Sampler,
+    SamplingResult,
+    TraceIdRatioBased,
+)
+from opentelemetry.util.types import Attributes
 from pythonjsonlogger.json import JsonFormatter
 
 _instrumented = False
@@ -147,12 +156,60 @@ def setup_logging(service: str, *, level: str = "INFO", json_logs: bool = True) 
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
-def setup_tracing(service: str) -> trace.TracerProvider:
-    """Install a tracer provider once per process (a test's own provider is kept)."""
+KEEP_TRACE = "hoera.keep_trace"
+"""Set at a span's start: a trace that tells a complaint's story, kept whatever the sampling ratio."""
+
+
+class KeepComplaints(Sampler):
+    """Decides for a trace's first span: kept when it starts a complaint's story (KEEP_TRACE, which the
+    inbox sets for complaint events, or a POST to one of keep_paths, as an agent's new complaint), else
+    kept at `ratio` by trace id. Under ParentBased, the rest of a trace follows its first span, across
+    services (the traceparent travels with the events), so a kept complaint is one whole trace."""
+
+    def __init__(self, ratio: float, keep_paths: Sequence[str] = ()) -> None:
+        self.ratio = TraceIdRatioBased(ratio)
+        self.keep_paths = tuple(keep_paths)
+
+    def should_sample(
+        self,
+        parent_context: Context | None,
+        trace_id: int,
+        name: str,
+        kind: trace.SpanKind | None = None,
+        attributes: Attributes = None,
+        links: Sequence[trace.Link] | None = None,
+        trace_state: trace.TraceState | None = None,
+    ) -> SamplingResult:
+        if attributes and (attributes.get(KEEP_TRACE) or self._keeps(attributes)):
+            return ALWAYS_ON.should_sample(
+                parent_context, trace_id, name, kind, attributes, links, trace_state
+            )
+        return self.ratio.should_sample(parent_context, trace_id, name, kind, attributes, links, trace_state)
+
+    def _keeps(self, attributes: Mapping[str, Any]) -> bool:
+        method = attributes.get("http.request.method") or attributes.get("http.method")
+        path = str(attributes.get("url.path") or attributes.get("http.target") or "").split("?", 1)[0]
+        return method == "POST" and any(path == p or path.startswith(p + "/") for p in self.keep_paths)
+
+    def get_description(self) -> str:
+        return f"KeepComplaints{{{self.ratio.get_description()}, paths={list(self.keep_paths)}}}"
+
+
+def setup_tracing(
+    service: str, *, sample_ratio: float = 1.0, keep_paths: Sequence[str] = ()
+) -> trace.TracerProvider:
+    """Install a tracer provider once per process (a test's own provider is kept). sample_ratio < 1
+    keeps that share of traces (every complaint's whole, see KeepComplaints); at 1 the SDK's own
+    choice stands (OTEL_TRACES_SAMPLER, else every trace)."""
     global _instrumented
     current = trace.get_tracer_provider()
     if not isinstance(current, TracerProvider):
-        provider = TracerProvider(resource=Resource.create({"service.name": service}))
+        resource = Resource.create({"service.name": service})
+        if sample_ratio < 1:
+            sampler = ParentBased(root=KeepComplaints(sample_ratio, keep_paths))
+            provider = TracerProvider(resource=resource, sampler=sampler)
+        else:
+            provider = TracerProvider(resource=resource)
         if os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT"):
             from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 

@@ -9,6 +9,8 @@ from pydantic import Field
 class IntakeSettings(KitSettings):
     service_name: str = "intake"
     http_port: int = Field(default=8101, ge=1, le=65535)
+    # An agent's new complaint starts its trace here: kept whatever HOERA_TRACE_SAMPLE_RATIO.
+    trace_keep_paths: list[str] = Field(default_factory=lambda: ["/complaints"])
     consumers_enabled: bool = Field(
         default=True,
         description="false: serve HTTP, timers and deliveries only, without reading Kafka (API tests, "

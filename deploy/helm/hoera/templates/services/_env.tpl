@@ -154,6 +154,8 @@ call with (dict "root" $ "service" "intake" "cfg" $cfg). Names are the kit's HOE
 - name: OTEL_EXPORTER_OTLP_ENDPOINT
   value: {{ . | quote }}
 {{- end }}
+- name: HOERA_TRACE_SAMPLE_RATIO
+  value: {{ $v.telemetry.sampleRatio | quote }}
 {{- range $name, $value := .cfg.env }}
 - name: {{ $name }}
   value: {{ $value | quote }}
