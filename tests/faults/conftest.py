@@ -350,7 +350,7 @@ def judge(
 
     # A mail is known by its Message-ID (derived from the idempotency key): the same one received
     # again is a resend after a crash between the SMTP server's accept and the commit (delivery is at
-    # least once, DESIGN.md); a second Message-ID for one thing would be a second mail.
+    # least once, docs/architecture.md); a second Message-ID for one thing would be a second mail.
     received = Counter(m["idempotency_key"] for m in mails)
     mail_count = Counter(key for key, _ in {(m["idempotency_key"], m["message_id"]) for m in mails})
     v.resent = sum(received.values()) - sum(mail_count.values())

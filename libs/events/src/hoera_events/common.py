@@ -1,6 +1,6 @@
 """The shared vocabulary of the event models: ids, codes, times, money, channels, languages.
 
-Rules that every event follows (DESIGN.md, "Event contracts"):
+Rules that every event follows (docs/architecture.md):
 - Money is integer cents plus an ISO currency, never a float: a float amount (even ``1200.0``) is
   refused, because a value that went through a float once may already have lost a cent.
 - Times are timezone-aware and normalised to UTC; a naive datetime is refused rather than guessed.

@@ -1,6 +1,6 @@
 """Backward-compatibility check of two JSON Schemas of the same event (old snapshot, new model).
 
-Within one event version only additive, optional changes are allowed (DESIGN.md, "Evolution"): a
+Within one event version only additive, optional changes are allowed (docs/architecture.md): a
 message written against the old schema must still be read by a consumer built on the new one, and a
 consumer built on the old one must still find every field it knows. So this reports as breaking:
 

@@ -97,7 +97,7 @@ class EventDecodeError(ValueError):
 
 
 class Envelope(BaseModel):
-    """An event with the metadata every consumer needs (DESIGN.md, "Event contracts")."""
+    """An event with the metadata every consumer needs (docs/architecture.md)."""
 
     model_config = ConfigDict(frozen=True, extra="ignore")
 

@@ -2,8 +2,8 @@
 
 One deployment serves many organisations (tenants). Intake owns both documents and publishes each
 change as a whole snapshot on a compacted topic keyed by tenant, so every service keeps a replica of
-the latest one and computes dates, deputies and addressees from the same data (DESIGN.md, "Tenants
-and the organisation"):
+the latest one and computes dates, deputies and addressees from the same data (docs/architecture.md,
+"Tenants"):
 
 - ``TenantDefined``: the organisation's identity, the template its rules started from, the sender
   address of its mail, and the public keys of the contact-centre platforms that may publish events

@@ -1,6 +1,6 @@
 """Events the contact-centre platform publishes into Hoera (its telephony, e-mail and chat systems).
 
-These are the platform topics of DESIGN.md. The platform owns the customer's name, address, e-mail
+These are the platform topics of docs/architecture.md. The platform owns the customer's name, address, e-mail
 address and phone number; it sends only its own ids, and Hoera's services ask it for contact details
 when they need to send something.
 """

@@ -39,7 +39,7 @@ TOPIC_PATTERN = re.compile(r"^hoera\.[a-z][a-z_]*(\.[a-z][a-z_]*)+\.v[1-9][0-9]*
 
 # Partition counts are hard to change later (a key moves to another partition and loses its order),
 # so they are sized for the busiest tenant mix up front: contacts and surveys are the volume
-# (tens of millions a year, DOMAIN.md "Scale"), complaints and the rest are a few percent of that.
+# (tens of millions a year, docs/requirements.md "Scale"), complaints and the rest are a few percent of that.
 # These are the counts the topics really have: deploy scripts create them as registered (the local
 # stack too, unless HOERA_KAFKA_PARTITIONS caps them on a small machine), and the AsyncAPI states them.
 BUSY = 12

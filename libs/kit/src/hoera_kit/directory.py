@@ -1,14 +1,15 @@
 """Where a service finds how to reach a customer: the contact-centre platform owns contact details.
 
-Events carry ids, never e-mail addresses or phone numbers (DESIGN.md). When a service must write to a
-customer (an acknowledgement, a survey invitation), it asks the platform's customer directory by id, at
-send time, and keeps nothing it does not need. HttpDirectory calls the platform's API
-(HOERA_CUSTOMER_DIRECTORY_URL, a template with {tenant} and {customer_id}); where the platform also
-answers for many customers at once (HOERA_CUSTOMER_DIRECTORY_BATCH_URL, a template with {tenant}: POST
-{"customer_ids": [...]}, answered {"customers": [{"customer_id": ..., "email": ...}, ...]}, an id left
-out being unknown), a Kafka batch's customers are asked in requests of up to 100; in development and tests,
-without that setting, DemoDirectory stands in for the platform and derives stable demo addresses from
-the id (customer-42 → customer-42@customers.hoera.test), so mail lands in the local SMTP sink.
+Events carry ids, never e-mail addresses or phone numbers (docs/architecture.md, "Personal data").
+When a service must write to a customer (an acknowledgement, a survey invitation), it asks the
+platform's customer directory by id, at send time, and keeps nothing it does not need. HttpDirectory
+calls the platform's API (HOERA_CUSTOMER_DIRECTORY_URL, a template with {tenant} and {customer_id});
+where the platform also answers for many customers at once (HOERA_CUSTOMER_DIRECTORY_BATCH_URL, a
+template with {tenant}: POST {"customer_ids": [...]}, answered {"customers": [{"customer_id": ...,
+"email": ...}, ...]}, an id left out being unknown), a Kafka batch's customers are asked in requests of
+up to 100. In development and tests, without that setting, DemoDirectory stands in for the platform
+and derives stable demo addresses from the id (customer-42 → customer-42@customers.hoera.test), so
+mail lands in the local SMTP sink.
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""Signed survey links: the customer needs no login, so the link itself is the key (DESIGN.md, Edges).
+"""Signed survey links: the customer needs no login, so the link itself is the key
+(docs/architecture.md, Edges).
 
 A token names one survey, its expiry and a random nonce, and is signed with HMAC-SHA256 under one of
 its tenant's keys. The signature makes it unforgeable; the survey id in it makes it useless for any

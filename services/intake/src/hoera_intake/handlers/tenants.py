@@ -1,4 +1,4 @@
-"""Tenants and their organisation: intake owns both and tells every service (DESIGN.md, "Tenants").
+"""Tenants and their organisation: intake owns both and tells every service (docs/architecture.md, "Tenants").
 
 - A platform operator creates a tenant from a template (nl: a Dutch-speaking insurer, fr: a French-
   speaking one): its definition (name, language, the sender of its mail, the public keys of the

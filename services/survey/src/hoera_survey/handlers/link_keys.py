@@ -1,5 +1,5 @@
-"""The survey links' signing keys, per tenant (DESIGN.md, Edges): made on first need with `secrets`,
-kept in this service's database and never sent anywhere, rotated by the tenant's administrator.
+"""The survey links' signing keys, per tenant (docs/architecture.md, Edges): made on first need with
+`secrets`, kept in this service's database and never sent anywhere, rotated by the tenant's administrator.
 
 The newest key signs; it and the one before it verify, so a rotation leaves the links already sent
 working until they expire, and a second rotation ends them (a key that leaked is rotated twice)."""
