@@ -18,7 +18,15 @@ from hoera_events.common import Channel as ContactChannel
 from hoera_events.common import Code, Language, MessageChannel, PreferredMoment
 from hoera_events.surveys import AgentAttribute, SuppressionReason, SurveyTrigger
 from hoera_kit.calendar import BusinessCalendar, Span
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, StringConstraints, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictInt,
+    StringConstraints,
+    field_serializer,
+    model_validator,
+)
 
 
 class BudgetKind(StrEnum):
@@ -55,6 +63,12 @@ class Cap(BaseModel):
     name: Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_.-]{0,63}$")]
     kinds: frozenset[BudgetKind] = Field(min_length=1)
     """The kinds of contact this cap counts (and limits)."""
+
+    @field_serializer("kinds")
+    def _kinds_in_order(self, kinds: frozenset[BudgetKind]) -> list[BudgetKind]:
+        # A set's order follows the strings' hashes, which differ per process: written sorted, the
+        # stored document, the console's form and the audit's diffs are the same in every process.
+        return sorted(kinds)
     max_contacts: Annotated[StrictInt, Field(ge=0, le=1000)]
     """0 means never: e.g. a pause on proactive messages."""
     period_days: Annotated[StrictInt, Field(ge=1, le=3660)]

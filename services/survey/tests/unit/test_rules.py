@@ -116,3 +116,16 @@ def test_a_negative_delay_is_refused() -> None:
     doc = _template("triggers")
     doc["complaint_closed"]["delay_minutes"] = -1
     assert [field for field, _ in _problems(TRIGGERS, doc)] == ["complaint_closed.delay_minutes"]
+
+
+def test_a_caps_kinds_are_written_in_one_order_whatever_the_order_given() -> None:
+    """A set's order follows the process's string hashes: written sorted, a document posted back
+    through the console's form, stored or diffed reads the same in every process."""
+    from hoera_survey.domain import Cap
+
+    def kinds(given: list[str]) -> list[str]:
+        cap = Cap.model_validate({"name": "x", "kinds": given, "max_contacts": 1, "period_days": 7})
+        return list(cap.model_dump(mode="json")["kinds"])
+
+    assert kinds(["survey", "proactive", "recovery"]) == kinds(["recovery", "proactive", "survey"])
+    assert kinds(["survey", "proactive"]) == ["proactive", "survey"]
