@@ -15,6 +15,7 @@ mail lands in the local SMTP sink.
 from __future__ import annotations
 
 import asyncio
+from abc import ABC, abstractmethod
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -35,12 +36,12 @@ class CustomerContact:
     next_of_kin_email: str | None = None
 
 
-class CustomerDirectory:
+class CustomerDirectory(ABC):
     """One customer (`lookup`) or many of one tenant (`lookup_many`; by default one lookup each, at
     once: a directory that can do better overrides it)."""
 
-    async def lookup(self, tenant: str, customer_id: str) -> CustomerContact | None:
-        raise NotImplementedError
+    @abstractmethod
+    async def lookup(self, tenant: str, customer_id: str) -> CustomerContact | None: ...
 
     async def lookup_many(
         self, tenant: str, customer_ids: Sequence[str]
